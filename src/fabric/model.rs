@@ -1,0 +1,594 @@
+//! The console's fabric: the VMM side of every sync.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::connection::ConnectionString;
+
+/// Every fabric object is identified by a UUID; it is the sync key.
+pub type Id = Uuid;
+
+/// Name of the root host group, as VMM names it.
+pub const ROOT_HOST_GROUP: &str = "All Hosts";
+/// VMM limits object names to 64 characters.
+pub const MAX_NAME_LEN: usize = 64;
+/// VLAN ids are 0 (untagged) to 4094.
+pub const MAX_VLAN: u16 = 4094;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostGroup {
+    pub id: Id,
+    pub name: String,
+    /// `None` only for the root, "All Hosts".
+    pub parent: Option<Id>,
+}
+
+/// A Run As account. The password or token lives in the secret store under `id`; it is never a field here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunAsAccount {
+    pub id: Id,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub user_name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogicalNetworkIsolation {
+    /// One connected network.
+    OneConnected,
+    /// Network virtualization (allows VM networks with VM subnets).
+    NetworkVirtualization,
+    /// VLAN-based independent networks.
+    VlanIndependent,
+    /// Private VLAN (PVLAN) networks: subnet pairs carry a secondary VLAN.
+    PrivateVlan,
+}
+
+impl LogicalNetworkIsolation {
+    pub const ALL: [Self; 4] = [
+        Self::OneConnected,
+        Self::NetworkVirtualization,
+        Self::VlanIndependent,
+        Self::PrivateVlan,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::OneConnected => "One connected network",
+            Self::NetworkVirtualization => "One connected network, network virtualization allowed",
+            Self::VlanIndependent => "VLAN-based independent networks",
+            Self::PrivateVlan => "Private VLAN (PVLAN) networks",
+        }
+    }
+}
+
+impl std::fmt::Display for LogicalNetworkIsolation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogicalNetwork {
+    pub id: Id,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub isolation: LogicalNetworkIsolation,
+}
+
+/// One subnet-VLAN pair of a network site.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubnetVlan {
+    pub subnet: IpNet,
+    #[serde(default)]
+    pub vlan: u16,
+    /// Only for private VLAN logical networks.
+    #[serde(default)]
+    pub secondary_vlan: Option<u16>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSite {
+    pub id: Id,
+    pub name: String,
+    pub logical_network: Id,
+    /// At least one.
+    pub host_groups: Vec<Id>,
+    pub subnets: Vec<SubnetVlan>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Gateway {
+    /// A gateway address with an explicit metric.
+    Address { address: IpAddr, metric: u32 },
+    /// A gateway address whose metric is chosen automatically.
+    Automatic { address: IpAddr },
+}
+
+impl Gateway {
+    pub fn address(&self) -> IpAddr {
+        match self {
+            Gateway::Address { address, .. } | Gateway::Automatic { address } => *address,
+        }
+    }
+    pub fn metric(&self) -> Option<u32> {
+        match self {
+            Gateway::Address { metric, .. } => Some(*metric),
+            Gateway::Automatic { .. } => None,
+        }
+    }
+}
+
+/// Where a static IP address pool takes its addresses from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum PoolScope {
+    /// A subnet of a network site (logical network pool).
+    Site { site: Id, subnet: IpNet },
+    /// A VM subnet of a VM network that uses network virtualization.
+    VmSubnet { vm_network: Id, subnet: IpNet },
+}
+
+impl PoolScope {
+    pub fn subnet(&self) -> IpNet {
+        match self {
+            PoolScope::Site { subnet, .. } | PoolScope::VmSubnet { subnet, .. } => *subnet,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IpPool {
+    pub id: Id,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub scope: PoolScope,
+    pub range_start: IpAddr,
+    pub range_end: IpAddr,
+    #[serde(default)]
+    pub reserved: BTreeSet<IpAddr>,
+    /// Addresses reserved for load-balancer virtual IPs.
+    #[serde(default)]
+    pub vips: BTreeSet<IpAddr>,
+    #[serde(default)]
+    pub gateways: Vec<Gateway>,
+    #[serde(default)]
+    pub dns_servers: Vec<IpAddr>,
+    #[serde(default)]
+    pub dns_suffix: String,
+    #[serde(default)]
+    pub dns_search_suffixes: Vec<String>,
+    #[serde(default)]
+    pub wins_servers: Vec<IpAddr>,
+    #[serde(default)]
+    pub netbios_enabled: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VmNetworkIsolation {
+    NoIsolation,
+    NetworkVirtualization,
+    Vlan,
+}
+
+impl VmNetworkIsolation {
+    pub const ALL: [Self; 3] = [Self::NoIsolation, Self::NetworkVirtualization, Self::Vlan];
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::NoIsolation => "No isolation",
+            Self::NetworkVirtualization => "Network virtualization",
+            Self::Vlan => "VLAN",
+        }
+    }
+}
+
+impl std::fmt::Display for VmNetworkIsolation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VmNetwork {
+    pub id: Id,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub logical_network: Id,
+    pub isolation: VmNetworkIsolation,
+    /// Only for network virtualization.
+    #[serde(default)]
+    pub vm_subnets: Vec<IpNet>,
+}
+
+/// Category of a network service, as the Network Service node groups them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceCategory {
+    Gateway,
+    VirtualSwitchExtension,
+    /// Network managers, where IPAM servers sit.
+    NetworkManager,
+    TopOfRackSwitch,
+}
+
+impl ServiceCategory {
+    pub const ALL: [Self; 4] = [
+        Self::Gateway,
+        Self::VirtualSwitchExtension,
+        Self::NetworkManager,
+        Self::TopOfRackSwitch,
+    ];
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Gateway => "Gateways",
+            Self::VirtualSwitchExtension => "Virtual switch extensions",
+            Self::NetworkManager => "Network managers",
+            Self::TopOfRackSwitch => "Top-of-rack switches",
+        }
+    }
+}
+
+/// Which host groups a network service integrates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "host_groups")]
+pub enum HostGroupScope {
+    All,
+    Selected(BTreeSet<Id>),
+}
+
+/// An IPAM server (or other network service) added through the Add Network Service wizard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkService {
+    pub id: Id,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub category: ServiceCategory,
+    pub manufacturer: String,
+    pub model: String,
+    pub connection: ConnectionString,
+    pub run_as: Id,
+    /// Id of the configuration provider in the registry.
+    pub provider: String,
+    pub scope: HostGroupScope,
+    /// Seconds between background syncs.
+    #[serde(default = "default_sync_interval")]
+    pub sync_interval_secs: u64,
+    /// SHA-256 fingerprint of the server's TLS certificate, when pinned.
+    #[serde(default)]
+    pub tls_fingerprint: Option<String>,
+}
+
+pub fn default_sync_interval() -> u64 {
+    300
+}
+
+/// The kinds of fabric object, for errors, counts and the UI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectKind {
+    HostGroup,
+    RunAsAccount,
+    LogicalNetwork,
+    NetworkSite,
+    Subnet,
+    IpPool,
+    VmNetwork,
+    NetworkService,
+}
+
+impl ObjectKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::HostGroup => "host group",
+            Self::RunAsAccount => "Run As account",
+            Self::LogicalNetwork => "logical network",
+            Self::NetworkSite => "network site",
+            Self::Subnet => "IP address subnet",
+            Self::IpPool => "static IP address pool",
+            Self::VmNetwork => "VM network",
+            Self::NetworkService => "network service",
+        }
+    }
+}
+
+impl std::fmt::Display for ObjectKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// The whole fabric, in memory. Maps are ordered so exports and plans are deterministic.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fabric {
+    pub host_groups: BTreeMap<Id, HostGroup>,
+    pub run_as_accounts: BTreeMap<Id, RunAsAccount>,
+    pub logical_networks: BTreeMap<Id, LogicalNetwork>,
+    pub network_sites: BTreeMap<Id, NetworkSite>,
+    pub ip_pools: BTreeMap<Id, IpPool>,
+    pub vm_networks: BTreeMap<Id, VmNetwork>,
+    pub network_services: BTreeMap<Id, NetworkService>,
+}
+
+impl Fabric {
+    /// An empty fabric holding only the root host group.
+    pub fn new() -> Self {
+        let mut fabric = Fabric::default();
+        let root = HostGroup {
+            id: Uuid::new_v4(),
+            name: ROOT_HOST_GROUP.to_string(),
+            parent: None,
+        };
+        fabric.host_groups.insert(root.id, root);
+        fabric
+    }
+
+    pub fn root_host_group(&self) -> Option<&HostGroup> {
+        self.host_groups.values().find(|g| g.parent.is_none())
+    }
+
+    /// Children of a host group, sorted by name.
+    pub fn host_group_children(&self, parent: Id) -> Vec<&HostGroup> {
+        let mut children: Vec<_> = self
+            .host_groups
+            .values()
+            .filter(|g| g.parent == Some(parent))
+            .collect();
+        children.sort_by_key(|g| g.name.to_lowercase());
+        children
+    }
+
+    /// The host group and every group below it.
+    pub fn host_group_subtree(&self, id: Id) -> BTreeSet<Id> {
+        let mut out = BTreeSet::new();
+        let mut stack = vec![id];
+        while let Some(g) = stack.pop() {
+            if out.insert(g) {
+                stack.extend(
+                    self.host_groups
+                        .values()
+                        .filter(|c| c.parent == Some(g))
+                        .map(|c| c.id),
+                );
+            }
+        }
+        out
+    }
+
+    /// The host group and its ancestors up to the root.
+    pub fn host_group_ancestors(&self, id: Id) -> Vec<Id> {
+        let mut out = Vec::new();
+        let mut cur = Some(id);
+        while let Some(g) = cur {
+            if out.contains(&g) {
+                break;
+            }
+            out.push(g);
+            cur = self.host_groups.get(&g).and_then(|h| h.parent);
+        }
+        out
+    }
+
+    /// Slash-separated path of a host group, e.g. "All Hosts/Seattle/Rack 1".
+    pub fn host_group_path(&self, id: Id) -> String {
+        let mut names: Vec<&str> = self
+            .host_group_ancestors(id)
+            .iter()
+            .filter_map(|g| self.host_groups.get(g).map(|h| h.name.as_str()))
+            .collect();
+        names.reverse();
+        names.join("/")
+    }
+
+    pub fn sites_of(&self, logical_network: Id) -> impl Iterator<Item = &NetworkSite> {
+        self.network_sites
+            .values()
+            .filter(move |s| s.logical_network == logical_network)
+    }
+
+    pub fn pools_of_site(&self, site: Id) -> impl Iterator<Item = &IpPool> {
+        self.ip_pools
+            .values()
+            .filter(move |p| matches!(p.scope, PoolScope::Site { site: s, .. } if s == site))
+    }
+
+    pub fn vm_networks_of(&self, logical_network: Id) -> impl Iterator<Item = &VmNetwork> {
+        self.vm_networks
+            .values()
+            .filter(move |v| v.logical_network == logical_network)
+    }
+
+    /// Number of objects of every kind, subnets counted one by one.
+    pub fn object_count(&self) -> usize {
+        self.host_groups.len()
+            + self.run_as_accounts.len()
+            + self.logical_networks.len()
+            + self.network_sites.len()
+            + self
+                .network_sites
+                .values()
+                .map(|s| s.subnets.len())
+                .sum::<usize>()
+            + self.ip_pools.len()
+            + self.vm_networks.len()
+            + self.network_services.len()
+    }
+
+    /// Does this service's scope include the site (any of its host groups inside a selected group's subtree)?
+    pub fn site_in_scope(&self, site: &NetworkSite, scope: &HostGroupScope) -> bool {
+        match scope {
+            HostGroupScope::All => true,
+            HostGroupScope::Selected(groups) => site.host_groups.iter().any(|hg| {
+                self.host_group_ancestors(*hg)
+                    .iter()
+                    .any(|a| groups.contains(a))
+            }),
+        }
+    }
+}
+
+/// Any fabric object, for change batches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "object")]
+pub enum FabricObject {
+    HostGroup(HostGroup),
+    RunAsAccount(RunAsAccount),
+    LogicalNetwork(LogicalNetwork),
+    NetworkSite(NetworkSite),
+    IpPool(IpPool),
+    VmNetwork(VmNetwork),
+    NetworkService(NetworkService),
+}
+
+impl FabricObject {
+    pub fn kind(&self) -> ObjectKind {
+        match self {
+            FabricObject::HostGroup(_) => ObjectKind::HostGroup,
+            FabricObject::RunAsAccount(_) => ObjectKind::RunAsAccount,
+            FabricObject::LogicalNetwork(_) => ObjectKind::LogicalNetwork,
+            FabricObject::NetworkSite(_) => ObjectKind::NetworkSite,
+            FabricObject::IpPool(_) => ObjectKind::IpPool,
+            FabricObject::VmNetwork(_) => ObjectKind::VmNetwork,
+            FabricObject::NetworkService(_) => ObjectKind::NetworkService,
+        }
+    }
+    pub fn id(&self) -> Id {
+        match self {
+            FabricObject::HostGroup(o) => o.id,
+            FabricObject::RunAsAccount(o) => o.id,
+            FabricObject::LogicalNetwork(o) => o.id,
+            FabricObject::NetworkSite(o) => o.id,
+            FabricObject::IpPool(o) => o.id,
+            FabricObject::VmNetwork(o) => o.id,
+            FabricObject::NetworkService(o) => o.id,
+        }
+    }
+}
+
+/// One change of a batch: the store applies a whole batch or nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)] // Batches are short-lived; boxing every object costs more.
+pub enum FabricChange {
+    /// Create or replace the object with this id.
+    Put(FabricObject),
+    Delete(ObjectKind, Id),
+}
+
+impl Fabric {
+    /// Apply changes in memory (no validation). Deleting a missing object is a no-op.
+    pub fn apply_changes(&mut self, changes: &[FabricChange]) {
+        for change in changes {
+            match change.clone() {
+                FabricChange::Put(o) => match o {
+                    FabricObject::HostGroup(x) => {
+                        self.host_groups.insert(x.id, x);
+                    }
+                    FabricObject::RunAsAccount(x) => {
+                        self.run_as_accounts.insert(x.id, x);
+                    }
+                    FabricObject::LogicalNetwork(x) => {
+                        self.logical_networks.insert(x.id, x);
+                    }
+                    FabricObject::NetworkSite(x) => {
+                        self.network_sites.insert(x.id, x);
+                    }
+                    FabricObject::IpPool(x) => {
+                        self.ip_pools.insert(x.id, x);
+                    }
+                    FabricObject::VmNetwork(x) => {
+                        self.vm_networks.insert(x.id, x);
+                    }
+                    FabricObject::NetworkService(x) => {
+                        self.network_services.insert(x.id, x);
+                    }
+                },
+                FabricChange::Delete(kind, id) => {
+                    match kind {
+                        ObjectKind::HostGroup => self.host_groups.remove(&id).map(|_| ()),
+                        ObjectKind::RunAsAccount => self.run_as_accounts.remove(&id).map(|_| ()),
+                        ObjectKind::LogicalNetwork => self.logical_networks.remove(&id).map(|_| ()),
+                        ObjectKind::NetworkSite => self.network_sites.remove(&id).map(|_| ()),
+                        ObjectKind::IpPool => self.ip_pools.remove(&id).map(|_| ()),
+                        ObjectKind::VmNetwork => self.vm_networks.remove(&id).map(|_| ()),
+                        ObjectKind::NetworkService => self.network_services.remove(&id).map(|_| ()),
+                        ObjectKind::Subnet => None,
+                    };
+                }
+            }
+        }
+    }
+
+    /// Objects that refer to this one (and so block its deletion), as (kind, id, name).
+    pub fn dependents(&self, kind: ObjectKind, id: Id) -> Vec<(ObjectKind, Id, String)> {
+        let mut out = Vec::new();
+        match kind {
+            ObjectKind::HostGroup => {
+                for g in self.host_groups.values().filter(|g| g.parent == Some(id)) {
+                    out.push((ObjectKind::HostGroup, g.id, g.name.clone()));
+                }
+                for s in self
+                    .network_sites
+                    .values()
+                    .filter(|s| s.host_groups.contains(&id))
+                {
+                    out.push((ObjectKind::NetworkSite, s.id, s.name.clone()));
+                }
+                for n in self.network_services.values() {
+                    if let HostGroupScope::Selected(g) = &n.scope
+                        && g.contains(&id)
+                    {
+                        out.push((ObjectKind::NetworkService, n.id, n.name.clone()));
+                    }
+                }
+            }
+            ObjectKind::RunAsAccount => {
+                for n in self.network_services.values().filter(|n| n.run_as == id) {
+                    out.push((ObjectKind::NetworkService, n.id, n.name.clone()));
+                }
+            }
+            ObjectKind::LogicalNetwork => {
+                for s in self.sites_of(id) {
+                    out.push((ObjectKind::NetworkSite, s.id, s.name.clone()));
+                }
+                for v in self.vm_networks_of(id) {
+                    out.push((ObjectKind::VmNetwork, v.id, v.name.clone()));
+                }
+            }
+            ObjectKind::NetworkSite => {
+                for p in self.pools_of_site(id) {
+                    out.push((ObjectKind::IpPool, p.id, p.name.clone()));
+                }
+            }
+            ObjectKind::VmNetwork => {
+                for p in self.ip_pools.values().filter(
+                    |p| matches!(p.scope, PoolScope::VmSubnet { vm_network, .. } if vm_network == id),
+                ) {
+                    out.push((ObjectKind::IpPool, p.id, p.name.clone()));
+                }
+            }
+            ObjectKind::IpPool | ObjectKind::NetworkService | ObjectKind::Subnet => {}
+        }
+        out
+    }
+}

@@ -1,0 +1,552 @@
+//! Run As secrets (passwords, API tokens), kept apart from the fabric database: in the system keyring
+//! (Secret Service) when it answers, else in an owner-only `secrets.json` in the data directory.
+//! No secret is ever logged or shown by `Debug`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use super::model::Id;
+
+/// Keyring service name; the keyring user is the Run As account id.
+pub const KEYRING_SERVICE: &str = "fabric-console";
+/// File backend's file name inside the data directory.
+pub const SECRETS_FILE: &str = "secrets.json";
+/// Set to `file` or `keyring` to skip probing and use that backend.
+pub const BACKEND_ENV: &str = "FABRIC_CONSOLE_SECRET_BACKEND";
+/// A keyring that does not answer this fast at startup is treated as absent.
+pub const KEYRING_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Later keyring calls may wait for the user to unlock the keyring.
+pub const KEYRING_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+const KEYRING_CALL_STOPPED: &str = "the keyring call stopped unexpectedly";
+
+pub trait SecretStore: Send + Sync {
+    fn put(&self, account: Id, secret: &str) -> Result<(), SecretError>;
+    fn get(&self, account: Id) -> Result<Option<String>, SecretError>;
+    /// Deleting a secret that is not there succeeds.
+    fn delete(&self, account: Id) -> Result<(), SecretError>;
+    /// "keyring", "file" or "memory", for the settings page and logs.
+    fn backend_name(&self) -> &'static str;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("The system keyring refused the request: {0}. Unlock the keyring and try again.")]
+    Keyring(String),
+    #[error(
+        "The system keyring did not answer within {0} seconds. Unlock the keyring and try again."
+    )]
+    KeyringTimeout(u64),
+    #[error(
+        "The secrets file {path} could not be {action}: {source}. Check the file and its folder's permissions."
+    )]
+    Io {
+        path: PathBuf,
+        action: &'static str,
+        source: std::io::Error,
+    },
+    #[error(
+        "The secrets file {path} is damaged ({message}). Move it aside and enter the Run As passwords again."
+    )]
+    Damaged { path: PathBuf, message: String },
+    #[error(
+        "The secrets file {path} is readable by other users (mode {mode:o}) and could not be restricted. Run `chmod 600` on it."
+    )]
+    Permissions { path: PathBuf, mode: u32 },
+}
+
+// ---------------------------------------------------------------- keyring
+
+/// The desktop's Secret Service keyring. Every call runs on its own thread with a timeout: the
+/// keyring may block (locked collection, absent D-Bus) and must not run inside a tokio runtime.
+#[derive(Debug, Clone)]
+pub struct KeyringSecretStore {
+    timeout: Duration,
+}
+
+impl Default for KeyringSecretStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl KeyringSecretStore {
+    pub fn new() -> Self {
+        KeyringSecretStore {
+            timeout: KEYRING_CALL_TIMEOUT,
+        }
+    }
+
+    /// Asks the keyring for an entry that need not exist: any answer means the keyring works.
+    pub fn probe(timeout: Duration) -> Result<(), SecretError> {
+        let store = KeyringSecretStore { timeout };
+        store.call(|| {
+            let entry = keyring::Entry::new(KEYRING_SERVICE, "probe")?;
+            match entry.get_password() {
+                Ok(_) | Err(keyring::Error::NoEntry) => Ok(()),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    fn call<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, keyring::Error> + Send + 'static,
+    ) -> Result<T, SecretError> {
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("keyring".into())
+            .spawn(move || {
+                let _ = tx.send(work());
+            })
+            .map_err(|e| SecretError::Keyring(e.to_string()))?;
+        match rx.recv_timeout(self.timeout) {
+            Ok(result) => result.map_err(|e| SecretError::Keyring(e.to_string())),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                Err(SecretError::KeyringTimeout(self.timeout.as_secs().max(1)))
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                Err(SecretError::Keyring(KEYRING_CALL_STOPPED.to_string()))
+            }
+        }
+    }
+}
+
+impl SecretStore for KeyringSecretStore {
+    fn put(&self, account: Id, secret: &str) -> Result<(), SecretError> {
+        let secret = secret.to_string();
+        self.call(move || {
+            keyring::Entry::new(KEYRING_SERVICE, &account.to_string())?.set_password(&secret)
+        })
+    }
+
+    fn get(&self, account: Id) -> Result<Option<String>, SecretError> {
+        self.call(move || {
+            match keyring::Entry::new(KEYRING_SERVICE, &account.to_string())?.get_password() {
+                Ok(secret) => Ok(Some(secret)),
+                Err(keyring::Error::NoEntry) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    fn delete(&self, account: Id) -> Result<(), SecretError> {
+        self.call(move || {
+            match keyring::Entry::new(KEYRING_SERVICE, &account.to_string())?.delete_credential() {
+                Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    fn backend_name(&self) -> &'static str {
+        "keyring"
+    }
+}
+
+// ---------------------------------------------------------------- file
+
+/// `secrets.json` in the data directory: a JSON map from account id to secret, mode 0600, replaced
+/// atomically (temp file + rename) on every change.
+pub struct FileSecretStore {
+    path: PathBuf,
+    /// Serialises read-modify-write within this process.
+    lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for FileSecretStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileSecretStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FileSecretStore {
+    /// Uses `data_dir/secrets.json`; nothing is created until the first `put`.
+    pub fn new(data_dir: &Path) -> Self {
+        FileSecretStore {
+            path: data_dir.join(SECRETS_FILE),
+            lock: Mutex::new(()),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn io_error(&self, action: &'static str) -> impl FnOnce(std::io::Error) -> SecretError + '_ {
+        move |source| SecretError::Io {
+            path: self.path.clone(),
+            action,
+            source,
+        }
+    }
+
+    fn read(&self) -> Result<BTreeMap<String, String>, SecretError> {
+        let bytes = match fs::read(&self.path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+            Err(e) => return Err(self.io_error("read")(e)),
+        };
+        self.restrict_permissions()?;
+        serde_json::from_slice(&bytes).map_err(|e| SecretError::Damaged {
+            path: self.path.clone(),
+            message: e.to_string(),
+        })
+    }
+
+    /// A file that others can read (copied, restored from backup) is tightened back to 0600.
+    #[cfg(unix)]
+    fn restrict_permissions(&self) -> Result<(), SecretError> {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(&self.path)
+            .map_err(self.io_error("checked"))?
+            .permissions()
+            .mode();
+        if mode & 0o077 == 0 {
+            return Ok(());
+        }
+        tracing::warn!(
+            path = %self.path.display(),
+            mode = format!("{:o}", mode & 0o777),
+            "The secrets file was readable by other users; restricting it to its owner"
+        );
+        fs::set_permissions(&self.path, fs::Permissions::from_mode(0o600)).map_err(|_| {
+            SecretError::Permissions {
+                path: self.path.clone(),
+                mode: mode & 0o777,
+            }
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn restrict_permissions(&self) -> Result<(), SecretError> {
+        Ok(())
+    }
+
+    fn write(&self, secrets: &BTreeMap<String, String>) -> Result<(), SecretError> {
+        let dir = self
+            .path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        fs::create_dir_all(&dir).map_err(self.io_error("given a folder"))?;
+        let body = serde_json::to_vec_pretty(secrets).map_err(|e| SecretError::Damaged {
+            path: self.path.clone(),
+            message: e.to_string(),
+        })?;
+        let tmp = dir.join(format!(
+            ".{SECRETS_FILE}.{}-{}.tmp",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        let result = (|| {
+            let mut file = create_owner_only(&tmp).map_err(self.io_error("written"))?;
+            file.write_all(&body).map_err(self.io_error("written"))?;
+            file.sync_all().map_err(self.io_error("written"))?;
+            drop(file);
+            fs::rename(&tmp, &self.path).map_err(self.io_error("replaced"))
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result?;
+        self.check_owner_only()
+    }
+
+    #[cfg(unix)]
+    fn check_owner_only(&self) -> Result<(), SecretError> {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(&self.path)
+            .map_err(self.io_error("checked"))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(SecretError::Permissions {
+                path: self.path.clone(),
+                mode: mode & 0o777,
+            });
+        }
+        Ok(())
+    }
+
+    #[cfg(not(unix))]
+    fn check_owner_only(&self) -> Result<(), SecretError> {
+        Ok(())
+    }
+
+    fn guard(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.lock.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(unix)]
+fn create_owner_only(path: &Path) -> std::io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn create_owner_only(path: &Path) -> std::io::Result<fs::File> {
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+}
+
+impl SecretStore for FileSecretStore {
+    fn put(&self, account: Id, secret: &str) -> Result<(), SecretError> {
+        let _guard = self.guard();
+        let mut secrets = self.read()?;
+        secrets.insert(account.to_string(), secret.to_string());
+        self.write(&secrets)
+    }
+
+    fn get(&self, account: Id) -> Result<Option<String>, SecretError> {
+        let _guard = self.guard();
+        Ok(self.read()?.remove(&account.to_string()))
+    }
+
+    fn delete(&self, account: Id) -> Result<(), SecretError> {
+        let _guard = self.guard();
+        let mut secrets = self.read()?;
+        if secrets.remove(&account.to_string()).is_some() {
+            self.write(&secrets)?;
+        }
+        Ok(())
+    }
+
+    fn backend_name(&self) -> &'static str {
+        "file"
+    }
+}
+
+// ---------------------------------------------------------------- memory
+
+/// Secrets that live only as long as the process, for tests and previews.
+#[derive(Default)]
+pub struct MemorySecretStore {
+    secrets: Mutex<HashMap<Id, String>>,
+}
+
+impl MemorySecretStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl std::fmt::Debug for MemorySecretStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemorySecretStore").finish_non_exhaustive()
+    }
+}
+
+impl SecretStore for MemorySecretStore {
+    fn put(&self, account: Id, secret: &str) -> Result<(), SecretError> {
+        self.secrets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(account, secret.to_string());
+        Ok(())
+    }
+
+    fn get(&self, account: Id) -> Result<Option<String>, SecretError> {
+        Ok(self
+            .secrets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&account)
+            .cloned())
+    }
+
+    fn delete(&self, account: Id) -> Result<(), SecretError> {
+        self.secrets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&account);
+        Ok(())
+    }
+
+    fn backend_name(&self) -> &'static str {
+        "memory"
+    }
+}
+
+// ---------------------------------------------------------------- choosing a backend
+
+/// The keyring when it answers within two seconds, else the file backend in `data_dir`.
+/// `FABRIC_CONSOLE_SECRET_BACKEND=file|keyring` skips the probe.
+pub fn open_secret_store(data_dir: &Path) -> Arc<dyn SecretStore> {
+    match std::env::var(BACKEND_ENV).ok().as_deref() {
+        Some("file") => return Arc::new(FileSecretStore::new(data_dir)),
+        Some("keyring") => return Arc::new(KeyringSecretStore::new()),
+        _ => {}
+    }
+    choose_backend(
+        data_dir,
+        || KeyringSecretStore::probe(KEYRING_PROBE_TIMEOUT),
+        KEYRING_PROBE_TIMEOUT,
+    )
+}
+
+/// Runs `probe` on its own thread and falls back to the file backend if it fails or takes too long.
+fn choose_backend(
+    data_dir: &Path,
+    probe: impl FnOnce() -> Result<(), SecretError> + Send + 'static,
+    timeout: Duration,
+) -> Arc<dyn SecretStore> {
+    let (tx, rx) = mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("keyring-probe".into())
+        .spawn(move || {
+            let _ = tx.send(probe());
+        });
+    let outcome = match spawned {
+        Ok(_) => rx
+            .recv_timeout(timeout)
+            .unwrap_or(Err(SecretError::KeyringTimeout(timeout.as_secs().max(1)))),
+        Err(e) => Err(SecretError::Keyring(e.to_string())),
+    };
+    match outcome {
+        Ok(()) => {
+            tracing::info!("Run As secrets are kept in the system keyring");
+            Arc::new(KeyringSecretStore::new())
+        }
+        Err(e) => {
+            let file = FileSecretStore::new(data_dir);
+            tracing::warn!(
+                reason = %e,
+                path = %file.path().display(),
+                "The system keyring did not answer; Run As secrets are kept in the file backend, readable only by this user"
+            );
+            Arc::new(file)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+    use uuid::Uuid;
+
+    fn round_trip(store: &dyn SecretStore) {
+        let a = Uuid::new_v4();
+        let b = Uuid::new_v4();
+        assert_eq!(store.get(a).unwrap(), None);
+        store.put(a, "P@ssw0rd!").unwrap();
+        store.put(b, "token-b").unwrap();
+        assert_eq!(store.get(a).unwrap().as_deref(), Some("P@ssw0rd!"));
+        store.put(a, "changed").unwrap();
+        assert_eq!(store.get(a).unwrap().as_deref(), Some("changed"));
+        store.delete(a).unwrap();
+        store.delete(a).unwrap();
+        assert_eq!(store.get(a).unwrap(), None);
+        assert_eq!(store.get(b).unwrap().as_deref(), Some("token-b"));
+    }
+
+    #[test]
+    fn memory_store_round_trip() {
+        let store = MemorySecretStore::new();
+        round_trip(&store);
+        assert!(!format!("{store:?}").contains("token-b"));
+    }
+
+    #[test]
+    fn file_store_round_trip_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileSecretStore::new(dir.path());
+        round_trip(&store);
+        let account = Uuid::new_v4();
+        store.put(account, "kept").unwrap();
+        let reopened = FileSecretStore::new(dir.path());
+        assert_eq!(reopened.get(account).unwrap().as_deref(), Some("kept"));
+        // No temp files are left behind.
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, vec![SECRETS_FILE.to_string()]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn file_store_is_owner_only_and_tightens_loose_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileSecretStore::new(dir.path());
+        store.put(Uuid::new_v4(), "s3cret").unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(store.path()), 0o600);
+        fs::set_permissions(store.path(), fs::Permissions::from_mode(0o644)).unwrap();
+        store.get(Uuid::new_v4()).unwrap();
+        assert_eq!(mode(store.path()), 0o600);
+        store.put(Uuid::new_v4(), "again").unwrap();
+        assert_eq!(mode(store.path()), 0o600);
+    }
+
+    #[test]
+    fn damaged_file_is_reported_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileSecretStore::new(dir.path());
+        fs::write(store.path(), b"{not json").unwrap();
+        let err = store.put(Uuid::new_v4(), "x").unwrap_err();
+        assert!(matches!(err, SecretError::Damaged { .. }), "{err}");
+        assert!(err.to_string().contains("secrets.json"));
+        assert_eq!(fs::read(store.path()).unwrap(), b"{not json");
+    }
+
+    #[test]
+    fn keyring_that_hangs_falls_back_to_file_within_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let started = Instant::now();
+        let store = choose_backend(
+            dir.path(),
+            || {
+                std::thread::sleep(Duration::from_secs(20));
+                Ok(())
+            },
+            Duration::from_millis(200),
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(store.backend_name(), "file");
+        round_trip(store.as_ref());
+    }
+
+    #[test]
+    fn keyring_that_fails_falls_back_and_one_that_answers_is_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = choose_backend(
+            dir.path(),
+            || Err(SecretError::Keyring("no D-Bus session".into())),
+            Duration::from_secs(2),
+        );
+        assert_eq!(store.backend_name(), "file");
+        let store = choose_backend(dir.path(), || Ok(()), Duration::from_secs(2));
+        assert_eq!(store.backend_name(), "keyring");
+    }
+
+    #[test]
+    fn keyring_calls_never_panic_inside_a_runtime() {
+        // Whatever the machine offers (keyring or not), a call from async code answers or errs.
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let store = KeyringSecretStore {
+                timeout: Duration::from_secs(3),
+            };
+            let result = store.get(Uuid::new_v4());
+            assert!(
+                !matches!(&result, Err(SecretError::Keyring(m)) if m == KEYRING_CALL_STOPPED),
+                "{result:?}"
+            );
+        });
+    }
+}

@@ -1,0 +1,974 @@
+//! The fabric database: an embedded SQLite file (WAL) with one table per object kind.
+//! Every write validates the whole resulting fabric first and then changes exactly the touched rows
+//! in one transaction, so a refused or failed write changes nothing on disk or in memory.
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::watch;
+
+use super::model::{Fabric, FabricChange, FabricObject, Id, ObjectKind};
+use super::validate::{ValidationError, validate_fabric};
+
+/// How long a writer waits for another process holding the database before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Schema steps; `PRAGMA user_version` is the number of steps applied. Append only, never edit.
+const MIGRATIONS: &[&str] = &["
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+    CREATE TABLE host_groups (id TEXT PRIMARY KEY, name TEXT NOT NULL, body TEXT NOT NULL) WITHOUT ROWID;
+    CREATE TABLE run_as_accounts (id TEXT PRIMARY KEY, name TEXT NOT NULL, body TEXT NOT NULL) WITHOUT ROWID;
+    CREATE TABLE logical_networks (id TEXT PRIMARY KEY, name TEXT NOT NULL, body TEXT NOT NULL) WITHOUT ROWID;
+    CREATE TABLE network_sites (id TEXT PRIMARY KEY, name TEXT NOT NULL, body TEXT NOT NULL) WITHOUT ROWID;
+    CREATE TABLE ip_pools (id TEXT PRIMARY KEY, name TEXT NOT NULL, body TEXT NOT NULL) WITHOUT ROWID;
+    CREATE TABLE vm_networks (id TEXT PRIMARY KEY, name TEXT NOT NULL, body TEXT NOT NULL) WITHOUT ROWID;
+    CREATE TABLE network_services (id TEXT PRIMARY KEY, name TEXT NOT NULL, body TEXT NOT NULL) WITHOUT ROWID;
+    INSERT INTO meta (key, value) VALUES ('revision', '0');
+"];
+
+/// The kinds stored as rows, with their tables. Subnets live inside their network site's row.
+const TABLES: [(ObjectKind, &str); 7] = [
+    (ObjectKind::HostGroup, "host_groups"),
+    (ObjectKind::RunAsAccount, "run_as_accounts"),
+    (ObjectKind::LogicalNetwork, "logical_networks"),
+    (ObjectKind::NetworkSite, "network_sites"),
+    (ObjectKind::IpPool, "ip_pools"),
+    (ObjectKind::VmNetwork, "vm_networks"),
+    (ObjectKind::NetworkService, "network_services"),
+];
+
+fn table_of(kind: ObjectKind) -> Option<&'static str> {
+    TABLES.iter().find(|(k, _)| *k == kind).map(|(_, t)| *t)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "The fabric database {path} could not be opened: {source}. Check that it is a Fabric Console database and that its folder is writable."
+    )]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "The folder {path} for the fabric database could not be created: {source}. Check the path and its permissions."
+    )]
+    Folder {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "The fabric database could not be read or written: {0}. Try again; if it keeps failing, restore the fabric from an export."
+    )]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(
+        "The fabric database has schema version {found}, but this Fabric Console knows versions up to {supported}. Open it with a newer Fabric Console."
+    )]
+    NewerSchema { found: i64, supported: i64 },
+    #[error(
+        "The fabric database holds a damaged {kind} row {id}: {message}. Restore the fabric from an export."
+    )]
+    Damaged {
+        kind: ObjectKind,
+        id: String,
+        message: String,
+    },
+    #[error("{}", invalid_message(.0))]
+    Invalid(Vec<ValidationError>),
+    #[error(
+        "A subnet cannot be changed on its own. Put the whole network site with its new subnets instead."
+    )]
+    SubnetChange,
+    #[error("The fabric database task stopped unexpectedly: {0}. Try again.")]
+    Task(String),
+}
+
+fn invalid_message(errors: &[ValidationError]) -> String {
+    match errors {
+        [] => "The change was not saved.".to_string(),
+        [one] => format!("The change was not saved: {one}"),
+        many => {
+            let mut text = format!(
+                "The change was not saved because of {} problems:",
+                many.len()
+            );
+            for (i, e) in many.iter().enumerate() {
+                text.push_str(&format!(" {}) {e}", i + 1));
+            }
+            text
+        }
+    }
+}
+
+impl StoreError {
+    /// The validation problems when a write was refused, for dialogs that mark fields.
+    pub fn validation_errors(&self) -> &[ValidationError] {
+        match self {
+            StoreError::Invalid(errors) => errors,
+            _ => &[],
+        }
+    }
+}
+
+/// The fabric database. Cheap to clone; all clones share one connection and one cached fabric.
+#[derive(Clone)]
+pub struct FabricStore {
+    inner: Arc<StoreInner>,
+}
+
+struct StoreInner {
+    state: Mutex<Connected>,
+    /// The current fabric; `fabric()` reads it without touching the database.
+    current: watch::Sender<Arc<Fabric>>,
+    path: Option<PathBuf>,
+}
+
+struct Connected {
+    conn: Connection,
+    /// The `meta.revision` the cache was loaded at; another process's write bumps it.
+    revision: u64,
+}
+
+impl std::fmt::Debug for FabricStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FabricStore")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FabricStore {
+    /// Opens (or creates, with the root host group "All Hosts") the database file at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| StoreError::Folder {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        let open_error = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(open_error)?;
+        configure(&conn).map_err(open_error)?;
+        Self::from_connection(conn, Some(path.to_path_buf()))
+    }
+
+    /// A database that lives only in memory, for tests and previews.
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        let conn = Connection::open_in_memory()?;
+        configure(&conn)?;
+        Self::from_connection(conn, None)
+    }
+
+    fn from_connection(mut conn: Connection, path: Option<PathBuf>) -> Result<Self, StoreError> {
+        migrate(&mut conn)?;
+        ensure_root(&mut conn)?;
+        let (fabric, revision) = load(&conn)?;
+        let (current, _) = watch::channel(Arc::new(fabric));
+        Ok(FabricStore {
+            inner: Arc::new(StoreInner {
+                state: Mutex::new(Connected { conn, revision }),
+                current,
+                path,
+            }),
+        })
+    }
+
+    /// The database file, or `None` for an in-memory store.
+    pub fn path(&self) -> Option<&Path> {
+        self.inner.path.as_deref()
+    }
+
+    /// The current fabric (cached; no database access).
+    pub fn fabric(&self) -> Arc<Fabric> {
+        self.inner.current.borrow().clone()
+    }
+
+    /// A receiver that sees every fabric this store commits or reloads.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Fabric>> {
+        self.inner.current.subscribe()
+    }
+
+    /// Count of committed writes; grows by one with every apply or replace, from any process.
+    pub fn revision(&self) -> u64 {
+        self.lock().revision
+    }
+
+    /// Reads the whole fabric from the database again (e.g. after another process wrote to it).
+    pub fn reload(&self) -> Result<Arc<Fabric>, StoreError> {
+        let mut state = self.lock();
+        let (fabric, revision) = load(&state.conn)?;
+        state.revision = revision;
+        let fabric = Arc::new(fabric);
+        self.inner.current.send_replace(fabric.clone());
+        Ok(fabric)
+    }
+
+    /// Applies a batch of changes: all of them, or none when the result breaks a rule.
+    /// Refuses with `StoreError::Invalid` listing every problem the batch introduces (problems that were
+    /// already in the stored fabric before the batch do not block it).
+    pub fn apply(&self, changes: &[FabricChange]) -> Result<Arc<Fabric>, StoreError> {
+        if changes
+            .iter()
+            .any(|c| matches!(c, FabricChange::Delete(ObjectKind::Subnet, _)))
+        {
+            return Err(StoreError::SubnetChange);
+        }
+        let mut state = self.lock();
+        let Connected { conn, revision } = &mut *state;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Another process may have written since our last read: build on what is on disk.
+        let stored_revision = read_revision(&tx)?;
+        let base = if stored_revision != *revision {
+            let (fabric, rev) = load(&tx)?;
+            *revision = rev;
+            let fabric = Arc::new(fabric);
+            self.inner.current.send_replace(fabric.clone());
+            fabric
+        } else {
+            self.fabric()
+        };
+        let mut next = (*base).clone();
+        next.apply_changes(changes);
+        let errors = validate_fabric(&next);
+        if !errors.is_empty() {
+            let known: HashSet<ValidationError> = validate_fabric(&base).into_iter().collect();
+            let introduced: Vec<ValidationError> =
+                errors.into_iter().filter(|e| !known.contains(e)).collect();
+            if !introduced.is_empty() {
+                return Err(StoreError::Invalid(introduced));
+            }
+        }
+        let touched: BTreeSet<(ObjectKind, Id)> = changes
+            .iter()
+            .map(|c| match c {
+                FabricChange::Put(o) => (o.kind(), o.id()),
+                FabricChange::Delete(kind, id) => (*kind, *id),
+            })
+            .collect();
+        for (kind, id) in touched {
+            let Some(table) = table_of(kind) else {
+                continue;
+            };
+            match row_of(&next, kind, id)? {
+                Some(row) => {
+                    if row_of(&base, kind, id)?.as_ref() != Some(&row) {
+                        write_row(&tx, table, &row)?;
+                    }
+                }
+                None => {
+                    tx.execute(
+                        &format!("DELETE FROM {table} WHERE id = ?1"),
+                        [id.to_string()],
+                    )?;
+                }
+            }
+        }
+        let new_revision = stored_revision + 1;
+        write_revision(&tx, new_revision)?;
+        tx.commit()?;
+        *revision = new_revision;
+        let next = Arc::new(next);
+        self.inner.current.send_replace(next.clone());
+        Ok(next)
+    }
+
+    /// Replaces the whole fabric (import): validated first, written in one transaction.
+    pub fn replace_all(&self, fabric: Fabric) -> Result<Arc<Fabric>, StoreError> {
+        let errors = validate_fabric(&fabric);
+        if !errors.is_empty() {
+            return Err(StoreError::Invalid(errors));
+        }
+        let mut state = self.lock();
+        let Connected { conn, revision } = &mut *state;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let stored_revision = read_revision(&tx)?;
+        for (_, table) in TABLES {
+            tx.execute(&format!("DELETE FROM {table}"), [])?;
+        }
+        for row in all_rows(&fabric)? {
+            write_row(&tx, row.table, &row)?;
+        }
+        let new_revision = stored_revision + 1;
+        write_revision(&tx, new_revision)?;
+        tx.commit()?;
+        *revision = new_revision;
+        let fabric = Arc::new(fabric);
+        self.inner.current.send_replace(fabric.clone());
+        Ok(fabric)
+    }
+
+    /// `apply` on the blocking thread pool, so async callers never stall the runtime.
+    pub async fn apply_async(&self, changes: Vec<FabricChange>) -> Result<Arc<Fabric>, StoreError> {
+        let store = self.clone();
+        spawn_blocking(move || store.apply(&changes)).await
+    }
+
+    /// `reload` on the blocking thread pool.
+    pub async fn reload_async(&self) -> Result<Arc<Fabric>, StoreError> {
+        let store = self.clone();
+        spawn_blocking(move || store.reload()).await
+    }
+
+    /// `replace_all` on the blocking thread pool.
+    pub async fn replace_all_async(&self, fabric: Fabric) -> Result<Arc<Fabric>, StoreError> {
+        let store = self.clone();
+        spawn_blocking(move || store.replace_all(fabric)).await
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connected> {
+        // A panic while holding the lock left no open transaction (it rolls back on drop).
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+async fn spawn_blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // In-memory databases answer "memory"; files switch to write-ahead logging.
+    let _mode: String =
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    Ok(())
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let supported = MIGRATIONS.len() as i64;
+    loop {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > supported {
+            return Err(StoreError::NewerSchema {
+                found: version,
+                supported,
+            });
+        }
+        if version == supported {
+            return Ok(());
+        }
+        let step = usize::try_from(version).unwrap_or(0);
+        tx.execute_batch(MIGRATIONS[step])?;
+        tx.pragma_update(None, "user_version", version + 1)?;
+        tx.commit()?;
+    }
+}
+
+fn ensure_root(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let groups: i64 = tx.query_row("SELECT COUNT(*) FROM host_groups", [], |r| r.get(0))?;
+    if groups == 0 {
+        let fabric = Fabric::new();
+        for row in all_rows(&fabric)? {
+            write_row(&tx, row.table, &row)?;
+        }
+        let revision = read_revision(&tx)?;
+        write_revision(&tx, revision + 1)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn read_revision(conn: &Connection) -> Result<u64, StoreError> {
+    let value: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'revision'", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
+}
+
+fn write_revision(conn: &Connection, revision: u64) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('revision', ?1)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [revision.to_string()],
+    )?;
+    Ok(())
+}
+
+/// One table row: the object's id, name and JSON body.
+#[derive(Debug, PartialEq, Eq)]
+struct Row {
+    table: &'static str,
+    id: String,
+    name: String,
+    body: String,
+}
+
+fn to_row<T: Serialize>(
+    table: &'static str,
+    id: Id,
+    name: &str,
+    object: &T,
+) -> Result<Row, StoreError> {
+    let body = serde_json::to_string(object).map_err(|e| StoreError::Damaged {
+        kind: kind_of_table(table),
+        id: id.to_string(),
+        message: e.to_string(),
+    })?;
+    Ok(Row {
+        table,
+        id: id.to_string(),
+        name: name.to_string(),
+        body,
+    })
+}
+
+fn kind_of_table(table: &str) -> ObjectKind {
+    TABLES
+        .iter()
+        .find(|(_, t)| *t == table)
+        .map(|(k, _)| *k)
+        .unwrap_or(ObjectKind::HostGroup)
+}
+
+fn row_of(f: &Fabric, kind: ObjectKind, id: Id) -> Result<Option<Row>, StoreError> {
+    let row = match kind {
+        ObjectKind::HostGroup => f
+            .host_groups
+            .get(&id)
+            .map(|o| to_row("host_groups", o.id, &o.name, o)),
+        ObjectKind::RunAsAccount => f
+            .run_as_accounts
+            .get(&id)
+            .map(|o| to_row("run_as_accounts", o.id, &o.name, o)),
+        ObjectKind::LogicalNetwork => f
+            .logical_networks
+            .get(&id)
+            .map(|o| to_row("logical_networks", o.id, &o.name, o)),
+        ObjectKind::NetworkSite => f
+            .network_sites
+            .get(&id)
+            .map(|o| to_row("network_sites", o.id, &o.name, o)),
+        ObjectKind::IpPool => f
+            .ip_pools
+            .get(&id)
+            .map(|o| to_row("ip_pools", o.id, &o.name, o)),
+        ObjectKind::VmNetwork => f
+            .vm_networks
+            .get(&id)
+            .map(|o| to_row("vm_networks", o.id, &o.name, o)),
+        ObjectKind::NetworkService => f
+            .network_services
+            .get(&id)
+            .map(|o| to_row("network_services", o.id, &o.name, o)),
+        ObjectKind::Subnet => None,
+    };
+    row.transpose()
+}
+
+fn all_rows(f: &Fabric) -> Result<Vec<Row>, StoreError> {
+    let mut rows = Vec::with_capacity(f.object_count());
+    for o in f.host_groups.values() {
+        rows.push(to_row("host_groups", o.id, &o.name, o)?);
+    }
+    for o in f.run_as_accounts.values() {
+        rows.push(to_row("run_as_accounts", o.id, &o.name, o)?);
+    }
+    for o in f.logical_networks.values() {
+        rows.push(to_row("logical_networks", o.id, &o.name, o)?);
+    }
+    for o in f.network_sites.values() {
+        rows.push(to_row("network_sites", o.id, &o.name, o)?);
+    }
+    for o in f.ip_pools.values() {
+        rows.push(to_row("ip_pools", o.id, &o.name, o)?);
+    }
+    for o in f.vm_networks.values() {
+        rows.push(to_row("vm_networks", o.id, &o.name, o)?);
+    }
+    for o in f.network_services.values() {
+        rows.push(to_row("network_services", o.id, &o.name, o)?);
+    }
+    Ok(rows)
+}
+
+fn write_row(tx: &Transaction<'_>, table: &str, row: &Row) -> Result<(), StoreError> {
+    let mut stmt = tx.prepare_cached(&format!(
+        "INSERT INTO {table} (id, name, body) VALUES (?1, ?2, ?3)
+         ON CONFLICT(id) DO UPDATE SET name = excluded.name, body = excluded.body"
+    ))?;
+    stmt.execute(params![row.id, row.name, row.body])?;
+    Ok(())
+}
+
+fn load(conn: &Connection) -> Result<(Fabric, u64), StoreError> {
+    let mut f = Fabric::default();
+    load_table(conn, "host_groups", |o: super::model::HostGroup| {
+        let id = o.id;
+        f.host_groups.insert(id, o);
+        id
+    })?;
+    load_table(conn, "run_as_accounts", |o: super::model::RunAsAccount| {
+        let id = o.id;
+        f.run_as_accounts.insert(id, o);
+        id
+    })?;
+    load_table(
+        conn,
+        "logical_networks",
+        |o: super::model::LogicalNetwork| {
+            let id = o.id;
+            f.logical_networks.insert(id, o);
+            id
+        },
+    )?;
+    load_table(conn, "network_sites", |o: super::model::NetworkSite| {
+        let id = o.id;
+        f.network_sites.insert(id, o);
+        id
+    })?;
+    load_table(conn, "ip_pools", |o: super::model::IpPool| {
+        let id = o.id;
+        f.ip_pools.insert(id, o);
+        id
+    })?;
+    load_table(conn, "vm_networks", |o: super::model::VmNetwork| {
+        let id = o.id;
+        f.vm_networks.insert(id, o);
+        id
+    })?;
+    load_table(
+        conn,
+        "network_services",
+        |o: super::model::NetworkService| {
+            let id = o.id;
+            f.network_services.insert(id, o);
+            id
+        },
+    )?;
+    let revision = read_revision(conn)?;
+    Ok((f, revision))
+}
+
+/// Reads every row of a table; `insert` stores the object and returns its id.
+fn load_table<T: DeserializeOwned>(
+    conn: &Connection,
+    table: &'static str,
+    mut insert: impl FnMut(T) -> Id,
+) -> Result<(), StoreError> {
+    let kind = kind_of_table(table);
+    let mut stmt = conn.prepare(&format!("SELECT id, body FROM {table}"))?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let id: String = row.get(0)?;
+        let body: String = row.get(1)?;
+        let object: T = serde_json::from_str(&body).map_err(|e| StoreError::Damaged {
+            kind,
+            id: id.clone(),
+            message: e.to_string(),
+        })?;
+        let object_id = insert(object);
+        if object_id.to_string() != id {
+            return Err(StoreError::Damaged {
+                kind,
+                id,
+                message: format!("the row's body belongs to object {object_id}"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The object of `kind` with `id` in `f`, cloned; `None` when missing (and for subnets, which live in sites).
+pub fn object_of(f: &Fabric, kind: ObjectKind, id: Id) -> Option<FabricObject> {
+    match kind {
+        ObjectKind::HostGroup => f.host_groups.get(&id).cloned().map(FabricObject::HostGroup),
+        ObjectKind::RunAsAccount => f
+            .run_as_accounts
+            .get(&id)
+            .cloned()
+            .map(FabricObject::RunAsAccount),
+        ObjectKind::LogicalNetwork => f
+            .logical_networks
+            .get(&id)
+            .cloned()
+            .map(FabricObject::LogicalNetwork),
+        ObjectKind::NetworkSite => f
+            .network_sites
+            .get(&id)
+            .cloned()
+            .map(FabricObject::NetworkSite),
+        ObjectKind::IpPool => f.ip_pools.get(&id).cloned().map(FabricObject::IpPool),
+        ObjectKind::VmNetwork => f.vm_networks.get(&id).cloned().map(FabricObject::VmNetwork),
+        ObjectKind::NetworkService => f
+            .network_services
+            .get(&id)
+            .cloned()
+            .map(FabricObject::NetworkService),
+        ObjectKind::Subnet => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::fabric::connection::ConnectionString;
+    use crate::fabric::demo::demo_fabric;
+    use crate::fabric::model::{
+        HostGroup, HostGroupScope, NetworkService, RunAsAccount, ServiceCategory,
+    };
+    use crate::fabric::validate::Rule;
+
+    /// A demo fabric plus the kinds the demo leaves out (a network service).
+    fn every_kind() -> Fabric {
+        let mut f = demo_fabric(400, 11);
+        let account = f.run_as_accounts.values().next().unwrap().id;
+        let seattle = f
+            .host_groups
+            .values()
+            .find(|g| g.name == "Seattle")
+            .unwrap()
+            .id;
+        let service = NetworkService {
+            id: uuid::Uuid::new_v4(),
+            name: "ipam01".into(),
+            description: "Built-in IPAM".into(),
+            category: ServiceCategory::NetworkManager,
+            manufacturer: "Fabric Console".into(),
+            model: "Built-in IPAM".into(),
+            connection: ConnectionString::parse("https://ipam01.contoso.com:8443").unwrap(),
+            run_as: account,
+            provider: "builtin".into(),
+            scope: HostGroupScope::Selected(BTreeSet::from([seattle])),
+            sync_interval_secs: 120,
+            tls_fingerprint: Some("ab".repeat(32)),
+        };
+        f.network_services.insert(service.id, service);
+        f
+    }
+
+    fn file_store() -> (tempfile::TempDir, PathBuf, FabricStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data").join("fabric.db");
+        let store = FabricStore::open(&path).unwrap();
+        (dir, path, store)
+    }
+
+    #[test]
+    fn new_database_has_root_host_group_wal_and_schema_version() {
+        let (_dir, path, store) = file_store();
+        let f = store.fabric();
+        assert_eq!(f.host_groups.len(), 1);
+        assert_eq!(f.root_host_group().unwrap().name, "All Hosts");
+        assert!(validate_fabric(&f).is_empty());
+        drop(store);
+        let conn = Connection::open(&path).unwrap();
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        // Reopening keeps the same root rather than adding another.
+        let again = FabricStore::open(&path).unwrap();
+        assert_eq!(again.fabric(), f);
+    }
+
+    #[test]
+    fn every_kind_round_trips_through_the_file() {
+        let (_dir, path, store) = file_store();
+        let f = every_kind();
+        store.replace_all(f.clone()).unwrap();
+        assert_eq!(*store.fabric(), f);
+        drop(store);
+        let reopened = FabricStore::open(&path).unwrap();
+        assert_eq!(*reopened.fabric(), f);
+        assert!(!f.network_services.is_empty() && !f.vm_networks.is_empty());
+    }
+
+    #[test]
+    fn apply_puts_updates_and_deletes_exactly_the_changed_rows() {
+        let (_dir, path, store) = file_store();
+        store.replace_all(every_kind()).unwrap();
+        let f = store.fabric();
+        let revision = store.revision();
+        // Update a pool, add a host group, delete a service.
+        let mut pool = f.ip_pools.values().next().unwrap().clone();
+        pool.description = "Reserved for the web farm".into();
+        let root = f.root_host_group().unwrap().id;
+        let group = HostGroup {
+            id: uuid::Uuid::new_v4(),
+            name: "Amsterdam".into(),
+            parent: Some(root),
+        };
+        let service = f.network_services.keys().next().copied().unwrap();
+        let after = store
+            .apply(&[
+                FabricChange::Put(FabricObject::IpPool(pool.clone())),
+                FabricChange::Put(FabricObject::HostGroup(group.clone())),
+                FabricChange::Delete(ObjectKind::NetworkService, service),
+            ])
+            .unwrap();
+        assert_eq!(after.ip_pools[&pool.id], pool);
+        assert_eq!(after.host_groups[&group.id], group);
+        assert!(after.network_services.is_empty());
+        assert_eq!(store.revision(), revision + 1);
+        drop(store);
+        let reopened = FabricStore::open(&path).unwrap();
+        assert_eq!(reopened.fabric(), after);
+        let conn = Connection::open(&path).unwrap();
+        let name: String = conn
+            .query_row(
+                "SELECT name FROM host_groups WHERE id = ?1",
+                [group.id.to_string()],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(name, "Amsterdam");
+    }
+
+    #[test]
+    fn rejected_write_leaves_database_and_cache_unchanged() {
+        let (_dir, path, store) = file_store();
+        store.replace_all(every_kind()).unwrap();
+        let before = store.fabric();
+        let revision = store.revision();
+        // A valid change and an invalid one in the same batch: neither is saved.
+        let root = before.root_host_group().unwrap().id;
+        let fine = HostGroup {
+            id: uuid::Uuid::new_v4(),
+            name: "Oslo".into(),
+            parent: Some(root),
+        };
+        let mut pool = before
+            .ip_pools
+            .values()
+            .find(|p| p.range_start.is_ipv4())
+            .unwrap()
+            .clone();
+        pool.range_end = "203.0.113.200".parse().unwrap();
+        let err = store
+            .apply(&[
+                FabricChange::Put(FabricObject::HostGroup(fine)),
+                FabricChange::Put(FabricObject::IpPool(pool.clone())),
+            ])
+            .unwrap_err();
+        let errors = err.validation_errors();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.object == pool.id && e.rule == Rule::PoolOutsideSubnet)
+        );
+        assert!(
+            err.to_string().starts_with("The change was not saved"),
+            "{err}"
+        );
+        // Deleting a logical network that still has sites is refused, naming the sites.
+        let ln = before
+            .network_sites
+            .values()
+            .next()
+            .unwrap()
+            .logical_network;
+        let err = store
+            .apply(&[FabricChange::Delete(ObjectKind::LogicalNetwork, ln)])
+            .unwrap_err();
+        assert!(
+            err.validation_errors()
+                .iter()
+                .any(|e| e.kind == ObjectKind::NetworkSite && e.field == "Logical network")
+        );
+        assert!(matches!(
+            store.apply(&[FabricChange::Delete(ObjectKind::Subnet, ln)]),
+            Err(StoreError::SubnetChange)
+        ));
+        assert_eq!(store.fabric(), before);
+        assert_eq!(store.revision(), revision);
+        drop(store);
+        let reopened = FabricStore::open(&path).unwrap();
+        assert_eq!(reopened.fabric(), before);
+        assert_eq!(reopened.revision(), revision);
+    }
+
+    #[test]
+    fn invalid_replace_all_changes_nothing() {
+        let (_dir, path, store) = file_store();
+        let before = store.fabric();
+        let mut bad = every_kind();
+        bad.host_groups.retain(|_, g| g.parent.is_some());
+        let err = store.replace_all(bad).unwrap_err();
+        assert!(!err.validation_errors().is_empty());
+        assert_eq!(store.fabric(), before);
+        drop(store);
+        assert_eq!(FabricStore::open(&path).unwrap().fabric(), before);
+    }
+
+    #[test]
+    fn existing_problems_do_not_block_unrelated_changes() {
+        let store = FabricStore::open_in_memory().unwrap();
+        let mut f = every_kind();
+        let service = f.network_services.values_mut().next().unwrap();
+        service.sync_interval_secs = 120;
+        store.replace_all(f).unwrap();
+        // Break a row behind the store's back, as an older version with looser rules might have left it.
+        {
+            let state = store.lock();
+            let mut svc = store
+                .fabric()
+                .network_services
+                .values()
+                .next()
+                .unwrap()
+                .clone();
+            svc.sync_interval_secs = 5;
+            state
+                .conn
+                .execute(
+                    "UPDATE network_services SET body = ?1 WHERE id = ?2",
+                    params![serde_json::to_string(&svc).unwrap(), svc.id.to_string()],
+                )
+                .unwrap();
+        }
+        let f = store.reload().unwrap();
+        assert_eq!(validate_fabric(&f).len(), 1);
+        let root = f.root_host_group().unwrap().id;
+        let group = HostGroup {
+            id: uuid::Uuid::new_v4(),
+            name: "Lisbon".into(),
+            parent: Some(root),
+        };
+        store
+            .apply(&[FabricChange::Put(FabricObject::HostGroup(group))])
+            .unwrap();
+    }
+
+    #[test]
+    fn a_second_store_on_the_same_file_sees_the_first_ones_writes() {
+        let (_dir, path, first) = file_store();
+        let second = FabricStore::open(&path).unwrap();
+        let root = first.fabric().root_host_group().unwrap().id;
+        let a = HostGroup {
+            id: uuid::Uuid::new_v4(),
+            name: "Paris".into(),
+            parent: Some(root),
+        };
+        first
+            .apply(&[FabricChange::Put(FabricObject::HostGroup(a.clone()))])
+            .unwrap();
+        // The second store's cache is stale; its write builds on the file, so a duplicate is caught.
+        let mut dup = a.clone();
+        dup.id = uuid::Uuid::new_v4();
+        dup.name = "paris".into();
+        assert!(
+            second
+                .apply(&[FabricChange::Put(FabricObject::HostGroup(dup))])
+                .is_err()
+        );
+        assert!(second.fabric().host_groups.contains_key(&a.id));
+        let b = HostGroup {
+            id: uuid::Uuid::new_v4(),
+            name: "Rome".into(),
+            parent: Some(root),
+        };
+        second
+            .apply(&[FabricChange::Put(FabricObject::HostGroup(b.clone()))])
+            .unwrap();
+        let f = first.reload().unwrap();
+        assert!(f.host_groups.contains_key(&a.id) && f.host_groups.contains_key(&b.id));
+    }
+
+    #[test]
+    fn newer_schema_and_damaged_rows_are_reported() {
+        let (_dir, path, store) = file_store();
+        drop(store);
+        let conn = Connection::open(&path).unwrap();
+        conn.execute(
+            "INSERT INTO logical_networks (id, name, body) VALUES ('x', 'Broken', '{\"id\":1}')",
+            [],
+        )
+        .unwrap();
+        drop(conn);
+        let err = FabricStore::open(&path).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::Damaged {
+                    kind: ObjectKind::LogicalNetwork,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let conn = Connection::open(&path).unwrap();
+        conn.execute("DELETE FROM logical_networks", []).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(conn);
+        let err = FabricStore::open(&path).unwrap_err();
+        assert!(
+            matches!(err, StoreError::NewerSchema { found: 99, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_reported_with_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fabric.db");
+        std::fs::write(
+            &path,
+            b"this is not sqlite, just some text that is long enough",
+        )
+        .unwrap();
+        let err = FabricStore::open(&path).unwrap_err();
+        assert!(err.to_string().contains("fabric.db"), "{err}");
+    }
+
+    #[test]
+    fn async_calls_run_off_the_runtime_and_notify_subscribers() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let store = FabricStore::open_in_memory().unwrap();
+            let mut rx = store.subscribe();
+            let root = store.fabric().root_host_group().unwrap().id;
+            let account = RunAsAccount {
+                id: uuid::Uuid::new_v4(),
+                name: "IPAM Service Account".into(),
+                description: String::new(),
+                user_name: "svc".into(),
+            };
+            let group = HostGroup {
+                id: uuid::Uuid::new_v4(),
+                name: "Madrid".into(),
+                parent: Some(root),
+            };
+            let f = store
+                .apply_async(vec![
+                    FabricChange::Put(FabricObject::RunAsAccount(account.clone())),
+                    FabricChange::Put(FabricObject::HostGroup(group)),
+                ])
+                .await
+                .unwrap();
+            assert!(f.run_as_accounts.contains_key(&account.id));
+            rx.changed().await.unwrap();
+            assert_eq!(*rx.borrow_and_update(), f);
+            let reloaded = store.reload_async().await.unwrap();
+            assert_eq!(reloaded, f);
+        });
+    }
+}

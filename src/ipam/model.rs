@@ -1,0 +1,299 @@
+//! The IPAM side of the seed's mapping table, provider-neutral.
+//!
+//! | console (VMM)      | IPAM                                                            |
+//! |--------------------|-----------------------------------------------------------------|
+//! | Logical network    | Provider IP address space; its **VMM Logical Network** field    |
+//! | Network site       | **Network Site** field of the provider space's subnets          |
+//! | IP address subnet  | IP address subnet (same name)                                   |
+//! | IP address pool    | IP address range                                                |
+//! | VM network         | Customer IP address space, **VM Network** field                 |
+//!
+//! Ids are strings chosen by whoever creates the object: the sync core proposes a fresh UUID
+//! string for each object it creates; a provider whose server assigns its own ids reports the
+//! real id in the operation's result. `vmm_id` is the console identity the object is linked to
+//! (`None` for objects an IPAM administrator created and the console has not linked yet).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::fabric::model::Gateway;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AddressSpaceKind {
+    /// VIRTUALIZED IP ADDRESS SPACE ▸ Provider IP Address Space.
+    Provider,
+    /// VIRTUALIZED IP ADDRESS SPACE ▸ Customer IP Address Space.
+    Customer,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddressSpace {
+    pub id: String,
+    #[serde(default)]
+    pub vmm_id: Option<Uuid>,
+    pub name: String,
+    pub kind: AddressSpaceKind,
+    #[serde(default)]
+    pub description: String,
+    /// Provider spaces: the **VMM Logical Network** name. Clearing it breaks the link (seed rule).
+    #[serde(default)]
+    pub vmm_logical_network: Option<String>,
+    /// Customer spaces: the **VM Network** name.
+    #[serde(default)]
+    pub vm_network: Option<String>,
+    /// Customer spaces: id of the associated provider address space.
+    #[serde(default)]
+    pub provider_space: Option<String>,
+    #[serde(default)]
+    pub tenant: String,
+    #[serde(default)]
+    pub owner: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IpamSubnet {
+    pub id: String,
+    /// Console identity: the network site (provider subnets) or VM network (customer subnets).
+    #[serde(default)]
+    pub vmm_id: Option<Uuid>,
+    pub address_space: String,
+    /// Network ID in CIDR form.
+    pub network: IpNet,
+    #[serde(default)]
+    pub name: String,
+    /// "Provider" or "Customer" etc., informational.
+    #[serde(default)]
+    pub network_type: String,
+    /// **VMM Logical Network** field.
+    #[serde(default)]
+    pub vmm_logical_network: Option<String>,
+    /// **Network Site** field.
+    #[serde(default)]
+    pub network_site: Option<String>,
+    #[serde(default)]
+    pub vlan: u16,
+    #[serde(default)]
+    pub secondary_vlan: Option<u16>,
+    #[serde(default)]
+    pub owner: String,
+    #[serde(default)]
+    pub custom_fields: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IpRange {
+    pub id: String,
+    /// Console identity: the static IP address pool.
+    #[serde(default)]
+    pub vmm_id: Option<Uuid>,
+    pub subnet: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub start: IpAddr,
+    pub end: IpAddr,
+    #[serde(default)]
+    pub reserved: BTreeSet<IpAddr>,
+    #[serde(default)]
+    pub vips: BTreeSet<IpAddr>,
+    #[serde(default)]
+    pub gateways: Vec<Gateway>,
+    #[serde(default)]
+    pub dns_servers: Vec<IpAddr>,
+    /// Connection-specific DNS suffix.
+    #[serde(default)]
+    pub dns_suffix: String,
+    /// DNS search suffixes.
+    #[serde(default)]
+    pub dns_search_suffixes: Vec<String>,
+    #[serde(default)]
+    pub wins_servers: Vec<IpAddr>,
+    #[serde(default)]
+    pub netbios_enabled: bool,
+    /// "VMM" for ranges the console manages.
+    #[serde(default)]
+    pub managed_by_service: String,
+    /// The console's service instance (its network service id), for ranges it manages.
+    #[serde(default)]
+    pub service_instance: String,
+}
+
+/// An opaque position in a server's change feed, issued by that server.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Cursor(pub String);
+
+/// Everything of the managed kinds the server holds (in the requested scope).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpamSnapshot {
+    pub cursor: Option<Cursor>,
+    pub spaces: Vec<AddressSpace>,
+    pub subnets: Vec<IpamSubnet>,
+    pub ranges: Vec<IpRange>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IpamKind {
+    AddressSpace,
+    Subnet,
+    Range,
+}
+
+impl IpamKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            IpamKind::AddressSpace => "IP address space",
+            IpamKind::Subnet => "IP address subnet",
+            IpamKind::Range => "IP address range",
+        }
+    }
+}
+
+/// What changed since a cursor: upserted objects in full, deletions by id.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeSet {
+    pub cursor: Option<Cursor>,
+    pub spaces: Vec<AddressSpace>,
+    pub subnets: Vec<IpamSubnet>,
+    pub ranges: Vec<IpRange>,
+    pub deleted: Vec<(IpamKind, String)>,
+}
+
+/// A provider answers a snapshot request with everything, or (given a cursor it issued) the changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SnapshotRead {
+    Full(IpamSnapshot),
+    Changes(ChangeSet),
+}
+
+impl IpamSnapshot {
+    /// Apply a change set in place: upserts replace by id, deletions remove.
+    pub fn apply_changes(&mut self, changes: ChangeSet) {
+        fn upsert<T: Clone>(list: &mut Vec<T>, new: Vec<T>, id: impl Fn(&T) -> &str) {
+            if new.is_empty() {
+                return;
+            }
+            let mut index: std::collections::HashMap<String, usize> = list
+                .iter()
+                .enumerate()
+                .map(|(i, x)| (id(x).to_string(), i))
+                .collect();
+            for item in new {
+                match index.get(id(&item)) {
+                    Some(&i) => list[i] = item,
+                    None => {
+                        index.insert(id(&item).to_string(), list.len());
+                        list.push(item);
+                    }
+                }
+            }
+        }
+        upsert(&mut self.spaces, changes.spaces, |s| &s.id);
+        upsert(&mut self.subnets, changes.subnets, |s| &s.id);
+        upsert(&mut self.ranges, changes.ranges, |r| &r.id);
+        if !changes.deleted.is_empty() {
+            let gone: std::collections::HashSet<(IpamKind, &str)> = changes
+                .deleted
+                .iter()
+                .map(|(k, id)| (*k, id.as_str()))
+                .collect();
+            self.spaces
+                .retain(|s| !gone.contains(&(IpamKind::AddressSpace, s.id.as_str())));
+            self.subnets
+                .retain(|s| !gone.contains(&(IpamKind::Subnet, s.id.as_str())));
+            self.ranges
+                .retain(|r| !gone.contains(&(IpamKind::Range, r.id.as_str())));
+        }
+        if changes.cursor.is_some() {
+            self.cursor = changes.cursor;
+        }
+    }
+
+    pub fn object_count(&self) -> usize {
+        self.spaces.len() + self.subnets.len() + self.ranges.len()
+    }
+}
+
+/// Which part of the server a snapshot reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SnapshotScope {
+    /// Every address space, subnet and range.
+    #[default]
+    All,
+    /// Only provider spaces whose VMM Logical Network (or customer spaces whose provider space)
+    /// is one of these logical networks, with their subnets and ranges.
+    LogicalNetworks(BTreeSet<String>),
+}
+
+/// One change to the IPAM side. Operations in a batch are applied in order; a later operation
+/// may refer to an object created earlier in the same batch by the id proposed for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "op", content = "object")]
+pub enum IpamOp {
+    CreateSpace(AddressSpace),
+    UpdateSpace(AddressSpace),
+    DeleteSpace(String),
+    CreateSubnet(IpamSubnet),
+    UpdateSubnet(IpamSubnet),
+    DeleteSubnet(String),
+    CreateRange(IpRange),
+    UpdateRange(IpRange),
+    DeleteRange(String),
+}
+
+impl IpamOp {
+    pub fn kind(&self) -> IpamKind {
+        match self {
+            IpamOp::CreateSpace(_) | IpamOp::UpdateSpace(_) | IpamOp::DeleteSpace(_) => {
+                IpamKind::AddressSpace
+            }
+            IpamOp::CreateSubnet(_) | IpamOp::UpdateSubnet(_) | IpamOp::DeleteSubnet(_) => {
+                IpamKind::Subnet
+            }
+            IpamOp::CreateRange(_) | IpamOp::UpdateRange(_) | IpamOp::DeleteRange(_) => {
+                IpamKind::Range
+            }
+        }
+    }
+
+    /// The id of the object the operation touches (the proposed id for a create).
+    pub fn target_id(&self) -> &str {
+        match self {
+            IpamOp::CreateSpace(s) | IpamOp::UpdateSpace(s) => &s.id,
+            IpamOp::CreateSubnet(s) | IpamOp::UpdateSubnet(s) => &s.id,
+            IpamOp::CreateRange(r) | IpamOp::UpdateRange(r) => &r.id,
+            IpamOp::DeleteSpace(id) | IpamOp::DeleteSubnet(id) | IpamOp::DeleteRange(id) => id,
+        }
+    }
+
+    pub fn verb(&self) -> OpVerb {
+        match self {
+            IpamOp::CreateSpace(_) | IpamOp::CreateSubnet(_) | IpamOp::CreateRange(_) => {
+                OpVerb::Create
+            }
+            IpamOp::UpdateSpace(_) | IpamOp::UpdateSubnet(_) | IpamOp::UpdateRange(_) => {
+                OpVerb::Update
+            }
+            IpamOp::DeleteSpace(_) | IpamOp::DeleteSubnet(_) | IpamOp::DeleteRange(_) => {
+                OpVerb::Delete
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpVerb {
+    Create,
+    Update,
+    Delete,
+}

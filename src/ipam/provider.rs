@@ -1,0 +1,222 @@
+//! The one async trait every IPAM provider implements, and what it reports.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::model::{Cursor, IpamOp, SnapshotRead, SnapshotScope};
+use crate::fabric::connection::ConnectionString;
+
+/// The APIs a provider may implement, as the Test page and Configuration Providers pane list them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ProviderOperation {
+    ReadAddressSpaces,
+    WriteAddressSpaces,
+    ReadSubnets,
+    WriteSubnets,
+    ReadRanges,
+    WriteRanges,
+    ChangeFeed,
+    ServerTime,
+    CustomerAddressSpaces,
+}
+
+impl ProviderOperation {
+    pub const ALL: [Self; 9] = [
+        Self::ReadAddressSpaces,
+        Self::WriteAddressSpaces,
+        Self::ReadSubnets,
+        Self::WriteSubnets,
+        Self::ReadRanges,
+        Self::WriteRanges,
+        Self::ChangeFeed,
+        Self::ServerTime,
+        Self::CustomerAddressSpaces,
+    ];
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::ReadAddressSpaces => "Get IP address spaces",
+            Self::WriteAddressSpaces => "Create/update/delete IP address spaces",
+            Self::ReadSubnets => "Get IP address subnets",
+            Self::WriteSubnets => "Create/update/delete IP address subnets",
+            Self::ReadRanges => "Get IP address ranges",
+            Self::WriteRanges => "Create/update/delete IP address ranges",
+            Self::ChangeFeed => "Get changes since a cursor",
+            Self::ServerTime => "Get server time",
+            Self::CustomerAddressSpaces => "Customer IP address spaces (VM networks)",
+        }
+    }
+}
+
+/// What a configuration provider says of itself (Settings ▸ Configuration Providers).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderDescriptor {
+    /// Stable id stored in a network service's `provider` field.
+    pub id: String,
+    pub manufacturer: String,
+    pub model: String,
+    /// The configuration provider's name, e.g. "Microsoft IP Address Management Provider".
+    pub provider_name: String,
+    pub version: String,
+    /// Port used when the connection string names none.
+    pub default_port: u16,
+    /// Scheme used when the connection string names none.
+    pub default_https: bool,
+    /// Every operation of `ProviderOperation::ALL`, with whether it is implemented.
+    pub operations: Vec<(ProviderOperation, bool)>,
+}
+
+impl ProviderDescriptor {
+    pub fn implements(&self, op: ProviderOperation) -> bool {
+        self.operations.iter().any(|(o, yes)| *o == op && *yes)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TestOutcome {
+    Passed,
+    Failed,
+}
+
+/// One line of the Test page: "Open connection", "Capability discovery", "System info", "Permissions".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestResult {
+    pub name: String,
+    pub outcome: TestOutcome,
+    /// Why it failed (naming the likely cause), or what was found.
+    pub detail: String,
+}
+
+/// The Provider page's Test: Passed/Failed per test, Implemented/Not implemented per API, clock skew.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestReport {
+    pub tests: Vec<TestResult>,
+    pub operations: Vec<(ProviderOperation, bool)>,
+    pub server_version: Option<String>,
+    pub server_time: Option<DateTime<Utc>>,
+    /// Server clock minus console clock, in milliseconds.
+    pub skew_ms: Option<i64>,
+}
+
+impl TestReport {
+    pub fn passed(&self) -> bool {
+        !self.tests.is_empty() && self.tests.iter().all(|t| t.outcome == TestOutcome::Passed)
+    }
+}
+
+/// Why a call to an IPAM server failed. Every message names the server and says what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum IpamError {
+    #[error(
+        "Cannot reach IPAM server {server}: {detail}. Check the connection string and that the server is running."
+    )]
+    Unreachable { server: String, detail: String },
+    #[error(
+        "TLS with IPAM server {server} failed: {detail}. Check the certificate or its pinned fingerprint."
+    )]
+    Tls { server: String, detail: String },
+    #[error(
+        "IPAM server {server} rejected the credentials: {detail}. Check the Run As account's user name and password or token."
+    )]
+    Unauthorized { server: String, detail: String },
+    #[error(
+        "IPAM server {server} refused the operation: {detail}. Give the Run As account write rights (e.g. the IPAM ASM Administrators group)."
+    )]
+    Forbidden { server: String, detail: String },
+    #[error(
+        "IPAM server {server} did not answer in time ({detail}). It will be retried; check the server's load and the network."
+    )]
+    Timeout { server: String, detail: String },
+    #[error("IPAM server {server} answered something unexpected: {detail}.")]
+    Protocol { server: String, detail: String },
+    #[error("IPAM server {server} reports a conflict: {detail}.")]
+    Conflict { server: String, detail: String },
+    #[error("IPAM server {server} has no such object: {detail}.")]
+    NotFound { server: String, detail: String },
+    #[error("IPAM server {server} rejected field {field}: {detail}.")]
+    Invalid {
+        server: String,
+        field: String,
+        detail: String,
+    },
+    #[error("IPAM server {server} failed with an internal error: {detail}. It will be retried.")]
+    Server { server: String, detail: String },
+}
+
+impl IpamError {
+    /// Timeouts, unreachable servers and 5xx are worth retrying; the rest are not.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            IpamError::Unreachable { .. } | IpamError::Timeout { .. } | IpamError::Server { .. }
+        )
+    }
+}
+
+/// The result of one operation of a batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OpOutcome {
+    /// Applied; `id` is the object's id on the server (for creates, possibly not the proposed one).
+    Applied { id: String },
+    /// This operation was rejected.
+    Failed(IpamError),
+    /// Not applied because another operation of the same all-or-none batch failed; send it again.
+    NotApplied,
+}
+
+/// Credentials from a Run As account: the user name, and the secret from the secret store.
+#[derive(Clone)]
+pub struct Credentials {
+    pub user_name: String,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user_name", &self.user_name)
+            .field("secret", &"********")
+            .finish()
+    }
+}
+
+/// Where and how to connect.
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    pub connection: ConnectionString,
+    pub credentials: Credentials,
+    /// SHA-256 fingerprint (hex) of the server certificate to accept, for self-signed servers.
+    pub tls_fingerprint: Option<String>,
+    /// Name of the network service, used in error messages.
+    pub service_name: String,
+}
+
+#[async_trait::async_trait]
+pub trait IpamProvider: Send + Sync {
+    fn descriptor(&self) -> &ProviderDescriptor;
+
+    /// The Provider page's Test.
+    async fn test(&self) -> TestReport;
+
+    /// The server's clock.
+    async fn server_time(&self) -> Result<DateTime<Utc>, IpamError>;
+
+    /// Everything in scope, or what changed since a cursor this server issued. A provider may
+    /// answer `Full` even when asked for changes (e.g. the cursor expired).
+    async fn snapshot(
+        &self,
+        scope: &SnapshotScope,
+        since: Option<&Cursor>,
+    ) -> Result<SnapshotRead, IpamError>;
+
+    /// Apply a batch in order. `Err` means nothing was sent or the whole call failed; otherwise
+    /// one outcome per operation.
+    async fn apply(&self, batch: &[IpamOp]) -> Result<Vec<OpOutcome>, IpamError>;
+}
+
+/// Builds providers of one kind from a network service's settings.
+pub trait ProviderFactory: Send + Sync {
+    fn descriptor(&self) -> &ProviderDescriptor;
+    fn connect(&self, config: ProviderConfig) -> Result<Arc<dyn IpamProvider>, IpamError>;
+}

@@ -1,0 +1,833 @@
+//! The HTTP/JSON API under `/api/v1`.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use super::auth::{self, Role};
+use super::db::{self, Database, MAX_BATCH_OPS, Scope};
+use super::error::ApiError;
+use crate::ipam::model::{AddressSpace, IpRange, IpamKind, IpamOp, IpamSubnet};
+
+pub const PRODUCT: &str = "Fabric Console IPAM Server";
+pub const API_VERSION: u32 = 1;
+/// Largest request body; bigger ones get 413.
+pub const BODY_LIMIT: usize = 8 * 1024 * 1024;
+pub const MAX_LIST_LIMIT: i64 = 1000;
+pub const MAX_FEED_LIMIT: i64 = 5000;
+/// What the server implements, as listed by `GET status` (capability discovery).
+pub const CAPABILITIES: [&str; 9] = [
+    "read_address_spaces",
+    "write_address_spaces",
+    "read_subnets",
+    "write_subnets",
+    "read_ranges",
+    "write_ranges",
+    "change_feed",
+    "server_time",
+    "customer_address_spaces",
+];
+
+pub struct AppState {
+    pub db: Arc<Mutex<Database>>,
+    pub database_id: String,
+    pub clock_offset: chrono::Duration,
+    pub requests: AtomicU64,
+    tokens: RwLock<HashMap<String, Role>>,
+}
+
+impl AppState {
+    pub fn new(db: Database, clock_offset: chrono::Duration) -> Self {
+        AppState {
+            database_id: db.database_id().to_string(),
+            db: Arc::new(Mutex::new(db)),
+            clock_offset,
+            requests: AtomicU64::new(0),
+            tokens: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The server's clock, shifted by the configured offset.
+    pub fn now(&self) -> DateTime<Utc> {
+        Utc::now() + self.clock_offset
+    }
+
+    pub fn lock_db(&self) -> std::sync::MutexGuard<'_, Database> {
+        // A panic while holding the lock rolled its transaction back, so the data is consistent.
+        self.db.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn issue_token(&self, role: Role) -> Result<String, ApiError> {
+        let token = auth::new_token();
+        let hash = auth::token_hash(&token);
+        self.lock_db().store_token_hash(&hash, role)?;
+        if let Ok(mut cache) = self.tokens.write() {
+            cache.insert(hash, role);
+        }
+        Ok(token)
+    }
+}
+
+async fn with_db<T: Send + 'static>(
+    state: &Arc<AppState>,
+    f: impl FnOnce(&mut Database) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut db = state.lock_db();
+        f(&mut db)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("request worker failed: {e}")))?
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let protected = Router::new()
+        .route("/whoami", get(whoami))
+        .route(
+            "/address-spaces",
+            get(list::<AddressSpace>).post(create::<AddressSpace>),
+        )
+        .route(
+            "/address-spaces/{id}",
+            get(get_one::<AddressSpace>)
+                .put(replace::<AddressSpace>)
+                .patch(patch::<AddressSpace>)
+                .delete(delete::<AddressSpace>),
+        )
+        .route(
+            "/subnets",
+            get(list::<IpamSubnet>).post(create::<IpamSubnet>),
+        )
+        .route(
+            "/subnets/{id}",
+            get(get_one::<IpamSubnet>)
+                .put(replace::<IpamSubnet>)
+                .patch(patch::<IpamSubnet>)
+                .delete(delete::<IpamSubnet>),
+        )
+        .route("/ranges", get(list::<IpRange>).post(create::<IpRange>))
+        .route(
+            "/ranges/{id}",
+            get(get_one::<IpRange>)
+                .put(replace::<IpRange>)
+                .patch(patch::<IpRange>)
+                .delete(delete::<IpRange>),
+        )
+        .route("/batch", axum::routing::post(batch))
+        .route("/snapshot", get(snapshot))
+        .route("/changes", get(changes))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    let api = Router::new()
+        .route("/status", get(status))
+        .route("/time", get(time))
+        .merge(protected);
+    Router::new()
+        .nest("/api/v1", api)
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(state.clone(), common))
+        .with_state(state)
+}
+
+async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!(
+            "no endpoint {method} {}; the API lives under /api/v1",
+            uri.path()
+        ),
+        None,
+    )
+}
+
+/// Counts requests, stamps the server clock into `Date`, and gives every error the JSON shape.
+async fn common(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    state.requests.fetch_add(1, Ordering::Relaxed);
+    let method = req.method().clone();
+    let mut resp = next.run(req).await;
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if (status.is_client_error() || status.is_server_error()) && !is_json {
+        let (parts, body) = resp.into_parts();
+        let text = axum::body::to_bytes(body, 64 * 1024)
+            .await
+            .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+            .unwrap_or_default();
+        let reason = if status == StatusCode::METHOD_NOT_ALLOWED {
+            format!("method {method} is not allowed on this endpoint")
+        } else if text.is_empty() {
+            status
+                .canonical_reason()
+                .unwrap_or("request failed")
+                .to_string()
+        } else {
+            text
+        };
+        let mut rebuilt = ApiError::new(status, reason, None).into_response();
+        for (k, v) in parts.headers.iter() {
+            if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
+                rebuilt.headers_mut().insert(k.clone(), v.clone());
+            }
+        }
+        resp = rebuilt;
+    }
+    let date = httpdate::fmt_http_date(std::time::SystemTime::from(state.now()));
+    if let Ok(v) = HeaderValue::from_str(&date) {
+        resp.headers_mut().insert(header::DATE, v);
+    }
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+async fn require_token(
+    State(state): State<Arc<AppState>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let Some(token) = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(auth::bearer)
+    else {
+        return unauthorized("send the header Authorization: Bearer <token>");
+    };
+    let hash = auth::token_hash(token);
+    let cached = state.tokens.read().ok().and_then(|c| c.get(&hash).copied());
+    let role = match cached {
+        Some(r) => Some(r),
+        None => {
+            let h = hash.clone();
+            match with_db(&state, move |db| db.role_for_token_hash(&h)).await {
+                Ok(Some(r)) => {
+                    if let Ok(mut c) = state.tokens.write() {
+                        c.insert(hash, r);
+                    }
+                    Some(r)
+                }
+                Ok(None) => None,
+                Err(e) => return e.into_response(),
+            }
+        }
+    };
+    let Some(role) = role else {
+        return unauthorized(
+            "the token is not known to this server; issue one with `fabric-console ipam-server token`",
+        );
+    };
+    let reads = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if !reads && !role.can_write() {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "the token's role {role} may only read; {} needs the asm-administrator role (IPAM ASM Administrators)",
+                req.method()
+            ),
+            None,
+        )
+        .into_response();
+    }
+    req.extensions_mut().insert(role);
+    next.run(req).await
+}
+
+fn unauthorized(reason: &str) -> Response {
+    let mut resp = ApiError::new(StatusCode::UNAUTHORIZED, reason, None).into_response();
+    resp.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"ipam\""),
+    );
+    resp
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+async fn status(State(state): State<Arc<AppState>>) -> Json<Value> {
+    Json(json!({
+        "product": PRODUCT,
+        "version": env!("CARGO_PKG_VERSION"),
+        "api_version": API_VERSION,
+        "server_time": rfc3339(state.now()),
+        "database_id": state.database_id,
+        "capabilities": CAPABILITIES,
+        "max_page": MAX_LIST_LIMIT,
+        "max_batch": MAX_BATCH_OPS,
+    }))
+}
+
+async fn time(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let now = state.now();
+    Json(json!({ "server_time": rfc3339(now), "unix_ms": now.timestamp_millis() }))
+}
+
+async fn whoami(Extension(role): Extension<Role>) -> Json<Value> {
+    Json(json!({ "role": role }))
+}
+
+// ---- request parsing ------------------------------------------------------------------
+
+fn query_pairs(raw: Option<String>) -> Result<Vec<(String, String)>, ApiError> {
+    match raw {
+        None => Ok(Vec::new()),
+        Some(q) => serde_urlencoded::from_str(&q)
+            .map_err(|e| ApiError::bad_request(None, format!("query string cannot be read: {e}"))),
+    }
+}
+
+fn query_i64(
+    pairs: &[(String, String)],
+    name: &str,
+    default: i64,
+    min: i64,
+    max: i64,
+) -> Result<i64, ApiError> {
+    match pairs.iter().rev().find(|(k, _)| k == name) {
+        None => Ok(default),
+        Some((_, v)) => match v.parse::<i64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
+            _ => Err(ApiError::bad_request(
+                Some(name),
+                format!("{name} must be a whole number from {min} to {max}, not {v:?}"),
+            )),
+        },
+    }
+}
+
+fn query_str<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// `scope=logical_networks&logical_network=A&logical_network=B`, or everything.
+fn query_scope(pairs: &[(String, String)]) -> Result<Scope, ApiError> {
+    let names: BTreeSet<String> = pairs
+        .iter()
+        .filter(|(k, _)| k == "logical_network")
+        .map(|(_, v)| v.clone())
+        .collect();
+    match query_str(pairs, "scope") {
+        None | Some("all") if names.is_empty() => Ok(None),
+        None | Some("logical_networks") => Ok(Some(names)),
+        Some(other) => Err(ApiError::bad_request(
+            Some("scope"),
+            format!("scope must be all or logical_networks, not {other:?}"),
+        )),
+    }
+}
+
+fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| {
+        let status = rejection.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                status,
+                format!(
+                    "request body is larger than {} MB; send fewer objects per request",
+                    BODY_LIMIT / (1024 * 1024)
+                ),
+                None,
+            )
+        } else {
+            ApiError::new(
+                status,
+                format!("request body cannot be read: {}", rejection.body_text()),
+                None,
+            )
+        }
+    })
+}
+
+fn parse_value(bytes: &[u8]) -> Result<Value, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request(
+            None,
+            "request body is empty; send a JSON object",
+        ));
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(None, format!("request body is not valid JSON: {e}")))
+}
+
+/// Deserializes with the path of the offending field in the error (unknown fields included).
+pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.inner().to_string();
+        let unknown = inner
+            .strip_prefix("unknown field `")
+            .and_then(|r| r.split_once('`'))
+            .map(|(f, _)| f.to_string());
+        // The path already ends in an unknown field's name; the message is the fallback.
+        let field = match (path.as_str(), unknown) {
+            (".", Some(f)) => f,
+            (".", None) => String::new(),
+            (p, _) => p.to_string(),
+        };
+        let field = (!field.is_empty()).then_some(field);
+        let message = match &field {
+            Some(f) => format!("field {f}: {inner}"),
+            None => inner,
+        };
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message, field.as_deref())
+    })
+}
+
+fn object(value: Value) -> Result<serde_json::Map<String, Value>, ApiError> {
+    match value {
+        Value::Object(m) => Ok(m),
+        other => Err(ApiError::invalid(
+            "body",
+            format!(
+                "request body must be a JSON object, not {}",
+                json_type(&other)
+            ),
+        )),
+    }
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The id in a body must be a string equal to the path's id when both are given.
+fn set_id(map: &mut serde_json::Map<String, Value>, id: &str) -> Result<(), ApiError> {
+    match map.get("id") {
+        None | Some(Value::Null) => {
+            map.insert("id".into(), Value::String(id.to_string()));
+            Ok(())
+        }
+        Some(Value::String(s)) if s == id => Ok(()),
+        Some(Value::String(s)) => Err(ApiError::invalid(
+            "id",
+            format!("body id {s} differs from the id {id} in the path; ids cannot be changed"),
+        )),
+        Some(other) => Err(ApiError::invalid(
+            "id",
+            format!("id must be a string, not {}", json_type(other)),
+        )),
+    }
+}
+
+// ---- resources ------------------------------------------------------------------------
+
+pub trait Resource: Serialize + DeserializeOwned + Send + Sync + 'static {
+    const KIND: IpamKind;
+    /// The query parameter that filters a list by the parent object.
+    const PARENT: &'static str;
+    fn create(self) -> IpamOp;
+    fn update(self) -> IpamOp;
+    fn delete(id: String) -> IpamOp;
+    fn load(db: &Database, id: &str) -> Result<Option<Self>, ApiError>;
+}
+
+impl Resource for AddressSpace {
+    const KIND: IpamKind = IpamKind::AddressSpace;
+    const PARENT: &'static str = "provider_space";
+    fn create(self) -> IpamOp {
+        IpamOp::CreateSpace(self)
+    }
+    fn update(self) -> IpamOp {
+        IpamOp::UpdateSpace(self)
+    }
+    fn delete(id: String) -> IpamOp {
+        IpamOp::DeleteSpace(id)
+    }
+    fn load(db: &Database, id: &str) -> Result<Option<Self>, ApiError> {
+        db.get_space(id)
+    }
+}
+
+impl Resource for IpamSubnet {
+    const KIND: IpamKind = IpamKind::Subnet;
+    const PARENT: &'static str = "address_space";
+    fn create(self) -> IpamOp {
+        IpamOp::CreateSubnet(self)
+    }
+    fn update(self) -> IpamOp {
+        IpamOp::UpdateSubnet(self)
+    }
+    fn delete(id: String) -> IpamOp {
+        IpamOp::DeleteSubnet(id)
+    }
+    fn load(db: &Database, id: &str) -> Result<Option<Self>, ApiError> {
+        db.get_subnet(id)
+    }
+}
+
+impl Resource for IpRange {
+    const KIND: IpamKind = IpamKind::Range;
+    const PARENT: &'static str = "subnet";
+    fn create(self) -> IpamOp {
+        IpamOp::CreateRange(self)
+    }
+    fn update(self) -> IpamOp {
+        IpamOp::UpdateRange(self)
+    }
+    fn delete(id: String) -> IpamOp {
+        IpamOp::DeleteRange(id)
+    }
+    fn load(db: &Database, id: &str) -> Result<Option<Self>, ApiError> {
+        db.get_range(id)
+    }
+}
+
+fn missing(kind: IpamKind, id: &str) -> ApiError {
+    ApiError::not_found("id", format!("{} {id} does not exist", kind.label()))
+}
+
+async fn list<R: Resource>(
+    State(state): State<Arc<AppState>>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<db::Page<R>>, ApiError> {
+    let pairs = query_pairs(q)?;
+    let limit = query_i64(&pairs, "limit", 100, 1, MAX_LIST_LIMIT)?;
+    let offset = query_i64(&pairs, "offset", 0, 0, i64::MAX)?;
+    let parent = query_str(&pairs, R::PARENT).map(str::to_string);
+    let page = with_db(&state, move |db| {
+        db.list::<R>(R::KIND, parent.as_deref(), limit, offset)
+    })
+    .await?;
+    Ok(Json(page))
+}
+
+async fn get_one<R: Resource>(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<R>, ApiError> {
+    let found = {
+        let id = id.clone();
+        with_db(&state, move |db| R::load(db, &id)).await?
+    };
+    found.map(Json).ok_or_else(|| missing(R::KIND, &id))
+}
+
+/// Applies one operation and answers the object as stored.
+async fn write_one<R: Resource>(state: &Arc<AppState>, op: IpamOp) -> Result<R, ApiError> {
+    with_db(state, move |db| {
+        let (id, _) = db.apply_one(op)?;
+        R::load(db, &id)?.ok_or_else(|| missing(R::KIND, &id))
+    })
+    .await
+}
+
+async fn create<R: Resource>(
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let mut map = object(parse_value(&body_bytes(body)?)?)?;
+    if matches!(map.get("id"), None | Some(Value::Null)) {
+        map.insert("id".into(), Value::String(uuid::Uuid::new_v4().to_string()));
+    }
+    let resource: R = from_value(Value::Object(map))?;
+    let stored: R = write_one(&state, resource.create()).await?;
+    Ok((StatusCode::CREATED, Json(stored)).into_response())
+}
+
+async fn replace<R: Resource>(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<R>, ApiError> {
+    let mut map = object(parse_value(&body_bytes(body)?)?)?;
+    set_id(&mut map, &id)?;
+    let resource: R = from_value(Value::Object(map))?;
+    Ok(Json(write_one(&state, resource.update()).await?))
+}
+
+async fn patch<R: Resource>(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<R>, ApiError> {
+    let mut changes = object(parse_value(&body_bytes(body)?)?)?;
+    set_id(&mut changes, &id)?;
+    let result = with_db(&state, move |db| {
+        let current = R::load(db, &id)?.ok_or_else(|| missing(R::KIND, &id))?;
+        let mut merged = match serde_json::to_value(&current) {
+            Ok(Value::Object(m)) => m,
+            _ => return Err(ApiError::internal("stored object cannot be merged")),
+        };
+        for (k, v) in changes {
+            merged.insert(k, v);
+        }
+        let resource: R = from_value(Value::Object(merged))?;
+        let (id, _) = db.apply_one(resource.update())?;
+        R::load(db, &id)?.ok_or_else(|| missing(R::KIND, &id))
+    })
+    .await?;
+    Ok(Json(result))
+}
+
+async fn delete<R: Resource>(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    with_db(&state, move |db| db.apply_one(R::delete(id))).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn batch(
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let value = parse_value(&body_bytes(body)?)?;
+    let ops_value = match value {
+        Value::Array(_) => value,
+        Value::Object(mut m) => {
+            if let Some(extra) = m.keys().find(|k| k.as_str() != "ops") {
+                return Err(ApiError::invalid(
+                    extra,
+                    format!("unknown field {extra}; a batch is {{\"ops\": [...]}}"),
+                ));
+            }
+            m.remove("ops")
+                .ok_or_else(|| ApiError::invalid("ops", "a batch needs an ops list"))?
+        }
+        other => {
+            return Err(ApiError::invalid(
+                "ops",
+                format!("a batch is {{\"ops\": [...]}}, not {}", json_type(&other)),
+            ));
+        }
+    };
+    if let Value::Array(a) = &ops_value
+        && a.len() > MAX_BATCH_OPS
+    {
+        return Err(ApiError::invalid(
+            "ops",
+            format!(
+                "a batch has at most {MAX_BATCH_OPS} operations, this one has {}; split it",
+                a.len()
+            ),
+        ));
+    }
+    let Value::Array(items) = ops_value else {
+        return Err(ApiError::invalid(
+            "ops",
+            format!("ops must be a list, not {}", json_type(&ops_value)),
+        ));
+    };
+    let ops = items
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            parse_op(v).map_err(|mut e| {
+                let field = match e.field.as_deref() {
+                    Some(f) => format!("ops[{i}].{f}"),
+                    None => format!("ops[{i}]"),
+                };
+                e.error = format!("operation {i}: {}", e.error);
+                e.field = Some(field);
+                e
+            })
+        })
+        .collect::<Result<Vec<IpamOp>, ApiError>>()?;
+    let outcome = with_db(&state, move |db| db.apply_batch(&ops)).await?;
+    let (status, error) = match &outcome.error {
+        None => (StatusCode::OK, None),
+        Some((index, e)) => (e.status_code(), Some((*index, e.clone()))),
+    };
+    let mut body = json!({
+        "applied": outcome.applied,
+        "results": outcome.results,
+        "cursor": outcome.cursor,
+    });
+    if let (Some((index, e)), Value::Object(m)) = (error, &mut body) {
+        m.insert("index".into(), json!(index));
+        m.insert(
+            "error".into(),
+            json!(format!("operation {index} failed: {}", e.error)),
+        );
+        if let Some(f) = e.field {
+            m.insert("field".into(), json!(f));
+        }
+    }
+    Ok((status, Json(body)).into_response())
+}
+
+/// One `{"op": "create_subnet", "object": {...}}`, parsed field by field so errors name the field
+/// (serde's tagged enums lose the path).
+fn parse_op(value: Value) -> Result<IpamOp, ApiError> {
+    let mut m = match value {
+        Value::Object(m) => m,
+        other => {
+            return Err(ApiError::invalid(
+                "op",
+                format!(
+                    "an operation is {{\"op\": ..., \"object\": ...}}, not {}",
+                    json_type(&other)
+                ),
+            ));
+        }
+    };
+    if let Some(extra) = m.keys().find(|k| !matches!(k.as_str(), "op" | "object")) {
+        return Err(ApiError::invalid(
+            extra,
+            format!("unknown field {extra}; an operation has op and object"),
+        ));
+    }
+    let op = match m.remove("op") {
+        Some(Value::String(s)) => s,
+        _ => {
+            return Err(ApiError::invalid(
+                "op",
+                "op must be a string such as create_subnet",
+            ));
+        }
+    };
+    let object = m
+        .remove("object")
+        .ok_or_else(|| ApiError::invalid("object", "the operation has no object"))?;
+    let nested = |e: ApiError| ApiError {
+        field: Some(match e.field {
+            Some(f) => format!("object.{f}"),
+            None => "object".to_string(),
+        }),
+        ..e
+    };
+    let id = |v: Value| match v {
+        Value::String(s) => Ok(s),
+        other => Err(ApiError::invalid(
+            "object",
+            format!(
+                "a delete names the id as a string, not {}",
+                json_type(&other)
+            ),
+        )),
+    };
+    Ok(match op.as_str() {
+        "create_space" => IpamOp::CreateSpace(from_value(object).map_err(nested)?),
+        "update_space" => IpamOp::UpdateSpace(from_value(object).map_err(nested)?),
+        "delete_space" => IpamOp::DeleteSpace(id(object)?),
+        "create_subnet" => IpamOp::CreateSubnet(from_value(object).map_err(nested)?),
+        "update_subnet" => IpamOp::UpdateSubnet(from_value(object).map_err(nested)?),
+        "delete_subnet" => IpamOp::DeleteSubnet(id(object)?),
+        "create_range" => IpamOp::CreateRange(from_value(object).map_err(nested)?),
+        "update_range" => IpamOp::UpdateRange(from_value(object).map_err(nested)?),
+        "delete_range" => IpamOp::DeleteRange(id(object)?),
+        other => {
+            return Err(ApiError::invalid(
+                "op",
+                format!(
+                    "unknown operation {other:?}; use create_/update_/delete_ with space, subnet or range"
+                ),
+            ));
+        }
+    })
+}
+
+async fn snapshot(
+    State(state): State<Arc<AppState>>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<db::SnapshotPage>, ApiError> {
+    let pairs = query_pairs(q)?;
+    let limit = query_i64(&pairs, "limit", MAX_LIST_LIMIT, 1, MAX_FEED_LIMIT)?;
+    let scope = query_scope(&pairs)?;
+    let page = query_str(&pairs, "page").map(str::to_string);
+    let result = with_db(&state, move |db| {
+        db.snapshot_page(&scope, page.as_deref(), limit)
+    })
+    .await?;
+    Ok(Json(result))
+}
+
+async fn changes(
+    State(state): State<Arc<AppState>>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<db::ChangesPage>, ApiError> {
+    let pairs = query_pairs(q)?;
+    if query_str(&pairs, "since").is_none() {
+        return Err(ApiError::bad_request(
+            Some("since"),
+            "since is required: the cursor of a snapshot or of the previous changes page",
+        ));
+    }
+    let since = query_i64(&pairs, "since", 0, 0, i64::MAX)?;
+    let limit = query_i64(&pairs, "limit", MAX_LIST_LIMIT, 1, MAX_FEED_LIMIT)?;
+    let scope = query_scope(&pairs)?;
+    if let Some(id) = query_str(&pairs, "database_id")
+        && id != state.database_id
+    {
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "the cursor belongs to another database of this server; read a full snapshot",
+            Some("database_id"),
+        ));
+    }
+    let result = with_db(&state, move |db| db.changes(&scope, since, limit)).await?;
+    Ok(Json(result))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_fields_and_wrong_types_are_named() {
+        let e =
+            from_value::<AddressSpace>(json!({"id":"a","name":"n","kind":"provider","colour":1}))
+                .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("colour"));
+        assert_eq!(e.status, 422);
+        let e = from_value::<IpamSubnet>(
+            json!({"id":"a","address_space":"s","network":"10.0.0.0/24","vlan":"ten"}),
+        )
+        .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("vlan"));
+        let e = parse_op(json!({"op":"create_range","object":{"id":"r","subnet":"s","start":"x","end":"10.0.0.1"}}))
+            .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("object.start"));
+        let op = parse_op(json!({"op":"delete_subnet","object":"n1"})).unwrap();
+        assert_eq!(op, IpamOp::DeleteSubnet("n1".into()));
+        // The wire form is serde's own, so clients can serialize IpamOp directly.
+        let op = IpamOp::DeleteRange("r".into());
+        assert_eq!(parse_op(serde_json::to_value(&op).unwrap()).unwrap(), op);
+        assert_eq!(
+            parse_op(json!({"op":"rename","object":{}}))
+                .unwrap_err()
+                .field
+                .as_deref(),
+            Some("op")
+        );
+    }
+
+    #[test]
+    fn scope_query_is_parsed() {
+        let pairs = query_pairs(Some("logical_network=A&logical_network=B".into())).unwrap();
+        assert_eq!(query_scope(&pairs).unwrap().map(|s| s.len()), Some(2));
+        let pairs = query_pairs(Some("scope=logical_networks".into())).unwrap();
+        assert_eq!(query_scope(&pairs).unwrap(), Some(BTreeSet::new()));
+        assert_eq!(query_scope(&[]).unwrap(), None);
+    }
+}

@@ -1,0 +1,186 @@
+//! `fabric-console ipam-server [--listen ..] [--data DIR] [--tls] [--clock-offset 10m] [--allow-remote]`
+//! and `fabric-console ipam-server token --data DIR --role ROLE`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use super::{ADMIN_TOKEN_FILE, Role, RunningServer, ServerConfig, ServerError};
+
+#[derive(Debug, Clone, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct IpamServerArgs {
+    #[command(subcommand)]
+    pub command: Option<IpamServerCommand>,
+    /// Address and port to listen on (loopback unless --allow-remote).
+    #[arg(long, default_value = "127.0.0.1:48885")]
+    pub listen: SocketAddr,
+    /// Data directory for the database, tokens and TLS certificate; in memory when omitted.
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Serve HTTPS with a self-signed certificate kept in the data directory.
+    #[arg(long)]
+    pub tls: bool,
+    /// Shift the server's clock, e.g. 10m, -90s, 2h (for clock-skew tests).
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = super::parse_clock_offset)]
+    pub clock_offset: Option<chrono::Duration>,
+    /// Allow listening on a non-loopback address.
+    #[arg(long)]
+    pub allow_remote: bool,
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum IpamServerCommand {
+    /// Print a new API token for a data directory.
+    Token(TokenArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct TokenArgs {
+    /// The server's data directory.
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// asm-administrator (read/write) or read-only.
+    #[arg(long, value_enum)]
+    pub role: Role,
+}
+
+/// Runs the subcommand to completion (the server until Ctrl+C). Builds its own tokio runtime.
+pub fn run(args: IpamServerArgs) -> Result<(), ServerError> {
+    match args.command {
+        Some(IpamServerCommand::Token(t)) => {
+            let token = super::issue_token_in(&t.data, t.role)?;
+            println!("{token}");
+            Ok(())
+        }
+        None => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| ServerError::Runtime(e.to_string()))?;
+            runtime.block_on(serve(args))
+        }
+    }
+}
+
+async fn serve(args: IpamServerArgs) -> Result<(), ServerError> {
+    let config = ServerConfig {
+        listen: args.listen,
+        data_dir: args.data.clone(),
+        tls: args.tls,
+        clock_offset: args.clock_offset.unwrap_or_else(chrono::Duration::zero),
+        allow_remote: args.allow_remote,
+    };
+    let server = super::start(config).await?;
+    println!(
+        "Fabric Console IPAM Server listening on {}",
+        server.base_url()
+    );
+    if let Some(fp) = server.tls_fingerprint() {
+        println!("TLS certificate SHA-256 fingerprint: {fp}");
+    }
+    if let Some(token) = ensure_admin_token(&server, args.data.as_deref())? {
+        match &args.data {
+            Some(dir) => println!(
+                "First start: administrator token (also saved to {}, mode 0600):\n{token}",
+                dir.join(ADMIN_TOKEN_FILE).display()
+            ),
+            None => println!("Administrator token (in-memory server, shown once):\n{token}"),
+        }
+    }
+    println!("Press Ctrl+C to stop.");
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        tracing::warn!("cannot wait for Ctrl+C: {e}");
+    }
+    println!("Stopping...");
+    server.shutdown().await;
+    Ok(())
+}
+
+/// On a first start (no tokens yet) issues an administrator token and saves it to
+/// `DATA/admin-token` (mode 0600). Returns the token to print once; `None` when tokens exist.
+pub fn ensure_admin_token(
+    server: &RunningServer,
+    data: Option<&Path>,
+) -> Result<Option<String>, ServerError> {
+    let count = server
+        .state
+        .lock_db()
+        .token_count()
+        .map_err(|e| ServerError::Database(e.error))?;
+    if count > 0 {
+        return Ok(None);
+    }
+    let token = server.try_issue_token(Role::AsmAdministrator)?;
+    if let Some(dir) = data {
+        let path = dir.join(ADMIN_TOKEN_FILE);
+        super::write_private_file(&path, &format!("{token}\n")).map_err(|e| {
+            ServerError::DataDir {
+                path: path.clone(),
+                detail: format!("cannot write the admin token: {e}"),
+            }
+        })?;
+    }
+    Ok(Some(token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: IpamServerArgs,
+    }
+
+    #[test]
+    fn arguments_parse() {
+        let cli = Cli::try_parse_from([
+            "x",
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+            "/tmp/d",
+            "--tls",
+            "--clock-offset",
+            "-90s",
+        ])
+        .unwrap();
+        assert!(cli.args.tls);
+        assert_eq!(cli.args.clock_offset.unwrap().num_seconds(), -90);
+        let cli =
+            Cli::try_parse_from(["x", "token", "--data", "/tmp/d", "--role", "read-only"]).unwrap();
+        assert!(matches!(
+            cli.args.command,
+            Some(IpamServerCommand::Token(TokenArgs {
+                role: Role::ReadOnly,
+                ..
+            }))
+        ));
+        assert!(Cli::try_parse_from(["x", "--clock-offset", "soon"]).is_err());
+    }
+
+    #[tokio::test]
+    async fn first_start_writes_a_private_admin_token_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = ServerConfig {
+            data_dir: Some(dir.path().to_path_buf()),
+            ..ServerConfig::ephemeral()
+        };
+        let server = super::super::start(config).await.unwrap();
+        let token = ensure_admin_token(&server, Some(dir.path()))
+            .unwrap()
+            .unwrap();
+        let path = dir.path().join(ADMIN_TOKEN_FILE);
+        assert_eq!(std::fs::read_to_string(&path).unwrap().trim(), token);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert_eq!(ensure_admin_token(&server, Some(dir.path())).unwrap(), None);
+        server.shutdown().await;
+    }
+}

@@ -1,0 +1,1371 @@
+//! The IPAM server's SQLite store: address spaces, subnets, ranges, the change feed and tokens.
+//!
+//! Objects are stored as their JSON form plus the columns the relations and scope filters need.
+//! Every mutation runs in one transaction and appends `(seq, kind, id, op)` rows to `changes`.
+
+use std::collections::{BTreeSet, HashSet};
+use std::net::IpAddr;
+use std::path::Path;
+
+use ipnet::IpNet;
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::auth::Role;
+use super::error::ApiError;
+use crate::ipam::model::{AddressSpace, AddressSpaceKind, IpRange, IpamKind, IpamOp, IpamSubnet};
+
+/// How many change rows are kept; older cursors get 410 Gone and a full snapshot.
+pub const DEFAULT_CHANGE_RETENTION: i64 = 200_000;
+/// Most operations one batch may carry.
+pub const MAX_BATCH_OPS: usize = 10_000;
+
+const MAX_ID: usize = 128;
+const MAX_NAME: usize = 256;
+const MAX_TEXT: usize = 1024;
+const MAX_ADDRESSES: usize = 4096;
+const MAX_LIST: usize = 64;
+const MAX_CUSTOM_FIELDS: usize = 64;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS spaces (
+    id TEXT PRIMARY KEY, kind TEXT NOT NULL, provider_space TEXT,
+    vmm_logical_network TEXT, body TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS spaces_provider_space ON spaces(provider_space);
+CREATE INDEX IF NOT EXISTS spaces_logical_network ON spaces(vmm_logical_network);
+CREATE TABLE IF NOT EXISTS subnets (
+    id TEXT PRIMARY KEY, address_space TEXT NOT NULL, network TEXT NOT NULL, body TEXT NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS subnets_space_network ON subnets(address_space, network);
+CREATE TABLE IF NOT EXISTS ranges (
+    id TEXT PRIMARY KEY, subnet TEXT NOT NULL, body TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS ranges_subnet ON ranges(subnet);
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, id TEXT NOT NULL, op TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tokens (
+    hash TEXT PRIMARY KEY, role TEXT NOT NULL, created TEXT NOT NULL);
+";
+
+/// Provider spaces linked to one of the logical networks in the JSON array `?1`, and the
+/// customer spaces associated with them. `?1 IS NULL` means every space.
+const SCOPED_SPACES: &str = "SELECT id FROM spaces WHERE \
+    (kind = 'provider' AND vmm_logical_network IN (SELECT value FROM json_each(?1))) \
+    OR (kind = 'customer' AND provider_space IN (SELECT id FROM spaces WHERE kind = 'provider' \
+        AND vmm_logical_network IN (SELECT value FROM json_each(?1))))";
+
+fn kind_name(kind: IpamKind) -> &'static str {
+    match kind {
+        IpamKind::AddressSpace => "address_space",
+        IpamKind::Subnet => "subnet",
+        IpamKind::Range => "range",
+    }
+}
+
+fn kind_from_name(name: &str) -> Option<IpamKind> {
+    match name {
+        "address_space" => Some(IpamKind::AddressSpace),
+        "subnet" => Some(IpamKind::Subnet),
+        "range" => Some(IpamKind::Range),
+        _ => None,
+    }
+}
+
+fn table(kind: IpamKind) -> &'static str {
+    match kind {
+        IpamKind::AddressSpace => "spaces",
+        IpamKind::Subnet => "subnets",
+        IpamKind::Range => "ranges",
+    }
+}
+
+fn space_kind_name(kind: AddressSpaceKind) -> &'static str {
+    match kind {
+        AddressSpaceKind::Provider => "provider",
+        AddressSpaceKind::Customer => "customer",
+    }
+}
+
+/// The outcome of one operation of a batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum OpResult {
+    Applied {
+        id: String,
+    },
+    Failed {
+        code: u16,
+        error: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        field: Option<String>,
+    },
+    NotApplied,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BatchOutcome {
+    pub applied: bool,
+    pub results: Vec<OpResult>,
+    pub cursor: i64,
+    /// The failing operation's error, for callers that only look at the top level.
+    #[serde(skip)]
+    pub error: Option<(usize, ApiError)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SnapshotPage {
+    pub database_id: String,
+    pub cursor: i64,
+    pub spaces: Vec<AddressSpace>,
+    pub subnets: Vec<IpamSubnet>,
+    pub ranges: Vec<IpRange>,
+    /// Page token for the next page; `None` on the last page.
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeletedObject {
+    pub kind: IpamKind,
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ChangesPage {
+    pub database_id: String,
+    pub cursor: i64,
+    pub more: bool,
+    pub spaces: Vec<AddressSpace>,
+    pub subnets: Vec<IpamSubnet>,
+    pub ranges: Vec<IpRange>,
+    pub deleted: Vec<DeletedObject>,
+}
+
+/// Which logical networks a read is limited to (`None`: everything).
+pub type Scope = Option<BTreeSet<String>>;
+
+fn scope_param(scope: &Scope) -> Option<String> {
+    scope
+        .as_ref()
+        .map(|s| serde_json::to_string(s).unwrap_or_else(|_| "[]".to_string()))
+}
+
+pub struct Database {
+    conn: Connection,
+    database_id: String,
+    retention: i64,
+}
+
+impl Database {
+    /// Opens (creating if needed) `DIR/ipam.sqlite3`, or an in-memory database when `dir` is None.
+    pub fn open(dir: Option<&Path>) -> Result<Self, rusqlite::Error> {
+        let conn = match dir {
+            Some(d) => {
+                let conn = Connection::open(d.join("ipam.sqlite3"))?;
+                conn.pragma_update(None, "journal_mode", "WAL")?;
+                conn.pragma_update(None, "synchronous", "NORMAL")?;
+                conn
+            }
+            None => Connection::open_in_memory()?,
+        };
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(SCHEMA)?;
+        let existing: Option<String> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'database_id'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let database_id = match existing {
+            Some(id) => id,
+            None => {
+                let id = uuid::Uuid::new_v4().simple().to_string();
+                conn.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('database_id', ?1), \
+                     ('last_seq', '0'), ('trimmed_through', '0')",
+                    params![id],
+                )?;
+                conn.query_row(
+                    "SELECT value FROM meta WHERE key = 'database_id'",
+                    [],
+                    |r| r.get(0),
+                )?
+            }
+        };
+        Ok(Database {
+            conn,
+            database_id,
+            retention: DEFAULT_CHANGE_RETENTION,
+        })
+    }
+
+    /// Identifies this database in cursors, so a cursor from another server (or a reset one) is refused.
+    pub fn database_id(&self) -> &str {
+        &self.database_id
+    }
+
+    pub fn set_change_retention(&mut self, rows: i64) {
+        self.retention = rows.max(1);
+    }
+
+    fn meta_i64(conn: &Connection, key: &str) -> Result<i64, ApiError> {
+        let v: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
+    }
+
+    pub fn last_seq(&self) -> Result<i64, ApiError> {
+        Self::meta_i64(&self.conn, "last_seq")
+    }
+
+    // ---- tokens -------------------------------------------------------------------------
+
+    /// Stores the SHA-256 of a new token with its role.
+    pub fn store_token_hash(&mut self, hash: &str, role: Role) -> Result<(), ApiError> {
+        self.conn.execute(
+            "INSERT INTO tokens (hash, role, created) VALUES (?1, ?2, ?3)",
+            params![hash, role.as_str(), chrono::Utc::now().to_rfc3339()],
+        )?;
+        Ok(())
+    }
+
+    pub fn role_for_token_hash(&self, hash: &str) -> Result<Option<Role>, ApiError> {
+        let role: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT role FROM tokens WHERE hash = ?1",
+                params![hash],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(role.and_then(|r| Role::parse(&r)))
+    }
+
+    pub fn token_count(&self) -> Result<i64, ApiError> {
+        Ok(self
+            .conn
+            .query_row("SELECT COUNT(*) FROM tokens", [], |r| r.get(0))?)
+    }
+
+    // ---- reads --------------------------------------------------------------------------
+
+    pub fn get_space(&self, id: &str) -> Result<Option<AddressSpace>, ApiError> {
+        get_body(&self.conn, IpamKind::AddressSpace, id)
+    }
+    pub fn get_subnet(&self, id: &str) -> Result<Option<IpamSubnet>, ApiError> {
+        get_body(&self.conn, IpamKind::Subnet, id)
+    }
+    pub fn get_range(&self, id: &str) -> Result<Option<IpRange>, ApiError> {
+        get_body(&self.conn, IpamKind::Range, id)
+    }
+
+    /// A page of one kind, ordered by id; `parent` filters subnets by address space and ranges by subnet.
+    pub fn list<T: DeserializeOwned>(
+        &self,
+        kind: IpamKind,
+        parent: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Page<T>, ApiError> {
+        let parent_col = match kind {
+            IpamKind::AddressSpace => "provider_space",
+            IpamKind::Subnet => "address_space",
+            IpamKind::Range => "subnet",
+        };
+        let t = table(kind);
+        let filter = format!("(?1 IS NULL OR {parent_col} = ?1)");
+        let total: i64 = self.conn.query_row(
+            &format!("SELECT COUNT(*) FROM {t} WHERE {filter}"),
+            params![parent],
+            |r| r.get(0),
+        )?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT body FROM {t} WHERE {filter} ORDER BY id LIMIT ?2 OFFSET ?3"
+        ))?;
+        let items = stmt
+            .query_map(params![parent, limit, offset], |r| r.get::<_, String>(0))?
+            .map(|b| parse_body(&b?))
+            .collect::<Result<Vec<T>, ApiError>>()?;
+        Ok(Page {
+            items,
+            total,
+            limit,
+            offset,
+        })
+    }
+
+    /// One page of a snapshot: spaces, then subnets, then ranges, each in id order, continuing
+    /// after `page` ("kind:id"). Keyset paging never skips an unchanged object even while others
+    /// are deleted; the change feed from the first page's cursor covers the rest.
+    pub fn snapshot_page(
+        &self,
+        scope: &Scope,
+        page: Option<&str>,
+        limit: i64,
+    ) -> Result<SnapshotPage, ApiError> {
+        let (mut kind, mut after) = match page {
+            None | Some("") => (IpamKind::AddressSpace, String::new()),
+            Some(token) => {
+                let (k, id) = token.split_once(':').ok_or_else(|| {
+                    ApiError::bad_request(Some("page"), "page token must look like kind:id")
+                })?;
+                let k = kind_from_name(k).ok_or_else(|| {
+                    ApiError::bad_request(Some("page"), "page token names an unknown kind")
+                })?;
+                (k, id.to_string())
+            }
+        };
+        let tx = self.conn.unchecked_transaction()?;
+        let scope_json = scope_param(scope);
+        let mut out = SnapshotPage {
+            database_id: self.database_id.clone(),
+            cursor: Self::meta_i64(&tx, "last_seq")?,
+            ..Default::default()
+        };
+        let mut remaining = limit;
+        loop {
+            let cond = scope_condition(kind);
+            let sql = format!(
+                "SELECT id, body FROM {} WHERE id > ?2 AND {cond} ORDER BY id LIMIT ?3",
+                table(kind)
+            );
+            let mut stmt = tx.prepare(&sql)?;
+            let rows = stmt
+                .query_map(params![scope_json, after, remaining], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            let n = rows.len() as i64;
+            let last_id = rows.last().map(|(id, _)| id.clone());
+            for (_, body) in rows {
+                match kind {
+                    IpamKind::AddressSpace => out.spaces.push(parse_body(&body)?),
+                    IpamKind::Subnet => out.subnets.push(parse_body(&body)?),
+                    IpamKind::Range => out.ranges.push(parse_body(&body)?),
+                }
+            }
+            remaining -= n;
+            if remaining <= 0 {
+                if let Some(id) = last_id {
+                    out.next = Some(format!("{}:{id}", kind_name(kind)));
+                }
+                break;
+            }
+            match kind {
+                IpamKind::AddressSpace => kind = IpamKind::Subnet,
+                IpamKind::Subnet => kind = IpamKind::Range,
+                IpamKind::Range => break,
+            }
+            after.clear();
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Objects changed after `since` (their current state, or a deletion), at most `limit`
+    /// change rows. Objects that left the scope are reported as deleted for this reader.
+    pub fn changes(&self, scope: &Scope, since: i64, limit: i64) -> Result<ChangesPage, ApiError> {
+        let tx = self.conn.unchecked_transaction()?;
+        let last = Self::meta_i64(&tx, "last_seq")?;
+        let trimmed = Self::meta_i64(&tx, "trimmed_through")?;
+        if since < trimmed || since > last {
+            return Err(ApiError::new(
+                axum::http::StatusCode::GONE,
+                format!(
+                    "cursor {since} is no longer served (changes are kept from {trimmed} to {last}); read a full snapshot"
+                ),
+                Some("since"),
+            ));
+        }
+        let mut stmt =
+            tx.prepare("SELECT seq, kind, id FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
+        let mut rows = stmt
+            .query_map(params![since, limit + 1], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        drop(stmt);
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit.max(0) as usize);
+        let cursor = rows.last().map(|r| r.0).unwrap_or(last);
+        let scope_json = scope_param(scope);
+        let mut seen = HashSet::new();
+        let mut out = ChangesPage {
+            database_id: self.database_id.clone(),
+            cursor,
+            more,
+            ..Default::default()
+        };
+        for (_, kind, id) in rows {
+            let Some(kind) = kind_from_name(&kind) else {
+                continue;
+            };
+            if !seen.insert((kind, id.clone())) {
+                continue;
+            }
+            let sql = format!(
+                "SELECT body FROM {} WHERE id = ?2 AND {}",
+                table(kind),
+                scope_condition(kind)
+            );
+            let body: Option<String> = tx
+                .query_row(&sql, params![scope_json, id], |r| r.get(0))
+                .optional()?;
+            match body {
+                Some(b) => match kind {
+                    IpamKind::AddressSpace => out.spaces.push(parse_body(&b)?),
+                    IpamKind::Subnet => out.subnets.push(parse_body(&b)?),
+                    IpamKind::Range => out.ranges.push(parse_body(&b)?),
+                },
+                None => out.deleted.push(DeletedObject { kind, id }),
+            }
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
+    // ---- writes -------------------------------------------------------------------------
+
+    /// Applies the operations in order, all or none, in one transaction.
+    pub fn apply_batch(&mut self, ops: &[IpamOp]) -> Result<BatchOutcome, ApiError> {
+        let retention = self.retention;
+        let tx = self.conn.transaction()?;
+        let start_seq = Self::meta_i64(&tx, "last_seq")?;
+        let mut seq = start_seq;
+        let mut ids = Vec::with_capacity(ops.len());
+        for (i, op) in ops.iter().enumerate() {
+            match apply_op(&tx, &mut seq, op) {
+                Ok(id) => ids.push(id),
+                Err(e) => {
+                    drop(tx);
+                    let results = (0..ops.len())
+                        .map(|j| {
+                            if j == i {
+                                OpResult::Failed {
+                                    code: e.status,
+                                    error: e.error.clone(),
+                                    field: e.field.clone(),
+                                }
+                            } else {
+                                OpResult::NotApplied
+                            }
+                        })
+                        .collect();
+                    return Ok(BatchOutcome {
+                        applied: false,
+                        results,
+                        cursor: start_seq,
+                        error: Some((i, e)),
+                    });
+                }
+            }
+        }
+        if seq != start_seq {
+            tx.execute(
+                "UPDATE meta SET value = ?1 WHERE key = 'last_seq'",
+                params![seq.to_string()],
+            )?;
+            let trim_to = seq - retention;
+            if trim_to > Self::meta_i64(&tx, "trimmed_through")? {
+                tx.execute("DELETE FROM changes WHERE seq <= ?1", params![trim_to])?;
+                tx.execute(
+                    "UPDATE meta SET value = ?1 WHERE key = 'trimmed_through'",
+                    params![trim_to.to_string()],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(BatchOutcome {
+            applied: true,
+            results: ids.into_iter().map(|id| OpResult::Applied { id }).collect(),
+            cursor: seq,
+            error: None,
+        })
+    }
+
+    /// One operation on its own; the error of a failed operation is returned as is.
+    pub fn apply_one(&mut self, op: IpamOp) -> Result<(String, i64), ApiError> {
+        let outcome = self.apply_batch(std::slice::from_ref(&op))?;
+        if let Some((_, e)) = outcome.error {
+            return Err(e);
+        }
+        let id = match outcome.results.into_iter().next() {
+            Some(OpResult::Applied { id }) => id,
+            _ => op.target_id().to_string(),
+        };
+        Ok((id, outcome.cursor))
+    }
+}
+
+fn scope_condition(kind: IpamKind) -> String {
+    match kind {
+        IpamKind::AddressSpace => format!("(?1 IS NULL OR id IN ({SCOPED_SPACES}))"),
+        IpamKind::Subnet => format!("(?1 IS NULL OR address_space IN ({SCOPED_SPACES}))"),
+        IpamKind::Range => format!(
+            "(?1 IS NULL OR subnet IN (SELECT id FROM subnets WHERE address_space IN ({SCOPED_SPACES})))"
+        ),
+    }
+}
+
+fn parse_body<T: DeserializeOwned>(body: &str) -> Result<T, ApiError> {
+    serde_json::from_str(body)
+        .map_err(|e| ApiError::internal(format!("stored object cannot be read: {e}")))
+}
+
+fn to_body<T: Serialize>(value: &T) -> Result<String, ApiError> {
+    serde_json::to_string(value)
+        .map_err(|e| ApiError::internal(format!("object cannot be stored: {e}")))
+}
+
+fn get_body<T: DeserializeOwned>(
+    conn: &Connection,
+    kind: IpamKind,
+    id: &str,
+) -> Result<Option<T>, ApiError> {
+    let body: Option<String> = conn
+        .query_row(
+            &format!("SELECT body FROM {} WHERE id = ?1", table(kind)),
+            params![id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    body.map(|b| parse_body(&b)).transpose()
+}
+
+fn exists(tx: &Transaction, kind: IpamKind, id: &str) -> Result<bool, ApiError> {
+    Ok(tx
+        .query_row(
+            &format!("SELECT 1 FROM {} WHERE id = ?1", table(kind)),
+            params![id],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+fn record(
+    tx: &Transaction,
+    seq: &mut i64,
+    kind: IpamKind,
+    id: &str,
+    op: &str,
+) -> Result<(), ApiError> {
+    *seq += 1;
+    tx.execute(
+        "INSERT INTO changes (seq, kind, id, op) VALUES (?1, ?2, ?3, ?4)",
+        params![*seq, kind_name(kind), id, op],
+    )?;
+    Ok(())
+}
+
+/// Marks the subnets and ranges below a space (and customer spaces tied to it) as changed,
+/// because a scoped reader may now see them differently.
+fn touch_below_space(tx: &Transaction, seq: &mut i64, space: &str) -> Result<(), ApiError> {
+    let mut spaces = vec![space.to_string()];
+    let mut stmt = tx.prepare("SELECT id FROM spaces WHERE provider_space = ?1 ORDER BY id")?;
+    let customers = stmt
+        .query_map(params![space], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    drop(stmt);
+    for c in customers {
+        record(tx, seq, IpamKind::AddressSpace, &c, "touch")?;
+        spaces.push(c);
+    }
+    for s in spaces {
+        let mut stmt = tx.prepare("SELECT id FROM subnets WHERE address_space = ?1 ORDER BY id")?;
+        let subnets = stmt
+            .query_map(params![s], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        drop(stmt);
+        for sub in subnets {
+            record(tx, seq, IpamKind::Subnet, &sub, "touch")?;
+            touch_below_subnet(tx, seq, &sub)?;
+        }
+    }
+    Ok(())
+}
+
+fn touch_below_subnet(tx: &Transaction, seq: &mut i64, subnet: &str) -> Result<(), ApiError> {
+    let mut stmt = tx.prepare("SELECT id FROM ranges WHERE subnet = ?1 ORDER BY id")?;
+    let ranges = stmt
+        .query_map(params![subnet], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    drop(stmt);
+    for r in ranges {
+        record(tx, seq, IpamKind::Range, &r, "touch")?;
+    }
+    Ok(())
+}
+
+fn apply_op(tx: &Transaction, seq: &mut i64, op: &IpamOp) -> Result<String, ApiError> {
+    match op {
+        IpamOp::CreateSpace(s) => {
+            check_id(&s.id)?;
+            if exists(tx, IpamKind::AddressSpace, &s.id)? {
+                return Err(ApiError::conflict(
+                    "id",
+                    format!("IP address space {} already exists", s.id),
+                ));
+            }
+            validate_space(tx, s)?;
+            tx.execute(
+                "INSERT INTO spaces (id, kind, provider_space, vmm_logical_network, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![s.id, space_kind_name(s.kind), s.provider_space, s.vmm_logical_network, to_body(s)?],
+            )?;
+            record(tx, seq, IpamKind::AddressSpace, &s.id, "create")?;
+            Ok(s.id.clone())
+        }
+        IpamOp::UpdateSpace(s) => {
+            let Some(old) = get_body::<AddressSpace>(tx, IpamKind::AddressSpace, &s.id)? else {
+                return Err(ApiError::not_found(
+                    "id",
+                    format!("IP address space {} does not exist", s.id),
+                ));
+            };
+            validate_space(tx, s)?;
+            if s.kind == AddressSpaceKind::Customer
+                && old.kind == AddressSpaceKind::Provider
+                && let Some(c) =
+                    first_id(tx, "SELECT id FROM spaces WHERE provider_space = ?1", &s.id)?
+            {
+                return Err(ApiError::conflict(
+                    "kind",
+                    format!(
+                        "IP address space {} is the provider space of customer space {c}; it must stay a provider space",
+                        s.id
+                    ),
+                ));
+            }
+            tx.execute(
+                "UPDATE spaces SET kind = ?2, provider_space = ?3, vmm_logical_network = ?4, body = ?5 WHERE id = ?1",
+                params![s.id, space_kind_name(s.kind), s.provider_space, s.vmm_logical_network, to_body(s)?],
+            )?;
+            record(tx, seq, IpamKind::AddressSpace, &s.id, "update")?;
+            if old.kind != s.kind
+                || old.provider_space != s.provider_space
+                || old.vmm_logical_network != s.vmm_logical_network
+            {
+                touch_below_space(tx, seq, &s.id)?;
+            }
+            Ok(s.id.clone())
+        }
+        IpamOp::DeleteSpace(id) => {
+            let Some(space) = get_body::<AddressSpace>(tx, IpamKind::AddressSpace, id)? else {
+                return Err(ApiError::not_found(
+                    "id",
+                    format!("IP address space {id} does not exist"),
+                ));
+            };
+            let subnets: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM subnets WHERE address_space = ?1",
+                params![id],
+                |r| r.get(0),
+            )?;
+            if subnets > 0 {
+                let example = first_id(
+                    tx,
+                    "SELECT id FROM subnets WHERE address_space = ?1 ORDER BY id",
+                    id,
+                )?
+                .unwrap_or_default();
+                return Err(ApiError::conflict(
+                    "id",
+                    format!(
+                        "IP address space {id} ({}) still has {subnets} IP address subnet(s), e.g. {example}; delete them first",
+                        space.name
+                    ),
+                ));
+            }
+            if let Some(c) = first_id(
+                tx,
+                "SELECT id FROM spaces WHERE provider_space = ?1 ORDER BY id",
+                id,
+            )? {
+                return Err(ApiError::conflict(
+                    "id",
+                    format!(
+                        "IP address space {id} ({}) is the provider space of customer space {c}; delete or move that first",
+                        space.name
+                    ),
+                ));
+            }
+            tx.execute("DELETE FROM spaces WHERE id = ?1", params![id])?;
+            record(tx, seq, IpamKind::AddressSpace, id, "delete")?;
+            Ok(id.clone())
+        }
+        IpamOp::CreateSubnet(s) => {
+            check_id(&s.id)?;
+            if exists(tx, IpamKind::Subnet, &s.id)? {
+                return Err(ApiError::conflict(
+                    "id",
+                    format!("IP address subnet {} already exists", s.id),
+                ));
+            }
+            validate_subnet(tx, s)?;
+            tx.execute(
+                "INSERT INTO subnets (id, address_space, network, body) VALUES (?1, ?2, ?3, ?4)",
+                params![s.id, s.address_space, s.network.to_string(), to_body(s)?],
+            )?;
+            record(tx, seq, IpamKind::Subnet, &s.id, "create")?;
+            Ok(s.id.clone())
+        }
+        IpamOp::UpdateSubnet(s) => {
+            let Some(old) = get_body::<IpamSubnet>(tx, IpamKind::Subnet, &s.id)? else {
+                return Err(ApiError::not_found(
+                    "id",
+                    format!("IP address subnet {} does not exist", s.id),
+                ));
+            };
+            validate_subnet(tx, s)?;
+            if old.network != s.network {
+                for r in ranges_of(tx, &s.id)? {
+                    if !s.network.contains(&r.start) || !s.network.contains(&r.end) {
+                        return Err(ApiError::conflict(
+                            "network",
+                            format!(
+                                "IP address range {} ({}-{}) would lie outside {}; change or delete the range first",
+                                r.id, r.start, r.end, s.network
+                            ),
+                        ));
+                    }
+                }
+            }
+            tx.execute(
+                "UPDATE subnets SET address_space = ?2, network = ?3, body = ?4 WHERE id = ?1",
+                params![s.id, s.address_space, s.network.to_string(), to_body(s)?],
+            )?;
+            record(tx, seq, IpamKind::Subnet, &s.id, "update")?;
+            if old.address_space != s.address_space {
+                touch_below_subnet(tx, seq, &s.id)?;
+            }
+            Ok(s.id.clone())
+        }
+        IpamOp::DeleteSubnet(id) => {
+            if !exists(tx, IpamKind::Subnet, id)? {
+                return Err(ApiError::not_found(
+                    "id",
+                    format!("IP address subnet {id} does not exist"),
+                ));
+            }
+            let ranges: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM ranges WHERE subnet = ?1",
+                params![id],
+                |r| r.get(0),
+            )?;
+            if ranges > 0 {
+                let example = first_id(
+                    tx,
+                    "SELECT id FROM ranges WHERE subnet = ?1 ORDER BY id",
+                    id,
+                )?
+                .unwrap_or_default();
+                return Err(ApiError::conflict(
+                    "id",
+                    format!(
+                        "IP address subnet {id} still has {ranges} IP address range(s), e.g. {example}; delete them first"
+                    ),
+                ));
+            }
+            tx.execute("DELETE FROM subnets WHERE id = ?1", params![id])?;
+            record(tx, seq, IpamKind::Subnet, id, "delete")?;
+            Ok(id.clone())
+        }
+        IpamOp::CreateRange(r) => {
+            check_id(&r.id)?;
+            if exists(tx, IpamKind::Range, &r.id)? {
+                return Err(ApiError::conflict(
+                    "id",
+                    format!("IP address range {} already exists", r.id),
+                ));
+            }
+            validate_range(tx, r)?;
+            tx.execute(
+                "INSERT INTO ranges (id, subnet, body) VALUES (?1, ?2, ?3)",
+                params![r.id, r.subnet, to_body(r)?],
+            )?;
+            record(tx, seq, IpamKind::Range, &r.id, "create")?;
+            Ok(r.id.clone())
+        }
+        IpamOp::UpdateRange(r) => {
+            if !exists(tx, IpamKind::Range, &r.id)? {
+                return Err(ApiError::not_found(
+                    "id",
+                    format!("IP address range {} does not exist", r.id),
+                ));
+            }
+            validate_range(tx, r)?;
+            tx.execute(
+                "UPDATE ranges SET subnet = ?2, body = ?3 WHERE id = ?1",
+                params![r.id, r.subnet, to_body(r)?],
+            )?;
+            record(tx, seq, IpamKind::Range, &r.id, "update")?;
+            Ok(r.id.clone())
+        }
+        IpamOp::DeleteRange(id) => {
+            if !exists(tx, IpamKind::Range, id)? {
+                return Err(ApiError::not_found(
+                    "id",
+                    format!("IP address range {id} does not exist"),
+                ));
+            }
+            tx.execute("DELETE FROM ranges WHERE id = ?1", params![id])?;
+            record(tx, seq, IpamKind::Range, id, "delete")?;
+            Ok(id.clone())
+        }
+    }
+}
+
+fn first_id(tx: &Transaction, sql: &str, arg: &str) -> Result<Option<String>, ApiError> {
+    Ok(tx.query_row(sql, params![arg], |r| r.get(0)).optional()?)
+}
+
+fn ranges_of(tx: &Transaction, subnet: &str) -> Result<Vec<IpRange>, ApiError> {
+    let mut stmt = tx.prepare("SELECT body FROM ranges WHERE subnet = ?1")?;
+    let bodies = stmt
+        .query_map(params![subnet], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    bodies.iter().map(|b| parse_body(b)).collect()
+}
+
+/// Ids travel in URL paths: printable ASCII without '/', '?', '#', '%' or spaces.
+pub fn check_id(id: &str) -> Result<(), ApiError> {
+    if id.is_empty() {
+        return Err(ApiError::invalid("id", "id must not be empty"));
+    }
+    if id.len() > MAX_ID {
+        return Err(ApiError::invalid(
+            "id",
+            format!(
+                "id is {} characters long; at most {MAX_ID} are allowed",
+                id.len()
+            ),
+        ));
+    }
+    if let Some(c) = id
+        .chars()
+        .find(|c| !c.is_ascii_graphic() || matches!(c, '/' | '?' | '#' | '%' | '\\'))
+    {
+        return Err(ApiError::invalid(
+            "id",
+            format!("id contains {c:?}; use letters, digits and - _ . : only"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_len(field: &str, value: &str, max: usize, required: bool) -> Result<(), ApiError> {
+    if required && value.trim().is_empty() {
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} must not be empty"),
+        ));
+    }
+    let n = value.chars().count();
+    if n > max {
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} is {n} characters long; at most {max} are allowed"),
+        ));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} contains control characters"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_opt(field: &str, value: &Option<String>, max: usize) -> Result<(), ApiError> {
+    match value {
+        Some(v) => check_len(field, v, max, false),
+        None => Ok(()),
+    }
+}
+
+fn validate_space(tx: &Transaction, s: &AddressSpace) -> Result<(), ApiError> {
+    check_id(&s.id)?;
+    check_len("name", &s.name, MAX_NAME, true)?;
+    check_len("description", &s.description, MAX_TEXT, false)?;
+    check_opt("vmm_logical_network", &s.vmm_logical_network, MAX_NAME)?;
+    check_opt("vm_network", &s.vm_network, MAX_NAME)?;
+    check_len("tenant", &s.tenant, MAX_NAME, false)?;
+    check_len("owner", &s.owner, MAX_NAME, false)?;
+    match s.kind {
+        AddressSpaceKind::Provider => {
+            if s.provider_space.is_some() {
+                return Err(ApiError::invalid(
+                    "provider_space",
+                    "a provider IP address space has no associated provider space; leave provider_space empty",
+                ));
+            }
+            if s.vm_network.is_some() {
+                return Err(ApiError::invalid(
+                    "vm_network",
+                    "only customer IP address spaces carry a VM Network",
+                ));
+            }
+        }
+        AddressSpaceKind::Customer => {
+            let Some(p) = &s.provider_space else {
+                return Err(ApiError::invalid(
+                    "provider_space",
+                    "a customer IP address space needs its associated provider IP address space",
+                ));
+            };
+            if p == &s.id {
+                return Err(ApiError::invalid(
+                    "provider_space",
+                    "an address space cannot be its own provider space",
+                ));
+            }
+            let kind: Option<String> = tx
+                .query_row("SELECT kind FROM spaces WHERE id = ?1", params![p], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            match kind.as_deref() {
+                None => {
+                    return Err(ApiError::invalid(
+                        "provider_space",
+                        format!("provider IP address space {p} does not exist"),
+                    ));
+                }
+                Some("provider") => {}
+                Some(_) => {
+                    return Err(ApiError::invalid(
+                        "provider_space",
+                        format!("IP address space {p} is a customer space, not a provider space"),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn validate_subnet(tx: &Transaction, s: &IpamSubnet) -> Result<(), ApiError> {
+    check_id(&s.id)?;
+    check_len("name", &s.name, MAX_NAME, false)?;
+    check_len("network_type", &s.network_type, 64, false)?;
+    check_opt("vmm_logical_network", &s.vmm_logical_network, MAX_NAME)?;
+    check_opt("network_site", &s.network_site, MAX_NAME)?;
+    check_len("owner", &s.owner, MAX_NAME, false)?;
+    if s.network != s.network.trunc() {
+        return Err(ApiError::invalid(
+            "network",
+            format!(
+                "{} has host bits set; the network ID is {}",
+                s.network,
+                s.network.trunc()
+            ),
+        ));
+    }
+    if s.vlan > 4094 {
+        return Err(ApiError::invalid(
+            "vlan",
+            format!("VLAN {} is outside 0-4094", s.vlan),
+        ));
+    }
+    if let Some(v) = s.secondary_vlan
+        && v > 4094
+    {
+        return Err(ApiError::invalid(
+            "secondary_vlan",
+            format!("secondary VLAN {v} is outside 0-4094"),
+        ));
+    }
+    if s.custom_fields.len() > MAX_CUSTOM_FIELDS {
+        return Err(ApiError::invalid(
+            "custom_fields",
+            format!("at most {MAX_CUSTOM_FIELDS} custom fields are allowed"),
+        ));
+    }
+    for (k, v) in &s.custom_fields {
+        check_len("custom_fields", k, 64, true)?;
+        check_len("custom_fields", v, MAX_TEXT, false)?;
+    }
+    let kind: Option<String> = tx
+        .query_row(
+            "SELECT kind FROM spaces WHERE id = ?1",
+            params![s.address_space],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(kind) = kind else {
+        return Err(ApiError::invalid(
+            "address_space",
+            format!("IP address space {} does not exist", s.address_space),
+        ));
+    };
+    let wanted = s.network_type.trim().to_ascii_lowercase();
+    if (wanted == "customer" || wanted == "provider") && wanted != kind {
+        return Err(ApiError::invalid(
+            "address_space",
+            format!(
+                "a {} subnet needs a {wanted} IP address space; {} is a {kind} space",
+                s.network_type.trim(),
+                s.address_space
+            ),
+        ));
+    }
+    let dup: Option<String> = tx
+        .query_row(
+            "SELECT id FROM subnets WHERE address_space = ?1 AND network = ?2 AND id <> ?3",
+            params![s.address_space, s.network.to_string(), s.id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(other) = dup {
+        return Err(ApiError::conflict(
+            "network",
+            format!(
+                "IP address space {} already has subnet {} ({other})",
+                s.address_space, s.network
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn inside(net: &IpNet, field: &str, addr: &IpAddr) -> Result<(), ApiError> {
+    if net.contains(addr) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            field,
+            format!("{addr} is outside the range's subnet {net}"),
+        ))
+    }
+}
+
+fn validate_range(tx: &Transaction, r: &IpRange) -> Result<(), ApiError> {
+    check_id(&r.id)?;
+    check_len("name", &r.name, MAX_NAME, false)?;
+    check_len("description", &r.description, MAX_TEXT, false)?;
+    check_len("dns_suffix", &r.dns_suffix, 255, false)?;
+    check_len("managed_by_service", &r.managed_by_service, 64, false)?;
+    check_len("service_instance", &r.service_instance, MAX_NAME, false)?;
+    for s in &r.dns_search_suffixes {
+        check_len("dns_search_suffixes", s, 255, true)?;
+    }
+    for (field, n) in [
+        ("dns_search_suffixes", r.dns_search_suffixes.len()),
+        ("dns_servers", r.dns_servers.len()),
+        ("wins_servers", r.wins_servers.len()),
+        ("gateways", r.gateways.len()),
+    ] {
+        if n > MAX_LIST {
+            return Err(ApiError::invalid(
+                field,
+                format!("{field} has {n} entries; at most {MAX_LIST} are allowed"),
+            ));
+        }
+    }
+    for (field, n) in [("reserved", r.reserved.len()), ("vips", r.vips.len())] {
+        if n > MAX_ADDRESSES {
+            return Err(ApiError::invalid(
+                field,
+                format!("{field} has {n} addresses; at most {MAX_ADDRESSES} are allowed"),
+            ));
+        }
+    }
+    let network: Option<String> = tx
+        .query_row(
+            "SELECT network FROM subnets WHERE id = ?1",
+            params![r.subnet],
+            |row| row.get(0),
+        )
+        .optional()?;
+    let Some(network) = network else {
+        return Err(ApiError::invalid(
+            "subnet",
+            format!("IP address subnet {} does not exist", r.subnet),
+        ));
+    };
+    let net: IpNet = network.parse().map_err(|_| {
+        ApiError::internal(format!("stored subnet network {network} is unreadable"))
+    })?;
+    inside(&net, "start", &r.start)?;
+    inside(&net, "end", &r.end)?;
+    if r.start > r.end {
+        return Err(ApiError::invalid(
+            "end",
+            format!("range end {} comes before its start {}", r.end, r.start),
+        ));
+    }
+    for (field, set) in [("reserved", &r.reserved), ("vips", &r.vips)] {
+        if let Some(a) = set.iter().find(|a| **a < r.start || **a > r.end) {
+            return Err(ApiError::invalid(
+                field,
+                format!("{a} is outside the range {}-{}", r.start, r.end),
+            ));
+        }
+    }
+    for g in &r.gateways {
+        inside(&net, "gateways", &g.address())?;
+    }
+    for other in ranges_of(tx, &r.subnet)? {
+        if other.id != r.id && other.start <= r.end && r.start <= other.end {
+            return Err(ApiError::conflict(
+                "start",
+                format!(
+                    "{}-{} overlaps IP address range {} ({}-{}) in the same subnet",
+                    r.start, r.end, other.id, other.start, other.end
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn space(id: &str, ln: &str) -> AddressSpace {
+        AddressSpace {
+            id: id.into(),
+            vmm_id: None,
+            name: format!("space {id}"),
+            kind: AddressSpaceKind::Provider,
+            description: String::new(),
+            vmm_logical_network: Some(ln.into()),
+            vm_network: None,
+            provider_space: None,
+            tenant: String::new(),
+            owner: String::new(),
+        }
+    }
+
+    fn subnet(id: &str, space: &str, net: &str) -> IpamSubnet {
+        IpamSubnet {
+            id: id.into(),
+            vmm_id: None,
+            address_space: space.into(),
+            network: net.parse().unwrap(),
+            name: net.into(),
+            network_type: String::new(),
+            vmm_logical_network: None,
+            network_site: None,
+            vlan: 0,
+            secondary_vlan: None,
+            owner: String::new(),
+            custom_fields: Default::default(),
+        }
+    }
+
+    fn range(id: &str, subnet: &str, start: &str, end: &str) -> IpRange {
+        IpRange {
+            id: id.into(),
+            vmm_id: None,
+            subnet: subnet.into(),
+            name: String::new(),
+            description: String::new(),
+            start: start.parse().unwrap(),
+            end: end.parse().unwrap(),
+            reserved: Default::default(),
+            vips: Default::default(),
+            gateways: vec![],
+            dns_servers: vec![],
+            dns_suffix: String::new(),
+            dns_search_suffixes: vec![],
+            wins_servers: vec![],
+            netbios_enabled: false,
+            managed_by_service: String::new(),
+            service_instance: String::new(),
+        }
+    }
+
+    fn seeded() -> Database {
+        let mut db = Database::open(None).unwrap();
+        let out = db
+            .apply_batch(&[
+                IpamOp::CreateSpace(space("s1", "LN1")),
+                IpamOp::CreateSubnet(subnet("n1", "s1", "10.0.0.0/24")),
+                IpamOp::CreateRange(range("r1", "n1", "10.0.0.10", "10.0.0.20")),
+            ])
+            .unwrap();
+        assert!(out.applied, "{out:?}");
+        db
+    }
+
+    #[test]
+    fn failing_operation_rolls_back_the_whole_batch() {
+        let mut db = seeded();
+        let before = db.last_seq().unwrap();
+        let out = db
+            .apply_batch(&[
+                IpamOp::CreateSubnet(subnet("n2", "s1", "10.0.1.0/24")),
+                IpamOp::CreateRange(range("r2", "n2", "10.0.1.10", "10.0.2.20")),
+                IpamOp::DeleteRange("r1".into()),
+            ])
+            .unwrap();
+        assert!(!out.applied);
+        assert_eq!(out.results[0], OpResult::NotApplied);
+        match &out.results[1] {
+            OpResult::Failed { code, field, .. } => {
+                assert_eq!(*code, 422);
+                assert_eq!(field.as_deref(), Some("end"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(out.results[2], OpResult::NotApplied);
+        assert!(db.get_subnet("n2").unwrap().is_none());
+        assert!(db.get_range("r1").unwrap().is_some());
+        assert_eq!(db.last_seq().unwrap(), before);
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let mut db = seeded();
+        let field = |db: &mut Database, op: IpamOp| db.apply_one(op).unwrap_err();
+        let e = field(
+            &mut db,
+            IpamOp::CreateRange(range("r2", "n1", "10.0.0.30", "10.0.0.25")),
+        );
+        assert_eq!(e.field.as_deref(), Some("end"));
+        let e = field(
+            &mut db,
+            IpamOp::CreateRange(range("r2", "n1", "10.0.0.15", "10.0.0.25")),
+        );
+        assert_eq!((e.status, e.field.as_deref()), (409, Some("start")));
+        let mut r = range("r3", "n1", "10.0.0.30", "10.0.0.40");
+        r.vips.insert("10.0.0.50".parse().unwrap());
+        assert_eq!(
+            field(&mut db, IpamOp::CreateRange(r)).field.as_deref(),
+            Some("vips")
+        );
+        let e = field(
+            &mut db,
+            IpamOp::CreateSubnet(subnet("n9", "nope", "10.9.0.0/24")),
+        );
+        assert_eq!(e.field.as_deref(), Some("address_space"));
+        let e = field(
+            &mut db,
+            IpamOp::CreateSubnet(subnet("n9", "s1", "10.0.0.0/24")),
+        );
+        assert_eq!((e.status, e.field.as_deref()), (409, Some("network")));
+        let e = field(
+            &mut db,
+            IpamOp::CreateSubnet(subnet("n9", "s1", "10.0.0.1/24")),
+        );
+        assert_eq!(e.field.as_deref(), Some("network"));
+        let mut customer = subnet("n9", "s1", "10.9.0.0/24");
+        customer.network_type = "Customer".into();
+        let e = field(&mut db, IpamOp::CreateSubnet(customer));
+        assert_eq!(e.field.as_deref(), Some("address_space"));
+        let e = field(&mut db, IpamOp::CreateSpace(space("s1", "LN1")));
+        assert_eq!((e.status, e.field.as_deref()), (409, Some("id")));
+        let mut long = space("s2", "LN2");
+        long.name = "x".repeat(300);
+        assert_eq!(
+            field(&mut db, IpamOp::CreateSpace(long)).field.as_deref(),
+            Some("name")
+        );
+        let e = field(&mut db, IpamOp::DeleteSpace("s1".into()));
+        assert_eq!(e.status, 409);
+        assert!(e.error.contains("n1"), "{}", e.error);
+        let e = field(&mut db, IpamOp::DeleteSubnet("n1".into()));
+        assert_eq!(e.status, 409);
+        assert!(e.error.contains("r1"), "{}", e.error);
+        let mut narrowed = subnet("n1", "s1", "10.0.0.0/28");
+        narrowed.name = "narrow".into();
+        assert_eq!(field(&mut db, IpamOp::UpdateSubnet(narrowed)).status, 409);
+    }
+
+    #[test]
+    fn change_feed_reports_current_state_and_deletions() {
+        let mut db = seeded();
+        let c0 = db.last_seq().unwrap();
+        let mut s = space("s1", "LN1");
+        s.description = "changed".into();
+        db.apply_one(IpamOp::UpdateSpace(s)).unwrap();
+        db.apply_one(IpamOp::DeleteRange("r1".into())).unwrap();
+        let page = db.changes(&None, c0, 100).unwrap();
+        assert_eq!(page.spaces.len(), 1);
+        assert_eq!(page.spaces[0].description, "changed");
+        assert_eq!(
+            page.deleted,
+            vec![DeletedObject {
+                kind: IpamKind::Range,
+                id: "r1".into()
+            }]
+        );
+        assert!(!page.more);
+        assert_eq!(page.cursor, db.last_seq().unwrap());
+        let first = db.changes(&None, c0, 1).unwrap();
+        assert!(first.more);
+        assert_eq!(first.cursor, c0 + 1);
+    }
+
+    #[test]
+    fn old_or_foreign_cursors_are_gone() {
+        let mut db = seeded();
+        db.set_change_retention(2);
+        db.apply_one(IpamOp::CreateSpace(space("s2", "LN2")))
+            .unwrap();
+        assert_eq!(db.changes(&None, 0, 10).unwrap_err().status, 410);
+        let last = db.last_seq().unwrap();
+        assert_eq!(db.changes(&None, last + 5, 10).unwrap_err().status, 410);
+        assert!(db.changes(&None, last - 2, 10).is_ok());
+    }
+
+    #[test]
+    fn scoped_reads_follow_the_logical_network() {
+        let mut db = seeded();
+        db.apply_one(IpamOp::CreateSpace(space("s2", "LN2")))
+            .unwrap();
+        let scope: Scope = Some(["LN1".to_string()].into());
+        let page = db.snapshot_page(&scope, None, 100).unwrap();
+        assert_eq!(page.spaces.len(), 1);
+        assert_eq!((page.subnets.len(), page.ranges.len()), (1, 1));
+        let c = db.last_seq().unwrap();
+        // Unlinking the space takes it and everything below it out of the scoped view.
+        let mut s = space("s1", "LN1");
+        s.vmm_logical_network = None;
+        db.apply_one(IpamOp::UpdateSpace(s)).unwrap();
+        let ch = db.changes(&scope, c, 100).unwrap();
+        assert_eq!(ch.deleted.len(), 3, "{ch:?}");
+    }
+
+    #[test]
+    fn snapshot_pages_cover_everything_once() {
+        let mut db = seeded();
+        let ops: Vec<IpamOp> = (1..=5)
+            .map(|i| {
+                IpamOp::CreateSubnet(subnet(&format!("m{i}"), "s1", &format!("10.1.{i}.0/24")))
+            })
+            .collect();
+        db.apply_batch(&ops).unwrap();
+        let mut token: Option<String> = None;
+        let mut seen = 0;
+        loop {
+            let p = db.snapshot_page(&None, token.as_deref(), 2).unwrap();
+            seen += p.spaces.len() + p.subnets.len() + p.ranges.len();
+            match p.next {
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+        assert_eq!(seen, 1 + 6 + 1);
+    }
+}

@@ -1,0 +1,350 @@
+//! The project's own IPAM server: address spaces, subnets and ranges over HTTP/JSON, backed by
+//! SQLite, with bearer tokens, an all-or-none batch endpoint and a change feed. It runs as
+//! `fabric-console ipam-server` and in-process (the console's embedded default, the tests' peer).
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod db;
+pub mod error;
+pub mod tls;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+pub use auth::Role;
+
+use api::AppState;
+use db::Database;
+
+/// Default port of the built-in IPAM server.
+pub const DEFAULT_PORT: u16 = 48885;
+/// File in the data directory holding the first administrator token (mode 0600).
+pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Where the SQLite database (and TLS certificate) live; `None` keeps everything in memory.
+    pub data_dir: Option<PathBuf>,
+    pub tls: bool,
+    /// Shifts the server's clock (status, time, `Date` header), for clock-skew tests.
+    pub clock_offset: chrono::Duration,
+    /// Listening on a non-loopback address is refused unless this is set.
+    pub allow_remote: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)),
+            data_dir: None,
+            tls: false,
+            clock_offset: chrono::Duration::zero(),
+            allow_remote: false,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Loopback, ephemeral port, in memory: what tests and the embedded default use.
+    pub fn ephemeral() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(
+        "IPAM server will not listen on {0}: it is not a loopback address. Pass --allow-remote to serve other machines (use --tls then)."
+    )]
+    RemoteNotAllowed(SocketAddr),
+    #[error(
+        "IPAM server cannot listen on {addr}: {source}. Choose another --listen address or stop the program using the port."
+    )]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("IPAM server data directory {path}: {detail}")]
+    DataDir { path: PathBuf, detail: String },
+    #[error("IPAM server database error: {0}")]
+    Database(String),
+    #[error("IPAM server TLS setup failed: {0}")]
+    Tls(String),
+    #[error("IPAM server cannot start its runtime: {0}")]
+    Runtime(String),
+}
+
+/// A server running on the current tokio runtime.
+pub struct RunningServer {
+    addr: SocketAddr,
+    tls_fingerprint: Option<String>,
+    state: Arc<AppState>,
+    handle: axum_server::Handle,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningServer {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT` or `https://...`, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        let scheme = if self.tls_fingerprint.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The connection string to type in the Add Network Service wizard (`host:port`).
+    pub fn connection_string(&self) -> String {
+        self.base_url()
+    }
+
+    /// SHA-256 (lower-case hex) of the TLS certificate, for pinning; `None` without TLS.
+    pub fn tls_fingerprint(&self) -> Option<String> {
+        self.tls_fingerprint.clone()
+    }
+
+    /// A new bearer token with this role. Only its hash is stored.
+    pub fn issue_token(&self, role: Role) -> String {
+        match self.state.issue_token(role) {
+            Ok(t) => t,
+            // The token table lives in the same database the server serves from; if that
+            // fails the server cannot work either, so an unusable token is the honest answer.
+            Err(e) => {
+                tracing::error!("cannot store a new token: {}", e.error);
+                String::new()
+            }
+        }
+    }
+
+    /// Like `issue_token`, reporting a database failure.
+    pub fn try_issue_token(&self, role: Role) -> Result<String, ServerError> {
+        self.state
+            .issue_token(role)
+            .map_err(|e| ServerError::Database(e.error))
+    }
+
+    /// HTTP requests answered (or being answered) since start.
+    pub fn request_count(&self) -> u64 {
+        self.state.requests.load(Ordering::Relaxed)
+    }
+
+    pub fn database_id(&self) -> &str {
+        &self.state.database_id
+    }
+
+    /// Stops accepting, lets requests in flight finish (up to 5 s), and closes the database.
+    pub async fn shutdown(mut self) {
+        self.handle.graceful_shutdown(Some(Duration::from_secs(5)));
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        self.handle.shutdown();
+    }
+}
+
+/// Writes a file readable by its owner only.
+pub(crate) fn write_private_file(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    f.write_all(contents.as_bytes())?;
+    f.sync_all()
+}
+
+fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => a.is_loopback(),
+        IpAddr::V6(a) => a.is_loopback() || a.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+    }
+}
+
+fn open_database(data_dir: Option<&Path>) -> Result<Database, ServerError> {
+    if let Some(d) = data_dir {
+        std::fs::create_dir_all(d).map_err(|e| ServerError::DataDir {
+            path: d.to_path_buf(),
+            detail: format!("cannot be created: {e}"),
+        })?;
+    }
+    Database::open(data_dir).map_err(|e| ServerError::Database(e.to_string()))
+}
+
+/// Issues a token straight into a data directory's database (the `token` subcommand).
+pub fn issue_token_in(data_dir: &Path, role: Role) -> Result<String, ServerError> {
+    let mut db = open_database(Some(data_dir))?;
+    let token = auth::new_token();
+    db.store_token_hash(&auth::token_hash(&token), role)
+        .map_err(|e| ServerError::Database(e.error))?;
+    Ok(token)
+}
+
+/// Binds, opens the database and serves on the current tokio runtime until shut down.
+pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
+    if !config.allow_remote && !is_loopback(config.listen.ip()) {
+        return Err(ServerError::RemoteNotAllowed(config.listen));
+    }
+    let data_dir = config.data_dir.clone();
+    let db = tokio::task::spawn_blocking(move || open_database(data_dir.as_deref()))
+        .await
+        .map_err(|e| ServerError::Database(e.to_string()))??;
+    let state = Arc::new(AppState::new(db, config.clock_offset));
+    let listener =
+        std::net::TcpListener::bind(config.listen).map_err(|source| ServerError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let bind_err = |source| ServerError::Bind {
+        addr: config.listen,
+        source,
+    };
+    listener.set_nonblocking(true).map_err(bind_err)?;
+    let addr = listener.local_addr().map_err(bind_err)?;
+    let app = api::router(state.clone());
+    let handle = axum_server::Handle::new();
+    let (task, tls_fingerprint) = if config.tls {
+        let mut names = vec![
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+            "::1".to_string(),
+        ];
+        if !config.listen.ip().is_unspecified() && !is_loopback(config.listen.ip()) {
+            names.push(config.listen.ip().to_string());
+        }
+        let cert =
+            tls::load_or_create(config.data_dir.as_deref(), &names).map_err(ServerError::Tls)?;
+        let rustls = tls::rustls_config(&cert).map_err(ServerError::Tls)?;
+        let server = axum_server::from_tcp_rustls(
+            listener,
+            axum_server::tls_rustls::RustlsConfig::from_config(rustls),
+        )
+        .handle(handle.clone());
+        let task = tokio::spawn(async move {
+            if let Err(e) = server.serve(app.into_make_service()).await {
+                tracing::error!("IPAM server stopped: {e}");
+            }
+        });
+        (task, Some(cert.fingerprint))
+    } else {
+        let server = axum_server::from_tcp(listener).handle(handle.clone());
+        let task = tokio::spawn(async move {
+            if let Err(e) = server.serve(app.into_make_service()).await {
+                tracing::error!("IPAM server stopped: {e}");
+            }
+        });
+        (task, None)
+    };
+    tracing::info!(%addr, tls = config.tls, "IPAM server listening");
+    Ok(RunningServer {
+        addr,
+        tls_fingerprint,
+        state,
+        handle,
+        task: Some(task),
+    })
+}
+
+/// Parses `10m`, `-90s`, `2h`, `1d`, `500ms` or combinations such as `1h30m`.
+pub fn parse_clock_offset(input: &str) -> Result<chrono::Duration, String> {
+    let s = input.trim();
+    let (negative, mut rest) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    if rest.is_empty() {
+        return Err(format!(
+            "clock offset {input:?} is empty; write e.g. 10m, -90s or 2h"
+        ));
+    }
+    let mut total_ms: i64 = 0;
+    while !rest.is_empty() {
+        let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 {
+            return Err(format!(
+                "clock offset {input:?} is not a duration; write e.g. 10m, -90s or 2h"
+            ));
+        }
+        let n: i64 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("clock offset {input:?} is too large"))?;
+        rest = &rest[digits..];
+        let unit_len = rest.chars().take_while(|c| c.is_ascii_alphabetic()).count();
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let factor = match unit {
+            "ms" => 1,
+            "s" => 1000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            _ => {
+                return Err(format!(
+                    "clock offset {input:?} has unit {unit:?}; use ms, s, m, h or d"
+                ));
+            }
+        };
+        total_ms = n
+            .checked_mul(factor)
+            .and_then(|v| total_ms.checked_add(v))
+            .filter(|v| v.abs() <= 365 * 86_400_000)
+            .ok_or_else(|| format!("clock offset {input:?} is more than a year"))?;
+    }
+    Ok(chrono::Duration::milliseconds(if negative {
+        -total_ms
+    } else {
+        total_ms
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_offsets_parse() {
+        assert_eq!(parse_clock_offset("10m").unwrap().num_seconds(), 600);
+        assert_eq!(parse_clock_offset("-90s").unwrap().num_seconds(), -90);
+        assert_eq!(parse_clock_offset("2h").unwrap().num_seconds(), 7200);
+        assert_eq!(parse_clock_offset("1h30m").unwrap().num_seconds(), 5400);
+        assert_eq!(parse_clock_offset("250ms").unwrap().num_milliseconds(), 250);
+        assert!(parse_clock_offset("10").is_err());
+        assert!(parse_clock_offset("ten minutes").is_err());
+        assert!(parse_clock_offset("").is_err());
+        assert!(parse_clock_offset("999999d").is_err());
+    }
+
+    #[test]
+    fn loopback_detection() {
+        assert!(is_loopback("127.0.0.1".parse().unwrap()));
+        assert!(is_loopback("::1".parse().unwrap()));
+        assert!(!is_loopback("0.0.0.0".parse().unwrap()));
+        assert!(!is_loopback("192.0.2.1".parse().unwrap()));
+    }
+}

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    fabric_console::cli::main()
+}

@@ -1,0 +1,496 @@
+//! Applying a plan: IPAM operations in dependency order, batched with bounded concurrency and
+//! journalled; console changes in one store transaction.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use uuid::Uuid;
+
+use super::journal::{OpState, SyncDb};
+use crate::fabric::model::{FabricChange, FabricObject, Id, ObjectKind};
+use crate::fabric::store::{FabricStore, StoreError};
+use crate::ipam::model::{IpamOp, IpamSnapshot, SnapshotRead, SnapshotScope};
+use crate::ipam::provider::{IpamError, IpamProvider, OpOutcome};
+
+#[derive(Debug, Clone, Copy)]
+pub struct ApplySettings {
+    pub batch_size: usize,
+    pub concurrency: usize,
+    /// Attempts for a batch the server never received (connection refused).
+    pub attempts: u32,
+}
+
+impl Default for ApplySettings {
+    fn default() -> Self {
+        ApplySettings {
+            batch_size: 250,
+            concurrency: 4,
+            attempts: 4,
+        }
+    }
+}
+
+/// What happened to the IPAM operations of one sync.
+#[derive(Debug, Default)]
+pub struct IpamApplyReport {
+    /// Applied operations, rewritten with the ids the server holds.
+    pub applied: Vec<IpamOp>,
+    pub failed: Vec<(IpamOp, IpamError)>,
+    /// Sent, result unknown, and the look-up failed too: left in the journal for the next run.
+    pub unconfirmed: usize,
+    pub canceled: bool,
+}
+
+/// Dependency phase of an operation: deletes of ranges, subnets, spaces, then creates/updates of
+/// provider spaces, customer spaces, subnets, ranges.
+pub fn phase(op: &IpamOp) -> u8 {
+    use crate::ipam::model::AddressSpaceKind;
+    match op {
+        IpamOp::DeleteRange(_) => 0,
+        IpamOp::DeleteSubnet(_) => 1,
+        IpamOp::DeleteSpace(_) => 2,
+        IpamOp::CreateSpace(s) | IpamOp::UpdateSpace(s) => {
+            if s.kind == AddressSpaceKind::Provider {
+                3
+            } else {
+                4
+            }
+        }
+        IpamOp::CreateSubnet(_) | IpamOp::UpdateSubnet(_) => 5,
+        IpamOp::CreateRange(_) | IpamOp::UpdateRange(_) => 6,
+    }
+}
+
+/// Replace proposed ids of objects created earlier with the ids the server gave them.
+fn rewrite_refs(op: &mut IpamOp, ids: &HashMap<String, String>) {
+    let swap = |s: &mut String| {
+        if let Some(real) = ids.get(s.as_str()) {
+            *s = real.clone();
+        }
+    };
+    match op {
+        IpamOp::CreateSpace(s) | IpamOp::UpdateSpace(s) => {
+            if let Some(p) = s.provider_space.as_mut() {
+                swap(p);
+            }
+        }
+        IpamOp::CreateSubnet(s) | IpamOp::UpdateSubnet(s) => swap(&mut s.address_space),
+        IpamOp::CreateRange(r) | IpamOp::UpdateRange(r) => swap(&mut r.subnet),
+        _ => {}
+    }
+}
+
+fn with_id(op: &IpamOp, id: &str) -> IpamOp {
+    let mut op = op.clone();
+    match &mut op {
+        IpamOp::CreateSpace(s) | IpamOp::UpdateSpace(s) => s.id = id.to_string(),
+        IpamOp::CreateSubnet(s) | IpamOp::UpdateSubnet(s) => s.id = id.to_string(),
+        IpamOp::CreateRange(r) | IpamOp::UpdateRange(r) => r.id = id.to_string(),
+        _ => {}
+    }
+    op
+}
+
+/// Did the operation take effect on the server? `Some(id)` if so.
+pub fn took_effect(op: &IpamOp, snap: &IpamSnapshot) -> Option<String> {
+    match op {
+        IpamOp::CreateSpace(s) => snap
+            .spaces
+            .iter()
+            .find(|x| {
+                x.id == s.id || (s.vmm_id.is_some() && x.vmm_id == s.vmm_id && x.kind == s.kind)
+            })
+            .map(|x| x.id.clone()),
+        IpamOp::CreateSubnet(s) => snap
+            .subnets
+            .iter()
+            .find(|x| {
+                x.id == s.id
+                    || (x.vmm_id == s.vmm_id && x.network == s.network && s.vmm_id.is_some())
+            })
+            .map(|x| x.id.clone()),
+        IpamOp::CreateRange(r) => snap
+            .ranges
+            .iter()
+            .find(|x| x.id == r.id || (r.vmm_id.is_some() && x.vmm_id == r.vmm_id))
+            .map(|x| x.id.clone()),
+        IpamOp::UpdateSpace(s) => snap.spaces.iter().find(|x| *x == s).map(|x| x.id.clone()),
+        IpamOp::UpdateSubnet(s) => snap.subnets.iter().find(|x| *x == s).map(|x| x.id.clone()),
+        IpamOp::UpdateRange(r) => snap.ranges.iter().find(|x| *x == r).map(|x| x.id.clone()),
+        IpamOp::DeleteSpace(id) => (!snap.spaces.iter().any(|x| &x.id == id)).then(|| id.clone()),
+        IpamOp::DeleteSubnet(id) => (!snap.subnets.iter().any(|x| &x.id == id)).then(|| id.clone()),
+        IpamOp::DeleteRange(id) => (!snap.ranges.iter().any(|x| &x.id == id)).then(|| id.clone()),
+    }
+}
+
+async fn full_snapshot(provider: &dyn IpamProvider) -> Result<IpamSnapshot, IpamError> {
+    match provider.snapshot(&SnapshotScope::All, None).await? {
+        SnapshotRead::Full(s) => Ok(s),
+        SnapshotRead::Changes(c) => {
+            let mut s = IpamSnapshot::default();
+            s.apply_changes(c);
+            Ok(s)
+        }
+    }
+}
+
+async fn db_call<T: Send + 'static>(
+    db: &SyncDb,
+    f: impl FnOnce(&SyncDb) -> Result<T, super::journal::SyncDbError> + Send + 'static,
+) -> Result<T, IpamError> {
+    let db = db.clone();
+    tokio::task::spawn_blocking(move || f(&db))
+        .await
+        .map_err(|e| IpamError::Protocol {
+            server: "sync database".into(),
+            detail: e.to_string(),
+        })?
+        .map_err(|e| IpamError::Protocol {
+            server: "sync database".into(),
+            detail: e.to_string(),
+        })
+}
+
+/// Look up operations that were sent but never confirmed (the console stopped, or the call timed
+/// out) and mark each confirmed or dropped. Never repeats them: the next plan decides afresh.
+pub async fn recover_journal(
+    provider: &dyn IpamProvider,
+    db: &SyncDb,
+    service: Id,
+) -> Result<(usize, usize), IpamError> {
+    let open = db_call(db, move |d| d.unconfirmed(service)).await?;
+    if open.is_empty() {
+        return Ok((0, 0));
+    }
+    let snap = full_snapshot(provider).await?;
+    let mut marks = Vec::new();
+    let (mut confirmed, mut dropped) = (0, 0);
+    for e in &open {
+        match took_effect(&e.op, &snap) {
+            Some(id) => {
+                confirmed += 1;
+                marks.push((e.seq, OpState::Confirmed, Some(id)));
+            }
+            None => {
+                dropped += 1;
+                marks.push((e.seq, OpState::Dropped, None));
+            }
+        }
+    }
+    tracing::info!(%service, confirmed, dropped, "looked up unconfirmed operations after a restart");
+    db_call(db, move |d| d.mark(&marks)).await?;
+    Ok((confirmed, dropped))
+}
+
+struct BatchResult {
+    applied: Vec<(IpamOp, String)>,
+    failed: Vec<(IpamOp, IpamError)>,
+    unconfirmed: usize,
+}
+
+async fn send_batch(
+    provider: &dyn IpamProvider,
+    db: &SyncDb,
+    service: Id,
+    job: Uuid,
+    ops: Vec<IpamOp>,
+    settings: ApplySettings,
+) -> BatchResult {
+    let mut result = BatchResult {
+        applied: Vec::new(),
+        failed: Vec::new(),
+        unconfirmed: 0,
+    };
+    let ops_for_db = ops.clone();
+    let seqs = match db_call(db, move |d| d.record_sent(service, job, &ops_for_db)).await {
+        Ok(s) => s,
+        Err(e) => {
+            // Without a journal entry nothing is sent.
+            result.failed = ops.into_iter().map(|o| (o, e.clone())).collect();
+            return result;
+        }
+    };
+    let mut pending: Vec<(i64, IpamOp)> = seqs.into_iter().zip(ops).collect();
+    let mut attempt = 0;
+    while !pending.is_empty() {
+        attempt += 1;
+        let batch: Vec<IpamOp> = pending.iter().map(|(_, o)| o.clone()).collect();
+        match provider.apply(&batch).await {
+            Ok(outcomes) => {
+                let mut marks = Vec::new();
+                let mut next = Vec::new();
+                let mut any_failed = false;
+                for ((seq, op), outcome) in pending.into_iter().zip(
+                    outcomes
+                        .into_iter()
+                        .map(Some)
+                        .chain(std::iter::repeat(None)),
+                ) {
+                    match outcome {
+                        Some(OpOutcome::Applied { id }) => {
+                            marks.push((seq, OpState::Confirmed, Some(id.clone())));
+                            result.applied.push((op, id));
+                        }
+                        Some(OpOutcome::Failed(e)) => {
+                            any_failed = true;
+                            marks.push((seq, OpState::Failed, Some(e.to_string())));
+                            result.failed.push((op, e));
+                        }
+                        Some(OpOutcome::NotApplied) | None => next.push((seq, op)),
+                    }
+                }
+                let _ = db_call(db, move |d| d.mark(&marks)).await;
+                if !any_failed && !next.is_empty() {
+                    // The server rolled back without naming a culprit: leave them for the next sync.
+                    let marks: Vec<_> = next
+                        .iter()
+                        .map(|(s, _)| (*s, OpState::Dropped, None))
+                        .collect();
+                    let _ = db_call(db, move |d| d.mark(&marks)).await;
+                    for (_, op) in next {
+                        result.failed.push((
+                            op,
+                            IpamError::Protocol {
+                                server: "IPAM server".into(),
+                                detail: "the batch was rolled back without a reason".into(),
+                            },
+                        ));
+                    }
+                    break;
+                }
+                pending = next;
+            }
+            Err(e) if matches!(e, IpamError::Unreachable { .. }) && attempt < settings.attempts => {
+                // Nothing reached the server: safe to send again after a pause.
+                let backoff = 200u64 * (1 << attempt.min(6));
+                let jitter = rand::random::<u64>() % (backoff / 2 + 1);
+                tokio::time::sleep(Duration::from_millis(backoff + jitter)).await;
+                pending = pending.into_iter().collect();
+            }
+            Err(e) => {
+                // The server may or may not have applied them: look, don't repeat.
+                match full_snapshot(provider).await {
+                    Ok(snap) => {
+                        let mut marks = Vec::new();
+                        for (seq, op) in pending.drain(..) {
+                            match took_effect(&op, &snap) {
+                                Some(id) => {
+                                    marks.push((seq, OpState::Confirmed, Some(id.clone())));
+                                    result.applied.push((op, id));
+                                }
+                                None => {
+                                    marks.push((seq, OpState::Dropped, Some(e.to_string())));
+                                    result.failed.push((op, e.clone()));
+                                }
+                            }
+                        }
+                        let _ = db_call(db, move |d| d.mark(&marks)).await;
+                    }
+                    Err(_) => {
+                        result.unconfirmed += pending.len();
+                        for (_, op) in pending.drain(..) {
+                            result.failed.push((op, e.clone()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    result
+}
+
+/// Send the IPAM operations of a plan. Phases run in order; batches within a phase run with
+/// bounded concurrency. One failed object does not stop the rest.
+#[allow(clippy::too_many_arguments)]
+pub async fn apply_ipam(
+    provider: Arc<dyn IpamProvider>,
+    db: &SyncDb,
+    service: Id,
+    job: Uuid,
+    ops: Vec<IpamOp>,
+    settings: ApplySettings,
+    cancel: &AtomicBool,
+    progress: &(dyn Fn(u64, u64) + Send + Sync),
+) -> IpamApplyReport {
+    let mut report = IpamApplyReport::default();
+    let total = ops.len() as u64;
+    let done = AtomicU64::new(0);
+    let mut ids: HashMap<String, String> = HashMap::new();
+    let mut phases: Vec<Vec<IpamOp>> = Vec::new();
+    for op in ops {
+        match phases.last_mut() {
+            Some(p) if p.first().map(phase) == Some(phase(&op)) => p.push(op),
+            _ => phases.push(vec![op]),
+        }
+    }
+    progress(0, total);
+    for ops in phases {
+        if cancel.load(Ordering::Relaxed) {
+            report.canceled = true;
+            break;
+        }
+        let ops: Vec<IpamOp> = ops
+            .into_iter()
+            .map(|mut o| {
+                rewrite_refs(&mut o, &ids);
+                o
+            })
+            .collect();
+        let chunks: Vec<Vec<IpamOp>> = ops
+            .chunks(settings.batch_size.max(1))
+            .map(|c| c.to_vec())
+            .collect();
+        let provider = provider.clone();
+        let results: Vec<BatchResult> = futures::stream::iter(chunks)
+            .map(|chunk| {
+                let provider = provider.clone();
+                let db = db.clone();
+                let n = chunk.len() as u64;
+                let done = &done;
+                async move {
+                    if cancel.load(Ordering::Relaxed) {
+                        return BatchResult {
+                            applied: vec![],
+                            failed: vec![],
+                            unconfirmed: 0,
+                        };
+                    }
+                    let r = send_batch(provider.as_ref(), &db, service, job, chunk, settings).await;
+                    let d = done.fetch_add(n, Ordering::Relaxed) + n;
+                    progress(d, total);
+                    r
+                }
+            })
+            .buffer_unordered(settings.concurrency.max(1))
+            .collect()
+            .await;
+        for r in results {
+            for (op, id) in r.applied {
+                if op.target_id() != id {
+                    ids.insert(op.target_id().to_string(), id.clone());
+                }
+                report.applied.push(with_id(&op, &id));
+            }
+            report.failed.extend(r.failed);
+            report.unconfirmed += r.unconfirmed;
+        }
+    }
+    if cancel.load(Ordering::Relaxed) {
+        report.canceled = true;
+    }
+    report
+}
+
+/// Bring the local copy of the IPAM side up to date with what was applied.
+pub fn apply_to_mirror(mirror: &mut IpamSnapshot, applied: &[IpamOp]) {
+    for op in applied {
+        match op {
+            IpamOp::CreateSpace(s) | IpamOp::UpdateSpace(s) => {
+                mirror.spaces.retain(|x| x.id != s.id);
+                mirror.spaces.push(s.clone());
+            }
+            IpamOp::CreateSubnet(s) | IpamOp::UpdateSubnet(s) => {
+                mirror.subnets.retain(|x| x.id != s.id);
+                mirror.subnets.push(s.clone());
+            }
+            IpamOp::CreateRange(r) | IpamOp::UpdateRange(r) => {
+                mirror.ranges.retain(|x| x.id != r.id);
+                mirror.ranges.push(r.clone());
+            }
+            IpamOp::DeleteSpace(id) => mirror.spaces.retain(|x| &x.id != id),
+            IpamOp::DeleteSubnet(id) => mirror.subnets.retain(|x| &x.id != id),
+            IpamOp::DeleteRange(id) => mirror.ranges.retain(|x| &x.id != id),
+        }
+    }
+}
+
+/// What happened to the console changes of one sync.
+#[derive(Debug, Default)]
+pub struct ConsoleApplyReport {
+    pub applied: usize,
+    /// One sentence per object left out, naming it and why.
+    pub failed: Vec<String>,
+}
+
+fn change_object(c: &FabricChange) -> (ObjectKind, Id) {
+    match c {
+        FabricChange::Put(o) => (o.kind(), o.id()),
+        FabricChange::Delete(k, id) => (*k, *id),
+    }
+}
+
+fn depends_on(c: &FabricChange, bad: &std::collections::HashSet<Id>) -> bool {
+    match c {
+        FabricChange::Put(FabricObject::IpPool(p)) => match &p.scope {
+            crate::fabric::model::PoolScope::Site { site, .. } => bad.contains(site),
+            crate::fabric::model::PoolScope::VmSubnet { vm_network, .. } => {
+                bad.contains(vm_network)
+            }
+        },
+        FabricChange::Put(FabricObject::NetworkSite(s)) => bad.contains(&s.logical_network),
+        _ => false,
+    }
+}
+
+/// Apply console changes in one transaction; if some objects are invalid, leave exactly those
+/// (and what depends on them) out, report them, and apply the rest.
+pub async fn apply_console(
+    store: &FabricStore,
+    mut changes: Vec<FabricChange>,
+) -> ConsoleApplyReport {
+    let mut report = ConsoleApplyReport::default();
+    for _round in 0..6 {
+        if changes.is_empty() {
+            return report;
+        }
+        match store.apply_async(changes.clone()).await {
+            Ok(_) => {
+                report.applied = changes.len();
+                return report;
+            }
+            Err(StoreError::Invalid(errors)) => {
+                let mut bad: std::collections::HashSet<Id> =
+                    errors.iter().map(|e| e.object).collect();
+                // An error on an object we did not touch is caused by one we did: drop all
+                // changes that touch the same logical network is too blunt; drop the named
+                // objects when they are ours, else everything (reported).
+                let ours: std::collections::HashSet<Id> =
+                    changes.iter().map(|c| change_object(c).1).collect();
+                if !bad.iter().any(|b| ours.contains(b)) {
+                    for e in &errors {
+                        report.failed.push(e.to_string());
+                    }
+                    return report;
+                }
+                for e in &errors {
+                    if ours.contains(&e.object) {
+                        report.failed.push(e.to_string());
+                    }
+                }
+                loop {
+                    let before = bad.len();
+                    for c in &changes {
+                        if depends_on(c, &bad) {
+                            bad.insert(change_object(c).1);
+                        }
+                    }
+                    if bad.len() == before {
+                        break;
+                    }
+                }
+                changes.retain(|c| !bad.contains(&change_object(c).1));
+            }
+            Err(e) => {
+                report.failed.push(e.to_string());
+                return report;
+            }
+        }
+    }
+    report
+        .failed
+        .push("The console's changes could not be made valid; nothing was received.".into());
+    report
+}

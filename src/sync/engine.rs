@@ -1,0 +1,1040 @@
+//! The sync engine: a tokio service with one worker per network service. The console sends it
+//! commands and renders its events; it never blocks the console.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use uuid::Uuid;
+
+use super::apply::{ApplySettings, apply_console, apply_ipam, apply_to_mirror, recover_journal};
+use super::compare::{CompareView, compare};
+use super::journal::{SyncDb, SyncDbError};
+use super::plan::{Side, SyncPlan};
+use super::status::*;
+use super::{PlanInput, agreed_base, plan};
+use crate::fabric::model::{Id, NetworkService};
+use crate::fabric::secrets::SecretStore;
+use crate::fabric::store::FabricStore;
+use crate::ipam::model::{IpamSnapshot, OpVerb, SnapshotRead, SnapshotScope};
+use crate::ipam::provider::{Credentials, IpamError, IpamProvider, ProviderConfig, TestReport};
+use crate::ipam::registry::ProviderRegistry;
+
+/// What the engine needs.
+#[derive(Clone)]
+pub struct EngineContext {
+    pub store: FabricStore,
+    pub secrets: Arc<dyn SecretStore>,
+    pub registry: Arc<ProviderRegistry>,
+    /// `None` keeps the sync database in memory (tests).
+    pub sync_db: Option<PathBuf>,
+    pub skew_threshold_ms: i64,
+    pub apply: ApplySettings,
+    /// Run the background sync every service's interval.
+    pub periodic: bool,
+}
+
+impl EngineContext {
+    pub fn new(
+        store: FabricStore,
+        secrets: Arc<dyn SecretStore>,
+        registry: Arc<ProviderRegistry>,
+        sync_db: Option<PathBuf>,
+    ) -> Self {
+        EngineContext {
+            store,
+            secrets,
+            registry,
+            sync_db,
+            skew_threshold_ms: DEFAULT_SKEW_THRESHOLD_MS,
+            apply: ApplySettings::default(),
+            periodic: true,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Db(#[from] SyncDbError),
+    #[error("The sync engine must be started inside a tokio runtime.")]
+    NoRuntime,
+}
+
+enum WorkerCmd {
+    Refresh(JobTrigger, Option<oneshot::Sender<JobRecord>>),
+    Preview(Option<oneshot::Sender<Result<SyncPlan, String>>>),
+    Compare(oneshot::Sender<Result<(CompareView, SyncPlan), String>>),
+    SetInterval(u64),
+}
+
+struct Worker {
+    tx: mpsc::UnboundedSender<WorkerCmd>,
+    cancel: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+struct Shared {
+    id: u64,
+    ctx: EngineContext,
+    db: SyncDb,
+    runtime: tokio::runtime::Handle,
+    events: broadcast::Sender<EngineEvent>,
+    statuses: RwLock<StatusMap>,
+    jobs: RwLock<Vec<JobRecord>>,
+    workers: Mutex<HashMap<Id, Worker>>,
+    /// HTTP-level provider calls made by syncs, for benchmarks and the Jobs view.
+    provider_calls: AtomicU64,
+}
+
+/// A cheap, clonable handle to the running engine.
+#[derive(Clone)]
+pub struct EngineHandle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for EngineHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EngineHandle({})", self.shared.id)
+    }
+}
+
+impl std::hash::Hash for EngineHandle {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.shared.id.hash(state)
+    }
+}
+
+impl PartialEq for EngineHandle {
+    fn eq(&self, other: &Self) -> bool {
+        self.shared.id == other.shared.id
+    }
+}
+
+static NEXT_ENGINE: AtomicU64 = AtomicU64::new(1);
+const JOBS_KEPT: usize = 500;
+
+pub struct Engine;
+
+impl Engine {
+    /// Start the engine and a worker for every network service in the store.
+    pub fn start(ctx: EngineContext) -> Result<EngineHandle, EngineError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| EngineError::NoRuntime)?;
+        let db = match &ctx.sync_db {
+            Some(p) => SyncDb::open(p)?,
+            None => SyncDb::open_in_memory()?,
+        };
+        let (events, _) = broadcast::channel(4096);
+        let jobs = db.jobs(JOBS_KEPT)?;
+        let shared = Arc::new(Shared {
+            id: NEXT_ENGINE.fetch_add(1, Ordering::Relaxed),
+            ctx,
+            db,
+            runtime,
+            events,
+            statuses: RwLock::new(BTreeMap::new()),
+            jobs: RwLock::new(jobs),
+            workers: Mutex::new(HashMap::new()),
+            provider_calls: AtomicU64::new(0),
+        });
+        let handle = EngineHandle { shared };
+        let services: Vec<NetworkService> = handle
+            .shared
+            .ctx
+            .store
+            .fabric()
+            .network_services
+            .values()
+            .cloned()
+            .collect();
+        for s in services {
+            handle.spawn_worker(&s);
+        }
+        Ok(handle)
+    }
+}
+
+impl EngineHandle {
+    pub fn id(&self) -> u64 {
+        self.shared.id
+    }
+
+    pub fn send(&self, cmd: EngineCommand) {
+        match cmd {
+            EngineCommand::RefreshNow { service, trigger } => {
+                self.to_worker(service, WorkerCmd::Refresh(trigger, None))
+            }
+            EngineCommand::PreviewPlan { service } => {
+                self.to_worker(service, WorkerCmd::Preview(None))
+            }
+            EngineCommand::ResolveConflict {
+                service,
+                conflict,
+                resolution,
+            } => {
+                if let Err(e) = self
+                    .shared
+                    .db
+                    .put_resolution(service, &conflict, resolution)
+                {
+                    tracing::error!(%service, error = %e, "could not record a conflict resolution");
+                    return;
+                }
+                self.update_status(service, |s| s.conflicts.retain(|c| c.key != conflict));
+            }
+            EngineCommand::Cancel { service } => {
+                if let Some(w) = self
+                    .shared
+                    .workers
+                    .lock()
+                    .ok()
+                    .and_then(|w| w.get(&service).map(|w| w.cancel.clone()))
+                {
+                    w.store(true, Ordering::Relaxed);
+                }
+            }
+            EngineCommand::SetInterval { service, secs } => {
+                self.to_worker(service, WorkerCmd::SetInterval(secs.max(30)))
+            }
+            EngineCommand::AddService(s) | EngineCommand::UpdateService(s) => {
+                let exists = self
+                    .shared
+                    .workers
+                    .lock()
+                    .map(|w| w.contains_key(&s.id))
+                    .unwrap_or(false);
+                if exists {
+                    self.to_worker(s.id, WorkerCmd::SetInterval(s.sync_interval_secs));
+                } else {
+                    self.spawn_worker(&s);
+                }
+            }
+            EngineCommand::RemoveService { service } => {
+                if let Some(w) = self
+                    .shared
+                    .workers
+                    .lock()
+                    .ok()
+                    .and_then(|mut w| w.remove(&service))
+                {
+                    w.cancel.store(true, Ordering::Relaxed);
+                    w.task.abort();
+                }
+                if let Ok(mut s) = self.shared.statuses.write() {
+                    s.remove(&service);
+                }
+                if let Err(e) = self.shared.db.forget_service(service) {
+                    tracing::warn!(%service, error = %e, "could not forget a removed service's sync state");
+                }
+            }
+        }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
+        self.shared.events.subscribe()
+    }
+
+    pub fn statuses(&self) -> StatusMap {
+        self.shared
+            .statuses
+            .read()
+            .map(|s| s.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn status(&self, service: Id) -> Option<ServiceStatus> {
+        self.shared
+            .statuses
+            .read()
+            .ok()
+            .and_then(|s| s.get(&service).cloned())
+    }
+
+    /// Newest first.
+    pub fn jobs(&self) -> Vec<JobRecord> {
+        self.shared
+            .jobs
+            .read()
+            .map(|j| j.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn sync_db(&self) -> &SyncDb {
+        &self.shared.db
+    }
+
+    /// Provider calls made by syncs so far (snapshot reads, batches, clock readings).
+    pub fn provider_calls(&self) -> u64 {
+        self.shared.provider_calls.load(Ordering::Relaxed)
+    }
+
+    /// The wizard's Test, for settings not saved yet.
+    pub async fn test_connection(
+        &self,
+        provider_id: &str,
+        config: ProviderConfig,
+    ) -> Result<TestReport, IpamError> {
+        let factory =
+            self.shared
+                .ctx
+                .registry
+                .get(provider_id)
+                .ok_or_else(|| IpamError::Protocol {
+                    server: config.connection.to_string(),
+                    detail: format!("no configuration provider \"{provider_id}\" is installed"),
+                })?;
+        let provider = factory.connect(config)?;
+        Ok(provider.test().await)
+    }
+
+    /// Run one sync now and wait for its job record.
+    pub async fn sync_now(&self, service: Id, trigger: JobTrigger) -> Result<JobRecord, String> {
+        let (tx, rx) = oneshot::channel();
+        if !self.ensure_worker(service) {
+            return Err(format!("There is no network service with id {service}."));
+        }
+        self.to_worker(service, WorkerCmd::Refresh(trigger, Some(tx)));
+        rx.await
+            .map_err(|_| "The sync was stopped before it finished.".to_string())
+    }
+
+    /// The plan for the next sync, not applied.
+    pub async fn preview(&self, service: Id) -> Result<SyncPlan, String> {
+        let (tx, rx) = oneshot::channel();
+        if !self.ensure_worker(service) {
+            return Err(format!("There is no network service with id {service}."));
+        }
+        self.to_worker(service, WorkerCmd::Preview(Some(tx)));
+        rx.await
+            .map_err(|_| "The preview was stopped before it finished.".to_string())?
+    }
+
+    /// The side-by-side view: the console's fabric against what the IPAM server holds now,
+    /// with the plan the next sync would carry out.
+    pub async fn compare(&self, service: Id) -> Result<(CompareView, SyncPlan), String> {
+        let (tx, rx) = oneshot::channel();
+        if !self.ensure_worker(service) {
+            return Err(format!("There is no network service with id {service}."));
+        }
+        self.to_worker(service, WorkerCmd::Compare(tx));
+        rx.await
+            .map_err(|_| "The comparison was stopped before it finished.".to_string())?
+    }
+
+    fn ensure_worker(&self, service: Id) -> bool {
+        let exists = self
+            .shared
+            .workers
+            .lock()
+            .map(|w| w.contains_key(&service))
+            .unwrap_or(false);
+        if exists {
+            return true;
+        }
+        match self
+            .shared
+            .ctx
+            .store
+            .fabric()
+            .network_services
+            .get(&service)
+            .cloned()
+        {
+            Some(s) => {
+                self.spawn_worker(&s);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn to_worker(&self, service: Id, cmd: WorkerCmd) {
+        if !self.ensure_worker(service) {
+            let _ = self.shared.events.send(EngineEvent::Failed {
+                service,
+                reason: "This network service no longer exists.".into(),
+            });
+            return;
+        }
+        if let Ok(w) = self.shared.workers.lock()
+            && let Some(w) = w.get(&service)
+        {
+            if matches!(cmd, WorkerCmd::Refresh(..)) {
+                w.cancel.store(false, Ordering::Relaxed);
+            }
+            let _ = w.tx.send(cmd);
+        }
+    }
+
+    fn spawn_worker(&self, service: &NetworkService) {
+        let status = self
+            .shared
+            .db
+            .status(service.id)
+            .ok()
+            .flatten()
+            .map(|mut s| {
+                // A sync that was running when the console stopped did not finish.
+                if matches!(s.state, SyncState::Syncing { .. }) {
+                    s.state = SyncState::Warning("the last sync was interrupted".into());
+                }
+                s.interval_secs = service.sync_interval_secs;
+                s
+            })
+            .unwrap_or_else(|| ServiceStatus::new(service.id, service.sync_interval_secs));
+        if let Ok(mut s) = self.shared.statuses.write() {
+            s.insert(service.id, status);
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let handle = self.clone();
+        let id = service.id;
+        let interval = service.sync_interval_secs;
+        let c = cancel.clone();
+        let task = self
+            .shared
+            .runtime
+            .spawn(async move { handle.worker(id, interval, rx, c).await });
+        if let Ok(mut w) = self.shared.workers.lock() {
+            w.insert(id, Worker { tx, cancel, task });
+        }
+    }
+
+    fn emit(&self, e: EngineEvent) {
+        let _ = self.shared.events.send(e);
+    }
+
+    fn update_status(&self, service: Id, f: impl FnOnce(&mut ServiceStatus)) {
+        let snapshot = {
+            let Ok(mut map) = self.shared.statuses.write() else {
+                return;
+            };
+            let Some(s) = map.get_mut(&service) else {
+                return;
+            };
+            f(s);
+            s.clone()
+        };
+        let db = self.shared.db.clone();
+        let persisted = snapshot.clone();
+        self.shared.runtime.spawn_blocking(move || {
+            if let Err(e) = db.save_status(&persisted) {
+                tracing::warn!(error = %e, "could not save a service's sync status");
+            }
+        });
+        self.emit(EngineEvent::StatusChanged(Box::new(snapshot)));
+    }
+
+    async fn worker(
+        self,
+        service: Id,
+        mut interval: u64,
+        mut rx: mpsc::UnboundedReceiver<WorkerCmd>,
+        cancel: Arc<AtomicBool>,
+    ) {
+        let mut failures: u32 = 0;
+        let first = self
+            .status(service)
+            .and_then(|s| s.last_end)
+            .map(|end| {
+                let due = end + chrono::Duration::seconds(interval as i64);
+                (due - Utc::now())
+                    .to_std()
+                    .unwrap_or(Duration::from_secs(5))
+            })
+            .unwrap_or(Duration::from_secs(interval));
+        let mut next = tokio::time::Instant::now() + first;
+        self.set_next_run(service, next);
+        loop {
+            let periodic = self.shared.ctx.periodic;
+            let cmd = tokio::select! {
+                c = rx.recv() => match c {
+                    Some(c) => c,
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(next), if periodic => WorkerCmd::Refresh(JobTrigger::Periodic, None),
+            };
+            match cmd {
+                WorkerCmd::SetInterval(s) => {
+                    interval = s;
+                    self.update_status(service, |st| st.interval_secs = s);
+                    next = tokio::time::Instant::now() + Duration::from_secs(interval);
+                    self.set_next_run(service, next);
+                }
+                WorkerCmd::Compare(reply) => {
+                    let r = self.read_and_plan(service).await.map(
+                        |(plan, fabric, svc, mirror, base)| {
+                            (compare(&fabric, &svc, &mirror, &base, &plan), plan)
+                        },
+                    );
+                    let _ = reply.send(r);
+                }
+                WorkerCmd::Preview(reply) => {
+                    let r = self.preview_once(service).await;
+                    if let Ok(p) = &r {
+                        self.emit(EngineEvent::PlanReady {
+                            service,
+                            plan: Box::new(p.clone()),
+                            summary: p.summary.clone(),
+                        });
+                    } else if let Err(e) = &r {
+                        self.emit(EngineEvent::Failed {
+                            service,
+                            reason: e.clone(),
+                        });
+                    }
+                    if let Some(reply) = reply {
+                        let _ = reply.send(r);
+                    }
+                }
+                WorkerCmd::Refresh(trigger, reply) => {
+                    let mut replies = vec![reply];
+                    // Refreshes asked for while this one waits are the same refresh.
+                    while let Ok(WorkerCmd::Refresh(_, r)) = rx.try_recv() {
+                        replies.push(r);
+                    }
+                    let (job, transient) = self.run_sync(service, trigger, &cancel).await;
+                    cancel.store(false, Ordering::Relaxed);
+                    if job.result == JobResult::Failed && transient {
+                        failures += 1;
+                        let backoff = (15u64 << (failures - 1).min(8)).min(interval);
+                        let jitter = rand::random::<u64>() % (backoff / 4 + 1);
+                        next = tokio::time::Instant::now() + Duration::from_secs(backoff + jitter);
+                    } else {
+                        failures = 0;
+                        next = tokio::time::Instant::now() + Duration::from_secs(interval);
+                    }
+                    self.set_next_run(service, next);
+                    for r in replies.into_iter().flatten() {
+                        let _ = r.send(job.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    fn set_next_run(&self, service: Id, next: tokio::time::Instant) {
+        let wait = next.saturating_duration_since(tokio::time::Instant::now());
+        let at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+        let periodic = self.shared.ctx.periodic;
+        self.update_status(service, |s| s.next_run = periodic.then_some(at));
+    }
+
+    fn progress(&self, service: Id, stage: SyncStage, done: u64, total: u64) {
+        self.emit(EngineEvent::Progress {
+            service,
+            stage,
+            done,
+            total,
+        });
+        if let Ok(mut map) = self.shared.statuses.write()
+            && let Some(s) = map.get_mut(&service)
+        {
+            s.state = SyncState::Syncing { stage, done, total };
+        }
+    }
+
+    async fn connect(&self, service: &NetworkService) -> Result<Arc<dyn IpamProvider>, String> {
+        let fabric = self.shared.ctx.store.fabric();
+        let account = fabric.run_as_accounts.get(&service.run_as).cloned().ok_or_else(|| {
+            format!(
+                "Network service \"{}\" has no Run As account; open its Properties and choose one.",
+                service.name
+            )
+        })?;
+        let secrets = self.shared.ctx.secrets.clone();
+        let id = account.id;
+        let secret = tokio::task::spawn_blocking(move || secrets.get(id))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| {
+                format!(
+                    "Run As account \"{}\" has no password or token stored; set it in Settings ▸ Run As Accounts.",
+                    account.name
+                )
+            })?;
+        let factory = self.shared.ctx.registry.get(&service.provider).ok_or_else(|| {
+            format!(
+                "Network service \"{}\" uses configuration provider \"{}\", which is not installed.",
+                service.name, service.provider
+            )
+        })?;
+        factory
+            .connect(ProviderConfig {
+                connection: service.connection.clone(),
+                credentials: Credentials {
+                    user_name: account.user_name.clone(),
+                    secret,
+                },
+                tls_fingerprint: service.tls_fingerprint.clone(),
+                service_name: service.name.clone(),
+            })
+            .map_err(|e| e.to_string())
+    }
+
+    /// Read the IPAM side: the change feed since the stored cursor, or everything.
+    async fn read_ipam(
+        &self,
+        service: Id,
+        provider: &dyn IpamProvider,
+    ) -> Result<IpamSnapshot, IpamError> {
+        let db = self.shared.db.clone();
+        let mirror = tokio::task::spawn_blocking(move || db.mirror(service))
+            .await
+            .ok()
+            .and_then(|r| r.ok())
+            .flatten();
+        let since = mirror.as_ref().and_then(|m| m.cursor.clone());
+        self.shared.provider_calls.fetch_add(1, Ordering::Relaxed);
+        match provider
+            .snapshot(&SnapshotScope::All, since.as_ref())
+            .await?
+        {
+            SnapshotRead::Full(s) => Ok(s),
+            SnapshotRead::Changes(c) => {
+                let mut m = mirror.unwrap_or_default();
+                m.apply_changes(c);
+                Ok(m)
+            }
+        }
+    }
+
+    async fn preview_once(&self, service_id: Id) -> Result<SyncPlan, String> {
+        self.read_and_plan(service_id).await.map(|r| r.0)
+    }
+
+    #[allow(clippy::type_complexity)]
+    async fn read_and_plan(
+        &self,
+        service_id: Id,
+    ) -> Result<
+        (
+            SyncPlan,
+            Arc<crate::fabric::model::Fabric>,
+            NetworkService,
+            IpamSnapshot,
+            super::normal::BaseState,
+        ),
+        String,
+    > {
+        let service = self
+            .shared
+            .ctx
+            .store
+            .fabric()
+            .network_services
+            .get(&service_id)
+            .cloned()
+            .ok_or("This network service no longer exists.")?;
+        let provider = self.connect(&service).await?;
+        let mirror = self
+            .read_ipam(service_id, provider.as_ref())
+            .await
+            .map_err(|e| e.to_string())?;
+        let fabric = self.shared.ctx.store.fabric();
+        let db = self.shared.db.clone();
+        let (base, resolutions) = tokio::task::spawn_blocking(move || {
+            Ok::<_, SyncDbError>((db.base(service_id)?, db.resolutions(service_id)?))
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+        tokio::task::spawn_blocking(move || {
+            let p = plan(&PlanInput {
+                fabric: &fabric,
+                service: &service,
+                ipam: &mirror,
+                ipam_complete: true,
+                base: &base,
+                resolutions: &resolutions,
+            });
+            (p, fabric, service, mirror, base)
+        })
+        .await
+        .map_err(|e| e.to_string())
+    }
+
+    /// One sync of one service. Returns the job and whether a failure is worth retrying soon.
+    async fn run_sync(
+        &self,
+        service_id: Id,
+        trigger: JobTrigger,
+        cancel: &AtomicBool,
+    ) -> (JobRecord, bool) {
+        let started = Utc::now();
+        let t0 = Instant::now();
+        let fabric = self.shared.ctx.store.fabric();
+        let service_name = fabric
+            .network_services
+            .get(&service_id)
+            .map(|s| s.name.clone())
+            .unwrap_or_else(|| service_id.to_string());
+        let mut job = JobRecord {
+            id: Uuid::new_v4(),
+            service: service_id,
+            service_name: service_name.clone(),
+            trigger,
+            started,
+            finished: None,
+            result: JobResult::Running,
+            counts: SyncCounts::default(),
+            errors: Vec::new(),
+        };
+        self.record_job(&job);
+        self.emit(EngineEvent::Started {
+            service: service_id,
+            job: job.id,
+        });
+        self.update_status(service_id, |s| {
+            s.state = SyncState::Syncing {
+                stage: SyncStage::Connecting,
+                done: 0,
+                total: 0,
+            };
+            s.last_start = Some(started);
+        });
+        let outcome = self.sync_steps(service_id, &mut job, cancel).await;
+        let (transient, skew) = match &outcome {
+            Ok(skew) => (false, *skew),
+            Err((_, transient, skew)) => (*transient, *skew),
+        };
+        if let Err((reason, _, _)) = &outcome {
+            job.result = if cancel.load(Ordering::Relaxed) {
+                JobResult::Canceled
+            } else {
+                JobResult::Failed
+            };
+            job.errors.insert(0, reason.clone());
+            self.emit(EngineEvent::Failed {
+                service: service_id,
+                reason: reason.clone(),
+            });
+        }
+        job.finished = Some(Utc::now());
+        self.record_job(&job);
+        let threshold = self.shared.ctx.skew_threshold_ms;
+        let skew_warning = skew.filter(|s| s.abs() > threshold).map(|s| {
+            format!(
+                "the IPAM server's clock is {} {} the console's; synchronize the clocks (w32tm /resync) or grant the provider access to the server time",
+                format_skew(s.abs()),
+                if s > 0 { "ahead of" } else { "behind" }
+            )
+        });
+        let conflicts = self
+            .status(service_id)
+            .map(|s| s.conflicts.len())
+            .unwrap_or(0);
+        let job_c = job.clone();
+        self.update_status(service_id, |s| {
+            s.last_end = job_c.finished;
+            s.last_result = Some(job_c.result);
+            s.last_counts = job_c.counts.clone();
+            if skew.is_some() {
+                s.skew_ms = skew;
+            }
+            s.state = match job_c.result {
+                JobResult::Failed => {
+                    SyncState::Error(job_c.errors.first().cloned().unwrap_or_default())
+                }
+                JobResult::Canceled => SyncState::Warning("the last sync was canceled".into()),
+                _ => {
+                    if let Some(w) = &skew_warning {
+                        SyncState::Warning(w.clone())
+                    } else if conflicts > 0 {
+                        SyncState::Warning(format!("{conflicts} conflict(s) need a decision"))
+                    } else if !job_c.errors.is_empty() {
+                        SyncState::Warning(format!(
+                            "{} object(s) could not be synced",
+                            job_c.errors.len()
+                        ))
+                    } else {
+                        SyncState::InSync
+                    }
+                }
+            };
+        });
+        tracing::info!(
+            service = %service_name,
+            result = job.result.label(),
+            ms = t0.elapsed().as_millis() as u64,
+            changes = job.counts.total_changes(),
+            "sync finished"
+        );
+        self.emit(EngineEvent::Finished {
+            service: service_id,
+            job: Box::new(job.clone()),
+        });
+        (job, transient)
+    }
+
+    fn record_job(&self, job: &JobRecord) {
+        if let Ok(mut jobs) = self.shared.jobs.write() {
+            match jobs.iter_mut().find(|j| j.id == job.id) {
+                Some(j) => *j = job.clone(),
+                None => {
+                    jobs.insert(0, job.clone());
+                    jobs.truncate(JOBS_KEPT);
+                }
+            }
+        }
+        let db = self.shared.db.clone();
+        let job = job.clone();
+        self.shared.runtime.spawn_blocking(move || {
+            if let Err(e) = db.save_job(&job) {
+                tracing::warn!(error = %e, "could not save a job record");
+            }
+        });
+    }
+
+    /// Ok(skew) or Err((reason, transient, skew)).
+    async fn sync_steps(
+        &self,
+        service_id: Id,
+        job: &mut JobRecord,
+        cancel: &AtomicBool,
+    ) -> Result<Option<i64>, (String, bool, Option<i64>)> {
+        let canceled = || cancel.load(Ordering::Relaxed);
+        let stop = |skew| ("The sync was canceled.".to_string(), false, skew);
+        let service = self
+            .shared
+            .ctx
+            .store
+            .fabric()
+            .network_services
+            .get(&service_id)
+            .cloned()
+            .ok_or((
+                "This network service no longer exists.".to_string(),
+                false,
+                None,
+            ))?;
+        self.progress(service_id, SyncStage::Connecting, 0, 0);
+        let provider = self.connect(&service).await.map_err(|e| (e, false, None))?;
+        let ipam_err = |e: IpamError, skew| {
+            let t = e.is_transient();
+            (e.to_string(), t, skew)
+        };
+        recover_journal(provider.as_ref(), &self.shared.db, service_id)
+            .await
+            .map_err(|e| ipam_err(e, None))?;
+
+        self.progress(service_id, SyncStage::ReadingClock, 0, 0);
+        let before = Utc::now();
+        self.shared.provider_calls.fetch_add(1, Ordering::Relaxed);
+        let server_time = provider
+            .server_time()
+            .await
+            .map_err(|e| ipam_err(e, None))?;
+        let after = Utc::now();
+        let mid = before + (after - before) / 2;
+        let skew = (server_time - mid).num_milliseconds();
+        let warn = skew.abs() > self.shared.ctx.skew_threshold_ms;
+        self.emit(EngineEvent::SkewMeasured {
+            service: service_id,
+            skew_ms: skew,
+            warning: warn,
+        });
+        if warn {
+            tracing::warn!(service = %service.name, skew_ms = skew, "IPAM server clock skew beyond the threshold");
+        }
+        let skew = Some(skew);
+        if canceled() {
+            return Err(stop(skew));
+        }
+
+        self.progress(service_id, SyncStage::ReadingIpam, 0, 0);
+        let mut mirror = self
+            .read_ipam(service_id, provider.as_ref())
+            .await
+            .map_err(|e| ipam_err(e, skew))?;
+        if canceled() {
+            return Err(stop(skew));
+        }
+
+        self.progress(service_id, SyncStage::ReadingConsole, 0, 0);
+        let fabric = self.shared.ctx.store.fabric();
+        let db = self.shared.db.clone();
+        let (base, resolutions) = tokio::task::spawn_blocking(move || {
+            Ok::<_, SyncDbError>((db.base(service_id)?, db.resolutions(service_id)?))
+        })
+        .await
+        .map_err(|e| (e.to_string(), false, skew))?
+        .map_err(|e| (e.to_string(), false, skew))?;
+
+        self.progress(service_id, SyncStage::Planning, 0, 0);
+        let (plan, _base, mirror_for_plan) = {
+            let fabric = fabric.clone();
+            let service = service.clone();
+            let resolutions = resolutions.clone();
+            let m = mirror;
+            tokio::task::spawn_blocking(move || {
+                let p = plan(&PlanInput {
+                    fabric: &fabric,
+                    service: &service,
+                    ipam: &m,
+                    ipam_complete: true,
+                    base: &base,
+                    resolutions: &resolutions,
+                });
+                (p, base, m)
+            })
+            .await
+            .map_err(|e| (e.to_string(), false, skew))?
+        };
+        mirror = mirror_for_plan;
+        let open_conflicts: Vec<_> = plan
+            .conflicts
+            .iter()
+            .filter(|c| !c.put_back)
+            .cloned()
+            .collect();
+        if !plan.conflicts.is_empty() {
+            self.emit(EngineEvent::Conflicts {
+                service: service_id,
+                conflicts: plan.conflicts.clone(),
+            });
+        }
+        let orphans = plan.orphans.clone();
+        self.update_status(service_id, |s| {
+            s.conflicts = open_conflicts.clone();
+            s.orphans = orphans.clone();
+        });
+        for c in plan.conflicts.iter().filter(|c| c.put_back) {
+            job.errors.push(format!(
+                "VM network \"{}\": {} was changed on the IPAM server ({}) and was put back to the console's value ({}); VM networks are managed in the console.",
+                c.object_name, c.field, c.ipam, c.console
+            ));
+        }
+        for c in &open_conflicts {
+            job.errors.push(format!(
+                "Conflict on {} \"{}\", {}: console has {}, IPAM server has {}. Choose a value in the side-by-side view.",
+                c.kind, c.object_name, c.field, c.console, c.ipam
+            ));
+        }
+        for ln in &plan.orphans {
+            let name = fabric
+                .logical_networks
+                .get(ln)
+                .map(|l| l.name.clone())
+                .unwrap_or_default();
+            job.errors.push(format!(
+                "Logical network \"{name}\" is orphaned: its VMM Logical Network name was deleted on the IPAM server. Delete its network sites and the logical network in the console to complete the deletion."
+            ));
+        }
+        job.counts.conflicts = open_conflicts.len() as u32;
+        self.emit(EngineEvent::PlanReady {
+            service: service_id,
+            plan: Box::new(plan.clone()),
+            summary: plan.summary.clone(),
+        });
+        if canceled() {
+            return Err(stop(skew));
+        }
+
+        let total = plan.ipam_ops.len() as u64;
+        self.progress(service_id, SyncStage::ApplyingIpam, 0, total);
+        let batches = total.div_ceil(self.shared.ctx.apply.batch_size.max(1) as u64);
+        self.shared
+            .provider_calls
+            .fetch_add(batches, Ordering::Relaxed);
+        let this = self.clone();
+        let report = apply_ipam(
+            provider.clone(),
+            &self.shared.db,
+            service_id,
+            job.id,
+            plan.ipam_ops.clone(),
+            self.shared.ctx.apply,
+            cancel,
+            &move |done, total| this.progress(service_id, SyncStage::ApplyingIpam, done, total),
+        )
+        .await;
+        apply_to_mirror(&mut mirror, &report.applied);
+        for op in &report.applied {
+            match op.verb() {
+                OpVerb::Create => job.counts.ipam_created += 1,
+                OpVerb::Update => job.counts.ipam_updated += 1,
+                OpVerb::Delete => job.counts.ipam_deleted += 1,
+            }
+        }
+        for (op, e) in &report.failed {
+            job.errors
+                .push(format!("{} {}: {e}", op.kind().label(), op.target_id()));
+        }
+        job.counts.failed += report.failed.len() as u32;
+
+        self.progress(
+            service_id,
+            SyncStage::ApplyingConsole,
+            0,
+            plan.console_changes.len() as u64,
+        );
+        let console_report = if plan.console_changes.is_empty() || report.canceled {
+            Default::default()
+        } else {
+            apply_console(&self.shared.ctx.store, plan.console_changes.clone()).await
+        };
+        if console_report.applied > 0 {
+            let t = plan.summary.total(Side::Console);
+            if console_report.failed.is_empty() {
+                job.counts.console_created = t[0];
+                job.counts.console_updated = t[1];
+                job.counts.console_deleted = t[2];
+            } else {
+                job.counts.console_updated = console_report.applied as u32;
+            }
+            self.emit(EngineEvent::FabricChanged);
+        }
+        job.counts.failed += console_report.failed.len() as u32;
+        job.errors.extend(console_report.failed.iter().cloned());
+
+        self.progress(service_id, SyncStage::Recording, 0, 0);
+        let fabric_after = self.shared.ctx.store.fabric();
+        let db = self.shared.db.clone();
+        let service_c = service.clone();
+        let consumed: Vec<String> = resolutions.keys().cloned().collect();
+        let fully =
+            report.failed.is_empty() && console_report.failed.is_empty() && !report.canceled;
+        tokio::task::spawn_blocking(move || {
+            let old = db.base(service_id)?;
+            let new_base = agreed_base(&fabric_after, &service_c, &mirror, &old);
+            db.save_base_and_mirror(service_id, &new_base, &mirror)?;
+            if fully {
+                db.clear_resolutions(service_id, &consumed)?;
+            }
+            Ok::<_, SyncDbError>(())
+        })
+        .await
+        .map_err(|e| (e.to_string(), false, skew))?
+        .map_err(|e| (e.to_string(), false, skew))?;
+        if report.canceled {
+            return Err(stop(skew));
+        }
+        let warn_skew = skew.is_some_and(|s| s.abs() > self.shared.ctx.skew_threshold_ms);
+        job.result = if job.errors.is_empty() && !warn_skew {
+            JobResult::Succeeded
+        } else {
+            JobResult::CompletedWithWarnings
+        };
+        Ok(skew)
+    }
+}
+
+/// "10 min 3 s", "42 s", "850 ms".
+pub fn format_skew(ms: i64) -> String {
+    let ms = ms.abs();
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms < 60_000 {
+        format!("{} s", ms / 1000)
+    } else if ms < 3_600_000 {
+        format!("{} min {} s", ms / 60_000, (ms % 60_000) / 1000)
+    } else {
+        format!("{} h {} min", ms / 3_600_000, (ms % 3_600_000) / 60_000)
+    }
+}

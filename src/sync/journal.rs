@@ -1,0 +1,357 @@
+//! The sync database: journal of IPAM operations, per-service base and IPAM mirror, status,
+//! jobs and conflict resolutions. Separate from the fabric database so the fabric stays the
+//! console's own.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use uuid::Uuid;
+
+use super::normal::BaseState;
+use super::plan::Resolution;
+use super::status::{JobRecord, ServiceStatus};
+use crate::fabric::model::Id;
+use crate::ipam::model::{IpamOp, IpamSnapshot};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncDbError {
+    #[error("The sync database failed: {0}. Check the data directory is writable.")]
+    Sql(#[from] rusqlite::Error),
+    #[error("The sync database holds a damaged record: {0}.")]
+    Json(#[from] serde_json::Error),
+    #[error("The sync database is unavailable (a worker panicked).")]
+    Poisoned,
+}
+
+/// State of a journalled IPAM operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpState {
+    /// Written before sending; if the console stops now, the next run looks it up on the server.
+    Sent,
+    Confirmed,
+    Failed,
+    /// Looked up after a crash or timeout and found not applied; the next plan decides again.
+    Dropped,
+}
+
+impl OpState {
+    fn as_str(self) -> &'static str {
+        match self {
+            OpState::Sent => "sent",
+            OpState::Confirmed => "confirmed",
+            OpState::Failed => "failed",
+            OpState::Dropped => "dropped",
+        }
+    }
+}
+
+/// One journalled operation.
+#[derive(Debug, Clone)]
+pub struct JournalEntry {
+    pub seq: i64,
+    pub service: Id,
+    pub job: Uuid,
+    pub op: IpamOp,
+}
+
+#[derive(Clone)]
+pub struct SyncDb {
+    conn: Arc<Mutex<Connection>>,
+}
+
+const SCHEMA: &[&str] = &[r#"
+CREATE TABLE journal (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    service TEXT NOT NULL,
+    job TEXT NOT NULL,
+    op TEXT NOT NULL,
+    state TEXT NOT NULL,
+    result TEXT,
+    updated TEXT NOT NULL
+);
+CREATE INDEX journal_open ON journal(service, state);
+CREATE TABLE base (service TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE mirror (service TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE status (service TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE jobs (id TEXT PRIMARY KEY, service TEXT NOT NULL, started TEXT NOT NULL, body TEXT NOT NULL);
+CREATE INDEX jobs_started ON jobs(started);
+CREATE TABLE resolutions (service TEXT NOT NULL, key TEXT NOT NULL, resolution TEXT NOT NULL,
+    PRIMARY KEY (service, key));
+"#];
+
+impl SyncDb {
+    pub fn open(path: &Path) -> Result<Self, SyncDbError> {
+        let conn = Connection::open(path)?;
+        Self::init(conn)
+    }
+
+    pub fn open_in_memory() -> Result<Self, SyncDbError> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> Result<Self, SyncDbError> {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        for (i, step) in SCHEMA.iter().enumerate().skip(version as usize) {
+            let tx = conn.unchecked_transaction()?;
+            tx.execute_batch(step)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.commit()?;
+        }
+        Ok(SyncDb {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, SyncDbError>,
+    ) -> Result<T, SyncDbError> {
+        let mut guard = self.conn.lock().map_err(|_| SyncDbError::Poisoned)?;
+        f(&mut guard)
+    }
+
+    /// Write operations as sent, before they go to the server. Returns their sequence numbers.
+    pub fn record_sent(
+        &self,
+        service: Id,
+        job: Uuid,
+        ops: &[IpamOp],
+    ) -> Result<Vec<i64>, SyncDbError> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let now = Utc::now().to_rfc3339();
+            let mut seqs = Vec::with_capacity(ops.len());
+            {
+                let mut st = tx.prepare_cached(
+                    "INSERT INTO journal(service, job, op, state, updated) VALUES (?1, ?2, ?3, 'sent', ?4)",
+                )?;
+                for op in ops {
+                    st.execute(params![service.to_string(), job.to_string(), serde_json::to_string(op)?, now])?;
+                    seqs.push(tx.last_insert_rowid());
+                }
+            }
+            tx.commit()?;
+            Ok(seqs)
+        })
+    }
+
+    pub fn mark(&self, updates: &[(i64, OpState, Option<String>)]) -> Result<(), SyncDbError> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let now = Utc::now().to_rfc3339();
+            {
+                let mut st = tx.prepare_cached(
+                    "UPDATE journal SET state = ?1, result = ?2, updated = ?3 WHERE seq = ?4",
+                )?;
+                for (seq, state, result) in updates {
+                    st.execute(params![state.as_str(), result, now, seq])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    /// Operations sent but never confirmed or failed: the console stopped or the call timed out.
+    pub fn unconfirmed(&self, service: Id) -> Result<Vec<JournalEntry>, SyncDbError> {
+        self.with(|c| {
+            let mut st = c.prepare("SELECT seq, job, op FROM journal WHERE service = ?1 AND state = 'sent' ORDER BY seq")?;
+            let rows = st.query_map(params![service.to_string()], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (seq, job, op) = row?;
+                out.push(JournalEntry {
+                    seq,
+                    service,
+                    job: Uuid::parse_str(&job).unwrap_or_default(),
+                    op: serde_json::from_str(&op)?,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    pub fn journal_counts(&self, service: Id) -> Result<Vec<(String, i64)>, SyncDbError> {
+        self.with(|c| {
+            let mut st = c.prepare("SELECT state, COUNT(*) FROM journal WHERE service = ?1 GROUP BY state ORDER BY state")?;
+            let rows = st.query_map(params![service.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        table: &str,
+        service: Id,
+    ) -> Result<Option<T>, SyncDbError> {
+        self.with(|c| {
+            let body: Option<String> = c
+                .query_row(
+                    &format!("SELECT body FROM {table} WHERE service = ?1"),
+                    params![service.to_string()],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok(match body {
+                Some(b) => Some(serde_json::from_str(&b)?),
+                None => None,
+            })
+        })
+    }
+
+    fn put_json<T: serde::Serialize>(
+        &self,
+        table: &str,
+        service: Id,
+        value: &T,
+    ) -> Result<(), SyncDbError> {
+        let body = serde_json::to_string(value)?;
+        self.with(|c| {
+            c.execute(
+                &format!("INSERT INTO {table}(service, body) VALUES (?1, ?2) ON CONFLICT(service) DO UPDATE SET body = excluded.body"),
+                params![service.to_string(), body],
+            )?;
+            Ok(())
+        })
+    }
+
+    pub fn base(&self, service: Id) -> Result<BaseState, SyncDbError> {
+        Ok(self.get_json("base", service)?.unwrap_or_default())
+    }
+
+    pub fn mirror(&self, service: Id) -> Result<Option<IpamSnapshot>, SyncDbError> {
+        self.get_json("mirror", service)
+    }
+
+    /// Base and mirror are saved together: one describes the other.
+    pub fn save_base_and_mirror(
+        &self,
+        service: Id,
+        base: &BaseState,
+        mirror: &IpamSnapshot,
+    ) -> Result<(), SyncDbError> {
+        let b = serde_json::to_string(base)?;
+        let m = serde_json::to_string(mirror)?;
+        self.with(|c| {
+            let tx = c.transaction()?;
+            for (table, body) in [("base", &b), ("mirror", &m)] {
+                tx.execute(
+                    &format!("INSERT INTO {table}(service, body) VALUES (?1, ?2) ON CONFLICT(service) DO UPDATE SET body = excluded.body"),
+                    params![service.to_string(), body],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    pub fn status(&self, service: Id) -> Result<Option<ServiceStatus>, SyncDbError> {
+        self.get_json("status", service)
+    }
+
+    pub fn save_status(&self, status: &ServiceStatus) -> Result<(), SyncDbError> {
+        self.put_json("status", status.service, status)
+    }
+
+    pub fn save_job(&self, job: &JobRecord) -> Result<(), SyncDbError> {
+        let body = serde_json::to_string(job)?;
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO jobs(id, service, started, body) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(id) DO UPDATE SET body = excluded.body",
+                params![job.id.to_string(), job.service.to_string(), job.started.to_rfc3339(), body],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Newest first.
+    pub fn jobs(&self, limit: usize) -> Result<Vec<JobRecord>, SyncDbError> {
+        self.with(|c| {
+            let mut st = c.prepare("SELECT body FROM jobs ORDER BY started DESC LIMIT ?1")?;
+            let rows = st.query_map(params![limit as i64], |r| r.get::<_, String>(0))?;
+            let mut out = Vec::new();
+            for r in rows {
+                out.push(serde_json::from_str(&r?)?);
+            }
+            Ok(out)
+        })
+    }
+
+    pub fn resolutions(
+        &self,
+        service: Id,
+    ) -> Result<std::collections::BTreeMap<String, Resolution>, SyncDbError> {
+        self.with(|c| {
+            let mut st = c.prepare("SELECT key, resolution FROM resolutions WHERE service = ?1")?;
+            let rows = st.query_map(params![service.to_string()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
+            let mut out = std::collections::BTreeMap::new();
+            for r in rows {
+                let (k, v) = r?;
+                let res = if v == "take_ipam" {
+                    Resolution::TakeIpam
+                } else {
+                    Resolution::KeepConsole
+                };
+                out.insert(k, res);
+            }
+            Ok(out)
+        })
+    }
+
+    pub fn put_resolution(&self, service: Id, key: &str, r: Resolution) -> Result<(), SyncDbError> {
+        let v = match r {
+            Resolution::KeepConsole => "keep_console",
+            Resolution::TakeIpam => "take_ipam",
+        };
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO resolutions(service, key, resolution) VALUES (?1, ?2, ?3) ON CONFLICT(service, key) DO UPDATE SET resolution = excluded.resolution",
+                params![service.to_string(), key, v],
+            )?;
+            Ok(())
+        })
+    }
+
+    pub fn clear_resolutions(&self, service: Id, keys: &[String]) -> Result<(), SyncDbError> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            for k in keys {
+                tx.execute(
+                    "DELETE FROM resolutions WHERE service = ?1 AND key = ?2",
+                    params![service.to_string(), k],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    /// Forget everything about a removed service (jobs are kept as history).
+    pub fn forget_service(&self, service: Id) -> Result<(), SyncDbError> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            for table in ["base", "mirror", "status", "resolutions"] {
+                tx.execute(
+                    &format!("DELETE FROM {table} WHERE service = ?1"),
+                    params![service.to_string()],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+}
+
+/// When a job started, for ordering.
+pub fn now() -> DateTime<Utc> {
+    Utc::now()
+}

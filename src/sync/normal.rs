@@ -1,0 +1,132 @@
+//! The normalised shape both sides are projected into before comparing, and the stored base.
+//!
+//! Values are normalised so that equal meaning compares equal: CIDRs in canonical form, sets
+//! sorted, DNS names lower-cased.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use crate::fabric::model::{Gateway, Id};
+
+/// A subnet is identified by its logical network and its canonical CIDR.
+pub type SubnetKey = (Id, IpNet);
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LnVal {
+    pub name: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteVal {
+    pub ln: Id,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubnetVal {
+    pub site: Id,
+    pub vlan: u16,
+    pub secondary_vlan: Option<u16>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolVal {
+    pub ln: Id,
+    pub subnet: IpNet,
+    pub name: String,
+    pub description: String,
+    pub start: IpAddr,
+    pub end: IpAddr,
+    pub reserved: BTreeSet<IpAddr>,
+    pub vips: BTreeSet<IpAddr>,
+    pub gateways: Vec<Gateway>,
+    pub dns_servers: Vec<IpAddr>,
+    pub dns_suffix: String,
+    pub dns_search_suffixes: Vec<String>,
+    pub wins_servers: Vec<IpAddr>,
+    pub netbios_enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VmnVal {
+    pub ln: Id,
+    pub name: String,
+    pub subnets: BTreeSet<IpNet>,
+}
+
+/// One side (or the base) in normalised form.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Normalized {
+    pub lns: BTreeMap<Id, LnVal>,
+    pub sites: BTreeMap<Id, SiteVal>,
+    #[serde(with = "subnet_map")]
+    pub subnets: BTreeMap<SubnetKey, SubnetVal>,
+    pub pools: BTreeMap<Id, PoolVal>,
+    pub vmns: BTreeMap<Id, VmnVal>,
+}
+
+impl Normalized {
+    pub fn object_count(&self) -> usize {
+        self.lns.len() + self.sites.len() + self.subnets.len() + self.pools.len() + self.vmns.len()
+    }
+}
+
+/// Ids of the IPAM objects linked to console objects.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpamIds {
+    /// Logical network → provider address space.
+    pub spaces: BTreeMap<Id, String>,
+    #[serde(with = "subnet_map")]
+    pub subnets: BTreeMap<SubnetKey, String>,
+    /// Pool → range.
+    pub ranges: BTreeMap<Id, String>,
+    /// VM network → customer address space.
+    pub vmn_spaces: BTreeMap<Id, String>,
+    /// (VM network, VM subnet) → customer subnet.
+    #[serde(with = "subnet_map")]
+    pub vmn_subnets: BTreeMap<SubnetKey, String>,
+}
+
+/// What both sides last agreed on, per network service.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BaseState {
+    pub values: Normalized,
+    pub ids: IpamIds,
+}
+
+pub fn normalize_suffix(s: &str) -> String {
+    s.trim().trim_end_matches('.').to_ascii_lowercase()
+}
+
+pub fn normalize_gateways(g: &[Gateway]) -> Vec<Gateway> {
+    let mut v = g.to_vec();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// JSON maps need string keys: (id, cidr) pairs are stored as a list.
+mod subnet_map {
+    use super::SubnetKey;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::BTreeMap;
+
+    pub fn serialize<V: Serialize, S: Serializer>(
+        m: &BTreeMap<SubnetKey, V>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let v: Vec<(&SubnetKey, &V)> = m.iter().collect();
+        v.serialize(s)
+    }
+
+    pub fn deserialize<'de, V: Deserialize<'de>, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<SubnetKey, V>, D::Error> {
+        let v: Vec<(SubnetKey, V)> = Vec::deserialize(d)?;
+        Ok(v.into_iter().collect())
+    }
+}

@@ -1,0 +1,251 @@
+//! What the engine tells the console: per-service status, jobs, events, and the commands it takes.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::plan::{Conflict, PlanSummary, Resolution, SyncPlan};
+use crate::fabric::model::{Id, NetworkService};
+
+/// A stage of one sync run, in the order they happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SyncStage {
+    Connecting,
+    ReadingClock,
+    ReadingIpam,
+    ReadingConsole,
+    Planning,
+    ApplyingIpam,
+    ApplyingConsole,
+    Recording,
+}
+
+impl SyncStage {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Connecting => "Connecting",
+            Self::ReadingClock => "Reading the server's clock",
+            Self::ReadingIpam => "Reading the IPAM server",
+            Self::ReadingConsole => "Reading the console's fabric",
+            Self::Planning => "Planning",
+            Self::ApplyingIpam => "Sending changes to the IPAM server",
+            Self::ApplyingConsole => "Receiving changes into the console",
+            Self::Recording => "Recording the result",
+        }
+    }
+}
+
+/// Create/update/delete counts per side.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncCounts {
+    pub ipam_created: u32,
+    pub ipam_updated: u32,
+    pub ipam_deleted: u32,
+    pub console_created: u32,
+    pub console_updated: u32,
+    pub console_deleted: u32,
+    pub conflicts: u32,
+    pub failed: u32,
+}
+
+impl SyncCounts {
+    pub fn total_changes(&self) -> u32 {
+        self.ipam_created
+            + self.ipam_updated
+            + self.ipam_deleted
+            + self.console_created
+            + self.console_updated
+            + self.console_deleted
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JobResult {
+    Running,
+    Succeeded,
+    /// Finished, but with conflicts, per-object failures or a clock-skew warning.
+    CompletedWithWarnings,
+    Failed,
+    Canceled,
+}
+
+impl JobResult {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Running => "Running",
+            Self::Succeeded => "Completed",
+            Self::CompletedWithWarnings => "Completed w/ Info",
+            Self::Failed => "Failed",
+            Self::Canceled => "Canceled",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JobTrigger {
+    /// Right-click ▸ Refresh, F5, or `fabric-console sync`.
+    Refresh,
+    /// The background interval.
+    Periodic,
+    /// The wizard's Finish.
+    FirstSync,
+}
+
+/// One sync run, as the Jobs workspace lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub id: Uuid,
+    pub service: Id,
+    pub service_name: String,
+    pub trigger: JobTrigger,
+    pub started: DateTime<Utc>,
+    pub finished: Option<DateTime<Utc>>,
+    pub result: JobResult,
+    pub counts: SyncCounts,
+    /// One sentence each, naming the server or object and what to do.
+    pub errors: Vec<String>,
+}
+
+/// The sync status shown in the Network Service tree.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum SyncState {
+    NeverSynced,
+    Syncing {
+        stage: SyncStage,
+        done: u64,
+        total: u64,
+    },
+    InSync,
+    Warning(String),
+    Error(String),
+}
+
+impl SyncState {
+    pub fn label(&self) -> String {
+        match self {
+            SyncState::NeverSynced => "Never synced".into(),
+            SyncState::Syncing { stage, done, total } if *total > 0 => {
+                format!("Syncing: {} ({done}/{total})", stage.label())
+            }
+            SyncState::Syncing { stage, .. } => format!("Syncing: {}", stage.label()),
+            SyncState::InSync => "In sync".into(),
+            SyncState::Warning(w) => format!("Warning: {w}"),
+            SyncState::Error(e) => format!("Error: {e}"),
+        }
+    }
+}
+
+/// Per-service status, persisted and readable by the UI.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceStatus {
+    pub service: Id,
+    pub state: SyncState,
+    pub last_start: Option<DateTime<Utc>>,
+    pub last_end: Option<DateTime<Utc>>,
+    pub last_result: Option<JobResult>,
+    pub last_counts: SyncCounts,
+    /// Server clock minus console clock, milliseconds, from the last reading.
+    pub skew_ms: Option<i64>,
+    pub next_run: Option<DateTime<Utc>>,
+    pub conflicts: Vec<Conflict>,
+    /// Logical networks whose VMM Logical Network name was deleted on the IPAM server.
+    pub orphans: Vec<Id>,
+    pub interval_secs: u64,
+}
+
+impl ServiceStatus {
+    pub fn new(service: Id, interval_secs: u64) -> Self {
+        ServiceStatus {
+            service,
+            state: SyncState::NeverSynced,
+            last_start: None,
+            last_end: None,
+            last_result: None,
+            last_counts: SyncCounts::default(),
+            skew_ms: None,
+            next_run: None,
+            conflicts: Vec::new(),
+            orphans: Vec::new(),
+            interval_secs,
+        }
+    }
+}
+
+/// What the console asks of the engine.
+#[derive(Debug, Clone)]
+pub enum EngineCommand {
+    RefreshNow {
+        service: Id,
+        trigger: JobTrigger,
+    },
+    /// Compute the plan for the next sync without applying it; answered by `PlanReady`.
+    PreviewPlan {
+        service: Id,
+    },
+    /// Decide a conflict; applied by the next sync.
+    ResolveConflict {
+        service: Id,
+        conflict: String,
+        resolution: Resolution,
+    },
+    Cancel {
+        service: Id,
+    },
+    SetInterval {
+        service: Id,
+        secs: u64,
+    },
+    AddService(Box<NetworkService>),
+    /// The service's settings changed (name, scope, credentials): restart its worker.
+    UpdateService(Box<NetworkService>),
+    RemoveService {
+        service: Id,
+    },
+}
+
+/// What the engine tells the console, in order per service.
+#[derive(Debug, Clone)]
+pub enum EngineEvent {
+    Started {
+        service: Id,
+        job: Uuid,
+    },
+    Progress {
+        service: Id,
+        stage: SyncStage,
+        done: u64,
+        total: u64,
+    },
+    PlanReady {
+        service: Id,
+        plan: Box<SyncPlan>,
+        summary: PlanSummary,
+    },
+    Finished {
+        service: Id,
+        job: Box<JobRecord>,
+    },
+    Failed {
+        service: Id,
+        reason: String,
+    },
+    Conflicts {
+        service: Id,
+        conflicts: Vec<Conflict>,
+    },
+    SkewMeasured {
+        service: Id,
+        skew_ms: i64,
+        warning: bool,
+    },
+    /// The console's fabric was changed by a sync: reload it.
+    FabricChanged,
+    StatusChanged(Box<ServiceStatus>),
+}
+
+/// Default skew beyond which a warning is raised (the seed's time-synchrony prerequisite).
+pub const DEFAULT_SKEW_THRESHOLD_MS: i64 = 5 * 60 * 1000;
+
+pub type StatusMap = BTreeMap<Id, ServiceStatus>;

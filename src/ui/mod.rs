@@ -1,0 +1,91 @@
+//! The console's iced user interface: the Fabric workspace shell, the Network Service list, the
+//! Add Network Service wizard, Settings and Jobs. It talks to the store and the engine only.
+
+pub mod admin;
+pub mod app;
+pub mod compare;
+pub mod context;
+pub mod engine_events;
+pub mod exchange;
+pub mod fabric_workspace;
+pub mod focus;
+pub mod grid;
+pub mod jobs;
+pub mod metrics;
+pub mod preferences;
+pub mod preview;
+pub mod properties;
+pub mod ribbon;
+pub mod run_as_dialog;
+pub mod settings;
+pub mod startup;
+pub mod style;
+pub mod virtual_list;
+pub mod wizard;
+
+use std::sync::Arc;
+
+pub use app::{App, Message};
+pub use context::AppContext;
+pub use startup::StartError;
+
+use crate::fabric::secrets::{FileSecretStore, SecretStore, open_secret_store};
+use crate::paths::DataPaths;
+use preferences::Preferences;
+
+/// The console as an iced application; `run` and the tests build it the same way.
+pub fn application(
+    context: AppContext,
+    preferences: Preferences,
+) -> iced::Application<impl iced::Program<State = App, Message = Message, Theme = iced::Theme>> {
+    let size = preferences.window_size();
+    iced::application(
+        move || App::new(context.clone(), preferences.clone()),
+        App::update,
+        App::view,
+    )
+    .title(App::title)
+    .subscription(App::subscription)
+    .theme(App::theme)
+    .window_size(size)
+    .exit_on_close_request(false)
+    .antialiasing(true)
+}
+
+/// Opens the console. The engine and the embedded IPAM server run on a tokio runtime of their
+/// own that lives as long as the window; iced keeps its own executor for the UI's tasks.
+///
+/// `demo`: a fresh demo fabric in `<data dir>/demo/` (wiped at every start, secrets in a file
+/// there), with the embedded IPAM server added as a network service and synced at once.
+pub fn run(paths: &DataPaths, demo: bool) -> Result<(), StartError> {
+    let (paths, secrets): (DataPaths, Arc<dyn SecretStore>) = if demo {
+        let demo = startup::demo_paths(paths);
+        // The previous demo's secrets go with its fabric.
+        let _ = std::fs::remove_file(FileSecretStore::new(&demo.data_dir).path());
+        (demo.clone(), Arc::new(FileSecretStore::new(&demo.data_dir)))
+    } else {
+        (paths.clone(), open_secret_store(&paths.data_dir))
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("fabric-engine")
+        .enable_all()
+        .build()
+        .map_err(StartError::Runtime)?;
+    let started = runtime.block_on(startup::start(&paths, secrets, demo))?;
+    tracing::info!(
+        embedded_ipam = %started.server.connection_string(),
+        demo,
+        "console starting"
+    );
+    let result = {
+        // Engine calls made from the UI's tasks find this runtime too.
+        let _guard = runtime.enter();
+        application(started.context, started.preferences)
+            .run()
+            .map_err(|e| StartError::Window(e.to_string()))
+    };
+    runtime.block_on(started.server.shutdown());
+    runtime.shutdown_timeout(std::time::Duration::from_secs(3));
+    result
+}

@@ -1,0 +1,197 @@
+//! The console's own settings (settings.json in the config directory): window size, theme,
+//! last workspace. A damaged file falls back to defaults field by field.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Workspace {
+    #[default]
+    Fabric,
+    Jobs,
+    Settings,
+}
+
+impl Workspace {
+    pub const ALL: [Self; 3] = [Self::Fabric, Self::Jobs, Self::Settings];
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Fabric => "Fabric",
+            Self::Jobs => "Jobs",
+            Self::Settings => "Settings",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ThemeChoice {
+    /// Follow the desktop's light/dark setting.
+    #[default]
+    System,
+    Light,
+    Dark,
+}
+
+impl ThemeChoice {
+    pub const ALL: [Self; 3] = [Self::System, Self::Light, Self::Dark];
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::System => "Use system setting",
+            Self::Light => "Light",
+            Self::Dark => "Dark",
+        }
+    }
+}
+
+impl std::fmt::Display for ThemeChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Preferences {
+    pub window_width: f32,
+    pub window_height: f32,
+    pub workspace: Workspace,
+    pub theme: ThemeChoice,
+    /// Last port of the embedded IPAM server, tried first so added services keep their address.
+    pub embedded_ipam_port: Option<u16>,
+}
+
+impl Default for Preferences {
+    fn default() -> Self {
+        Preferences {
+            window_width: 1280.0,
+            window_height: 800.0,
+            workspace: Workspace::Fabric,
+            theme: ThemeChoice::System,
+            embedded_ipam_port: None,
+        }
+    }
+}
+
+const MIN_WIDTH: f32 = 800.0;
+const MIN_HEIGHT: f32 = 560.0;
+const MAX_SIDE: f32 = 16_384.0;
+
+impl Preferences {
+    /// Reads the file; a missing, unreadable or damaged file (or field) yields the default for it.
+    pub fn load(path: &Path) -> Self {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::from_json(&text),
+            Err(_) => Self::default(),
+        }
+    }
+
+    /// Field by field: every field that is missing or malformed keeps its default.
+    pub fn from_json(text: &str) -> Self {
+        let mut prefs = Self::default();
+        let Ok(Value::Object(map)) = serde_json::from_str::<Value>(text) else {
+            return prefs;
+        };
+        let side = |key: &str, min: f32| {
+            map.get(key)
+                .and_then(Value::as_f64)
+                .map(|v| v as f32)
+                .filter(|v| v.is_finite() && *v >= min && *v <= MAX_SIDE)
+        };
+        if let Some(w) = side("window_width", MIN_WIDTH) {
+            prefs.window_width = w;
+        }
+        if let Some(h) = side("window_height", MIN_HEIGHT) {
+            prefs.window_height = h;
+        }
+        if let Some(w) = map
+            .get("workspace")
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+        {
+            prefs.workspace = w;
+        }
+        if let Some(t) = map
+            .get("theme")
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+        {
+            prefs.theme = t;
+        }
+        prefs.embedded_ipam_port = map
+            .get("embedded_ipam_port")
+            .and_then(Value::as_u64)
+            .and_then(|p| u16::try_from(p).ok())
+            .filter(|p| *p != 0);
+        prefs
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|_| "{}".into())
+    }
+
+    /// Writes atomically (temporary file, then rename) so a crash never leaves half a file.
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp: PathBuf = path.with_extension("json.tmp");
+        std::fs::write(&tmp, self.to_json())?;
+        std::fs::rename(&tmp, path)
+    }
+
+    pub fn window_size(&self) -> iced::Size {
+        iced::Size::new(self.window_width, self.window_height)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips() {
+        let prefs = Preferences {
+            window_width: 1400.0,
+            window_height: 900.0,
+            workspace: Workspace::Jobs,
+            theme: ThemeChoice::Dark,
+            embedded_ipam_port: Some(45123),
+        };
+        assert_eq!(Preferences::from_json(&prefs.to_json()), prefs);
+    }
+
+    #[test]
+    fn damaged_fields_fall_back_one_by_one() {
+        let prefs = Preferences::from_json(
+            r#"{"window_width": "wide", "window_height": 900, "workspace": "nowhere", "theme": "dark"}"#,
+        );
+        assert_eq!(prefs.window_width, 1280.0);
+        assert_eq!(prefs.window_height, 900.0);
+        assert_eq!(prefs.workspace, Workspace::Fabric);
+        assert_eq!(prefs.theme, ThemeChoice::Dark);
+    }
+
+    #[test]
+    fn garbage_and_absurd_sizes_give_defaults() {
+        assert_eq!(Preferences::from_json("{not json"), Preferences::default());
+        let prefs = Preferences::from_json(r#"{"window_width": 10, "window_height": 1e9}"#);
+        assert_eq!(prefs.window_size(), Preferences::default().window_size());
+    }
+
+    #[test]
+    fn save_then_load() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("nested").join("settings.json");
+        let prefs = Preferences {
+            workspace: Workspace::Settings,
+            ..Preferences::default()
+        };
+        prefs.save(&path).expect("save");
+        assert_eq!(Preferences::load(&path), prefs);
+        assert_eq!(
+            Preferences::load(&dir.path().join("missing.json")),
+            Preferences::default()
+        );
+    }
+}

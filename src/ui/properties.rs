@@ -1,0 +1,267 @@
+//! A network service's Properties: name, description, Run As account, host groups and sync
+//! interval, editable; Save sends the engine UpdateService.
+
+use std::sync::Arc;
+
+use iced::widget::{column, container, pick_list, row, space, text, text_input};
+use iced::{Element, Length};
+
+use crate::fabric::model::{Fabric, Id, MAX_NAME_LEN, NetworkService};
+use crate::sync::status::ServiceStatus;
+use crate::ui::style;
+use crate::ui::wizard::host_group::{self, HostGroupPage};
+
+pub const NAME_INPUT: &str = "properties-name";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountChoice {
+    pub id: Id,
+    pub label: String,
+}
+
+impl std::fmt::Display for AccountChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.label)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Properties {
+    original: NetworkService,
+    pub name: String,
+    pub description: String,
+    pub run_as: Option<Id>,
+    pub interval_minutes: String,
+    pub host_groups: HostGroupPage,
+    accounts: Vec<AccountChoice>,
+    other_names: Vec<String>,
+    status: Option<ServiceStatus>,
+    pub saving: bool,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Message {
+    Name(String),
+    Description(String),
+    RunAs(AccountChoice),
+    Interval(String),
+    HostGroup(host_group::Message),
+    Save,
+    Cancel,
+}
+
+#[derive(Debug, Clone)]
+pub enum Event {
+    Save(Box<NetworkService>),
+    Cancel,
+}
+
+impl Properties {
+    pub fn new(
+        fabric: Arc<Fabric>,
+        service: &NetworkService,
+        status: Option<ServiceStatus>,
+    ) -> Self {
+        let mut accounts: Vec<AccountChoice> = fabric
+            .run_as_accounts
+            .values()
+            .map(|a| AccountChoice {
+                id: a.id,
+                label: format!("{} ({})", a.name, a.user_name),
+            })
+            .collect();
+        accounts.sort_by_key(|a| a.label.to_lowercase());
+        Properties {
+            original: service.clone(),
+            name: service.name.clone(),
+            description: service.description.clone(),
+            run_as: Some(service.run_as),
+            interval_minutes: (service.sync_interval_secs / 60).max(1).to_string(),
+            host_groups: HostGroupPage::from_scope(fabric.clone(), &service.scope),
+            accounts,
+            other_names: fabric
+                .network_services
+                .values()
+                .filter(|s| s.id != service.id)
+                .map(|s| s.name.trim().to_lowercase())
+                .collect(),
+            status,
+            saving: false,
+            error: None,
+        }
+    }
+
+    pub fn service_id(&self) -> Id {
+        self.original.id
+    }
+
+    pub fn set_status(&mut self, status: Option<ServiceStatus>) {
+        self.status = status;
+    }
+
+    pub fn validate(&self) -> Result<NetworkService, String> {
+        let name = self.name.trim();
+        if name.is_empty() {
+            return Err("Type a name for the network service.".into());
+        }
+        if name.chars().count() > MAX_NAME_LEN {
+            return Err(format!(
+                "The name is longer than {MAX_NAME_LEN} characters."
+            ));
+        }
+        if self.other_names.contains(&name.to_lowercase()) {
+            return Err(format!(
+                "A network service named \"{name}\" already exists: choose another name."
+            ));
+        }
+        let Some(run_as) = self
+            .run_as
+            .filter(|id| self.accounts.iter().any(|a| a.id == *id))
+        else {
+            return Err("Select the Run As account used to reach the IPAM server.".into());
+        };
+        let minutes: u64 = match self.interval_minutes.trim().parse() {
+            Ok(m) if (1..=1440).contains(&m) => m,
+            _ => {
+                return Err(
+                    "Sync interval must be a whole number of minutes from 1 to 1440.".into(),
+                );
+            }
+        };
+        self.host_groups.validate()?;
+        Ok(NetworkService {
+            name: name.to_string(),
+            description: self.description.trim().to_string(),
+            run_as,
+            scope: self.host_groups.scope(),
+            sync_interval_secs: minutes * 60,
+            ..self.original.clone()
+        })
+    }
+
+    pub fn update(&mut self, message: Message) -> Option<Event> {
+        match message {
+            Message::Name(v) => self.name = v,
+            Message::Description(v) => self.description = v,
+            Message::RunAs(a) => self.run_as = Some(a.id),
+            Message::Interval(v) => self.interval_minutes = v,
+            Message::HostGroup(m) => self.host_groups.update(m),
+            Message::Cancel => return Some(Event::Cancel),
+            Message::Save => {
+                if self.saving {
+                    return None;
+                }
+                match self.validate() {
+                    Ok(service) if service == self.original => return Some(Event::Cancel),
+                    Ok(service) => {
+                        self.saving = true;
+                        self.error = None;
+                        return Some(Event::Save(Box::new(service)));
+                    }
+                    Err(e) => self.error = Some(e),
+                }
+            }
+        }
+        None
+    }
+
+    pub fn failed(&mut self, error: String) {
+        self.saving = false;
+        self.error = Some(error);
+    }
+
+    pub fn view(&self) -> Element<'_, Message> {
+        let label = |s: &'static str| text(s).size(style::TEXT).width(130);
+        let selected = self
+            .run_as
+            .and_then(|id| self.accounts.iter().find(|a| a.id == id).cloned());
+        let s = &self.original;
+        let status_line = self
+            .status
+            .as_ref()
+            .map(|st| {
+                format!(
+                    "{} · last sync {} · clock skew {}",
+                    st.state.label(),
+                    style::format_time(st.last_end),
+                    style::format_skew(st.skew_ms)
+                )
+            })
+            .unwrap_or_else(|| "Never synced".into());
+        let validation = self.validate();
+        let mut body = column![
+            style::heading(format!("{} Properties", s.name)),
+            style::field_line(
+                "Manufacturer / model",
+                format!("{} / {}", s.manufacturer, s.model)
+            ),
+            style::field_line("Connection string", s.connection.to_string()),
+            style::field_line("Status", status_line),
+            row![
+                label("Name:"),
+                text_input("Name", &self.name)
+                    .id(NAME_INPUT)
+                    .on_input(Message::Name)
+                    .padding(5)
+                    .size(style::TEXT)
+                    .style(style::text_input_style)
+            ]
+            .spacing(8)
+            .align_y(iced::Alignment::Center),
+            row![
+                label("Description:"),
+                text_input("Optional", &self.description)
+                    .on_input(Message::Description)
+                    .padding(5)
+                    .size(style::TEXT)
+                    .style(style::text_input_style)
+            ]
+            .spacing(8)
+            .align_y(iced::Alignment::Center),
+            row![
+                label("Run As account:"),
+                pick_list(self.accounts.as_slice(), selected, Message::RunAs)
+                    .text_size(style::TEXT)
+                    .width(Length::Fill)
+            ]
+            .spacing(8)
+            .align_y(iced::Alignment::Center),
+            row![
+                label("Sync every (min):"),
+                text_input("5", &self.interval_minutes)
+                    .on_input(Message::Interval)
+                    .padding(5)
+                    .width(90)
+                    .size(style::TEXT)
+                    .style(style::text_input_style)
+            ]
+            .spacing(8)
+            .align_y(iced::Alignment::Center),
+            text("Host groups:").size(style::TEXT),
+            container(self.host_groups.checklist().map(Message::HostGroup)).height(170),
+        ]
+        .spacing(8);
+        if let Some(e) = &self.error {
+            body = body.push(style::notice(style::Tone::Error, e.clone()));
+        } else if let Err(e) = &validation {
+            body = body.push(style::hint(e.clone()));
+        }
+        body = body.push(
+            row![
+                space().width(Length::Fill),
+                style::default_command(
+                    "OK",
+                    (validation.is_ok() && !self.saving).then_some(Message::Save)
+                ),
+                style::command("Cancel", Some(Message::Cancel)),
+            ]
+            .spacing(8),
+        );
+        container(body)
+            .padding(16)
+            .width(640)
+            .style(style::dialog)
+            .into()
+    }
+}

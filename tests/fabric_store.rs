@@ -1,0 +1,154 @@
+//! The fabric store through the real binary: demo → export → import elsewhere → export again, and a
+//! bad import that must change nothing and list every problem.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use fabric_console::fabric::exchange::import_json;
+use fabric_console::fabric::model::Fabric;
+use fabric_console::fabric::store::FabricStore;
+use serde_json::Value;
+
+fn console(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fabric-console"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env("FABRIC_CONSOLE_SECRET_BACKEND", "file")
+        .output()
+        .expect("the fabric-console binary runs")
+}
+
+#[track_caller]
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+fn read_export(path: &Path) -> Fabric {
+    import_json(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn demo_export_import_export_round_trip() {
+    let first = tempfile::tempdir().unwrap();
+    let second = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let export_a = files.path().join("a.json");
+    let export_b = files.path().join("b.json");
+
+    let text = ok(&console(
+        first.path(),
+        &["demo", "--size", "1000", "--seed", "3"],
+    ));
+    assert!(text.contains("logical networks"), "{text}");
+    ok(&console(
+        first.path(),
+        &["export", export_a.to_str().unwrap()],
+    ));
+    let text = ok(&console(
+        second.path(),
+        &["import", export_a.to_str().unwrap()],
+    ));
+    assert!(text.contains("Imported"), "{text}");
+    ok(&console(
+        second.path(),
+        &["export", export_b.to_str().unwrap()],
+    ));
+    ok(&console(second.path(), &["check"]));
+
+    let a = read_export(&export_a);
+    let b = read_export(&export_b);
+    assert!(a.object_count() >= 1000);
+    assert_eq!(a, b);
+    // The second data directory's database holds exactly the imported fabric.
+    let stored = FabricStore::open(&second.path().join("fabric.db"))
+        .unwrap()
+        .fabric();
+    assert_eq!(*stored, a);
+    // Export to standard output is the same document.
+    let stdout = ok(&console(second.path(), &["export", "-"]));
+    assert_eq!(import_json(&stdout).unwrap(), a);
+}
+
+#[test]
+fn bad_import_changes_nothing_and_lists_every_problem() {
+    let data = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    ok(&console(data.path(), &["demo", "--size", "300"]));
+    let good = files.path().join("good.json");
+    ok(&console(data.path(), &["export", good.to_str().unwrap()]));
+    let before = read_export(&good);
+
+    // Three different problems: a wrong version, a pool range outside its subnet, a duplicate name.
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&good).unwrap()).unwrap();
+    doc["version"] = Value::from(9);
+    let pool = before
+        .ip_pools
+        .values()
+        .find(|p| p.range_start.is_ipv4())
+        .unwrap();
+    doc["fabric"]["ip_pools"][pool.id.to_string()]["range_end"] = Value::from("198.51.100.7");
+    let mut networks = before.logical_networks.values();
+    let (first, second) = (networks.next().unwrap(), networks.next().unwrap());
+    doc["fabric"]["logical_networks"][second.id.to_string()]["name"] =
+        Value::from(first.name.to_uppercase());
+    let bad = files.path().join("bad.json");
+    std::fs::write(&bad, doc.to_string()).unwrap();
+
+    let out = console(data.path(), &["import", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("version is 9"), "{stderr}");
+    assert!(
+        stderr.contains("198.51.100.7") && stderr.contains(&pool.name),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("already used by another logical network"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("the fabric is unchanged"), "{stderr}");
+
+    // A file that is not JSON names the line.
+    std::fs::write(&bad, "{\n\"format\": \"fabric-console.fabric\",\n}").unwrap();
+    let out = console(data.path(), &["import", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Line 3"));
+
+    let after = files.path().join("after.json");
+    ok(&console(data.path(), &["export", after.to_str().unwrap()]));
+    assert_eq!(read_export(&after), before);
+}
+
+#[test]
+fn command_line_errors_are_one_line_and_name_the_argument() {
+    let data = tempfile::tempdir().unwrap();
+    let out = console(data.path(), &["demo", "--size", "many"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("--size"), "{stderr}");
+
+    let out = console(data.path(), &["import", "/nonexistent/fabric.json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("/nonexistent/fabric.json"), "{stderr}");
+
+    // A demo over an existing fabric is refused without --replace.
+    ok(&console(data.path(), &["demo", "--size", "50"]));
+    let out = console(data.path(), &["demo", "--size", "60"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--replace"));
+    ok(&console(
+        data.path(),
+        &["demo", "--size", "60", "--replace"],
+    ));
+}

@@ -1,0 +1,854 @@
+//! The built-in IPAM server on a loopback ephemeral port, driven through the built-in provider
+//! and, for the administrator's API and bad input, with plain HTTP requests.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fabric_console::fabric::connection::ConnectionString;
+use fabric_console::fabric::model::Gateway;
+use fabric_console::ipam::builtin::{BuiltinProvider, BuiltinProviderFactory, ClientOptions};
+use fabric_console::ipam::model::{
+    AddressSpace, AddressSpaceKind, Cursor, IpRange, IpamKind, IpamOp, IpamSnapshot, IpamSubnet,
+    SnapshotRead, SnapshotScope,
+};
+use fabric_console::ipam::provider::{
+    Credentials, IpamError, IpamProvider, OpOutcome, ProviderConfig, ProviderFactory, TestOutcome,
+};
+use fabric_console::ipam::server::{self, Role, RunningServer, ServerConfig};
+use serde_json::{Value, json};
+
+async fn start() -> RunningServer {
+    server::start(ServerConfig::ephemeral())
+        .await
+        .expect("server starts")
+}
+
+fn config(url: &str, token: &str, fingerprint: Option<String>) -> ProviderConfig {
+    ProviderConfig {
+        connection: ConnectionString::parse(url).expect("connection string"),
+        credentials: Credentials {
+            user_name: "ipam-svc".into(),
+            secret: token.into(),
+        },
+        tls_fingerprint: fingerprint,
+        service_name: "IPAM test".into(),
+    }
+}
+
+fn quick() -> ClientOptions {
+    ClientOptions {
+        retries: 1,
+        backoff: Duration::from_millis(10),
+        connect_timeout: Duration::from_secs(2),
+        ..Default::default()
+    }
+}
+
+fn connect(server: &RunningServer, role: Role) -> Arc<dyn IpamProvider> {
+    let token = server.issue_token(role);
+    BuiltinProviderFactory::new()
+        .connect(config(&server.base_url(), &token, server.tls_fingerprint()))
+        .expect("provider")
+}
+
+fn space(id: &str, logical_network: &str) -> AddressSpace {
+    AddressSpace {
+        id: id.into(),
+        vmm_id: Some(uuid::Uuid::new_v4()),
+        name: format!("{logical_network} space"),
+        kind: AddressSpaceKind::Provider,
+        description: String::new(),
+        vmm_logical_network: Some(logical_network.into()),
+        vm_network: None,
+        provider_space: None,
+        tenant: String::new(),
+        owner: "VMM".into(),
+    }
+}
+
+fn subnet(id: &str, space: &str, network: &str) -> IpamSubnet {
+    IpamSubnet {
+        id: id.into(),
+        vmm_id: Some(uuid::Uuid::new_v4()),
+        address_space: space.into(),
+        network: network.parse().unwrap(),
+        name: network.into(),
+        network_type: "Provider".into(),
+        vmm_logical_network: Some("LN".into()),
+        network_site: Some("Site".into()),
+        vlan: 10,
+        secondary_vlan: None,
+        owner: "VMM".into(),
+        custom_fields: [("rack".to_string(), "r1".to_string())].into(),
+    }
+}
+
+fn range(id: &str, subnet: &str, start: &str, end: &str) -> IpRange {
+    IpRange {
+        id: id.into(),
+        vmm_id: Some(uuid::Uuid::new_v4()),
+        subnet: subnet.into(),
+        name: format!("pool {id}"),
+        description: String::new(),
+        start: start.parse().unwrap(),
+        end: end.parse().unwrap(),
+        reserved: BTreeSet::new(),
+        vips: BTreeSet::new(),
+        gateways: vec![],
+        dns_servers: vec!["10.0.0.2".parse().unwrap()],
+        dns_suffix: "corp.example".into(),
+        dns_search_suffixes: vec!["example".into()],
+        wins_servers: vec![],
+        netbios_enabled: false,
+        managed_by_service: "VMM".into(),
+        service_instance: "svc".into(),
+    }
+}
+
+fn applied(outcomes: &[OpOutcome]) -> bool {
+    outcomes
+        .iter()
+        .all(|o| matches!(o, OpOutcome::Applied { .. }))
+}
+
+async fn full(provider: &dyn IpamProvider, scope: &SnapshotScope) -> IpamSnapshot {
+    match provider.snapshot(scope, None).await.expect("snapshot") {
+        SnapshotRead::Full(s) => s,
+        SnapshotRead::Changes(_) => panic!("asked for everything, got changes"),
+    }
+}
+
+fn sorted(mut s: IpamSnapshot) -> IpamSnapshot {
+    s.spaces.sort_by(|a, b| a.id.cmp(&b.id));
+    s.subnets.sort_by(|a, b| a.id.cmp(&b.id));
+    s.ranges.sort_by(|a, b| a.id.cmp(&b.id));
+    s.cursor = None;
+    s
+}
+
+#[tokio::test]
+async fn good_server_passes_every_test() {
+    let server = start().await;
+    let provider = connect(&server, Role::AsmAdministrator);
+    let report = provider.test().await;
+    assert!(report.passed(), "{report:#?}");
+    let names: Vec<&str> = report.tests.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "Open connection",
+            "Capability discovery",
+            "System info",
+            "Permissions"
+        ]
+    );
+    assert!(
+        report
+            .operations
+            .iter()
+            .all(|(_, implemented)| *implemented)
+    );
+    assert_eq!(
+        report.server_version.as_deref(),
+        Some(env!("CARGO_PKG_VERSION"))
+    );
+    assert!(report.skew_ms.expect("skew").abs() < 2000, "{report:?}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn wrong_token_fails_open_connection_as_unauthorized() {
+    let server = start().await;
+    let provider = BuiltinProviderFactory::new()
+        .connect(config(&server.base_url(), "not-a-token", None))
+        .unwrap();
+    let report = provider.test().await;
+    assert!(!report.passed());
+    let open = &report.tests[0];
+    assert_eq!(open.name, "Open connection");
+    assert_eq!(open.outcome, TestOutcome::Failed);
+    assert!(open.detail.contains("unauthorized"), "{}", open.detail);
+    assert!(open.detail.contains("ipam-svc"), "{}", open.detail);
+    let err = provider
+        .snapshot(&SnapshotScope::All, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, IpamError::Unauthorized { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn read_only_token_fails_permissions_naming_the_fix() {
+    let server = start().await;
+    let provider = connect(&server, Role::ReadOnly);
+    let report = provider.test().await;
+    let by_name = |n: &str| report.tests.iter().find(|t| t.name == n).unwrap();
+    assert_eq!(by_name("Open connection").outcome, TestOutcome::Passed);
+    let perms = by_name("Permissions");
+    assert_eq!(perms.outcome, TestOutcome::Failed);
+    assert!(perms.detail.contains("read-only"), "{}", perms.detail);
+    assert!(
+        perms.detail.contains("IPAM ASM Administrators"),
+        "{}",
+        perms.detail
+    );
+    // Reads work, writes are refused naming the role needed.
+    assert!(provider.snapshot(&SnapshotScope::All, None).await.is_ok());
+    let err = provider
+        .apply(&[IpamOp::CreateSpace(space("s1", "LN1"))])
+        .await
+        .unwrap_err();
+    match err {
+        IpamError::Forbidden { detail, .. } => assert!(detail.contains("asm-administrator")),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn dead_port_is_unreachable() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let provider =
+        BuiltinProvider::new(config(&format!("127.0.0.1:{port}"), "t", None), quick()).unwrap();
+    let report = provider.test().await;
+    assert_eq!(report.tests[0].outcome, TestOutcome::Failed);
+    assert!(
+        report.tests[0].detail.starts_with("unreachable"),
+        "{}",
+        report.tests[0].detail
+    );
+    assert!(
+        report
+            .tests
+            .iter()
+            .all(|t| t.outcome == TestOutcome::Failed)
+    );
+    let err = provider.server_time().await.unwrap_err();
+    assert!(matches!(err, IpamError::Unreachable { .. }), "{err:?}");
+    assert!(err.is_transient());
+}
+
+#[tokio::test]
+async fn clock_offset_is_reported_as_skew() {
+    let server = server::start(ServerConfig {
+        clock_offset: chrono::Duration::minutes(10),
+        ..ServerConfig::ephemeral()
+    })
+    .await
+    .unwrap();
+    let provider = connect(&server, Role::AsmAdministrator);
+    let report = provider.test().await;
+    let skew = report.skew_ms.expect("skew");
+    assert!((skew - 600_000).abs() < 5_000, "skew {skew}");
+    let info = report
+        .tests
+        .iter()
+        .find(|t| t.name == "System info")
+        .unwrap();
+    assert!(info.detail.contains("warning"), "{}", info.detail);
+    let server_time = provider.server_time().await.unwrap();
+    assert!((server_time - chrono::Utc::now()).num_seconds() > 590);
+    // The Date header carries the shifted clock too.
+    let resp = reqwest::get(format!("{}/api/v1/status", server.base_url()))
+        .await
+        .unwrap();
+    let date = resp.headers()["date"].to_str().unwrap().to_string();
+    let date = httpdate::parse_http_date(&date).unwrap();
+    let ahead = date
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    assert!(ahead.as_secs() > 590, "Date header {ahead:?} ahead");
+}
+
+#[tokio::test]
+async fn batch_with_one_invalid_range_applies_nothing() {
+    let server = start().await;
+    let provider = connect(&server, Role::AsmAdministrator);
+    let mut bad = range("r2", "n1", "10.0.0.100", "10.0.0.110");
+    bad.vips.insert("10.0.0.200".parse().unwrap());
+    let outcomes = provider
+        .apply(&[
+            IpamOp::CreateSpace(space("s1", "LN1")),
+            IpamOp::CreateSubnet(subnet("n1", "s1", "10.0.0.0/24")),
+            IpamOp::CreateRange(range("r1", "n1", "10.0.0.10", "10.0.0.20")),
+            IpamOp::CreateRange(bad),
+            IpamOp::CreateRange(range("r3", "n1", "10.0.0.30", "10.0.0.40")),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(outcomes.len(), 5);
+    for i in [0, 1, 2, 4] {
+        assert_eq!(outcomes[i], OpOutcome::NotApplied, "op {i}");
+    }
+    match &outcomes[3] {
+        OpOutcome::Failed(IpamError::Invalid { field, detail, .. }) => {
+            assert_eq!(field, "vips");
+            assert!(detail.contains("10.0.0.200"), "{detail}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let snap = full(provider.as_ref(), &SnapshotScope::All).await;
+    assert_eq!(snap.object_count(), 0);
+
+    // The same batch without the bad range goes through, keeping the proposed ids.
+    let outcomes = provider
+        .apply(&[
+            IpamOp::CreateSpace(space("s1", "LN1")),
+            IpamOp::CreateSubnet(subnet("n1", "s1", "10.0.0.0/24")),
+            IpamOp::CreateRange(range("r1", "n1", "10.0.0.10", "10.0.0.20")),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes,
+        vec![
+            OpOutcome::Applied { id: "s1".into() },
+            OpOutcome::Applied { id: "n1".into() },
+            OpOutcome::Applied { id: "r1".into() },
+        ]
+    );
+    // Creating an existing id is a conflict; deleting a subnet with ranges names the range.
+    let outcomes = provider
+        .apply(&[IpamOp::CreateSpace(space("s1", "LN1"))])
+        .await
+        .unwrap();
+    assert!(matches!(
+        outcomes[0],
+        OpOutcome::Failed(IpamError::Conflict { .. })
+    ));
+    let outcomes = provider
+        .apply(&[IpamOp::DeleteSubnet("n1".into())])
+        .await
+        .unwrap();
+    match &outcomes[0] {
+        OpOutcome::Failed(IpamError::Conflict { detail, .. }) => assert!(detail.contains("r1")),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn change_feed_follows_creates_updates_and_deletes() {
+    let server = start().await;
+    let provider = connect(&server, Role::AsmAdministrator);
+    let all = SnapshotScope::All;
+    let mut mirror = full(provider.as_ref(), &all).await;
+    let cursor = mirror.cursor.clone().expect("cursor");
+
+    assert!(applied(
+        &provider
+            .apply(&[
+                IpamOp::CreateSpace(space("s1", "LN1")),
+                IpamOp::CreateSubnet(subnet("n1", "s1", "10.0.0.0/24")),
+                IpamOp::CreateSubnet(subnet("n2", "s1", "10.0.1.0/24")),
+                IpamOp::CreateRange(range("r1", "n1", "10.0.0.10", "10.0.0.20")),
+            ])
+            .await
+            .unwrap()
+    ));
+    let changes = match provider.snapshot(&all, Some(&cursor)).await.unwrap() {
+        SnapshotRead::Changes(c) => c,
+        SnapshotRead::Full(_) => panic!("expected changes"),
+    };
+    assert_eq!(
+        (
+            changes.spaces.len(),
+            changes.subnets.len(),
+            changes.ranges.len()
+        ),
+        (1, 2, 1)
+    );
+    assert!(changes.deleted.is_empty());
+    mirror.apply_changes(changes);
+    let cursor = mirror.cursor.clone().unwrap();
+
+    let mut r1 = range("r1", "n1", "10.0.0.10", "10.0.0.30");
+    r1.gateways = vec![Gateway::Address {
+        address: "10.0.0.1".parse().unwrap(),
+        metric: 5,
+    }];
+    assert!(applied(
+        &provider
+            .apply(&[IpamOp::UpdateRange(r1), IpamOp::DeleteSubnet("n2".into())])
+            .await
+            .unwrap()
+    ));
+    let changes = match provider.snapshot(&all, Some(&cursor)).await.unwrap() {
+        SnapshotRead::Changes(c) => c,
+        SnapshotRead::Full(_) => panic!("expected changes"),
+    };
+    assert_eq!(changes.ranges.len(), 1);
+    assert_eq!(changes.ranges[0].end.to_string(), "10.0.0.30");
+    assert_eq!(changes.deleted, vec![(IpamKind::Subnet, "n2".to_string())]);
+    mirror.apply_changes(changes);
+
+    // Following the feed gives what a fresh full read gives.
+    let fresh = full(provider.as_ref(), &all).await;
+    assert_eq!(sorted(mirror.clone()), sorted(fresh));
+
+    // A cursor this server never issued falls back to a full snapshot.
+    let foreign = Cursor("another-database:3".into());
+    assert!(matches!(
+        provider.snapshot(&all, Some(&foreign)).await.unwrap(),
+        SnapshotRead::Full(_)
+    ));
+}
+
+#[tokio::test]
+async fn scoped_paged_snapshot_reads_only_the_logical_networks_asked_for() {
+    let server = start().await;
+    let token = server.issue_token(Role::AsmAdministrator);
+    let provider = BuiltinProvider::new(
+        config(&server.base_url(), &token, None),
+        ClientOptions {
+            page_size: 7,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut ops = vec![
+        IpamOp::CreateSpace(space("a", "LN-A")),
+        IpamOp::CreateSpace(space("b", "LN-B")),
+    ];
+    for i in 0..20 {
+        let sp = if i % 2 == 0 { "a" } else { "b" };
+        ops.push(IpamOp::CreateSubnet(subnet(
+            &format!("n{i:02}"),
+            sp,
+            &format!("10.{i}.0.0/24"),
+        )));
+        ops.push(IpamOp::CreateRange(range(
+            &format!("r{i:02}"),
+            &format!("n{i:02}"),
+            &format!("10.{i}.0.10"),
+            &format!("10.{i}.0.20"),
+        )));
+    }
+    assert!(applied(&provider.apply(&ops).await.unwrap()));
+    let all = full(&provider, &SnapshotScope::All).await;
+    assert_eq!(all.object_count(), 42);
+    let scope = SnapshotScope::LogicalNetworks(["LN-A".to_string()].into());
+    let only_a = full(&provider, &scope).await;
+    assert_eq!(
+        (
+            only_a.spaces.len(),
+            only_a.subnets.len(),
+            only_a.ranges.len()
+        ),
+        (1, 10, 10)
+    );
+    assert!(only_a.subnets.iter().all(|s| s.address_space == "a"));
+}
+
+#[tokio::test]
+async fn restart_on_the_same_data_dir_keeps_data_tokens_and_cursors() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ServerConfig {
+        data_dir: Some(dir.path().to_path_buf()),
+        ..ServerConfig::ephemeral()
+    };
+    let first = server::start(cfg.clone()).await.unwrap();
+    let token = first.issue_token(Role::AsmAdministrator);
+    let provider = BuiltinProviderFactory::new()
+        .connect(config(&first.base_url(), &token, None))
+        .unwrap();
+    assert!(applied(
+        &provider
+            .apply(&[
+                IpamOp::CreateSpace(space("s1", "LN1")),
+                IpamOp::CreateSubnet(subnet("n1", "s1", "10.0.0.0/24")),
+            ])
+            .await
+            .unwrap()
+    ));
+    let before = full(provider.as_ref(), &SnapshotScope::All).await;
+    first.shutdown().await;
+
+    let second = server::start(cfg).await.unwrap();
+    let provider = BuiltinProviderFactory::new()
+        .connect(config(&second.base_url(), &token, None))
+        .unwrap();
+    let after = full(provider.as_ref(), &SnapshotScope::All).await;
+    assert_eq!(sorted(before.clone()), sorted(after.clone()));
+    assert_eq!(before.cursor, after.cursor);
+    match provider
+        .snapshot(&SnapshotScope::All, before.cursor.as_ref())
+        .await
+        .unwrap()
+    {
+        SnapshotRead::Changes(c) => assert_eq!(c.spaces.len() + c.subnets.len(), 0),
+        SnapshotRead::Full(_) => panic!("the cursor should survive a restart"),
+    }
+    second.shutdown().await;
+}
+
+async fn send(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: &str,
+    body: Vec<u8>,
+) -> (u16, Value) {
+    let resp = client
+        .request(method, url)
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("answer");
+    let status = resp.status().as_u16();
+    assert!(resp.headers().contains_key("date"));
+    let value = resp.json::<Value>().await.unwrap_or(Value::Null);
+    (status, value)
+}
+
+#[tokio::test]
+async fn bad_requests_get_a_reason_and_the_server_keeps_answering() {
+    let server = start().await;
+    let token = server.issue_token(Role::AsmAdministrator);
+    let base = format!("{}/api/v1", server.base_url());
+    let client = reqwest::Client::new();
+    use reqwest::Method;
+
+    let (status, body) = send(
+        &client,
+        Method::POST,
+        format!("{base}/address-spaces"),
+        &token,
+        b"{\"name\": ".to_vec(),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("not valid JSON"),
+        "{body}"
+    );
+
+    let (status, body) = send(
+        &client,
+        Method::POST,
+        format!("{base}/address-spaces"),
+        &token,
+        json!({"name": "A", "kind": "provider", "vmm_logical_network": 7})
+            .to_string()
+            .into_bytes(),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["field"], "vmm_logical_network", "{body}");
+
+    let (status, body) = send(
+        &client,
+        Method::POST,
+        format!("{base}/address-spaces"),
+        &token,
+        json!({"name": "A", "kind": "provider", "colour": "red"})
+            .to_string()
+            .into_bytes(),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["field"], "colour", "{body}");
+
+    let (status, body) = send(&client, Method::POST, format!("{base}/batch"), &token,
+        json!({"ops": [{"op": "create_space", "object": {"id": "x", "name": "X", "kind": "sideways"}}]}).to_string().into_bytes()).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["field"], "ops[0].object.kind", "{body}");
+
+    let mut huge = b"{\"name\": \"".to_vec();
+    huge.extend(std::iter::repeat_n(b'a', 10 * 1024 * 1024));
+    huge.extend(b"\"}");
+    let (status, body) = send(
+        &client,
+        Method::POST,
+        format!("{base}/address-spaces"),
+        &token,
+        huge,
+    )
+    .await;
+    assert_eq!(status, 413, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("larger than"),
+        "{body}"
+    );
+
+    let (status, body) = send(
+        &client,
+        Method::GET,
+        format!("{base}/subnets?limit=5000"),
+        &token,
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (400, Some("limit")),
+        "{body}"
+    );
+
+    let (status, body) = send(
+        &client,
+        Method::GET,
+        format!("{base}/snapshot"),
+        "wrong",
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body["error"].is_string());
+
+    let (status, body) = send(
+        &client,
+        Method::DELETE,
+        format!("{base}/status"),
+        &token,
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 405, "{body}");
+    assert!(body["error"].is_string(), "{body}");
+
+    let (status, body) = send(
+        &client,
+        Method::GET,
+        format!("{base}/nothing-here"),
+        &token,
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body["error"].is_string(), "{body}");
+
+    let (status, body) = send(
+        &client,
+        Method::GET,
+        format!("{base}/changes?since=99999"),
+        &token,
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 410, "{body}");
+
+    // Still answering, and nothing was stored by the bad requests.
+    let (status, body) = send(
+        &client,
+        Method::GET,
+        format!("{base}/address-spaces"),
+        &token,
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["total"], 0, "{body}");
+    assert!(server.request_count() >= 11);
+}
+
+#[tokio::test]
+async fn administrators_use_the_rest_api() {
+    let server = start().await;
+    let token = server.issue_token(Role::AsmAdministrator);
+    let base = format!("{}/api/v1", server.base_url());
+    let client = reqwest::Client::new();
+    use reqwest::Method;
+
+    // A POST without an id gets one from the server.
+    let (status, created) = send(
+        &client,
+        Method::POST,
+        format!("{base}/address-spaces"),
+        &token,
+        json!({"name": "Provider space", "kind": "provider", "vmm_logical_network": "LN1"})
+            .to_string()
+            .into_bytes(),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let sid = created["id"].as_str().unwrap().to_string();
+    assert!(uuid::Uuid::parse_str(&sid).is_ok());
+
+    let (status, body) = send(
+        &client,
+        Method::POST,
+        format!("{base}/subnets"),
+        &token,
+        json!({"id": "n1", "address_space": sid, "network": "10.1.0.0/24", "name": "10.1.0.0/24"})
+            .to_string()
+            .into_bytes(),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+
+    let (status, body) = send(
+        &client,
+        Method::PATCH,
+        format!("{base}/subnets/n1"),
+        &token,
+        json!({"network_site": "Seattle", "vlan": 12})
+            .to_string()
+            .into_bytes(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["network_site"].as_str(), body["vlan"].as_u64()),
+        (Some("Seattle"), Some(12))
+    );
+    assert_eq!(body["name"], "10.1.0.0/24");
+
+    let (status, body) = send(
+        &client,
+        Method::PUT,
+        format!("{base}/subnets/n1"),
+        &token,
+        json!({"address_space": sid, "network": "10.1.0.0/23"})
+            .to_string()
+            .into_bytes(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["name"], "", "PUT replaces the whole object");
+
+    let (status, body) = send(
+        &client,
+        Method::PUT,
+        format!("{base}/subnets/n1"),
+        &token,
+        json!({"id": "other", "address_space": sid, "network": "10.1.0.0/23"})
+            .to_string()
+            .into_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (422, Some("id")),
+        "{body}"
+    );
+
+    let (status, body) = send(
+        &client,
+        Method::DELETE,
+        format!("{base}/address-spaces/{sid}"),
+        &token,
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("n1"), "{body}");
+
+    let (status, body) = send(
+        &client,
+        Method::GET,
+        format!("{base}/subnets?address_space={sid}&limit=1&offset=0"),
+        &token,
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (
+            body["total"].as_i64(),
+            body["items"].as_array().map(Vec::len)
+        ),
+        (Some(1), Some(1))
+    );
+
+    let (status, _) = send(
+        &client,
+        Method::DELETE,
+        format!("{base}/subnets/n1"),
+        &token,
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, _) = send(
+        &client,
+        Method::DELETE,
+        format!("{base}/address-spaces/{sid}"),
+        &token,
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, body) = send(
+        &client,
+        Method::GET,
+        format!("{base}/address-spaces/{sid}"),
+        &token,
+        vec![],
+    )
+    .await;
+    assert_eq!((status, body["field"].as_str()), (404, Some("id")));
+
+    let (status, body) = send(
+        &client,
+        Method::GET,
+        format!("{base}/whoami"),
+        &token,
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        (status, body["role"].as_str()),
+        (200, Some("asm-administrator"))
+    );
+}
+
+#[tokio::test]
+async fn tls_with_a_pinned_fingerprint() {
+    let server = server::start(ServerConfig {
+        tls: true,
+        ..ServerConfig::ephemeral()
+    })
+    .await
+    .unwrap();
+    let fingerprint = server.tls_fingerprint().expect("fingerprint");
+    assert_eq!(fingerprint.len(), 64);
+    assert!(server.base_url().starts_with("https://"));
+    let token = server.issue_token(Role::AsmAdministrator);
+
+    let provider = BuiltinProviderFactory::new()
+        .connect(config(
+            &server.base_url(),
+            &token,
+            Some(fingerprint.to_uppercase()),
+        ))
+        .unwrap();
+    let report = provider.test().await;
+    assert!(report.passed(), "{report:#?}");
+
+    let wrong = "00".repeat(32);
+    let provider =
+        BuiltinProvider::new(config(&server.base_url(), &token, Some(wrong)), quick()).unwrap();
+    let err = provider.server_time().await.unwrap_err();
+    match &err {
+        IpamError::Tls { detail, .. } => assert!(detail.contains("fingerprint"), "{detail}"),
+        other => panic!("{other:?}"),
+    }
+    let report = provider.test().await;
+    assert!(
+        report.tests[0].detail.starts_with("TLS"),
+        "{:?}",
+        report.tests[0]
+    );
+
+    // Without a pin, the self-signed certificate is not trusted.
+    let provider = BuiltinProvider::new(config(&server.base_url(), &token, None), quick()).unwrap();
+    assert!(matches!(
+        provider.server_time().await.unwrap_err(),
+        IpamError::Tls { .. }
+    ));
+}
+
+#[tokio::test]
+async fn remote_listen_addresses_need_allow_remote() {
+    let err = server::start(ServerConfig {
+        listen: "0.0.0.0:0".parse().unwrap(),
+        ..ServerConfig::ephemeral()
+    })
+    .await
+    .err()
+    .expect("refused");
+    assert!(err.to_string().contains("--allow-remote"), "{err}");
+}

@@ -1,0 +1,823 @@
+//! The sync core against a real built-in IPAM server on a loopback port.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use fabric_console::fabric::connection::ConnectionString;
+use fabric_console::fabric::model::*;
+use fabric_console::fabric::secrets::{MemorySecretStore, SecretStore};
+use fabric_console::fabric::store::FabricStore;
+use fabric_console::ipam::builtin::PROVIDER_ID;
+use fabric_console::ipam::model::{
+    AddressSpaceKind, IpamOp, IpamSnapshot, SnapshotRead, SnapshotScope,
+};
+use fabric_console::ipam::provider::{Credentials, IpamProvider, ProviderConfig};
+use fabric_console::ipam::registry::ProviderRegistry;
+use fabric_console::ipam::server::auth::Role;
+use fabric_console::ipam::server::{self, RunningServer, ServerConfig};
+use fabric_console::sync::engine::{Engine, EngineContext, EngineHandle};
+use fabric_console::sync::plan::Resolution;
+use fabric_console::sync::status::{EngineCommand, JobResult, JobTrigger};
+use ipnet::IpNet;
+use serde_json::json;
+use uuid::Uuid;
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+fn net(s: &str) -> IpNet {
+    s.parse().unwrap()
+}
+
+struct Rig {
+    server: Option<RunningServer>,
+    server_dir: tempfile::TempDir,
+    console_dir: tempfile::TempDir,
+    store: FabricStore,
+    secrets: Arc<dyn SecretStore>,
+    engine: EngineHandle,
+    service: Id,
+    token: String,
+    ids: Ids,
+}
+
+#[derive(Clone, Copy)]
+struct Ids {
+    seattle: Id,
+    dublin: Id,
+    ln: Id,
+    site: Id,
+    dublin_site: Id,
+    pool: Id,
+    vmn: Id,
+}
+
+fn fabric(scope_seattle_only: bool) -> (Fabric, Ids, Id) {
+    let mut f = Fabric::new();
+    let root = f.root_host_group().unwrap().id;
+    let ids = Ids {
+        seattle: Uuid::new_v4(),
+        dublin: Uuid::new_v4(),
+        ln: Uuid::new_v4(),
+        site: Uuid::new_v4(),
+        dublin_site: Uuid::new_v4(),
+        pool: Uuid::new_v4(),
+        vmn: Uuid::new_v4(),
+    };
+    f.host_groups.insert(
+        ids.seattle,
+        HostGroup {
+            id: ids.seattle,
+            name: "Seattle".into(),
+            parent: Some(root),
+        },
+    );
+    f.host_groups.insert(
+        ids.dublin,
+        HostGroup {
+            id: ids.dublin,
+            name: "Dublin".into(),
+            parent: Some(root),
+        },
+    );
+    f.logical_networks.insert(
+        ids.ln,
+        LogicalNetwork {
+            id: ids.ln,
+            name: "Backend".into(),
+            description: String::new(),
+            isolation: LogicalNetworkIsolation::NetworkVirtualization,
+        },
+    );
+    f.network_sites.insert(
+        ids.site,
+        NetworkSite {
+            id: ids.site,
+            name: "Backend_Seattle".into(),
+            logical_network: ids.ln,
+            host_groups: vec![ids.seattle],
+            subnets: vec![
+                SubnetVlan {
+                    subnet: net("10.1.0.0/24"),
+                    vlan: 10,
+                    secondary_vlan: None,
+                },
+                SubnetVlan {
+                    subnet: net("10.1.1.0/24"),
+                    vlan: 11,
+                    secondary_vlan: None,
+                },
+            ],
+        },
+    );
+    f.network_sites.insert(
+        ids.dublin_site,
+        NetworkSite {
+            id: ids.dublin_site,
+            name: "Backend_Dublin".into(),
+            logical_network: ids.ln,
+            host_groups: vec![ids.dublin],
+            subnets: vec![SubnetVlan {
+                subnet: net("10.2.0.0/24"),
+                vlan: 20,
+                secondary_vlan: None,
+            }],
+        },
+    );
+    f.ip_pools.insert(
+        ids.pool,
+        IpPool {
+            id: ids.pool,
+            name: "Backend pool".into(),
+            description: String::new(),
+            scope: PoolScope::Site {
+                site: ids.site,
+                subnet: net("10.1.0.0/24"),
+            },
+            range_start: ip("10.1.0.10"),
+            range_end: ip("10.1.0.200"),
+            reserved: [ip("10.1.0.11")].into_iter().collect(),
+            vips: [ip("10.1.0.12")].into_iter().collect(),
+            gateways: vec![Gateway::Address {
+                address: ip("10.1.0.1"),
+                metric: 1,
+            }],
+            dns_servers: vec![ip("10.0.0.53")],
+            dns_suffix: "corp.contoso.com".into(),
+            dns_search_suffixes: vec!["contoso.com".into()],
+            wins_servers: vec![],
+            netbios_enabled: false,
+        },
+    );
+    f.vm_networks.insert(
+        ids.vmn,
+        VmNetwork {
+            id: ids.vmn,
+            name: "Tenant A".into(),
+            description: String::new(),
+            logical_network: ids.ln,
+            isolation: VmNetworkIsolation::NetworkVirtualization,
+            vm_subnets: vec![net("192.168.0.0/24")],
+        },
+    );
+    let run_as = Uuid::new_v4();
+    f.run_as_accounts.insert(
+        run_as,
+        RunAsAccount {
+            id: run_as,
+            name: "IPAM administrator".into(),
+            description: String::new(),
+            user_name: "svc-ipam".into(),
+        },
+    );
+    let _ = scope_seattle_only;
+    (f, ids, run_as)
+}
+
+async fn start_server(dir: &std::path::Path, port: u16) -> RunningServer {
+    let mut cfg = ServerConfig::ephemeral();
+    cfg.data_dir = Some(dir.to_path_buf());
+    cfg.listen.set_port(port);
+    // A restarted server may find its port still in TIME_WAIT for a moment.
+    for _ in 0..50 {
+        match server::start(cfg.clone()).await {
+            Ok(s) => return s,
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+    server::start(cfg).await.expect("server starts")
+}
+
+async fn rig(scope: Option<&[fn(&Ids) -> Id]>) -> Rig {
+    let server_dir = tempfile::tempdir().unwrap();
+    let console_dir = tempfile::tempdir().unwrap();
+    let server = start_server(server_dir.path(), 0).await;
+    let token = server.issue_token(Role::AsmAdministrator);
+    let (f, ids, run_as) = fabric(false);
+    let store = FabricStore::open(&console_dir.path().join("fabric.db")).unwrap();
+    let mut changes: Vec<FabricChange> = Vec::new();
+    let existing_root = store.fabric().root_host_group().unwrap().id;
+    let root = f.root_host_group().unwrap().id;
+    // Re-parent the fixture onto the store's own root.
+    for g in f.host_groups.values().filter(|g| g.parent.is_some()) {
+        let mut g = g.clone();
+        if g.parent == Some(root) {
+            g.parent = Some(existing_root);
+        }
+        changes.push(FabricChange::Put(FabricObject::HostGroup(g)));
+    }
+    for x in f.run_as_accounts.values() {
+        changes.push(FabricChange::Put(FabricObject::RunAsAccount(x.clone())));
+    }
+    for x in f.logical_networks.values() {
+        changes.push(FabricChange::Put(FabricObject::LogicalNetwork(x.clone())));
+    }
+    for x in f.network_sites.values() {
+        changes.push(FabricChange::Put(FabricObject::NetworkSite(x.clone())));
+    }
+    for x in f.ip_pools.values() {
+        changes.push(FabricChange::Put(FabricObject::IpPool(x.clone())));
+    }
+    for x in f.vm_networks.values() {
+        changes.push(FabricChange::Put(FabricObject::VmNetwork(x.clone())));
+    }
+    let scope = match scope {
+        None => HostGroupScope::All,
+        Some(fs) => HostGroupScope::Selected(fs.iter().map(|f| f(&ids)).collect()),
+    };
+    let service = NetworkService {
+        id: Uuid::new_v4(),
+        name: "ipam1".into(),
+        description: String::new(),
+        category: ServiceCategory::NetworkManager,
+        manufacturer: "Fabric Console".into(),
+        model: "Fabric Console IPAM Server".into(),
+        connection: ConnectionString::parse(&server.addr().to_string()).unwrap(),
+        run_as,
+        provider: PROVIDER_ID.into(),
+        scope,
+        sync_interval_secs: 300,
+        tls_fingerprint: None,
+    };
+    changes.push(FabricChange::Put(FabricObject::NetworkService(
+        service.clone(),
+    )));
+    store.apply(&changes).expect("fixture is valid");
+    let secrets: Arc<dyn SecretStore> = Arc::new(MemorySecretStore::default());
+    secrets.put(run_as, &token).unwrap();
+    let engine = start_engine(&store, &secrets, console_dir.path());
+    Rig {
+        server: Some(server),
+        server_dir,
+        console_dir,
+        store,
+        secrets,
+        engine,
+        service: service.id,
+        token,
+        ids,
+    }
+}
+
+fn start_engine(
+    store: &FabricStore,
+    secrets: &Arc<dyn SecretStore>,
+    dir: &std::path::Path,
+) -> EngineHandle {
+    let mut ctx = EngineContext::new(
+        store.clone(),
+        secrets.clone(),
+        Arc::new(ProviderRegistry::default_registry()),
+        Some(dir.join("sync.db")),
+    );
+    ctx.periodic = false;
+    Engine::start(ctx).expect("engine starts")
+}
+
+impl Rig {
+    fn server(&self) -> &RunningServer {
+        self.server.as_ref().unwrap()
+    }
+    async fn sync(&self) -> fabric_console::sync::status::JobRecord {
+        self.engine
+            .sync_now(self.service, JobTrigger::Refresh)
+            .await
+            .expect("sync runs")
+    }
+    fn provider(&self) -> Arc<dyn IpamProvider> {
+        let registry = ProviderRegistry::default_registry();
+        registry
+            .get(PROVIDER_ID)
+            .unwrap()
+            .connect(ProviderConfig {
+                connection: ConnectionString::parse(&self.server().addr().to_string()).unwrap(),
+                credentials: Credentials {
+                    user_name: "t".into(),
+                    secret: self.token.clone(),
+                },
+                tls_fingerprint: None,
+                service_name: "ipam1".into(),
+            })
+            .unwrap()
+    }
+    async fn ipam(&self) -> IpamSnapshot {
+        match self
+            .provider()
+            .snapshot(&SnapshotScope::All, None)
+            .await
+            .unwrap()
+        {
+            SnapshotRead::Full(s) => s,
+            SnapshotRead::Changes(_) => panic!("asked for a full snapshot"),
+        }
+    }
+    /// An IPAM administrator's edit through the server's REST API.
+    async fn admin(&self, method: reqwest::Method, path: &str, body: Option<serde_json::Value>) {
+        let url = format!("{}/api/v1/{path}", self.server().base_url());
+        let mut req = reqwest::Client::new()
+            .request(method, &url)
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        assert!(
+            status.is_success(),
+            "{path}: {status} {}",
+            resp.text().await.unwrap_or_default()
+        );
+    }
+}
+
+fn assert_no_duplicates(s: &IpamSnapshot) {
+    let mut seen = BTreeSet::new();
+    for sp in &s.spaces {
+        assert!(
+            seen.insert((
+                "space",
+                sp.vmm_id,
+                sp.kind == AddressSpaceKind::Provider,
+                None
+            )),
+            "duplicate space {sp:?}"
+        );
+    }
+    for sn in &s.subnets {
+        assert!(
+            seen.insert(("subnet", sn.vmm_id, true, Some(sn.network))),
+            "duplicate subnet {sn:?}"
+        );
+    }
+    for r in &s.ranges {
+        assert!(
+            seen.insert(("range", r.vmm_id, true, None)),
+            "duplicate range {r:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_sync_pushes_and_a_second_plans_nothing() {
+    let r = rig(None).await;
+    let job = r.sync().await;
+    assert_eq!(job.result, JobResult::Succeeded, "{:?}", job.errors);
+    assert_eq!(job.counts.ipam_created, 7, "{:?}", job.counts);
+    let s = r.ipam().await;
+    assert_eq!(s.spaces.len(), 2);
+    assert_eq!(s.subnets.len(), 4);
+    assert_eq!(s.ranges.len(), 1);
+    let sn = s
+        .subnets
+        .iter()
+        .find(|x| x.network == net("10.1.0.0/24"))
+        .unwrap();
+    assert_eq!(sn.vmm_logical_network.as_deref(), Some("Backend"));
+    assert_eq!(sn.network_site.as_deref(), Some("Backend_Seattle"));
+    let requests_before = r.server().request_count();
+    let job = r.sync().await;
+    assert_eq!(job.result, JobResult::Succeeded);
+    assert_eq!(job.counts.total_changes(), 0, "{:?}", job.counts);
+    // A no-op refresh reads the change feed and the clock, not every object.
+    let used = r.server().request_count() - requests_before;
+    assert!(used <= 4, "a no-op refresh made {used} requests");
+    let preview = r.engine.preview(r.service).await.unwrap();
+    assert!(preview.is_noop());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipam_edits_arrive_and_vm_network_edits_are_put_back() {
+    let r = rig(None).await;
+    r.sync().await;
+    let s = r.ipam().await;
+    let range = s
+        .ranges
+        .iter()
+        .find(|x| x.vmm_id == Some(r.ids.pool))
+        .unwrap();
+    r.admin(
+        reqwest::Method::PATCH,
+        &format!("ranges/{}", range.id),
+        Some(json!({"dns_servers": ["10.9.9.9"], "end": "10.1.0.150"})),
+    )
+    .await;
+    let cust = s
+        .spaces
+        .iter()
+        .find(|x| x.vmm_id == Some(r.ids.vmn))
+        .unwrap();
+    r.admin(
+        reqwest::Method::PATCH,
+        &format!("address-spaces/{}", cust.id),
+        Some(json!({"vm_network": "Renamed in IPAM"})),
+    )
+    .await;
+    let job = r.sync().await;
+    assert_eq!(
+        job.result,
+        JobResult::CompletedWithWarnings,
+        "{:?}",
+        job.errors
+    );
+    assert!(
+        job.errors.iter().any(|e| e.contains("put back")),
+        "{:?}",
+        job.errors
+    );
+    let f = r.store.fabric();
+    assert_eq!(f.ip_pools[&r.ids.pool].dns_servers, vec![ip("10.9.9.9")]);
+    assert_eq!(f.ip_pools[&r.ids.pool].range_end, ip("10.1.0.150"));
+    assert_eq!(f.vm_networks[&r.ids.vmn].name, "Tenant A");
+    let s = r.ipam().await;
+    assert_eq!(
+        s.spaces
+            .iter()
+            .find(|x| x.vmm_id == Some(r.ids.vmn))
+            .unwrap()
+            .vm_network
+            .as_deref(),
+        Some("Tenant A")
+    );
+    let job = r.sync().await;
+    assert_eq!(job.counts.total_changes(), 0, "{:?}", job);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_all_subnets_in_ipam_deletes_the_logical_network() {
+    let r = rig(None).await;
+    r.sync().await;
+    let s = r.ipam().await;
+    let space = s
+        .spaces
+        .iter()
+        .find(|x| x.vmm_id == Some(r.ids.ln))
+        .unwrap()
+        .id
+        .clone();
+    for rg in &s.ranges {
+        r.admin(reqwest::Method::DELETE, &format!("ranges/{}", rg.id), None)
+            .await;
+    }
+    for sn in s.subnets.iter().filter(|x| x.address_space == space) {
+        r.admin(reqwest::Method::DELETE, &format!("subnets/{}", sn.id), None)
+            .await;
+    }
+    let job = r.sync().await;
+    assert!(
+        matches!(
+            job.result,
+            JobResult::Succeeded | JobResult::CompletedWithWarnings
+        ),
+        "{:?}",
+        job
+    );
+    let f = r.store.fabric();
+    assert!(!f.logical_networks.contains_key(&r.ids.ln));
+    assert!(f.network_sites.is_empty() && f.ip_pools.is_empty() && f.vm_networks.is_empty());
+    let s = r.ipam().await;
+    assert!(s.spaces.is_empty() && s.subnets.is_empty(), "{s:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_the_vmm_logical_network_name_orphans_until_the_console_deletes() {
+    let r = rig(None).await;
+    r.sync().await;
+    let s = r.ipam().await;
+    let space = s
+        .spaces
+        .iter()
+        .find(|x| x.vmm_id == Some(r.ids.ln))
+        .unwrap()
+        .id
+        .clone();
+    r.admin(
+        reqwest::Method::PATCH,
+        &format!("address-spaces/{space}"),
+        Some(json!({"vmm_logical_network": null})),
+    )
+    .await;
+    let before = r.store.fabric();
+    let job = r.sync().await;
+    assert!(
+        job.errors.iter().any(|e| e.contains("orphaned")),
+        "{:?}",
+        job.errors
+    );
+    assert_eq!(r.engine.status(r.service).unwrap().orphans, vec![r.ids.ln]);
+    assert_eq!(*r.store.fabric(), *before, "nothing deleted in the console");
+    let after = r.ipam().await;
+    assert_eq!(
+        after.subnets.len(),
+        4,
+        "nothing deleted in IPAM: {job:?} {after:?}"
+    );
+    // The administrator deletes the sites, pools, VM network and the logical network.
+    let f = r.store.fabric();
+    let mut changes = vec![
+        FabricChange::Delete(ObjectKind::IpPool, r.ids.pool),
+        FabricChange::Delete(ObjectKind::VmNetwork, r.ids.vmn),
+    ];
+    for s in f.sites_of(r.ids.ln) {
+        changes.push(FabricChange::Delete(ObjectKind::NetworkSite, s.id));
+    }
+    changes.push(FabricChange::Delete(ObjectKind::LogicalNetwork, r.ids.ln));
+    r.store.apply(&changes).unwrap();
+    let job = r.sync().await;
+    assert_eq!(job.result, JobResult::Succeeded, "{:?}", job.errors);
+    let s = r.ipam().await;
+    assert!(
+        s.spaces.is_empty() && s.subnets.is_empty() && s.ranges.is_empty(),
+        "{s:?}"
+    );
+    assert!(r.engine.status(r.service).unwrap().orphans.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_scope_host_groups_are_untouched() {
+    let r = rig(Some(&[|ids: &Ids| ids.seattle])).await;
+    let job = r.sync().await;
+    assert_eq!(job.result, JobResult::Succeeded, "{:?}", job.errors);
+    let s = r.ipam().await;
+    assert!(!s.subnets.iter().any(|x| x.network == net("10.2.0.0/24")));
+    assert!(s.subnets.iter().any(|x| x.network == net("10.1.0.0/24")));
+    // Another administrator's subnet for the Dublin site: read neither into the plan nor deleted.
+    let space = s
+        .spaces
+        .iter()
+        .find(|x| x.vmm_id == Some(r.ids.ln))
+        .unwrap()
+        .id
+        .clone();
+    r.admin(
+        reqwest::Method::POST,
+        "subnets",
+        Some(json!({
+            "address_space": space, "network": "10.2.0.0/24", "vmm_id": r.ids.dublin_site,
+            "network_site": "Somewhere else", "vlan": 99
+        })),
+    )
+    .await;
+    let job = r.sync().await;
+    assert_eq!(job.counts.total_changes(), 0, "{:?}", job.counts);
+    assert_eq!(
+        r.store.fabric().network_sites[&r.ids.dublin_site].subnets[0].vlan,
+        20
+    );
+    assert!(
+        r.ipam()
+            .await
+            .subnets
+            .iter()
+            .any(|x| x.network == net("10.2.0.0/24") && x.vlan == 99)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conflict_is_reported_and_resolved_either_way() {
+    for (resolution, want) in [
+        (Resolution::KeepConsole, "console.contoso.com"),
+        (Resolution::TakeIpam, "ipam.contoso.com"),
+    ] {
+        let r = rig(None).await;
+        r.sync().await;
+        let mut pool = r.store.fabric().ip_pools[&r.ids.pool].clone();
+        pool.dns_suffix = "console.contoso.com".into();
+        r.store
+            .apply(&[FabricChange::Put(FabricObject::IpPool(pool))])
+            .unwrap();
+        let range = r
+            .ipam()
+            .await
+            .ranges
+            .into_iter()
+            .find(|x| x.vmm_id == Some(r.ids.pool))
+            .unwrap();
+        r.admin(
+            reqwest::Method::PATCH,
+            &format!("ranges/{}", range.id),
+            Some(json!({"dns_suffix": "ipam.contoso.com"})),
+        )
+        .await;
+        let job = r.sync().await;
+        assert_eq!(job.counts.conflicts, 1, "{job:?}");
+        let status = r.engine.status(r.service).unwrap();
+        assert_eq!(status.conflicts.len(), 1);
+        let c = status.conflicts[0].clone();
+        assert_eq!(c.field, "DNS suffix");
+        r.engine.send(EngineCommand::ResolveConflict {
+            service: r.service,
+            conflict: c.key.clone(),
+            resolution,
+        });
+        let job = r.sync().await;
+        assert_eq!(job.result, JobResult::Succeeded, "{:?}", job.errors);
+        assert_eq!(r.store.fabric().ip_pools[&r.ids.pool].dns_suffix, want);
+        let range = r
+            .ipam()
+            .await
+            .ranges
+            .into_iter()
+            .find(|x| x.vmm_id == Some(r.ids.pool))
+            .unwrap();
+        assert_eq!(range.dns_suffix, want);
+        assert_eq!(r.sync().await.counts.total_changes(), 0);
+    }
+}
+
+/// Add many pools so an apply takes long enough to be interrupted.
+fn bulk_changes(f: &Fabric, ids: &Ids, n: usize) -> Vec<FabricChange> {
+    let mut site = f.network_sites[&ids.site].clone();
+    let mut out = Vec::new();
+    for k in 0..n {
+        let subnet: IpNet = format!("10.{}.{}.0/24", 100 + k / 256, k % 256)
+            .parse()
+            .unwrap();
+        site.subnets.push(SubnetVlan {
+            subnet,
+            vlan: 100,
+            secondary_vlan: None,
+        });
+        let h = subnet.hosts().collect::<Vec<_>>();
+        let id = Uuid::new_v4();
+        out.push(FabricChange::Put(FabricObject::IpPool(IpPool {
+            id,
+            name: format!("Pool {k}"),
+            description: String::new(),
+            scope: PoolScope::Site {
+                site: ids.site,
+                subnet,
+            },
+            range_start: h[9],
+            range_end: h[99],
+            reserved: BTreeSet::new(),
+            vips: BTreeSet::new(),
+            gateways: vec![Gateway::Automatic { address: h[0] }],
+            dns_servers: vec![],
+            dns_suffix: String::new(),
+            dns_search_suffixes: vec![],
+            wins_servers: vec![],
+            netbios_enabled: false,
+        })));
+    }
+    out.insert(0, FabricChange::Put(FabricObject::NetworkSite(site)));
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_killed_mid_apply_then_restarted_leaves_no_duplicates() {
+    let mut r = rig(None).await;
+    r.store
+        .apply(&bulk_changes(&r.store.fabric(), &r.ids, 600))
+        .unwrap();
+    let port = r.server().addr().port();
+    let mut events = r.engine.subscribe();
+    let engine = r.engine.clone();
+    let service = r.service;
+    let sync = tokio::spawn(async move { engine.sync_now(service, JobTrigger::Refresh).await });
+    // Kill the server as soon as the first batch has gone through.
+    loop {
+        match events.recv().await {
+            Ok(fabric_console::sync::status::EngineEvent::Progress {
+                stage: fabric_console::sync::status::SyncStage::ApplyingIpam,
+                done,
+                ..
+            }) if done > 0 => break,
+            Ok(_) => {}
+            Err(e) => panic!("event stream ended: {e}"),
+        }
+    }
+    r.server.take().unwrap().shutdown().await;
+    let job = sync.await.unwrap().unwrap();
+    assert_ne!(
+        job.result,
+        JobResult::Succeeded,
+        "the sync cannot have finished cleanly"
+    );
+    r.server = Some(start_server(r.server_dir.path(), port).await);
+    let job = r.sync().await;
+    assert_eq!(job.result, JobResult::Succeeded, "{:?}", job.errors);
+    let s = r.ipam().await;
+    assert_no_duplicates(&s);
+    assert_eq!(s.ranges.len(), 601);
+    assert_eq!(s.subnets.len(), 604);
+    assert_eq!(r.sync().await.counts.total_changes(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_stopped_between_journal_and_confirmation_is_recovered() {
+    let r = rig(None).await;
+    // What a first sync would send, journalled, and half of it really sent: then the console
+    // "stops" (the engine is dropped) before confirming anything.
+    let plan = r.engine.preview(r.service).await.unwrap();
+    assert!(!plan.ipam_ops.is_empty());
+    let db = r.engine.sync_db().clone();
+    let job = Uuid::new_v4();
+    db.record_sent(r.service, job, &plan.ipam_ops).unwrap();
+    let sent: Vec<IpamOp> = plan
+        .ipam_ops
+        .iter()
+        .take(plan.ipam_ops.len() / 2)
+        .cloned()
+        .collect();
+    r.provider().apply(&sent).await.unwrap();
+    drop(r.engine.clone());
+    let engine = start_engine(&r.store, &r.secrets, r.console_dir.path());
+    let job = engine
+        .sync_now(r.service, JobTrigger::Refresh)
+        .await
+        .unwrap();
+    assert_eq!(job.result, JobResult::Succeeded, "{:?}", job.errors);
+    assert!(db.unconfirmed(r.service).unwrap().is_empty());
+    let s = r.ipam().await;
+    assert_no_duplicates(&s);
+    assert_eq!(s.spaces.len(), 2);
+    assert_eq!(s.subnets.len(), 4);
+    assert_eq!(s.ranges.len(), 1);
+    let counts: BTreeMap<String, i64> = db.journal_counts(r.service).unwrap().into_iter().collect();
+    assert!(
+        counts.get("confirmed").copied().unwrap_or(0) >= sent.len() as i64,
+        "{counts:?}"
+    );
+    assert_eq!(
+        engine
+            .sync_now(r.service, JobTrigger::Refresh)
+            .await
+            .unwrap()
+            .counts
+            .total_changes(),
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn side_by_side_rows_show_in_sync_differs_conflict_and_out_of_scope() {
+    use fabric_console::sync::compare::{RowKind, RowStatus};
+    let r = rig(Some(&[|ids: &Ids| ids.seattle])).await;
+    let (view, plan) = r.engine.compare(r.service).await.unwrap();
+    assert!(!plan.is_noop());
+    assert!(
+        view.rows
+            .iter()
+            .any(|x| x.kind == RowKind::Pool && x.status == RowStatus::OnlyInConsole)
+    );
+    assert!(view.rows.iter().any(|x| x.kind == RowKind::NetworkSite
+        && x.status == RowStatus::OutOfScope
+        && x.object == r.ids.dublin_site));
+    r.sync().await;
+    let s = r.ipam().await;
+    let sn = s
+        .subnets
+        .iter()
+        .find(|x| x.network == net("10.1.1.0/24"))
+        .unwrap();
+    r.admin(
+        reqwest::Method::PATCH,
+        &format!("subnets/{}", sn.id),
+        Some(json!({"vlan": 111})),
+    )
+    .await;
+    let range = s
+        .ranges
+        .iter()
+        .find(|x| x.vmm_id == Some(r.ids.pool))
+        .unwrap();
+    r.admin(
+        reqwest::Method::PATCH,
+        &format!("ranges/{}", range.id),
+        Some(json!({"dns_suffix": "ipam.contoso.com"})),
+    )
+    .await;
+    let mut pool = r.store.fabric().ip_pools[&r.ids.pool].clone();
+    pool.dns_suffix = "console.contoso.com".into();
+    r.store
+        .apply(&[FabricChange::Put(FabricObject::IpPool(pool))])
+        .unwrap();
+    let (view, plan) = r.engine.compare(r.service).await.unwrap();
+    let subnet = view
+        .rows
+        .iter()
+        .find(|x| {
+            x.kind == RowKind::Subnet
+                && x.console.as_ref().is_some_and(|c| c.title == "10.1.1.0/24")
+        })
+        .unwrap();
+    assert_eq!(subnet.status, RowStatus::Differs);
+    assert_eq!(subnet.changed, vec!["VLAN".to_string()]);
+    let pool_row = view
+        .rows
+        .iter()
+        .find(|x| x.kind == RowKind::Pool && x.object == r.ids.pool)
+        .unwrap();
+    assert_eq!(pool_row.status, RowStatus::Conflict);
+    assert_eq!(pool_row.conflicts.len(), 1);
+    assert!(
+        view.rows
+            .iter()
+            .any(|x| x.status == RowStatus::InSync && x.kind == RowKind::LogicalNetwork)
+    );
+    assert_eq!(plan.conflicts.len(), 1);
+    let filtered = view.filter(&[RowStatus::Conflict].into_iter().collect(), "");
+    assert_eq!(filtered.len(), 1);
+    assert!(!view.filter(&BTreeSet::new(), "10.1.1").is_empty());
+}
