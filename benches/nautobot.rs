@@ -221,7 +221,11 @@ async fn run(url: String, token: String) {
 
     // The console side: a demo fabric whose network names carry the run's tag.
     // `cargo test --all-targets` runs this once as a smoke test: keep that run small.
-    let size = if std::env::args().any(|a| a == "--bench") { FABRIC_SIZE } else { 60 };
+    let size = if std::env::args().any(|a| a == "--bench") {
+        FABRIC_SIZE
+    } else {
+        60
+    };
     let mut fabric = demo_fabric(size, 7);
     for ln in fabric.logical_networks.values_mut() {
         ln.name = format!("{}-{tag}", ln.name);

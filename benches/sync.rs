@@ -13,7 +13,7 @@ use fabric_console::fabric::demo::demo_fabric;
 use fabric_console::fabric::model::*;
 use fabric_console::fabric::secrets::{MemorySecretStore, SecretStore};
 use fabric_console::fabric::store::FabricStore;
-use fabric_console::ipam::model::{IpamOp, IpamSnapshot};
+use fabric_console::ipam::model::IpamSnapshot;
 use fabric_console::ipam::registry::ProviderRegistry;
 use fabric_console::ipam::server::{self, ServerConfig, auth::Role};
 use fabric_console::sync::engine::{Engine, EngineContext};
@@ -61,17 +61,6 @@ fn service(f: &Fabric) -> NetworkService {
     }
 }
 
-fn simulate(snap: &mut IpamSnapshot, ops: &[IpamOp]) {
-    for op in ops {
-        match op {
-            IpamOp::CreateSpace(s) | IpamOp::UpdateSpace(s) => snap.spaces.push(s.clone()),
-            IpamOp::CreateSubnet(s) | IpamOp::UpdateSubnet(s) => snap.subnets.push(s.clone()),
-            IpamOp::CreateRange(r) | IpamOp::UpdateRange(r) => snap.ranges.push(r.clone()),
-            _ => {}
-        }
-    }
-}
-
 /// `cargo test --all-targets` runs benchmarks once as a smoke test: keep that small.
 fn measuring() -> bool {
     std::env::args().any(|a| a == "--bench")
@@ -100,7 +89,7 @@ fn plan_benches(c: &mut Criterion) {
             resolutions: &none,
         });
         let mut ipam = IpamSnapshot::default();
-        simulate(&mut ipam, &first.ipam_ops);
+        fabric_console::sync::apply::apply_to_mirror(&mut ipam, &first.ipam_ops);
         let base = agreed_base(&fabric, &svc, &ipam, &base0);
         let before = LIVE.load(Ordering::Relaxed);
         PEAK.store(before, Ordering::Relaxed);

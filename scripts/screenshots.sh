@@ -109,5 +109,126 @@ click 72 187
 click 400 258
 shot settings-run-as
 
+# ---------------------------------------------------------------------------------------------
+# Fabric administration and the side-by-side view, on a fresh demo console.
+kill "$APP_PID" 2>/dev/null || true
+wait "$APP_PID" 2>/dev/null || true
+LOG="$DATA/console2.log"
+"$BIN" --demo --data-dir "$DATA" >"$LOG" 2>&1 &
+APP_PID=$!
+WINDOW="$(xdotool search --sync --onlyvisible --name 'Fabric Console' | head -n1)"
+xdotool windowmove "$WINDOW" 0 0 windowsize "$WINDOW" "$WIDTH" "$HEIGHT"
+xdotool windowfocus "$WINDOW" 2>/dev/null || true
+
+plain_log() { sed 's/\x1b\[[0-9;]*m//g' "$LOG"; }
+syncs() { plain_log | grep -c 'sync finished' || true; }
+# Waits until `$1` syncs have finished (the demo syncs every 60 s).
+wait_syncs() { for _ in $(seq 900); do [ "$(syncs)" -ge "$1" ] && return 0; sleep 0.1; done; echo "no sync finished" >&2; return 1; }
+dismiss() { click 1232 127; }       # the notice bar's Dismiss, when one is shown
+wait_syncs 1
+sleep 1
+
+# Fabric ▸ Logical Networks: the administration lists.
+click 105 228
+click 320 184                      # Backup-005: its properties in the details pane
+shot admin-logical-networks
+
+# Create Network Site in Backup-005 with no host group and a subnet with host bits set; Tab
+# moves from the name to the subnet box, Enter asks to save and shows every error at its field.
+click 807 131                      # Create Network Site...
+type_text "Backup-005_Dublin"
+key Tab; type_text "10.0.99.1/24"
+key Tab; key ctrl+a; type_text "99"
+key Return
+shot admin-site-field-errors
+key Escape
+
+# Delete asks and lists what depends on the logical network.
+key Delete
+shot admin-delete-confirm
+key Escape
+
+# Create IP Pool in the first site: a range end outside the subnet and a DNS server that is not
+# an address are marked at their fields while typing, and nothing is saved.
+click 461 131                      # Network Sites tab
+click 320 184                      # Backup-005_Seattle (subnets 10.0.20.0/24, 10.0.21.0/24, fd42:0:0:3::/64)
+click 847 131                      # Create IP Pool...
+type_text "Seattle overflow pool"
+key Tab; key Tab; type_text "10.0.20.251"
+key Tab; type_text "10.0.30.9"
+key Tab; key Tab; key Tab; type_text "10.0.0.53, dns1"
+shot admin-pool-field-errors
+key Return
+key Escape
+
+# A conflict, a difference and an object only in the console, right after a sync so the next
+# periodic one does not apply them before the picture: the console changes a pool's DNS suffix,
+# the IPAM administrator changes the same field, a subnet's VLAN, and deletes a range.
+done_syncs="$(syncs)"
+wait_syncs $((done_syncs + 1))
+click 554 131                      # IP Pools tab
+xdotool mousemove 320 184 click --repeat 2 --delay 80 1   # Backup-005_Seattle_IPPool_0
+sleep 0.6
+click 920 490; key ctrl+a; type_text "console.contoso.com"
+key Return
+dismiss
+URL="$(plain_log | grep -o 'embedded_ipam=[^ ]*' | head -n1 | cut -d= -f2)"
+TOKEN="$("$BIN" ipam-server token --data "$DATA/demo/embedded-ipam" --role asm-administrator)"
+python3 - "$URL" "$TOKEN" <<'PY'
+import json, sys, urllib.request
+url, token = sys.argv[1], sys.argv[2]
+def call(method, path, body=None):
+    req = urllib.request.Request(f"{url}/api/v1/{path}", method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        t = r.read()
+        return json.loads(t) if t else None
+def all_of(kind):
+    out, offset = [], 0
+    while True:
+        page = call("GET", f"{kind}?limit=1000&offset={offset}")
+        out += page["items"]
+        offset += len(page["items"])
+        if not page["items"] or offset >= page["total"]:
+            return out
+ranges = {r["name"]: r for r in all_of("ranges")}
+subnets = {s["network"]: s for s in all_of("subnets")}
+call("PATCH", f"ranges/{ranges['Backup-005_Seattle_IPPool_0']['id']}", {"dns_suffix": "ipam.contoso.com"})
+call("PATCH", f"subnets/{subnets['10.0.20.0/24']['id']}", {"vlan": 920})
+call("DELETE", f"ranges/{ranges['Backup-005_Seattle_IPPool_2']['id']}")
+PY
+
+# Network Service ▸ Embedded IPAM ▸ Side-by-side. Rows start at y 290, 26 pixels apart.
+click 138 293
+click 710 60
+sleep 1
+click 500 342                      # the subnet whose VLAN differs
+shot compare-side-by-side
+click 500 472                      # the pool in conflict
+shot compare-conflict
+click 1082 138                     # Preview changes
+shot compare-preview 1.5
+key Escape
+click 1185 175                     # the Conflict chip: only rows in conflict
+shot compare-filtered
+click 609 175                      # All
+key ctrl+f; type_text "10.0.2"
+shot compare-search
+
+# Export and import without a desktop file chooser: the dialog says so and takes a path.
+click 490 60                       # Export...
+shot export-no-file-chooser 1.5
+type_text "$DATA/fabric.json"
+key Return
+sed 's/"version": 1/"version": 7/; s/"range_end": "10.0.20.250"/"range_end": "10.9.9.9"/' "$DATA/fabric.json" >"$DATA/broken.json"
+dismiss
+click 421 60                       # Import...
+sleep 1.5
+type_text "$DATA/broken.json"
+key Return
+shot import-problems 1.5
+key Escape
+
 echo "screenshots in $OUT"
-sed 's/\x1b\[[0-9;]*m//g' "$LOG" | grep 'console responsiveness' | tail -n 2 || true
+sed 's/\x1b\[[0-9;]*m//g' "$DATA/console.log" "$LOG" | grep 'console responsiveness' | tail -n 2 || true

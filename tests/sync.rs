@@ -189,7 +189,10 @@ async fn start_server(dir: &std::path::Path, port: u16) -> RunningServer {
     server::start(cfg).await.expect("server starts")
 }
 
-async fn rig(scope: Option<&[fn(&Ids) -> Id]>) -> Rig {
+/// Picks a host group of the fixture for a service's scope.
+type ScopePick = fn(&Ids) -> Id;
+
+async fn rig(scope: Option<&[ScopePick]>) -> Rig {
     let server_dir = tempfile::tempdir().unwrap();
     let console_dir = tempfile::tempdir().unwrap();
     let server = start_server(server_dir.path(), 0).await;

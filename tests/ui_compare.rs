@@ -19,10 +19,10 @@ use fabric_console::ipam::server::{self, RunningServer, ServerConfig};
 use fabric_console::sync::compare::{RowKind, RowStatus};
 use fabric_console::sync::engine::{Engine, EngineContext, EngineHandle};
 use fabric_console::sync::plan::{Resolution, Side};
+use fabric_console::sync::status::EngineEvent;
 use fabric_console::sync::status::{EngineCommand, JobResult, JobTrigger};
 use fabric_console::ui::admin::{self, Admin, Tab};
 use fabric_console::ui::compare::{self, CompareScreen};
-use fabric_console::sync::status::EngineEvent;
 use fabric_console::ui::engine_events::EngineNotice;
 use fabric_console::ui::exchange;
 use fabric_console::ui::focus::DialogKey;
@@ -966,7 +966,6 @@ fn delete_says_what_depends_and_deletes_it_all_at_once() {
     assert!(s.shows("Backend_Seattle"));
 }
 
-
 // ---------------------------------------------------------------- in the console
 
 /// The whole console on the rig's store, engine and IPAM server.
@@ -979,7 +978,12 @@ struct Console {
 fn console() -> Console {
     let rig = rig();
     let events = rig.engine.subscribe();
-    let ctx = AppContext::new(rig.store.clone(), rig.secrets.clone(), Arc::new(ProviderRegistry::default_registry()), rig.engine.clone());
+    let ctx = AppContext::new(
+        rig.store.clone(),
+        rig.secrets.clone(),
+        Arc::new(ProviderRegistry::default_registry()),
+        rig.engine.clone(),
+    );
     let mut app = App::with_context(ctx, Preferences::default());
     app.set_window_size(WINDOW);
     Console { rig, app, events }
@@ -1003,14 +1007,21 @@ impl Console {
 
     fn click(&mut self, label: &str) {
         let label = label.to_string();
-        self.interact(|ui| ui.click(label.as_str()).map(|_| ())).unwrap_or_else(|e| panic!("cannot click {label:?}: {e}"));
+        self.interact(|ui| ui.click(label.as_str()).map(|_| ()))
+            .unwrap_or_else(|e| panic!("cannot click {label:?}: {e}"));
     }
 
     /// Clicks the last text equal to `label` (a menu over the tree, a row under a heading).
     fn click_last(&mut self, label: &str) {
         let label = label.to_string();
         self.interact(|ui| {
-            let at = texts(ui).into_iter().filter(|(t, b)| *t == label && b.is_some()).last().and_then(|(_, b)| b).unwrap_or_else(|| panic!("no text {label:?}")).center();
+            let at = texts(ui)
+                .into_iter()
+                .filter(|(t, b)| *t == label && b.is_some())
+                .last()
+                .and_then(|(_, b)| b)
+                .unwrap_or_else(|| panic!("no text {label:?}"))
+                .center();
             ui.point_at(at);
             ui.simulate(iced_test::simulator::click());
         });
@@ -1019,19 +1030,33 @@ impl Console {
     fn right_click_last(&mut self, label: &str) {
         let label = label.to_string();
         self.interact(|ui| {
-            let at = texts(ui).into_iter().filter(|(t, b)| *t == label && b.is_some()).last().and_then(|(_, b)| b).unwrap_or_else(|| panic!("no text {label:?}")).center();
+            let at = texts(ui)
+                .into_iter()
+                .filter(|(t, b)| *t == label && b.is_some())
+                .last()
+                .and_then(|(_, b)| b)
+                .unwrap_or_else(|| panic!("no text {label:?}"))
+                .center();
             ui.point_at(at);
             ui.simulate([
                 iced_test::core::Event::Mouse(iced::mouse::Event::CursorMoved { position: at }),
-                iced_test::core::Event::Mouse(iced::mouse::Event::ButtonPressed(iced::mouse::Button::Right)),
-                iced_test::core::Event::Mouse(iced::mouse::Event::ButtonReleased(iced::mouse::Button::Right)),
+                iced_test::core::Event::Mouse(iced::mouse::Event::ButtonPressed(
+                    iced::mouse::Button::Right,
+                )),
+                iced_test::core::Event::Mouse(iced::mouse::Event::ButtonReleased(
+                    iced::mouse::Button::Right,
+                )),
             ]);
         });
     }
 
     fn shows(&mut self, needle: &str) -> bool {
         let needle = needle.to_string();
-        self.interact(|ui| texts(ui).iter().any(|(t, b)| t.contains(needle.as_str()) && b.is_some()))
+        self.interact(|ui| {
+            texts(ui)
+                .iter()
+                .any(|(t, b)| t.contains(needle.as_str()) && b.is_some())
+        })
     }
 
     fn key(&mut self, key: DialogKey, captured: bool) {
@@ -1042,9 +1067,13 @@ impl Console {
     fn pump_until(&mut self, mut done: impl FnMut(&App) -> bool) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         while !done(&self.app) {
-            assert!(std::time::Instant::now() < deadline, "the engine did not get there in time");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the engine did not get there in time"
+            );
             let next = self.rig.runtime.block_on(async {
-                tokio::time::timeout(std::time::Duration::from_millis(200), self.events.recv()).await
+                tokio::time::timeout(std::time::Duration::from_millis(200), self.events.recv())
+                    .await
             });
             if let Ok(Ok(event)) = next {
                 self.send(Message::Engine(EngineNotice::Event(event)));
@@ -1063,7 +1092,11 @@ fn the_console_opens_the_side_by_side_view_and_a_decision_reaches_the_engine() {
     assert!(c.app.context_menu_open());
     c.click_last("Side-by-side view");
     let screen = c.app.compare().expect("the side-by-side view is open");
-    assert_eq!(screen.state, compare::LoadState::Ready, "the comparison loaded");
+    assert_eq!(
+        screen.state,
+        compare::LoadState::Ready,
+        "the comparison loaded"
+    );
     assert!(c.shows("Side-by-side: console ↔ IPAM One"));
     c.click("Conflict (1)");
     c.click("IP Address Range");
@@ -1073,14 +1106,24 @@ fn the_console_opens_the_side_by_side_view_and_a_decision_reaches_the_engine() {
         cmd,
         EngineCommand::ResolveConflict { service: s, resolution: Resolution::KeepConsole, .. } if *s == service
     )));
-    assert!(c.shows("Keeping the console value"));
+    assert!(c.shows("DNS suffix: keeping the console value"), "the decision stays in view until the sync");
     // Refresh now: the sync applies the decision and the view reloads by itself.
     c.click("Refresh now");
-    c.pump_until(|app| app.compare().is_some_and(|s| s.state == compare::LoadState::Ready && s.rows().iter().all(|r| r.status == RowStatus::InSync)));
-    assert_eq!(c.rig.store.fabric().ip_pools[&c.rig.pool].dns_suffix, "console.contoso.com");
+    c.pump_until(|app| {
+        app.compare().is_some_and(|s| {
+            s.state == compare::LoadState::Ready
+                && s.rows().iter().all(|r| r.status == RowStatus::InSync)
+        })
+    });
+    assert_eq!(
+        c.rig.store.fabric().ip_pools[&c.rig.pool].dns_suffix,
+        "console.contoso.com"
+    );
     // Preview changes opens the preview of the next sync.
     c.click("Preview changes");
-    assert!(matches!(c.app.modal(), Some(fabric_console::ui::app::Modal::Preview(p)) if matches!(p.state, PreviewState::Ready(_))));
+    assert!(
+        matches!(c.app.modal(), Some(fabric_console::ui::app::Modal::Preview(p)) if matches!(p.state, PreviewState::Ready(_)))
+    );
     assert!(c.shows("Nothing to do: the console and the IPAM server are in sync."));
     c.send(Message::Key(fabric_console::ui::app::KeyAction::Escape));
     assert!(c.app.modal().is_none());
@@ -1093,33 +1136,61 @@ fn the_console_opens_the_side_by_side_view_and_a_decision_reaches_the_engine() {
 fn fabric_dialogs_open_from_the_fabric_pane_and_answer_enter_and_escape() {
     let mut c = console();
     c.click("Logical Networks");
-    assert!(c.shows("Create Logical Network..."), "the fabric pane's node shows the administration list");
+    assert!(
+        c.shows("Create Logical Network..."),
+        "the fabric pane's node shows the administration list"
+    );
     c.click("Create Logical Network...");
     c.interact(|ui| {
-        ui.click(selector::id(admin::logical_network::NAME_INPUT)).expect("name");
+        ui.click(selector::id(admin::logical_network::NAME_INPUT))
+            .expect("name");
         ui.typewrite("Storage");
     });
     // Enter saves (the name box does not keep Enter).
     c.key(DialogKey::Submit, false);
-    assert!(!c.app.admin().is_modal(), "Enter saved and closed the dialog");
-    assert!(c.app.fabric().logical_networks.values().any(|l| l.name == "Storage"));
+    assert!(
+        !c.app.admin().is_modal(),
+        "Enter saved and closed the dialog"
+    );
+    assert!(
+        c.app
+            .fabric()
+            .logical_networks
+            .values()
+            .any(|l| l.name == "Storage")
+    );
     assert!(c.shows("Storage"));
-    assert!(c.shows("Logical Network saved."));
+    assert!(c.shows("Logical network \"Storage\" was created."));
     // Escape cancels, even when the name box has the key.
     c.click("Create Logical Network...");
     c.interact(|ui| {
-        ui.click(selector::id(admin::logical_network::NAME_INPUT)).expect("name");
+        ui.click(selector::id(admin::logical_network::NAME_INPUT))
+            .expect("name");
         ui.typewrite("Never saved");
     });
     c.key(DialogKey::Cancel, true);
     assert!(!c.app.admin().is_modal());
-    assert!(!c.app.fabric().logical_networks.values().any(|l| l.name == "Never saved"));
+    assert!(
+        !c.app
+            .fabric()
+            .logical_networks
+            .values()
+            .any(|l| l.name == "Never saved")
+    );
     // Delete asks and says what depends on the selected network.
     c.click("Backend");
-    c.send(Message::Key(fabric_console::ui::app::KeyAction::RemoveSelected));
+    c.send(Message::Key(
+        fabric_console::ui::app::KeyAction::RemoveSelected,
+    ));
     assert!(c.shows("These depend on it and are deleted with it (2)"));
     c.key(DialogKey::Cancel, false);
-    assert!(c.app.fabric().logical_networks.values().any(|l| l.name == "Backend"));
+    assert!(
+        c.app
+            .fabric()
+            .logical_networks
+            .values()
+            .any(|l| l.name == "Backend")
+    );
     // Host groups live under Servers.
     c.click("Servers");
     assert!(c.shows("Create Host Group..."));
@@ -1131,11 +1202,15 @@ fn export_and_import_from_the_ribbon_with_a_typed_path_and_every_problem_listed(
     let dir = tempfile::tempdir().expect("dir");
     let file = dir.path().join("fabric.json");
     // Export...: no file chooser answers on this machine's desktop, so a path is typed.
-    let _ = c.app.update(Message::Ribbon(fabric_console::ui::ribbon::Message::Action(fabric_console::ui::ribbon::Action::Export)));
+    let _ = c.app.update(Message::Ribbon(
+        fabric_console::ui::ribbon::Message::Action(fabric_console::ui::ribbon::Action::Export),
+    ));
     assert!(c.app.exchange().is_some());
-    c.send(Message::Exchange(exchange::Message::Picked(exchange::Picked::Unavailable(
-        "the desktop's file chooser service (xdg-desktop-portal) is not running".into(),
-    ))));
+    c.send(Message::Exchange(exchange::Message::Picked(
+        exchange::Picked::Unavailable(
+            "the desktop's file chooser service (xdg-desktop-portal) is not running".into(),
+        ),
+    )));
     assert!(c.shows("No file chooser answered: the desktop's file chooser service (xdg-desktop-portal) is not running. Type the file's full path instead."));
     let path = file.display().to_string();
     c.interact(|ui| {
@@ -1143,7 +1218,11 @@ fn export_and_import_from_the_ribbon_with_a_typed_path_and_every_problem_listed(
         ui.typewrite(&path);
     });
     c.key(DialogKey::Submit, false);
-    assert!(c.app.exchange().is_none(), "{:?}", c.app.exchange().map(|x| &x.stage));
+    assert!(
+        c.app.exchange().is_none(),
+        "{:?}",
+        c.app.exchange().map(|x| &x.stage)
+    );
     assert!(c.shows("The fabric was exported to"));
     let text = std::fs::read_to_string(&file).expect("written");
     assert!(!text.contains(&c.rig.token), "no secret in the export");
@@ -1159,9 +1238,17 @@ fn export_and_import_from_the_ribbon_with_a_typed_path_and_every_problem_listed(
     }
     std::fs::write(&broken, serde_json::to_string_pretty(&doc).expect("json")).expect("write");
     let before = c.rig.store.fabric();
-    let _ = c.app.update(Message::Ribbon(fabric_console::ui::ribbon::Message::Action(fabric_console::ui::ribbon::Action::Import)));
-    c.send(Message::Exchange(exchange::Message::Picked(exchange::Picked::File(broken.clone()))));
-    assert!(c.shows("The fabric was not imported: 2 problems in"), "{:?}", c.app.exchange().map(|x| &x.stage));
+    let _ = c.app.update(Message::Ribbon(
+        fabric_console::ui::ribbon::Message::Action(fabric_console::ui::ribbon::Action::Import),
+    ));
+    c.send(Message::Exchange(exchange::Message::Picked(
+        exchange::Picked::File(broken.clone()),
+    )));
+    assert!(
+        c.shows("The fabric was not imported: 2 problems in"),
+        "{:?}",
+        c.app.exchange().map(|x| &x.stage)
+    );
     assert!(c.shows("The file's version is 7"));
     assert!(c.shows("Range end 10.9.9.9 is outside subnet 10.1.0.0/24"));
     assert_eq!(*c.rig.store.fabric(), *before, "nothing changed");
@@ -1174,14 +1261,26 @@ fn export_and_import_from_the_ribbon_with_a_typed_path_and_every_problem_listed(
     doc["fabric"]["logical_networks"][&ln]["description"] = json!("imported");
     let good = dir.path().join("good.json");
     std::fs::write(&good, serde_json::to_string_pretty(&doc).expect("json")).expect("write");
-    let _ = c.app.update(Message::Ribbon(fabric_console::ui::ribbon::Message::Action(fabric_console::ui::ribbon::Action::Import)));
-    c.send(Message::Exchange(exchange::Message::Picked(exchange::Picked::File(good))));
+    let _ = c.app.update(Message::Ribbon(
+        fabric_console::ui::ribbon::Message::Action(fabric_console::ui::ribbon::Action::Import),
+    ));
+    c.send(Message::Exchange(exchange::Message::Picked(
+        exchange::Picked::File(good),
+    )));
     assert!(c.shows("is a valid fabric export with"));
     c.click("Replace the fabric");
     assert!(c.app.exchange().is_none());
-    assert_eq!(c.rig.store.fabric().logical_networks[&c.rig.ln].description, "imported");
+    assert_eq!(
+        c.rig.store.fabric().logical_networks[&c.rig.ln].description,
+        "imported"
+    );
     assert!(c.shows("The fabric was imported from"));
-    assert!(c.app.commands().iter().any(|cmd| matches!(cmd, EngineCommand::UpdateService(s) if s.id == c.rig.service)));
+    assert!(
+        c.app
+            .commands()
+            .iter()
+            .any(|cmd| matches!(cmd, EngineCommand::UpdateService(s) if s.id == c.rig.service))
+    );
 }
 
 /// Runs the widget operations of the tasks the given keys return, in order, on one live widget
@@ -1190,7 +1289,10 @@ fn focus_after(c: &mut Console, keys: &[DialogKey]) -> Vec<Option<iced::widget::
     use iced_test::core::renderer::Headless;
     use iced_test::core::widget::operation::Outcome;
     use iced_test::runtime::user_interface::{Cache, UserInterface};
-    let tasks: Vec<Task<Message>> = keys.iter().map(|k| c.app.update(Message::DialogKey(*k, false))).collect();
+    let tasks: Vec<Task<Message>> = keys
+        .iter()
+        .map(|k| c.app.update(Message::DialogKey(*k, false)))
+        .collect();
     let backend = std::env::var("ICED_TEST_BACKEND").ok();
     let mut renderer = futures::executor::block_on(iced::Renderer::new(
         iced::Font::with_name("Fira Sans"),
@@ -1201,26 +1303,27 @@ fn focus_after(c: &mut Console, keys: &[DialogKey]) -> Vec<Option<iced::widget::
     let mut ui = UserInterface::build(c.app.view(), WINDOW, Cache::default(), &mut renderer);
     let mut focused = Vec::new();
     for task in tasks {
-        let actions: Vec<_> = match iced_test::runtime::task::into_stream(task) {
-            Some(stream) => c.rig.runtime.block_on(async {
-                use futures::StreamExt;
-                stream.collect::<Vec<_>>().await
-            }),
-            None => Vec::new(),
-        };
-        for action in actions {
-            if let iced_test::runtime::Action::Widget(mut op) = action {
-                loop {
-                    ui.operate(&renderer, op.as_mut());
-                    match op.finish() {
-                        Outcome::Chain(next) => op = next,
-                        _ => break,
+        // Each operation is run and dropped before the next is asked for: a widget task ends
+        // only when its operation is gone.
+        if let Some(mut stream) = iced_test::runtime::task::into_stream(task) {
+            use futures::StreamExt;
+            while let Some(action) = c.rig.runtime.block_on(stream.next()) {
+                if let iced_test::runtime::Action::Widget(mut op) = action {
+                    loop {
+                        ui.operate(&renderer, op.as_mut());
+                        match op.finish() {
+                            Outcome::Chain(next) => op = next,
+                            _ => break,
+                        }
                     }
                 }
             }
         }
         let mut find = iced_test::Selector::find(selector::is_focused());
-        ui.operate(&renderer, &mut iced_test::core::widget::operation::black_box(&mut find));
+        ui.operate(
+            &renderer,
+            &mut iced_test::core::widget::operation::black_box(&mut find),
+        );
         let id = match iced_test::core::widget::Operation::finish(&find) {
             Outcome::Some(Some(
                 iced_test::selector::Target::TextInput { id, .. }
@@ -1244,8 +1347,14 @@ fn tab_moves_through_the_open_dialog_only() {
     c.click("Create Logical Network...");
     let name = iced::widget::Id::new(admin::logical_network::NAME_INPUT);
     let description = iced::widget::Id::new(admin::logical_network::DESCRIPTION_INPUT);
-    let seen = focus_after(&mut c, &[DialogKey::Next, DialogKey::Next, DialogKey::Previous]);
-    assert_eq!(seen, vec![Some(name.clone()), Some(description), Some(name)]);
+    let seen = focus_after(
+        &mut c,
+        &[DialogKey::Next, DialogKey::Next, DialogKey::Previous],
+    );
+    assert_eq!(
+        seen,
+        vec![Some(name.clone()), Some(description), Some(name)]
+    );
 
     // With the side-by-side view open and no dialog, Ctrl+F goes to its search box; Tab stays
     // inside a dialog opened over it.
@@ -1253,13 +1362,32 @@ fn tab_moves_through_the_open_dialog_only() {
     c.right_click_last("IPAM One");
     c.click_last("Side-by-side view");
     let seen = focus_after(&mut c, &[DialogKey::Find]);
-    assert_eq!(seen, vec![Some(iced::widget::Id::new(compare::SEARCH_INPUT))]);
-    c.send(Message::Key(fabric_console::ui::app::KeyAction::AddNetworkService));
+    assert_eq!(
+        seen,
+        vec![Some(iced::widget::Id::new(compare::SEARCH_INPUT))]
+    );
+    c.send(Message::Key(
+        fabric_console::ui::app::KeyAction::AddNetworkService,
+    ));
     assert!(c.app.wizard().is_some());
-    let seen = focus_after(&mut c, &[DialogKey::Next, DialogKey::Next, DialogKey::Next, DialogKey::Next]);
+    let seen = focus_after(
+        &mut c,
+        &[
+            DialogKey::Next,
+            DialogKey::Next,
+            DialogKey::Next,
+            DialogKey::Next,
+        ],
+    );
     let search = iced::widget::Id::new(compare::SEARCH_INPUT);
-    assert!(seen.iter().all(|f| f.as_ref() != Some(&search)), "Tab never leaves the wizard: {seen:?}");
-    assert!(seen.iter().any(|f| f.is_some()), "Tab reaches the wizard's fields: {seen:?}");
+    assert!(
+        seen.iter().all(|f| f.as_ref() != Some(&search)),
+        "Tab never leaves the wizard: {seen:?}"
+    );
+    assert!(
+        seen.iter().any(|f| f.is_some()),
+        "Tab reaches the wizard's fields: {seen:?}"
+    );
 }
 
 // TEMPORARY-SHOTS-BEGIN

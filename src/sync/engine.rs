@@ -89,6 +89,9 @@ struct Shared {
     workers: Mutex<HashMap<Id, Worker>>,
     /// HTTP-level provider calls made by syncs, for benchmarks and the Jobs view.
     provider_calls: AtomicU64,
+    /// Per service, the fabric revision at which the last sync left both sides agreeing: if the
+    /// fabric is still at it and the IPAM change feed is empty, there is nothing to plan.
+    settled: Mutex<HashMap<Id, u64>>,
 }
 
 /// A cheap, clonable handle to the running engine.
@@ -140,6 +143,7 @@ impl Engine {
             jobs: RwLock::new(jobs),
             workers: Mutex::new(HashMap::new()),
             provider_calls: AtomicU64::new(0),
+            settled: Mutex::new(HashMap::new()),
         });
         let handle = EngineHandle { shared };
         let services: Vec<NetworkService> = handle
@@ -225,6 +229,9 @@ impl EngineHandle {
                     w.task.abort();
                 }
                 if let Ok(mut s) = self.shared.statuses.write() {
+                    s.remove(&service);
+                }
+                if let Ok(mut s) = self.shared.settled.lock() {
                     s.remove(&service);
                 }
                 if let Err(e) = self.shared.db.forget_service(service) {
@@ -582,7 +589,7 @@ impl EngineHandle {
         &self,
         service: Id,
         provider: &dyn IpamProvider,
-    ) -> Result<IpamSnapshot, IpamError> {
+    ) -> Result<(IpamSnapshot, bool), IpamError> {
         let db = self.shared.db.clone();
         let mirror = tokio::task::spawn_blocking(move || db.mirror(service))
             .await
@@ -595,13 +602,37 @@ impl EngineHandle {
             .snapshot(&SnapshotScope::All, since.as_ref())
             .await?
         {
-            SnapshotRead::Full(s) => Ok(s),
+            SnapshotRead::Full(s) => Ok((s, true)),
             SnapshotRead::Changes(c) => {
+                let changed = !(c.spaces.is_empty()
+                    && c.subnets.is_empty()
+                    && c.ranges.is_empty()
+                    && c.deleted.is_empty());
                 let mut m = mirror.unwrap_or_default();
                 m.apply_changes(c);
-                Ok(m)
+                Ok((m, changed))
             }
         }
+    }
+
+    /// The stored base and the operator's pending conflict decisions for a service.
+    async fn base_and_resolutions(
+        &self,
+        service_id: Id,
+    ) -> Result<
+        (
+            super::normal::BaseState,
+            BTreeMap<String, super::plan::Resolution>,
+        ),
+        String,
+    > {
+        let db = self.shared.db.clone();
+        tokio::task::spawn_blocking(move || {
+            Ok::<_, SyncDbError>((db.base(service_id)?, db.resolutions(service_id)?))
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
     }
 
     async fn preview_once(&self, service_id: Id) -> Result<SyncPlan, String> {
@@ -632,18 +663,12 @@ impl EngineHandle {
             .cloned()
             .ok_or("This network service no longer exists.")?;
         let provider = self.connect(&service).await?;
-        let mirror = self
+        let (mirror, _) = self
             .read_ipam(service_id, provider.as_ref())
             .await
             .map_err(|e| e.to_string())?;
         let fabric = self.shared.ctx.store.fabric();
-        let db = self.shared.db.clone();
-        let (base, resolutions) = tokio::task::spawn_blocking(move || {
-            Ok::<_, SyncDbError>((db.base(service_id)?, db.resolutions(service_id)?))
-        })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+        let (base, resolutions) = self.base_and_resolutions(service_id).await?;
         tokio::task::spawn_blocking(move || {
             let p = plan(&PlanInput {
                 fabric: &fabric,
@@ -848,7 +873,7 @@ impl EngineHandle {
         }
 
         self.progress(service_id, SyncStage::ReadingIpam, 0, 0);
-        let mut mirror = self
+        let (mut mirror, ipam_changed) = self
             .read_ipam(service_id, provider.as_ref())
             .await
             .map_err(|e| ipam_err(e, skew))?;
@@ -858,13 +883,39 @@ impl EngineHandle {
 
         self.progress(service_id, SyncStage::ReadingConsole, 0, 0);
         let fabric = self.shared.ctx.store.fabric();
-        let db = self.shared.db.clone();
-        let (base, resolutions) = tokio::task::spawn_blocking(move || {
-            Ok::<_, SyncDbError>((db.base(service_id)?, db.resolutions(service_id)?))
-        })
-        .await
-        .map_err(|e| (e.to_string(), false, skew))?
-        .map_err(|e| (e.to_string(), false, skew))?;
+        let (base, resolutions) = self
+            .base_and_resolutions(service_id)
+            .await
+            .map_err(|e| (e, false, skew))?;
+
+        let revision = self.shared.ctx.store.revision();
+        let settled = self
+            .shared
+            .settled
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&service_id).copied());
+        if !ipam_changed && resolutions.is_empty() && settled == Some(revision) {
+            // Neither side changed since both agreed: nothing to plan, nothing to send.
+            let db = self.shared.db.clone();
+            tokio::task::spawn_blocking(move || {
+                let base = db.base(service_id)?;
+                db.save_base_and_mirror(service_id, &base, &mirror)
+            })
+            .await
+            .map_err(|e| (e.to_string(), false, skew))?
+            .map_err(|e| (e.to_string(), false, skew))?;
+            self.update_status(service_id, |s| {
+                s.conflicts.clear();
+                s.orphans.clear();
+            });
+            job.result = if skew.is_some_and(|s| s.abs() > self.shared.ctx.skew_threshold_ms) {
+                JobResult::CompletedWithWarnings
+            } else {
+                JobResult::Succeeded
+            };
+            return Ok(skew);
+        }
 
         self.progress(service_id, SyncStage::Planning, 0, 0);
         let (plan, _base, mirror_for_plan) = {
@@ -1014,6 +1065,14 @@ impl EngineHandle {
         .map_err(|e| (e.to_string(), false, skew))?;
         if report.canceled {
             return Err(stop(skew));
+        }
+        let agreed = fully && plan.conflicts.is_empty() && plan.orphans.is_empty();
+        if let Ok(mut m) = self.shared.settled.lock() {
+            if agreed {
+                m.insert(service_id, self.shared.ctx.store.revision());
+            } else {
+                m.remove(&service_id);
+            }
         }
         let warn_skew = skew.is_some_and(|s| s.abs() > self.shared.ctx.skew_threshold_ms);
         job.result = if job.errors.is_empty() && !warn_skew {

@@ -731,6 +731,53 @@ fn merge_presence<V: Clone + PartialEq>(
     }
 }
 
+/// The base, console and IPAM maps of one kind of entity.
+type Sides<'a, K, V> = (&'a BTreeMap<K, V>, &'a BTreeMap<K, V>, &'a BTreeMap<K, V>);
+
+/// Merge one kind of entity of the three views into the two targets.
+fn merge_map<K: Ord + Copy, V: Clone + PartialEq>(
+    (b, c, i): Sides<K, V>,
+    (tc, ti): (&mut BTreeMap<K, V>, &mut BTreeMap<K, V>),
+    conflicts: &mut Vec<Conflict>,
+    resolutions: &BTreeMap<String, Resolution>,
+    identify: impl Fn(&K, &V) -> (ObjectKind, Id, String, String),
+    fields: impl Fn(&mut MergeCtx, Option<&V>, &V, &V) -> (V, V),
+) {
+    let keys: BTreeSet<K> = b.keys().chain(c.keys()).chain(i.keys()).copied().collect();
+    for key in &keys {
+        let (bv, cv, iv) = (b.get(key), c.get(key), i.get(key));
+        // Unchanged on both sides: the common case, kept cheap.
+        if let (Some(bv), Some(cv), Some(iv)) = (bv, cv, iv)
+            && bv == cv
+            && cv == iv
+        {
+            tc.insert(*key, cv.clone());
+            ti.insert(*key, cv.clone());
+            continue;
+        }
+        let Some(any) = cv.or(iv).or(bv) else {
+            continue;
+        };
+        let (kind, object, object_name, key_prefix) = identify(key, any);
+        let mut m = MergeCtx {
+            resolutions,
+            conflicts: Vec::new(),
+            kind,
+            object,
+            object_name,
+            key_prefix,
+        };
+        let (x, y) = merge_presence(&mut m, bv, cv, iv, &fields);
+        conflicts.extend(m.conflicts);
+        if let Some(x) = x {
+            tc.insert(*key, x);
+        }
+        if let Some(y) = y {
+            ti.insert(*key, y);
+        }
+    }
+}
+
 /// Plan one sync of one service.
 pub fn plan(input: &PlanInput) -> SyncPlan {
     let PlanInput {
@@ -751,211 +798,82 @@ pub fn plan(input: &PlanInput) -> SyncPlan {
     let mut tc = Normalized::default();
     let mut ti = Normalized::default();
 
-    let ctx = |kind, object: Id, name: &str, prefix: String| MergeCtx {
+    merge_map(
+        (&b.lns, &c.lns, &i.lns),
+        (&mut tc.lns, &mut ti.lns),
+        &mut conflicts,
         resolutions,
-        conflicts: Vec::new(),
-        kind,
-        object,
-        object_name: name.to_string(),
-        key_prefix: prefix,
-    };
-
-    // Logical networks.
-    let ln_keys: BTreeSet<Id> = b
-        .lns
-        .keys()
-        .chain(c.lns.keys())
-        .chain(i.lns.keys())
-        .copied()
-        .collect();
-    for id in &ln_keys {
-        // Unchanged on both sides: the common case, kept cheap.
-        if let (Some(bv), Some(cv), Some(iv)) = (b.lns.get(id), c.lns.get(id), i.lns.get(id))
-            && bv == cv
-            && cv == iv
-        {
-            tc.lns.insert(*id, cv.clone());
-            ti.lns.insert(*id, cv.clone());
-            continue;
-        }
-        let name = c
-            .lns
-            .get(id)
-            .or(i.lns.get(id))
-            .or(b.lns.get(id))
-            .map(|l| l.name.clone())
-            .unwrap_or_default();
-        let mut m = ctx(
-            ObjectKind::LogicalNetwork,
-            *id,
-            &name,
-            format!("logical_network:{id}"),
-        );
-        let (x, y) = merge_presence(
-            &mut m,
-            b.lns.get(id),
-            c.lns.get(id),
-            i.lns.get(id),
-            |m, b, c, i| merge_fields!(m, b, c, i, [name: "Name", description: "Description"]),
-        );
-        conflicts.extend(m.conflicts);
-        if let Some(x) = x {
-            tc.lns.insert(*id, x);
-        }
-        if let Some(y) = y {
-            ti.lns.insert(*id, y);
-        }
-    }
-    // Sites.
-    let site_keys: BTreeSet<Id> = b
-        .sites
-        .keys()
-        .chain(c.sites.keys())
-        .chain(i.sites.keys())
-        .copied()
-        .collect();
-    for id in &site_keys {
-        // Unchanged on both sides: the common case, kept cheap.
-        if let (Some(bv), Some(cv), Some(iv)) = (b.sites.get(id), c.sites.get(id), i.sites.get(id))
-            && bv == cv
-            && cv == iv
-        {
-            tc.sites.insert(*id, cv.clone());
-            ti.sites.insert(*id, cv.clone());
-            continue;
-        }
-        let name = c
-            .sites
-            .get(id)
-            .or(i.sites.get(id))
-            .or(b.sites.get(id))
-            .map(|l| l.name.clone())
-            .unwrap_or_default();
-        let mut m = ctx(
-            ObjectKind::NetworkSite,
-            *id,
-            &name,
-            format!("network_site:{id}"),
-        );
-        let (x, y) = merge_presence(
-            &mut m,
-            b.sites.get(id),
-            c.sites.get(id),
-            i.sites.get(id),
-            |m, b, c, i| merge_fields!(m, b, c, i, [name: "Name"]),
-        );
-        conflicts.extend(m.conflicts);
-        if let Some(x) = x {
-            tc.sites.insert(*id, x);
-        }
-        if let Some(y) = y {
-            ti.sites.insert(*id, y);
-        }
-    }
-    // Subnets.
-    let subnet_keys: BTreeSet<SubnetKey> = b
-        .subnets
-        .keys()
-        .chain(c.subnets.keys())
-        .chain(i.subnets.keys())
-        .copied()
-        .collect();
-    for key in &subnet_keys {
-        // Unchanged on both sides: the common case, kept cheap.
-        if let (Some(bv), Some(cv), Some(iv)) =
-            (b.subnets.get(key), c.subnets.get(key), i.subnets.get(key))
-            && bv == cv
-            && cv == iv
-        {
-            tc.subnets.insert(*key, cv.clone());
-            ti.subnets.insert(*key, cv.clone());
-            continue;
-        }
-        let site = c
-            .subnets
-            .get(key)
-            .or(i.subnets.get(key))
-            .or(b.subnets.get(key))
-            .map(|s| s.site)
-            .unwrap_or_default();
-        let mut m = ctx(
-            ObjectKind::Subnet,
-            site,
-            &key.1.to_string(),
-            format!("subnet:{}:{}", key.0, key.1),
-        );
-        let (x, y) = merge_presence(
-            &mut m,
-            b.subnets.get(key),
-            c.subnets.get(key),
-            i.subnets.get(key),
-            |m, b, c, i| merge_fields!(m, b, c, i, [site: "Network site", vlan: "VLAN", secondary_vlan: "Secondary VLAN"]),
-        );
-        conflicts.extend(m.conflicts);
-        if let Some(x) = x {
-            tc.subnets.insert(*key, x);
-        }
-        if let Some(y) = y {
-            ti.subnets.insert(*key, y);
-        }
-    }
-    // Pools.
-    let pool_keys: BTreeSet<Id> = b
-        .pools
-        .keys()
-        .chain(c.pools.keys())
-        .chain(i.pools.keys())
-        .copied()
-        .collect();
-    for id in &pool_keys {
-        // Unchanged on both sides: the common case, kept cheap.
-        if let (Some(bv), Some(cv), Some(iv)) = (b.pools.get(id), c.pools.get(id), i.pools.get(id))
-            && bv == cv
-            && cv == iv
-        {
-            tc.pools.insert(*id, cv.clone());
-            ti.pools.insert(*id, cv.clone());
-            continue;
-        }
-        let name = c
-            .pools
-            .get(id)
-            .or(i.pools.get(id))
-            .or(b.pools.get(id))
-            .map(|l| l.name.clone())
-            .unwrap_or_default();
-        let mut m = ctx(ObjectKind::IpPool, *id, &name, format!("ip_pool:{id}"));
-        let (x, y) = merge_presence(
-            &mut m,
-            b.pools.get(id),
-            c.pools.get(id),
-            i.pools.get(id),
-            |m, b, c, i| {
-                merge_fields!(m, b, c, i, [
-                    subnet: "Subnet",
-                    name: "Name",
-                    description: "Description",
-                    start: "Range start",
-                    end: "Range end",
-                    reserved: "Reserved addresses",
-                    vips: "VIP addresses",
-                    gateways: "Default gateways",
-                    dns_servers: "DNS servers",
-                    dns_suffix: "DNS suffix",
-                    dns_search_suffixes: "DNS search suffixes",
-                    wins_servers: "WINS servers",
-                    netbios_enabled: "NetBIOS over TCP/IP",
-                ])
-            },
-        );
-        conflicts.extend(m.conflicts);
-        if let Some(x) = x {
-            tc.pools.insert(*id, x);
-        }
-        if let Some(y) = y {
-            ti.pools.insert(*id, y);
-        }
-    }
+        |id, v| {
+            (
+                ObjectKind::LogicalNetwork,
+                *id,
+                v.name.clone(),
+                format!("logical_network:{id}"),
+            )
+        },
+        |m, b, c, i| merge_fields!(m, b, c, i, [name: "Name", description: "Description"]),
+    );
+    merge_map(
+        (&b.sites, &c.sites, &i.sites),
+        (&mut tc.sites, &mut ti.sites),
+        &mut conflicts,
+        resolutions,
+        |id, v| {
+            (
+                ObjectKind::NetworkSite,
+                *id,
+                v.name.clone(),
+                format!("network_site:{id}"),
+            )
+        },
+        |m, b, c, i| merge_fields!(m, b, c, i, [name: "Name"]),
+    );
+    merge_map(
+        (&b.subnets, &c.subnets, &i.subnets),
+        (&mut tc.subnets, &mut ti.subnets),
+        &mut conflicts,
+        resolutions,
+        |key, v| {
+            (
+                ObjectKind::Subnet,
+                v.site,
+                key.1.to_string(),
+                format!("subnet:{}:{}", key.0, key.1),
+            )
+        },
+        |m, b, c, i| merge_fields!(m, b, c, i, [site: "Network site", vlan: "VLAN", secondary_vlan: "Secondary VLAN"]),
+    );
+    merge_map(
+        (&b.pools, &c.pools, &i.pools),
+        (&mut tc.pools, &mut ti.pools),
+        &mut conflicts,
+        resolutions,
+        |id, v| {
+            (
+                ObjectKind::IpPool,
+                *id,
+                v.name.clone(),
+                format!("ip_pool:{id}"),
+            )
+        },
+        |m, b, c, i| {
+            merge_fields!(m, b, c, i, [
+                subnet: "Subnet",
+                name: "Name",
+                description: "Description",
+                start: "Range start",
+                end: "Range end",
+                reserved: "Reserved addresses",
+                vips: "VIP addresses",
+                gateways: "Default gateways",
+                dns_servers: "DNS servers",
+                dns_suffix: "DNS suffix",
+                dns_search_suffixes: "DNS search suffixes",
+                wins_servers: "WINS servers",
+                netbios_enabled: "NetBIOS over TCP/IP",
+            ])
+        },
+    );
     // VM networks: console → IPAM only; an IPAM-side change is reported and put back.
     for (id, cv) in &c.vmns {
         tc.vmns.insert(*id, cv.clone());
@@ -1848,25 +1766,7 @@ mod tests {
     }
 
     fn apply_ops(snap: &mut IpamSnapshot, ops: &[IpamOp]) {
-        for op in ops {
-            match op {
-                IpamOp::CreateSpace(s) | IpamOp::UpdateSpace(s) => {
-                    snap.spaces.retain(|x| x.id != s.id);
-                    snap.spaces.push(s.clone());
-                }
-                IpamOp::CreateSubnet(s) | IpamOp::UpdateSubnet(s) => {
-                    snap.subnets.retain(|x| x.id != s.id);
-                    snap.subnets.push(s.clone());
-                }
-                IpamOp::CreateRange(r) | IpamOp::UpdateRange(r) => {
-                    snap.ranges.retain(|x| x.id != r.id);
-                    snap.ranges.push(r.clone());
-                }
-                IpamOp::DeleteSpace(id) => snap.spaces.retain(|x| &x.id != id),
-                IpamOp::DeleteSubnet(id) => snap.subnets.retain(|x| &x.id != id),
-                IpamOp::DeleteRange(id) => snap.ranges.retain(|x| &x.id != id),
-            }
-        }
+        crate::sync::apply::apply_to_mirror(snap, ops);
     }
 
     impl World {

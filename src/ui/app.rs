@@ -1167,6 +1167,9 @@ impl App {
             }
         }
         if reload_compare {
+            if let Some(c) = &mut self.compare {
+                c.synced();
+            }
             return self.reload_compare();
         }
         Task::none()
@@ -1401,7 +1404,11 @@ impl App {
             .exchange
             .as_ref()
             .map(|x| x.view().map(Message::Exchange))
-            .or_else(|| self.admin.modal(&self.fabric).map(|m| m.map(Message::Admin)))
+            .or_else(|| {
+                self.admin
+                    .modal(&self.fabric)
+                    .map(|m| m.map(Message::Admin))
+            })
             .or_else(|| {
                 self.compare
                     .as_ref()
@@ -1582,7 +1589,10 @@ impl App {
                     path.display()
                 )
             } else {
-                format!("The fabric was imported from {} ({objects} objects).", path.display())
+                format!(
+                    "The fabric was imported from {} ({objects} objects).",
+                    path.display()
+                )
             },
         ));
     }

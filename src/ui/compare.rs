@@ -444,13 +444,39 @@ impl CompareScreen {
         (Task::none(), None)
     }
 
-    /// Every conflict of the selected row has a decision waiting for the next sync.
+    /// Decisions sent for this row's fields and waiting for the next sync, as (field, choice).
+    /// Conflict keys are "<kind>:<id or logical network:subnet>:<field>".
+    pub fn decisions_for(&self, row: &CompareRow) -> Vec<(String, Resolution)> {
+        if self.decided.is_empty() {
+            return Vec::new();
+        }
+        let id = row.object.to_string();
+        let subnet = match row.kind {
+            RowKind::Subnet => row
+                .console
+                .as_ref()
+                .or(row.ipam.as_ref())
+                .map(|c| format!(":{}:", c.title)),
+            _ => None,
+        };
+        self.decided
+            .iter()
+            .filter(|(k, _)| match &subnet {
+                Some(net) => k.starts_with("subnet:") && k.contains(net.as_str()),
+                None => !k.starts_with("subnet:") && k.contains(&id),
+            })
+            .map(|(k, r)| (k.rsplit(':').next().unwrap_or(k).to_string(), *r))
+            .collect()
+    }
+
+    /// A sync ran: the decisions it applied are history.
+    pub fn synced(&mut self) {
+        self.decided.clear();
+    }
+
+    /// The row has decisions waiting for the next sync.
     pub fn row_decided(&self, row: &CompareRow) -> bool {
-        !row.conflicts.is_empty()
-            && row
-                .conflicts
-                .iter()
-                .all(|c| self.decided.contains_key(&c.key))
+        !self.decisions_for(row).is_empty()
     }
 
     pub fn view(&self) -> Element<'_, Message> {
@@ -655,16 +681,7 @@ impl CompareScreen {
                     } else {
                         title
                     });
-                    if !c.detail.is_empty() {
-                        line = line.push(
-                            text(c.detail.clone())
-                                .size(style::SMALL)
-                                .wrapping(text::Wrapping::None)
-                                .style(|theme: &Theme| text::Style {
-                                    color: Some(style::muted_text(theme)),
-                                }),
-                        );
-                    }
+                    // Changed fields before the detail, so a narrow row still shows them.
                     for f in r.changed.iter().take(3) {
                         let tone = if conflict_fields.contains(f) {
                             Tone::Error
@@ -675,6 +692,16 @@ impl CompareScreen {
                     }
                     if r.changed.len() > 3 {
                         line = line.push(text(format!("+{}", r.changed.len() - 3)).size(11));
+                    }
+                    if !c.detail.is_empty() {
+                        line = line.push(
+                            text(c.detail.clone())
+                                .size(style::SMALL)
+                                .wrapping(text::Wrapping::None)
+                                .style(|theme: &Theme| text::Style {
+                                    color: Some(style::muted_text(theme)),
+                                }),
+                        );
                     }
                 }
                 None => {
@@ -771,6 +798,20 @@ impl CompareScreen {
         }
         if !r.conflicts.is_empty() {
             c = c.push(self.conflicts(r));
+        }
+        let waiting = self.decisions_for(r);
+        if !waiting.is_empty() {
+            let list: Vec<String> = waiting
+                .iter()
+                .map(|(field, choice)| match choice {
+                    Resolution::KeepConsole => format!("{field}: keeping the console value"),
+                    Resolution::TakeIpam => format!("{field}: taking the IPAM value"),
+                })
+                .collect();
+            c = c.push(style::notice(
+                Tone::Info,
+                format!("Decided; the next sync applies it. {}.", list.join("; ")),
+            ));
         }
         c = c.push(fields_table(r));
         scrollable(container(c).padding([8, 12]).width(Length::Fill))

@@ -131,19 +131,19 @@ impl Preview {
                 if summary.conflicts > 0 {
                     c = c.push(style::notice(
                         Tone::Warning,
-                        format!(
-                            "{} conflicts: both sides changed the same field differently. They are shown to you and never guessed.",
-                            summary.conflicts
-                        ),
+                        match summary.conflicts {
+                            1 => "1 conflict: both sides changed the same field differently. It is shown in the side-by-side view and never guessed.".to_string(),
+                            n => format!("{n} conflicts: both sides changed the same fields differently. They are shown in the side-by-side view and never guessed."),
+                        },
                     ));
                 }
                 if summary.orphans > 0 {
                     c = c.push(style::notice(
                         Tone::Warning,
-                        format!(
-                            "{} logical networks lost their VMM Logical Network name on the IPAM server: delete their sites and the network here to complete the deletion.",
-                            summary.orphans
-                        ),
+                        match summary.orphans {
+                            1 => "1 logical network lost its VMM Logical Network name on the IPAM server: delete its sites and the network here to complete the deletion.".to_string(),
+                            n => format!("{n} logical networks lost their VMM Logical Network name on the IPAM server: delete their sites and the networks here to complete the deletion."),
+                        },
                     ));
                 }
                 c.into()

@@ -158,8 +158,8 @@ impl Form {
         let site = site.filter(|s| fabric.network_sites.contains_key(s));
         let subnet = site
             .and_then(|s| fabric.network_sites.get(&s))
-            .and_then(|s| s.subnets.first())
-            .map(|p| p.subnet.to_string());
+            .and_then(|s| s.subnets.iter().map(|p| p.subnet).min())
+            .map(|n| n.to_string());
         Form {
             id: Uuid::new_v4(),
             name: String::new(),
@@ -214,22 +214,25 @@ impl Form {
     }
 
     /// The subnets the chosen site or VM network offers.
+    /// The subnets the chosen site or VM network offers, IPv4 before IPv6, in address order.
     pub fn subnet_choices(&self, fabric: &Fabric) -> Vec<String> {
         let Some(owner) = self.owner else {
             return Vec::new();
         };
-        match self.source {
+        let mut nets: Vec<ipnet::IpNet> = match self.source {
             Source::NetworkSite => fabric
                 .network_sites
                 .get(&owner)
-                .map(|s| s.subnets.iter().map(|p| p.subnet.to_string()).collect())
+                .map(|s| s.subnets.iter().map(|p| p.subnet).collect())
                 .unwrap_or_default(),
             Source::VmNetwork => fabric
                 .vm_networks
                 .get(&owner)
-                .map(|v| v.vm_subnets.iter().map(|n| n.to_string()).collect())
+                .map(|v| v.vm_subnets.clone())
                 .unwrap_or_default(),
-        }
+        };
+        nets.sort();
+        nets.iter().map(|n| n.to_string()).collect()
     }
 
     pub fn update(&mut self, message: Message, fabric: &Fabric) -> &'static str {

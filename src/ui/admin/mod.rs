@@ -68,6 +68,17 @@ impl Tab {
             Tab::VmNetworks => ObjectKind::VmNetwork,
         }
     }
+    /// The kind in running text, e.g. "static IP address pools".
+    pub fn plural(self) -> &'static str {
+        match self {
+            Tab::HostGroups => "host groups",
+            Tab::LogicalNetworks => "logical networks",
+            Tab::NetworkSites => "network sites",
+            Tab::IpPools => "static IP address pools",
+            Tab::VmNetworks => "VM networks",
+        }
+    }
+
     /// The toolbar's create command, as VMM words it.
     pub fn create_label(self) -> &'static str {
         match self {
@@ -142,6 +153,17 @@ impl Form {
             Form::NetworkSite(_) => ObjectKind::NetworkSite,
             Form::IpPool(_) => ObjectKind::IpPool,
             Form::VmNetwork(_) => ObjectKind::VmNetwork,
+        }
+    }
+
+    /// The name as typed.
+    pub fn name(&self) -> &str {
+        match self {
+            Form::HostGroup(f) => &f.name,
+            Form::LogicalNetwork(f) => &f.name,
+            Form::NetworkSite(f) => &f.name,
+            Form::IpPool(f) => &f.name,
+            Form::VmNetwork(f) => &f.name,
         }
     }
 
@@ -504,7 +526,7 @@ impl Admin {
             }
             None => style::hint(format!(
                 "Select one of the {} to see its properties.",
-                self.tab.label().to_lowercase()
+                self.tab.plural()
             )),
         };
         scrollable(container(body).padding([8, 12]).width(Length::Fill))
@@ -665,8 +687,10 @@ impl Admin {
                     return (Task::none(), None);
                 };
                 let text = format!(
-                    "{} saved.",
-                    d.title().replace(" Properties", "").replace("Create ", "")
+                    "{} \"{}\" was {}.",
+                    delete::capitalized(d.form.kind().label()),
+                    d.form.name().trim(),
+                    if d.editing { "saved" } else { "created" }
                 );
                 return (Task::none(), Some(Event::FabricChanged(new, text)));
             }
@@ -850,7 +874,7 @@ impl Admin {
         let body: Element<'a, Message> = if rows.is_empty() {
             container(style::hint(format!(
                 "No {} yet. Use \"{}\" to add one.",
-                tab.label().to_lowercase(),
+                tab.plural(),
                 tab.create_label().trim_end_matches("...")
             )))
             .padding(12)
@@ -888,11 +912,7 @@ impl Admin {
             container(toolbar).padding([4, 6]),
             grid::header(columns, self.sort, Message::Sort),
             body,
-            container(style::hint(format!(
-                "{} {}",
-                cache.rows.len(),
-                tab.label().to_lowercase()
-            )))
+            container(style::hint(format!("{} {}", cache.rows.len(), tab.plural())))
             .padding([2, 8]),
         ]
         .into()
@@ -927,7 +947,15 @@ fn detail_lines(
                 out.push(("DNS suffix", p.dns_suffix.clone()));
                 out.push(("DNS search suffixes", p.dns_search_suffixes.join(", ")));
                 out.push(("WINS servers", form::join(&p.wins_servers)));
-                out.push(("NetBIOS over TCP/IP", if p.netbios_enabled { "Enabled" } else { "Disabled" }.into()));
+                out.push((
+                    "NetBIOS over TCP/IP",
+                    if p.netbios_enabled {
+                        "Enabled"
+                    } else {
+                        "Disabled"
+                    }
+                    .into(),
+                ));
             }
         }
         _ => {}

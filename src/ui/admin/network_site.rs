@@ -299,7 +299,9 @@ impl Form {
                 stack.push((child.id, depth + 1));
             }
         }
-        let groups = container(scrollable(groups.padding(4)).height(Length::Fixed(104.0)))
+        let groups = container(
+            scrollable(groups.padding(4).width(Length::Fill)).height(Length::Fixed(104.0)),
+        )
             .width(Length::Fill)
             .style(style::pane);
 
