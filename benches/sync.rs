@@ -1,7 +1,7 @@
 //! Sync core benchmarks: plan time and peak memory for 1k/10k/100k-object fabrics; first sync
 //! and no-op refresh of a 10k-object fabric against the built-in IPAM server on loopback.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,14 +21,14 @@ use fabric_console::sync::normal::BaseState;
 use fabric_console::sync::status::JobTrigger;
 use fabric_console::sync::{PlanInput, agreed_base, plan};
 
-/// Counts live and peak heap bytes, so a plan's memory is measured, not guessed.
+/// Counts live and peak heap bytes over mimalloc (the binary's allocator), so a plan's memory is measured, not guessed.
 struct Counting;
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(l) };
+        let p = unsafe { mimalloc::MiMalloc.alloc(l) };
         if !p.is_null() {
             let now = LIVE.fetch_add(l.size(), Ordering::Relaxed) + l.size();
             PEAK.fetch_max(now, Ordering::Relaxed);
@@ -36,7 +36,7 @@ unsafe impl GlobalAlloc for Counting {
         p
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) };
+        unsafe { mimalloc::MiMalloc.dealloc(p, l) };
         LIVE.fetch_sub(l.size(), Ordering::Relaxed);
     }
 }

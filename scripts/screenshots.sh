@@ -127,6 +127,7 @@ wait_syncs() { for _ in $(seq 900); do [ "$(syncs)" -ge "$1" ] && return 0; slee
 dismiss() { click 1232 127; }       # the notice bar's Dismiss, when one is shown
 wait_syncs 1
 sleep 1
+click 41 688                       # the Fabric workspace (the console remembers the last one)
 
 # Fabric ▸ Logical Networks: the administration lists.
 click 105 228

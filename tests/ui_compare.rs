@@ -1017,8 +1017,8 @@ impl Console {
         self.interact(|ui| {
             let at = texts(ui)
                 .into_iter()
-                .filter(|(t, b)| *t == label && b.is_some())
-                .last()
+                .rev()
+                .find(|(t, b)| *t == label && b.is_some())
                 .and_then(|(_, b)| b)
                 .unwrap_or_else(|| panic!("no text {label:?}"))
                 .center();
@@ -1032,8 +1032,8 @@ impl Console {
         self.interact(|ui| {
             let at = texts(ui)
                 .into_iter()
-                .filter(|(t, b)| *t == label && b.is_some())
-                .last()
+                .rev()
+                .find(|(t, b)| *t == label && b.is_some())
                 .and_then(|(_, b)| b)
                 .unwrap_or_else(|| panic!("no text {label:?}"))
                 .center();
@@ -1106,7 +1106,10 @@ fn the_console_opens_the_side_by_side_view_and_a_decision_reaches_the_engine() {
         cmd,
         EngineCommand::ResolveConflict { service: s, resolution: Resolution::KeepConsole, .. } if *s == service
     )));
-    assert!(c.shows("DNS suffix: keeping the console value"), "the decision stays in view until the sync");
+    assert!(
+        c.shows("DNS suffix: keeping the console value"),
+        "the decision stays in view until the sync"
+    );
     // Refresh now: the sync applies the decision and the view reloads by itself.
     c.click("Refresh now");
     c.pump_until(|app| {
@@ -1127,6 +1130,11 @@ fn the_console_opens_the_side_by_side_view_and_a_decision_reaches_the_engine() {
     assert!(c.shows("Nothing to do: the console and the IPAM server are in sync."));
     c.send(Message::Key(fabric_console::ui::app::KeyAction::Escape));
     assert!(c.app.modal().is_none());
+    // Enter presses the preview's default button, Close.
+    c.click("Preview changes");
+    assert!(c.app.modal().is_some());
+    c.send(Message::Key(fabric_console::ui::app::KeyAction::Submit));
+    assert!(c.app.modal().is_none(), "Enter closed the preview");
     // Back to the list.
     c.click("◂ Network Service");
     assert!(c.app.compare().is_none());
@@ -1389,113 +1397,3 @@ fn tab_moves_through_the_open_dialog_only() {
         "Tab reaches the wizard's fields: {seen:?}"
     );
 }
-
-// TEMPORARY-SHOTS-BEGIN
-fn tmp_shot<M: Send + 'static>(view: Element<'_, M>, name: &str, size: Size, dark: bool) {
-    let mut ui = Simulator::with_size(Settings::default(), size, view);
-    let theme = if dark {
-        fabric_console::ui::style::dark()
-    } else {
-        fabric_console::ui::style::light()
-    };
-    let snap = ui.snapshot(&theme).expect("snapshot");
-    let _ = std::fs::remove_file(format!("/tmp/shots/{name}-tiny-skia.png"));
-    snap.matches_image(format!("/tmp/shots/{name}.png"))
-        .expect("png");
-}
-
-#[test]
-fn tmp_shots() {
-    let r = rig();
-    r.make_conflict();
-    let subnet = r
-        .ipam()
-        .subnets
-        .into_iter()
-        .find(|s| s.network == net("10.1.1.0/24"))
-        .expect("subnet");
-    r.admin(
-        reqwest::Method::PATCH,
-        &format!("subnets/{}", subnet.id),
-        Some(json!({"vlan": 111})),
-    );
-    r.sync();
-    let mut screen = r.compare_screen();
-    let i = screen
-        .rows()
-        .iter()
-        .position(|x| x.status == RowStatus::Conflict)
-        .unwrap();
-    let fabric = r.store.fabric();
-    let _ = screen.update(compare::Message::Select(i), r.ctx(&fabric));
-    tmp_shot(screen.view(), "compare", Size::new(1030.0, 720.0), false);
-    tmp_shot(
-        screen.view(),
-        "compare-dark",
-        Size::new(1030.0, 720.0),
-        true,
-    );
-    let mut s = admin_screen();
-    s.admin.tab = Tab::NetworkSites;
-    tmp_shot(
-        s.admin.list(&s.fabric.clone(), &Tab::ALL),
-        "admin-list",
-        Size::new(1030.0, 500.0),
-        false,
-    );
-    let fabric = s.fabric.clone();
-    let _ = s.admin.create(Tab::IpPools, &fabric);
-    let d = s.admin.dialog.as_mut().unwrap();
-    for m in [
-        admin::ip_pool::Message::Owner(admin::form::Choice {
-            id: s.site,
-            label: String::new(),
-        }),
-        admin::ip_pool::Message::Name("Seattle pool".into()),
-        admin::ip_pool::Message::RangeStart("10.1.0.210".into()),
-        admin::ip_pool::Message::RangeEnd("10.9.9.9".into()),
-        admin::ip_pool::Message::AddGateway,
-        admin::ip_pool::Message::GatewayAddress(0, "10.1.0.1".into()),
-        admin::ip_pool::Message::DnsServers("10.0.0.53, dns1".into()),
-    ] {
-        d.update(admin::FormMessage::IpPool(m), &fabric);
-    }
-    tmp_shot(
-        s.admin.modal(&fabric).unwrap(),
-        "pool-dialog",
-        Size::new(1280.0, 800.0),
-        false,
-    );
-    s.admin.dialog = None;
-    let _ = s.admin.create(Tab::NetworkSites, &fabric);
-    tmp_shot(
-        s.admin.modal(&fabric).unwrap(),
-        "site-dialog",
-        Size::new(1280.0, 800.0),
-        false,
-    );
-    s.admin.dialog = None;
-    s.admin
-        .ask_delete(ObjectKind::LogicalNetwork, r.ln, &fabric);
-    let ln = *fabric.logical_networks.keys().next().unwrap();
-    s.admin.delete = None;
-    s.admin.ask_delete(ObjectKind::LogicalNetwork, ln, &fabric);
-    tmp_shot(
-        s.admin.modal(&fabric).unwrap(),
-        "delete-dialog",
-        Size::new(800.0, 500.0),
-        false,
-    );
-    let mut ex = fabric_console::ui::exchange::Exchange::with_path(
-        fabric_console::ui::exchange::Direction::Import,
-    );
-    ex.stage = fabric_console::ui::exchange::Stage::TypePath {
-        reason: Some(
-            "the desktop's file chooser service (xdg-desktop-portal) is not running".into(),
-        ),
-    };
-    tmp_shot(ex.view(), "import-fallback", Size::new(800.0, 400.0), false);
-    ex.stage = fabric_console::ui::exchange::Stage::Problems { path: "/tmp/x.json".into(), problems: vec!["Line 3, column 5: the file is not valid JSON (expected value). Fix the file or export the fabric again.".into(), "Static IP address pool \"p\": Range end 10.9.9.9 is outside subnet 10.1.0.0/24.".into()] };
-    tmp_shot(ex.view(), "import-problems", Size::new(800.0, 600.0), false);
-}
-// TEMPORARY-SHOTS-END

@@ -1,7 +1,7 @@
 //! The side-by-side view's rows: the console's fabric on the left, the IPAM server's objects on
 //! the right, aligned by identity, each with a status.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -304,13 +304,44 @@ pub fn compare(
         .into_iter()
         .collect();
     // Logical networks outside the scope are listed too, marked so.
-    let out_lns: Vec<Id> = fabric
+    let out_lns: BTreeSet<Id> = fabric
         .logical_networks
         .keys()
         .filter(|id| !c.lns.contains_key(id) && !i.lns.contains_key(id))
         .copied()
         .collect();
     lns.extend(out_lns.iter().copied());
+    // Children by parent, built once, so each network, site and subnet finds its own rows
+    // without scanning every object (the view of a 100k-object fabric stays linear).
+    let mut sites_by_ln: HashMap<Id, Vec<(Id, &SiteVal)>> = HashMap::new();
+    for (id, s) in c.sites.iter().chain(i.sites.iter()) {
+        sites_by_ln.entry(s.ln).or_default().push((*id, s));
+    }
+    let mut fabric_sites_by_ln: HashMap<Id, Vec<&crate::fabric::model::NetworkSite>> =
+        HashMap::new();
+    for s in fabric.network_sites.values() {
+        fabric_sites_by_ln
+            .entry(s.logical_network)
+            .or_default()
+            .push(s);
+    }
+    let mut nets_by_site: HashMap<Id, Vec<ipnet::IpNet>> = HashMap::new();
+    for ((_, net), v) in c.subnets.iter().chain(i.subnets.iter()) {
+        nets_by_site.entry(v.site).or_default().push(*net);
+    }
+    let mut pools_by_subnet: HashMap<(Id, ipnet::IpNet), Vec<(Id, &PoolVal)>> = HashMap::new();
+    for (id, p) in c.pools.iter().chain(i.pools.iter()) {
+        pools_by_subnet
+            .entry((p.ln, p.subnet))
+            .or_default()
+            .push((*id, p));
+    }
+    let mut fabric_pools_by_site: HashMap<Id, Vec<&crate::fabric::model::IpPool>> = HashMap::new();
+    for p in fabric.ip_pools.values() {
+        if let PoolScope::Site { site, .. } = p.scope {
+            fabric_pools_by_site.entry(site).or_default().push(p);
+        }
+    }
     lns.sort_by_key(|id| (out_lns.contains(id), name_of(id)));
     for ln in lns {
         let out = out_lns.contains(&ln);
@@ -337,18 +368,15 @@ pub fn compare(
         );
         // Sites of this network: in scope from both sides, and the console's out-of-scope ones.
         let mut sites: BTreeMap<String, (Id, bool)> = BTreeMap::new();
-        for (id, s) in c
-            .sites
-            .iter()
-            .chain(i.sites.iter())
-            .filter(|(_, s)| s.ln == ln)
-        {
+        for (id, s) in sites_by_ln.get(&ln).into_iter().flatten() {
             sites
                 .entry(format!("{}{id}", s.name.to_lowercase()))
                 .or_insert((*id, false));
         }
-        for s in fabric
-            .sites_of(ln)
+        for s in fabric_sites_by_ln
+            .get(&ln)
+            .into_iter()
+            .flatten()
             .filter(|s| !c.sites.contains_key(&s.id) && !i.sites.contains_key(&s.id))
         {
             sites.insert(format!("~{}{}", s.name.to_lowercase(), s.id), (s.id, true));
@@ -381,18 +409,7 @@ pub fn compare(
                 out,
             );
             let mut nets: BTreeSet<ipnet::IpNet> = BTreeSet::new();
-            nets.extend(
-                c.subnets
-                    .iter()
-                    .filter(|(_, v)| v.site == site)
-                    .map(|(k, _)| k.1),
-            );
-            nets.extend(
-                i.subnets
-                    .iter()
-                    .filter(|(_, v)| v.site == site)
-                    .map(|(k, _)| k.1),
-            );
+            nets.extend(nets_by_site.get(&site).into_iter().flatten().copied());
             if out && let Some(fs) = fabric.network_sites.get(&site) {
                 nets.extend(fs.subnets.iter().map(|s| s.subnet));
             }
@@ -438,20 +455,20 @@ pub fn compare(
                     out,
                 );
                 let mut pools: BTreeMap<String, Id> = BTreeMap::new();
-                for (id, p) in c
-                    .pools
-                    .iter()
-                    .chain(i.pools.iter())
-                    .filter(|(_, p)| p.ln == ln && p.subnet == net)
-                {
+                for (id, p) in pools_by_subnet.get(&(ln, net)).into_iter().flatten() {
                     pools
                         .entry(format!("{}{id}", p.name.to_lowercase()))
                         .or_insert(*id);
                 }
                 if out {
-                    for p in fabric.pools_of_site(site).filter(
-                        |p| matches!(p.scope, PoolScope::Site { subnet, .. } if subnet == net),
-                    ) {
+                    for p in fabric_pools_by_site
+                        .get(&site)
+                        .into_iter()
+                        .flatten()
+                        .filter(
+                            |p| matches!(p.scope, PoolScope::Site { subnet, .. } if subnet == net),
+                        )
+                    {
                         pools
                             .entry(format!("{}{}", p.name.to_lowercase(), p.id))
                             .or_insert(p.id);

@@ -901,6 +901,12 @@ impl App {
                     };
                     self.wizard_message(step)
                 }
+                // The other dialogs' default buttons: Save, Yes, Close.
+                Some(Modal::Properties(_)) => {
+                    self.handle(Message::Properties(properties::Message::Save))
+                }
+                Some(Modal::ConfirmRemove { .. }) => self.handle(Message::ConfirmRemove(true)),
+                Some(Modal::Preview(_)) => self.handle(Message::Preview(preview::Message::Close)),
                 _ => Task::none(),
             },
             _ if self.modal.is_some() => Task::none(),

@@ -912,7 +912,11 @@ impl Admin {
             container(toolbar).padding([4, 6]),
             grid::header(columns, self.sort, Message::Sort),
             body,
-            container(style::hint(format!("{} {}", cache.rows.len(), tab.plural())))
+            container(style::hint(format!(
+                "{} {}",
+                cache.rows.len(),
+                tab.plural()
+            )))
             .padding([2, 8]),
         ]
         .into()

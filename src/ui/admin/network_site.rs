@@ -302,8 +302,8 @@ impl Form {
         let groups = container(
             scrollable(groups.padding(4).width(Length::Fill)).height(Length::Fixed(104.0)),
         )
-            .width(Length::Fill)
-            .style(style::pane);
+        .width(Length::Fill)
+        .style(style::pane);
 
         // Subnet-VLAN pairs, each with the errors that name its subnet right under it.
         let pair_fields = ["Subnet", "VLAN", "Secondary VLAN"];
