@@ -757,7 +757,33 @@ async fn console_stopped_between_journal_and_confirmation_is_recovered() {
 async fn side_by_side_rows_show_in_sync_differs_conflict_and_out_of_scope() {
     use fabric_console::sync::compare::{RowKind, RowStatus};
     let r = rig(Some(&[|ids: &Ids| ids.seattle])).await;
+    // A pool on the VM network's VM subnet: console → IPAM only, shown under its VM network.
+    let vm_pool = Uuid::new_v4();
+    r.store
+        .apply(&[FabricChange::Put(FabricObject::IpPool(IpPool {
+            id: vm_pool,
+            name: "Tenant A pool".into(),
+            description: String::new(),
+            scope: PoolScope::VmSubnet {
+                vm_network: r.ids.vmn,
+                subnet: net("192.168.0.0/24"),
+            },
+            range_start: ip("192.168.0.10"),
+            range_end: ip("192.168.0.99"),
+            reserved: BTreeSet::new(),
+            vips: BTreeSet::new(),
+            gateways: vec![],
+            dns_servers: vec![],
+            dns_suffix: String::new(),
+            dns_search_suffixes: vec![],
+            wins_servers: vec![],
+            netbios_enabled: false,
+        }))])
+        .unwrap();
     let (view, plan) = r.engine.compare(r.service).await.unwrap();
+    assert!(view.rows.iter().any(|x| x.kind == RowKind::VmPool
+        && x.object == vm_pool
+        && x.status == RowStatus::OnlyInConsole));
     assert!(!plan.is_noop());
     assert!(
         view.rows
@@ -818,6 +844,16 @@ async fn side_by_side_rows_show_in_sync_differs_conflict_and_out_of_scope() {
         view.rows
             .iter()
             .any(|x| x.status == RowStatus::InSync && x.kind == RowKind::LogicalNetwork)
+    );
+    assert!(view.rows.iter().any(|x| x.kind == RowKind::VmPool
+        && x.object == vm_pool
+        && x.status == RowStatus::InSync));
+    assert!(
+        r.ipam()
+            .await
+            .ranges
+            .iter()
+            .any(|x| x.vmm_id == Some(vm_pool))
     );
     assert_eq!(plan.conflicts.len(), 1);
     let filtered = view.filter(&[RowStatus::Conflict].into_iter().collect(), "");

@@ -53,6 +53,8 @@ pub enum RowKind {
     Subnet,
     Pool,
     VmNetwork,
+    /// A static IP address pool on a VM subnet, under its VM network.
+    VmPool,
 }
 
 impl RowKind {
@@ -65,14 +67,14 @@ impl RowKind {
             ),
             RowKind::NetworkSite => ("Network site", "Network Site"),
             RowKind::Subnet => ("IP address subnet", "IP Address Subnet"),
-            RowKind::Pool => ("IP address pool", "IP Address Range"),
+            RowKind::Pool | RowKind::VmPool => ("IP address pool", "IP Address Range"),
             RowKind::VmNetwork => ("VM network", "Customer IP Address Space · VM Network"),
         }
     }
     pub fn depth(self) -> u8 {
         match self {
             RowKind::LogicalNetwork | RowKind::VmNetwork => 0,
-            RowKind::NetworkSite => 1,
+            RowKind::NetworkSite | RowKind::VmPool => 1,
             RowKind::Subnet => 2,
             RowKind::Pool => 3,
         }
@@ -514,6 +516,14 @@ pub fn compare(
             .map(|v| v.name.to_lowercase())
             .unwrap_or_default()
     });
+    let mut vm_pools: HashMap<Id, BTreeMap<String, Id>> = HashMap::new();
+    for (id, p) in c.vm_pools.iter().chain(i.vm_pools.iter()) {
+        vm_pools
+            .entry(p.ln)
+            .or_default()
+            .entry(format!("{}{id}", p.name.to_lowercase()))
+            .or_insert(*id);
+    }
     for vmn in vmns {
         let cc = c.vmns.get(&vmn).map(vmn_cell);
         let ic = i.vmns.get(&vmn).map(vmn_cell);
@@ -527,6 +537,19 @@ pub fn compare(
             ic,
             false,
         );
+        for pool in vm_pools.get(&vmn).into_iter().flat_map(|m| m.values()) {
+            let cc = c.vm_pools.get(pool).map(pool_cell);
+            let ic = i.vm_pools.get(pool).map(pool_cell);
+            b.push(
+                RowKind::VmPool,
+                *pool,
+                &format!("ip_pool:{pool}"),
+                ln,
+                cc,
+                ic,
+                false,
+            );
+        }
     }
     let mut counts = BTreeMap::new();
     for r in &b.rows {

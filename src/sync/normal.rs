@@ -67,11 +67,19 @@ pub struct Normalized {
     pub subnets: BTreeMap<SubnetKey, SubnetVal>,
     pub pools: BTreeMap<Id, PoolVal>,
     pub vmns: BTreeMap<Id, VmnVal>,
+    /// Pools on VM subnets: `PoolVal::ln` holds the VM network. Console → IPAM only.
+    #[serde(default)]
+    pub vm_pools: BTreeMap<Id, PoolVal>,
 }
 
 impl Normalized {
     pub fn object_count(&self) -> usize {
-        self.lns.len() + self.sites.len() + self.subnets.len() + self.pools.len() + self.vmns.len()
+        self.lns.len()
+            + self.sites.len()
+            + self.subnets.len()
+            + self.pools.len()
+            + self.vmns.len()
+            + self.vm_pools.len()
     }
 }
 

@@ -128,6 +128,13 @@ pub fn project_console(fabric: &Fabric, scope: &HostGroupScope, base: &BaseState
             );
         }
     }
+    for p in fabric.ip_pools.values() {
+        if let PoolScope::VmSubnet { vm_network, subnet } = &p.scope
+            && v.vmns.contains_key(vm_network)
+        {
+            v.vm_pools.insert(p.id, pool_val(p, *vm_network, *subnet));
+        }
+    }
     ConsoleView {
         values: v,
         partly_out_of_scope: partly_out,
@@ -511,6 +518,30 @@ pub fn project_ipam(
             if sn.vmm_id.is_some() {
                 out.linked.insert(sn.id.clone());
             }
+        }
+    }
+    // Ranges in customer subnets → pools on VM subnets.
+    let vm_subnet_of: HashMap<&str, SubnetKey> = out
+        .ids
+        .vmn_subnets
+        .iter()
+        .map(|(k, id)| (id.as_str(), *k))
+        .collect();
+    for r in &snap.ranges {
+        let Some(&(vmn, cidr)) = vm_subnet_of.get(r.subnet.as_str()) else {
+            continue;
+        };
+        let pool = r
+            .vmm_id
+            .unwrap_or_else(|| derived_id(&format!("range:{}", r.id)));
+        if console.ip_pools.contains_key(&pool) && !console_view.values.vm_pools.contains_key(&pool)
+        {
+            continue;
+        }
+        out.values.vm_pools.insert(pool, range_val(r, vmn, cidr));
+        out.ids.ranges.insert(pool, r.id.clone());
+        if r.vmm_id.is_some() {
+            out.linked.insert(r.id.clone());
         }
     }
     out
@@ -914,6 +945,28 @@ pub fn plan(input: &PlanInput) -> SyncPlan {
         }
     }
 
+    // Pools on VM subnets follow their VM network: console → IPAM only.
+    for (id, cv) in &c.vm_pools {
+        tc.vm_pools.insert(*id, cv.clone());
+        ti.vm_pools.insert(*id, cv.clone());
+        if let (Some(iv), Some(bv)) = (i.vm_pools.get(id), b.vm_pools.get(id))
+            && iv != bv
+            && iv != cv
+        {
+            conflicts.push(Conflict {
+                key: format!("ip_pool:{id}:range"),
+                kind: ObjectKind::IpPool,
+                object: *id,
+                object_name: cv.name.clone(),
+                field: "IP address range".into(),
+                base: format!("{} – {}", bv.start, bv.end),
+                console: format!("{} – {}", cv.start, cv.end),
+                ipam: format!("{} – {}", iv.start, iv.end),
+                put_back: true,
+            });
+        }
+    }
+
     // Seed rule 1: every subnet of a logical network deleted in IPAM while its VMM Logical
     // Network name stays → the logical network is deleted in the console.
     let mut ln_deleted_by_ipam = BTreeSet::new();
@@ -1059,6 +1112,11 @@ fn make_consistent(t: &mut Normalized, frozen: &BTreeSet<Id>) {
     let subnets: BTreeSet<SubnetKey> = t.subnets.keys().copied().collect();
     t.pools.retain(|_, p| subnets.contains(&(p.ln, p.subnet)));
     t.vmns.retain(|_, v| lns.contains(&v.ln));
+    let vmns = &t.vmns;
+    t.vm_pools.retain(|_, p| {
+        vmns.get(&p.ln)
+            .is_some_and(|v| v.subnets.contains(&p.subnet))
+    });
 }
 
 fn count(plan: &mut SyncPlan, side: Side, kind: &str, verb: usize) {
@@ -1081,7 +1139,12 @@ fn console_changes(
 ) {
     let mut changes = Vec::new();
     // Deletions first: pools, sites, VM networks, logical networks.
-    for id in c.pools.keys().filter(|k| !t.pools.contains_key(k)) {
+    for id in c
+        .pools
+        .keys()
+        .filter(|k| !t.pools.contains_key(k))
+        .chain(c.vm_pools.keys().filter(|k| !t.vm_pools.contains_key(k)))
+    {
         changes.push(FabricChange::Delete(ObjectKind::IpPool, *id));
         count(plan, Side::Console, "Static IP address pools", DELETE);
     }
@@ -1256,7 +1319,9 @@ fn ipam_ops(
 
     // Deletions, children first.
     for (pool, rid) in &ids.ranges {
-        if !t.pools.contains_key(pool) && i.pools.contains_key(pool) && deletable(rid) {
+        let gone = !t.pools.contains_key(pool) && !t.vm_pools.contains_key(pool);
+        let seen = i.pools.contains_key(pool) || i.vm_pools.contains_key(pool);
+        if gone && seen && deletable(rid) {
             deletes.push(IpamOp::DeleteRange(rid.clone()));
             count(plan, Side::Ipam, "IP address ranges", DELETE);
         }
@@ -1429,14 +1494,17 @@ fn ipam_ops(
         }
     }
     // Customer subnets.
+    let mut vm_subnet_ids: BTreeMap<SubnetKey, String> = ids.vmn_subnets.clone();
     for (vmn, v) in &t.vmns {
         let Some(space) = vmn_space.get(vmn) else {
             continue;
         };
         for net in &v.subnets {
             if !ids.vmn_subnets.contains_key(&(*vmn, *net)) {
+                let sid = new_ipam_id();
+                vm_subnet_ids.insert((*vmn, *net), sid.clone());
                 creates.push(IpamOp::CreateSubnet(IpamSubnet {
-                    id: new_ipam_id(),
+                    id: sid,
                     vmm_id: Some(*vmn),
                     address_space: space.clone(),
                     network: *net,
@@ -1453,65 +1521,31 @@ fn ipam_ops(
             }
         }
     }
-    // Ranges.
-    for (pool, v) in &t.pools {
-        let Some(subnet) = subnet_ids.get(&(v.ln, v.subnet)) else {
-            continue;
-        };
-        let existing = ids
-            .ranges
-            .get(pool)
-            .and_then(|rid| ranges.get(rid.as_str()));
-        let needs = match existing {
-            Some(r) => {
-                i.pools.get(pool) != Some(v) || r.vmm_id != Some(*pool) || &r.subnet != subnet
+    // Ranges: pools on site subnets, then pools on VM subnets.
+    for (targets, seen, subnet_of) in [
+        (&t.pools, &i.pools, &subnet_ids),
+        (&t.vm_pools, &i.vm_pools, &vm_subnet_ids),
+    ] {
+        for (pool, v) in targets {
+            let Some(subnet) = subnet_of.get(&(v.ln, v.subnet)) else {
+                continue;
+            };
+            let existing = ids
+                .ranges
+                .get(pool)
+                .and_then(|rid| ranges.get(rid.as_str()))
+                .copied();
+            let needs = match existing {
+                Some(r) => {
+                    seen.get(pool) != Some(v) || r.vmm_id != Some(*pool) || &r.subnet != subnet
+                }
+                None => true,
+            };
+            if needs {
+                creates.push(range_op(existing, *pool, v, subnet, service));
+                let verb = if existing.is_some() { UPDATE } else { CREATE };
+                count(plan, Side::Ipam, "IP address ranges", verb);
             }
-            None => true,
-        };
-        if !needs {
-            continue;
-        }
-        let mut r = existing.map(|r| (*r).clone()).unwrap_or_else(|| IpRange {
-            id: new_ipam_id(),
-            vmm_id: Some(*pool),
-            subnet: subnet.clone(),
-            name: String::new(),
-            description: String::new(),
-            start: v.start,
-            end: v.end,
-            reserved: BTreeSet::new(),
-            vips: BTreeSet::new(),
-            gateways: Vec::new(),
-            dns_servers: Vec::new(),
-            dns_suffix: String::new(),
-            dns_search_suffixes: Vec::new(),
-            wins_servers: Vec::new(),
-            netbios_enabled: false,
-            managed_by_service: "VMM".into(),
-            service_instance: service.id.to_string(),
-        });
-        r.vmm_id = Some(*pool);
-        r.subnet = subnet.clone();
-        r.name = v.name.clone();
-        r.description = v.description.clone();
-        r.start = v.start;
-        r.end = v.end;
-        r.reserved = v.reserved.clone();
-        r.vips = v.vips.clone();
-        r.gateways = v.gateways.clone();
-        r.dns_servers = v.dns_servers.clone();
-        r.dns_suffix = v.dns_suffix.clone();
-        r.dns_search_suffixes = v.dns_search_suffixes.clone();
-        r.wins_servers = v.wins_servers.clone();
-        r.netbios_enabled = v.netbios_enabled;
-        r.managed_by_service = "VMM".into();
-        r.service_instance = service.id.to_string();
-        if existing.is_some() {
-            creates.push(IpamOp::UpdateRange(r));
-            count(plan, Side::Ipam, "IP address ranges", UPDATE);
-        } else {
-            creates.push(IpamOp::CreateRange(r));
-            count(plan, Side::Ipam, "IP address ranges", CREATE);
         }
     }
     // Order: deletes (ranges → subnets → spaces), then spaces → subnets → ranges.
@@ -1532,6 +1566,56 @@ fn ipam_ops(
     let mut all: Vec<IpamOp> = deletes.into_iter().chain(creates).collect();
     all.sort_by_key(|op| rank(op));
     plan.ipam_ops = all;
+}
+
+/// The create or update that makes an IPAM range carry a pool's settings.
+fn range_op(
+    existing: Option<&IpRange>,
+    pool: Id,
+    v: &PoolVal,
+    subnet: &str,
+    service: &NetworkService,
+) -> IpamOp {
+    let mut r = existing.cloned().unwrap_or_else(|| IpRange {
+        id: new_ipam_id(),
+        vmm_id: Some(pool),
+        subnet: subnet.to_string(),
+        name: String::new(),
+        description: String::new(),
+        start: v.start,
+        end: v.end,
+        reserved: BTreeSet::new(),
+        vips: BTreeSet::new(),
+        gateways: Vec::new(),
+        dns_servers: Vec::new(),
+        dns_suffix: String::new(),
+        dns_search_suffixes: Vec::new(),
+        wins_servers: Vec::new(),
+        netbios_enabled: false,
+        managed_by_service: String::new(),
+        service_instance: String::new(),
+    });
+    r.vmm_id = Some(pool);
+    r.subnet = subnet.to_string();
+    r.name = v.name.clone();
+    r.description = v.description.clone();
+    r.start = v.start;
+    r.end = v.end;
+    r.reserved = v.reserved.clone();
+    r.vips = v.vips.clone();
+    r.gateways = v.gateways.clone();
+    r.dns_servers = v.dns_servers.clone();
+    r.dns_suffix = v.dns_suffix.clone();
+    r.dns_search_suffixes = v.dns_search_suffixes.clone();
+    r.wins_servers = v.wins_servers.clone();
+    r.netbios_enabled = v.netbios_enabled;
+    r.managed_by_service = "VMM".into();
+    r.service_instance = service.id.to_string();
+    if existing.is_some() {
+        IpamOp::UpdateRange(r)
+    } else {
+        IpamOp::CreateRange(r)
+    }
 }
 
 /// The new base after a sync: every entity on which both sides now agree.
@@ -1586,6 +1670,12 @@ pub fn agreed_base(
         &mut base.values.pools,
     );
     agree(&c.vmns, &i.vmns, &old.values.vmns, &mut base.values.vmns);
+    agree(
+        &c.vm_pools,
+        &i.vm_pools,
+        &old.values.vm_pools,
+        &mut base.values.vm_pools,
+    );
     // Orphaned networks stay in the base so the next sync still knows the link was broken.
     for ln in &iview.broken_links {
         if let Some(v) = old.values.lns.get(ln)
@@ -2214,6 +2304,82 @@ mod tests {
         w.ipam.ranges.clear();
         w.sync();
         assert!(w.fabric.ip_pools.is_empty());
+        assert!(w.plan().is_noop());
+    }
+
+    #[test]
+    fn pools_on_vm_subnets_go_to_ipam_only() {
+        let mut w = world();
+        let id = Uuid::new_v4();
+        let mut p = pool(
+            id,
+            w.site,
+            "192.168.0.0/24",
+            "192.168.0.10",
+            "192.168.0.100",
+        );
+        p.scope = PoolScope::VmSubnet {
+            vm_network: w.vmn,
+            subnet: net("192.168.0.0/24"),
+        };
+        p.gateways = vec![Gateway::Automatic {
+            address: ip("192.168.0.1"),
+        }];
+        p.reserved.clear();
+        w.fabric.ip_pools.insert(id, p);
+        w.sync();
+        let vmn = w.vmn;
+        let customer: Vec<String> = w
+            .ipam
+            .subnets
+            .iter()
+            .filter(|s| s.vmm_id == Some(vmn))
+            .map(|s| s.id.clone())
+            .collect();
+        let range = w
+            .ipam
+            .ranges
+            .iter()
+            .find(|r| r.vmm_id == Some(id))
+            .expect("range created")
+            .clone();
+        assert!(customer.contains(&range.subnet));
+        assert_eq!(range.end, ip("192.168.0.100"));
+        assert!(w.plan().is_noop(), "{:?}", w.plan().summary);
+        // An IPAM-side edit is reported and put back.
+        w.ipam
+            .ranges
+            .iter_mut()
+            .find(|r| r.vmm_id == Some(id))
+            .unwrap()
+            .end = ip("192.168.0.50");
+        let p = w.sync();
+        assert!(p.conflicts.iter().any(|c| c.put_back && c.object == id));
+        assert!(p.console_changes.is_empty());
+        assert_eq!(
+            w.ipam
+                .ranges
+                .iter()
+                .find(|r| r.vmm_id == Some(id))
+                .unwrap()
+                .end,
+            ip("192.168.0.100")
+        );
+        // A console edit goes out; a console delete removes the range.
+        w.fabric.ip_pools.get_mut(&id).unwrap().range_end = ip("192.168.0.120");
+        w.sync();
+        assert_eq!(
+            w.ipam
+                .ranges
+                .iter()
+                .find(|r| r.vmm_id == Some(id))
+                .unwrap()
+                .end,
+            ip("192.168.0.120")
+        );
+        w.fabric.ip_pools.remove(&id);
+        w.sync();
+        assert!(!w.ipam.ranges.iter().any(|r| r.vmm_id == Some(id)));
         assert!(w.plan().is_noop());
     }
 

@@ -214,8 +214,8 @@ fn side_label(kind: RowKind, ipam: bool) -> &'static str {
         (RowKind::NetworkSite, true) => "Network Site",
         (RowKind::Subnet, false) => "IP address subnet",
         (RowKind::Subnet, true) => "IP Address Subnet",
-        (RowKind::Pool, false) => "IP address pool",
-        (RowKind::Pool, true) => "IP Address Range",
+        (RowKind::Pool | RowKind::VmPool, false) => "IP address pool",
+        (RowKind::Pool | RowKind::VmPool, true) => "IP Address Range",
         (RowKind::VmNetwork, false) => "VM network",
         (RowKind::VmNetwork, true) => "VM Network",
     }
@@ -1022,18 +1022,20 @@ pub fn logical_network_of(row: &CompareRow, fabric: &Fabric) -> Option<Id> {
             .network_sites
             .get(&row.object)
             .map(|s| s.logical_network),
-        RowKind::Pool => fabric
-            .ip_pools
-            .get(&row.object)
-            .and_then(|p| match p.scope {
-                PoolScope::Site { site, .. } => {
-                    fabric.network_sites.get(&site).map(|s| s.logical_network)
-                }
-                PoolScope::VmSubnet { vm_network, .. } => fabric
-                    .vm_networks
-                    .get(&vm_network)
-                    .map(|v| v.logical_network),
-            }),
+        RowKind::Pool | RowKind::VmPool => {
+            fabric
+                .ip_pools
+                .get(&row.object)
+                .and_then(|p| match p.scope {
+                    PoolScope::Site { site, .. } => {
+                        fabric.network_sites.get(&site).map(|s| s.logical_network)
+                    }
+                    PoolScope::VmSubnet { vm_network, .. } => fabric
+                        .vm_networks
+                        .get(&vm_network)
+                        .map(|v| v.logical_network),
+                })
+        }
         RowKind::VmNetwork => fabric
             .vm_networks
             .get(&row.object)
