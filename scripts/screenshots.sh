@@ -216,6 +216,8 @@ shot compare-filtered
 click 609 175                      # All
 key ctrl+f; type_text "10.0.2"
 shot compare-search
+key ctrl+a; type_text "192.168"      # VM networks and the pools on their VM subnets
+shot compare-vm-networks
 
 # Export and import without a desktop file chooser: the dialog says so and takes a path.
 click 490 60                       # Export...
