@@ -90,6 +90,17 @@ fn texts(ui: &mut Simulator<'_, impl Send + 'static>) -> Vec<(String, Option<ice
     out
 }
 
+/// The centre of the last text equal to `label` on screen.
+fn last_text_center(ui: &mut Simulator<'_, impl Send + 'static>, label: &str) -> iced::Point {
+    texts(ui)
+        .into_iter()
+        .rev()
+        .find(|(t, b)| t == label && b.is_some())
+        .and_then(|(_, b)| b)
+        .unwrap_or_else(|| panic!("no text {label:?}"))
+        .center()
+}
+
 /// Opens the pick list inside the container `id` and chooses its option `index`: the menu opens
 /// right under the list, one option per line.
 fn choose<M: Send + 'static>(ui: &mut Simulator<'_, M>, id: &'static str, index: usize) {
@@ -1015,13 +1026,7 @@ impl Console {
     fn click_last(&mut self, label: &str) {
         let label = label.to_string();
         self.interact(|ui| {
-            let at = texts(ui)
-                .into_iter()
-                .rev()
-                .find(|(t, b)| *t == label && b.is_some())
-                .and_then(|(_, b)| b)
-                .unwrap_or_else(|| panic!("no text {label:?}"))
-                .center();
+            let at = last_text_center(ui, &label);
             ui.point_at(at);
             ui.simulate(iced_test::simulator::click());
         });
@@ -1030,13 +1035,7 @@ impl Console {
     fn right_click_last(&mut self, label: &str) {
         let label = label.to_string();
         self.interact(|ui| {
-            let at = texts(ui)
-                .into_iter()
-                .rev()
-                .find(|(t, b)| *t == label && b.is_some())
-                .and_then(|(_, b)| b)
-                .unwrap_or_else(|| panic!("no text {label:?}"))
-                .center();
+            let at = last_text_center(ui, &label);
             ui.point_at(at);
             ui.simulate([
                 iced_test::core::Event::Mouse(iced::mouse::Event::CursorMoved { position: at }),

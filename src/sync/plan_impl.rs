@@ -1249,41 +1249,26 @@ fn console_changes(
         let Some(site) = t.subnets.get(&(v.ln, v.subnet)).map(|s| s.site) else {
             continue;
         };
-        let mut p = existing.cloned().unwrap_or_else(|| IpPool {
+        // Every field of a pool is synced, so the target value describes it whole.
+        let p = IpPool {
             id: *id,
             name: v.name.clone(),
-            description: String::new(),
+            description: v.description.clone(),
             scope: PoolScope::Site {
                 site,
                 subnet: v.subnet,
             },
             range_start: v.start,
             range_end: v.end,
-            reserved: BTreeSet::new(),
-            vips: BTreeSet::new(),
-            gateways: Vec::new(),
-            dns_servers: Vec::new(),
-            dns_suffix: String::new(),
-            dns_search_suffixes: Vec::new(),
-            wins_servers: Vec::new(),
-            netbios_enabled: false,
-        });
-        p.scope = PoolScope::Site {
-            site,
-            subnet: v.subnet,
+            reserved: v.reserved.clone(),
+            vips: v.vips.clone(),
+            gateways: v.gateways.clone(),
+            dns_servers: v.dns_servers.clone(),
+            dns_suffix: v.dns_suffix.clone(),
+            dns_search_suffixes: v.dns_search_suffixes.clone(),
+            wins_servers: v.wins_servers.clone(),
+            netbios_enabled: v.netbios_enabled,
         };
-        p.name = v.name.clone();
-        p.description = v.description.clone();
-        p.range_start = v.start;
-        p.range_end = v.end;
-        p.reserved = v.reserved.clone();
-        p.vips = v.vips.clone();
-        p.gateways = v.gateways.clone();
-        p.dns_servers = v.dns_servers.clone();
-        p.dns_suffix = v.dns_suffix.clone();
-        p.dns_search_suffixes = v.dns_search_suffixes.clone();
-        p.wins_servers = v.wins_servers.clone();
-        p.netbios_enabled = v.netbios_enabled;
         let verb = if existing.is_some() { UPDATE } else { CREATE };
         changes.push(FabricChange::Put(FabricObject::IpPool(p)));
         count(plan, Side::Console, "Static IP address pools", verb);
@@ -1576,41 +1561,26 @@ fn range_op(
     subnet: &str,
     service: &NetworkService,
 ) -> IpamOp {
-    let mut r = existing.cloned().unwrap_or_else(|| IpRange {
-        id: new_ipam_id(),
+    // Every field but the server's id is the console's, so the range is built whole.
+    let r = IpRange {
+        id: existing.map(|r| r.id.clone()).unwrap_or_else(new_ipam_id),
         vmm_id: Some(pool),
         subnet: subnet.to_string(),
-        name: String::new(),
-        description: String::new(),
+        name: v.name.clone(),
+        description: v.description.clone(),
         start: v.start,
         end: v.end,
-        reserved: BTreeSet::new(),
-        vips: BTreeSet::new(),
-        gateways: Vec::new(),
-        dns_servers: Vec::new(),
-        dns_suffix: String::new(),
-        dns_search_suffixes: Vec::new(),
-        wins_servers: Vec::new(),
-        netbios_enabled: false,
-        managed_by_service: String::new(),
-        service_instance: String::new(),
-    });
-    r.vmm_id = Some(pool);
-    r.subnet = subnet.to_string();
-    r.name = v.name.clone();
-    r.description = v.description.clone();
-    r.start = v.start;
-    r.end = v.end;
-    r.reserved = v.reserved.clone();
-    r.vips = v.vips.clone();
-    r.gateways = v.gateways.clone();
-    r.dns_servers = v.dns_servers.clone();
-    r.dns_suffix = v.dns_suffix.clone();
-    r.dns_search_suffixes = v.dns_search_suffixes.clone();
-    r.wins_servers = v.wins_servers.clone();
-    r.netbios_enabled = v.netbios_enabled;
-    r.managed_by_service = "VMM".into();
-    r.service_instance = service.id.to_string();
+        reserved: v.reserved.clone(),
+        vips: v.vips.clone(),
+        gateways: v.gateways.clone(),
+        dns_servers: v.dns_servers.clone(),
+        dns_suffix: v.dns_suffix.clone(),
+        dns_search_suffixes: v.dns_search_suffixes.clone(),
+        wins_servers: v.wins_servers.clone(),
+        netbios_enabled: v.netbios_enabled,
+        managed_by_service: "VMM".into(),
+        service_instance: service.id.to_string(),
+    };
     if existing.is_some() {
         IpamOp::UpdateRange(r)
     } else {
