@@ -3,14 +3,14 @@
 //! Run As accounts carry no secret field, so an export never holds a password or token.
 //! Import reports every problem at once and changes nothing unless the whole file is valid.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use super::model::{Fabric, Id};
+use super::model::{Fabric, FabricKind, Id};
 use super::store::{FabricStore, StoreError};
 use super::validate::{ValidationError, validate_fabric};
 
@@ -230,81 +230,19 @@ fn read_fabric(body: &Map<String, Value>, problems: &mut Vec<ImportProblem>) -> 
         }
     }
     let mut f = Fabric::default();
-    read_collection(
-        body,
-        "host_groups",
-        problems,
-        |o: super::model::HostGroup| {
-            let id = o.id;
-            f.host_groups.insert(id, o);
-            id
-        },
-    );
-    read_collection(
-        body,
-        "run_as_accounts",
-        problems,
-        |o: super::model::RunAsAccount| {
-            let id = o.id;
-            f.run_as_accounts.insert(id, o);
-            id
-        },
-    );
-    read_collection(
-        body,
-        "logical_networks",
-        problems,
-        |o: super::model::LogicalNetwork| {
-            let id = o.id;
-            f.logical_networks.insert(id, o);
-            id
-        },
-    );
-    read_collection(
-        body,
-        "network_sites",
-        problems,
-        |o: super::model::NetworkSite| {
-            let id = o.id;
-            f.network_sites.insert(id, o);
-            id
-        },
-    );
-    read_collection(body, "ip_pools", problems, |o: super::model::IpPool| {
-        let id = o.id;
-        f.ip_pools.insert(id, o);
-        id
+    crate::for_each_kind!(T => {
+        read_collection::<T>(body, problems, T::all_mut(&mut f));
     });
-    read_collection(
-        body,
-        "vm_networks",
-        problems,
-        |o: super::model::VmNetwork| {
-            let id = o.id;
-            f.vm_networks.insert(id, o);
-            id
-        },
-    );
-    read_collection(
-        body,
-        "network_services",
-        problems,
-        |o: super::model::NetworkService| {
-            let id = o.id;
-            f.network_services.insert(id, o);
-            id
-        },
-    );
     (problems.len() == before).then_some(f)
 }
 
 /// A missing collection is empty. Each entry's key must be its object's id.
-fn read_collection<T: DeserializeOwned>(
+fn read_collection<T: FabricKind>(
     body: &Map<String, Value>,
-    collection: &str,
     problems: &mut Vec<ImportProblem>,
-    mut insert: impl FnMut(T) -> Id,
+    into: &mut BTreeMap<Id, T>,
 ) {
+    let collection = T::COLLECTION;
     let entries = match body.get(collection) {
         None => return,
         Some(Value::Object(entries)) => entries,
@@ -323,7 +261,8 @@ fn read_collection<T: DeserializeOwned>(
         };
         match serde_json::from_value::<T>(value.clone()) {
             Ok(object) => {
-                let id = insert(object);
+                let id = object.id();
+                into.insert(id, object);
                 if id.to_string() != key.to_lowercase() {
                     problems.push(ImportProblem::Shape {
                         path,

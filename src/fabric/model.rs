@@ -462,27 +462,163 @@ pub enum FabricObject {
 
 impl FabricObject {
     pub fn kind(&self) -> ObjectKind {
-        match self {
-            FabricObject::HostGroup(_) => ObjectKind::HostGroup,
-            FabricObject::RunAsAccount(_) => ObjectKind::RunAsAccount,
-            FabricObject::LogicalNetwork(_) => ObjectKind::LogicalNetwork,
-            FabricObject::NetworkSite(_) => ObjectKind::NetworkSite,
-            FabricObject::IpPool(_) => ObjectKind::IpPool,
-            FabricObject::VmNetwork(_) => ObjectKind::VmNetwork,
-            FabricObject::NetworkService(_) => ObjectKind::NetworkService,
-        }
+        crate::match_object!(self, o => kind_of(o))
     }
     pub fn id(&self) -> Id {
-        match self {
-            FabricObject::HostGroup(o) => o.id,
-            FabricObject::RunAsAccount(o) => o.id,
-            FabricObject::LogicalNetwork(o) => o.id,
-            FabricObject::NetworkSite(o) => o.id,
-            FabricObject::IpPool(o) => o.id,
-            FabricObject::VmNetwork(o) => o.id,
-            FabricObject::NetworkService(o) => o.id,
-        }
+        crate::match_object!(self, o => o.id)
     }
+    pub fn name(&self) -> &str {
+        crate::match_object!(self, o => o.name.as_str())
+    }
+}
+
+fn kind_of<T: FabricKind>(_: &T) -> ObjectKind {
+    T::KIND
+}
+
+/// What the store, the export and validation need of each of the seven stored kinds, so code
+/// over "every kind" is written once. Subnets are not a kind here: they live inside their site.
+pub trait FabricKind: Clone + Serialize + serde::de::DeserializeOwned + 'static {
+    const KIND: ObjectKind;
+    /// The SQLite table and the export collection, e.g. "ip_pools".
+    const COLLECTION: &'static str;
+    fn id(&self) -> Id;
+    fn name(&self) -> &str;
+    fn all(f: &Fabric) -> &BTreeMap<Id, Self>;
+    fn all_mut(f: &mut Fabric) -> &mut BTreeMap<Id, Self>;
+    fn into_object(self) -> FabricObject;
+    fn of_object(o: &FabricObject) -> Option<&Self>;
+}
+
+macro_rules! fabric_kinds {
+    ($($ty:ident, $collection:ident;)*) => {
+        $(
+            impl FabricKind for $ty {
+                const KIND: ObjectKind = ObjectKind::$ty;
+                const COLLECTION: &'static str = stringify!($collection);
+                fn id(&self) -> Id {
+                    self.id
+                }
+                fn name(&self) -> &str {
+                    &self.name
+                }
+                fn all(f: &Fabric) -> &BTreeMap<Id, Self> {
+                    &f.$collection
+                }
+                fn all_mut(f: &mut Fabric) -> &mut BTreeMap<Id, Self> {
+                    &mut f.$collection
+                }
+                fn into_object(self) -> FabricObject {
+                    FabricObject::$ty(self)
+                }
+                fn of_object(o: &FabricObject) -> Option<&Self> {
+                    match o {
+                        FabricObject::$ty(x) => Some(x),
+                        _ => None,
+                    }
+                }
+            }
+        )*
+    };
+}
+
+fabric_kinds! {
+    HostGroup, host_groups;
+    RunAsAccount, run_as_accounts;
+    LogicalNetwork, logical_networks;
+    NetworkSite, network_sites;
+    IpPool, ip_pools;
+    VmNetwork, vm_networks;
+    NetworkService, network_services;
+}
+
+/// Runs `$body` once per stored kind, in table order, with `$t` naming the kind's type.
+#[macro_export]
+macro_rules! for_each_kind {
+    ($t:ident => $body:block) => {{
+        {
+            type $t = $crate::fabric::model::HostGroup;
+            $body
+        }
+        {
+            type $t = $crate::fabric::model::RunAsAccount;
+            $body
+        }
+        {
+            type $t = $crate::fabric::model::LogicalNetwork;
+            $body
+        }
+        {
+            type $t = $crate::fabric::model::NetworkSite;
+            $body
+        }
+        {
+            type $t = $crate::fabric::model::IpPool;
+            $body
+        }
+        {
+            type $t = $crate::fabric::model::VmNetwork;
+            $body
+        }
+        {
+            type $t = $crate::fabric::model::NetworkService;
+            $body
+        }
+    }};
+}
+
+/// Evaluates `$body` with `$t` naming the type of the stored kind `$kind`; `$subnet` for subnets.
+#[macro_export]
+macro_rules! match_kind {
+    ($kind:expr, $t:ident => $body:expr, subnet => $subnet:expr) => {
+        match $kind {
+            $crate::fabric::model::ObjectKind::HostGroup => {
+                type $t = $crate::fabric::model::HostGroup;
+                $body
+            }
+            $crate::fabric::model::ObjectKind::RunAsAccount => {
+                type $t = $crate::fabric::model::RunAsAccount;
+                $body
+            }
+            $crate::fabric::model::ObjectKind::LogicalNetwork => {
+                type $t = $crate::fabric::model::LogicalNetwork;
+                $body
+            }
+            $crate::fabric::model::ObjectKind::NetworkSite => {
+                type $t = $crate::fabric::model::NetworkSite;
+                $body
+            }
+            $crate::fabric::model::ObjectKind::IpPool => {
+                type $t = $crate::fabric::model::IpPool;
+                $body
+            }
+            $crate::fabric::model::ObjectKind::VmNetwork => {
+                type $t = $crate::fabric::model::VmNetwork;
+                $body
+            }
+            $crate::fabric::model::ObjectKind::NetworkService => {
+                type $t = $crate::fabric::model::NetworkService;
+                $body
+            }
+            $crate::fabric::model::ObjectKind::Subnet => $subnet,
+        }
+    };
+}
+
+/// Evaluates `$body` with `$o` bound to the object inside a [`FabricObject`], whatever its kind.
+#[macro_export]
+macro_rules! match_object {
+    ($object:expr, $o:ident => $body:expr) => {
+        match $object {
+            $crate::fabric::model::FabricObject::HostGroup($o) => $body,
+            $crate::fabric::model::FabricObject::RunAsAccount($o) => $body,
+            $crate::fabric::model::FabricObject::LogicalNetwork($o) => $body,
+            $crate::fabric::model::FabricObject::NetworkSite($o) => $body,
+            $crate::fabric::model::FabricObject::IpPool($o) => $body,
+            $crate::fabric::model::FabricObject::VmNetwork($o) => $body,
+            $crate::fabric::model::FabricObject::NetworkService($o) => $body,
+        }
+    };
 }
 
 /// One change of a batch: the store applies a whole batch or nothing.
@@ -499,44 +635,23 @@ impl Fabric {
     /// Apply changes in memory (no validation). Deleting a missing object is a no-op.
     pub fn apply_changes(&mut self, changes: &[FabricChange]) {
         for change in changes {
-            match change.clone() {
-                FabricChange::Put(o) => match o {
-                    FabricObject::HostGroup(x) => {
-                        self.host_groups.insert(x.id, x);
-                    }
-                    FabricObject::RunAsAccount(x) => {
-                        self.run_as_accounts.insert(x.id, x);
-                    }
-                    FabricObject::LogicalNetwork(x) => {
-                        self.logical_networks.insert(x.id, x);
-                    }
-                    FabricObject::NetworkSite(x) => {
-                        self.network_sites.insert(x.id, x);
-                    }
-                    FabricObject::IpPool(x) => {
-                        self.ip_pools.insert(x.id, x);
-                    }
-                    FabricObject::VmNetwork(x) => {
-                        self.vm_networks.insert(x.id, x);
-                    }
-                    FabricObject::NetworkService(x) => {
-                        self.network_services.insert(x.id, x);
-                    }
-                },
+            match change {
+                FabricChange::Put(o) => crate::match_object!(o, x => self.put(x.clone())),
                 FabricChange::Delete(kind, id) => {
-                    match kind {
-                        ObjectKind::HostGroup => self.host_groups.remove(&id).map(|_| ()),
-                        ObjectKind::RunAsAccount => self.run_as_accounts.remove(&id).map(|_| ()),
-                        ObjectKind::LogicalNetwork => self.logical_networks.remove(&id).map(|_| ()),
-                        ObjectKind::NetworkSite => self.network_sites.remove(&id).map(|_| ()),
-                        ObjectKind::IpPool => self.ip_pools.remove(&id).map(|_| ()),
-                        ObjectKind::VmNetwork => self.vm_networks.remove(&id).map(|_| ()),
-                        ObjectKind::NetworkService => self.network_services.remove(&id).map(|_| ()),
-                        ObjectKind::Subnet => None,
-                    };
+                    crate::match_kind!(kind, T => { T::all_mut(self).remove(id); }, subnet => {});
                 }
             }
         }
+    }
+
+    /// Creates or replaces the object with its id.
+    pub fn put<T: FabricKind>(&mut self, object: T) {
+        T::all_mut(self).insert(object.id(), object);
+    }
+
+    /// The object of `kind` with `id`, cloned; `None` when missing (and for subnets, which live in sites).
+    pub fn object(&self, kind: ObjectKind, id: Id) -> Option<FabricObject> {
+        crate::match_kind!(kind, T => T::all(self).get(&id).cloned().map(T::into_object), subnet => None)
     }
 
     /// Objects that refer to this one (and so block its deletion), as (kind, id, name).

@@ -2,17 +2,15 @@
 //! Every write validates the whole resulting fabric first and then changes exactly the touched rows
 //! in one transaction, so a refused or failed write changes nothing on disk or in memory.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
-use super::model::{Fabric, FabricChange, FabricObject, Id, ObjectKind};
+use super::model::{Fabric, FabricChange, FabricKind, FabricObject, Id, ObjectKind};
 use super::validate::{ValidationError, validate_fabric};
 
 /// How long a writer waits for another process holding the database before giving up.
@@ -31,19 +29,9 @@ const MIGRATIONS: &[&str] = &["
     INSERT INTO meta (key, value) VALUES ('revision', '0');
 "];
 
-/// The kinds stored as rows, with their tables. Subnets live inside their network site's row.
-const TABLES: [(ObjectKind, &str); 7] = [
-    (ObjectKind::HostGroup, "host_groups"),
-    (ObjectKind::RunAsAccount, "run_as_accounts"),
-    (ObjectKind::LogicalNetwork, "logical_networks"),
-    (ObjectKind::NetworkSite, "network_sites"),
-    (ObjectKind::IpPool, "ip_pools"),
-    (ObjectKind::VmNetwork, "vm_networks"),
-    (ObjectKind::NetworkService, "network_services"),
-];
-
+/// The table of a kind stored as rows. Subnets live inside their network site's row.
 fn table_of(kind: ObjectKind) -> Option<&'static str> {
-    TABLES.iter().find(|(k, _)| *k == kind).map(|(_, t)| *t)
+    crate::match_kind!(kind, T => Some(T::COLLECTION), subnet => None)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -290,9 +278,9 @@ impl FabricStore {
         let Connected { conn, revision } = &mut *state;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let stored_revision = read_revision(&tx)?;
-        for (_, table) in TABLES {
-            tx.execute(&format!("DELETE FROM {table}"), [])?;
-        }
+        crate::for_each_kind!(T => {
+            tx.execute(&format!("DELETE FROM {}", T::COLLECTION), [])?;
+        });
         for row in all_rows(&fabric)? {
             write_row(&tx, row.table, &row)?;
         }
@@ -413,91 +401,31 @@ struct Row {
     body: String,
 }
 
-fn to_row<T: Serialize>(
-    table: &'static str,
-    id: Id,
-    name: &str,
-    object: &T,
-) -> Result<Row, StoreError> {
+fn to_row<T: FabricKind>(object: &T) -> Result<Row, StoreError> {
     let body = serde_json::to_string(object).map_err(|e| StoreError::Damaged {
-        kind: kind_of_table(table),
-        id: id.to_string(),
+        kind: T::KIND,
+        id: object.id().to_string(),
         message: e.to_string(),
     })?;
     Ok(Row {
-        table,
-        id: id.to_string(),
-        name: name.to_string(),
+        table: T::COLLECTION,
+        id: object.id().to_string(),
+        name: object.name().to_string(),
         body,
     })
 }
 
-fn kind_of_table(table: &str) -> ObjectKind {
-    TABLES
-        .iter()
-        .find(|(_, t)| *t == table)
-        .map(|(k, _)| *k)
-        .unwrap_or(ObjectKind::HostGroup)
-}
-
 fn row_of(f: &Fabric, kind: ObjectKind, id: Id) -> Result<Option<Row>, StoreError> {
-    let row = match kind {
-        ObjectKind::HostGroup => f
-            .host_groups
-            .get(&id)
-            .map(|o| to_row("host_groups", o.id, &o.name, o)),
-        ObjectKind::RunAsAccount => f
-            .run_as_accounts
-            .get(&id)
-            .map(|o| to_row("run_as_accounts", o.id, &o.name, o)),
-        ObjectKind::LogicalNetwork => f
-            .logical_networks
-            .get(&id)
-            .map(|o| to_row("logical_networks", o.id, &o.name, o)),
-        ObjectKind::NetworkSite => f
-            .network_sites
-            .get(&id)
-            .map(|o| to_row("network_sites", o.id, &o.name, o)),
-        ObjectKind::IpPool => f
-            .ip_pools
-            .get(&id)
-            .map(|o| to_row("ip_pools", o.id, &o.name, o)),
-        ObjectKind::VmNetwork => f
-            .vm_networks
-            .get(&id)
-            .map(|o| to_row("vm_networks", o.id, &o.name, o)),
-        ObjectKind::NetworkService => f
-            .network_services
-            .get(&id)
-            .map(|o| to_row("network_services", o.id, &o.name, o)),
-        ObjectKind::Subnet => None,
-    };
-    row.transpose()
+    crate::match_kind!(kind, T => T::all(f).get(&id).map(to_row).transpose(), subnet => Ok(None))
 }
 
 fn all_rows(f: &Fabric) -> Result<Vec<Row>, StoreError> {
-    let mut rows = Vec::with_capacity(f.object_count());
-    for o in f.host_groups.values() {
-        rows.push(to_row("host_groups", o.id, &o.name, o)?);
-    }
-    for o in f.run_as_accounts.values() {
-        rows.push(to_row("run_as_accounts", o.id, &o.name, o)?);
-    }
-    for o in f.logical_networks.values() {
-        rows.push(to_row("logical_networks", o.id, &o.name, o)?);
-    }
-    for o in f.network_sites.values() {
-        rows.push(to_row("network_sites", o.id, &o.name, o)?);
-    }
-    for o in f.ip_pools.values() {
-        rows.push(to_row("ip_pools", o.id, &o.name, o)?);
-    }
-    for o in f.vm_networks.values() {
-        rows.push(to_row("vm_networks", o.id, &o.name, o)?);
-    }
-    for o in f.network_services.values() {
-        rows.push(to_row("network_services", o.id, &o.name, o)?);
-    }
+    let mut rows = Vec::new();
+    crate::for_each_kind!(T => {
+        for o in T::all(f).values() {
+            rows.push(to_row(o)?);
+        }
+    });
     Ok(rows)
 }
 
@@ -512,74 +440,33 @@ fn write_row(tx: &Transaction<'_>, table: &str, row: &Row) -> Result<(), StoreEr
 
 fn load(conn: &Connection) -> Result<(Fabric, u64), StoreError> {
     let mut f = Fabric::default();
-    load_table(conn, "host_groups", |o: super::model::HostGroup| {
-        let id = o.id;
-        f.host_groups.insert(id, o);
-        id
-    })?;
-    load_table(conn, "run_as_accounts", |o: super::model::RunAsAccount| {
-        let id = o.id;
-        f.run_as_accounts.insert(id, o);
-        id
-    })?;
-    load_table(
-        conn,
-        "logical_networks",
-        |o: super::model::LogicalNetwork| {
-            let id = o.id;
-            f.logical_networks.insert(id, o);
-            id
-        },
-    )?;
-    load_table(conn, "network_sites", |o: super::model::NetworkSite| {
-        let id = o.id;
-        f.network_sites.insert(id, o);
-        id
-    })?;
-    load_table(conn, "ip_pools", |o: super::model::IpPool| {
-        let id = o.id;
-        f.ip_pools.insert(id, o);
-        id
-    })?;
-    load_table(conn, "vm_networks", |o: super::model::VmNetwork| {
-        let id = o.id;
-        f.vm_networks.insert(id, o);
-        id
-    })?;
-    load_table(
-        conn,
-        "network_services",
-        |o: super::model::NetworkService| {
-            let id = o.id;
-            f.network_services.insert(id, o);
-            id
-        },
-    )?;
+    crate::for_each_kind!(T => {
+        load_table::<T>(conn, T::all_mut(&mut f))?;
+    });
     let revision = read_revision(conn)?;
     Ok((f, revision))
 }
 
-/// Reads every row of a table; `insert` stores the object and returns its id.
-fn load_table<T: DeserializeOwned>(
+/// Reads every row of a kind's table into `into`, checking each body belongs to its row.
+fn load_table<T: FabricKind>(
     conn: &Connection,
-    table: &'static str,
-    mut insert: impl FnMut(T) -> Id,
+    into: &mut BTreeMap<Id, T>,
 ) -> Result<(), StoreError> {
-    let kind = kind_of_table(table);
-    let mut stmt = conn.prepare(&format!("SELECT id, body FROM {table}"))?;
+    let mut stmt = conn.prepare(&format!("SELECT id, body FROM {}", T::COLLECTION))?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
         let id: String = row.get(0)?;
         let body: String = row.get(1)?;
         let object: T = serde_json::from_str(&body).map_err(|e| StoreError::Damaged {
-            kind,
+            kind: T::KIND,
             id: id.clone(),
             message: e.to_string(),
         })?;
-        let object_id = insert(object);
+        let object_id = object.id();
+        into.insert(object_id, object);
         if object_id.to_string() != id {
             return Err(StoreError::Damaged {
-                kind,
+                kind: T::KIND,
                 id,
                 message: format!("the row's body belongs to object {object_id}"),
             });
@@ -590,32 +477,7 @@ fn load_table<T: DeserializeOwned>(
 
 /// The object of `kind` with `id` in `f`, cloned; `None` when missing (and for subnets, which live in sites).
 pub fn object_of(f: &Fabric, kind: ObjectKind, id: Id) -> Option<FabricObject> {
-    match kind {
-        ObjectKind::HostGroup => f.host_groups.get(&id).cloned().map(FabricObject::HostGroup),
-        ObjectKind::RunAsAccount => f
-            .run_as_accounts
-            .get(&id)
-            .cloned()
-            .map(FabricObject::RunAsAccount),
-        ObjectKind::LogicalNetwork => f
-            .logical_networks
-            .get(&id)
-            .cloned()
-            .map(FabricObject::LogicalNetwork),
-        ObjectKind::NetworkSite => f
-            .network_sites
-            .get(&id)
-            .cloned()
-            .map(FabricObject::NetworkSite),
-        ObjectKind::IpPool => f.ip_pools.get(&id).cloned().map(FabricObject::IpPool),
-        ObjectKind::VmNetwork => f.vm_networks.get(&id).cloned().map(FabricObject::VmNetwork),
-        ObjectKind::NetworkService => f
-            .network_services
-            .get(&id)
-            .cloned()
-            .map(FabricObject::NetworkService),
-        ObjectKind::Subnet => None,
-    }
+    f.object(kind, id)
 }
 
 #[cfg(test)]
@@ -789,7 +651,8 @@ mod tests {
         assert!(
             err.validation_errors()
                 .iter()
-                .any(|e| e.kind == ObjectKind::NetworkSite && e.field == "Logical network")
+                .any(|e| e.kind == ObjectKind::NetworkSite
+                    && e.field == crate::fabric::validate::Field::LogicalNetwork)
         );
         assert!(matches!(
             store.apply(&[FabricChange::Delete(ObjectKind::Subnet, ln)]),

@@ -8,7 +8,7 @@ use iced::widget::{column, container, row, text, text_input};
 use iced::{Alignment, Element, Length, Theme};
 use ipnet::IpNet;
 
-use crate::fabric::validate::ValidationError;
+use crate::fabric::validate::{Field, ValidationError};
 use crate::ui::style::{self, Tone};
 
 /// Width of the label column of every dialog.
@@ -42,13 +42,13 @@ impl FieldErrors {
     }
 
     /// Validation problems placed at their field when the dialog shows it, else at the bottom.
-    pub fn add_validation(&mut self, errors: &[ValidationError], fields: &[&'static str]) {
+    pub fn add_validation(&mut self, errors: &[ValidationError], fields: &[Field]) {
         for e in errors {
-            let field = fields
-                .iter()
-                .copied()
-                .find(|f| *f == e.field)
-                .unwrap_or(GENERAL);
+            let field = if fields.contains(&e.field) {
+                e.field.label()
+            } else {
+                GENERAL
+            };
             self.add(field, e.message.clone());
         }
     }
@@ -322,7 +322,7 @@ mod tests {
     fn validation_errors_land_on_their_field() {
         use crate::fabric::model::ObjectKind;
         use crate::fabric::validate::Rule;
-        let e = |field: &'static str| ValidationError {
+        let e = |field: Field| ValidationError {
             kind: ObjectKind::IpPool,
             object: uuid::Uuid::nil(),
             name: "p".into(),
@@ -331,7 +331,10 @@ mod tests {
             rule: Rule::PoolOutsideSubnet,
         };
         let mut errors = FieldErrors::default();
-        errors.add_validation(&[e("Range end"), e("Parent")], &["Name", "Range end"]);
+        errors.add_validation(
+            &[e(Field::RangeEnd), e(Field::Parent)],
+            &[Field::Name, Field::RangeEnd],
+        );
         assert_eq!(errors.get("Range end"), ["Range end is wrong.".to_string()]);
         assert_eq!(errors.get(GENERAL), ["Parent is wrong.".to_string()]);
         assert!(errors.get("Name").is_empty());

@@ -6,12 +6,12 @@ use uuid::Uuid;
 
 use super::form::{self, Choice, FieldErrors};
 use crate::fabric::model::{Fabric, FabricObject, HostGroup, Id};
-use crate::fabric::validate::validate_object;
+use crate::fabric::validate::{Field, validate_object};
 use crate::ui::style;
 
 pub const NAME_INPUT: &str = "host-group-name";
 pub const PARENT_LIST: &str = "host-group-parent";
-pub const FIELDS: &[&str] = &["Name", "Parent"];
+pub const FIELDS: &[Field] = &[Field::Name, Field::Parent];
 
 #[derive(Debug, Clone)]
 pub struct Form {

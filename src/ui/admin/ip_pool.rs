@@ -12,7 +12,7 @@ use super::form::{self, Choice, FieldErrors};
 use crate::fabric::model::{
     Fabric, FabricObject, Gateway, Id, IpPool, PoolScope, VmNetworkIsolation,
 };
-use crate::fabric::validate::validate_object;
+use crate::fabric::validate::{Field, validate_object};
 use crate::ui::style;
 
 pub const NAME_INPUT: &str = "ip-pool-name";
@@ -34,22 +34,22 @@ pub fn metric_input(row: usize) -> String {
     format!("ip-pool-metric-{row}")
 }
 
-pub const FIELDS: &[&str] = &[
-    "Name",
-    "Description",
-    "Network site",
-    "VM network",
-    "Subnet",
-    "VM subnet",
-    "Range start",
-    "Range end",
-    "Reserved addresses",
-    "VIP addresses",
-    "Default gateway",
-    "DNS servers",
-    "DNS suffix",
-    "DNS search suffixes",
-    "WINS servers",
+pub const FIELDS: &[Field] = &[
+    Field::Name,
+    Field::Description,
+    Field::NetworkSite,
+    Field::VmNetwork,
+    Field::Subnet,
+    Field::VmSubnet,
+    Field::RangeStart,
+    Field::RangeEnd,
+    Field::ReservedAddresses,
+    Field::VipAddresses,
+    Field::DefaultGateway,
+    Field::DnsServers,
+    Field::DnsSuffix,
+    Field::DnsSearchSuffixes,
+    Field::WinsServers,
 ];
 
 /// Where the pool takes its addresses from.
@@ -448,7 +448,10 @@ impl Form {
                 range_known
                     || !matches!(
                         e.field,
-                        "Range start" | "Range end" | "Reserved addresses" | "VIP addresses"
+                        Field::RangeStart
+                            | Field::RangeEnd
+                            | Field::ReservedAddresses
+                            | Field::VipAddresses
                     )
             })
             .collect();

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::form::{self, FieldErrors};
 use crate::fabric::model::{Fabric, FabricObject, Id, LogicalNetwork, LogicalNetworkIsolation};
-use crate::fabric::validate::validate_object;
+use crate::fabric::validate::{Field, validate_object};
 use crate::ui::style;
 
 pub const NAME_INPUT: &str = "logical-network-name";
@@ -15,7 +15,7 @@ pub const DESCRIPTION_INPUT: &str = "logical-network-description";
 pub fn isolation_option(index: usize) -> String {
     format!("logical-network-isolation-{index}")
 }
-pub const FIELDS: &[&str] = &["Name", "Description", "Isolation"];
+pub const FIELDS: &[Field] = &[Field::Name, Field::Description, Field::Isolation];
 
 #[derive(Debug, Clone)]
 pub struct Form {

@@ -21,7 +21,7 @@ use iced::{Alignment, Element, Length, Task};
 
 use crate::fabric::model::{Fabric, FabricChange, FabricObject, Id, ObjectKind, PoolScope};
 use crate::fabric::store::{FabricStore, StoreError};
-use crate::fabric::validate::ValidationError;
+use crate::fabric::validate::{Field, ValidationError};
 use crate::ui::focus::{self, DialogKey};
 use crate::ui::grid::{self, GridColumn, Sort, col};
 use crate::ui::style::{self, Tone};
@@ -188,7 +188,7 @@ impl Form {
         }
     }
 
-    fn fields(&self) -> &'static [&'static str] {
+    fn fields(&self) -> &'static [Field] {
         match self {
             Form::HostGroup(_) => host_group::FIELDS,
             Form::LogicalNetwork(_) => logical_network::FIELDS,

@@ -11,18 +11,18 @@ use super::form::{self, Choice, FieldErrors};
 use crate::fabric::model::{
     Fabric, FabricObject, Id, LogicalNetworkIsolation, MAX_VLAN, NetworkSite, SubnetVlan,
 };
-use crate::fabric::validate::validate_object;
+use crate::fabric::validate::{Field, validate_object};
 use crate::ui::style;
 
 pub const NAME_INPUT: &str = "network-site-name";
 pub const LOGICAL_NETWORK_LIST: &str = "network-site-logical-network";
-pub const FIELDS: &[&str] = &[
-    "Name",
-    "Logical network",
-    "Host groups",
-    "Subnet",
-    "VLAN",
-    "Secondary VLAN",
+pub const FIELDS: &[Field] = &[
+    Field::Name,
+    Field::LogicalNetwork,
+    Field::HostGroups,
+    Field::Subnet,
+    Field::Vlan,
+    Field::SecondaryVlan,
 ];
 
 /// Text boxes of the subnet-VLAN pairs, one id per row and column.
@@ -246,7 +246,7 @@ impl Form {
         let problems: Vec<_> = validate_object(fabric, &object)
             .into_iter()
             .filter(|e| {
-                e.field != "Secondary VLAN"
+                e.field != Field::SecondaryVlan
                     || !unparsed_secondary.iter().any(|s| mentions(&e.message, s))
             })
             .collect();

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::form::{self, Choice, FieldErrors};
 use super::network_site::{logical_network_choices, mentions};
 use crate::fabric::model::{Fabric, FabricObject, Id, VmNetwork, VmNetworkIsolation};
-use crate::fabric::validate::validate_object;
+use crate::fabric::validate::{Field, validate_object};
 use crate::ui::style;
 
 pub const NAME_INPUT: &str = "vm-network-name";
@@ -18,12 +18,12 @@ pub const LOGICAL_NETWORK_LIST: &str = "vm-network-logical-network";
 pub fn isolation_option(index: usize) -> String {
     format!("vm-network-isolation-{index}")
 }
-pub const FIELDS: &[&str] = &[
-    "Name",
-    "Description",
-    "Logical network",
-    "Isolation",
-    "VM subnets",
+pub const FIELDS: &[Field] = &[
+    Field::Name,
+    Field::Description,
+    Field::LogicalNetwork,
+    Field::Isolation,
+    Field::VmSubnets,
 ];
 pub fn vm_subnet_input(row: usize) -> String {
     format!("vm-network-subnet-{row}")

@@ -1,0 +1,162 @@
+//! Run As accounts and network services: a user name, a Run As account and provider that exist,
+//! a host group scope that is not empty, a sync interval that does not flood the IPAM server.
+
+use super::{Field, Rule, ValidationError, View, names, problem};
+use crate::fabric::model::{HostGroup, HostGroupScope, NetworkService, ObjectKind, RunAsAccount};
+
+/// Background syncs closer together than this would load the IPAM server for no gain.
+pub const MIN_SYNC_INTERVAL_SECS: u64 = 30;
+
+pub(super) fn check_user_name(a: &RunAsAccount) -> Option<ValidationError> {
+    a.user_name.trim().is_empty().then(|| {
+        problem(
+            ObjectKind::RunAsAccount,
+            a.id,
+            &a.name,
+            Field::UserName,
+            Rule::UserNameEmpty,
+            "User name is empty. Type the account's user name, e.g. CONTOSO\\ipam-svc.".to_string(),
+        )
+    })
+}
+
+fn service_problem(
+    n: &NetworkService,
+    field: Field,
+    rule: Rule,
+    message: String,
+) -> ValidationError {
+    problem(
+        ObjectKind::NetworkService,
+        n.id,
+        &n.name,
+        field,
+        rule,
+        message,
+    )
+}
+
+pub(super) fn check_service(view: &View<'_>, n: &NetworkService, out: &mut Vec<ValidationError>) {
+    out.extend(names::check_name(n));
+    out.extend(check_service_run_as(view, n));
+    out.extend(check_service_provider(n));
+    out.extend(check_service_scope(view, n));
+    out.extend(check_sync_interval(n));
+}
+
+fn check_service_run_as(view: &View<'_>, n: &NetworkService) -> Option<ValidationError> {
+    view.get::<RunAsAccount>(n.run_as).is_none().then(|| {
+        service_problem(
+            n,
+            Field::RunAsAccount,
+            Rule::ReferenceMissing,
+            format!(
+                "Run As account {} does not exist. Browse for an existing Run As account or create one.",
+                n.run_as
+            ),
+        )
+    })
+}
+
+fn check_service_provider(n: &NetworkService) -> Option<ValidationError> {
+    n.provider.trim().is_empty().then(|| {
+        service_problem(
+            n,
+            Field::ConfigurationProvider,
+            Rule::ProviderEmpty,
+            "Configuration provider is not chosen. Select a configuration provider.".to_string(),
+        )
+    })
+}
+
+fn check_service_scope(view: &View<'_>, n: &NetworkService) -> Vec<ValidationError> {
+    match &n.scope {
+        HostGroupScope::All => Vec::new(),
+        HostGroupScope::Selected(groups) if groups.is_empty() => vec![service_problem(
+            n,
+            Field::HostGroups,
+            Rule::ServiceScope,
+            "Host groups: none selected. Select at least one host group or choose all host groups."
+                .to_string(),
+        )],
+        HostGroupScope::Selected(groups) => groups
+            .iter()
+            .filter(|g| view.get::<HostGroup>(**g).is_none())
+            .map(|g| {
+                service_problem(
+                    n,
+                    Field::HostGroups,
+                    Rule::ReferenceMissing,
+                    format!("Host group {g} does not exist. Remove it from the selection."),
+                )
+            })
+            .collect(),
+    }
+}
+
+fn check_sync_interval(n: &NetworkService) -> Option<ValidationError> {
+    (n.sync_interval_secs < MIN_SYNC_INTERVAL_SECS).then(|| {
+        service_problem(
+            n,
+            Field::SyncInterval,
+            Rule::SyncInterval,
+            format!(
+                "Sync interval of {} seconds is too short. Choose {MIN_SYNC_INTERVAL_SECS} seconds or more.",
+                n.sync_interval_secs
+            ),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::*;
+
+    #[test]
+    fn run_as_needs_user_name() {
+        let errors = broken(|f| {
+            f.run_as_accounts
+                .get_mut(&id(ACCOUNT))
+                .unwrap()
+                .user_name
+                .clear()
+        });
+        expect(&errors, Rule::UserNameEmpty, ACCOUNT, "User name");
+    }
+
+    #[test]
+    fn service_rules() {
+        let errors = broken(|f| f.network_services.get_mut(&id(SERVICE)).unwrap().run_as = id(404));
+        expect(&errors, Rule::ReferenceMissing, SERVICE, "Run As account");
+        let errors =
+            broken(|f| f.network_services.get_mut(&id(SERVICE)).unwrap().provider = " ".into());
+        expect(
+            &errors,
+            Rule::ProviderEmpty,
+            SERVICE,
+            "Configuration provider",
+        );
+        let errors = broken(|f| {
+            f.network_services.get_mut(&id(SERVICE)).unwrap().scope =
+                HostGroupScope::Selected(BTreeSet::new())
+        });
+        expect(&errors, Rule::ServiceScope, SERVICE, "Host groups");
+        let errors = broken(|f| {
+            f.network_services.get_mut(&id(SERVICE)).unwrap().scope =
+                HostGroupScope::Selected([id(SEATTLE), id(4040)].into_iter().collect())
+        });
+        expect(&errors, Rule::ReferenceMissing, SERVICE, "Host groups");
+        let errors = broken(|f| {
+            f.network_services
+                .get_mut(&id(SERVICE))
+                .unwrap()
+                .sync_interval_secs = 29
+        });
+        expect(&errors, Rule::SyncInterval, SERVICE, "Sync interval");
+        clean(&broken(|f| {
+            let n = f.network_services.get_mut(&id(SERVICE)).unwrap();
+            n.sync_interval_secs = MIN_SYNC_INTERVAL_SECS;
+            n.scope = HostGroupScope::All;
+        }));
+    }
+}
