@@ -110,8 +110,6 @@ pub(super) fn problem(
 }
 
 /// Runs every rule over the whole fabric and returns every problem found.
-
-/// Runs every rule over the whole fabric and returns every problem found.
 pub fn validate_fabric(f: &Fabric) -> Vec<ValidationError> {
     run_rules(&View::whole(f))
 }

@@ -13,6 +13,7 @@ use crate::fabric::model::{HostGroup, Id, LogicalNetwork, NetworkSite};
 /// Matches per subnet are capped so a fabric full of one duplicated subnet stays linear.
 pub(super) const MAX_OVERLAPS_PER_SUBNET: usize = 8;
 
+/// Address family and position of an address, comparable across the whole u128 range.
 pub(super) fn addr_key(ip: IpAddr) -> (u8, u128) {
     match ip {
         IpAddr::V4(a) => (4, u32::from(a) as u128),

@@ -153,8 +153,6 @@ pub(super) fn check_secondary_vlan(
     }
 }
 
-/// Address family and position of an address, comparable across the whole u128 range.
-
 #[cfg(test)]
 mod tests {
     use super::super::fixtures::*;
