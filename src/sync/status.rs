@@ -1,6 +1,7 @@
 //! What the engine tells the console: per-service status, jobs, events, and the commands it takes.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -249,3 +250,12 @@ pub enum EngineEvent {
 pub const DEFAULT_SKEW_THRESHOLD_MS: i64 = 5 * 60 * 1000;
 
 pub type StatusMap = BTreeMap<Id, ServiceStatus>;
+
+/// What the engine publishes after every change, whole and immutable: the one source of each
+/// service's sync status and of the Jobs list (newest first).
+#[derive(Debug, Clone, Default)]
+pub struct EngineSnapshot {
+    pub statuses: StatusMap,
+    /// Shared so a status change does not copy the job history.
+    pub jobs: Arc<Vec<JobRecord>>,
+}

@@ -11,14 +11,14 @@ use iced::widget::{
 };
 use iced::{Alignment, Element, Length, Point, Size, Subscription, Task, Theme, keyboard, window};
 
-use crate::fabric::model::{
-    Fabric, FabricChange, FabricObject, Id, NetworkService, ObjectKind, RunAsAccount,
-};
-use crate::ipam::provider::{Credentials, ProviderConfig, ProviderDescriptor, TestReport};
+use crate::fabric::model::{Fabric, Id};
+use crate::ipam::provider::{ProviderDescriptor, TestReport};
+use crate::ops::run_as::RunAsError;
+use crate::ops::service::ServiceError;
+use crate::ops::{self, EngineInbox};
 use crate::sync::plan::PlanSummary;
 use crate::sync::status::{
-    EngineCommand, EngineEvent, JobRecord, JobResult, JobTrigger, ServiceStatus, StatusMap,
-    SyncState,
+    EngineCommand, EngineEvent, EngineSnapshot, JobRecord, JobTrigger, StatusMap, SyncState,
 };
 use crate::ui::admin::{self, Admin};
 use crate::ui::compare::{self, CompareScreen};
@@ -206,15 +206,15 @@ pub enum Message {
     Key(KeyAction),
     SystemTheme(iced::theme::Mode),
     FabricReloaded(Result<Arc<Fabric>, String>),
-    ServiceAdded(Result<(Arc<Fabric>, Box<NetworkService>), String>),
-    ServiceUpdated(Result<(Arc<Fabric>, Box<NetworkService>), String>),
-    ServiceRemoved(Result<(Arc<Fabric>, Id), String>),
+    ServiceAdded(Result<(Arc<Fabric>, Id), ServiceError>),
+    ServiceUpdated(Result<Arc<Fabric>, ServiceError>),
+    ServiceRemoved(Result<(Arc<Fabric>, Id), ServiceError>),
     RunAsSaved {
         origin: RunAsOrigin,
-        result: Result<(Arc<Fabric>, Id), String>,
+        result: Result<(Arc<Fabric>, Id), RunAsError>,
     },
-    RunAsDeleted(Result<Arc<Fabric>, String>),
-    TestFinished(Result<TestReport, String>),
+    RunAsDeleted(Result<Arc<Fabric>, RunAsError>),
+    TestFinished(Result<TestReport, ServiceError>),
     PreviewReady(Id, Result<PlanSummary, String>),
     Tick(Instant),
     LogMetrics,
@@ -223,8 +223,8 @@ pub enum Message {
 pub struct App {
     ctx: AppContext,
     fabric: Arc<Fabric>,
-    statuses: StatusMap,
-    jobs: Vec<JobRecord>,
+    /// The engine's latest statuses and jobs, rendered as published.
+    sync: Arc<EngineSnapshot>,
     providers: Vec<ProviderDescriptor>,
     prefs: Preferences,
     system_mode: iced::theme::Mode,
@@ -257,15 +257,13 @@ impl App {
     /// The console without boot tasks, for tests.
     pub fn with_context(ctx: AppContext, prefs: Preferences) -> Self {
         let fabric = ctx.store.fabric();
-        let statuses = ctx.engine.statuses();
-        let jobs = ctx.engine.jobs();
+        let sync = ctx.engine.snapshot();
         let providers = ctx.registry.list();
         App {
             window: prefs.window_size(),
             ctx,
             fabric,
-            statuses,
-            jobs,
+            sync,
             providers,
             prefs,
             system_mode: iced::theme::Mode::None,
@@ -356,10 +354,10 @@ impl App {
         &self.prefs
     }
     pub fn statuses(&self) -> &StatusMap {
-        &self.statuses
+        &self.sync.statuses
     }
     pub fn jobs(&self) -> &[JobRecord] {
-        &self.jobs
+        &self.sync.jobs
     }
     pub fn notice(&self) -> Option<&str> {
         self.notice.as_ref().map(|(_, s)| s.as_str())
@@ -432,15 +430,9 @@ impl App {
                         Task::none()
                     }
                     Some(properties::Event::Save(service)) => {
-                        let store = self.ctx.store.clone();
-                        let s = *service;
+                        let ctx = self.ctx.clone();
                         Task::perform(
-                            async move {
-                                let changes = vec![FabricChange::Put(
-                                    FabricObject::NetworkService(s.clone()),
-                                )];
-                                store_apply(store, changes).await.map(|f| (f, Box::new(s)))
-                            },
+                            async move { ops::service::update(&ctx.store, &ctx, *service).await },
                             Message::ServiceUpdated,
                         )
                     }
@@ -505,15 +497,12 @@ impl App {
                 }
                 *removing = true;
                 let id = *service;
-                let store = self.ctx.store.clone();
+                let ctx = self.ctx.clone();
                 Task::perform(
                     async move {
-                        store_apply(
-                            store,
-                            vec![FabricChange::Delete(ObjectKind::NetworkService, id)],
-                        )
-                        .await
-                        .map(|f| (f, id))
+                        ops::service::remove(&ctx.store, &ctx, id)
+                            .await
+                            .map(|f| (f, id))
                     },
                     Message::ServiceRemoved,
                 )
@@ -558,18 +547,15 @@ impl App {
             }
             Message::ServiceAdded(result) => {
                 match result {
-                    Ok((fabric, service)) => {
+                    Ok((fabric, id)) => {
                         self.set_fabric(fabric);
-                        let id = service.id;
-                        let name = service.name.clone();
-                        self.ctx.send(EngineCommand::AddService(service));
-                        self.ctx.send(EngineCommand::RefreshNow {
-                            service: id,
-                            trigger: JobTrigger::FirstSync,
-                        });
-                        self.statuses.entry(id).or_insert_with(|| {
-                            ServiceStatus::new(id, crate::fabric::model::default_sync_interval())
-                        });
+                        self.sync = self.ctx.engine.snapshot();
+                        let name = self
+                            .fabric
+                            .network_services
+                            .get(&id)
+                            .map(|s| s.name.clone())
+                            .unwrap_or_default();
                         self.modal = None;
                         self.fabric_ws.reveal_service(id);
                         self.prefs.workspace = Workspace::Fabric;
@@ -581,6 +567,7 @@ impl App {
                         ));
                     }
                     Err(e) => {
+                        let e = e.to_string();
                         if let Some(Modal::Wizard(w)) = &mut self.modal {
                             w.finish_failed(e);
                         } else {
@@ -592,12 +579,12 @@ impl App {
             }
             Message::ServiceUpdated(result) => {
                 match result {
-                    Ok((fabric, service)) => {
+                    Ok(fabric) => {
                         self.set_fabric(fabric);
-                        self.ctx.send(EngineCommand::UpdateService(service));
                         self.modal = None;
                     }
                     Err(e) => {
+                        let e = e.to_string();
                         if let Some(Modal::Properties(p)) = &mut self.modal {
                             p.failed(e);
                         } else {
@@ -617,8 +604,7 @@ impl App {
                             .map(|s| s.name.clone())
                             .unwrap_or_default();
                         self.set_fabric(fabric);
-                        self.ctx.send(EngineCommand::RemoveService { service: id });
-                        self.statuses.remove(&id);
+                        self.sync = self.ctx.engine.snapshot();
                         if self.fabric_ws.selected_service == Some(id) {
                             self.fabric_ws.selected_service = None;
                         }
@@ -630,7 +616,7 @@ impl App {
                     }
                     Err(e) => {
                         self.modal = None;
-                        self.notice = Some((Tone::Error, e));
+                        self.notice = Some((Tone::Error, e.to_string()));
                     }
                 }
                 Task::none()
@@ -651,7 +637,7 @@ impl App {
                         }
                         Ok(id)
                     }
-                    Err(e) => Err(e),
+                    Err(e) => Err(e.to_string()),
                 };
                 match origin {
                     RunAsOrigin::Wizard => {
@@ -666,13 +652,13 @@ impl App {
             Message::RunAsDeleted(result) => {
                 match result {
                     Ok(fabric) => self.set_fabric(fabric),
-                    Err(e) => self.settings_ws.error = Some(e),
+                    Err(e) => self.settings_ws.error = Some(e.to_string()),
                 }
                 Task::none()
             }
             Message::TestFinished(result) => {
                 if let Some(Modal::Wizard(w)) = &mut self.modal {
-                    w.test_finished(result);
+                    w.test_finished(result.map_err(|e| e.to_string()));
                 }
                 Task::none()
             }
@@ -792,7 +778,6 @@ impl App {
             self.modal = Some(Modal::Properties(Box::new(Properties::new(
                 self.fabric.clone(),
                 s,
-                self.statuses.get(&id).cloned(),
             ))));
         }
         Task::none()
@@ -960,39 +945,32 @@ impl App {
                 run_as,
                 service_name,
             }) => {
-                let user_name = self
-                    .fabric
-                    .run_as_accounts
-                    .get(&run_as)
-                    .map(|a| a.user_name.clone())
-                    .unwrap_or_default();
-                let engine = self.ctx.engine.clone();
-                let secrets = self.ctx.secrets.clone();
+                let ctx = self.ctx.clone();
+                let fabric = self.fabric.clone();
                 Task::perform(
                     async move {
-                        let secret = secret_get(secrets, run_as).await?;
-                        let config = ProviderConfig {
+                        ops::service::test_unsaved(
+                            &ctx.engine,
+                            &fabric,
+                            &ctx.secrets,
+                            &provider,
                             connection,
-                            credentials: Credentials { user_name, secret },
-                            tls_fingerprint: None,
+                            run_as,
                             service_name,
-                        };
-                        engine
-                            .test_connection(&provider, config)
-                            .await
-                            .map_err(|e| e.to_string())
+                        )
+                        .await
                     },
                     Message::TestFinished,
                 )
             }
             Some(wizard::Event::Finish(service)) => {
-                let store = self.ctx.store.clone();
+                let ctx = self.ctx.clone();
+                let id = service.id;
                 Task::perform(
                     async move {
-                        let changes = vec![FabricChange::Put(FabricObject::NetworkService(
-                            (*service).clone(),
-                        ))];
-                        store_apply(store, changes).await.map(|f| (f, service))
+                        ops::service::add(&ctx.store, &ctx, *service)
+                            .await
+                            .map(|f| (f, id))
                     },
                     Message::ServiceAdded,
                 )
@@ -1001,139 +979,59 @@ impl App {
         Task::batch([task, focus_task])
     }
 
-    /// Secret first, then the account: if the account cannot be stored the secret is taken back,
-    /// so nothing is saved half-way.
+    /// The account and its secret are saved together (see `ops::run_as::save`).
     fn save_run_as(&mut self, save: run_as_dialog::Event, origin: RunAsOrigin) -> Task<Message> {
         let run_as_dialog::Event::Save { account, secret } = save else {
             return Task::none();
         };
-        let store = self.ctx.store.clone();
-        let secrets = self.ctx.secrets.clone();
-        let is_new = !self.fabric.run_as_accounts.contains_key(&account.id);
+        let ctx = self.ctx.clone();
+        let id = account.id;
         Task::perform(
-            async move { store_run_as(store, secrets, account, secret, is_new).await },
+            async move {
+                ops::run_as::save(&ctx.store, &ctx.secrets, account, secret)
+                    .await
+                    .map(|f| (f, id))
+            },
             move |result| Message::RunAsSaved { origin, result },
         )
     }
 
     fn delete_run_as(&mut self, id: Id) -> Task<Message> {
-        let users = settings::services_using(&self.fabric, id);
-        if !users.is_empty() {
-            self.settings_ws.error = Some(format!(
-                "This Run As account is used by {}: it was not deleted.",
-                users.join(", ")
-            ));
-            return Task::none();
-        }
-        let store = self.ctx.store.clone();
-        let secrets = self.ctx.secrets.clone();
+        let ctx = self.ctx.clone();
         Task::perform(
-            async move {
-                let fabric = store_apply(
-                    store,
-                    vec![FabricChange::Delete(ObjectKind::RunAsAccount, id)],
-                )
-                .await?;
-                secret_delete(secrets, id).await?;
-                Ok(fabric)
-            },
+            async move { ops::run_as::delete(&ctx.store, &ctx.secrets, id).await },
             Message::RunAsDeleted,
         )
     }
 
+    /// The engine published a snapshot or told of an event: render the latest snapshot (the
+    /// engine publishes before it tells), and follow up in the dialogs and the status bar.
     fn engine_notice(&mut self, notice: EngineNotice) -> Task<Message> {
         let event = match notice {
+            EngineNotice::Snapshot(snapshot) => {
+                self.sync = snapshot;
+                return Task::none();
+            }
             EngineNotice::Lagged(_) => {
-                self.statuses = self.ctx.engine.statuses();
-                self.jobs = self.ctx.engine.jobs();
+                self.sync = self.ctx.engine.snapshot();
                 self.set_fabric(self.ctx.store.fabric());
                 return Task::none();
             }
             EngineNotice::Event(e) => e,
         };
-        let reload_compare = matches!(&event, EngineEvent::Finished { service, .. }
-            if self.compare.as_ref().is_some_and(|c| c.service == *service));
+        self.sync = self.ctx.engine.snapshot();
         match event {
-            EngineEvent::Started { service, .. } => {
-                let entry = self
-                    .statuses
-                    .entry(service)
-                    .or_insert_with(|| ServiceStatus::new(service, 300));
-                entry.state = SyncState::Syncing {
-                    stage: crate::sync::status::SyncStage::Connecting,
-                    done: 0,
-                    total: 0,
-                };
-                self.jobs = self.ctx.engine.jobs();
-                self.set_activity(service);
+            EngineEvent::Started { service, .. } | EngineEvent::Progress { service, .. } => {
+                self.set_activity(service)
             }
-            EngineEvent::Progress {
-                service,
-                stage,
-                done,
-                total,
-            } => {
-                let entry = self
-                    .statuses
-                    .entry(service)
-                    .or_insert_with(|| ServiceStatus::new(service, 300));
-                entry.state = SyncState::Syncing { stage, done, total };
-                self.set_activity(service);
-            }
-            EngineEvent::Finished { service, job } => {
-                match self.jobs.iter_mut().find(|j| j.id == job.id) {
-                    Some(j) => *j = (*job).clone(),
-                    None => self.jobs.insert(0, (*job).clone()),
-                }
-                // The engine's status may trail its Finished event: the job decides until it catches up.
-                let fresh = self
-                    .ctx
-                    .engine
-                    .status(service)
-                    .filter(|st| st.last_end.is_some() && st.last_end >= job.finished);
-                let status = fresh.unwrap_or_else(|| {
-                    let mut st = self
-                        .statuses
-                        .get(&service)
-                        .cloned()
-                        .unwrap_or_else(|| ServiceStatus::new(service, 300));
-                    st.state = match job.result {
-                        JobResult::Succeeded => SyncState::InSync,
-                        JobResult::CompletedWithWarnings => SyncState::Warning(
-                            job.errors
-                                .first()
-                                .cloned()
-                                .unwrap_or_else(|| "completed with warnings".into()),
-                        ),
-                        JobResult::Failed => SyncState::Error(
-                            job.errors
-                                .first()
-                                .cloned()
-                                .unwrap_or_else(|| "the sync failed".into()),
-                        ),
-                        JobResult::Canceled => SyncState::Warning("the sync was canceled".into()),
-                        JobResult::Running => st.state.clone(),
-                    };
-                    st.last_start = Some(job.started);
-                    st.last_end = job.finished;
-                    st.last_result = Some(job.result);
-                    st.last_counts = job.counts.clone();
-                    st
-                });
-                self.statuses.insert(service, status);
-                if self.activity.as_ref().is_some_and(|a| a.0 == service) {
-                    self.activity = None;
+            EngineEvent::StatusChanged(status) => {
+                if matches!(status.state, SyncState::Syncing { .. }) {
+                    self.set_activity(status.service);
+                } else {
+                    self.end_activity(status.service);
                 }
             }
-            EngineEvent::Failed { service, reason } => {
-                if let Some(st) = self.statuses.get_mut(&service) {
-                    st.state = SyncState::Error(reason);
-                }
-                if self.activity.as_ref().is_some_and(|a| a.0 == service) {
-                    self.activity = None;
-                }
-                self.jobs = self.ctx.engine.jobs();
-            }
+            EngineEvent::Failed { service, .. } => self.end_activity(service),
             EngineEvent::PlanReady {
                 service, summary, ..
             } => {
@@ -1143,42 +1041,23 @@ impl App {
                     p.state = PreviewState::Ready(summary);
                 }
             }
-            EngineEvent::Conflicts { service, conflicts } => {
-                if let Some(st) = self.statuses.get_mut(&service) {
-                    st.conflicts = conflicts;
-                }
-            }
-            EngineEvent::SkewMeasured {
-                service, skew_ms, ..
-            } => {
-                if let Some(st) = self.statuses.get_mut(&service) {
-                    st.skew_ms = Some(skew_ms);
-                }
-            }
             EngineEvent::FabricChanged => self.set_fabric(self.ctx.store.fabric()),
-            EngineEvent::StatusChanged(status) => {
-                let id = status.service;
-                let syncing = matches!(status.state, SyncState::Syncing { .. });
-                self.statuses.insert(id, *status);
-                if syncing {
-                    self.set_activity(id);
-                } else if self.activity.as_ref().is_some_and(|a| a.0 == id) {
-                    self.activity = None;
-                }
-                if let Some(Modal::Properties(p)) = &mut self.modal
-                    && p.service_id() == id
-                {
-                    p.set_status(self.statuses.get(&id).cloned());
+            EngineEvent::Finished { service, .. } => {
+                self.end_activity(service);
+                if let Some(c) = self.compare.as_mut().filter(|c| c.service == service) {
+                    c.synced();
+                    return self.reload_compare();
                 }
             }
-        }
-        if reload_compare {
-            if let Some(c) = &mut self.compare {
-                c.synced();
-            }
-            return self.reload_compare();
+            EngineEvent::Conflicts { .. } | EngineEvent::SkewMeasured { .. } => {}
         }
         Task::none()
+    }
+
+    fn end_activity(&mut self, service: Id) {
+        if self.activity.as_ref().is_some_and(|a| a.0 == service) {
+            self.activity = None;
+        }
     }
 
     fn set_activity(&mut self, service: Id) {
@@ -1188,7 +1067,7 @@ impl App {
             .get(&service)
             .map(|s| s.name.clone())
             .unwrap_or_else(|| "network service".into());
-        if let Some(st) = self.statuses.get(&service) {
+        if let Some(st) = self.sync.statuses.get(&service) {
             let fraction = fabric_workspace::progress_fraction(&st.state);
             let line = match &st.state {
                 SyncState::Syncing { stage, done, total } if *total > 0 => {
@@ -1243,8 +1122,8 @@ impl App {
             .map(Message::Ribbon);
         let data = fabric_workspace::Data {
             fabric: &self.fabric,
-            statuses: &self.statuses,
-            jobs: &self.jobs,
+            statuses: &self.sync.statuses,
+            jobs: &self.sync.jobs,
         };
         let (tree, main): (Element<'_, Message>, Element<'_, Message>) = match self.prefs.workspace
         {
@@ -1265,7 +1144,7 @@ impl App {
                 .padding(8)
                 .into(),
                 self.jobs_ws
-                    .view(&self.jobs, &self.fabric)
+                    .view(&self.sync.jobs, &self.fabric)
                     .map(Message::Jobs),
             ),
             Workspace::Settings => (
@@ -1379,7 +1258,9 @@ impl App {
         if let Some(modal) = &self.modal {
             let content: Element<'_, Message> = match modal {
                 Modal::Wizard(w) => w.view().map(Message::Wizard),
-                Modal::Properties(p) => p.view().map(Message::Properties),
+                Modal::Properties(p) => p
+                    .view(self.sync.statuses.get(&p.service_id()))
+                    .map(Message::Properties),
                 Modal::Preview(p) => p.view().map(Message::Preview),
                 Modal::ConfirmRemove { name, removing, .. } => container(
                     column![
@@ -1571,7 +1452,6 @@ impl App {
         for id in old.network_services.keys() {
             if !fabric.network_services.contains_key(id) {
                 self.ctx.send(EngineCommand::RemoveService { service: *id });
-                self.statuses.remove(id);
             }
         }
         for s in fabric.network_services.values() {
@@ -1586,7 +1466,7 @@ impl App {
         let objects = fabric.object_count();
         let accounts = fabric.run_as_accounts.len();
         self.set_fabric(fabric);
-        self.statuses = self.ctx.engine.statuses();
+        self.sync = self.ctx.engine.snapshot();
         self.notice = Some((
             Tone::Success,
             if accounts > 0 {
@@ -1654,6 +1534,7 @@ impl App {
             None => {
                 let total = self.fabric.network_services.len();
                 let in_sync = self
+                    .sync
                     .statuses
                     .values()
                     .filter(|s| s.state == SyncState::InSync)
@@ -1674,7 +1555,7 @@ impl App {
                     .girth(8),
             );
         }
-        let last_job = self.jobs.first().map(|j| {
+        let last_job = self.sync.jobs.first().map(|j| {
             format!(
                 "Last job: {} {} ({})",
                 j.service_name,
@@ -1694,67 +1575,9 @@ impl App {
     }
 }
 
-/// Applies a batch in the store off the UI thread; errors become one sentence for the user.
-async fn store_apply(
-    store: crate::fabric::store::FabricStore,
-    changes: Vec<FabricChange>,
-) -> Result<Arc<Fabric>, String> {
-    store.apply_async(changes).await.map_err(|e| e.to_string())
-}
-
-async fn secret_get(
-    secrets: Arc<dyn crate::fabric::secrets::SecretStore>,
-    id: Id,
-) -> Result<String, String> {
-    tokio::task::spawn_blocking(move || secrets.get(id))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| {
-            "The Run As account has no stored password or token: open it in Settings ▸ Run As Accounts and type it again."
-                .to_string()
-        })
-}
-
-async fn secret_delete(
-    secrets: Arc<dyn crate::fabric::secrets::SecretStore>,
-    id: Id,
-) -> Result<(), String> {
-    tokio::task::spawn_blocking(move || secrets.delete(id))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())
-}
-
-async fn store_run_as(
-    store: crate::fabric::store::FabricStore,
-    secrets: Arc<dyn crate::fabric::secrets::SecretStore>,
-    account: RunAsAccount,
-    secret: Option<String>,
-    is_new: bool,
-) -> Result<(Arc<Fabric>, Id), String> {
-    let id = account.id;
-    if let Some(secret) = secret {
-        let s = secrets.clone();
-        tokio::task::spawn_blocking(move || s.put(id, &secret))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
-    }
-    match store_apply(
-        store,
-        vec![FabricChange::Put(FabricObject::RunAsAccount(account))],
-    )
-    .await
-    {
-        Ok(fabric) => Ok((fabric, id)),
-        Err(e) => {
-            // A new account's secret must not outlive the failed save.
-            if is_new {
-                let _ = secret_delete(secrets, id).await;
-            }
-            Err(e)
-        }
+impl EngineInbox for AppContext {
+    fn send(&self, command: EngineCommand) {
+        AppContext::send(self, command)
     }
 }
 

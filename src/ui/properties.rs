@@ -35,7 +35,6 @@ pub struct Properties {
     pub host_groups: HostGroupPage,
     accounts: Vec<AccountChoice>,
     other_names: Vec<String>,
-    status: Option<ServiceStatus>,
     pub saving: bool,
     pub error: Option<String>,
 }
@@ -58,11 +57,7 @@ pub enum Event {
 }
 
 impl Properties {
-    pub fn new(
-        fabric: Arc<Fabric>,
-        service: &NetworkService,
-        status: Option<ServiceStatus>,
-    ) -> Self {
+    pub fn new(fabric: Arc<Fabric>, service: &NetworkService) -> Self {
         let mut accounts: Vec<AccountChoice> = fabric
             .run_as_accounts
             .values()
@@ -86,7 +81,6 @@ impl Properties {
                 .filter(|s| s.id != service.id)
                 .map(|s| s.name.trim().to_lowercase())
                 .collect(),
-            status,
             saving: false,
             error: None,
         }
@@ -94,10 +88,6 @@ impl Properties {
 
     pub fn service_id(&self) -> Id {
         self.original.id
-    }
-
-    pub fn set_status(&mut self, status: Option<ServiceStatus>) {
-        self.status = status;
     }
 
     pub fn validate(&self) -> Result<NetworkService, String> {
@@ -171,15 +161,14 @@ impl Properties {
         self.error = Some(error);
     }
 
-    pub fn view(&self) -> Element<'_, Message> {
+    /// `status`: the engine's latest for this service, rendered as it is.
+    pub fn view(&self, status: Option<&ServiceStatus>) -> Element<'_, Message> {
         let label = |s: &'static str| text(s).size(style::TEXT).width(130);
         let selected = self
             .run_as
             .and_then(|id| self.accounts.iter().find(|a| a.id == id).cloned());
         let s = &self.original;
-        let status_line = self
-            .status
-            .as_ref()
+        let status_line = status
             .map(|st| {
                 format!(
                     "{} · last sync {} · clock skew {}",
