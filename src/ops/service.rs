@@ -270,6 +270,23 @@ pub async fn remove(
     Ok(fabric)
 }
 
+/// An import replaced the fabric: the engine follows the network services it now holds.
+pub fn follow_import(engine: &dyn EngineInbox, old: &Fabric, new: &Fabric) {
+    for id in old.network_services.keys() {
+        if !new.network_services.contains_key(id) {
+            engine.send(EngineCommand::RemoveService { service: *id });
+        }
+    }
+    for s in new.network_services.values() {
+        let command = if old.network_services.contains_key(&s.id) {
+            EngineCommand::UpdateService(Box::new(s.clone()))
+        } else {
+            EngineCommand::AddService(Box::new(s.clone()))
+        };
+        engine.send(command);
+    }
+}
+
 /// The provider's Test against a stored service.
 pub async fn test(
     fabric: &Fabric,

@@ -117,6 +117,8 @@ impl PartialEq for EngineHandle {
     }
 }
 
+/// Why a command for a removed network service did nothing.
+const GONE: &str = "This network service no longer exists.";
 static NEXT_ENGINE: AtomicU64 = AtomicU64::new(1);
 const JOBS_KEPT: usize = 500;
 
@@ -349,15 +351,7 @@ impl EngineHandle {
         if exists {
             return true;
         }
-        match self
-            .shared
-            .ctx
-            .store
-            .fabric()
-            .network_services
-            .get(&service)
-            .cloned()
-        {
+        match self.service(service) {
             Some(s) => {
                 self.spawn_worker(&s);
                 true
@@ -366,11 +360,22 @@ impl EngineHandle {
         }
     }
 
+    /// The service as the fabric holds it now.
+    fn service(&self, id: Id) -> Option<NetworkService> {
+        self.shared
+            .ctx
+            .store
+            .fabric()
+            .network_services
+            .get(&id)
+            .cloned()
+    }
+
     fn to_worker(&self, service: Id, cmd: WorkerCmd) {
         if !self.ensure_worker(service) {
             let _ = self.shared.events.send(EngineEvent::Failed {
                 service,
-                reason: "This network service no longer exists.".into(),
+                reason: GONE.into(),
             });
             return;
         }
@@ -633,15 +638,7 @@ impl EngineHandle {
         ),
         String,
     > {
-        let service = self
-            .shared
-            .ctx
-            .store
-            .fabric()
-            .network_services
-            .get(&service_id)
-            .cloned()
-            .ok_or("This network service no longer exists.")?;
+        let service = self.service(service_id).ok_or(GONE)?;
         let provider = self.connect(&service).await?;
         let (mirror, _) = self
             .read_ipam(service_id, provider.as_ref())
@@ -808,18 +805,8 @@ impl EngineHandle {
         let canceled = || cancel.load(Ordering::Relaxed);
         let stop = |skew| ("The sync was canceled.".to_string(), false, skew);
         let service = self
-            .shared
-            .ctx
-            .store
-            .fabric()
-            .network_services
-            .get(&service_id)
-            .cloned()
-            .ok_or((
-                "This network service no longer exists.".to_string(),
-                false,
-                None,
-            ))?;
+            .service(service_id)
+            .ok_or((GONE.to_string(), false, None))?;
         self.progress(service_id, SyncStage::Connecting, 0, 0);
         let provider = self.connect(&service).await.map_err(|e| (e, false, None))?;
         let ipam_err = |e: IpamError, skew| {

@@ -463,14 +463,7 @@ impl App {
                             ),
                         ));
                     }
-                    Err(e) => {
-                        let e = e.to_string();
-                        if let Some(Modal::Wizard(w)) = &mut self.modal {
-                            w.finish_failed(e);
-                        } else {
-                            self.notice = Some((Tone::Error, e));
-                        }
-                    }
+                    Err(e) => self.service_failed(e),
                 }
                 Task::none()
             }
@@ -480,14 +473,7 @@ impl App {
                         self.set_fabric(fabric);
                         self.modal = None;
                     }
-                    Err(e) => {
-                        let e = e.to_string();
-                        if let Some(Modal::Properties(p)) = &mut self.modal {
-                            p.failed(e);
-                        } else {
-                            self.notice = Some((Tone::Error, e));
-                        }
-                    }
+                    Err(e) => self.service_failed(e),
                 }
                 Task::none()
             }
@@ -580,6 +566,17 @@ impl App {
                 self.metrics.log();
                 Task::none()
             }
+        }
+    }
+
+    /// A service could not be saved: the wizard or Properties dialog that asked shows why,
+    /// else a notice does.
+    fn service_failed(&mut self, e: ServiceError) {
+        let e = e.to_string();
+        match &mut self.modal {
+            Some(Modal::Wizard(w)) => w.finish_failed(e),
+            Some(Modal::Properties(p)) => p.failed(e),
+            _ => self.notice = Some((Tone::Error, e)),
         }
     }
 
@@ -937,20 +934,7 @@ impl App {
 
     /// An import replaced the fabric: the engine follows the network services it now holds.
     fn imported(&mut self, fabric: Arc<Fabric>, path: &std::path::Path) {
-        let old = self.fabric.clone();
-        for id in old.network_services.keys() {
-            if !fabric.network_services.contains_key(id) {
-                self.ctx.send(EngineCommand::RemoveService { service: *id });
-            }
-        }
-        for s in fabric.network_services.values() {
-            let command = if old.network_services.contains_key(&s.id) {
-                EngineCommand::UpdateService(Box::new(s.clone()))
-            } else {
-                EngineCommand::AddService(Box::new(s.clone()))
-            };
-            self.ctx.send(command);
-        }
+        ops::service::follow_import(&self.ctx, &self.fabric, &fabric);
         self.compare = None;
         let objects = fabric.object_count();
         let accounts = fabric.run_as_accounts.len();
