@@ -52,6 +52,19 @@ pub struct SyncCounts {
 }
 
 impl SyncCounts {
+    /// "IPAM +1 ~2 -0{separator}console +0 ~0 -1": what a job changed on each side.
+    pub fn changes(&self, separator: &str) -> String {
+        format!(
+            "IPAM +{} ~{} -{}{separator}console +{} ~{} -{}",
+            self.ipam_created,
+            self.ipam_updated,
+            self.ipam_deleted,
+            self.console_created,
+            self.console_updated,
+            self.console_deleted
+        )
+    }
+
     pub fn total_changes(&self) -> u32 {
         self.ipam_created
             + self.ipam_updated

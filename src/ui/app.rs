@@ -447,12 +447,7 @@ impl App {
                     Ok((fabric, id)) => {
                         self.set_fabric(fabric);
                         self.sync = self.ctx.engine.snapshot();
-                        let name = self
-                            .fabric
-                            .network_services
-                            .get(&id)
-                            .map(|s| s.name.clone())
-                            .unwrap_or_default();
+                        let name = self.service_name(id);
                         self.modal = None;
                         self.fabric_ws.reveal_service(id);
                         self.prefs.workspace = Workspace::Fabric;
@@ -480,12 +475,7 @@ impl App {
             Message::ServiceRemoved(result) => {
                 match result {
                     Ok((fabric, id)) => {
-                        let name = self
-                            .fabric
-                            .network_services
-                            .get(&id)
-                            .map(|s| s.name.clone())
-                            .unwrap_or_default();
+                        let name = self.service_name(id);
                         self.set_fabric(fabric);
                         self.sync = self.ctx.engine.snapshot();
                         if self.fabric_ws.selected_service == Some(id) {
@@ -578,6 +568,14 @@ impl App {
             Some(Modal::Properties(p)) => p.failed(e),
             _ => self.notice = Some((Tone::Error, e)),
         }
+    }
+
+    fn service_name(&self, id: Id) -> String {
+        self.fabric
+            .network_services
+            .get(&id)
+            .map(|s| s.name.clone())
+            .unwrap_or_default()
     }
 
     fn set_fabric(&mut self, fabric: Arc<Fabric>) {
