@@ -147,12 +147,11 @@ pub async fn start_console(
     let server = start_embedded_server(paths, remembered).await?;
     let connection = ConnectionString::parse(&server.connection_string())
         .map_err(|e| StartError::Server(e.to_string()))?;
-    let account = RunAsAccount {
-        id: Uuid::new_v4(),
-        name: EMBEDDED_ACCOUNT.to_string(),
-        description: "Administrator of the IPAM server built into this console".to_string(),
-        user_name: "administrator".to_string(),
-    };
+    let account = (
+        EMBEDDED_ACCOUNT,
+        "Administrator of the IPAM server built into this console",
+        "administrator",
+    );
     let run_as = server_account(&store, &secrets, &server, account, false).await?;
     move_embedded_services(&store, remembered, &connection).await?;
     let demo_service = if demo {
@@ -197,13 +196,14 @@ async fn start_embedded_server(
         .map_err(|e| StartError::Server(e.to_string()))
 }
 
-/// The account (by `template`'s name) holding an administrator token of `server`: reused when
-/// it exists, created otherwise. A new token is issued when `fresh_token` asks or none is stored.
+/// The account `(name, description, user name)` holding an administrator token of `server`:
+/// reused when it exists, created otherwise. A new token is issued when `fresh_token` asks or
+/// none is stored.
 async fn server_account(
     store: &FabricStore,
     secrets: &Arc<dyn SecretStore>,
     server: &RunningServer,
-    template: RunAsAccount,
+    (name, description, user_name): (&str, &str, &str),
     fresh_token: bool,
 ) -> Result<Id, StartError> {
     let account_err = |e: &dyn std::fmt::Display| StartError::Account(e.to_string());
@@ -211,9 +211,14 @@ async fn server_account(
         .fabric()
         .run_as_accounts
         .values()
-        .find(|a| a.name == template.name)
+        .find(|a| a.name == name)
         .cloned();
-    let account = existing.clone().unwrap_or(template);
+    let account = existing.clone().unwrap_or_else(|| RunAsAccount {
+        id: Uuid::new_v4(),
+        name: name.to_string(),
+        description: description.to_string(),
+        user_name: user_name.to_string(),
+    });
     let id = account.id;
     let s = secrets.clone();
     let has_secret = !fresh_token
@@ -350,12 +355,11 @@ pub async fn start_demo_ipam(
     let server = server::start(ServerConfig::ephemeral())
         .await
         .map_err(|e| StartError::Server(e.to_string()))?;
-    let account = RunAsAccount {
-        id: Uuid::new_v4(),
-        name: DEMO_IPAM_ACCOUNT.into(),
-        description: "Token of the in-process IPAM server started by `demo --with-ipam`".into(),
-        user_name: "asm-administrator".into(),
-    };
+    let account = (
+        DEMO_IPAM_ACCOUNT,
+        "Token of the in-process IPAM server started by `demo --with-ipam`",
+        "asm-administrator",
+    );
     let run_as = server_account(store, &secrets, &server, account, true).await?;
     let connection = ConnectionString::parse(&server.addr().to_string())
         .map_err(|e| StartError::Server(e.to_string()))?;
