@@ -4,11 +4,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use uuid::Uuid;
 
 use super::apply::{ApplySettings, apply_console, apply_ipam, apply_to_mirror, recover_journal};
@@ -17,7 +17,7 @@ use super::journal::{SyncDb, SyncDbError};
 use super::plan::{Side, SyncPlan};
 use super::status::*;
 use super::{PlanInput, agreed_base, plan};
-use crate::fabric::model::{Id, NetworkService};
+use crate::fabric::model::{Fabric, Id, NetworkService};
 use crate::fabric::secrets::SecretStore;
 use crate::fabric::store::FabricStore;
 use crate::ipam::model::{IpamSnapshot, OpVerb, SnapshotRead, SnapshotScope};
@@ -84,8 +84,7 @@ struct Shared {
     db: SyncDb,
     runtime: tokio::runtime::Handle,
     events: broadcast::Sender<EngineEvent>,
-    statuses: RwLock<StatusMap>,
-    jobs: RwLock<Vec<JobRecord>>,
+    snapshot: watch::Sender<Arc<EngineSnapshot>>,
     workers: Mutex<HashMap<Id, Worker>>,
     /// HTTP-level provider calls made by syncs, for benchmarks and the Jobs view.
     provider_calls: AtomicU64,
@@ -118,6 +117,8 @@ impl PartialEq for EngineHandle {
     }
 }
 
+/// Why a command for a removed network service did nothing.
+const GONE: &str = "This network service no longer exists.";
 static NEXT_ENGINE: AtomicU64 = AtomicU64::new(1);
 const JOBS_KEPT: usize = 500;
 
@@ -139,8 +140,10 @@ impl Engine {
             db,
             runtime,
             events,
-            statuses: RwLock::new(BTreeMap::new()),
-            jobs: RwLock::new(jobs),
+            snapshot: watch::Sender::new(Arc::new(EngineSnapshot {
+                statuses: BTreeMap::new(),
+                jobs: Arc::new(jobs),
+            })),
             workers: Mutex::new(HashMap::new()),
             provider_calls: AtomicU64::new(0),
             settled: Mutex::new(HashMap::new()),
@@ -228,9 +231,7 @@ impl EngineHandle {
                     w.cancel.store(true, Ordering::Relaxed);
                     w.task.abort();
                 }
-                if let Ok(mut s) = self.shared.statuses.write() {
-                    s.remove(&service);
-                }
+                self.publish(|snap| snap.statuses.remove(&service).map(|_| ()));
                 if let Ok(mut s) = self.shared.settled.lock() {
                     s.remove(&service);
                 }
@@ -245,29 +246,37 @@ impl EngineHandle {
         self.shared.events.subscribe()
     }
 
+    /// The latest statuses and jobs.
+    pub fn snapshot(&self) -> Arc<EngineSnapshot> {
+        self.shared.snapshot.borrow().clone()
+    }
+
+    /// Every new snapshot, as the engine publishes it.
+    pub fn watch(&self) -> watch::Receiver<Arc<EngineSnapshot>> {
+        self.shared.snapshot.subscribe()
+    }
+
     pub fn statuses(&self) -> StatusMap {
-        self.shared
-            .statuses
-            .read()
-            .map(|s| s.clone())
-            .unwrap_or_default()
+        self.snapshot().statuses.clone()
     }
 
     pub fn status(&self, service: Id) -> Option<ServiceStatus> {
-        self.shared
-            .statuses
-            .read()
-            .ok()
-            .and_then(|s| s.get(&service).cloned())
+        self.snapshot().statuses.get(&service).cloned()
     }
 
     /// Newest first.
     pub fn jobs(&self) -> Vec<JobRecord> {
-        self.shared
-            .jobs
-            .read()
-            .map(|j| j.clone())
-            .unwrap_or_default()
+        self.snapshot().jobs.as_ref().clone()
+    }
+
+    /// Changes the published snapshot when `change` returns `Some`; readers see it whole.
+    fn publish<R>(&self, change: impl FnOnce(&mut EngineSnapshot) -> Option<R>) -> Option<R> {
+        let mut out = None;
+        self.shared.snapshot.send_if_modified(|snap| {
+            out = change(Arc::make_mut(snap));
+            out.is_some()
+        });
+        out
     }
 
     pub fn sync_db(&self) -> &SyncDb {
@@ -342,15 +351,7 @@ impl EngineHandle {
         if exists {
             return true;
         }
-        match self
-            .shared
-            .ctx
-            .store
-            .fabric()
-            .network_services
-            .get(&service)
-            .cloned()
-        {
+        match self.service(service) {
             Some(s) => {
                 self.spawn_worker(&s);
                 true
@@ -359,11 +360,22 @@ impl EngineHandle {
         }
     }
 
+    /// The service as the fabric holds it now.
+    fn service(&self, id: Id) -> Option<NetworkService> {
+        self.shared
+            .ctx
+            .store
+            .fabric()
+            .network_services
+            .get(&id)
+            .cloned()
+    }
+
     fn to_worker(&self, service: Id, cmd: WorkerCmd) {
         if !self.ensure_worker(service) {
             let _ = self.shared.events.send(EngineEvent::Failed {
                 service,
-                reason: "This network service no longer exists.".into(),
+                reason: GONE.into(),
             });
             return;
         }
@@ -393,9 +405,10 @@ impl EngineHandle {
                 s
             })
             .unwrap_or_else(|| ServiceStatus::new(service.id, service.sync_interval_secs));
-        if let Ok(mut s) = self.shared.statuses.write() {
-            s.insert(service.id, status);
-        }
+        self.publish(|snap| {
+            snap.statuses.insert(service.id, status);
+            Some(())
+        });
         let (tx, rx) = mpsc::unbounded_channel();
         let cancel = Arc::new(AtomicBool::new(false));
         let handle = self.clone();
@@ -416,15 +429,12 @@ impl EngineHandle {
     }
 
     fn update_status(&self, service: Id, f: impl FnOnce(&mut ServiceStatus)) {
-        let snapshot = {
-            let Ok(mut map) = self.shared.statuses.write() else {
-                return;
-            };
-            let Some(s) = map.get_mut(&service) else {
-                return;
-            };
+        let Some(snapshot) = self.publish(|snap| {
+            let s = snap.statuses.get_mut(&service)?;
             f(s);
-            s.clone()
+            Some(s.clone())
+        }) else {
+            return;
         };
         let db = self.shared.db.clone();
         let persisted = snapshot.clone();
@@ -532,56 +542,31 @@ impl EngineHandle {
     }
 
     fn progress(&self, service: Id, stage: SyncStage, done: u64, total: u64) {
+        // Published before the event, so whoever hears the event reads a snapshot that has it.
+        self.publish(|snap| {
+            snap.statuses.get_mut(&service)?.state = SyncState::Syncing { stage, done, total };
+            Some(())
+        });
         self.emit(EngineEvent::Progress {
             service,
             stage,
             done,
             total,
         });
-        if let Ok(mut map) = self.shared.statuses.write()
-            && let Some(s) = map.get_mut(&service)
-        {
-            s.state = SyncState::Syncing { stage, done, total };
-        }
     }
 
     async fn connect(&self, service: &NetworkService) -> Result<Arc<dyn IpamProvider>, String> {
         let fabric = self.shared.ctx.store.fabric();
-        let account = fabric.run_as_accounts.get(&service.run_as).cloned().ok_or_else(|| {
-            format!(
-                "Network service \"{}\" has no Run As account; open its Properties and choose one.",
-                service.name
-            )
-        })?;
-        let secrets = self.shared.ctx.secrets.clone();
-        let id = account.id;
-        let secret = tokio::task::spawn_blocking(move || secrets.get(id))
+        let config = provider_config(&fabric, &self.shared.ctx.secrets, service)
             .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| {
-                format!(
-                    "Run As account \"{}\" has no password or token stored; set it in Settings ▸ Run As Accounts.",
-                    account.name
-                )
-            })?;
+            .map_err(|e| e.to_string())?;
         let factory = self.shared.ctx.registry.get(&service.provider).ok_or_else(|| {
             format!(
                 "Network service \"{}\" uses configuration provider \"{}\", which is not installed.",
                 service.name, service.provider
             )
         })?;
-        factory
-            .connect(ProviderConfig {
-                connection: service.connection.clone(),
-                credentials: Credentials {
-                    user_name: account.user_name.clone(),
-                    secret,
-                },
-                tls_fingerprint: service.tls_fingerprint.clone(),
-                service_name: service.name.clone(),
-            })
-            .map_err(|e| e.to_string())
+        factory.connect(config).map_err(|e| e.to_string())
     }
 
     /// Read the IPAM side: the change feed since the stored cursor, or everything.
@@ -653,15 +638,7 @@ impl EngineHandle {
         ),
         String,
     > {
-        let service = self
-            .shared
-            .ctx
-            .store
-            .fabric()
-            .network_services
-            .get(&service_id)
-            .cloned()
-            .ok_or("This network service no longer exists.")?;
+        let service = self.service(service_id).ok_or(GONE)?;
         let provider = self.connect(&service).await?;
         let (mirror, _) = self
             .read_ipam(service_id, provider.as_ref())
@@ -711,10 +688,6 @@ impl EngineHandle {
             errors: Vec::new(),
         };
         self.record_job(&job);
-        self.emit(EngineEvent::Started {
-            service: service_id,
-            job: job.id,
-        });
         self.update_status(service_id, |s| {
             s.state = SyncState::Syncing {
                 stage: SyncStage::Connecting,
@@ -722,6 +695,10 @@ impl EngineHandle {
                 total: 0,
             };
             s.last_start = Some(started);
+        });
+        self.emit(EngineEvent::Started {
+            service: service_id,
+            job: job.id,
         });
         let outcome = self.sync_steps(service_id, &mut job, cancel).await;
         let (transient, skew) = match &outcome {
@@ -798,7 +775,8 @@ impl EngineHandle {
     }
 
     fn record_job(&self, job: &JobRecord) {
-        if let Ok(mut jobs) = self.shared.jobs.write() {
+        self.publish(|snap| {
+            let jobs = Arc::make_mut(&mut snap.jobs);
             match jobs.iter_mut().find(|j| j.id == job.id) {
                 Some(j) => *j = job.clone(),
                 None => {
@@ -806,7 +784,8 @@ impl EngineHandle {
                     jobs.truncate(JOBS_KEPT);
                 }
             }
-        }
+            Some(())
+        });
         let db = self.shared.db.clone();
         let job = job.clone();
         self.shared.runtime.spawn_blocking(move || {
@@ -826,18 +805,8 @@ impl EngineHandle {
         let canceled = || cancel.load(Ordering::Relaxed);
         let stop = |skew| ("The sync was canceled.".to_string(), false, skew);
         let service = self
-            .shared
-            .ctx
-            .store
-            .fabric()
-            .network_services
-            .get(&service_id)
-            .cloned()
-            .ok_or((
-                "This network service no longer exists.".to_string(),
-                false,
-                None,
-            ))?;
+            .service(service_id)
+            .ok_or((GONE.to_string(), false, None))?;
         self.progress(service_id, SyncStage::Connecting, 0, 0);
         let provider = self.connect(&service).await.map_err(|e| (e, false, None))?;
         let ipam_err = |e: IpamError, skew| {
@@ -867,6 +836,7 @@ impl EngineHandle {
         if warn {
             tracing::warn!(service = %service.name, skew_ms = skew, "IPAM server clock skew beyond the threshold");
         }
+        self.update_status(service_id, |s| s.skew_ms = Some(skew));
         let skew = Some(skew);
         if canceled() {
             return Err(stop(skew));
@@ -1082,6 +1052,63 @@ impl EngineHandle {
         };
         Ok(skew)
     }
+}
+
+/// Why a network service's credentials cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialsError {
+    #[error(
+        "Network service \"{service}\" has no Run As account; open its Properties and choose one."
+    )]
+    NoAccount { service: String },
+    #[error(
+        "Run As account \"{account}\" has no password or token stored; set it in Settings ▸ Run As Accounts."
+    )]
+    NoSecret { account: String },
+    #[error("{0}")]
+    SecretStore(String),
+}
+
+/// The user name and secret of a Run As account, read off the async threads.
+pub async fn credentials(
+    fabric: &Fabric,
+    secrets: &Arc<dyn SecretStore>,
+    service_name: &str,
+    run_as: Id,
+) -> Result<Credentials, CredentialsError> {
+    let account = fabric
+        .run_as_accounts
+        .get(&run_as)
+        .cloned()
+        .ok_or_else(|| CredentialsError::NoAccount {
+            service: service_name.to_string(),
+        })?;
+    let store = secrets.clone();
+    let secret = tokio::task::spawn_blocking(move || store.get(run_as))
+        .await
+        .map_err(|e| CredentialsError::SecretStore(e.to_string()))?
+        .map_err(|e| CredentialsError::SecretStore(e.to_string()))?
+        .ok_or(CredentialsError::NoSecret {
+            account: account.name,
+        })?;
+    Ok(Credentials {
+        user_name: account.user_name,
+        secret,
+    })
+}
+
+/// How to reach a network service's provider: its connection and its Run As account's secret.
+pub async fn provider_config(
+    fabric: &Fabric,
+    secrets: &Arc<dyn SecretStore>,
+    service: &NetworkService,
+) -> Result<ProviderConfig, CredentialsError> {
+    Ok(ProviderConfig {
+        connection: service.connection.clone(),
+        credentials: credentials(fabric, secrets, &service.name, service.run_as).await?,
+        tls_fingerprint: service.tls_fingerprint.clone(),
+        service_name: service.name.clone(),
+    })
 }
 
 /// "10 min 3 s", "42 s", "850 ms".

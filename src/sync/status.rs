@@ -1,6 +1,7 @@
 //! What the engine tells the console: per-service status, jobs, events, and the commands it takes.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -51,6 +52,19 @@ pub struct SyncCounts {
 }
 
 impl SyncCounts {
+    /// "IPAM +1 ~2 -0{separator}console +0 ~0 -1": what a job changed on each side.
+    pub fn changes(&self, separator: &str) -> String {
+        format!(
+            "IPAM +{} ~{} -{}{separator}console +{} ~{} -{}",
+            self.ipam_created,
+            self.ipam_updated,
+            self.ipam_deleted,
+            self.console_created,
+            self.console_updated,
+            self.console_deleted
+        )
+    }
+
     pub fn total_changes(&self) -> u32 {
         self.ipam_created
             + self.ipam_updated
@@ -249,3 +263,12 @@ pub enum EngineEvent {
 pub const DEFAULT_SKEW_THRESHOLD_MS: i64 = 5 * 60 * 1000;
 
 pub type StatusMap = BTreeMap<Id, ServiceStatus>;
+
+/// What the engine publishes after every change, whole and immutable: the one source of each
+/// service's sync status and of the Jobs list (newest first).
+#[derive(Debug, Clone, Default)]
+pub struct EngineSnapshot {
+    pub statuses: StatusMap,
+    /// Shared so a status change does not copy the job history.
+    pub jobs: Arc<Vec<JobRecord>>,
+}

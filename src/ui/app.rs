@@ -5,20 +5,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use iced::widget::{
-    button, center, column, container, mouse_area, opaque, pin, progress_bar, row, space, stack,
-    text,
-};
 use iced::{Alignment, Element, Length, Point, Size, Subscription, Task, Theme, keyboard, window};
 
-use crate::fabric::model::{
-    Fabric, FabricChange, FabricObject, Id, NetworkService, ObjectKind, RunAsAccount,
-};
-use crate::ipam::provider::{Credentials, ProviderConfig, ProviderDescriptor, TestReport};
+use crate::fabric::model::{Fabric, Id};
+use crate::ipam::provider::{ProviderDescriptor, TestReport};
+use crate::ops::run_as::RunAsError;
+use crate::ops::service::ServiceError;
+use crate::ops::{self, EngineInbox};
 use crate::sync::plan::PlanSummary;
 use crate::sync::status::{
-    EngineCommand, EngineEvent, JobRecord, JobResult, JobTrigger, ServiceStatus, StatusMap,
-    SyncState,
+    EngineCommand, EngineEvent, EngineSnapshot, JobRecord, JobTrigger, StatusMap, SyncState,
 };
 use crate::ui::admin::{self, Admin};
 use crate::ui::compare::{self, CompareScreen};
@@ -38,98 +34,15 @@ use crate::ui::settings::{self, SettingsWorkspace};
 use crate::ui::style::{self, Tone};
 use crate::ui::wizard::{self, Wizard};
 
-/// Items of the network service context menu.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MenuItem {
-    Refresh,
-    Preview,
-    /// The side-by-side view of the console and the IPAM server.
-    Compare,
-    Remove,
-    Properties,
-    /// Add Resources ▸ Network Service.
-    AddNetworkService,
-}
+mod engine_status;
+mod keys;
+mod menu;
+mod view;
 
-impl MenuItem {
-    pub const ALL: [MenuItem; 5] = [
-        MenuItem::Refresh,
-        MenuItem::Preview,
-        MenuItem::Compare,
-        MenuItem::Remove,
-        MenuItem::Properties,
-    ];
-    pub fn label(self) -> &'static str {
-        match self {
-            MenuItem::Refresh => "Refresh",
-            MenuItem::Preview => "Preview changes",
-            MenuItem::Compare => "Side-by-side view",
-            MenuItem::Remove => "Remove",
-            MenuItem::Properties => "Properties",
-            MenuItem::AddNetworkService => "Network Service",
-        }
-    }
-}
-
-const MENU_WIDTH: f32 = 190.0;
-const MENU_ITEM_HEIGHT: f32 = 26.0;
-
-/// Keys the console answers when no widget took them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyAction {
-    RefreshSelected,
-    Escape,
-    AddNetworkService,
-    RemoveSelected,
-    PropertiesSelected,
-    /// Enter: the open wizard's Next (or Finish on Summary).
-    Submit,
-}
-
-/// F5 refreshes, Escape closes, Ctrl+N adds a network service, Delete removes, Alt+Enter opens
-/// Properties, Enter moves the wizard on.
-pub fn key_action(key: &keyboard::Key, modifiers: keyboard::Modifiers) -> Option<KeyAction> {
-    use keyboard::key::Named;
-    match key {
-        keyboard::Key::Named(Named::F5) => Some(KeyAction::RefreshSelected),
-        keyboard::Key::Named(Named::Escape) => Some(KeyAction::Escape),
-        keyboard::Key::Named(Named::Delete) => Some(KeyAction::RemoveSelected),
-        keyboard::Key::Named(Named::Enter) if modifiers.alt() => {
-            Some(KeyAction::PropertiesSelected)
-        }
-        keyboard::Key::Named(Named::Enter) => Some(KeyAction::Submit),
-        keyboard::Key::Character(c)
-            if modifiers.command() && c.as_str().eq_ignore_ascii_case("n") =>
-        {
-            Some(KeyAction::AddNetworkService)
-        }
-        _ => None,
-    }
-}
-
-fn key_message(event: keyboard::Event) -> Option<Message> {
-    match event {
-        keyboard::Event::KeyPressed { key, modifiers, .. } => {
-            key_action(&key, modifiers).map(Message::Key)
-        }
-        _ => None,
-    }
-}
-
-/// Tab, Shift+Tab, Enter, Escape and Ctrl+F for dialogs and the side-by-side view. Escape
-/// counts even when a text box took it, so a dialog closes while a field has the focus.
-fn dialog_key_event(
-    event: iced::Event,
-    status: iced::event::Status,
-    _window: window::Id,
-) -> Option<Message> {
-    let iced::Event::Keyboard(keyboard::Event::KeyPressed { key, modifiers, .. }) = event else {
-        return None;
-    };
-    let k = focus::dialog_key(&key, modifiers)?;
-    let captured = status == iced::event::Status::Captured;
-    (!captured || k == DialogKey::Cancel).then_some(Message::DialogKey(k, captured))
-}
+pub use keys::{KeyAction, key_action};
+use keys::{dialog_key_event, key_message};
+use menu::ContextMenu;
+pub use menu::MenuItem;
 
 /// Which lists of the fabric administration a node of the Fabric pane shows.
 pub fn admin_tabs(node: Node) -> &'static [admin::Tab] {
@@ -155,22 +68,6 @@ pub enum Modal {
         name: String,
         removing: bool,
     },
-}
-
-/// A context menu (a service's actions) or the ribbon's Add Resources dropdown.
-#[derive(Debug, Clone, Copy)]
-struct ContextMenu {
-    service: Option<Id>,
-    position: Point,
-}
-
-impl ContextMenu {
-    fn items(&self) -> &'static [MenuItem] {
-        match self.service {
-            Some(_) => &MenuItem::ALL,
-            None => &[MenuItem::AddNetworkService],
-        }
-    }
 }
 
 /// Who asked to save a Run As account.
@@ -206,15 +103,15 @@ pub enum Message {
     Key(KeyAction),
     SystemTheme(iced::theme::Mode),
     FabricReloaded(Result<Arc<Fabric>, String>),
-    ServiceAdded(Result<(Arc<Fabric>, Box<NetworkService>), String>),
-    ServiceUpdated(Result<(Arc<Fabric>, Box<NetworkService>), String>),
-    ServiceRemoved(Result<(Arc<Fabric>, Id), String>),
+    ServiceAdded(Result<(Arc<Fabric>, Id), ServiceError>),
+    ServiceUpdated(Result<Arc<Fabric>, ServiceError>),
+    ServiceRemoved(Result<(Arc<Fabric>, Id), ServiceError>),
     RunAsSaved {
         origin: RunAsOrigin,
-        result: Result<(Arc<Fabric>, Id), String>,
+        result: Result<(Arc<Fabric>, Id), RunAsError>,
     },
-    RunAsDeleted(Result<Arc<Fabric>, String>),
-    TestFinished(Result<TestReport, String>),
+    RunAsDeleted(Result<Arc<Fabric>, RunAsError>),
+    TestFinished(Result<TestReport, ServiceError>),
     PreviewReady(Id, Result<PlanSummary, String>),
     Tick(Instant),
     LogMetrics,
@@ -223,8 +120,8 @@ pub enum Message {
 pub struct App {
     ctx: AppContext,
     fabric: Arc<Fabric>,
-    statuses: StatusMap,
-    jobs: Vec<JobRecord>,
+    /// The engine's latest statuses and jobs, rendered as published.
+    sync: Arc<EngineSnapshot>,
     providers: Vec<ProviderDescriptor>,
     prefs: Preferences,
     system_mode: iced::theme::Mode,
@@ -257,15 +154,13 @@ impl App {
     /// The console without boot tasks, for tests.
     pub fn with_context(ctx: AppContext, prefs: Preferences) -> Self {
         let fabric = ctx.store.fabric();
-        let statuses = ctx.engine.statuses();
-        let jobs = ctx.engine.jobs();
+        let sync = ctx.engine.snapshot();
         let providers = ctx.registry.list();
         App {
             window: prefs.window_size(),
             ctx,
             fabric,
-            statuses,
-            jobs,
+            sync,
             providers,
             prefs,
             system_mode: iced::theme::Mode::None,
@@ -356,10 +251,10 @@ impl App {
         &self.prefs
     }
     pub fn statuses(&self) -> &StatusMap {
-        &self.statuses
+        &self.sync.statuses
     }
     pub fn jobs(&self) -> &[JobRecord] {
-        &self.jobs
+        &self.sync.jobs
     }
     pub fn notice(&self) -> Option<&str> {
         self.notice.as_ref().map(|(_, s)| s.as_str())
@@ -432,15 +327,9 @@ impl App {
                         Task::none()
                     }
                     Some(properties::Event::Save(service)) => {
-                        let store = self.ctx.store.clone();
-                        let s = *service;
+                        let ctx = self.ctx.clone();
                         Task::perform(
-                            async move {
-                                let changes = vec![FabricChange::Put(
-                                    FabricObject::NetworkService(s.clone()),
-                                )];
-                                store_apply(store, changes).await.map(|f| (f, Box::new(s)))
-                            },
+                            async move { ops::service::update(&ctx.store, &ctx, *service).await },
                             Message::ServiceUpdated,
                         )
                     }
@@ -505,15 +394,12 @@ impl App {
                 }
                 *removing = true;
                 let id = *service;
-                let store = self.ctx.store.clone();
+                let ctx = self.ctx.clone();
                 Task::perform(
                     async move {
-                        store_apply(
-                            store,
-                            vec![FabricChange::Delete(ObjectKind::NetworkService, id)],
-                        )
-                        .await
-                        .map(|f| (f, id))
+                        ops::service::remove(&ctx.store, &ctx, id)
+                            .await
+                            .map(|f| (f, id))
                     },
                     Message::ServiceRemoved,
                 )
@@ -558,18 +444,10 @@ impl App {
             }
             Message::ServiceAdded(result) => {
                 match result {
-                    Ok((fabric, service)) => {
+                    Ok((fabric, id)) => {
                         self.set_fabric(fabric);
-                        let id = service.id;
-                        let name = service.name.clone();
-                        self.ctx.send(EngineCommand::AddService(service));
-                        self.ctx.send(EngineCommand::RefreshNow {
-                            service: id,
-                            trigger: JobTrigger::FirstSync,
-                        });
-                        self.statuses.entry(id).or_insert_with(|| {
-                            ServiceStatus::new(id, crate::fabric::model::default_sync_interval())
-                        });
+                        self.sync = self.ctx.engine.snapshot();
+                        let name = self.service_name(id);
                         self.modal = None;
                         self.fabric_ws.reveal_service(id);
                         self.prefs.workspace = Workspace::Fabric;
@@ -580,45 +458,26 @@ impl App {
                             ),
                         ));
                     }
-                    Err(e) => {
-                        if let Some(Modal::Wizard(w)) = &mut self.modal {
-                            w.finish_failed(e);
-                        } else {
-                            self.notice = Some((Tone::Error, e));
-                        }
-                    }
+                    Err(e) => self.service_failed(e),
                 }
                 Task::none()
             }
             Message::ServiceUpdated(result) => {
                 match result {
-                    Ok((fabric, service)) => {
+                    Ok(fabric) => {
                         self.set_fabric(fabric);
-                        self.ctx.send(EngineCommand::UpdateService(service));
                         self.modal = None;
                     }
-                    Err(e) => {
-                        if let Some(Modal::Properties(p)) = &mut self.modal {
-                            p.failed(e);
-                        } else {
-                            self.notice = Some((Tone::Error, e));
-                        }
-                    }
+                    Err(e) => self.service_failed(e),
                 }
                 Task::none()
             }
             Message::ServiceRemoved(result) => {
                 match result {
                     Ok((fabric, id)) => {
-                        let name = self
-                            .fabric
-                            .network_services
-                            .get(&id)
-                            .map(|s| s.name.clone())
-                            .unwrap_or_default();
+                        let name = self.service_name(id);
                         self.set_fabric(fabric);
-                        self.ctx.send(EngineCommand::RemoveService { service: id });
-                        self.statuses.remove(&id);
+                        self.sync = self.ctx.engine.snapshot();
                         if self.fabric_ws.selected_service == Some(id) {
                             self.fabric_ws.selected_service = None;
                         }
@@ -630,7 +489,7 @@ impl App {
                     }
                     Err(e) => {
                         self.modal = None;
-                        self.notice = Some((Tone::Error, e));
+                        self.notice = Some((Tone::Error, e.to_string()));
                     }
                 }
                 Task::none()
@@ -651,7 +510,7 @@ impl App {
                         }
                         Ok(id)
                     }
-                    Err(e) => Err(e),
+                    Err(e) => Err(e.to_string()),
                 };
                 match origin {
                     RunAsOrigin::Wizard => {
@@ -666,13 +525,13 @@ impl App {
             Message::RunAsDeleted(result) => {
                 match result {
                     Ok(fabric) => self.set_fabric(fabric),
-                    Err(e) => self.settings_ws.error = Some(e),
+                    Err(e) => self.settings_ws.error = Some(e.to_string()),
                 }
                 Task::none()
             }
             Message::TestFinished(result) => {
                 if let Some(Modal::Wizard(w)) = &mut self.modal {
-                    w.test_finished(result);
+                    w.test_finished(result.map_err(|e| e.to_string()));
                 }
                 Task::none()
             }
@@ -700,17 +559,23 @@ impl App {
         }
     }
 
-    /// Opens a menu at the cursor, kept inside the window.
-    fn open_menu(&mut self, service: Option<Id>, at: Point) {
-        let mut menu = ContextMenu {
-            service,
-            position: at,
-        };
-        let height = MENU_ITEM_HEIGHT * menu.items().len() as f32 + 10.0;
-        let x = at.x.min(self.window.width - MENU_WIDTH - 4.0).max(0.0);
-        let y = at.y.min(self.window.height - height - 4.0).max(0.0);
-        menu.position = Point::new(x, y);
-        self.context_menu = Some(menu);
+    /// A service could not be saved: the wizard or Properties dialog that asked shows why,
+    /// else a notice does.
+    fn service_failed(&mut self, e: ServiceError) {
+        let e = e.to_string();
+        match &mut self.modal {
+            Some(Modal::Wizard(w)) => w.finish_failed(e),
+            Some(Modal::Properties(p)) => p.failed(e),
+            _ => self.notice = Some((Tone::Error, e)),
+        }
+    }
+
+    fn service_name(&self, id: Id) -> String {
+        self.fabric
+            .network_services
+            .get(&id)
+            .map(|s| s.name.clone())
+            .unwrap_or_default()
     }
 
     fn set_fabric(&mut self, fabric: Arc<Fabric>) {
@@ -792,7 +657,6 @@ impl App {
             self.modal = Some(Modal::Properties(Box::new(Properties::new(
                 self.fabric.clone(),
                 s,
-                self.statuses.get(&id).cloned(),
             ))));
         }
         Task::none()
@@ -848,88 +712,6 @@ impl App {
         }
     }
 
-    fn key(&mut self, key: KeyAction) -> Task<Message> {
-        // The screens' own dialogs answer their keys through `dialog_key`.
-        if self.screen_dialog_open() {
-            return Task::none();
-        }
-        if self.modal.is_none()
-            && self.context_menu.is_none()
-            && self.prefs.workspace == Workspace::Fabric
-            && self.compare.is_none()
-            && !admin_tabs(self.fabric_ws.node).is_empty()
-            && let Some(id) = self.admin.selected
-        {
-            let kind = self.admin.tab.kind();
-            match key {
-                KeyAction::RemoveSelected => {
-                    self.admin.ask_delete(kind, id, &self.fabric);
-                    return Task::none();
-                }
-                KeyAction::PropertiesSelected => {
-                    return self.admin.edit(kind, id, &self.fabric).map(Message::Admin);
-                }
-                _ => {}
-            }
-        }
-        match key {
-            KeyAction::Escape => {
-                if self.context_menu.take().is_some() {
-                    return Task::none();
-                }
-                match &mut self.modal {
-                    Some(Modal::Wizard(_)) => self.wizard_message(wizard::Message::Cancel),
-                    Some(Modal::Properties(_)) | Some(Modal::Preview(_)) => {
-                        self.modal = None;
-                        Task::none()
-                    }
-                    Some(Modal::ConfirmRemove {
-                        removing: false, ..
-                    }) => {
-                        self.modal = None;
-                        Task::none()
-                    }
-                    _ => Task::none(),
-                }
-            }
-            KeyAction::Submit => match &self.modal {
-                Some(Modal::Wizard(w)) if w.run_as_dialog.is_none() && !w.confirm_cancel => {
-                    let step = if w.page == wizard::Page::Summary {
-                        wizard::Message::Finish
-                    } else {
-                        wizard::Message::Next
-                    };
-                    self.wizard_message(step)
-                }
-                // The other dialogs' default buttons: Save, Yes, Close.
-                Some(Modal::Properties(_)) => {
-                    self.handle(Message::Properties(properties::Message::Save))
-                }
-                Some(Modal::ConfirmRemove { .. }) => self.handle(Message::ConfirmRemove(true)),
-                Some(Modal::Preview(_)) => self.handle(Message::Preview(preview::Message::Close)),
-                _ => Task::none(),
-            },
-            _ if self.modal.is_some() => Task::none(),
-            KeyAction::AddNetworkService => self.open_wizard(),
-            KeyAction::RefreshSelected
-            | KeyAction::RemoveSelected
-            | KeyAction::PropertiesSelected => {
-                if self.prefs.workspace != Workspace::Fabric {
-                    return Task::none();
-                }
-                let Some(id) = self.fabric_ws.current_service(&self.fabric) else {
-                    return Task::none();
-                };
-                let item = match key {
-                    KeyAction::RefreshSelected => MenuItem::Refresh,
-                    KeyAction::RemoveSelected => MenuItem::Remove,
-                    _ => MenuItem::Properties,
-                };
-                self.service_action(item, id)
-            }
-        }
-    }
-
     fn wizard_message(&mut self, m: wizard::Message) -> Task<Message> {
         let Some(Modal::Wizard(w)) = &mut self.modal else {
             return Task::none();
@@ -960,39 +742,32 @@ impl App {
                 run_as,
                 service_name,
             }) => {
-                let user_name = self
-                    .fabric
-                    .run_as_accounts
-                    .get(&run_as)
-                    .map(|a| a.user_name.clone())
-                    .unwrap_or_default();
-                let engine = self.ctx.engine.clone();
-                let secrets = self.ctx.secrets.clone();
+                let ctx = self.ctx.clone();
+                let fabric = self.fabric.clone();
                 Task::perform(
                     async move {
-                        let secret = secret_get(secrets, run_as).await?;
-                        let config = ProviderConfig {
+                        ops::service::test_unsaved(
+                            &ctx.engine,
+                            &fabric,
+                            &ctx.secrets,
+                            &provider,
                             connection,
-                            credentials: Credentials { user_name, secret },
-                            tls_fingerprint: None,
+                            run_as,
                             service_name,
-                        };
-                        engine
-                            .test_connection(&provider, config)
-                            .await
-                            .map_err(|e| e.to_string())
+                        )
+                        .await
                     },
                     Message::TestFinished,
                 )
             }
             Some(wizard::Event::Finish(service)) => {
-                let store = self.ctx.store.clone();
+                let ctx = self.ctx.clone();
+                let id = service.id;
                 Task::perform(
                     async move {
-                        let changes = vec![FabricChange::Put(FabricObject::NetworkService(
-                            (*service).clone(),
-                        ))];
-                        store_apply(store, changes).await.map(|f| (f, service))
+                        ops::service::add(&ctx.store, &ctx, *service)
+                            .await
+                            .map(|f| (f, id))
                     },
                     Message::ServiceAdded,
                 )
@@ -1001,204 +776,29 @@ impl App {
         Task::batch([task, focus_task])
     }
 
-    /// Secret first, then the account: if the account cannot be stored the secret is taken back,
-    /// so nothing is saved half-way.
+    /// The account and its secret are saved together (see `ops::run_as::save`).
     fn save_run_as(&mut self, save: run_as_dialog::Event, origin: RunAsOrigin) -> Task<Message> {
         let run_as_dialog::Event::Save { account, secret } = save else {
             return Task::none();
         };
-        let store = self.ctx.store.clone();
-        let secrets = self.ctx.secrets.clone();
-        let is_new = !self.fabric.run_as_accounts.contains_key(&account.id);
+        let ctx = self.ctx.clone();
+        let id = account.id;
         Task::perform(
-            async move { store_run_as(store, secrets, account, secret, is_new).await },
+            async move {
+                ops::run_as::save(&ctx.store, &ctx.secrets, account, secret)
+                    .await
+                    .map(|f| (f, id))
+            },
             move |result| Message::RunAsSaved { origin, result },
         )
     }
 
     fn delete_run_as(&mut self, id: Id) -> Task<Message> {
-        let users = settings::services_using(&self.fabric, id);
-        if !users.is_empty() {
-            self.settings_ws.error = Some(format!(
-                "This Run As account is used by {}: it was not deleted.",
-                users.join(", ")
-            ));
-            return Task::none();
-        }
-        let store = self.ctx.store.clone();
-        let secrets = self.ctx.secrets.clone();
+        let ctx = self.ctx.clone();
         Task::perform(
-            async move {
-                let fabric = store_apply(
-                    store,
-                    vec![FabricChange::Delete(ObjectKind::RunAsAccount, id)],
-                )
-                .await?;
-                secret_delete(secrets, id).await?;
-                Ok(fabric)
-            },
+            async move { ops::run_as::delete(&ctx.store, &ctx.secrets, id).await },
             Message::RunAsDeleted,
         )
-    }
-
-    fn engine_notice(&mut self, notice: EngineNotice) -> Task<Message> {
-        let event = match notice {
-            EngineNotice::Lagged(_) => {
-                self.statuses = self.ctx.engine.statuses();
-                self.jobs = self.ctx.engine.jobs();
-                self.set_fabric(self.ctx.store.fabric());
-                return Task::none();
-            }
-            EngineNotice::Event(e) => e,
-        };
-        let reload_compare = matches!(&event, EngineEvent::Finished { service, .. }
-            if self.compare.as_ref().is_some_and(|c| c.service == *service));
-        match event {
-            EngineEvent::Started { service, .. } => {
-                let entry = self
-                    .statuses
-                    .entry(service)
-                    .or_insert_with(|| ServiceStatus::new(service, 300));
-                entry.state = SyncState::Syncing {
-                    stage: crate::sync::status::SyncStage::Connecting,
-                    done: 0,
-                    total: 0,
-                };
-                self.jobs = self.ctx.engine.jobs();
-                self.set_activity(service);
-            }
-            EngineEvent::Progress {
-                service,
-                stage,
-                done,
-                total,
-            } => {
-                let entry = self
-                    .statuses
-                    .entry(service)
-                    .or_insert_with(|| ServiceStatus::new(service, 300));
-                entry.state = SyncState::Syncing { stage, done, total };
-                self.set_activity(service);
-            }
-            EngineEvent::Finished { service, job } => {
-                match self.jobs.iter_mut().find(|j| j.id == job.id) {
-                    Some(j) => *j = (*job).clone(),
-                    None => self.jobs.insert(0, (*job).clone()),
-                }
-                // The engine's status may trail its Finished event: the job decides until it catches up.
-                let fresh = self
-                    .ctx
-                    .engine
-                    .status(service)
-                    .filter(|st| st.last_end.is_some() && st.last_end >= job.finished);
-                let status = fresh.unwrap_or_else(|| {
-                    let mut st = self
-                        .statuses
-                        .get(&service)
-                        .cloned()
-                        .unwrap_or_else(|| ServiceStatus::new(service, 300));
-                    st.state = match job.result {
-                        JobResult::Succeeded => SyncState::InSync,
-                        JobResult::CompletedWithWarnings => SyncState::Warning(
-                            job.errors
-                                .first()
-                                .cloned()
-                                .unwrap_or_else(|| "completed with warnings".into()),
-                        ),
-                        JobResult::Failed => SyncState::Error(
-                            job.errors
-                                .first()
-                                .cloned()
-                                .unwrap_or_else(|| "the sync failed".into()),
-                        ),
-                        JobResult::Canceled => SyncState::Warning("the sync was canceled".into()),
-                        JobResult::Running => st.state.clone(),
-                    };
-                    st.last_start = Some(job.started);
-                    st.last_end = job.finished;
-                    st.last_result = Some(job.result);
-                    st.last_counts = job.counts.clone();
-                    st
-                });
-                self.statuses.insert(service, status);
-                if self.activity.as_ref().is_some_and(|a| a.0 == service) {
-                    self.activity = None;
-                }
-            }
-            EngineEvent::Failed { service, reason } => {
-                if let Some(st) = self.statuses.get_mut(&service) {
-                    st.state = SyncState::Error(reason);
-                }
-                if self.activity.as_ref().is_some_and(|a| a.0 == service) {
-                    self.activity = None;
-                }
-                self.jobs = self.ctx.engine.jobs();
-            }
-            EngineEvent::PlanReady {
-                service, summary, ..
-            } => {
-                if let Some(Modal::Preview(p)) = &mut self.modal
-                    && p.service == service
-                {
-                    p.state = PreviewState::Ready(summary);
-                }
-            }
-            EngineEvent::Conflicts { service, conflicts } => {
-                if let Some(st) = self.statuses.get_mut(&service) {
-                    st.conflicts = conflicts;
-                }
-            }
-            EngineEvent::SkewMeasured {
-                service, skew_ms, ..
-            } => {
-                if let Some(st) = self.statuses.get_mut(&service) {
-                    st.skew_ms = Some(skew_ms);
-                }
-            }
-            EngineEvent::FabricChanged => self.set_fabric(self.ctx.store.fabric()),
-            EngineEvent::StatusChanged(status) => {
-                let id = status.service;
-                let syncing = matches!(status.state, SyncState::Syncing { .. });
-                self.statuses.insert(id, *status);
-                if syncing {
-                    self.set_activity(id);
-                } else if self.activity.as_ref().is_some_and(|a| a.0 == id) {
-                    self.activity = None;
-                }
-                if let Some(Modal::Properties(p)) = &mut self.modal
-                    && p.service_id() == id
-                {
-                    p.set_status(self.statuses.get(&id).cloned());
-                }
-            }
-        }
-        if reload_compare {
-            if let Some(c) = &mut self.compare {
-                c.synced();
-            }
-            return self.reload_compare();
-        }
-        Task::none()
-    }
-
-    fn set_activity(&mut self, service: Id) {
-        let name = self
-            .fabric
-            .network_services
-            .get(&service)
-            .map(|s| s.name.clone())
-            .unwrap_or_else(|| "network service".into());
-        if let Some(st) = self.statuses.get(&service) {
-            let fraction = fabric_workspace::progress_fraction(&st.state);
-            let line = match &st.state {
-                SyncState::Syncing { stage, done, total } if *total > 0 => {
-                    format!("Syncing {name}: {} ({done} of {total})", stage.label())
-                }
-                SyncState::Syncing { stage, .. } => format!("Syncing {name}: {}", stage.label()),
-                other => format!("{name}: {}", other.label()),
-            };
-            self.activity = Some((service, line, fraction));
-        }
     }
 
     fn save_preferences(&self) -> Task<Message> {
@@ -1221,241 +821,6 @@ impl App {
         {
             tracing::warn!(error = %e, "could not save the console's settings");
         }
-    }
-
-    pub fn view(&self) -> Element<'_, Message> {
-        let started = Instant::now();
-        let view = self.shell();
-        self.metrics.view.record(started.elapsed());
-        view
-    }
-
-    fn shell(&self) -> Element<'_, Message> {
-        let selection = self
-            .fabric_ws
-            .current_service(&self.fabric)
-            .filter(|_| self.prefs.workspace == Workspace::Fabric)
-            .and_then(|id| self.fabric.network_services.get(&id))
-            .map(|s| s.name.as_str());
-        let ribbon = self
-            .ribbon
-            .view(selection, self.prefs.theme)
-            .map(Message::Ribbon);
-        let data = fabric_workspace::Data {
-            fabric: &self.fabric,
-            statuses: &self.statuses,
-            jobs: &self.jobs,
-        };
-        let (tree, main): (Element<'_, Message>, Element<'_, Message>) = match self.prefs.workspace
-        {
-            Workspace::Fabric => (
-                self.fabric_ws.tree(&data).map(Message::Fabric),
-                match &self.compare {
-                    Some(c) => container(c.view().map(Message::Compare))
-                        .height(Length::Fill)
-                        .width(Length::Fill)
-                        .into(),
-                    None => self.fabric_main(&data),
-                },
-            ),
-            Workspace::Jobs => (
-                container(style::hint(
-                    "Every sync run of every network service, newest first.",
-                ))
-                .padding(8)
-                .into(),
-                self.jobs_ws
-                    .view(&self.jobs, &self.fabric)
-                    .map(Message::Jobs),
-            ),
-            Workspace::Settings => (
-                self.settings_ws.navigation().map(Message::Settings),
-                container(
-                    self.settings_ws
-                        .view(
-                            &self.fabric,
-                            &self.providers,
-                            self.ctx.embedded_ipam.as_ref(),
-                        )
-                        .map(Message::Settings),
-                )
-                .style(style::pane)
-                .height(Length::Fill)
-                .width(Length::Fill)
-                .into(),
-            ),
-        };
-        let workspace_buttons = column(Workspace::ALL.iter().map(|ws| {
-            button(
-                text(ws.label())
-                    .size(style::TEXT)
-                    .font(if *ws == self.prefs.workspace {
-                        style::bold()
-                    } else {
-                        iced::Font::DEFAULT
-                    }),
-            )
-            .width(Length::Fill)
-            .padding([6, 12])
-            .style(style::flat(*ws == self.prefs.workspace))
-            .on_press(Message::ShowWorkspace(*ws))
-            .into()
-        }))
-        .spacing(1);
-        let nav = container(column![
-            container(
-                text(self.prefs.workspace.label())
-                    .size(style::HEADING)
-                    .font(style::bold())
-            )
-            .padding([6, 10]),
-            container(tree).height(Length::Fill),
-            iced::widget::rule::horizontal(1),
-            container(workspace_buttons).padding(4),
-        ])
-        .width(250)
-        .height(Length::Fill)
-        .style(style::pane);
-
-        let mut main_column = column![].spacing(6);
-        if let Some((tone, message)) = &self.notice {
-            main_column = main_column.push(
-                container(
-                    row![
-                        style::status_dot(*tone),
-                        text(message.clone()).size(style::TEXT).width(Length::Fill),
-                        button(text("Dismiss").size(style::SMALL))
-                            .padding([2, 8])
-                            .style(style::flat(false))
-                            .on_press(Message::DismissNotice),
-                    ]
-                    .spacing(8)
-                    .align_y(Alignment::Center),
-                )
-                .padding([4, 10])
-                .style(style::notice_box(*tone)),
-            );
-        }
-        main_column = main_column.push(main);
-        let body = row![nav, main_column]
-            .spacing(6)
-            .padding(6)
-            .height(Length::Fill);
-
-        let root = column![ribbon, body, self.status_bar()];
-        let mut layers = stack![
-            mouse_area(container(root).width(Length::Fill).height(Length::Fill))
-                .on_move(Message::CursorMoved)
-        ]
-        .width(Length::Fill)
-        .height(Length::Fill);
-
-        if let Some(menu) = &self.context_menu {
-            layers = layers.push(opaque(
-                mouse_area(space().width(Length::Fill).height(Length::Fill))
-                    .on_press(Message::CloseMenu)
-                    .on_right_press(Message::CloseMenu),
-            ));
-            let items = column(menu.items().iter().map(|item| {
-                button(text(item.label()).size(style::TEXT))
-                    .width(Length::Fill)
-                    .height(MENU_ITEM_HEIGHT)
-                    .padding([4, 12])
-                    .style(style::flat(false))
-                    .on_press(Message::Menu(*item))
-                    .into()
-            }));
-            layers = layers.push(
-                pin(opaque(
-                    container(items)
-                        .padding(5)
-                        .width(MENU_WIDTH)
-                        .style(style::menu),
-                ))
-                .x(menu.position.x)
-                .y(menu.position.y),
-            );
-        }
-        if let Some(modal) = &self.modal {
-            let content: Element<'_, Message> = match modal {
-                Modal::Wizard(w) => w.view().map(Message::Wizard),
-                Modal::Properties(p) => p.view().map(Message::Properties),
-                Modal::Preview(p) => p.view().map(Message::Preview),
-                Modal::ConfirmRemove { name, removing, .. } => container(
-                    column![
-                        style::heading("Remove network service"),
-                        text(format!(
-                            "Remove the network service \"{name}\"? The console stops syncing with it; nothing is deleted on the IPAM server."
-                        ))
-                        .size(style::TEXT),
-                        row![
-                            space().width(Length::Fill),
-                            style::default_command("Yes", (!removing).then_some(Message::ConfirmRemove(true))),
-                            style::command("No", (!removing).then_some(Message::ConfirmRemove(false))),
-                        ]
-                        .spacing(8),
-                    ]
-                    .spacing(12),
-                )
-                .padding(16)
-                .width(460)
-                .style(style::dialog)
-                .into(),
-            };
-            layers = layers.push(opaque(
-                center(container(content).id(focus::MODAL_ID)).style(style::backdrop),
-            ));
-        }
-        let screen_dialog = self
-            .exchange
-            .as_ref()
-            .map(|x| x.view().map(Message::Exchange))
-            .or_else(|| {
-                self.admin
-                    .modal(&self.fabric)
-                    .map(|m| m.map(Message::Admin))
-            })
-            .or_else(|| {
-                self.compare
-                    .as_ref()
-                    .and_then(|c| c.modal())
-                    .map(|m| m.map(Message::Compare))
-            });
-        if let Some(content) = screen_dialog {
-            layers = layers.push(opaque(
-                center(container(content).id(focus::MODAL_ID)).style(style::backdrop),
-            ));
-        }
-        layers.into()
-    }
-
-    /// The Fabric workspace's results and details panes; the fabric administration's lists for
-    /// the nodes that hold host groups, logical networks, sites, pools and VM networks.
-    fn fabric_main<'a>(&'a self, data: &fabric_workspace::Data<'a>) -> Element<'a, Message> {
-        let tabs = admin_tabs(self.fabric_ws.node);
-        let (results, details): (Element<'a, Message>, Element<'a, Message>) = if tabs.is_empty() {
-            (
-                self.fabric_ws.results(data).map(Message::Fabric),
-                self.fabric_ws.details(data).map(Message::Fabric),
-            )
-        } else {
-            (
-                self.admin.list(&self.fabric, tabs).map(Message::Admin),
-                self.admin.details(&self.fabric).map(Message::Admin),
-            )
-        };
-        column![
-            container(results)
-                .height(Length::FillPortion(3))
-                .width(Length::Fill)
-                .style(style::pane),
-            container(details)
-                .height(Length::FillPortion(2))
-                .width(Length::Fill)
-                .style(style::pane),
-        ]
-        .spacing(6)
-        .into()
     }
 
     fn fabric_message(&mut self, m: fabric_workspace::Message) -> Option<fabric_workspace::Event> {
@@ -1567,26 +932,12 @@ impl App {
 
     /// An import replaced the fabric: the engine follows the network services it now holds.
     fn imported(&mut self, fabric: Arc<Fabric>, path: &std::path::Path) {
-        let old = self.fabric.clone();
-        for id in old.network_services.keys() {
-            if !fabric.network_services.contains_key(id) {
-                self.ctx.send(EngineCommand::RemoveService { service: *id });
-                self.statuses.remove(id);
-            }
-        }
-        for s in fabric.network_services.values() {
-            let command = if old.network_services.contains_key(&s.id) {
-                EngineCommand::UpdateService(Box::new(s.clone()))
-            } else {
-                EngineCommand::AddService(Box::new(s.clone()))
-            };
-            self.ctx.send(command);
-        }
+        ops::service::follow_import(&self.ctx, &self.fabric, &fabric);
         self.compare = None;
         let objects = fabric.object_count();
         let accounts = fabric.run_as_accounts.len();
         self.set_fabric(fabric);
-        self.statuses = self.ctx.engine.statuses();
+        self.sync = self.ctx.engine.snapshot();
         self.notice = Some((
             Tone::Success,
             if accounts > 0 {
@@ -1602,199 +953,10 @@ impl App {
             },
         ));
     }
-
-    /// Keys of dialogs: Tab moves within the open dialog, Enter and Escape answer the screens'
-    /// own dialogs (the shell's dialogs hear them through `key`), Ctrl+F finds in the side-by-side view.
-    fn dialog_key(&mut self, key: DialogKey, captured: bool) -> Task<Message> {
-        let any_modal = self.modal.is_some() || self.screen_dialog_open();
-        match key {
-            DialogKey::Next if any_modal => focus::next(focus::MODAL_ID),
-            DialogKey::Previous if any_modal => focus::previous(focus::MODAL_ID),
-            DialogKey::Next => iced::widget::operation::focus_next(),
-            DialogKey::Previous => iced::widget::operation::focus_previous(),
-            DialogKey::Find => match &self.compare {
-                Some(_) if !any_modal && self.prefs.workspace == Workspace::Fabric => {
-                    CompareScreen::focus_search().map(Message::Compare)
-                }
-                _ => Task::none(),
-            },
-            DialogKey::Submit | DialogKey::Cancel => {
-                if let Some(x) = &mut self.exchange {
-                    let (task, event) = x.key(key, &self.fabric, &self.ctx.store);
-                    let task = task.map(Message::Exchange);
-                    if matches!(event, Some(exchange::Event::Close)) {
-                        self.exchange = None;
-                    }
-                    return task;
-                }
-                if self.admin.is_modal() {
-                    return self
-                        .admin
-                        .key(key, &self.fabric, &self.ctx.store)
-                        .map(Message::Admin);
-                }
-                if let Some(c) = &self.compare
-                    && c.confirm.is_some()
-                {
-                    let m = compare::Message::ConfirmDelete(key == DialogKey::Submit);
-                    return self.compare_message(m);
-                }
-                // A text box of a shell dialog kept Escape to itself: close the dialog anyway.
-                if captured && key == DialogKey::Cancel && self.modal.is_some() {
-                    return self.key(KeyAction::Escape);
-                }
-                Task::none()
-            }
-        }
-    }
-
-    fn status_bar(&self) -> Element<'_, Message> {
-        let (line, fraction) = match &self.activity {
-            Some((_, line, fraction)) => (line.clone(), *fraction),
-            None => {
-                let total = self.fabric.network_services.len();
-                let in_sync = self
-                    .statuses
-                    .values()
-                    .filter(|s| s.state == SyncState::InSync)
-                    .count();
-                (
-                    format!("Ready · {total} network services, {in_sync} in sync"),
-                    None,
-                )
-            }
-        };
-        let mut bar = row![text(line).size(style::SMALL).width(Length::Fill)]
-            .spacing(10)
-            .align_y(Alignment::Center);
-        if self.activity.is_some() {
-            bar = bar.push(
-                progress_bar(0.0..=1.0, fraction.unwrap_or(0.0))
-                    .length(220)
-                    .girth(8),
-            );
-        }
-        let last_job = self.jobs.first().map(|j| {
-            format!(
-                "Last job: {} {} ({})",
-                j.service_name,
-                j.result.label(),
-                style::format_time(j.finished.or(Some(j.started)))
-            )
-        });
-        if let Some(j) = last_job {
-            bar = bar.push(style::hint(j));
-        }
-        container(bar)
-            .padding([3, 10])
-            .height(26)
-            .width(Length::Fill)
-            .style(style::band)
-            .into()
-    }
 }
 
-/// Applies a batch in the store off the UI thread; errors become one sentence for the user.
-async fn store_apply(
-    store: crate::fabric::store::FabricStore,
-    changes: Vec<FabricChange>,
-) -> Result<Arc<Fabric>, String> {
-    store.apply_async(changes).await.map_err(|e| e.to_string())
-}
-
-async fn secret_get(
-    secrets: Arc<dyn crate::fabric::secrets::SecretStore>,
-    id: Id,
-) -> Result<String, String> {
-    tokio::task::spawn_blocking(move || secrets.get(id))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| {
-            "The Run As account has no stored password or token: open it in Settings ▸ Run As Accounts and type it again."
-                .to_string()
-        })
-}
-
-async fn secret_delete(
-    secrets: Arc<dyn crate::fabric::secrets::SecretStore>,
-    id: Id,
-) -> Result<(), String> {
-    tokio::task::spawn_blocking(move || secrets.delete(id))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())
-}
-
-async fn store_run_as(
-    store: crate::fabric::store::FabricStore,
-    secrets: Arc<dyn crate::fabric::secrets::SecretStore>,
-    account: RunAsAccount,
-    secret: Option<String>,
-    is_new: bool,
-) -> Result<(Arc<Fabric>, Id), String> {
-    let id = account.id;
-    if let Some(secret) = secret {
-        let s = secrets.clone();
-        tokio::task::spawn_blocking(move || s.put(id, &secret))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
-    }
-    match store_apply(
-        store,
-        vec![FabricChange::Put(FabricObject::RunAsAccount(account))],
-    )
-    .await
-    {
-        Ok(fabric) => Ok((fabric, id)),
-        Err(e) => {
-            // A new account's secret must not outlive the failed save.
-            if is_new {
-                let _ = secret_delete(secrets, id).await;
-            }
-            Err(e)
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use keyboard::key::Named;
-
-    #[test]
-    fn keys_map_to_console_actions() {
-        let none = keyboard::Modifiers::default();
-        assert_eq!(
-            key_action(&keyboard::Key::Named(Named::F5), none),
-            Some(KeyAction::RefreshSelected)
-        );
-        assert_eq!(
-            key_action(&keyboard::Key::Named(Named::Escape), none),
-            Some(KeyAction::Escape)
-        );
-        assert_eq!(
-            key_action(
-                &keyboard::Key::Named(Named::Enter),
-                keyboard::Modifiers::ALT
-            ),
-            Some(KeyAction::PropertiesSelected)
-        );
-        assert_eq!(
-            key_action(&keyboard::Key::Named(Named::Enter), none),
-            Some(KeyAction::Submit)
-        );
-        assert_eq!(
-            key_action(
-                &keyboard::Key::Character("n".into()),
-                keyboard::Modifiers::CTRL
-            ),
-            Some(KeyAction::AddNetworkService)
-        );
-        assert_eq!(
-            key_action(&keyboard::Key::Character("n".into()), none),
-            None
-        );
+impl EngineInbox for AppContext {
+    fn send(&self, command: EngineCommand) {
+        AppContext::send(self, command)
     }
 }

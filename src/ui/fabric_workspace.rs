@@ -697,15 +697,10 @@ fn service_details<'a>(data: &Data<'a>, s: &'a NetworkService) -> Element<'a, Me
             right = right.push(style::field_line(
                 "Latest job",
                 format!(
-                    "{} · started {} · IPAM +{} ~{} -{} · console +{} ~{} -{}",
+                    "{} · started {} · {}",
                     job.result.label(),
                     style::format_time(Some(job.started)),
-                    c.ipam_created,
-                    c.ipam_updated,
-                    c.ipam_deleted,
-                    c.console_created,
-                    c.console_updated,
-                    c.console_deleted
+                    c.changes(" · ")
                 ),
             ));
             if job.result == JobResult::Failed

@@ -65,16 +65,7 @@ fn result_tone(r: JobResult) -> Tone {
 }
 
 fn changes(job: &JobRecord) -> String {
-    let c = &job.counts;
-    format!(
-        "IPAM +{} ~{} -{}  ·  console +{} ~{} -{}",
-        c.ipam_created,
-        c.ipam_updated,
-        c.ipam_deleted,
-        c.console_created,
-        c.console_updated,
-        c.console_deleted
-    )
+    job.counts.changes("  ·  ")
 }
 
 impl JobsWorkspace {

@@ -3,13 +3,14 @@
 
 use std::sync::Arc;
 
-use iced::widget::{column, container, pick_list, row, space, text, text_input};
+use iced::widget::{column, container, pick_list, row, space, text};
 use iced::{Element, Length};
 
 use crate::fabric::model::{Fabric, Id, MAX_NAME_LEN, NetworkService};
 use crate::sync::status::ServiceStatus;
 use crate::ui::style;
 use crate::ui::wizard::host_group::{self, HostGroupPage};
+use crate::ui::wizard::text_box;
 
 pub const NAME_INPUT: &str = "properties-name";
 
@@ -35,7 +36,6 @@ pub struct Properties {
     pub host_groups: HostGroupPage,
     accounts: Vec<AccountChoice>,
     other_names: Vec<String>,
-    status: Option<ServiceStatus>,
     pub saving: bool,
     pub error: Option<String>,
 }
@@ -58,11 +58,7 @@ pub enum Event {
 }
 
 impl Properties {
-    pub fn new(
-        fabric: Arc<Fabric>,
-        service: &NetworkService,
-        status: Option<ServiceStatus>,
-    ) -> Self {
+    pub fn new(fabric: Arc<Fabric>, service: &NetworkService) -> Self {
         let mut accounts: Vec<AccountChoice> = fabric
             .run_as_accounts
             .values()
@@ -86,7 +82,6 @@ impl Properties {
                 .filter(|s| s.id != service.id)
                 .map(|s| s.name.trim().to_lowercase())
                 .collect(),
-            status,
             saving: false,
             error: None,
         }
@@ -94,10 +89,6 @@ impl Properties {
 
     pub fn service_id(&self) -> Id {
         self.original.id
-    }
-
-    pub fn set_status(&mut self, status: Option<ServiceStatus>) {
-        self.status = status;
     }
 
     pub fn validate(&self) -> Result<NetworkService, String> {
@@ -171,15 +162,13 @@ impl Properties {
         self.error = Some(error);
     }
 
-    pub fn view(&self) -> Element<'_, Message> {
-        let label = |s: &'static str| text(s).size(style::TEXT).width(130);
+    /// `status`: the engine's latest for this service, rendered as it is.
+    pub fn view(&self, status: Option<&ServiceStatus>) -> Element<'_, Message> {
         let selected = self
             .run_as
             .and_then(|id| self.accounts.iter().find(|a| a.id == id).cloned());
         let s = &self.original;
-        let status_line = self
-            .status
-            .as_ref()
+        let status_line = status
             .map(|st| {
                 format!(
                     "{} · last sync {} · clock skew {}",
@@ -198,46 +187,28 @@ impl Properties {
             ),
             style::field_line("Connection string", s.connection.to_string()),
             style::field_line("Status", status_line),
-            row![
-                label("Name:"),
-                text_input("Name", &self.name)
+            field(
+                "Name:",
+                text_box("Name", &self.name, Message::Name)
                     .id(NAME_INPUT)
-                    .on_input(Message::Name)
                     .padding(5)
-                    .size(style::TEXT)
-                    .style(style::text_input_style)
-            ]
-            .spacing(8)
-            .align_y(iced::Alignment::Center),
-            row![
-                label("Description:"),
-                text_input("Optional", &self.description)
-                    .on_input(Message::Description)
-                    .padding(5)
-                    .size(style::TEXT)
-                    .style(style::text_input_style)
-            ]
-            .spacing(8)
-            .align_y(iced::Alignment::Center),
-            row![
-                label("Run As account:"),
+            ),
+            field(
+                "Description:",
+                text_box("Optional", &self.description, Message::Description).padding(5)
+            ),
+            field(
+                "Run As account:",
                 pick_list(self.accounts.as_slice(), selected, Message::RunAs)
                     .text_size(style::TEXT)
                     .width(Length::Fill)
-            ]
-            .spacing(8)
-            .align_y(iced::Alignment::Center),
-            row![
-                label("Sync every (min):"),
-                text_input("5", &self.interval_minutes)
-                    .on_input(Message::Interval)
+            ),
+            field(
+                "Sync every (min):",
+                text_box("5", &self.interval_minutes, Message::Interval)
                     .padding(5)
                     .width(90)
-                    .size(style::TEXT)
-                    .style(style::text_input_style)
-            ]
-            .spacing(8)
-            .align_y(iced::Alignment::Center),
+            ),
             text("Host groups:").size(style::TEXT),
             container(self.host_groups.checklist().map(Message::HostGroup)).height(170),
         ]
@@ -264,4 +235,15 @@ impl Properties {
             .style(style::dialog)
             .into()
     }
+}
+
+/// A labelled control of the dialog, the labels in one column.
+fn field<'a>(
+    label: &'static str,
+    control: impl Into<Element<'a, Message>>,
+) -> Element<'a, Message> {
+    row![text(label).size(style::TEXT).width(130), control.into()]
+        .spacing(8)
+        .align_y(iced::Alignment::Center)
+        .into()
 }

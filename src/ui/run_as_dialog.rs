@@ -3,12 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use iced::widget::{column, container, row, space, text, text_input};
+use iced::widget::{column, container, row, space, text};
 use iced::{Element, Length};
 use uuid::Uuid;
 
 use crate::fabric::model::{Id, MAX_NAME_LEN, RunAsAccount};
 use crate::ui::style;
+use crate::ui::wizard::text_box;
 
 pub const NAME_INPUT: &str = "run-as-name";
 pub const USER_INPUT: &str = "run-as-user";
@@ -207,49 +208,37 @@ impl RunAsDialog {
             ),
             field(
                 "Name:",
-                text_input("e.g. IPAM service account", &self.name)
+                text_box("e.g. IPAM service account", &self.name, Message::Name)
                     .id(NAME_INPUT)
-                    .on_input(Message::Name)
-                    .padding(6)
-                    .size(style::TEXT)
-                    .style(style::text_input_style)
                     .into()
             ),
             field(
                 "Description:",
-                text_input("Optional", &self.description)
-                    .on_input(Message::Description)
-                    .padding(6)
-                    .size(style::TEXT)
-                    .style(style::text_input_style)
-                    .into()
+                text_box("Optional", &self.description, Message::Description).into()
             ),
             field(
                 "User name:",
-                text_input("e.g. CONTOSO\\ipam-svc or admin", &self.user_name)
-                    .id(USER_INPUT)
-                    .on_input(Message::UserName)
-                    .padding(6)
-                    .size(style::TEXT)
-                    .style(style::text_input_style)
-                    .into()
+                text_box(
+                    "e.g. CONTOSO\\ipam-svc or admin",
+                    &self.user_name,
+                    Message::UserName
+                )
+                .id(USER_INPUT)
+                .into()
             ),
             field(
                 "Password / token:",
-                text_input(
+                text_box(
                     if self.is_edit() {
                         "Leave empty to keep the stored secret"
                     } else {
                         "Password or API token"
                     },
-                    &self.secret
+                    &self.secret,
+                    Message::Secret
                 )
                 .id(SECRET_INPUT)
                 .secure(true)
-                .on_input(Message::Secret)
-                .padding(6)
-                .size(style::TEXT)
-                .style(style::text_input_style)
                 .into()
             ),
         ]

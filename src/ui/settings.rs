@@ -4,8 +4,9 @@
 use iced::widget::{button, column, container, row, scrollable, space, table, text};
 use iced::{Element, Length};
 
-use crate::fabric::model::{Fabric, Id, ObjectKind};
+use crate::fabric::model::{Fabric, Id};
 use crate::ipam::provider::ProviderDescriptor;
+use crate::ops::run_as::services_using;
 use crate::ui::context::EmbeddedIpam;
 use crate::ui::grid::{self, col};
 use crate::ui::run_as_dialog::{self, RunAsDialog};
@@ -42,15 +43,6 @@ pub enum Message {
 pub enum Event {
     SaveRunAs(run_as_dialog::Event),
     DeleteRunAs(Id),
-}
-
-/// Names of the services that use a Run As account (and so block its deletion).
-pub fn services_using(fabric: &Fabric, account: Id) -> Vec<String> {
-    fabric
-        .dependents(ObjectKind::RunAsAccount, account)
-        .into_iter()
-        .map(|(_, _, name)| name)
-        .collect()
 }
 
 impl SettingsWorkspace {

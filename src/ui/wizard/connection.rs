@@ -1,6 +1,6 @@
 //! Connection String page: the IPAM server's FQDN with an optional :port, validated as it is typed.
 
-use iced::widget::{column, text, text_input};
+use iced::widget::{column, text};
 use iced::{Element, Length};
 
 use crate::fabric::connection::ConnectionString;
@@ -68,12 +68,8 @@ impl ConnectionPage {
                 "If the IPAM server listens on a specific port, end the string with a colon and the port number (for example :443)."
             ),
             text("Connection string:").size(style::TEXT),
-            text_input("IPAMserver1.contoso.com", &self.input)
-                .id(CONNECTION_INPUT)
-                .on_input(Message::Input)
-                .padding(6)
-                .size(style::TEXT)
-                .style(style::text_input_style),
+            super::text_box("IPAMserver1.contoso.com", &self.input, Message::Input)
+                .id(CONNECTION_INPUT),
             status,
         ]
         .spacing(8)

@@ -512,3 +512,16 @@ impl Wizard {
         layers.into()
     }
 }
+
+/// A text box styled alike in the wizard's pages and the dialogs it opens.
+pub fn text_box<'a, M: Clone + 'a>(
+    placeholder: &str,
+    value: &str,
+    on_input: impl Fn(String) -> M + 'a,
+) -> iced::widget::TextInput<'a, M> {
+    iced::widget::text_input(placeholder, value)
+        .on_input(on_input)
+        .padding(6)
+        .size(style::TEXT)
+        .style(style::text_input_style)
+}

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use iced::widget::{column, text, text_input};
+use iced::widget::{column, text};
 use iced::{Element, Length};
 
 use crate::fabric::model::MAX_NAME_LEN;
@@ -71,19 +71,10 @@ impl NamePage {
             style::heading("Name"),
             style::hint("Type a name and an optional description for the network service."),
             text("Name:").size(style::TEXT),
-            text_input("e.g. IPAM server 1", &self.name)
-                .id(NAME_INPUT)
-                .on_input(Message::Name)
-                .padding(6)
-                .size(style::TEXT)
-                .style(style::text_input_style),
+            super::text_box("e.g. IPAM server 1", &self.name, Message::Name).id(NAME_INPUT),
             text("Description:").size(style::TEXT),
-            text_input("Optional", &self.description)
-                .id(DESCRIPTION_INPUT)
-                .on_input(Message::Description)
-                .padding(6)
-                .size(style::TEXT)
-                .style(style::text_input_style),
+            super::text_box("Optional", &self.description, Message::Description)
+                .id(DESCRIPTION_INPUT),
             style::hint(format!(
                 "{} of {MAX_NAME_LEN} characters",
                 self.name.trim().chars().count()

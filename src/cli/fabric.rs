@@ -1,66 +1,17 @@
-//! The command line. No subcommand opens the console; subcommands do headless work on the same
-//! data directory. Each subcommand is one `Command` variant handled by a function
-//! `fn(&DataPaths, Args) -> ExitCode` (in this file or in its own module).
+//! `export`, `import`, `demo` and `check`: the fabric as a whole.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::Args;
 
+use super::{fail, open_store};
 use crate::fabric::demo::demo_fabric;
 use crate::fabric::exchange::{export_json, import_into};
 use crate::fabric::model::Fabric;
-use crate::fabric::store::FabricStore;
 use crate::fabric::validate::validate_fabric;
-use crate::logging;
-use crate::paths::{DATA_DIR_ENV, DataPaths};
-
-/// Exit code for a bad command line (clap's convention).
-pub const EXIT_USAGE: u8 = 2;
-
-#[derive(Debug, Parser)]
-#[command(
-    name = "fabric-console",
-    version,
-    about = "A console for a virtualization fabric's networks, kept in two-way sync with IPAM servers",
-    long_about = None
-)]
-pub struct Cli {
-    /// Folder for the fabric database, secrets file (when no keyring answers), logs and settings.
-    #[arg(long, global = true, env = DATA_DIR_ENV, value_name = "PATH")]
-    pub data_dir: Option<PathBuf>,
-
-    /// Open the console on a fresh demo fabric (kept in <data dir>/demo, reset at every start)
-    /// with the embedded IPAM server added as a network service and syncing.
-    #[arg(long)]
-    pub demo: bool,
-
-    #[command(subcommand)]
-    pub command: Option<Command>,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Write the whole fabric to a JSON file ("-" for standard output). Secrets are never exported.
-    Export(ExportArgs),
-    /// Replace the fabric with one from an export file; on any problem nothing changes.
-    Import(ImportArgs),
-    /// Fill the fabric with a generated demo (host groups, logical networks, sites, pools, VM networks).
-    Demo(DemoArgs),
-    /// Validate the stored fabric and list every problem.
-    Check,
-    /// Run the built-in IPAM server, or issue one of its tokens (`ipam-server token`).
-    IpamServer(crate::ipam::server::cli::IpamServerArgs),
-    /// Add, list, test or remove network services (IPAM servers).
-    #[command(subcommand)]
-    Service(crate::admin::ServiceCommand),
-    /// Add or list Run As accounts.
-    #[command(subcommand)]
-    RunAs(crate::admin::RunAsCommand),
-    /// Sync now with every network service (or one), printing the plan and progress.
-    Sync(crate::admin::SyncArgs),
-}
+use crate::paths::DataPaths;
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
@@ -93,93 +44,7 @@ pub struct DemoArgs {
     pub with_ipam: bool,
 }
 
-/// Entry point of the binary.
-pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) => return usage_error(e),
-    };
-    let paths = match DataPaths::resolve(cli.data_dir.as_deref()) {
-        Ok(p) => p,
-        Err(e) => return fail(e),
-    };
-    if let Err(e) = paths.create_dirs() {
-        return fail(e);
-    }
-    // Without a log file the commands still work; `init` itself warns on stderr.
-    let _log = logging::init(&paths.logs_dir()).ok();
-    if cli.demo && cli.command.is_none() {
-        return open_console(&paths, true);
-    }
-    run(cli.command, &paths)
-}
-
-/// Runs one command against the data directory.
-pub fn run(command: Option<Command>, paths: &DataPaths) -> ExitCode {
-    match command {
-        None => open_console(paths, false),
-        Some(Command::Export(args)) => export(paths, args),
-        Some(Command::Import(args)) => import(paths, args),
-        Some(Command::Demo(args)) => demo(paths, args),
-        Some(Command::Check) => check(paths),
-        Some(Command::IpamServer(args)) => match crate::ipam::server::cli::run(args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => fail(e),
-        },
-        Some(Command::Service(cmd)) => crate::admin::service(paths, cmd),
-        Some(Command::RunAs(cmd)) => crate::admin::run_as(paths, cmd),
-        Some(Command::Sync(args)) => crate::admin::sync(paths, args),
-    }
-}
-
-/// Prints `error: <sentence>` and returns a failure code.
-pub fn fail(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("error: {message}");
-    ExitCode::FAILURE
-}
-
-/// clap's multi-line report folded into one line that names the argument.
-fn usage_error(e: clap::Error) -> ExitCode {
-    use clap::error::ErrorKind;
-    match e.kind() {
-        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
-            let _ = e.print();
-            ExitCode::SUCCESS
-        }
-        _ => {
-            let text = e.render().to_string();
-            let mut parts: Vec<&str> = Vec::new();
-            for line in text.lines() {
-                let line = line.trim();
-                if line.starts_with("Usage:") || line.starts_with("For more information") {
-                    break;
-                }
-                if !line.is_empty() && !line.starts_with("tip:") {
-                    parts.push(line);
-                }
-            }
-            let mut message = parts.join(" ");
-            if message.is_empty() {
-                message = "error: the command line is not valid".to_string();
-            }
-            eprintln!("{message} (see fabric-console --help)");
-            ExitCode::from(EXIT_USAGE)
-        }
-    }
-}
-
-fn open_console(paths: &DataPaths, demo: bool) -> ExitCode {
-    match crate::ui::run(paths, demo) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(e),
-    }
-}
-
-fn open_store(paths: &DataPaths) -> Result<FabricStore, ExitCode> {
-    FabricStore::open(&paths.fabric_db()).map_err(fail)
-}
-
-fn export(paths: &DataPaths, args: ExportArgs) -> ExitCode {
+pub(super) fn export(paths: &DataPaths, args: ExportArgs) -> ExitCode {
     let store = match open_store(paths) {
         Ok(s) => s,
         Err(code) => return code,
@@ -230,7 +95,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
-fn import(paths: &DataPaths, args: ImportArgs) -> ExitCode {
+pub(super) fn import(paths: &DataPaths, args: ImportArgs) -> ExitCode {
     let text = if args.file == Path::new("-") {
         let mut text = String::new();
         if let Err(e) = std::io::stdin().read_to_string(&mut text) {
@@ -315,7 +180,7 @@ fn describe_contents(f: &Fabric) -> String {
         .join(", ")
 }
 
-fn demo(paths: &DataPaths, args: DemoArgs) -> ExitCode {
+pub(super) fn demo(paths: &DataPaths, args: DemoArgs) -> ExitCode {
     let store = match open_store(paths) {
         Ok(s) => s,
         Err(code) => return code,
@@ -340,7 +205,7 @@ fn demo(paths: &DataPaths, args: DemoArgs) -> ExitCode {
                 describe_contents(&f)
             );
             if args.with_ipam {
-                return crate::admin::demo_with_ipam(paths, &store);
+                return super::sync::demo_with_ipam(paths, &store);
             }
             ExitCode::SUCCESS
         }
@@ -348,7 +213,7 @@ fn demo(paths: &DataPaths, args: DemoArgs) -> ExitCode {
     }
 }
 
-fn check(paths: &DataPaths) -> ExitCode {
+pub(super) fn check(paths: &DataPaths) -> ExitCode {
     let store = match open_store(paths) {
         Ok(s) => s,
         Err(code) => return code,
@@ -377,46 +242,7 @@ fn check(paths: &DataPaths) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn command_line_definition_is_consistent() {
-        Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn parses_subcommands_and_global_data_dir() {
-        let cli = Cli::try_parse_from([
-            "fabric-console",
-            "demo",
-            "--size",
-            "50",
-            "--data-dir",
-            "/tmp/x",
-        ])
-        .unwrap();
-        assert_eq!(cli.data_dir.as_deref(), Some(Path::new("/tmp/x")));
-        match cli.command {
-            Some(Command::Demo(a)) => {
-                assert_eq!(a.size, 50);
-                assert_eq!(a.seed, 1);
-                assert!(!a.replace);
-            }
-            other => panic!("{other:?}"),
-        }
-        let cli = Cli::try_parse_from(["fabric-console"]).unwrap();
-        assert!(cli.command.is_none());
-    }
-
-    #[test]
-    fn bad_arguments_are_named() {
-        let err = Cli::try_parse_from(["fabric-console", "demo", "--size", "lots"]).unwrap_err();
-        assert!(err.to_string().contains("--size"), "{err}");
-        let err = Cli::try_parse_from(["fabric-console", "demo", "--size", "300000"]).unwrap_err();
-        assert!(err.to_string().contains("--size"), "{err}");
-        let err = Cli::try_parse_from(["fabric-console", "import"]).unwrap_err();
-        assert!(err.to_string().contains("FILE"), "{err}");
-    }
+    use crate::fabric::store::FabricStore;
 
     #[test]
     fn demo_refuses_to_overwrite_and_check_passes_on_a_demo() {

@@ -1,0 +1,214 @@
+//! `sync` and `demo --with-ipam`: syncs run headless, progress on stderr, summaries on stdout.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Args;
+
+use super::service::service_error;
+use super::{fail, open_store, runtime};
+use crate::fabric::model::NetworkService;
+use crate::fabric::secrets::open_secret_store;
+use crate::fabric::store::FabricStore;
+use crate::ipam::registry::ProviderRegistry;
+use crate::ops::boot::{start_demo_ipam, start_engine};
+use crate::paths::DataPaths;
+use crate::sync::engine::EngineHandle;
+use crate::sync::plan::Side;
+use crate::sync::status::{EngineEvent, JobResult, JobTrigger};
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Sync only this network service (default: all).
+    #[arg(long)]
+    pub service: Option<String>,
+    /// Print the plan without applying it.
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+}
+
+pub(super) fn run(paths: &DataPaths, args: SyncArgs) -> ExitCode {
+    let store = match open_store(paths) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let rt = match runtime() {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let secrets = open_secret_store(&paths.data_dir);
+    rt.block_on(async move {
+        let f = store.fabric();
+        let services: Vec<NetworkService> = match &args.service {
+            Some(n) => match crate::ops::service::find(&f, n) {
+                Ok(s) => vec![s],
+                Err(e) => return fail(service_error(&e)),
+            },
+            None => f.network_services.values().cloned().collect(),
+        };
+        if services.is_empty() {
+            return fail(
+                "there is no network service to sync; add one with `fabric-console service add`",
+            );
+        }
+        let registry = Arc::new(ProviderRegistry::default_registry());
+        let engine = match start_engine(paths, &store, secrets, registry, false) {
+            Ok(e) => e,
+            Err(e) => return fail(e),
+        };
+        sync_services(&engine, &services, args.dry_run).await
+    })
+}
+
+/// Sync (or preview) each service, printing progress to stderr and a summary to stdout.
+async fn sync_services(
+    engine: &EngineHandle,
+    services: &[NetworkService],
+    dry_run: bool,
+) -> ExitCode {
+    let mut ok = true;
+    for s in services {
+        if dry_run {
+            match engine.preview(s.id).await {
+                Ok(plan) => {
+                    println!("Plan for \"{}\":", s.name);
+                    print_summary(&plan.summary);
+                    for c in &plan.conflicts {
+                        println!(
+                            "  conflict: {} \"{}\" {}: console {}, IPAM {}",
+                            c.kind, c.object_name, c.field, c.console, c.ipam
+                        );
+                    }
+                }
+                Err(e) => {
+                    ok = false;
+                    eprintln!("error: {}: {e}", s.name);
+                }
+            }
+            continue;
+        }
+        let mut events = engine.subscribe();
+        let id = s.id;
+        let printer = tokio::spawn(async move {
+            let mut last = String::new();
+            while let Ok(e) = events.recv().await {
+                match e {
+                    EngineEvent::Progress {
+                        service,
+                        stage,
+                        done,
+                        total,
+                    } if service == id => {
+                        let line = if total > 0 {
+                            format!("{}: {done}/{total}", stage.label())
+                        } else {
+                            stage.label().to_string()
+                        };
+                        if line != last {
+                            eprintln!("  {line}");
+                            last = line;
+                        }
+                    }
+                    EngineEvent::Finished { service, .. } if service == id => break,
+                    _ => {}
+                }
+            }
+        });
+        eprintln!("Syncing \"{}\" ({})…", s.name, s.connection);
+        let job = engine.sync_now(s.id, JobTrigger::Refresh).await;
+        let _ = printer.await;
+        match job {
+            Ok(job) => {
+                let c = &job.counts;
+                println!(
+                    "{}: {} — IPAM {} created, {} updated, {} deleted; console {} created, {} updated, {} deleted; {} conflict(s), {} failed",
+                    s.name,
+                    job.result.label(),
+                    c.ipam_created,
+                    c.ipam_updated,
+                    c.ipam_deleted,
+                    c.console_created,
+                    c.console_updated,
+                    c.console_deleted,
+                    c.conflicts,
+                    c.failed
+                );
+                for e in &job.errors {
+                    println!("  {e}");
+                }
+                if job.result == JobResult::Failed || job.result == JobResult::Canceled {
+                    ok = false;
+                }
+            }
+            Err(e) => {
+                ok = false;
+                eprintln!("error: {}: {e}", s.name);
+            }
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn print_summary(summary: &crate::sync::plan::PlanSummary) {
+    if summary.is_empty() {
+        println!("  nothing to change");
+    }
+    for side in [Side::Ipam, Side::Console] {
+        for ((s, kind), [c, u, d]) in &summary.counts {
+            if *s == side {
+                let where_ = if side == Side::Ipam {
+                    "IPAM"
+                } else {
+                    "console"
+                };
+                println!("  {where_:<8} {kind:<32} create {c:>6}  update {u:>6}  delete {d:>6}");
+            }
+        }
+    }
+    if summary.conflicts > 0 {
+        println!("  {} conflict(s) need a decision", summary.conflicts);
+    }
+    if summary.orphans > 0 {
+        println!("  {} orphaned logical network(s)", summary.orphans);
+    }
+}
+
+/// `demo --with-ipam`: start the built-in IPAM server in-process, add it as a network service,
+/// sync the demo fabric to it, refresh once more, and stop.
+pub(super) fn demo_with_ipam(paths: &DataPaths, store: &FabricStore) -> ExitCode {
+    let rt = match runtime() {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let secrets = open_secret_store(&paths.data_dir);
+    rt.block_on(async move {
+        let demo = match start_demo_ipam(paths, store, secrets).await {
+            Ok(d) => d,
+            Err(e) => return fail(e.detail()),
+        };
+        let (server, service, engine) = (demo.server, demo.service, demo.engine);
+        println!(
+            "Built-in IPAM server running in-process at {}.",
+            server.base_url()
+        );
+        let code = sync_services(&engine, std::slice::from_ref(&service), false).await;
+        let before = server.request_count();
+        let code2 = sync_services(&engine, std::slice::from_ref(&service), false).await;
+        println!(
+            "The refresh after it made {} HTTP request(s).",
+            server.request_count() - before
+        );
+        server.shutdown().await;
+        // The server is gone with this process: remove the service that pointed at it.
+        let _ = crate::ops::service::remove(store, &engine, service.id).await;
+        if code == ExitCode::SUCCESS && code2 == ExitCode::SUCCESS {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
+    })
+}
