@@ -624,7 +624,7 @@ pub fn print_summary(summary: &crate::sync::plan::PlanSummary) {
 /// `demo --with-ipam`: start the built-in IPAM server in-process, add it as a network service,
 /// sync the demo fabric to it, refresh once more, and stop.
 pub fn demo_with_ipam(paths: &DataPaths, store: &FabricStore) -> ExitCode {
-    use crate::ipam::server::{self, ServerConfig, auth::Role};
+    use crate::ipam_server::{self as server, ServerConfig, auth::Role};
     let rt = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => return fail(e),

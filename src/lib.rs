@@ -4,6 +4,7 @@ pub mod admin;
 pub mod cli;
 pub mod fabric;
 pub mod ipam;
+pub mod ipam_server;
 pub mod logging;
 pub mod paths;
 pub mod sync;

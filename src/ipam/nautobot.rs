@@ -20,7 +20,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 use ipnet::IpNet;
-use rand::Rng;
 use reqwest::header::{ACCEPT, AUTHORIZATION, DATE, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
@@ -37,6 +36,7 @@ use super::provider::{
     IpamError, IpamProvider, OpOutcome, ProviderConfig, ProviderDescriptor, ProviderFactory,
     ProviderOperation, TestOutcome, TestReport, TestResult,
 };
+use super::retry::{RetryPolicy, retry_after};
 use crate::fabric::connection::Scheme;
 use crate::fabric::model::Gateway;
 
@@ -281,13 +281,14 @@ struct Reply {
     status: StatusCode,
     body: Value,
     date: Option<DateTime<Utc>>,
+    retry_after: Option<Duration>,
 }
 
 struct Api {
     http: reqwest::Client,
     base: String,
     server: String,
-    get_attempts: u32,
+    get_retry: RetryPolicy,
     page_size: usize,
     concurrency: usize,
 }
@@ -323,6 +324,7 @@ impl Api {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| httpdate::parse_http_date(v).ok())
             .map(DateTime::<Utc>::from);
+        let retry_after = retry_after(response.headers());
         let bytes = response
             .bytes()
             .await
@@ -338,24 +340,26 @@ impl Api {
                 }
             }
         };
-        Ok(Reply { status, body, date })
+        Ok(Reply {
+            status,
+            body,
+            date,
+            retry_after,
+        })
     }
 
     /// An idempotent GET, retried with backoff and jitter on timeouts, 429 and 5xx.
     async fn get(&self, path: &str, query: &[(String, String)]) -> Result<Reply, IpamError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let error = match self.send(Method::GET, path, query, None).await {
-                Ok(reply) if reply.status.is_success() => return Ok(reply),
-                Ok(reply) => status_error(&self.server, reply.status, &reply.body),
-                Err(e) => e,
-            };
-            if !error.is_transient() || attempt >= self.get_attempts {
-                return Err(error);
-            }
-            tokio::time::sleep(backoff(attempt)).await;
-        }
+        self.get_retry
+            .idempotent(|| async {
+                let reply = self.send(Method::GET, path, query, None).await?;
+                if reply.status.is_success() {
+                    return Ok(reply);
+                }
+                Err(status_error(&self.server, reply.status, &reply.body)
+                    .with_retry_after(reply.retry_after))
+            })
+            .await
     }
 
     /// Every object of a list endpoint, paged with limit/offset; pages after the first are read
@@ -447,12 +451,6 @@ fn results_of(server: &str, path: &str, body: Value) -> Result<Vec<Value>, IpamE
             detail: format!("{path} answered something that is not a JSON object"),
         }),
     }
-}
-
-fn backoff(attempt: u32) -> Duration {
-    let base = 250u64.saturating_mul(1 << attempt.min(6));
-    let jitter = rand::rng().random_range(0..=base);
-    Duration::from_millis(base + jitter)
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -584,9 +582,11 @@ pub fn status_error(server: &str, status: StatusCode, body: &Value) -> IpamError
         StatusCode::REQUEST_TIMEOUT | StatusCode::GATEWAY_TIMEOUT => {
             IpamError::Timeout { server, detail }
         }
-        s if s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error() => {
-            IpamError::Server { server, detail }
-        }
+        s if s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error() => IpamError::Server {
+            server,
+            detail,
+            retry_after: None,
+        },
         _ => IpamError::Protocol { server, detail },
     }
 }
@@ -1172,7 +1172,11 @@ impl NautobotProvider {
                 http,
                 base,
                 server,
-                get_attempts: tuning.get_attempts.max(1),
+                get_retry: RetryPolicy {
+                    attempts: tuning.get_attempts.max(1),
+                    first_delay: Duration::from_millis(500),
+                    max_delay: Duration::from_millis(250 << 6),
+                },
                 page_size: tuning.page_size.clamp(1, 1000),
                 concurrency: tuning.concurrency.max(1),
             },
