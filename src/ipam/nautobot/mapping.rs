@@ -127,6 +127,19 @@ pub(super) const CUSTOM_FIELD_DEFS: &[CustomFieldDef] = &[
     },
 ];
 
+/// The content types a custom field or status applies to.
+fn content_types(v: &Value) -> BTreeSet<String> {
+    v.get("content_types")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub(super) fn is_console_field(key: &str) -> bool {
     CUSTOM_FIELD_DEFS.iter().any(|d| d.key == key)
 }
@@ -497,16 +510,7 @@ impl NautobotProvider {
                     }
                 }
                 Some(f) => {
-                    let have: BTreeSet<String> = f
-                        .get("content_types")
-                        .and_then(Value::as_array)
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(Value::as_str)
-                                .map(str::to_string)
-                                .collect()
-                        })
-                        .unwrap_or_default();
+                    let have = content_types(f);
                     let lacking: Vec<&str> = def
                         .content_types
                         .iter()
@@ -541,16 +545,7 @@ impl NautobotProvider {
             self.protocol("Nautobot has no status named \"Active\"; create it for prefixes and IP address ranges")
         })?;
         let active_id = str_of(active, "id").unwrap_or_default().to_string();
-        let cts: BTreeSet<String> = active
-            .get("content_types")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let cts = content_types(active);
         let needed = [CT_PREFIX, CT_RANGE];
         if needed.iter().any(|ct| !cts.contains(*ct)) {
             if create {
