@@ -14,7 +14,7 @@ use fabric_console::ipam::model::{
 use fabric_console::ipam::provider::{
     Credentials, IpamProvider, OpOutcome, ProviderConfig, ProviderFactory,
 };
-use fabric_console::ipam::server::{self, Role, RunningServer, ServerConfig};
+use fabric_console::ipam_server::{self as server, Role, RunningServer, ServerConfig};
 
 const SPACES: usize = 10;
 const SUBNETS: usize = 10_000;

@@ -15,7 +15,7 @@ use fabric_console::fabric::secrets::{MemorySecretStore, SecretStore};
 use fabric_console::fabric::store::FabricStore;
 use fabric_console::ipam::model::IpamSnapshot;
 use fabric_console::ipam::registry::ProviderRegistry;
-use fabric_console::ipam::server::{self, ServerConfig, auth::Role};
+use fabric_console::ipam_server::{self as server, ServerConfig, auth::Role};
 use fabric_console::sync::engine::{Engine, EngineContext};
 use fabric_console::sync::normal::BaseState;
 use fabric_console::sync::status::JobTrigger;

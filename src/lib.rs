@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod fabric;
 pub mod ipam;
+pub mod ipam_server;
 pub mod logging;
 pub mod ops;
 pub mod paths;

@@ -15,7 +15,7 @@ use fabric_console::ipam::model::{
 use fabric_console::ipam::provider::{
     Credentials, IpamError, IpamProvider, OpOutcome, ProviderConfig, ProviderFactory, TestOutcome,
 };
-use fabric_console::ipam::server::{self, Role, RunningServer, ServerConfig};
+use fabric_console::ipam_server::{self as server, Role, RunningServer, ServerConfig};
 use serde_json::{Value, json};
 
 async fn start() -> RunningServer {

@@ -14,8 +14,8 @@ use fabric_console::ipam::model::{
 };
 use fabric_console::ipam::provider::{Credentials, IpamProvider, ProviderConfig};
 use fabric_console::ipam::registry::ProviderRegistry;
-use fabric_console::ipam::server::auth::Role;
-use fabric_console::ipam::server::{self, RunningServer, ServerConfig};
+use fabric_console::ipam_server::auth::Role;
+use fabric_console::ipam_server::{self as server, RunningServer, ServerConfig};
 use fabric_console::sync::engine::{Engine, EngineContext, EngineHandle};
 use fabric_console::sync::plan::Resolution;
 use fabric_console::sync::status::{EngineCommand, JobResult, JobTrigger};

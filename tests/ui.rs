@@ -13,7 +13,7 @@ use fabric_console::fabric::secrets::{MemorySecretStore, SecretStore};
 use fabric_console::fabric::store::FabricStore;
 use fabric_console::ipam::builtin;
 use fabric_console::ipam::registry::ProviderRegistry;
-use fabric_console::ipam::server::{self, RunningServer, ServerConfig};
+use fabric_console::ipam_server::{self as server, RunningServer, ServerConfig};
 use fabric_console::sync::engine::{Engine, EngineContext};
 use fabric_console::sync::status::{EngineCommand, EngineEvent, JobTrigger, SyncState};
 use fabric_console::ui::app::Modal;

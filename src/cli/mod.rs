@@ -54,7 +54,7 @@ pub enum Command {
     /// Validate the stored fabric and list every problem.
     Check,
     /// Run the built-in IPAM server, or issue one of its tokens (`ipam-server token`).
-    IpamServer(crate::ipam::server::cli::IpamServerArgs),
+    IpamServer(crate::ipam_server::cli::IpamServerArgs),
     /// Add, list, test or remove network services (IPAM servers).
     #[command(subcommand)]
     Service(service::ServiceCommand),
@@ -94,7 +94,7 @@ pub fn run(command: Option<Command>, paths: &DataPaths) -> ExitCode {
         Some(Command::Import(args)) => fabric::import(paths, args),
         Some(Command::Demo(args)) => fabric::demo(paths, args),
         Some(Command::Check) => fabric::check(paths),
-        Some(Command::IpamServer(args)) => match crate::ipam::server::cli::run(args) {
+        Some(Command::IpamServer(args)) => match crate::ipam_server::cli::run(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(e),
         },

@@ -17,16 +17,17 @@ use super::provider::{
     IpamError, IpamProvider, OpOutcome, ProviderConfig, ProviderDescriptor, ProviderFactory,
     ProviderOperation, TestOutcome, TestReport, TestResult,
 };
-use super::server::api::PRODUCT;
-use super::server::tls::{fingerprint, normalize_fingerprint};
+use super::retry::{RetryPolicy, retry_after};
 use crate::fabric::connection::Scheme;
+use crate::ipam_server::api::PRODUCT;
+use crate::ipam_server::tls::{fingerprint, normalize_fingerprint};
 
 /// Stable id stored in a network service's `provider` field.
 pub const PROVIDER_ID: &str = "fabric-console-ipam";
 pub const MANUFACTURER: &str = "Fabric Console";
 pub const MODEL: &str = "Fabric Console IPAM Server";
 pub const PROVIDER_NAME: &str = "Fabric Console IP Address Management Provider";
-pub const DEFAULT_PORT: u16 = super::server::DEFAULT_PORT;
+pub const DEFAULT_PORT: u16 = crate::ipam_server::DEFAULT_PORT;
 /// Clock skew beyond this is reported as a warning.
 pub const SKEW_WARNING_MS: i64 = 5 * 60 * 1000;
 
@@ -143,6 +144,13 @@ struct Failure {
     nothing_sent: bool,
 }
 
+/// One answer of the server: status, body, and the wait its `Retry-After` asked for.
+struct Answer {
+    status: StatusCode,
+    body: Vec<u8>,
+    retry_after: Option<Duration>,
+}
+
 impl BuiltinProvider {
     pub fn new(config: ProviderConfig, options: ClientOptions) -> Result<Self, IpamError> {
         let pinned = match &config.tls_fingerprint {
@@ -205,7 +213,7 @@ impl BuiltinProvider {
         method: Method,
         path: &str,
         body: Option<Vec<u8>>,
-    ) -> Result<(StatusCode, Vec<u8>), Failure> {
+    ) -> Result<Answer, Failure> {
         let mut req = self
             .client
             .request(method, format!("{}{path}", self.base_url))
@@ -218,6 +226,7 @@ impl BuiltinProvider {
         }
         let mut resp = req.send().await.map_err(|e| self.transport_failure(&e))?;
         let status = resp.status();
+        let retry_after = retry_after(resp.headers());
         let limit = self.options.max_response_bytes;
         if resp.content_length().is_some_and(|n| n as usize > limit) {
             return Err(Failure {
@@ -235,7 +244,11 @@ impl BuiltinProvider {
             }
             bytes.extend_from_slice(&chunk);
         }
-        Ok((status, bytes))
+        Ok(Answer {
+            status,
+            body: bytes,
+            retry_after,
+        })
     }
 
     fn too_large(&self) -> IpamError {
@@ -291,29 +304,31 @@ impl BuiltinProvider {
         error_for(&self.server, status.as_u16(), detail, field)
     }
 
-    /// GET with retries (backoff and jitter) on transient failures.
-    async fn get_raw(&self, path: &str) -> Result<(StatusCode, Vec<u8>), IpamError> {
-        let mut attempt = 0;
-        loop {
-            let result = self.execute(Method::GET, path, None).await;
-            let transient = match &result {
-                Ok((status, _)) => {
-                    status.is_server_error() || *status == StatusCode::TOO_MANY_REQUESTS
-                }
-                Err(f) => f.error.is_transient(),
-            };
-            if !transient || attempt >= self.options.retries {
-                return result.map_err(|f| f.error);
-            }
-            tokio::time::sleep(self.backoff(attempt)).await;
-            attempt += 1;
+    fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            attempts: self.options.retries + 1,
+            first_delay: self.options.backoff,
+            max_delay: self.options.backoff.saturating_mul(1 << 10),
         }
     }
 
-    fn backoff(&self, attempt: u32) -> Duration {
-        let base = self.options.backoff.saturating_mul(1 << attempt.min(10));
-        let jitter_ms = rand::random_range(0..=base.as_millis().max(1) as u64);
-        base + Duration::from_millis(jitter_ms)
+    /// GET, retried on transient failures; other error answers are left to the caller.
+    async fn get_raw(&self, path: &str) -> Result<(StatusCode, Vec<u8>), IpamError> {
+        self.retry_policy()
+            .idempotent(|| async {
+                let answer = self
+                    .execute(Method::GET, path, None)
+                    .await
+                    .map_err(|f| f.error)?;
+                let status = answer.status;
+                if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+                    return Err(self
+                        .status_error(status, &answer.body)
+                        .with_retry_after(answer.retry_after));
+                }
+                Ok((status, answer.body))
+            })
+            .await
     }
 
     async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, IpamError> {
@@ -441,22 +456,16 @@ impl BuiltinProvider {
                 detail: format!("the batch cannot be encoded: {e}"),
             }
         })?;
-        let mut attempt = 0;
-        loop {
-            match self
-                .execute(Method::POST, "/api/v1/batch", Some(body.clone()))
-                .await
-            {
-                Ok(r) => return Ok(r),
-                // Only a request that never left is sent again; anything else may have been
-                // applied, and the sync journal looks it up instead.
-                Err(f) if f.nothing_sent && attempt < self.options.retries => {
-                    tokio::time::sleep(self.backoff(attempt)).await;
-                    attempt += 1;
-                }
-                Err(f) => return Err(f.error),
-            }
-        }
+        // Only a request that never left is sent again; anything else may have been applied,
+        // and the sync journal looks it up instead.
+        self.retry_policy()
+            .unsent(
+                || self.execute(Method::POST, "/api/v1/batch", Some(body.clone())),
+                |f: &Failure| f.nothing_sent,
+            )
+            .await
+            .map(|answer| (answer.status, answer.body))
+            .map_err(|f| f.error)
     }
 
     async fn apply_chunk(&self, ops: &[IpamOp]) -> Result<Vec<OpOutcome>, IpamError> {
@@ -551,7 +560,11 @@ fn error_for(server: &str, code: u16, detail: String, field: Option<String>) -> 
         403 => IpamError::Forbidden { server, detail },
         404 | 410 => IpamError::NotFound { server, detail },
         409 => IpamError::Conflict { server, detail },
-        500..=599 => IpamError::Server { server, detail },
+        429 | 500..=599 => IpamError::Server {
+            server,
+            detail,
+            retry_after: None,
+        },
         _ => IpamError::Protocol {
             server,
             detail: format!("HTTP {code}: {detail}"),

@@ -1,9 +1,9 @@
 //! The IPAM side: the provider trait, the registry of configuration providers, the providers,
-//! and the built-in IPAM server.
+//! and the retry policy they share. The built-in IPAM server lives in `crate::ipam_server`.
 
 pub mod builtin;
 pub mod model;
 pub mod nautobot;
 pub mod provider;
 pub mod registry;
-pub mod server;
+pub mod retry;

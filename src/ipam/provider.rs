@@ -141,7 +141,13 @@ pub enum IpamError {
         detail: String,
     },
     #[error("IPAM server {server} failed with an internal error: {detail}. It will be retried.")]
-    Server { server: String, detail: String },
+    Server {
+        server: String,
+        detail: String,
+        /// The wait the server's `Retry-After` asked for, if it sent one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after: Option<std::time::Duration>,
+    },
 }
 
 impl IpamError {
@@ -151,6 +157,22 @@ impl IpamError {
             self,
             IpamError::Unreachable { .. } | IpamError::Timeout { .. } | IpamError::Server { .. }
         )
+    }
+
+    /// The wait the server asked for before the next attempt.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            IpamError::Server { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// Keeps the server's `Retry-After` on a server failure (other errors ignore it).
+    pub fn with_retry_after(mut self, wait: Option<std::time::Duration>) -> Self {
+        if let IpamError::Server { retry_after, .. } = &mut self {
+            *retry_after = wait;
+        }
+        self
     }
 }
 

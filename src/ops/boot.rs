@@ -19,7 +19,7 @@ use crate::fabric::secrets::SecretStore;
 use crate::fabric::store::{FabricStore, StoreError};
 use crate::ipam::builtin;
 use crate::ipam::registry::ProviderRegistry;
-use crate::ipam::server::{self, RunningServer, ServerConfig};
+use crate::ipam_server::{self as server, RunningServer, ServerConfig};
 use crate::paths::DataPaths;
 use crate::sync::engine::{Engine, EngineContext, EngineError, EngineHandle};
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::fabric::secrets::SecretStore;
-use crate::ipam::server::RunningServer;
+use crate::ipam_server::RunningServer;
 use crate::ops::boot;
 use crate::paths::DataPaths;
 use crate::sync::status::{EngineCommand, JobTrigger};

@@ -671,18 +671,8 @@ fn apply_op(tx: &Transaction, seq: &mut i64, op: &IpamOp) -> Result<String, ApiE
                     format!("IP address space {id} does not exist"),
                 ));
             };
-            let subnets: i64 = tx.query_row(
-                "SELECT COUNT(*) FROM subnets WHERE address_space = ?1",
-                params![id],
-                |r| r.get(0),
-            )?;
+            let (subnets, example) = dependents(tx, "subnets", "address_space", id)?;
             if subnets > 0 {
-                let example = first_id(
-                    tx,
-                    "SELECT id FROM subnets WHERE address_space = ?1 ORDER BY id",
-                    id,
-                )?
-                .unwrap_or_default();
                 return Err(ApiError::conflict(
                     "id",
                     format!(
@@ -762,18 +752,8 @@ fn apply_op(tx: &Transaction, seq: &mut i64, op: &IpamOp) -> Result<String, ApiE
                     format!("IP address subnet {id} does not exist"),
                 ));
             }
-            let ranges: i64 = tx.query_row(
-                "SELECT COUNT(*) FROM ranges WHERE subnet = ?1",
-                params![id],
-                |r| r.get(0),
-            )?;
+            let (ranges, example) = dependents(tx, "ranges", "subnet", id)?;
             if ranges > 0 {
-                let example = first_id(
-                    tx,
-                    "SELECT id FROM ranges WHERE subnet = ?1 ORDER BY id",
-                    id,
-                )?
-                .unwrap_or_default();
                 return Err(ApiError::conflict(
                     "id",
                     format!(
@@ -828,6 +808,30 @@ fn apply_op(tx: &Transaction, seq: &mut i64, op: &IpamOp) -> Result<String, ApiE
             Ok(id.clone())
         }
     }
+}
+
+/// How many rows of `table` still point at `id` through `column`, and the first of them by id.
+fn dependents(
+    tx: &Transaction,
+    table: &str,
+    column: &str,
+    id: &str,
+) -> Result<(i64, String), ApiError> {
+    let count: i64 = tx.query_row(
+        &format!("SELECT COUNT(*) FROM {table} WHERE {column} = ?1"),
+        params![id],
+        |r| r.get(0),
+    )?;
+    if count == 0 {
+        return Ok((0, String::new()));
+    }
+    let example = first_id(
+        tx,
+        &format!("SELECT id FROM {table} WHERE {column} = ?1 ORDER BY id"),
+        id,
+    )?
+    .unwrap_or_default();
+    Ok((count, example))
 }
 
 fn first_id(tx: &Transaction, sql: &str, arg: &str) -> Result<Option<String>, ApiError> {

@@ -1,0 +1,381 @@
+//! The HTTP side of Nautobot: requests with the API version and token, paging, and
+//! Nautobot's errors mapped to the console's.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::stream::{self, StreamExt};
+use reqwest::header::DATE;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::ipam::provider::IpamError;
+use crate::ipam::retry::{RetryPolicy, retry_after};
+
+/// One answer of Nautobot: status, JSON body (Null when empty) and the server's clock.
+#[derive(Debug)]
+pub(super) struct Reply {
+    pub(super) status: StatusCode,
+    pub(super) body: Value,
+    pub(super) date: Option<DateTime<Utc>>,
+    pub(super) retry_after: Option<Duration>,
+}
+
+pub(super) struct Api {
+    pub(super) http: reqwest::Client,
+    pub(super) base: String,
+    pub(super) server: String,
+    pub(super) get_retry: RetryPolicy,
+    pub(super) page_size: usize,
+    pub(super) concurrency: usize,
+}
+
+impl Api {
+    pub(super) fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Sends one request; any HTTP status is an `Ok`, only transport failures are errors.
+    pub(super) async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&Value>,
+    ) -> Result<Reply, IpamError> {
+        let mut request = self.http.request(method, self.url(path));
+        if !query.is_empty() {
+            request = request.query(query);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| transport_error(&self.server, &e))?;
+        let status = response.status();
+        let date = response
+            .headers()
+            .get(DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok())
+            .map(DateTime::<Utc>::from);
+        let retry_after = retry_after(response.headers());
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| transport_error(&self.server, &e))?;
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            match serde_json::from_slice(&bytes) {
+                Ok(v) => v,
+                // Error pages of a proxy or Django's debug page are not JSON: keep a short excerpt.
+                Err(_) => {
+                    Value::String(String::from_utf8_lossy(&bytes).chars().take(300).collect())
+                }
+            }
+        };
+        Ok(Reply {
+            status,
+            body,
+            date,
+            retry_after,
+        })
+    }
+
+    /// An idempotent GET, retried with backoff and jitter on timeouts, 429 and 5xx.
+    pub(super) async fn get(
+        &self,
+        path: &str,
+        query: &[(String, String)],
+    ) -> Result<Reply, IpamError> {
+        self.get_retry
+            .idempotent(|| async {
+                let reply = self.send(Method::GET, path, query, None).await?;
+                if reply.status.is_success() {
+                    return Ok(reply);
+                }
+                Err(status_error(&self.server, reply.status, &reply.body)
+                    .with_retry_after(reply.retry_after))
+            })
+            .await
+    }
+
+    /// Every object of a list endpoint, paged with limit/offset; pages after the first are read
+    /// concurrently. Returns the objects and the server's clock at the first page.
+    pub(super) async fn list_all(
+        &self,
+        path: &str,
+        query: &[(String, String)],
+    ) -> Result<(Vec<Value>, Option<DateTime<Utc>>), IpamError> {
+        let page = |offset: usize| {
+            let mut q = query.to_vec();
+            q.push(("limit".into(), self.page_size.to_string()));
+            q.push(("offset".into(), offset.to_string()));
+            q
+        };
+        let first = self.get(path, &page(0)).await?;
+        let count = first
+            .body
+            .get("count")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| IpamError::Protocol {
+                server: self.server.clone(),
+                detail: format!("{path} answered without a \"count\" (not a Nautobot list)"),
+            })? as usize;
+        let mut objects = results_of(&self.server, path, first.body)?;
+        if objects.len() < count && !objects.is_empty() {
+            let step = objects.len();
+            let offsets: Vec<usize> = (step..count).step_by(step).collect();
+            let pages: Vec<Result<Vec<Value>, IpamError>> = stream::iter(offsets)
+                .map(|offset| {
+                    let q = page(offset);
+                    async move {
+                        let reply = self.get(path, &q).await?;
+                        results_of(&self.server, path, reply.body)
+                    }
+                })
+                .buffered(self.concurrency.max(1))
+                .collect()
+                .await;
+            for p in pages {
+                objects.extend(p?);
+            }
+        }
+        // Offsets shift when objects are added during the read: drop repeats.
+        let mut seen = HashSet::new();
+        objects.retain(|o| match o.get("id").and_then(Value::as_str) {
+            Some(id) => seen.insert(id.to_string()),
+            None => true,
+        });
+        Ok((objects, first.date))
+    }
+
+    /// Lists objects by id (Nautobot accepts repeated `id=`), in chunks that keep URLs short.
+    pub(super) async fn list_by_ids(
+        &self,
+        path: &str,
+        ids: &[String],
+        extra: &[(String, String)],
+    ) -> Result<Vec<Value>, IpamError> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(80) {
+            let mut q: Vec<(String, String)> = extra.to_vec();
+            q.extend(
+                chunk
+                    .iter()
+                    .filter(|id| is_uuid(id))
+                    .map(|id| ("id".into(), id.clone())),
+            );
+            if q.len() == extra.len() {
+                continue;
+            }
+            out.extend(self.list_all(path, &q).await?.0);
+        }
+        Ok(out)
+    }
+}
+
+pub(super) fn results_of(server: &str, path: &str, body: Value) -> Result<Vec<Value>, IpamError> {
+    match body {
+        Value::Object(mut map) => match map.remove("results") {
+            Some(Value::Array(items)) => Ok(items),
+            _ => Err(IpamError::Protocol {
+                server: server.to_string(),
+                detail: format!("{path} answered without a \"results\" list"),
+            }),
+        },
+        _ => Err(IpamError::Protocol {
+            server: server.to_string(),
+            detail: format!("{path} answered something that is not a JSON object"),
+        }),
+    }
+}
+
+pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
+}
+
+pub(super) fn transport_error(server: &str, e: &reqwest::Error) -> IpamError {
+    let detail = error_chain(e);
+    let lower = detail.to_ascii_lowercase();
+    if e.is_timeout() {
+        IpamError::Timeout {
+            server: server.to_string(),
+            detail,
+        }
+    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
+    {
+        IpamError::Tls {
+            server: server.to_string(),
+            detail,
+        }
+    } else {
+        IpamError::Unreachable {
+            server: server.to_string(),
+            detail,
+        }
+    }
+}
+
+/// Nautobot's own words from an error body, and the field it names when there is one.
+pub fn nautobot_message(body: &Value) -> (Option<String>, String) {
+    pub(super) fn text(v: &Value) -> String {
+        match v {
+            Value::String(s) => s.clone(),
+            Value::Array(items) => items.iter().map(text).collect::<Vec<_>>().join(" "),
+            Value::Object(map) => map
+                .iter()
+                .map(|(k, v)| format!("{k}: {}", text(v)))
+                .collect::<Vec<_>>()
+                .join("; "),
+            Value::Null => String::new(),
+            other => other.to_string(),
+        }
+    }
+    match body {
+        Value::Object(map) => {
+            if let Some(detail) = map.get("detail") {
+                return (None, text(detail));
+            }
+            let field = map
+                .keys()
+                .find(|k| !matches!(k.as_str(), "__all__" | "non_field_errors"))
+                .cloned();
+            (field, text(body))
+        }
+        Value::Array(items) => {
+            let parts: Vec<(usize, &Value)> = items
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| !is_empty_error(v))
+                .collect();
+            let field = parts.iter().find_map(|(_, v)| nautobot_message(v).0);
+            let joined = parts
+                .iter()
+                .map(|(i, v)| format!("object {}: {}", i + 1, nautobot_message(v).1))
+                .collect::<Vec<_>>()
+                .join("; ");
+            (field, joined)
+        }
+        Value::Null => (None, "no details given".into()),
+        other => (None, text(other)),
+    }
+}
+
+pub(super) fn is_empty_error(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Object(m) => m.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::String(s) => s.is_empty(),
+        _ => false,
+    }
+}
+
+/// Maps an HTTP failure to the console's error, keeping Nautobot's message.
+pub fn status_error(server: &str, status: StatusCode, body: &Value) -> IpamError {
+    let (field, message) = nautobot_message(body);
+    let server = server.to_string();
+    let detail = format!("{message} (HTTP {})", status.as_u16());
+    let lower = message.to_ascii_lowercase();
+    match status {
+        StatusCode::UNAUTHORIZED => IpamError::Unauthorized { server, detail },
+        StatusCode::FORBIDDEN
+            if lower.contains("token")
+                || lower.contains("authentication credentials")
+                || lower.contains("not authenticated") =>
+        {
+            IpamError::Unauthorized { server, detail }
+        }
+        StatusCode::FORBIDDEN => IpamError::Forbidden {
+            server,
+            detail: format!(
+                "{detail}; in Nautobot grant the token's user object permissions on \
+                 ipam.namespace, ipam.prefix and ipam.ipaddressrange (view to read; add, change \
+                 and delete to write)"
+            ),
+        },
+        StatusCode::INTERNAL_SERVER_ERROR
+            if message.contains("IntegrityError") || lower.contains("unique constraint") =>
+        {
+            IpamError::Conflict { server, detail }
+        }
+        StatusCode::NOT_FOUND => IpamError::NotFound { server, detail },
+        StatusCode::CONFLICT => IpamError::Conflict { server, detail },
+        StatusCode::BAD_REQUEST => IpamError::Invalid {
+            server,
+            field: field.unwrap_or_else(|| "(object)".into()),
+            detail,
+        },
+        StatusCode::REQUEST_TIMEOUT | StatusCode::GATEWAY_TIMEOUT => {
+            IpamError::Timeout { server, detail }
+        }
+        s if s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error() => IpamError::Server {
+            server,
+            detail,
+            retry_after: None,
+        },
+        _ => IpamError::Protocol { server, detail },
+    }
+}
+
+pub(super) fn is_uuid(s: &str) -> bool {
+    Uuid::parse_str(s).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn messages_keep_nautobot_words_and_field() {
+        let (field, text) =
+            nautobot_message(&json!({"prefix": ["Enter a valid IPv4 or IPv6 network."]}));
+        assert_eq!(field.as_deref(), Some("prefix"));
+        assert!(text.contains("Enter a valid IPv4"));
+        let (field, text) = nautobot_message(&json!({"detail": "Invalid token"}));
+        assert_eq!(field, None);
+        assert_eq!(text, "Invalid token");
+        let (field, text) = nautobot_message(&json!([{}, {"__all__": ["overlaps"]}]));
+        assert_eq!(field, None);
+        assert_eq!(text, "object 2: __all__: overlaps");
+    }
+
+    #[test]
+    fn statuses_map_to_errors() {
+        let e = status_error(
+            "nb",
+            StatusCode::FORBIDDEN,
+            &json!({"detail": "Invalid token"}),
+        );
+        assert!(matches!(e, IpamError::Unauthorized { .. }));
+        let e = status_error(
+            "nb",
+            StatusCode::FORBIDDEN,
+            &json!({"detail": "You do not have permission to perform this action."}),
+        );
+        assert!(
+            matches!(e, IpamError::Forbidden { ref detail, .. } if detail.contains("ipam.prefix"))
+        );
+        let e = status_error("nb", StatusCode::BAD_REQUEST, &json!({"name": ["taken"]}));
+        assert!(matches!(e, IpamError::Invalid { ref field, .. } if field == "name"));
+        assert!(status_error("nb", StatusCode::BAD_GATEWAY, &Value::Null).is_transient());
+        assert!(!status_error("nb", StatusCode::CONFLICT, &Value::Null).is_transient());
+    }
+}

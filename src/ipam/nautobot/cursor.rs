@@ -1,0 +1,381 @@
+//! Reads: full reads, and incremental reads from a cursor and Nautobot's change log.
+
+use std::collections::{BTreeSet, HashSet};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::ipam::model::{
+    AddressSpace, AddressSpaceKind, ChangeSet, Cursor, IpamKind, IpamSnapshot, SnapshotRead,
+    SnapshotScope,
+};
+use crate::ipam::provider::IpamError;
+
+use super::*;
+
+pub(super) const CURSOR_TAG: &str = "nautobot-v1:";
+
+/// What an incremental read needs from the previous one; opaque to the rest of the console.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct CursorState {
+    /// Server clock at the start of the previous read.
+    pub(super) read_at: DateTime<Utc>,
+    /// Server clock at the start of the last full read.
+    pub(super) full_at: DateTime<Utc>,
+    pub(super) reads_since_full: u32,
+    /// Digest of the scope the reads were made for.
+    pub(super) scope: String,
+    /// Namespace ids in scope at the previous read.
+    pub(super) spaces: BTreeSet<String>,
+}
+
+impl CursorState {
+    pub(super) fn encode(&self) -> Cursor {
+        Cursor(format!(
+            "{CURSOR_TAG}{}",
+            serde_json::to_string(self).unwrap_or_default()
+        ))
+    }
+
+    pub(super) fn decode(cursor: &Cursor) -> Option<Self> {
+        serde_json::from_str(cursor.0.strip_prefix(CURSOR_TAG)?).ok()
+    }
+}
+
+pub(super) fn scope_digest(scope: &SnapshotScope) -> String {
+    let text = serde_json::to_string(scope).unwrap_or_default();
+    hex::encode(&Sha256::digest(text.as_bytes())[..8])
+}
+
+pub(super) fn watermark(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// The namespaces of the mapping that a scope selects.
+pub(super) fn spaces_in_scope(
+    spaces: Vec<AddressSpace>,
+    scope: &SnapshotScope,
+) -> Vec<AddressSpace> {
+    match scope {
+        SnapshotScope::All => spaces,
+        SnapshotScope::LogicalNetworks(names) => {
+            let provider_ids: HashSet<String> = spaces
+                .iter()
+                .filter(|s| s.kind == AddressSpaceKind::Provider)
+                .filter(|s| match &s.vmm_logical_network {
+                    Some(ln) => names.contains(ln),
+                    // A cleared VMM Logical Network field keeps the space visible by its name,
+                    // so the console can see the broken link.
+                    None => names.contains(&s.name),
+                })
+                .map(|s| s.id.clone())
+                .collect();
+            spaces
+                .into_iter()
+                .filter(|s| match s.kind {
+                    AddressSpaceKind::Provider => provider_ids.contains(&s.id),
+                    AddressSpaceKind::Customer => {
+                        s.provider_space
+                            .as_ref()
+                            .is_some_and(|p| provider_ids.contains(p))
+                            || s.vmm_logical_network
+                                .as_ref()
+                                .is_some_and(|ln| names.contains(ln))
+                    }
+                })
+                .collect()
+        }
+    }
+}
+
+pub(super) fn namespace_filters(ids: &[String]) -> Vec<Vec<(String, String)>> {
+    ids.chunks(60)
+        .map(|c| {
+            c.iter()
+                .map(|id| ("namespace".to_string(), id.clone()))
+                .collect()
+        })
+        .collect()
+}
+
+impl NautobotProvider {
+    pub(super) async fn read_spaces(
+        &self,
+        scope: &SnapshotScope,
+    ) -> Result<(Vec<AddressSpace>, Vec<Value>, Option<DateTime<Utc>>), IpamError> {
+        let (namespaces, date) = self.api.list_all(NAMESPACES, &[]).await?;
+        let mut spaces = Vec::new();
+        let mut raw = Vec::new();
+        for ns in namespaces.into_iter().filter(is_address_space) {
+            spaces.push(space_from_json(&self.api.server, &ns)?);
+            raw.push(ns);
+        }
+        let spaces = spaces_in_scope(spaces, scope);
+        let keep: HashSet<&str> = spaces.iter().map(|s| s.id.as_str()).collect();
+        raw.retain(|ns| str_of(ns, "id").is_some_and(|id| keep.contains(id)));
+        Ok((spaces, raw, date))
+    }
+
+    pub(super) async fn list_in_namespaces(
+        &self,
+        path: &str,
+        namespaces: &[String],
+        extra: &[(String, String)],
+    ) -> Result<Vec<Value>, IpamError> {
+        let mut out = Vec::new();
+        for filter in namespace_filters(namespaces) {
+            let mut q = extra.to_vec();
+            q.extend(filter);
+            out.extend(self.api.list_all(path, &q).await?.0);
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn full_read(&self, scope: &SnapshotScope) -> Result<IpamSnapshot, IpamError> {
+        let (spaces, _, date) = self.read_spaces(scope).await?;
+        let read_at = date.ok_or_else(|| self.protocol("no Date header in the answer"))?;
+        let ns_ids: Vec<String> = spaces.iter().map(|s| s.id.clone()).collect();
+        let network = [("type".to_string(), "network".to_string())];
+        let (prefixes, ranges) = tokio::try_join!(
+            self.list_in_namespaces(PREFIXES, &ns_ids, &network),
+            self.list_in_namespaces(RANGES, &ns_ids, &[]),
+        )?;
+        let subnets = prefixes
+            .iter()
+            .map(|p| subnet_from_json(&self.api.server, p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let subnet_ids: HashSet<&str> = subnets.iter().map(|s| s.id.as_str()).collect();
+        let mut out_ranges = Vec::new();
+        for r in &ranges {
+            // Ranges under a container or pool prefix are not pools of a subnet.
+            if ref_id(r, "parent").is_some_and(|p| subnet_ids.contains(p.as_str())) {
+                out_ranges.push(range_from_json(&self.api.server, r)?);
+            }
+        }
+        let state = CursorState {
+            read_at,
+            full_at: read_at,
+            reads_since_full: 0,
+            scope: scope_digest(scope),
+            spaces: ns_ids.into_iter().collect(),
+        };
+        Ok(IpamSnapshot {
+            cursor: Some(state.encode()),
+            spaces,
+            subnets,
+            ranges: out_ranges,
+        })
+    }
+
+    /// Ids deleted since `since` (with their namespace when the change log records it), from
+    /// Nautobot's change log; `None` when the log is not readable.
+    pub(super) async fn deleted_since(
+        &self,
+        content_type: &str,
+        since: &str,
+    ) -> Result<Option<Vec<(String, Option<String>)>>, IpamError> {
+        let q = [
+            ("action".to_string(), "delete".to_string()),
+            ("changed_object_type".to_string(), content_type.to_string()),
+            ("time__gte".to_string(), since.to_string()),
+        ];
+        match self.api.list_all(OBJECT_CHANGES, &q).await {
+            Ok((changes, _)) => Ok(Some(
+                changes
+                    .iter()
+                    .filter_map(|c| {
+                        let id = str_of(c, "changed_object_id")?.to_string();
+                        // The deleted object's last state names its namespace, when it had one.
+                        let namespace =
+                            c.get("object_data").and_then(|d| match d.get("namespace") {
+                                Some(Value::String(s)) => Some(s.clone()),
+                                Some(Value::Object(m)) => {
+                                    m.get("id").and_then(Value::as_str).map(str::to_string)
+                                }
+                                _ => None,
+                            });
+                        Some((id, namespace))
+                    })
+                    .collect(),
+            )),
+            Err(IpamError::Forbidden { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(super) async fn incremental_read(
+        &self,
+        scope: &SnapshotScope,
+        previous: CursorState,
+    ) -> Result<SnapshotRead, IpamError> {
+        let (spaces, raw_spaces, date) = self.read_spaces(scope).await?;
+        let now = date.ok_or_else(|| self.protocol("no Date header in the answer"))?;
+        let full_due = previous.reads_since_full + 1 >= self.tuning.full_read_every
+            || now - previous.full_at > self.tuning.full_read_after
+            || now < previous.read_at;
+        if full_due {
+            return Ok(SnapshotRead::Full(self.full_read(scope).await?));
+        }
+        let since_time = previous.read_at - self.tuning.overlap;
+        let since = watermark(since_time);
+        let current: BTreeSet<String> = spaces.iter().map(|s| s.id.clone()).collect();
+        // A namespace that entered the scope with old contents (its link changed) needs a full read.
+        for ns in &raw_spaces {
+            let id = str_of(ns, "id").unwrap_or_default();
+            let created = str_of(ns, "created")
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc));
+            if !previous.spaces.contains(id) && created.is_none_or(|c| c < since_time) {
+                return Ok(SnapshotRead::Full(self.full_read(scope).await?));
+            }
+        }
+        let changed_q = [("last_updated__gte".to_string(), since.clone())];
+        // Namespaces in scope now or at the previous read: objects leaving the scope count too.
+        let known: Vec<String> = current.union(&previous.spaces).cloned().collect();
+        let (prefixes, ranges, deleted_prefixes, deleted_ranges) = tokio::try_join!(
+            self.list_in_namespaces(PREFIXES, &known, &changed_q),
+            self.list_in_namespaces(RANGES, &known, &changed_q),
+            self.deleted_since(CT_PREFIX, &since),
+            self.deleted_since(CT_RANGE, &since),
+        )?;
+        let (Some(deleted_prefixes), Some(deleted_ranges)) = (deleted_prefixes, deleted_ranges)
+        else {
+            // Without the change log deletions cannot be seen: read everything instead.
+            return Ok(SnapshotRead::Full(self.full_read(scope).await?));
+        };
+        let mut deleted: Vec<(IpamKind, String)> = Vec::new();
+        for id in previous.spaces.difference(&current) {
+            deleted.push((IpamKind::AddressSpace, id.clone()));
+        }
+        // Deleted namespaces are the ones missing from the (always complete) namespace list.
+        let mut subnets = Vec::new();
+        let mut network_ids: HashSet<String> = HashSet::new();
+        for p in &prefixes {
+            let id = str_of(p, "id").unwrap_or_default().to_string();
+            let in_scope = ref_id(p, "namespace").is_some_and(|ns| current.contains(&ns));
+            if in_scope
+                && str_of(p, "type").or_else(|| p.pointer("/type/value").and_then(Value::as_str))
+                    == Some("network")
+            {
+                subnets.push(subnet_from_json(&self.api.server, p)?);
+                network_ids.insert(id);
+            } else {
+                // Moved out of scope or no longer a network: gone from the console's view.
+                deleted.push((IpamKind::Subnet, id));
+            }
+        }
+        for (id, namespace) in deleted_prefixes {
+            if namespace.is_none_or(|ns| known.contains(&ns)) {
+                deleted.push((IpamKind::Subnet, id));
+            }
+        }
+        // Parents of changed ranges that did not change themselves: are they subnets in scope?
+        let unknown_parents: Vec<String> = ranges
+            .iter()
+            .filter_map(|r| ref_id(r, "parent"))
+            .filter(|p| !network_ids.contains(p))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if !unknown_parents.is_empty() {
+            let parents = self
+                .api
+                .list_by_ids(
+                    PREFIXES,
+                    &unknown_parents,
+                    &[("type".to_string(), "network".to_string())],
+                )
+                .await?;
+            for p in parents {
+                if ref_id(&p, "namespace").is_some_and(|ns| current.contains(&ns))
+                    && let Some(id) = str_of(&p, "id")
+                {
+                    network_ids.insert(id.to_string());
+                }
+            }
+        }
+        let mut out_ranges = Vec::new();
+        for r in &ranges {
+            if ref_id(r, "parent").is_some_and(|p| network_ids.contains(&p)) {
+                out_ranges.push(range_from_json(&self.api.server, r)?);
+            } else if let Some(id) = str_of(r, "id") {
+                deleted.push((IpamKind::Range, id.to_string()));
+            }
+        }
+        for (id, _) in deleted_ranges {
+            deleted.push((IpamKind::Range, id));
+        }
+        let upserted: HashSet<(IpamKind, String)> = subnets
+            .iter()
+            .map(|s| (IpamKind::Subnet, s.id.clone()))
+            .chain(out_ranges.iter().map(|r| (IpamKind::Range, r.id.clone())))
+            .collect();
+        // An object deleted and re-read in the overlap window is reported by its latest state.
+        deleted.retain(|d| !upserted.contains(d));
+        deleted.sort();
+        deleted.dedup();
+        let changed_spaces: Vec<AddressSpace> = spaces
+            .into_iter()
+            .zip(raw_spaces.iter())
+            .filter(|(s, raw)| {
+                !previous.spaces.contains(&s.id)
+                    || str_of(raw, "last_updated")
+                        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                        .is_none_or(|t| t.with_timezone(&Utc) >= since_time)
+            })
+            .map(|(s, _)| s)
+            .collect();
+        let state = CursorState {
+            read_at: now,
+            full_at: previous.full_at,
+            reads_since_full: previous.reads_since_full + 1,
+            scope: previous.scope,
+            spaces: current,
+        };
+        Ok(SnapshotRead::Changes(ChangeSet {
+            cursor: Some(state.encode()),
+            spaces: changed_spaces,
+            subnets,
+            ranges: out_ranges,
+            deleted,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::mapping::tests::space;
+    use super::*;
+    use crate::ipam::model::AddressSpaceKind;
+
+    #[test]
+    fn cursor_round_trips_and_rejects_foreign_strings() {
+        let state = CursorState {
+            read_at: Utc::now(),
+            full_at: Utc::now(),
+            reads_since_full: 3,
+            scope: scope_digest(&SnapshotScope::All),
+            spaces: ["a".to_string()].into(),
+        };
+        assert_eq!(CursorState::decode(&state.encode()), Some(state));
+        assert_eq!(CursorState::decode(&Cursor("42".into())), None);
+    }
+
+    #[test]
+    fn scope_keeps_linked_and_broken_link_spaces() {
+        let mut prod = space("1", AddressSpaceKind::Provider, "Prod");
+        prod.vmm_logical_network = Some("Prod".into());
+        let broken = space("2", AddressSpaceKind::Provider, "Dev");
+        let other = space("3", AddressSpaceKind::Provider, "Lab");
+        let mut tenant = space("4", AddressSpaceKind::Customer, "T");
+        tenant.provider_space = Some("1".into());
+        let scope = SnapshotScope::LogicalNetworks(["Prod".to_string(), "Dev".to_string()].into());
+        let kept: Vec<String> = spaces_in_scope(vec![prod, broken, other, tenant], &scope)
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(kept, vec!["1", "2", "4"]);
+    }
+}

@@ -1,0 +1,689 @@
+//! Console ↔ Nautobot objects: namespaces, prefixes and ranges as the neutral model, the
+//! custom fields that carry console identity, and making sure they exist.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use crate::fabric::model::Gateway;
+use crate::ipam::model::{AddressSpace, AddressSpaceKind, IpRange, IpamSubnet};
+use crate::ipam::provider::IpamError;
+
+use super::*;
+
+/// Custom field keys.
+pub mod field {
+    pub const VMM_ID: &str = "vmm_id";
+    pub const VMM_SERVER: &str = "vmm_server";
+    pub const LOGICAL_NETWORK: &str = "vmm_logical_network";
+    pub const VM_NETWORK: &str = "vmm_vm_network";
+    pub const PROVIDER_SPACE: &str = "vmm_provider_space";
+    pub const TENANT: &str = "vmm_tenant";
+    pub const OWNER: &str = "vmm_owner";
+    pub const NETWORK_SITE: &str = "vmm_network_site";
+    pub const NETWORK_TYPE: &str = "vmm_network_type";
+    pub const VLAN: &str = "vmm_vlan";
+    pub const SECONDARY_VLAN: &str = "vmm_secondary_vlan";
+    pub const POOL: &str = "vmm_pool";
+}
+
+pub(super) struct CustomFieldDef {
+    pub(super) key: &'static str,
+    pub(super) label: &'static str,
+    pub(super) kind: &'static str,
+    pub(super) content_types: &'static [&'static str],
+    pub(super) description: &'static str,
+}
+
+pub(super) const CUSTOM_FIELD_DEFS: &[CustomFieldDef] = &[
+    CustomFieldDef {
+        key: field::VMM_ID,
+        label: "VMM ID",
+        kind: "text",
+        content_types: &[CT_NAMESPACE, CT_PREFIX, CT_RANGE],
+        description: "Fabric Console identity of the linked console object",
+    },
+    CustomFieldDef {
+        key: field::VMM_SERVER,
+        label: "VMM Server",
+        kind: "text",
+        content_types: &[CT_NAMESPACE, CT_PREFIX, CT_RANGE],
+        description: "Fabric Console network service that manages this object",
+    },
+    CustomFieldDef {
+        key: field::LOGICAL_NETWORK,
+        label: "VMM Logical Network",
+        kind: "text",
+        content_types: &[CT_NAMESPACE, CT_PREFIX],
+        description: "VMM logical network; clearing it on a namespace breaks the link",
+    },
+    CustomFieldDef {
+        key: field::VM_NETWORK,
+        label: "VM Network",
+        kind: "text",
+        content_types: &[CT_NAMESPACE],
+        description: "VMM VM network of a customer address space",
+    },
+    CustomFieldDef {
+        key: field::PROVIDER_SPACE,
+        label: "VMM Provider Address Space",
+        kind: "text",
+        content_types: &[CT_NAMESPACE],
+        description: "Namespace id of the provider address space of a customer address space",
+    },
+    CustomFieldDef {
+        key: field::TENANT,
+        label: "VMM Tenant",
+        kind: "text",
+        content_types: &[CT_NAMESPACE],
+        description: "Tenant of the address space",
+    },
+    CustomFieldDef {
+        key: field::OWNER,
+        label: "VMM Owner",
+        kind: "text",
+        content_types: &[CT_NAMESPACE, CT_PREFIX],
+        description: "Owner of the address space or subnet",
+    },
+    CustomFieldDef {
+        key: field::NETWORK_SITE,
+        label: "Network Site",
+        kind: "text",
+        content_types: &[CT_PREFIX],
+        description: "VMM network site of the subnet",
+    },
+    CustomFieldDef {
+        key: field::NETWORK_TYPE,
+        label: "VMM Network Type",
+        kind: "text",
+        content_types: &[CT_PREFIX],
+        description: "Provider or Customer",
+    },
+    CustomFieldDef {
+        key: field::VLAN,
+        label: "VMM VLAN",
+        kind: "integer",
+        content_types: &[CT_PREFIX],
+        description: "VLAN id (0-4094) of the subnet in its network site",
+    },
+    CustomFieldDef {
+        key: field::SECONDARY_VLAN,
+        label: "VMM Secondary VLAN",
+        kind: "integer",
+        content_types: &[CT_PREFIX],
+        description: "Secondary VLAN id for private VLANs",
+    },
+    CustomFieldDef {
+        key: field::POOL,
+        label: "VMM Pool Settings",
+        kind: "json",
+        content_types: &[CT_RANGE],
+        description: "Static IP address pool settings: reserved, VIPs, gateways, DNS, WINS, NetBIOS",
+    },
+];
+
+/// The content types a custom field or status applies to.
+fn content_types(v: &Value) -> BTreeSet<String> {
+    v.get("content_types")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub(super) fn is_console_field(key: &str) -> bool {
+    CUSTOM_FIELD_DEFS.iter().any(|d| d.key == key)
+}
+
+pub(super) fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+/// The id of a related object, whether Nautobot sent `{"id": …}` or a bare id.
+pub(super) fn ref_id(v: &Value, key: &str) -> Option<String> {
+    match v.get(key)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Object(m) => m.get("id").and_then(Value::as_str).map(str::to_string),
+        _ => None,
+    }
+}
+
+pub(super) fn custom_fields(v: &Value) -> Option<&Map<String, Value>> {
+    v.get("custom_fields").and_then(Value::as_object)
+}
+
+pub(super) fn cf_text(v: &Value, key: &str) -> Option<String> {
+    match custom_fields(v)?.get(key)? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Whether Fabric Console created or linked this object (it may then delete it).
+pub(super) fn is_console_object(v: &Value) -> bool {
+    cf_text(v, field::VMM_ID).is_some() || cf_text(v, field::VMM_SERVER).is_some()
+}
+
+pub(super) fn describe(v: &Value) -> String {
+    str_of(v, "display")
+        .or_else(|| str_of(v, "name"))
+        .or_else(|| str_of(v, "prefix"))
+        .unwrap_or("object")
+        .to_string()
+}
+
+pub(super) fn bad_field(
+    server: &str,
+    what: &str,
+    object: &Value,
+    field: &str,
+    why: &str,
+) -> IpamError {
+    IpamError::Protocol {
+        server: server.to_string(),
+        detail: format!(
+            "{what} {} has an unusable {field}: {why}; correct it in Nautobot",
+            describe(object)
+        ),
+    }
+}
+
+pub(super) fn cf_uuid(server: &str, what: &str, v: &Value) -> Result<Option<Uuid>, IpamError> {
+    match cf_text(v, field::VMM_ID) {
+        None => Ok(None),
+        Some(s) => Uuid::parse_str(&s)
+            .map(Some)
+            .map_err(|_| bad_field(server, what, v, field::VMM_ID, "not a UUID")),
+    }
+}
+
+pub(super) fn cf_vlan(server: &str, v: &Value, key: &str) -> Result<Option<u16>, IpamError> {
+    match custom_fields(v).and_then(|m| m.get(key)) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(id) if id <= u64::from(crate::fabric::model::MAX_VLAN) => Ok(Some(id as u16)),
+            _ => Err(bad_field(server, "prefix", v, key, "not a VLAN id 0-4094")),
+        },
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => match s.trim().parse::<u16>() {
+            Ok(id) if id <= crate::fabric::model::MAX_VLAN => Ok(Some(id)),
+            _ => Err(bad_field(server, "prefix", v, key, "not a VLAN id 0-4094")),
+        },
+        Some(_) => Err(bad_field(server, "prefix", v, key, "not a VLAN id 0-4094")),
+    }
+}
+
+pub(super) fn space_kind_and_name(name: &str, v: &Value) -> (AddressSpaceKind, String) {
+    if let Some(rest) = name.strip_prefix(CUSTOMER_NAMESPACE_PREFIX) {
+        (AddressSpaceKind::Customer, rest.to_string())
+    } else if let Some(rest) = name.strip_prefix(PROVIDER_NAMESPACE_PREFIX) {
+        (AddressSpaceKind::Provider, rest.to_string())
+    } else if cf_text(v, field::VM_NETWORK).is_some() {
+        (AddressSpaceKind::Customer, name.to_string())
+    } else {
+        (AddressSpaceKind::Provider, name.to_string())
+    }
+}
+
+/// Whether a namespace is an address space of the console's mapping.
+pub(super) fn is_address_space(v: &Value) -> bool {
+    let name = str_of(v, "name").unwrap_or("");
+    if name.starts_with(PROBE_NAMESPACE_PREFIX) {
+        return false;
+    }
+    name.starts_with(PROVIDER_NAMESPACE_PREFIX)
+        || name.starts_with(CUSTOMER_NAMESPACE_PREFIX)
+        || cf_text(v, field::VMM_ID).is_some()
+        || cf_text(v, field::LOGICAL_NETWORK).is_some()
+        || cf_text(v, field::VM_NETWORK).is_some()
+}
+
+pub fn namespace_name(space: &AddressSpace) -> String {
+    let prefix = match space.kind {
+        AddressSpaceKind::Provider => PROVIDER_NAMESPACE_PREFIX,
+        AddressSpaceKind::Customer => CUSTOMER_NAMESPACE_PREFIX,
+    };
+    format!("{prefix}{}", space.name)
+}
+
+pub(super) fn space_from_json(server: &str, v: &Value) -> Result<AddressSpace, IpamError> {
+    let id = str_of(v, "id").ok_or_else(|| bad_field(server, "namespace", v, "id", "missing"))?;
+    let name = str_of(v, "name").unwrap_or("");
+    let (kind, name) = space_kind_and_name(name, v);
+    Ok(AddressSpace {
+        id: id.to_string(),
+        vmm_id: cf_uuid(server, "namespace", v)?,
+        name,
+        kind,
+        description: str_of(v, "description").unwrap_or("").to_string(),
+        vmm_logical_network: cf_text(v, field::LOGICAL_NETWORK),
+        vm_network: cf_text(v, field::VM_NETWORK),
+        provider_space: cf_text(v, field::PROVIDER_SPACE),
+        tenant: cf_text(v, field::TENANT).unwrap_or_default(),
+        owner: cf_text(v, field::OWNER).unwrap_or_default(),
+    })
+}
+
+pub(super) fn other_custom_fields(v: &Value) -> BTreeMap<String, String> {
+    custom_fields(v)
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| !is_console_field(k))
+                .filter_map(|(k, v)| match v {
+                    Value::Null => None,
+                    Value::String(s) if s.is_empty() => None,
+                    Value::String(s) => Some((k.clone(), s.clone())),
+                    other => Some((k.clone(), other.to_string())),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub(super) fn subnet_from_json(server: &str, v: &Value) -> Result<IpamSubnet, IpamError> {
+    let id = str_of(v, "id").ok_or_else(|| bad_field(server, "prefix", v, "id", "missing"))?;
+    let network: IpNet = str_of(v, "prefix")
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| bad_field(server, "prefix", v, "prefix", "not a CIDR"))?;
+    let address_space = ref_id(v, "namespace")
+        .ok_or_else(|| bad_field(server, "prefix", v, "namespace", "missing"))?;
+    Ok(IpamSubnet {
+        id: id.to_string(),
+        vmm_id: cf_uuid(server, "prefix", v)?,
+        address_space,
+        network: network.trunc(),
+        name: str_of(v, "description").unwrap_or("").to_string(),
+        network_type: cf_text(v, field::NETWORK_TYPE).unwrap_or_default(),
+        vmm_logical_network: cf_text(v, field::LOGICAL_NETWORK),
+        network_site: cf_text(v, field::NETWORK_SITE),
+        vlan: cf_vlan(server, v, field::VLAN)?.unwrap_or(0),
+        secondary_vlan: cf_vlan(server, v, field::SECONDARY_VLAN)?,
+        owner: cf_text(v, field::OWNER).unwrap_or_default(),
+        custom_fields: other_custom_fields(v),
+    })
+}
+
+/// The pool settings Nautobot's range has no columns for, kept in the `vmm_pool` JSON field.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub(super) struct PoolSettings {
+    pub(super) reserved: BTreeSet<IpAddr>,
+    pub(super) vips: BTreeSet<IpAddr>,
+    pub(super) gateways: Vec<Gateway>,
+    pub(super) dns_servers: Vec<IpAddr>,
+    pub(super) dns_suffix: String,
+    pub(super) dns_search_suffixes: Vec<String>,
+    pub(super) wins_servers: Vec<IpAddr>,
+    pub(super) netbios_enabled: bool,
+    pub(super) managed_by_service: String,
+    pub(super) service_instance: String,
+}
+
+impl PoolSettings {
+    pub(super) fn of(r: &IpRange) -> Self {
+        PoolSettings {
+            reserved: r.reserved.clone(),
+            vips: r.vips.clone(),
+            gateways: r.gateways.clone(),
+            dns_servers: r.dns_servers.clone(),
+            dns_suffix: r.dns_suffix.clone(),
+            dns_search_suffixes: r.dns_search_suffixes.clone(),
+            wins_servers: r.wins_servers.clone(),
+            netbios_enabled: r.netbios_enabled,
+            managed_by_service: r.managed_by_service.clone(),
+            service_instance: r.service_instance.clone(),
+        }
+    }
+}
+
+pub(super) fn address_of(v: &Value, key: &str) -> Option<IpAddr> {
+    let s = str_of(v, key)?;
+    let bare = s.split('/').next().unwrap_or(s);
+    bare.parse().ok()
+}
+
+pub(super) fn range_from_json(server: &str, v: &Value) -> Result<IpRange, IpamError> {
+    let id = str_of(v, "id").ok_or_else(|| bad_field(server, "range", v, "id", "missing"))?;
+    let start = address_of(v, "start_address")
+        .ok_or_else(|| bad_field(server, "range", v, "start_address", "not an IP address"))?;
+    let end = address_of(v, "end_address")
+        .ok_or_else(|| bad_field(server, "range", v, "end_address", "not an IP address"))?;
+    let subnet =
+        ref_id(v, "parent").ok_or_else(|| bad_field(server, "range", v, "parent", "missing"))?;
+    let settings = match custom_fields(v).and_then(|m| m.get(field::POOL)) {
+        None | Some(Value::Null) => PoolSettings::default(),
+        Some(Value::String(s)) if s.trim().is_empty() => PoolSettings::default(),
+        // A text-typed field (made by hand) holds the same JSON as a string.
+        Some(Value::String(s)) => serde_json::from_str(s)
+            .map_err(|e| bad_field(server, "range", v, field::POOL, &e.to_string()))?,
+        Some(other) => serde_json::from_value(other.clone())
+            .map_err(|e| bad_field(server, "range", v, field::POOL, &e.to_string()))?,
+    };
+    Ok(IpRange {
+        id: id.to_string(),
+        vmm_id: cf_uuid(server, "range", v)?,
+        subnet,
+        name: str_of(v, "name").unwrap_or("").to_string(),
+        description: str_of(v, "description").unwrap_or("").to_string(),
+        start,
+        end,
+        reserved: settings.reserved,
+        vips: settings.vips,
+        gateways: settings.gateways,
+        dns_servers: settings.dns_servers,
+        dns_suffix: settings.dns_suffix,
+        dns_search_suffixes: settings.dns_search_suffixes,
+        wins_servers: settings.wins_servers,
+        netbios_enabled: settings.netbios_enabled,
+        managed_by_service: settings.managed_by_service,
+        service_instance: settings.service_instance,
+    })
+}
+
+pub(super) fn opt_text(s: &Option<String>) -> Value {
+    match s {
+        Some(s) if !s.is_empty() => Value::String(s.clone()),
+        _ => Value::Null,
+    }
+}
+
+pub(super) fn text_or_null(s: &str) -> Value {
+    if s.is_empty() {
+        Value::Null
+    } else {
+        Value::String(s.to_string())
+    }
+}
+
+pub(super) fn space_body(space: &AddressSpace, manager: &str) -> Value {
+    json!({
+        "name": namespace_name(space),
+        "description": space.description,
+        "custom_fields": {
+            field::VMM_ID: space.vmm_id.map(|u| u.to_string()),
+            field::VMM_SERVER: manager,
+            field::LOGICAL_NETWORK: opt_text(&space.vmm_logical_network),
+            field::VM_NETWORK: opt_text(&space.vm_network),
+            field::PROVIDER_SPACE: opt_text(&space.provider_space),
+            field::TENANT: text_or_null(&space.tenant),
+            field::OWNER: text_or_null(&space.owner),
+        }
+    })
+}
+
+pub(super) fn subnet_body(subnet: &IpamSubnet, manager: &str, status_id: &str) -> Value {
+    let mut fields = Map::new();
+    for (k, v) in &subnet.custom_fields {
+        fields.insert(k.clone(), Value::String(v.clone()));
+    }
+    fields.insert(
+        field::VMM_ID.into(),
+        json!(subnet.vmm_id.map(|u| u.to_string())),
+    );
+    fields.insert(field::VMM_SERVER.into(), json!(manager));
+    fields.insert(
+        field::LOGICAL_NETWORK.into(),
+        opt_text(&subnet.vmm_logical_network),
+    );
+    fields.insert(field::NETWORK_SITE.into(), opt_text(&subnet.network_site));
+    fields.insert(
+        field::NETWORK_TYPE.into(),
+        text_or_null(&subnet.network_type),
+    );
+    fields.insert(field::VLAN.into(), json!(subnet.vlan));
+    fields.insert(field::SECONDARY_VLAN.into(), json!(subnet.secondary_vlan));
+    fields.insert(field::OWNER.into(), text_or_null(&subnet.owner));
+    json!({
+        "prefix": subnet.network.trunc().to_string(),
+        "namespace": subnet.address_space,
+        "type": "network",
+        "status": status_id,
+        "description": subnet.name,
+        "custom_fields": fields,
+    })
+}
+
+pub(super) fn range_body(range: &IpRange, manager: &str, status_id: &str) -> Value {
+    json!({
+        "start_address": range.start.to_string(),
+        "end_address": range.end.to_string(),
+        "parent": range.subnet,
+        "status": status_id,
+        "name": range.name,
+        "description": range.description,
+        "custom_fields": {
+            field::VMM_ID: range.vmm_id.map(|u| u.to_string()),
+            field::VMM_SERVER: manager,
+            field::POOL: PoolSettings::of(range),
+        }
+    })
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Schema {
+    pub(super) active_status: String,
+}
+
+impl NautobotProvider {
+    /// Makes sure the custom fields exist on the right content types and finds the Active
+    /// status, creating or extending what is missing when `create` is set.
+    pub(super) async fn ensure_schema(&self, create: bool) -> Result<Schema, IpamError> {
+        let mut cached = self.schema.lock().await;
+        if let Some(schema) = cached.as_ref() {
+            return Ok(schema.clone());
+        }
+        let (fields, _) = self.api.list_all(CUSTOM_FIELDS, &[]).await?;
+        let mut missing = Vec::new();
+        for def in CUSTOM_FIELD_DEFS {
+            let existing = fields.iter().find(|f| str_of(f, "key") == Some(def.key));
+            match existing {
+                None => {
+                    if !create {
+                        missing.push(def.key);
+                        continue;
+                    }
+                    let body = json!({
+                        "key": def.key,
+                        "label": def.label,
+                        "type": def.kind,
+                        "content_types": def.content_types,
+                        "description": def.description,
+                        "grouping": "Fabric Console",
+                        "filter_logic": "exact",
+                    });
+                    if let Err(e) = self.send_ok(Method::POST, CUSTOM_FIELDS, Some(&body)).await {
+                        // Another console may have created it meanwhile.
+                        let (now, _) = self.api.list_all(CUSTOM_FIELDS, &[]).await?;
+                        if !now.iter().any(|f| str_of(f, "key") == Some(def.key)) {
+                            return Err(e);
+                        }
+                    }
+                }
+                Some(f) => {
+                    let have = content_types(f);
+                    let lacking: Vec<&str> = def
+                        .content_types
+                        .iter()
+                        .copied()
+                        .filter(|ct| !have.contains(*ct))
+                        .collect();
+                    if lacking.is_empty() {
+                        continue;
+                    }
+                    if !create {
+                        missing.push(def.key);
+                        continue;
+                    }
+                    let id = str_of(f, "id").unwrap_or_default();
+                    let mut all: Vec<String> = have.into_iter().collect();
+                    all.extend(lacking.iter().map(|s| s.to_string()));
+                    self.send_ok(
+                        Method::PATCH,
+                        &format!("{CUSTOM_FIELDS}{id}/"),
+                        Some(&json!({ "content_types": all })),
+                    )
+                    .await?;
+                }
+            }
+        }
+        let status_reply = self
+            .api
+            .get(STATUSES, &[("name".into(), "Active".into())])
+            .await?;
+        let statuses = results_of(&self.api.server, STATUSES, status_reply.body)?;
+        let active = statuses.first().ok_or_else(|| {
+            self.protocol("Nautobot has no status named \"Active\"; create it for prefixes and IP address ranges")
+        })?;
+        let active_id = str_of(active, "id").unwrap_or_default().to_string();
+        let cts = content_types(active);
+        let needed = [CT_PREFIX, CT_RANGE];
+        if needed.iter().any(|ct| !cts.contains(*ct)) {
+            if create {
+                let mut all: Vec<String> = cts.into_iter().collect();
+                all.extend(needed.iter().map(|s| s.to_string()));
+                all.sort();
+                all.dedup();
+                self.send_ok(
+                    Method::PATCH,
+                    &format!("{STATUSES}{active_id}/"),
+                    Some(&json!({ "content_types": all })),
+                )
+                .await?;
+            } else {
+                missing.push("status Active for prefixes and ranges");
+            }
+        }
+        let schema = Schema {
+            active_status: active_id,
+        };
+        if missing.is_empty() {
+            *cached = Some(schema.clone());
+            Ok(schema)
+        } else if create {
+            Ok(schema)
+        } else {
+            Err(IpamError::Forbidden {
+                server: self.api.server.clone(),
+                detail: format!(
+                    "missing in Nautobot: {}; they are created on the first sync by a token \
+                     allowed to add and change extras.customfield",
+                    missing.join(", ")
+                ),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+
+    pub(in crate::ipam::nautobot) fn space(
+        id: &str,
+        kind: AddressSpaceKind,
+        name: &str,
+    ) -> AddressSpace {
+        AddressSpace {
+            id: id.into(),
+            vmm_id: None,
+            name: name.into(),
+            kind,
+            description: String::new(),
+            vmm_logical_network: None,
+            vm_network: None,
+            provider_space: None,
+            tenant: String::new(),
+            owner: String::new(),
+        }
+    }
+
+    #[test]
+    fn namespace_names_carry_the_kind() {
+        let p = space("1", AddressSpaceKind::Provider, "Prod");
+        let c = space("2", AddressSpaceKind::Customer, "Tenant A");
+        assert_eq!(namespace_name(&p), "vmm-ln-Prod");
+        assert_eq!(namespace_name(&c), "vmm-vmn-Tenant A");
+        let raw = json!({"id": Uuid::new_v4().to_string(), "name": "vmm-vmn-Tenant A", "description": "d",
+            "custom_fields": {"vmm_vm_network": "Tenant A", "vmm_id": null}});
+        let s = space_from_json("nb", &raw).unwrap();
+        assert_eq!(s.kind, AddressSpaceKind::Customer);
+        assert_eq!(s.name, "Tenant A");
+        assert_eq!(s.vm_network.as_deref(), Some("Tenant A"));
+        assert!(is_address_space(&raw));
+        assert!(!is_address_space(
+            &json!({"name": "Global", "custom_fields": {}})
+        ));
+        assert!(!is_address_space(
+            &json!({"name": "fabric-console-permission-check-1"})
+        ));
+    }
+
+    #[test]
+    fn subnet_round_trips_through_json() {
+        let subnet = IpamSubnet {
+            id: Uuid::new_v4().to_string(),
+            vmm_id: Some(Uuid::new_v4()),
+            address_space: Uuid::new_v4().to_string(),
+            network: "10.1.2.0/24".parse().unwrap(),
+            name: "site A".into(),
+            network_type: "Provider".into(),
+            vmm_logical_network: Some("Prod".into()),
+            network_site: Some("Seattle".into()),
+            vlan: 12,
+            secondary_vlan: Some(300),
+            owner: "ops".into(),
+            custom_fields: BTreeMap::new(),
+        };
+        let mut body = subnet_body(&subnet, "console", "status-id");
+        body["id"] = json!(subnet.id);
+        assert_eq!(subnet_from_json("nb", &body).unwrap(), subnet);
+    }
+
+    #[test]
+    fn bad_vlan_names_the_prefix_and_field() {
+        let raw = json!({"id": Uuid::new_v4().to_string(), "prefix": "10.0.0.0/24", "display": "10.0.0.0/24",
+            "namespace": {"id": "n"}, "custom_fields": {"vmm_vlan": 5000}});
+        let e = subnet_from_json("nb", &raw).unwrap_err().to_string();
+        assert!(e.contains("10.0.0.0/24") && e.contains("vmm_vlan"), "{e}");
+    }
+
+    #[test]
+    fn range_round_trips_through_json() {
+        let range = IpRange {
+            id: Uuid::new_v4().to_string(),
+            vmm_id: Some(Uuid::new_v4()),
+            subnet: Uuid::new_v4().to_string(),
+            name: "pool".into(),
+            description: "d".into(),
+            start: "10.0.0.10".parse().unwrap(),
+            end: "10.0.0.50".parse().unwrap(),
+            reserved: ["10.0.0.11".parse().unwrap()].into(),
+            vips: ["10.0.0.12".parse().unwrap()].into(),
+            gateways: vec![Gateway::Address {
+                address: "10.0.0.1".parse().unwrap(),
+                metric: 5,
+            }],
+            dns_servers: vec!["10.0.0.2".parse().unwrap()],
+            dns_suffix: "corp.example".into(),
+            dns_search_suffixes: vec!["example".into()],
+            wins_servers: vec![],
+            netbios_enabled: true,
+            managed_by_service: "VMM".into(),
+            service_instance: "svc".into(),
+        };
+        let mut body = range_body(&range, "console", "s");
+        body["id"] = json!(range.id);
+        body["start_address"] = json!("10.0.0.10/24");
+        assert_eq!(range_from_json("nb", &body).unwrap(), range);
+    }
+}

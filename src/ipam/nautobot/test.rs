@@ -1,0 +1,270 @@
+//! The wizard's Test page checks against a Nautobot.
+
+use chrono::Utc;
+use reqwest::Method;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::ipam::provider::{IpamError, ProviderOperation, TestOutcome, TestReport, TestResult};
+
+use super::*;
+
+impl NautobotProvider {
+    /// A harmless create/change/delete of scratch objects, proving the token may write.
+    pub(super) async fn write_probe(&self, schema: &Schema) -> Result<(), (String, IpamError)> {
+        let name = format!(
+            "{PROBE_NAMESPACE_PREFIX}{}",
+            &Uuid::new_v4().simple().to_string()[..12]
+        );
+        let ns = self
+            .send_ok(
+                Method::POST,
+                NAMESPACES,
+                Some(&json!({ "name": name, "description": "Fabric Console permission check; safe to delete" })),
+            )
+            .await
+            .map_err(|e| ("add ipam.namespace".to_string(), e))?;
+        let ns_id = str_of(&ns.body, "id").unwrap_or_default().to_string();
+        let result = async {
+            self.send_ok(
+                Method::PATCH,
+                &format!("{NAMESPACES}{ns_id}/"),
+                Some(&json!({ "description": "Fabric Console permission check (changed); safe to delete" })),
+            )
+            .await
+            .map_err(|e| ("change ipam.namespace".to_string(), e))?;
+            let prefix = self
+                .send_ok(
+                    Method::POST,
+                    PREFIXES,
+                    Some(&json!({
+                        "prefix": "192.0.2.0/24", "namespace": ns_id, "type": "network",
+                        "status": schema.active_status,
+                    })),
+                )
+                .await
+                .map_err(|e| ("add ipam.prefix".to_string(), e))?;
+            let prefix_id = str_of(&prefix.body, "id").unwrap_or_default().to_string();
+            let inner = async {
+                self.send_ok(
+                    Method::PATCH,
+                    &format!("{PREFIXES}{prefix_id}/"),
+                    Some(&json!({ "description": "permission check" })),
+                )
+                .await
+                .map_err(|e| ("change ipam.prefix".to_string(), e))?;
+                let range = self
+                    .send_ok(
+                        Method::POST,
+                        RANGES,
+                        Some(&json!({
+                            "start_address": "192.0.2.10", "end_address": "192.0.2.20",
+                            "parent": prefix_id, "status": schema.active_status,
+                        })),
+                    )
+                    .await
+                    .map_err(|e| ("add ipam.ipaddressrange".to_string(), e))?;
+                let range_id = str_of(&range.body, "id").unwrap_or_default().to_string();
+                self.send_ok(Method::DELETE, &format!("{RANGES}{range_id}/"), None)
+                    .await
+                    .map_err(|e| ("delete ipam.ipaddressrange".to_string(), e))?;
+                Ok(())
+            }
+            .await;
+            let deleted = self
+                .send_ok(Method::DELETE, &format!("{PREFIXES}{prefix_id}/"), None)
+                .await
+                .map_err(|e| ("delete ipam.prefix".to_string(), e));
+            inner.and(deleted)
+        }
+        .await;
+        let deleted = self
+            .send_ok(Method::DELETE, &format!("{NAMESPACES}{ns_id}/"), None)
+            .await
+            .map_err(|e| ("delete ipam.namespace".to_string(), e));
+        result.and(deleted.map(|_| ()))
+    }
+
+    /// The wizard's Test page: open connection, capability discovery, system info, permissions.
+    pub(super) async fn run_test(&self) -> TestReport {
+        let mut report = TestReport {
+            tests: Vec::new(),
+            operations: self.descriptor.operations.clone(),
+            server_version: None,
+            server_time: None,
+            skew_ms: None,
+        };
+        // Open connection.
+        let sent_at = Utc::now();
+        let status = self.api.get(STATUS, &[]).await;
+        let received_at = Utc::now();
+        let status = match status {
+            Ok(reply) => {
+                let version = str_of(&reply.body, "nautobot-version")
+                    .unwrap_or("unknown")
+                    .to_string();
+                report.tests.push(passed(
+                    "Open connection",
+                    format!(
+                        "connected to {} as Run As account '{}'",
+                        self.api.server, self.account
+                    ),
+                ));
+                report.server_version = Some(version);
+                reply
+            }
+            Err(e) => {
+                let detail = match &e {
+                    IpamError::Unauthorized { .. } => format!(
+                        "Nautobot refused the token of Run As account '{}': {e} Create an API \
+                         token in Nautobot (user menu > API Tokens) and store it as the account's password.",
+                        self.account
+                    ),
+                    IpamError::Forbidden { .. } => format!(
+                        "the token of Run As account '{}' may not read /api/status/: {e}",
+                        self.account
+                    ),
+                    _ => e.to_string(),
+                };
+                report.tests.push(failed("Open connection", detail));
+                for name in ["Capability discovery", "System info", "Permissions"] {
+                    report
+                        .tests
+                        .push(failed(name, "not run: the connection failed".into()));
+                }
+                return report;
+            }
+        };
+
+        // Capability discovery.
+        let mut problems = Vec::new();
+        let mut found = Vec::new();
+        for (label, path) in [
+            ("namespaces", NAMESPACES),
+            ("prefixes", PREFIXES),
+            ("IP address ranges", RANGES),
+            ("custom fields", CUSTOM_FIELDS),
+        ] {
+            match self.api.get(path, &[("limit".into(), "1".into())]).await {
+                Ok(reply) => found.push(format!(
+                    "{label} ({})",
+                    reply.body.get("count").and_then(Value::as_u64).unwrap_or(0)
+                )),
+                Err(e) => {
+                    if label == "IP address ranges" && matches!(e, IpamError::NotFound { .. }) {
+                        for (op, yes) in report.operations.iter_mut() {
+                            if matches!(
+                                op,
+                                ProviderOperation::ReadRanges | ProviderOperation::WriteRanges
+                            ) {
+                                *yes = false;
+                            }
+                        }
+                    }
+                    problems.push(format!("{label}: {e}"));
+                }
+            }
+        }
+        let change_log = self
+            .api
+            .get(OBJECT_CHANGES, &[("limit".into(), "1".into())])
+            .await
+            .is_ok();
+        if !change_log {
+            for (op, yes) in report.operations.iter_mut() {
+                if *op == ProviderOperation::ChangeFeed {
+                    *yes = false;
+                }
+            }
+        }
+        if problems.is_empty() {
+            report.tests.push(passed(
+                "Capability discovery",
+                format!(
+                    "readable: {}; change log {}",
+                    found.join(", "),
+                    if change_log {
+                        "readable (incremental reads)"
+                    } else {
+                        "not readable (every read is a full read; grant view on extras.objectchange)"
+                    }
+                ),
+            ));
+        } else {
+            report
+                .tests
+                .push(failed("Capability discovery", problems.join("; ")));
+        }
+
+        // System info.
+        match status.date {
+            Some(server_time) => {
+                let midpoint = sent_at + (received_at - sent_at) / 2;
+                let skew = (server_time - midpoint).num_milliseconds();
+                report.server_time = Some(server_time);
+                report.skew_ms = Some(skew);
+                let mut detail = format!(
+                    "Nautobot {} (REST API {API_VERSION}), server time {}, clock skew {:+.1} s",
+                    report.server_version.as_deref().unwrap_or("unknown"),
+                    server_time.to_rfc3339(),
+                    skew as f64 / 1000.0
+                );
+                if skew.abs() > SKEW_WARNING_MS {
+                    detail.push_str(
+                        "; warning: the clocks differ by more than 5 minutes, synchronise them (NTP)",
+                    );
+                }
+                report.tests.push(passed("System info", detail));
+            }
+            None => report.tests.push(failed(
+                "System info",
+                "Nautobot's answer carried no Date header, so its clock cannot be read".into(),
+            )),
+        }
+
+        // Permissions.
+        let fix = "in Nautobot grant the token's user an object permission with add, change and \
+                   delete on ipam.namespace, ipam.prefix and ipam.ipaddressrange (and view, add, \
+                   change on extras.customfield for the first sync), and use a write-enabled token";
+        match self.ensure_schema(true).await {
+            Err(e) => report.tests.push(failed(
+                "Permissions",
+                format!(
+                    "the token of Run As account '{}' cannot prepare the custom fields: {e} Fix: {fix}.",
+                    self.account
+                ),
+            )),
+            Ok(schema) => match self.write_probe(&schema).await {
+                Ok(()) => report.tests.push(passed(
+                    "Permissions",
+                    "the token may add, change and delete namespaces, prefixes and IP address ranges"
+                        .into(),
+                )),
+                Err((action, e)) => report.tests.push(failed(
+                    "Permissions",
+                    format!(
+                        "the token of Run As account '{}' may not {action}: {e} Fix: {fix}.",
+                        self.account
+                    ),
+                )),
+            },
+        }
+        report
+    }
+}
+
+pub(super) fn passed(name: &str, detail: String) -> TestResult {
+    TestResult {
+        name: name.to_string(),
+        outcome: TestOutcome::Passed,
+        detail,
+    }
+}
+
+pub(super) fn failed(name: &str, detail: String) -> TestResult {
+    TestResult {
+        name: name.to_string(),
+        outcome: TestOutcome::Failed,
+        detail,
+    }
+}
