@@ -191,7 +191,13 @@ pub fn project_ipam(
     let mut out = IpamView::default();
     let space_ln = side.provider_spaces(&mut out);
     let subnet_key_by_id = side.provider_subnets(&space_ln, &mut out);
-    side.site_ranges(&subnet_key_by_id, &mut out);
+    side.ranges_to_pools(
+        &subnet_key_by_id,
+        &console_view.values.pools,
+        &mut out.values.pools,
+        &mut out.ids.ranges,
+        &mut out.linked,
+    );
     side.customer_spaces(&space_ln, &mut out);
     out
 }
@@ -468,33 +474,31 @@ impl<'a> IpamSide<'a> {
         subnet_key_by_id
     }
 
-    /// Ranges in provider subnets → pools on site subnets.
-    fn site_ranges(&self, subnet_key_by_id: &HashMap<&str, SubnetKey>, out: &mut IpamView) {
-        let IpamSide {
-            snap,
-            console,
-            console_view,
-            ..
-        } = *self;
-        for r in &snap.ranges {
-            let Some(&(ln, cidr)) = subnet_key_by_id.get(r.subnet.as_str()) else {
+    /// Ranges in the given subnets → pools, on the network that owns each subnet; `in_scope`
+    /// is the console's pools of that kind in the service's scope.
+    fn ranges_to_pools(
+        &self,
+        subnet_of: &HashMap<&str, SubnetKey>,
+        in_scope: &BTreeMap<Id, PoolVal>,
+        pools: &mut BTreeMap<Id, PoolVal>,
+        ids: &mut BTreeMap<Id, String>,
+        linked: &mut BTreeSet<String>,
+    ) {
+        for r in &self.snap.ranges {
+            let Some(&(owner, cidr)) = subnet_of.get(r.subnet.as_str()) else {
                 continue;
             };
             let pool = r
                 .vmm_id
                 .unwrap_or_else(|| derived_id(&format!("range:{}", r.id)));
-            if console.ip_pools.contains_key(&pool)
-                && !console_view.values.pools.contains_key(&pool)
-            {
+            if self.console.ip_pools.contains_key(&pool) && !in_scope.contains_key(&pool) {
                 // A pool of this console outside the scope.
                 continue;
             }
-            out.values
-                .pools
-                .insert(pool, pool_val!(r, ln, cidr, start, end));
-            out.ids.ranges.insert(pool, r.id.clone());
+            pools.insert(pool, pool_val!(r, owner, cidr, start, end));
+            ids.insert(pool, r.id.clone());
             if r.vmm_id.is_some() {
-                out.linked.insert(r.id.clone());
+                linked.insert(r.id.clone());
             }
         }
     }
@@ -581,25 +585,12 @@ impl<'a> IpamSide<'a> {
             .iter()
             .map(|(k, id)| (id.as_str(), *k))
             .collect();
-        for r in &snap.ranges {
-            let Some(&(vmn, cidr)) = vm_subnet_of.get(r.subnet.as_str()) else {
-                continue;
-            };
-            let pool = r
-                .vmm_id
-                .unwrap_or_else(|| derived_id(&format!("range:{}", r.id)));
-            if console.ip_pools.contains_key(&pool)
-                && !console_view.values.vm_pools.contains_key(&pool)
-            {
-                continue;
-            }
-            out.values
-                .vm_pools
-                .insert(pool, pool_val!(r, vmn, cidr, start, end));
-            out.ids.ranges.insert(pool, r.id.clone());
-            if r.vmm_id.is_some() {
-                out.linked.insert(r.id.clone());
-            }
-        }
+        self.ranges_to_pools(
+            &vm_subnet_of,
+            &console_view.values.vm_pools,
+            &mut out.values.vm_pools,
+            &mut out.ids.ranges,
+            &mut out.linked,
+        );
     }
 }

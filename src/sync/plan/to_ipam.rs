@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use ipnet::IpNet;
 use uuid::Uuid;
 
 use super::projection::IpamView;
@@ -171,16 +172,9 @@ impl IpamTarget<'_, '_> {
                     let sid = new_ipam_id();
                     ln_space.insert(*ln, sid.clone());
                     creates.push(IpamOp::CreateSpace(AddressSpace {
-                        id: sid,
-                        vmm_id: Some(*ln),
-                        name: v.name.clone(),
-                        kind: AddressSpaceKind::Provider,
                         description: v.description.clone(),
                         vmm_logical_network: Some(v.name.clone()),
-                        vm_network: None,
-                        provider_space: None,
-                        tenant: String::new(),
-                        owner: "VMM".into(),
+                        ..console_space(sid, *ln, &v.name, AddressSpaceKind::Provider)
                     }));
                     summary.count(Side::Ipam, ObjectType::ProviderSpace, OpVerb::Create);
                 }
@@ -228,16 +222,9 @@ impl IpamTarget<'_, '_> {
                     let sid = new_ipam_id();
                     vmn_space.insert(*vmn, sid.clone());
                     creates.push(IpamOp::CreateSpace(AddressSpace {
-                        id: sid,
-                        vmm_id: Some(*vmn),
-                        name: v.name.clone(),
-                        kind: AddressSpaceKind::Customer,
-                        description: String::new(),
-                        vmm_logical_network: None,
                         vm_network: Some(v.name.clone()),
                         provider_space,
-                        tenant: String::new(),
-                        owner: "VMM".into(),
+                        ..console_space(sid, *vmn, &v.name, AddressSpaceKind::Customer)
                     }));
                     summary.count(Side::Ipam, ObjectType::CustomerSpace, OpVerb::Create);
                 }
@@ -291,18 +278,11 @@ impl IpamTarget<'_, '_> {
                     let sid = new_ipam_id();
                     subnet_ids.insert(*key, sid.clone());
                     creates.push(IpamOp::CreateSubnet(IpamSubnet {
-                        id: sid,
-                        vmm_id: Some(v.site),
-                        address_space: space.clone(),
-                        network: key.1,
-                        name: key.1.to_string(),
-                        network_type: "Provider".into(),
                         vmm_logical_network: ln_name,
                         network_site: site_name,
                         vlan: v.vlan,
                         secondary_vlan: v.secondary_vlan,
-                        owner: "VMM".into(),
-                        custom_fields: BTreeMap::new(),
+                        ..console_subnet(sid, v.site, space, key.1, "Provider")
                     }));
                     summary.count(Side::Ipam, ObjectType::Subnet, OpVerb::Create);
                 }
@@ -329,20 +309,9 @@ impl IpamTarget<'_, '_> {
                 if !ids.vmn_subnets.contains_key(&(*vmn, *net)) {
                     let sid = new_ipam_id();
                     vm_subnet_ids.insert((*vmn, *net), sid.clone());
-                    creates.push(IpamOp::CreateSubnet(IpamSubnet {
-                        id: sid,
-                        vmm_id: Some(*vmn),
-                        address_space: space.clone(),
-                        network: *net,
-                        name: net.to_string(),
-                        network_type: "Customer".into(),
-                        vmm_logical_network: None,
-                        network_site: None,
-                        vlan: 0,
-                        secondary_vlan: None,
-                        owner: "VMM".into(),
-                        custom_fields: BTreeMap::new(),
-                    }));
+                    creates.push(IpamOp::CreateSubnet(console_subnet(
+                        sid, *vmn, space, *net, "Customer",
+                    )));
                     summary.count(Side::Ipam, ObjectType::CustomerSubnet, OpVerb::Create);
                 }
             }
@@ -393,6 +362,46 @@ impl IpamTarget<'_, '_> {
                 }
             }
         }
+    }
+}
+
+/// A space the console creates, before its kind's own settings.
+fn console_space(id: String, vmm_id: Id, name: &str, kind: AddressSpaceKind) -> AddressSpace {
+    AddressSpace {
+        id,
+        vmm_id: Some(vmm_id),
+        name: name.to_string(),
+        kind,
+        description: String::new(),
+        vmm_logical_network: None,
+        vm_network: None,
+        provider_space: None,
+        tenant: String::new(),
+        owner: "VMM".into(),
+    }
+}
+
+/// A subnet the console creates, named by its network, before its kind's own settings.
+fn console_subnet(
+    id: String,
+    vmm_id: Id,
+    space: &str,
+    network: IpNet,
+    network_type: &str,
+) -> IpamSubnet {
+    IpamSubnet {
+        id,
+        vmm_id: Some(vmm_id),
+        address_space: space.to_string(),
+        network,
+        name: network.to_string(),
+        network_type: network_type.into(),
+        vmm_logical_network: None,
+        network_site: None,
+        vlan: 0,
+        secondary_vlan: None,
+        owner: "VMM".into(),
+        custom_fields: BTreeMap::new(),
     }
 }
 
