@@ -345,20 +345,14 @@ impl<'a> IpamSide<'a> {
             .or_else(|| self.console.network_sites.get(site).map(|s| s.name.clone()))
     }
 
-    /// Provider subnets → (logical network, cidr), sites by vmm_id or Network Site name;
-    /// returns the subnet key of each IPAM subnet id.
-    fn provider_subnets(
-        &self,
-        space_ln: &HashMap<&str, Id>,
-        out: &mut IpamView,
-    ) -> HashMap<&'a str, SubnetKey> {
+    /// The sites the IPAM subnets link to, with their IPAM-side names, and every site in scope
+    /// by (logical network, folded name).
+    fn linked_sites(&self, seen: &[Seen]) -> (BTreeMap<Id, SiteVal>, HashMap<(Id, String), Id>) {
         let console_view = self.console_view;
         let site_name_known = |site: &Id| self.known_site_name(site);
-        let mut subnet_key_by_id: HashMap<&'a str, SubnetKey> = HashMap::new();
-        let seen = self.seen_subnets(space_ln);
         // The IPAM-side name of each linked site: its subnets' Network Site value when they agree.
         let mut names_by_site: HashMap<Id, BTreeSet<String>> = HashMap::new();
-        for s in &seen {
+        for s in seen {
             if let Some(site) = s.subnet.vmm_id {
                 let n = s.subnet.network_site.clone().unwrap_or_default();
                 names_by_site
@@ -373,7 +367,7 @@ impl<'a> IpamSide<'a> {
         }
         let mut site_vals: BTreeMap<Id, SiteVal> = BTreeMap::new();
         let mut ln_of_site: HashMap<Id, Id> = HashMap::new();
-        for s in &seen {
+        for s in seen {
             if let Some(site) = s.subnet.vmm_id {
                 ln_of_site.entry(site).or_insert(s.ln);
             }
@@ -395,6 +389,20 @@ impl<'a> IpamSide<'a> {
             site_by_name.insert((ln, fold(&name)), *site);
             site_vals.insert(*site, SiteVal { ln, name });
         }
+        (site_vals, site_by_name)
+    }
+
+    /// Provider subnets → (logical network, cidr), sites by vmm_id or Network Site name;
+    /// returns the subnet key of each IPAM subnet id.
+    fn provider_subnets(
+        &self,
+        space_ln: &HashMap<&str, Id>,
+        out: &mut IpamView,
+    ) -> HashMap<&'a str, SubnetKey> {
+        let site_name_known = |site: &Id| self.known_site_name(site);
+        let mut subnet_key_by_id: HashMap<&'a str, SubnetKey> = HashMap::new();
+        let seen = self.seen_subnets(space_ln);
+        let (mut site_vals, mut site_by_name) = self.linked_sites(&seen);
         for s in &seen {
             let wanted = s
                 .subnet
