@@ -610,7 +610,7 @@ async fn a_conflict_is_reported_and_resolved_either_way() {
         assert_eq!(c.field, "DNS suffix");
         r.engine.send(EngineCommand::ResolveConflict {
             service: r.service,
-            conflict: c.key.clone(),
+            conflict: c.key.to_string(),
             resolution,
         });
         let job = r.sync().await;

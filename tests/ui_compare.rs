@@ -684,11 +684,11 @@ fn the_preview_lists_exactly_what_the_next_sync_does() {
     dialog.state = PreviewState::Ready(plan.summary.clone());
     let rows = preview::preview_rows(&plan.summary);
     assert!(!rows.is_empty());
-    assert!(rows[0].2[0] > 0, "deletions first: {rows:?}");
+    assert!(rows[0].2.delete > 0, "deletions first: {rows:?}");
     let (shown, _) = interact(dialog.view(), |ui| {
         let all = texts(ui);
         rows.iter()
-            .all(|(_, kind, _)| all.iter().any(|(c, b)| c == kind && b.is_some()))
+            .all(|(_, kind, _)| all.iter().any(|(c, b)| c == kind.label() && b.is_some()))
     });
     assert!(shown, "every planned object type is listed");
 
@@ -698,7 +698,7 @@ fn the_preview_lists_exactly_what_the_next_sync_does() {
         rows.iter()
             .filter(|x| x.0 == side)
             .fold([0u32; 3], |mut t, x| {
-                for (sum, n) in t.iter_mut().zip(x.2) {
+                for (sum, n) in t.iter_mut().zip([x.2.delete, x.2.create, x.2.update]) {
                     *sum += n;
                 }
                 t

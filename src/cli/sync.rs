@@ -158,7 +158,15 @@ fn print_summary(summary: &crate::sync::plan::PlanSummary) {
         println!("  nothing to change");
     }
     for side in [Side::Ipam, Side::Console] {
-        for ((s, kind), [c, u, d]) in &summary.counts {
+        for (
+            (s, kind),
+            crate::sync::plan::Counts {
+                create: c,
+                update: u,
+                delete: d,
+            },
+        ) in &summary.counts
+        {
             if *s == side {
                 let where_ = if side == Side::Ipam {
                     "IPAM"

@@ -10,6 +10,7 @@ use futures::StreamExt;
 use uuid::Uuid;
 
 use super::journal::{OpState, SyncDb};
+use super::op_order::OpOrder;
 use crate::fabric::model::{FabricChange, FabricObject, Id, ObjectKind};
 use crate::fabric::store::{FabricStore, StoreError};
 use crate::ipam::model::{IpamOp, IpamSnapshot, SnapshotRead, SnapshotScope};
@@ -42,56 +43,6 @@ pub struct IpamApplyReport {
     /// Sent, result unknown, and the look-up failed too: left in the journal for the next run.
     pub unconfirmed: usize,
     pub canceled: bool,
-}
-
-/// Dependency phase of an operation: deletes of ranges, subnets, spaces, then creates/updates of
-/// provider spaces, customer spaces, subnets, ranges.
-pub fn phase(op: &IpamOp) -> u8 {
-    use crate::ipam::model::AddressSpaceKind;
-    match op {
-        IpamOp::DeleteRange(_) => 0,
-        IpamOp::DeleteSubnet(_) => 1,
-        IpamOp::DeleteSpace(_) => 2,
-        IpamOp::CreateSpace(s) | IpamOp::UpdateSpace(s) => {
-            if s.kind == AddressSpaceKind::Provider {
-                3
-            } else {
-                4
-            }
-        }
-        IpamOp::CreateSubnet(_) | IpamOp::UpdateSubnet(_) => 5,
-        IpamOp::CreateRange(_) | IpamOp::UpdateRange(_) => 6,
-    }
-}
-
-/// Replace proposed ids of objects created earlier with the ids the server gave them.
-fn rewrite_refs(op: &mut IpamOp, ids: &HashMap<String, String>) {
-    let swap = |s: &mut String| {
-        if let Some(real) = ids.get(s.as_str()) {
-            *s = real.clone();
-        }
-    };
-    match op {
-        IpamOp::CreateSpace(s) | IpamOp::UpdateSpace(s) => {
-            if let Some(p) = s.provider_space.as_mut() {
-                swap(p);
-            }
-        }
-        IpamOp::CreateSubnet(s) | IpamOp::UpdateSubnet(s) => swap(&mut s.address_space),
-        IpamOp::CreateRange(r) | IpamOp::UpdateRange(r) => swap(&mut r.subnet),
-        _ => {}
-    }
-}
-
-fn with_id(op: &IpamOp, id: &str) -> IpamOp {
-    let mut op = op.clone();
-    match &mut op {
-        IpamOp::CreateSpace(s) | IpamOp::UpdateSpace(s) => s.id = id.to_string(),
-        IpamOp::CreateSubnet(s) | IpamOp::UpdateSubnet(s) => s.id = id.to_string(),
-        IpamOp::CreateRange(r) | IpamOp::UpdateRange(r) => r.id = id.to_string(),
-        _ => {}
-    }
-    op
 }
 
 /// Did the operation take effect on the server? `Some(id)` if so.
@@ -322,7 +273,7 @@ pub async fn apply_ipam(
     let mut phases: Vec<Vec<IpamOp>> = Vec::new();
     for op in ops {
         match phases.last_mut() {
-            Some(p) if p.first().map(phase) == Some(phase(&op)) => p.push(op),
+            Some(p) if p.first().map(OpOrder::phase) == Some(op.phase()) => p.push(op),
             _ => phases.push(vec![op]),
         }
     }
@@ -335,7 +286,7 @@ pub async fn apply_ipam(
         let ops: Vec<IpamOp> = ops
             .into_iter()
             .map(|mut o| {
-                rewrite_refs(&mut o, &ids);
+                o.remap_ids(&ids);
                 o
             })
             .collect();
@@ -372,7 +323,7 @@ pub async fn apply_ipam(
                 if op.target_id() != id {
                     ids.insert(op.target_id().to_string(), id.clone());
                 }
-                report.applied.push(with_id(&op, &id));
+                report.applied.push(op.with_id(&id));
             }
             report.failed.extend(r.failed);
             report.unconfirmed += r.unconfirmed;

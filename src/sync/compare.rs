@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::normal::*;
 use super::plan::{Conflict, SyncPlan};
-use super::plan_impl::{FieldText, project_console, project_ipam};
+use super::plan::{FieldText, project_both};
 use crate::fabric::model::{Fabric, Id, NetworkService, ObjectKind, PoolScope};
 use crate::ipam::model::IpamSnapshot;
 
@@ -208,6 +208,8 @@ fn changed(c: Option<&Cell>, i: Option<&Cell>) -> Vec<String> {
 struct Builder<'a> {
     rows: Vec<CompareRow>,
     conflicts: &'a [Conflict],
+    /// The conflicts' keys as text, matched against each row's key part.
+    conflict_keys: Vec<String>,
     orphans: &'a BTreeSet<Id>,
 }
 
@@ -226,8 +228,9 @@ impl Builder<'_> {
         let conflicts: Vec<Conflict> = self
             .conflicts
             .iter()
-            .filter(|c| !c.put_back && c.key.contains(key_part))
-            .cloned()
+            .zip(&self.conflict_keys)
+            .filter(|(c, key)| !c.put_back && key.contains(key_part))
+            .map(|(c, _)| c.clone())
             .collect();
         let changed = changed(console.as_ref(), ipam.as_ref());
         let status = if out_of_scope {
@@ -272,14 +275,14 @@ pub fn compare(
     base: &BaseState,
     plan: &SyncPlan,
 ) -> CompareView {
-    let cview = project_console(fabric, &service.scope, base);
-    let iview = project_ipam(ipam, fabric, &cview, base);
+    let (cview, iview) = project_both(fabric, &service.scope, ipam, base);
     let c = &cview.values;
     let i = &iview.values;
     let orphans: BTreeSet<Id> = plan.orphans.iter().copied().collect();
     let mut b = Builder {
         rows: Vec::new(),
         conflicts: &plan.conflicts,
+        conflict_keys: plan.conflicts.iter().map(|c| c.key.to_string()).collect(),
         orphans: &orphans,
     };
 

@@ -1003,9 +1003,9 @@ impl EngineHandle {
         if console_report.applied > 0 {
             let t = plan.summary.total(Side::Console);
             if console_report.failed.is_empty() {
-                job.counts.console_created = t[0];
-                job.counts.console_updated = t[1];
-                job.counts.console_deleted = t[2];
+                job.counts.console_created = t.create;
+                job.counts.console_updated = t.update;
+                job.counts.console_deleted = t.delete;
             } else {
                 job.counts.console_updated = console_report.applied as u32;
             }

@@ -5,11 +5,11 @@ pub mod compare;
 pub mod engine;
 pub mod journal;
 pub mod normal;
+pub mod op_order;
 pub mod plan;
-mod plan_impl;
 pub mod status;
 
-pub use plan_impl::{
+pub use plan::{
     ConsoleView, FieldText, IpamView, PlanInput, agreed_base, derived_id, plan, project_console,
     project_ipam,
 };

@@ -81,6 +81,19 @@ impl Normalized {
             + self.vmns.len()
             + self.vm_pools.len()
     }
+
+    /// Remove the sites of a logical network with their subnets and pools.
+    pub fn remove_sites_of(&mut self, ln: Id) {
+        self.sites.retain(|_, s| s.ln != ln);
+        self.subnets.retain(|(l, _), _| *l != ln);
+        self.pools.retain(|_, p| p.ln != ln);
+    }
+
+    /// Remove a logical network and its VM networks.
+    pub fn remove_network(&mut self, ln: Id) {
+        self.lns.remove(&ln);
+        self.vmns.retain(|_, v| v.ln != ln);
+    }
 }
 
 /// Ids of the IPAM objects linked to console objects.

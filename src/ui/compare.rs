@@ -368,7 +368,7 @@ impl CompareScreen {
                     .map(|r| {
                         r.conflicts
                             .iter()
-                            .map(|c| (c.key.clone(), resolution))
+                            .map(|c| (c.key.to_string(), resolution))
                             .collect()
                     })
                     .unwrap_or_default();
@@ -869,7 +869,7 @@ impl CompareScreen {
                 .size(style::TEXT)
                 .width(Length::FillPortion(p))
         };
-        let decided = self.decided.get(&conflict.key).copied();
+        let decided = self.decided.get(&conflict.key.to_string()).copied();
         let actions: Element<'a, Message> = match decided {
             Some(r) => row![
                 text(match r {
@@ -887,13 +887,16 @@ impl CompareScreen {
                 style::command(
                     "Keep console value",
                     Some(Message::Resolve(
-                        conflict.key.clone(),
+                        conflict.key.to_string(),
                         Resolution::KeepConsole
                     ))
                 ),
                 style::command(
                     "Take IPAM value",
-                    Some(Message::Resolve(conflict.key.clone(), Resolution::TakeIpam))
+                    Some(Message::Resolve(
+                        conflict.key.to_string(),
+                        Resolution::TakeIpam
+                    ))
                 ),
             ]
             .spacing(4)

@@ -5,7 +5,7 @@ use iced::widget::{column, container, row, space, table, text};
 use iced::{Element, Length};
 
 use crate::fabric::model::Id;
-use crate::sync::plan::{PlanSummary, Side};
+use crate::sync::plan::{Counts, ObjectType, PlanSummary, Side};
 use crate::ui::style::{self, Tone};
 
 #[derive(Debug, Clone)]
@@ -34,18 +34,25 @@ pub enum Event {
     Refresh(Id),
 }
 
-/// One line of the preview: side, object type, [delete, create, update].
-pub fn preview_rows(summary: &PlanSummary) -> Vec<(Side, String, [u32; 3])> {
-    let mut rows: Vec<(Side, String, [u32; 3])> = summary
+/// One line of the preview: side, object type and its counts.
+pub type PreviewRow = (Side, ObjectType, Counts);
+
+/// The preview's lines, those with deletions first.
+pub fn preview_rows(summary: &PlanSummary) -> Vec<PreviewRow> {
+    let mut rows: Vec<PreviewRow> = summary
         .counts
         .iter()
-        .filter(|(_, c)| c.iter().any(|n| *n > 0))
-        .map(|((side, kind), [create, update, delete])| {
-            (*side, kind.clone(), [*delete, *create, *update])
-        })
+        .filter(|(_, c)| !c.is_empty())
+        .map(|(&(side, object), &counts)| (side, object, counts))
         .collect();
     // Deletions first: they are the changes an operator most wants to see before a sync.
-    rows.sort_by(|a, b| b.2[0].cmp(&a.2[0]).then(a.0.cmp(&b.0)).then(a.1.cmp(&b.1)));
+    // Object types order as their labels do.
+    rows.sort_by(|a, b| {
+        b.2.delete
+            .cmp(&a.2.delete)
+            .then(a.0.cmp(&b.0))
+            .then(a.1.cmp(&b.1))
+    });
     rows
 }
 
@@ -96,29 +103,29 @@ impl Preview {
                 let rows = preview_rows(summary);
                 let grid = table(
                     [
-                        table::column(bold("Changes on"), |r: (Side, String, [u32; 3])| {
+                        table::column(bold("Changes on"), |r: PreviewRow| {
                             text(side_label(r.0)).size(style::TEXT)
                         })
                         .width(Length::FillPortion(2)),
-                        table::column(bold("Object type"), |r: (Side, String, [u32; 3])| {
-                            text(r.1).size(style::TEXT)
+                        table::column(bold("Object type"), |r: PreviewRow| {
+                            text(r.1.label()).size(style::TEXT)
                         })
                         .width(Length::FillPortion(3)),
-                        table::column(bold("Delete"), |r: (Side, String, [u32; 3])| {
-                            text(r.2[0].to_string()).size(style::TEXT).style(
+                        table::column(bold("Delete"), |r: PreviewRow| {
+                            text(r.2.delete.to_string()).size(style::TEXT).style(
                                 move |theme: &iced::Theme| text::Style {
-                                    color: (r.2[0] > 0)
+                                    color: (r.2.delete > 0)
                                         .then(|| style::tone_color(theme, Tone::Error)),
                                 },
                             )
                         })
                         .width(Length::FillPortion(1)),
-                        table::column(bold("Create"), |r: (Side, String, [u32; 3])| {
-                            text(r.2[1].to_string()).size(style::TEXT)
+                        table::column(bold("Create"), |r: PreviewRow| {
+                            text(r.2.create.to_string()).size(style::TEXT)
                         })
                         .width(Length::FillPortion(1)),
-                        table::column(bold("Update"), |r: (Side, String, [u32; 3])| {
-                            text(r.2[2].to_string()).size(style::TEXT)
+                        table::column(bold("Update"), |r: PreviewRow| {
+                            text(r.2.update.to_string()).size(style::TEXT)
                         })
                         .width(Length::FillPortion(1)),
                     ],
@@ -182,18 +189,23 @@ mod tests {
     #[test]
     fn deletions_come_first() {
         let mut summary = PlanSummary::default();
+        let counts = |create, update, delete| Counts {
+            create,
+            update,
+            delete,
+        };
         summary
             .counts
-            .insert((Side::Ipam, "IP address range".into()), [3, 0, 0]);
+            .insert((Side::Ipam, ObjectType::Range), counts(3, 0, 0));
         summary
             .counts
-            .insert((Side::Console, "logical network".into()), [0, 1, 2]);
+            .insert((Side::Console, ObjectType::LogicalNetwork), counts(0, 1, 2));
         summary
             .counts
-            .insert((Side::Ipam, "IP address subnet".into()), [0, 0, 0]);
+            .insert((Side::Ipam, ObjectType::Subnet), counts(0, 0, 0));
         let rows = preview_rows(&summary);
         assert_eq!(rows.len(), 2);
-        assert_eq!(rows[0].1, "logical network");
-        assert_eq!(rows[0].2, [2, 0, 1]);
+        assert_eq!(rows[0].1, ObjectType::LogicalNetwork);
+        assert_eq!(rows[0].2, counts(0, 1, 2));
     }
 }

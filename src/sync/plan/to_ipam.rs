@@ -1,0 +1,441 @@
+//! The IPAM operations that bring the IPAM side to its target, in dependency order.
+
+use std::collections::{BTreeMap, HashMap};
+
+use ipnet::IpNet;
+use uuid::Uuid;
+
+use super::projection::IpamView;
+use super::summary::{ObjectType, PlanSummary, Side};
+use crate::fabric::model::{Id, NetworkService};
+use crate::ipam::model::{
+    AddressSpace, AddressSpaceKind, IpRange, IpamOp, IpamSnapshot, IpamSubnet, OpVerb,
+};
+use crate::sync::normal::{IpamIds, Normalized, PoolVal, SubnetKey};
+use crate::sync::op_order::OpOrder;
+
+fn new_ipam_id() -> String {
+    Uuid::new_v4().to_string()
+}
+
+/// The operations from the IPAM side's values to its target `t`, counted. `c` is the console's
+/// side: an orphan's space goes only once the administrator deleted the network there.
+pub(super) fn ops(
+    snap: &IpamSnapshot,
+    iview: &IpamView,
+    c: &Normalized,
+    t: &Normalized,
+    service: &NetworkService,
+    summary: &mut PlanSummary,
+) -> Vec<IpamOp> {
+    let ids = &iview.ids;
+    let mut o = IpamTarget {
+        i: &iview.values,
+        ids,
+        iview,
+        c,
+        t,
+        spaces: snap.spaces.iter().map(|s| (s.id.as_str(), s)).collect(),
+        subnets: snap.subnets.iter().map(|s| (s.id.as_str(), s)).collect(),
+        ranges: snap.ranges.iter().map(|r| (r.id.as_str(), r)).collect(),
+        summary,
+        deletes: Vec::new(),
+        creates: Vec::new(),
+        ln_space: ids.spaces.clone(),
+        subnet_ids: ids.subnets.clone(),
+        vmn_space: ids.vmn_spaces.clone(),
+        vm_subnet_ids: ids.vmn_subnets.clone(),
+    };
+    o.deletions();
+    o.provider_spaces();
+    o.customer_spaces();
+    o.provider_subnets();
+    o.customer_subnets();
+    o.ranges(service);
+    // Order: deletes (ranges → subnets → spaces), then spaces → subnets → ranges.
+    let mut all: Vec<IpamOp> = o.deletes.into_iter().chain(o.creates).collect();
+    all.sort_by_key(OpOrder::phase);
+    all
+}
+
+/// The operations being collected, with what they read.
+struct IpamTarget<'a, 's> {
+    i: &'a Normalized,
+    ids: &'a IpamIds,
+    iview: &'a IpamView,
+    c: &'a Normalized,
+    t: &'a Normalized,
+    spaces: HashMap<&'a str, &'a AddressSpace>,
+    subnets: HashMap<&'a str, &'a IpamSubnet>,
+    ranges: HashMap<&'a str, &'a IpRange>,
+    summary: &'s mut PlanSummary,
+    deletes: Vec<IpamOp>,
+    creates: Vec<IpamOp>,
+    /// Logical network → provider space id, proposed ids of new spaces included.
+    ln_space: BTreeMap<Id, String>,
+    subnet_ids: BTreeMap<SubnetKey, String>,
+    vmn_space: BTreeMap<Id, String>,
+    vm_subnet_ids: BTreeMap<SubnetKey, String>,
+}
+
+impl IpamTarget<'_, '_> {
+    /// Deletions, children first; only of objects that carry the console's identity.
+    fn deletions(&mut self) {
+        let IpamTarget {
+            i,
+            ids,
+            iview,
+            c,
+            t,
+            summary,
+            deletes,
+            ..
+        } = self;
+        let (i, ids, iview, t) = (*i, *ids, *iview, *t);
+        let deletable = |id: &str| iview.linked.contains(id);
+        for (pool, rid) in &ids.ranges {
+            let gone = !t.pools.contains_key(pool) && !t.vm_pools.contains_key(pool);
+            let seen = i.pools.contains_key(pool) || i.vm_pools.contains_key(pool);
+            if gone && seen && deletable(rid) {
+                deletes.push(IpamOp::DeleteRange(rid.clone()));
+                summary.count(Side::Ipam, ObjectType::Range, OpVerb::Delete);
+            }
+        }
+        for (key, sid) in &ids.vmn_subnets {
+            let keep = t
+                .vmns
+                .get(&key.0)
+                .is_some_and(|v| v.subnets.contains(&key.1));
+            if !keep && deletable(sid) {
+                deletes.push(IpamOp::DeleteSubnet(sid.clone()));
+                summary.count(Side::Ipam, ObjectType::CustomerSubnet, OpVerb::Delete);
+            }
+        }
+        for (key, sid) in &ids.subnets {
+            if !t.subnets.contains_key(key) && deletable(sid) {
+                // A range we did not link still inside blocks the delete on the server; it reports so.
+                deletes.push(IpamOp::DeleteSubnet(sid.clone()));
+                summary.count(Side::Ipam, ObjectType::Subnet, OpVerb::Delete);
+            }
+        }
+        for (vmn, sid) in &ids.vmn_spaces {
+            if !t.vmns.contains_key(vmn) && deletable(sid) {
+                deletes.push(IpamOp::DeleteSpace(sid.clone()));
+                summary.count(Side::Ipam, ObjectType::CustomerSpace, OpVerb::Delete);
+            }
+        }
+        for (ln, sid) in &ids.spaces {
+            let gone = if iview.broken_links.contains(ln) {
+                // An orphan's space goes only once the administrator deleted the network.
+                !c.lns.contains_key(ln)
+            } else {
+                !t.lns.contains_key(ln)
+            };
+            if gone && deletable(sid) {
+                deletes.push(IpamOp::DeleteSpace(sid.clone()));
+                summary.count(Side::Ipam, ObjectType::ProviderSpace, OpVerb::Delete);
+            }
+        }
+    }
+
+    fn provider_spaces(&mut self) {
+        let IpamTarget {
+            i,
+            ids,
+            iview,
+            t,
+            spaces,
+            summary,
+            creates,
+            ln_space,
+            ..
+        } = self;
+        let (i, ids, iview, t) = (*i, *ids, *iview, *t);
+        for (ln, v) in &t.lns {
+            match ids.spaces.get(ln).and_then(|sid| spaces.get(sid.as_str())) {
+                Some(existing) => {
+                    let needs = i.lns.get(ln) != Some(v) || existing.vmm_id != Some(*ln);
+                    if needs && !iview.broken_links.contains(ln) {
+                        let mut s = (*existing).clone();
+                        s.vmm_id = Some(*ln);
+                        s.name = v.name.clone();
+                        s.vmm_logical_network = Some(v.name.clone());
+                        s.description = v.description.clone();
+                        creates.push(IpamOp::UpdateSpace(s));
+                        summary.count(Side::Ipam, ObjectType::ProviderSpace, OpVerb::Update);
+                    }
+                }
+                None => {
+                    if iview.broken_links.contains(ln) {
+                        continue;
+                    }
+                    let sid = new_ipam_id();
+                    ln_space.insert(*ln, sid.clone());
+                    creates.push(IpamOp::CreateSpace(AddressSpace {
+                        description: v.description.clone(),
+                        vmm_logical_network: Some(v.name.clone()),
+                        ..console_space(sid, *ln, &v.name, AddressSpaceKind::Provider)
+                    }));
+                    summary.count(Side::Ipam, ObjectType::ProviderSpace, OpVerb::Create);
+                }
+            }
+        }
+    }
+
+    /// Customer spaces (VM networks).
+    fn customer_spaces(&mut self) {
+        let IpamTarget {
+            i,
+            ids,
+            t,
+            spaces,
+            summary,
+            creates,
+            ln_space,
+            vmn_space,
+            ..
+        } = self;
+        let (i, ids, t) = (*i, *ids, *t);
+        for (vmn, v) in &t.vmns {
+            let provider_space = ln_space.get(&v.ln).cloned();
+            match ids
+                .vmn_spaces
+                .get(vmn)
+                .and_then(|sid| spaces.get(sid.as_str()))
+            {
+                Some(existing) => {
+                    let cur = i.vmns.get(vmn);
+                    let needs = cur.map(|c| &c.name) != Some(&v.name)
+                        || existing.vmm_id != Some(*vmn)
+                        || existing.provider_space != provider_space;
+                    if needs {
+                        let mut s = (*existing).clone();
+                        s.vmm_id = Some(*vmn);
+                        s.name = v.name.clone();
+                        s.vm_network = Some(v.name.clone());
+                        s.provider_space = provider_space;
+                        creates.push(IpamOp::UpdateSpace(s));
+                        summary.count(Side::Ipam, ObjectType::CustomerSpace, OpVerb::Update);
+                    }
+                }
+                None => {
+                    let sid = new_ipam_id();
+                    vmn_space.insert(*vmn, sid.clone());
+                    creates.push(IpamOp::CreateSpace(AddressSpace {
+                        vm_network: Some(v.name.clone()),
+                        provider_space,
+                        ..console_space(sid, *vmn, &v.name, AddressSpaceKind::Customer)
+                    }));
+                    summary.count(Side::Ipam, ObjectType::CustomerSpace, OpVerb::Create);
+                }
+            }
+        }
+    }
+
+    fn provider_subnets(&mut self) {
+        let IpamTarget {
+            i,
+            ids,
+            t,
+            subnets,
+            summary,
+            creates,
+            ln_space,
+            subnet_ids,
+            ..
+        } = self;
+        let (i, ids, t) = (*i, *ids, *t);
+        for (key, v) in &t.subnets {
+            let Some(space) = ln_space.get(&key.0) else {
+                continue;
+            };
+            let ln_name = t.lns.get(&key.0).map(|l| l.name.clone());
+            let site_name = t.sites.get(&v.site).map(|s| s.name.clone());
+            match ids
+                .subnets
+                .get(key)
+                .and_then(|sid| subnets.get(sid.as_str()))
+            {
+                Some(existing) => {
+                    let needs = i.subnets.get(key) != Some(v)
+                        || existing.vmm_id != Some(v.site)
+                        || existing.network_site != site_name
+                        || existing.vmm_logical_network != ln_name
+                        || &existing.address_space != space;
+                    if needs {
+                        let mut s = (*existing).clone();
+                        s.vmm_id = Some(v.site);
+                        s.address_space = space.clone();
+                        s.network_site = site_name;
+                        s.vmm_logical_network = ln_name;
+                        s.vlan = v.vlan;
+                        s.secondary_vlan = v.secondary_vlan;
+                        creates.push(IpamOp::UpdateSubnet(s));
+                        summary.count(Side::Ipam, ObjectType::Subnet, OpVerb::Update);
+                    }
+                }
+                None => {
+                    let sid = new_ipam_id();
+                    subnet_ids.insert(*key, sid.clone());
+                    creates.push(IpamOp::CreateSubnet(IpamSubnet {
+                        vmm_logical_network: ln_name,
+                        network_site: site_name,
+                        vlan: v.vlan,
+                        secondary_vlan: v.secondary_vlan,
+                        ..console_subnet(sid, v.site, space, key.1, "Provider")
+                    }));
+                    summary.count(Side::Ipam, ObjectType::Subnet, OpVerb::Create);
+                }
+            }
+        }
+    }
+
+    fn customer_subnets(&mut self) {
+        let IpamTarget {
+            ids,
+            t,
+            summary,
+            creates,
+            vmn_space,
+            vm_subnet_ids,
+            ..
+        } = self;
+        let (ids, t) = (*ids, *t);
+        for (vmn, v) in &t.vmns {
+            let Some(space) = vmn_space.get(vmn) else {
+                continue;
+            };
+            for net in &v.subnets {
+                if !ids.vmn_subnets.contains_key(&(*vmn, *net)) {
+                    let sid = new_ipam_id();
+                    vm_subnet_ids.insert((*vmn, *net), sid.clone());
+                    creates.push(IpamOp::CreateSubnet(console_subnet(
+                        sid, *vmn, space, *net, "Customer",
+                    )));
+                    summary.count(Side::Ipam, ObjectType::CustomerSubnet, OpVerb::Create);
+                }
+            }
+        }
+    }
+
+    /// Ranges: pools on site subnets, then pools on VM subnets.
+    fn ranges(&mut self, service: &NetworkService) {
+        let IpamTarget {
+            i,
+            ids,
+            t,
+            ranges,
+            summary,
+            creates,
+            subnet_ids,
+            vm_subnet_ids,
+            ..
+        } = self;
+        let (i, ids, t) = (*i, *ids, *t);
+        for (targets, seen, subnet_of) in [
+            (&t.pools, &i.pools, &*subnet_ids),
+            (&t.vm_pools, &i.vm_pools, &*vm_subnet_ids),
+        ] {
+            for (pool, v) in targets {
+                let Some(subnet) = subnet_of.get(&(v.ln, v.subnet)) else {
+                    continue;
+                };
+                let existing = ids
+                    .ranges
+                    .get(pool)
+                    .and_then(|rid| ranges.get(rid.as_str()))
+                    .copied();
+                let needs = match existing {
+                    Some(r) => {
+                        seen.get(pool) != Some(v) || r.vmm_id != Some(*pool) || &r.subnet != subnet
+                    }
+                    None => true,
+                };
+                if needs {
+                    creates.push(range_op(existing, *pool, v, subnet, service));
+                    let verb = if existing.is_some() {
+                        OpVerb::Update
+                    } else {
+                        OpVerb::Create
+                    };
+                    summary.count(Side::Ipam, ObjectType::Range, verb);
+                }
+            }
+        }
+    }
+}
+
+/// A space the console creates, before its kind's own settings.
+fn console_space(id: String, vmm_id: Id, name: &str, kind: AddressSpaceKind) -> AddressSpace {
+    AddressSpace {
+        id,
+        vmm_id: Some(vmm_id),
+        name: name.to_string(),
+        kind,
+        description: String::new(),
+        vmm_logical_network: None,
+        vm_network: None,
+        provider_space: None,
+        tenant: String::new(),
+        owner: "VMM".into(),
+    }
+}
+
+/// A subnet the console creates, named by its network, before its kind's own settings.
+fn console_subnet(
+    id: String,
+    vmm_id: Id,
+    space: &str,
+    network: IpNet,
+    network_type: &str,
+) -> IpamSubnet {
+    IpamSubnet {
+        id,
+        vmm_id: Some(vmm_id),
+        address_space: space.to_string(),
+        network,
+        name: network.to_string(),
+        network_type: network_type.into(),
+        vmm_logical_network: None,
+        network_site: None,
+        vlan: 0,
+        secondary_vlan: None,
+        owner: "VMM".into(),
+        custom_fields: BTreeMap::new(),
+    }
+}
+
+/// The create or update that makes an IPAM range carry a pool's settings.
+fn range_op(
+    existing: Option<&IpRange>,
+    pool: Id,
+    v: &PoolVal,
+    subnet: &str,
+    service: &NetworkService,
+) -> IpamOp {
+    // Every field but the server's id is the console's, so the range is built whole.
+    let r = IpRange {
+        id: existing.map(|r| r.id.clone()).unwrap_or_else(new_ipam_id),
+        vmm_id: Some(pool),
+        subnet: subnet.to_string(),
+        name: v.name.clone(),
+        description: v.description.clone(),
+        start: v.start,
+        end: v.end,
+        reserved: v.reserved.clone(),
+        vips: v.vips.clone(),
+        gateways: v.gateways.clone(),
+        dns_servers: v.dns_servers.clone(),
+        dns_suffix: v.dns_suffix.clone(),
+        dns_search_suffixes: v.dns_search_suffixes.clone(),
+        wins_servers: v.wins_servers.clone(),
+        netbios_enabled: v.netbios_enabled,
+        managed_by_service: "VMM".into(),
+        service_instance: service.id.to_string(),
+    };
+    if existing.is_some() {
+        IpamOp::UpdateRange(r)
+    } else {
+        IpamOp::CreateRange(r)
+    }
+}
