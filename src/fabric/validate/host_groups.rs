@@ -21,29 +21,23 @@ fn missing_root_error() -> ValidationError {
 }
 
 fn extra_root_error(g: &HostGroup) -> ValidationError {
-    if g.name == ROOT_HOST_GROUP {
-        problem(
-            ObjectKind::HostGroup,
-            g.id,
-            &g.name,
-            Field::Parent,
-            Rule::RootHostGroup,
-            format!(
-                "Parent is empty, but another \"{ROOT_HOST_GROUP}\" host group is already the root. Choose a parent host group."
-            ),
+    let message = if g.name == ROOT_HOST_GROUP {
+        format!(
+            "Parent is empty, but another \"{ROOT_HOST_GROUP}\" host group is already the root. Choose a parent host group."
         )
     } else {
-        problem(
-            ObjectKind::HostGroup,
-            g.id,
-            &g.name,
-            Field::Parent,
-            Rule::RootHostGroup,
-            format!(
-                "Parent is empty: only \"{ROOT_HOST_GROUP}\" sits at the top of the tree. Choose a parent host group."
-            ),
+        format!(
+            "Parent is empty: only \"{ROOT_HOST_GROUP}\" sits at the top of the tree. Choose a parent host group."
         )
-    }
+    };
+    problem(
+        ObjectKind::HostGroup,
+        g.id,
+        &g.name,
+        Field::Parent,
+        Rule::RootHostGroup,
+        message,
+    )
 }
 
 /// Exactly one parentless host group, and it is named "All Hosts"; of several parentless
