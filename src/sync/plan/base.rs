@@ -37,32 +37,12 @@ pub fn agreed_base(
             }
         }
     }
-    agree(&c.lns, &i.lns, &old.values.lns, &mut base.values.lns);
-    agree(
-        &c.sites,
-        &i.sites,
-        &old.values.sites,
-        &mut base.values.sites,
-    );
-    agree(
-        &c.subnets,
-        &i.subnets,
-        &old.values.subnets,
-        &mut base.values.subnets,
-    );
-    agree(
-        &c.pools,
-        &i.pools,
-        &old.values.pools,
-        &mut base.values.pools,
-    );
-    agree(&c.vmns, &i.vmns, &old.values.vmns, &mut base.values.vmns);
-    agree(
-        &c.vm_pools,
-        &i.vm_pools,
-        &old.values.vm_pools,
-        &mut base.values.vm_pools,
-    );
+    macro_rules! agree_each {
+        ($($kind:ident),*) => {
+            $(agree(&c.$kind, &i.$kind, &old.values.$kind, &mut base.values.$kind);)*
+        };
+    }
+    agree_each!(lns, sites, subnets, pools, vmns, vm_pools);
     // Orphaned networks stay in the base so the next sync still knows the link was broken.
     for ln in &iview.broken_links {
         if let Some(v) = old.values.lns.get(ln)
