@@ -15,11 +15,19 @@ impl FieldText for String {
         self.clone()
     }
 }
-impl FieldText for u16 {
-    fn text(&self) -> String {
-        self.to_string()
-    }
+
+/// Values that read as they display.
+macro_rules! displayed {
+    ($($t:ty),*) => {
+        $(impl FieldText for $t {
+            fn text(&self) -> String {
+                self.to_string()
+            }
+        })*
+    };
 }
+displayed!(u16, std::net::IpAddr, IpNet, Uuid);
+
 impl FieldText for bool {
     fn text(&self) -> String {
         if *self { "Enabled" } else { "Disabled" }.into()
@@ -28,21 +36,6 @@ impl FieldText for bool {
 impl FieldText for Option<u16> {
     fn text(&self) -> String {
         self.map(|v| v.to_string()).unwrap_or_else(|| "—".into())
-    }
-}
-impl FieldText for std::net::IpAddr {
-    fn text(&self) -> String {
-        self.to_string()
-    }
-}
-impl FieldText for IpNet {
-    fn text(&self) -> String {
-        self.to_string()
-    }
-}
-impl FieldText for Uuid {
-    fn text(&self) -> String {
-        self.to_string()
     }
 }
 impl<T: std::fmt::Display> FieldText for BTreeSet<T> {
