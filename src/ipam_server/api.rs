@@ -95,38 +95,10 @@ async fn with_db<T: Send + 'static>(
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
-    let protected = Router::new()
-        .route("/whoami", get(whoami))
-        .route(
-            "/address-spaces",
-            get(list::<AddressSpace>).post(create::<AddressSpace>),
-        )
-        .route(
-            "/address-spaces/{id}",
-            get(get_one::<AddressSpace>)
-                .put(replace::<AddressSpace>)
-                .patch(patch::<AddressSpace>)
-                .delete(delete::<AddressSpace>),
-        )
-        .route(
-            "/subnets",
-            get(list::<IpamSubnet>).post(create::<IpamSubnet>),
-        )
-        .route(
-            "/subnets/{id}",
-            get(get_one::<IpamSubnet>)
-                .put(replace::<IpamSubnet>)
-                .patch(patch::<IpamSubnet>)
-                .delete(delete::<IpamSubnet>),
-        )
-        .route("/ranges", get(list::<IpRange>).post(create::<IpRange>))
-        .route(
-            "/ranges/{id}",
-            get(get_one::<IpRange>)
-                .put(replace::<IpRange>)
-                .patch(patch::<IpRange>)
-                .delete(delete::<IpRange>),
-        )
+    let protected = Router::new().route("/whoami", get(whoami));
+    let protected = resource_routes::<AddressSpace>(protected, "/address-spaces");
+    let protected = resource_routes::<IpamSubnet>(protected, "/subnets");
+    let protected = resource_routes::<IpRange>(protected, "/ranges")
         .route("/batch", axum::routing::post(batch))
         .route("/snapshot", get(snapshot))
         .route("/changes", get(changes))
@@ -141,6 +113,20 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), common))
         .with_state(state)
+}
+
+/// A resource's routes: list and create at `path`, one object at `path/{id}`.
+fn resource_routes<R: Resource>(
+    router: Router<Arc<AppState>>,
+    path: &str,
+) -> Router<Arc<AppState>> {
+    router.route(path, get(list::<R>).post(create::<R>)).route(
+        &format!("{path}/{{id}}"),
+        get(get_one::<R>)
+            .put(replace::<R>)
+            .patch(patch::<R>)
+            .delete(delete::<R>),
+    )
 }
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
@@ -451,56 +437,31 @@ pub trait Resource: Serialize + DeserializeOwned + Send + Sync + 'static {
     fn load(db: &Database, id: &str) -> Result<Option<Self>, ApiError>;
 }
 
-impl Resource for AddressSpace {
-    const KIND: IpamKind = IpamKind::AddressSpace;
-    const PARENT: &'static str = "provider_space";
-    fn create(self) -> IpamOp {
-        IpamOp::CreateSpace(self)
-    }
-    fn update(self) -> IpamOp {
-        IpamOp::UpdateSpace(self)
-    }
-    fn delete(id: String) -> IpamOp {
-        IpamOp::DeleteSpace(id)
-    }
-    fn load(db: &Database, id: &str) -> Result<Option<Self>, ApiError> {
-        db.get_space(id)
-    }
+/// A `Resource` impl: its kind, parent filter, the three ops that carry it and its loader.
+macro_rules! resource {
+    ($t:ty => $kind:ident, $parent:literal, [$create:ident, $update:ident, $delete:ident], $get:ident) => {
+        impl Resource for $t {
+            const KIND: IpamKind = IpamKind::$kind;
+            const PARENT: &'static str = $parent;
+            fn create(self) -> IpamOp {
+                IpamOp::$create(self)
+            }
+            fn update(self) -> IpamOp {
+                IpamOp::$update(self)
+            }
+            fn delete(id: String) -> IpamOp {
+                IpamOp::$delete(id)
+            }
+            fn load(db: &Database, id: &str) -> Result<Option<Self>, ApiError> {
+                db.$get(id)
+            }
+        }
+    };
 }
 
-impl Resource for IpamSubnet {
-    const KIND: IpamKind = IpamKind::Subnet;
-    const PARENT: &'static str = "address_space";
-    fn create(self) -> IpamOp {
-        IpamOp::CreateSubnet(self)
-    }
-    fn update(self) -> IpamOp {
-        IpamOp::UpdateSubnet(self)
-    }
-    fn delete(id: String) -> IpamOp {
-        IpamOp::DeleteSubnet(id)
-    }
-    fn load(db: &Database, id: &str) -> Result<Option<Self>, ApiError> {
-        db.get_subnet(id)
-    }
-}
-
-impl Resource for IpRange {
-    const KIND: IpamKind = IpamKind::Range;
-    const PARENT: &'static str = "subnet";
-    fn create(self) -> IpamOp {
-        IpamOp::CreateRange(self)
-    }
-    fn update(self) -> IpamOp {
-        IpamOp::UpdateRange(self)
-    }
-    fn delete(id: String) -> IpamOp {
-        IpamOp::DeleteRange(id)
-    }
-    fn load(db: &Database, id: &str) -> Result<Option<Self>, ApiError> {
-        db.get_range(id)
-    }
-}
+resource!(AddressSpace => AddressSpace, "provider_space", [CreateSpace, UpdateSpace, DeleteSpace], get_space);
+resource!(IpamSubnet => Subnet, "address_space", [CreateSubnet, UpdateSubnet, DeleteSubnet], get_subnet);
+resource!(IpRange => Range, "subnet", [CreateRange, UpdateRange, DeleteRange], get_range);
 
 fn missing(kind: IpamKind, id: &str) -> ApiError {
     ApiError::not_found("id", format!("{} {id} does not exist", kind.label()))
