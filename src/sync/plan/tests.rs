@@ -20,6 +20,46 @@ fn net(s: &str) -> IpNet {
     s.parse().unwrap()
 }
 
+/// A subnet of the "Backend" network an IPAM administrator made by hand, for `site`.
+fn hand_made_subnet(
+    id: &str,
+    address_space: String,
+    network: &str,
+    site: &str,
+    vlan: u16,
+) -> IpamSubnet {
+    IpamSubnet {
+        id: id.into(),
+        vmm_id: None,
+        address_space,
+        network: net(network),
+        name: String::new(),
+        network_type: String::new(),
+        vmm_logical_network: Some("Backend".into()),
+        network_site: Some(site.into()),
+        vlan,
+        secondary_vlan: None,
+        owner: String::new(),
+        custom_fields: BTreeMap::new(),
+    }
+}
+
+/// A provider address space an IPAM administrator made by hand.
+fn hand_made_space(id: &str, name: &str, logical_network: Option<&str>) -> AddressSpace {
+    AddressSpace {
+        id: id.into(),
+        vmm_id: None,
+        name: name.into(),
+        kind: AddressSpaceKind::Provider,
+        description: String::new(),
+        vmm_logical_network: logical_network.map(str::to_string),
+        vm_network: None,
+        provider_space: None,
+        tenant: String::new(),
+        owner: String::new(),
+    }
+}
+
 struct World {
     fabric: Fabric,
     ipam: IpamSnapshot,
@@ -195,13 +235,17 @@ impl World {
         self.base = agreed_base(&self.fabric, &self.service, &self.ipam, &self.base);
         p
     }
-    fn range_mut(&mut self) -> &mut IpRange {
-        let pool = self.pool;
+    /// The IPAM range linked to a pool.
+    fn range_of(&mut self, pool: Id) -> &mut IpRange {
         self.ipam
             .ranges
             .iter_mut()
             .find(|r| r.vmm_id == Some(pool))
             .unwrap()
+    }
+    fn range_mut(&mut self) -> &mut IpRange {
+        let pool = self.pool;
+        self.range_of(pool)
     }
     fn provider_space(&mut self) -> &mut AddressSpace {
         let ln = self.ln;
@@ -297,18 +341,8 @@ fn ipam_edits_reach_the_console() {
     let space_id = w.provider_space().id.clone();
     // An IPAM administrator adds a subnet to a new network site.
     w.ipam.subnets.push(IpamSubnet {
-        id: "admin-1".into(),
-        vmm_id: None,
-        address_space: space_id,
-        network: net("10.1.7.0/24"),
         name: "10.1.7.0/24".into(),
-        network_type: String::new(),
-        vmm_logical_network: Some("Backend".into()),
-        network_site: Some("Backend_Dublin".into()),
-        vlan: 70,
-        secondary_vlan: None,
-        owner: String::new(),
-        custom_fields: BTreeMap::new(),
+        ..hand_made_subnet("admin-1", space_id, "10.1.7.0/24", "Backend_Dublin", 70)
     });
     let p = w.sync();
     let pool = &w.fabric.ip_pools[&w.pool];
@@ -344,18 +378,9 @@ fn ipam_edits_reach_the_console() {
 fn ipam_space_created_by_name_becomes_a_logical_network() {
     let mut w = world();
     w.sync();
-    w.ipam.spaces.push(AddressSpace {
-        id: "space-x".into(),
-        vmm_id: None,
-        name: "Storage".into(),
-        kind: AddressSpaceKind::Provider,
-        description: String::new(),
-        vmm_logical_network: Some("Storage".into()),
-        vm_network: None,
-        provider_space: None,
-        tenant: String::new(),
-        owner: String::new(),
-    });
+    w.ipam
+        .spaces
+        .push(hand_made_space("space-x", "Storage", Some("Storage")));
     w.sync();
     let ln = w
         .fabric
@@ -516,18 +541,14 @@ fn scope_limits_what_is_read_written_and_deleted() {
     // Someone else's subnet for the Dublin site in the same space: never touched.
     let space = w.provider_space().id.clone();
     w.ipam.subnets.push(IpamSubnet {
-        id: "other".into(),
         vmm_id: Some(dublin_site),
-        address_space: space.clone(),
-        network: net("10.2.0.0/24"),
-        name: String::new(),
-        network_type: String::new(),
-        vmm_logical_network: Some("Backend".into()),
-        network_site: Some("Backend_Dublin-renamed".into()),
-        vlan: 21,
-        secondary_vlan: None,
-        owner: String::new(),
-        custom_fields: BTreeMap::new(),
+        ..hand_made_subnet(
+            "other",
+            space.clone(),
+            "10.2.0.0/24",
+            "Backend_Dublin-renamed",
+            21,
+        )
     });
     let p = w.sync();
     assert!(p.is_noop(), "{:?}", p.summary);
@@ -593,18 +614,9 @@ fn same_change_on_both_sides_converges() {
 fn objects_the_console_did_not_create_are_never_deleted() {
     let mut w = world();
     w.sync();
-    w.ipam.spaces.push(AddressSpace {
-        id: "hand-made".into(),
-        vmm_id: None,
-        name: "Lab".into(),
-        kind: AddressSpaceKind::Provider,
-        description: String::new(),
-        vmm_logical_network: None,
-        vm_network: None,
-        provider_space: None,
-        tenant: String::new(),
-        owner: String::new(),
-    });
+    w.ipam
+        .spaces
+        .push(hand_made_space("hand-made", "Lab", None));
     let p = w.sync();
     assert!(p.is_noop());
     assert!(w.ipam.spaces.iter().any(|s| s.id == "hand-made"));
@@ -687,36 +699,15 @@ fn pools_on_vm_subnets_go_to_ipam_only() {
     assert_eq!(range.end, ip("192.168.0.100"));
     assert!(w.plan().is_noop(), "{:?}", w.plan().summary);
     // An IPAM-side edit is reported and put back.
-    w.ipam
-        .ranges
-        .iter_mut()
-        .find(|r| r.vmm_id == Some(id))
-        .unwrap()
-        .end = ip("192.168.0.50");
+    w.range_of(id).end = ip("192.168.0.50");
     let p = w.sync();
     assert!(p.conflicts.iter().any(|c| c.put_back && c.object == id));
     assert!(p.console_changes.is_empty());
-    assert_eq!(
-        w.ipam
-            .ranges
-            .iter()
-            .find(|r| r.vmm_id == Some(id))
-            .unwrap()
-            .end,
-        ip("192.168.0.100")
-    );
+    assert_eq!(w.range_of(id).end, ip("192.168.0.100"));
     // A console edit goes out; a console delete removes the range.
     w.fabric.ip_pools.get_mut(&id).unwrap().range_end = ip("192.168.0.120");
     w.sync();
-    assert_eq!(
-        w.ipam
-            .ranges
-            .iter()
-            .find(|r| r.vmm_id == Some(id))
-            .unwrap()
-            .end,
-        ip("192.168.0.120")
-    );
+    assert_eq!(w.range_of(id).end, ip("192.168.0.120"));
     w.fabric.ip_pools.remove(&id);
     w.sync();
     assert!(!w.ipam.ranges.iter().any(|r| r.vmm_id == Some(id)));
