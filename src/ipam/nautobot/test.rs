@@ -10,6 +10,19 @@ use crate::ipam::provider::{IpamError, ProviderOperation, TestOutcome, TestRepor
 use super::*;
 
 impl NautobotProvider {
+    /// One step of the write probe; its failure names the permission the step needed.
+    async fn probe_step(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        permission: &str,
+    ) -> Result<Reply, (String, IpamError)> {
+        self.send_ok(method, path, body)
+            .await
+            .map_err(|e| (permission.to_string(), e))
+    }
+
     /// A harmless create/change/delete of scratch objects, proving the token may write.
     pub(super) async fn write_probe(&self, schema: &Schema) -> Result<(), (String, IpamError)> {
         let name = format!(
@@ -17,71 +30,83 @@ impl NautobotProvider {
             &Uuid::new_v4().simple().to_string()[..12]
         );
         let ns = self
-            .send_ok(
+            .probe_step(
                 Method::POST,
                 NAMESPACES,
                 Some(&json!({ "name": name, "description": "Fabric Console permission check; safe to delete" })),
+                "add ipam.namespace",
             )
-            .await
-            .map_err(|e| ("add ipam.namespace".to_string(), e))?;
+            .await?;
         let ns_id = str_of(&ns.body, "id").unwrap_or_default().to_string();
         let result = async {
-            self.send_ok(
+            self.probe_step(
                 Method::PATCH,
                 &format!("{NAMESPACES}{ns_id}/"),
                 Some(&json!({ "description": "Fabric Console permission check (changed); safe to delete" })),
+                "change ipam.namespace",
             )
-            .await
-            .map_err(|e| ("change ipam.namespace".to_string(), e))?;
+            .await?;
             let prefix = self
-                .send_ok(
+                .probe_step(
                     Method::POST,
                     PREFIXES,
                     Some(&json!({
                         "prefix": "192.0.2.0/24", "namespace": ns_id, "type": "network",
                         "status": schema.active_status,
                     })),
+                    "add ipam.prefix",
                 )
-                .await
-                .map_err(|e| ("add ipam.prefix".to_string(), e))?;
+                .await?;
             let prefix_id = str_of(&prefix.body, "id").unwrap_or_default().to_string();
             let inner = async {
-                self.send_ok(
+                self.probe_step(
                     Method::PATCH,
                     &format!("{PREFIXES}{prefix_id}/"),
                     Some(&json!({ "description": "permission check" })),
+                    "change ipam.prefix",
                 )
-                .await
-                .map_err(|e| ("change ipam.prefix".to_string(), e))?;
+                .await?;
                 let range = self
-                    .send_ok(
+                    .probe_step(
                         Method::POST,
                         RANGES,
                         Some(&json!({
                             "start_address": "192.0.2.10", "end_address": "192.0.2.20",
                             "parent": prefix_id, "status": schema.active_status,
                         })),
+                        "add ipam.ipaddressrange",
                     )
-                    .await
-                    .map_err(|e| ("add ipam.ipaddressrange".to_string(), e))?;
+                    .await?;
                 let range_id = str_of(&range.body, "id").unwrap_or_default().to_string();
-                self.send_ok(Method::DELETE, &format!("{RANGES}{range_id}/"), None)
-                    .await
-                    .map_err(|e| ("delete ipam.ipaddressrange".to_string(), e))?;
+                self.probe_step(
+                    Method::DELETE,
+                    &format!("{RANGES}{range_id}/"),
+                    None,
+                    "delete ipam.ipaddressrange",
+                )
+                .await?;
                 Ok(())
             }
             .await;
             let deleted = self
-                .send_ok(Method::DELETE, &format!("{PREFIXES}{prefix_id}/"), None)
-                .await
-                .map_err(|e| ("delete ipam.prefix".to_string(), e));
+                .probe_step(
+                    Method::DELETE,
+                    &format!("{PREFIXES}{prefix_id}/"),
+                    None,
+                    "delete ipam.prefix",
+                )
+                .await;
             inner.and(deleted)
         }
         .await;
         let deleted = self
-            .send_ok(Method::DELETE, &format!("{NAMESPACES}{ns_id}/"), None)
-            .await
-            .map_err(|e| ("delete ipam.namespace".to_string(), e));
+            .probe_step(
+                Method::DELETE,
+                &format!("{NAMESPACES}{ns_id}/"),
+                None,
+                "delete ipam.namespace",
+            )
+            .await;
         result.and(deleted.map(|_| ()))
     }
 
