@@ -1,5 +1,6 @@
 //! A small valid fabric and assertions shared by the rule families' tests.
 
+use std::collections::BTreeMap;
 pub use std::collections::BTreeSet;
 pub use std::net::IpAddr;
 
@@ -28,6 +29,11 @@ pub const POOL: u128 = 40;
 pub const VM_POOL: u128 = 41;
 pub const VMNET: u128 = 50;
 pub const SERVICE: u128 = 60;
+
+/// Object `n` of one of the fixture's collections, for a test to break.
+pub fn object_mut<T>(objects: &mut BTreeMap<Id, T>, n: u128) -> &mut T {
+    objects.get_mut(&id(n)).unwrap()
+}
 
 pub fn net(s: &str) -> IpNet {
     s.parse().unwrap()

@@ -142,15 +142,14 @@ mod tests {
 
     #[test]
     fn exactly_one_root_named_all_hosts() {
-        let errors =
-            broken(|f| f.host_groups.get_mut(&id(ROOT)).unwrap().name = "Everything".into());
+        let errors = broken(|f| object_mut(&mut f.host_groups, ROOT).name = "Everything".into());
         assert!(
             errors
                 .iter()
                 .any(|e| e.rule == Rule::RootHostGroup && e.object.is_nil())
         );
         expect(&errors, Rule::RootHostGroup, ROOT, "Parent");
-        let errors = broken(|f| f.host_groups.get_mut(&id(DUBLIN)).unwrap().parent = None);
+        let errors = broken(|f| object_mut(&mut f.host_groups, DUBLIN).parent = None);
         expect(&errors, Rule::RootHostGroup, DUBLIN, "Parent");
         let errors = broken(|f| {
             let g = group(98, ROOT_HOST_GROUP, None);
@@ -165,25 +164,23 @@ mod tests {
 
     #[test]
     fn parent_must_exist() {
-        let errors = broken(|f| f.host_groups.get_mut(&id(RACK_A)).unwrap().parent = Some(id(777)));
+        let errors = broken(|f| object_mut(&mut f.host_groups, RACK_A).parent = Some(id(777)));
         expect(&errors, Rule::ReferenceMissing, RACK_A, "Parent");
         clean(&broken(|f| {
-            f.host_groups.get_mut(&id(RACK_A)).unwrap().parent = Some(id(DUBLIN))
+            object_mut(&mut f.host_groups, RACK_A).parent = Some(id(DUBLIN))
         }));
     }
 
     #[test]
     fn parents_form_no_cycle() {
-        let errors =
-            broken(|f| f.host_groups.get_mut(&id(SEATTLE)).unwrap().parent = Some(id(RACK_A)));
+        let errors = broken(|f| object_mut(&mut f.host_groups, SEATTLE).parent = Some(id(RACK_A)));
         expect(&errors, Rule::ParentCycle, SEATTLE, "Parent");
         expect(&errors, Rule::ParentCycle, RACK_A, "Parent");
-        let errors =
-            broken(|f| f.host_groups.get_mut(&id(DUBLIN)).unwrap().parent = Some(id(DUBLIN)));
+        let errors = broken(|f| object_mut(&mut f.host_groups, DUBLIN).parent = Some(id(DUBLIN)));
         expect(&errors, Rule::ParentCycle, DUBLIN, "Parent");
         // Moving Rack A under Dublin makes no loop.
         clean(&broken(|f| {
-            f.host_groups.get_mut(&id(RACK_A)).unwrap().parent = Some(id(DUBLIN))
+            object_mut(&mut f.host_groups, RACK_A).parent = Some(id(DUBLIN))
         }));
     }
 }

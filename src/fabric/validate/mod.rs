@@ -180,7 +180,7 @@ mod tests {
     #[test]
     fn display_is_one_sentence_naming_object_and_field() {
         let errors = broken(|f| {
-            f.ip_pools.get_mut(&id(POOL)).unwrap().range_end = ip("10.0.1.5");
+            object_mut(&mut f.ip_pools, POOL).range_end = ip("10.0.1.5");
         });
         let e = errors
             .iter()

@@ -158,31 +158,28 @@ mod tests {
 
     #[test]
     fn name_empty_and_too_long() {
-        let errors = broken(|f| f.logical_networks.get_mut(&id(CORP)).unwrap().name = "  ".into());
+        let errors = broken(|f| object_mut(&mut f.logical_networks, CORP).name = "  ".into());
         expect(&errors, Rule::NameEmpty, CORP, "Name");
-        let errors =
-            broken(|f| f.logical_networks.get_mut(&id(CORP)).unwrap().name = "x".repeat(65));
+        let errors = broken(|f| object_mut(&mut f.logical_networks, CORP).name = "x".repeat(65));
         expect(&errors, Rule::NameTooLong, CORP, "Name");
         clean(&broken(|f| {
-            f.logical_networks.get_mut(&id(CORP)).unwrap().name = "é".repeat(MAX_NAME_LEN)
+            object_mut(&mut f.logical_networks, CORP).name = "é".repeat(MAX_NAME_LEN)
         }));
     }
 
     #[test]
     fn logical_network_names_unique_ignoring_case() {
-        let errors =
-            broken(|f| f.logical_networks.get_mut(&id(PVLAN)).unwrap().name = "CORP".into());
+        let errors = broken(|f| object_mut(&mut f.logical_networks, PVLAN).name = "CORP".into());
         expect(&errors, Rule::NameDuplicate, PVLAN, "Name");
         expect(&errors, Rule::NameDuplicate, CORP, "Name");
         clean(&broken(|f| {
-            f.logical_networks.get_mut(&id(PVLAN)).unwrap().name = "Corp 2".into()
+            object_mut(&mut f.logical_networks, PVLAN).name = "Corp 2".into()
         }));
     }
 
     #[test]
     fn host_group_names_unique_among_siblings_only() {
-        let errors =
-            broken(|f| f.host_groups.get_mut(&id(DUBLIN)).unwrap().name = "seattle".into());
+        let errors = broken(|f| object_mut(&mut f.host_groups, DUBLIN).name = "seattle".into());
         expect(&errors, Rule::NameDuplicate, DUBLIN, "Name");
         // A "Seattle" below Dublin is a different place.
         clean(&broken(|f| {
@@ -257,7 +254,7 @@ mod tests {
         expect(&errors, Rule::NameDuplicate, 42, "Name");
         // Same name on the VM network is fine.
         clean(&broken(|f| {
-            f.ip_pools.get_mut(&id(VM_POOL)).unwrap().name = "Pool A".into()
+            object_mut(&mut f.ip_pools, VM_POOL).name = "Pool A".into()
         }));
     }
 }

@@ -283,9 +283,7 @@ mod tests {
         expect(&errors, Rule::SubnetOverlap, 34, "Subnet");
         // Two subnets of one site.
         let errors = broken(|f| {
-            f.network_sites
-                .get_mut(&id(SITE))
-                .unwrap()
+            object_mut(&mut f.network_sites, SITE)
                 .subnets
                 .push(pair("10.0.0.0/25", 3))
         });

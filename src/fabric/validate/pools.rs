@@ -319,18 +319,17 @@ mod tests {
     #[test]
     fn pool_range_in_order_and_inside_subnet() {
         let errors = broken(|f| {
-            let p = f.ip_pools.get_mut(&id(POOL)).unwrap();
+            let p = object_mut(&mut f.ip_pools, POOL);
             p.range_start = ip("10.0.0.100");
             p.range_end = ip("10.0.0.10");
             p.reserved.clear();
             p.vips.clear();
         });
         expect(&errors, Rule::PoolRangeOrder, POOL, "Range end");
-        let errors =
-            broken(|f| f.ip_pools.get_mut(&id(POOL)).unwrap().range_start = ip("10.0.1.1"));
+        let errors = broken(|f| object_mut(&mut f.ip_pools, POOL).range_start = ip("10.0.1.1"));
         expect(&errors, Rule::PoolOutsideSubnet, POOL, "Range start");
         clean(&broken(|f| {
-            let p = f.ip_pools.get_mut(&id(POOL)).unwrap();
+            let p = object_mut(&mut f.ip_pools, POOL);
             p.range_start = ip("10.0.0.11");
             p.range_end = ip("10.0.0.11");
             p.vips.clear();
@@ -339,20 +338,16 @@ mod tests {
 
     #[test]
     fn pool_address_families_consistent() {
-        let errors = broken(|f| f.ip_pools.get_mut(&id(POOL)).unwrap().range_end = ip("fd00::1"));
+        let errors = broken(|f| object_mut(&mut f.ip_pools, POOL).range_end = ip("fd00::1"));
         expect(&errors, Rule::AddressFamily, POOL, "Range end");
         let errors = broken(|f| {
-            f.ip_pools
-                .get_mut(&id(POOL))
-                .unwrap()
+            object_mut(&mut f.ip_pools, POOL)
                 .dns_servers
                 .push(ip("fd00::53"))
         });
         expect(&errors, Rule::AddressFamily, POOL, "DNS servers");
         let errors = broken(|f| {
-            f.ip_pools
-                .get_mut(&id(POOL))
-                .unwrap()
+            object_mut(&mut f.ip_pools, POOL)
                 .wins_servers
                 .push(ip("fd00::54"))
         });
@@ -390,9 +385,7 @@ mod tests {
     #[test]
     fn gateways_inside_subnet() {
         let errors = broken(|f| {
-            f.ip_pools
-                .get_mut(&id(POOL))
-                .unwrap()
+            object_mut(&mut f.ip_pools, POOL)
                 .gateways
                 .push(Gateway::Automatic {
                     address: ip("10.0.1.1"),
@@ -404,9 +397,7 @@ mod tests {
     #[test]
     fn reserved_and_vips_inside_pool_range() {
         let errors = broken(|f| {
-            f.ip_pools
-                .get_mut(&id(POOL))
-                .unwrap()
+            object_mut(&mut f.ip_pools, POOL)
                 .reserved
                 .insert(ip("10.0.0.5"));
         });
@@ -417,17 +408,13 @@ mod tests {
             "Reserved addresses",
         );
         let errors = broken(|f| {
-            f.ip_pools
-                .get_mut(&id(POOL))
-                .unwrap()
+            object_mut(&mut f.ip_pools, POOL)
                 .vips
                 .insert(ip("10.0.0.200"));
         });
         expect(&errors, Rule::AddressOutsidePool, POOL, "VIP addresses");
         clean(&broken(|f| {
-            f.ip_pools
-                .get_mut(&id(POOL))
-                .unwrap()
+            object_mut(&mut f.ip_pools, POOL)
                 .vips
                 .insert(ip("10.0.0.100"));
         }));

@@ -115,9 +115,7 @@ mod tests {
     #[test]
     fn run_as_needs_user_name() {
         let errors = broken(|f| {
-            f.run_as_accounts
-                .get_mut(&id(ACCOUNT))
-                .unwrap()
+            object_mut(&mut f.run_as_accounts, ACCOUNT)
                 .user_name
                 .clear()
         });
@@ -126,10 +124,9 @@ mod tests {
 
     #[test]
     fn service_rules() {
-        let errors = broken(|f| f.network_services.get_mut(&id(SERVICE)).unwrap().run_as = id(404));
+        let errors = broken(|f| object_mut(&mut f.network_services, SERVICE).run_as = id(404));
         expect(&errors, Rule::ReferenceMissing, SERVICE, "Run As account");
-        let errors =
-            broken(|f| f.network_services.get_mut(&id(SERVICE)).unwrap().provider = " ".into());
+        let errors = broken(|f| object_mut(&mut f.network_services, SERVICE).provider = " ".into());
         expect(
             &errors,
             Rule::ProviderEmpty,
@@ -137,24 +134,20 @@ mod tests {
             "Configuration provider",
         );
         let errors = broken(|f| {
-            f.network_services.get_mut(&id(SERVICE)).unwrap().scope =
+            object_mut(&mut f.network_services, SERVICE).scope =
                 HostGroupScope::Selected(BTreeSet::new())
         });
         expect(&errors, Rule::ServiceScope, SERVICE, "Host groups");
         let errors = broken(|f| {
-            f.network_services.get_mut(&id(SERVICE)).unwrap().scope =
+            object_mut(&mut f.network_services, SERVICE).scope =
                 HostGroupScope::Selected([id(SEATTLE), id(4040)].into_iter().collect())
         });
         expect(&errors, Rule::ReferenceMissing, SERVICE, "Host groups");
-        let errors = broken(|f| {
-            f.network_services
-                .get_mut(&id(SERVICE))
-                .unwrap()
-                .sync_interval_secs = 29
-        });
+        let errors =
+            broken(|f| object_mut(&mut f.network_services, SERVICE).sync_interval_secs = 29);
         expect(&errors, Rule::SyncInterval, SERVICE, "Sync interval");
         clean(&broken(|f| {
-            let n = f.network_services.get_mut(&id(SERVICE)).unwrap();
+            let n = object_mut(&mut f.network_services, SERVICE);
             n.sync_interval_secs = MIN_SYNC_INTERVAL_SECS;
             n.scope = HostGroupScope::All;
         }));

@@ -159,26 +159,16 @@ mod tests {
 
     #[test]
     fn site_needs_host_groups_that_exist() {
-        let errors = broken(|f| {
-            f.network_sites
-                .get_mut(&id(SITE))
-                .unwrap()
-                .host_groups
-                .clear()
-        });
+        let errors = broken(|f| object_mut(&mut f.network_sites, SITE).host_groups.clear());
         expect(&errors, Rule::SiteWithoutHostGroups, SITE, "Host groups");
         let errors = broken(|f| {
-            f.network_sites
-                .get_mut(&id(SITE))
-                .unwrap()
+            object_mut(&mut f.network_sites, SITE)
                 .host_groups
                 .push(id(555))
         });
         expect(&errors, Rule::ReferenceMissing, SITE, "Host groups");
         clean(&broken(|f| {
-            f.network_sites
-                .get_mut(&id(SITE))
-                .unwrap()
+            object_mut(&mut f.network_sites, SITE)
                 .host_groups
                 .push(id(DUBLIN))
         }));
@@ -194,25 +184,24 @@ mod tests {
 
     #[test]
     fn vlan_range() {
-        let errors = broken(|f| f.network_sites.get_mut(&id(SITE)).unwrap().subnets[0].vlan = 4095);
+        let errors = broken(|f| object_mut(&mut f.network_sites, SITE).subnets[0].vlan = 4095);
         expect(&errors, Rule::VlanRange, SITE, "VLAN");
         clean(&broken(|f| {
-            f.network_sites.get_mut(&id(SITE)).unwrap().subnets[0].vlan = 4094
+            object_mut(&mut f.network_sites, SITE).subnets[0].vlan = 4094
         }));
         let errors = broken(|f| {
-            f.network_sites.get_mut(&id(PVLAN_SITE)).unwrap().subnets[0].secondary_vlan = Some(5000)
+            object_mut(&mut f.network_sites, PVLAN_SITE).subnets[0].secondary_vlan = Some(5000)
         });
         expect(&errors, Rule::VlanRange, PVLAN_SITE, "Secondary VLAN");
     }
 
     #[test]
     fn secondary_vlan_only_and_always_for_private_vlan() {
-        let errors = broken(|f| {
-            f.network_sites.get_mut(&id(SITE)).unwrap().subnets[0].secondary_vlan = Some(3)
-        });
+        let errors =
+            broken(|f| object_mut(&mut f.network_sites, SITE).subnets[0].secondary_vlan = Some(3));
         expect(&errors, Rule::SecondaryVlan, SITE, "Secondary VLAN");
         let errors = broken(|f| {
-            f.network_sites.get_mut(&id(PVLAN_SITE)).unwrap().subnets[0].secondary_vlan = None
+            object_mut(&mut f.network_sites, PVLAN_SITE).subnets[0].secondary_vlan = None
         });
         expect(&errors, Rule::SecondaryVlan, PVLAN_SITE, "Secondary VLAN");
     }
@@ -220,7 +209,7 @@ mod tests {
     #[test]
     fn subnets_are_canonical() {
         let errors = broken(|f| {
-            let s = f.network_sites.get_mut(&id(SITE)).unwrap();
+            let s = object_mut(&mut f.network_sites, SITE);
             s.subnets.push(pair("10.0.5.1/24", 0));
         });
         expect(&errors, Rule::SubnetNotCanonical, SITE, "Subnet");
@@ -230,9 +219,7 @@ mod tests {
             .unwrap();
         assert!(e.message.contains("Use 10.0.5.0/24"), "{e}");
         let errors = broken(|f| {
-            f.vm_networks
-                .get_mut(&id(VMNET))
-                .unwrap()
+            object_mut(&mut f.vm_networks, VMNET)
                 .vm_subnets
                 .push(net("192.168.7.7/24"))
         });

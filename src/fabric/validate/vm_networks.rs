@@ -137,17 +137,17 @@ mod tests {
     #[test]
     fn vm_subnets_only_with_network_virtualization() {
         let errors = broken(|f| {
-            let v = f.vm_networks.get_mut(&id(VMNET)).unwrap();
+            let v = object_mut(&mut f.vm_networks, VMNET);
             v.isolation = VmNetworkIsolation::NoIsolation;
         });
         expect(&errors, Rule::VmSubnetNotAllowed, VMNET, "VM subnets");
         let errors = broken(|f| {
-            f.vm_networks.get_mut(&id(VMNET)).unwrap().logical_network = id(CORP);
+            object_mut(&mut f.vm_networks, VMNET).logical_network = id(CORP);
         });
         expect(&errors, Rule::VmSubnetNotAllowed, VMNET, "VM subnets");
         expect(&errors, Rule::VmNetworkIsolation, VMNET, "Isolation");
         let errors = broken(|f| {
-            f.vm_networks.get_mut(&id(VMNET)).unwrap().logical_network = id(777);
+            object_mut(&mut f.vm_networks, VMNET).logical_network = id(777);
         });
         expect(&errors, Rule::ReferenceMissing, VMNET, "Logical network");
         clean(&broken(|f| {
@@ -166,9 +166,7 @@ mod tests {
     #[test]
     fn vm_subnets_of_one_vm_network_do_not_overlap() {
         let errors = broken(|f| {
-            f.vm_networks
-                .get_mut(&id(VMNET))
-                .unwrap()
+            object_mut(&mut f.vm_networks, VMNET)
                 .vm_subnets
                 .push(net("192.168.0.0/16"))
         });
