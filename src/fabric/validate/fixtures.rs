@@ -265,6 +265,20 @@ pub fn broken(change: impl FnOnce(&mut Fabric)) -> Vec<ValidationError> {
     validate_fabric(&f)
 }
 
+/// The errors once `p` is added to the fixture.
+pub fn with_pool(p: IpPool) -> Vec<ValidationError> {
+    broken(|f| {
+        f.ip_pools.insert(p.id, p);
+    })
+}
+
+/// The errors once `s` is added to the fixture.
+pub fn with_site(s: NetworkSite) -> Vec<ValidationError> {
+    broken(|f| {
+        f.network_sites.insert(s.id, s);
+    })
+}
+
 pub fn has(errors: &[ValidationError], rule: Rule, object: u128, field: &str) -> bool {
     errors
         .iter()

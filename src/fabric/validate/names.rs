@@ -220,37 +220,29 @@ mod tests {
 
     #[test]
     fn site_names_unique_within_logical_network() {
-        let errors = broken(|f| {
-            let s = site(32, "corp_seattle", CORP, &[DUBLIN], vec![]);
-            f.network_sites.insert(s.id, s);
-        });
+        let errors = with_site(site(32, "corp_seattle", CORP, &[DUBLIN], vec![]));
         expect(&errors, Rule::NameDuplicate, 32, "Name");
-        clean(&broken(|f| {
-            let mut s = site(
-                32,
-                "Corp_Seattle",
-                PVLAN,
-                &[DUBLIN],
-                vec![pair("10.9.1.0/24", 5)],
-            );
-            s.subnets[0].secondary_vlan = Some(6);
-            f.network_sites.insert(s.id, s);
-        }));
+        let mut s = site(
+            32,
+            "Corp_Seattle",
+            PVLAN,
+            &[DUBLIN],
+            vec![pair("10.9.1.0/24", 5)],
+        );
+        s.subnets[0].secondary_vlan = Some(6);
+        clean(&with_site(s));
     }
 
     #[test]
     fn pool_names_unique_within_site() {
-        let errors = broken(|f| {
-            let p = pool(
-                42,
-                "pool a",
-                SITE,
-                "10.0.0.0/24",
-                "10.0.0.150",
-                "10.0.0.160",
-            );
-            f.ip_pools.insert(p.id, p);
-        });
+        let errors = with_pool(pool(
+            42,
+            "pool a",
+            SITE,
+            "10.0.0.0/24",
+            "10.0.0.150",
+            "10.0.0.160",
+        ));
         expect(&errors, Rule::NameDuplicate, 42, "Name");
         // Same name on the VM network is fine.
         clean(&broken(|f| {

@@ -262,24 +262,25 @@ mod tests {
     #[test]
     fn subnets_do_not_overlap_in_related_host_groups() {
         // Rack A is below Seattle: an overlapping subnet there clashes, even in another logical network.
-        let errors = broken(|f| {
-            let mut s = site(
-                33,
-                "Isolated_RackA",
-                PVLAN,
-                &[RACK_A],
-                vec![pair("10.0.0.128/25", 7)],
-            );
-            s.subnets[0].secondary_vlan = Some(8);
-            f.network_sites.insert(s.id, s);
-        });
+        let mut s = site(
+            33,
+            "Isolated_RackA",
+            PVLAN,
+            &[RACK_A],
+            vec![pair("10.0.0.128/25", 7)],
+        );
+        s.subnets[0].secondary_vlan = Some(8);
+        let errors = with_site(s);
         expect(&errors, Rule::SubnetOverlap, 33, "Subnet");
         expect(&errors, Rule::SubnetOverlap, SITE, "Subnet");
         // An ancestor (All Hosts) clashes too.
-        let errors = broken(|f| {
-            let s = site(34, "Corp_All", CORP, &[ROOT], vec![pair("10.0.0.0/16", 7)]);
-            f.network_sites.insert(s.id, s);
-        });
+        let errors = with_site(site(
+            34,
+            "Corp_All",
+            CORP,
+            &[ROOT],
+            vec![pair("10.0.0.0/16", 7)],
+        ));
         expect(&errors, Rule::SubnetOverlap, 34, "Subnet");
         // Two subnets of one site.
         let errors = broken(|f| {
@@ -289,16 +290,13 @@ mod tests {
         });
         expect(&errors, Rule::SubnetOverlap, SITE, "Subnet");
         // Dublin is not related to Seattle: the same subnet is allowed there.
-        clean(&broken(|f| {
-            let s = site(
-                35,
-                "Corp_Dublin",
-                CORP,
-                &[DUBLIN],
-                vec![pair("10.0.0.0/24", 7)],
-            );
-            f.network_sites.insert(s.id, s);
-        }));
+        clean(&with_site(site(
+            35,
+            "Corp_Dublin",
+            CORP,
+            &[DUBLIN],
+            vec![pair("10.0.0.0/24", 7)],
+        )));
     }
 
     #[test]

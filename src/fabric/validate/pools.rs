@@ -276,10 +276,14 @@ mod tests {
 
     #[test]
     fn pool_subnet_must_belong_to_its_site_or_vm_network() {
-        let errors = broken(|f| {
-            let p = pool(43, "Pool B", SITE, "10.0.7.0/24", "10.0.7.1", "10.0.7.9");
-            f.ip_pools.insert(p.id, p);
-        });
+        let errors = with_pool(pool(
+            43,
+            "Pool B",
+            SITE,
+            "10.0.7.0/24",
+            "10.0.7.1",
+            "10.0.7.9",
+        ));
         expect(&errors, Rule::PoolSubnetUnknown, 43, "Subnet");
         let errors = broken(|f| {
             let mut p = f.ip_pools[&id(VM_POOL)].clone();
@@ -294,26 +298,27 @@ mod tests {
             f.ip_pools.insert(p.id, p);
         });
         expect(&errors, Rule::PoolSubnetUnknown, 44, "VM subnet");
-        let errors = broken(|f| {
-            let p = pool(45, "Pool C", 999, "10.0.0.0/24", "10.0.0.150", "10.0.0.160");
-            f.ip_pools.insert(p.id, p);
-        });
+        let errors = with_pool(pool(
+            45,
+            "Pool C",
+            999,
+            "10.0.0.0/24",
+            "10.0.0.150",
+            "10.0.0.160",
+        ));
         expect(&errors, Rule::ReferenceMissing, 45, "Network site");
         let errors = broken(|f| {
             f.apply_changes(&[FabricChange::Delete(ObjectKind::VmNetwork, id(VMNET))]);
         });
         expect(&errors, Rule::ReferenceMissing, VM_POOL, "VM network");
-        clean(&broken(|f| {
-            let p = pool(
-                43,
-                "Pool B",
-                SITE,
-                "fd00:0:0:1::/64",
-                "fd00:0:0:1::10",
-                "fd00:0:0:1::ff",
-            );
-            f.ip_pools.insert(p.id, p);
-        }));
+        clean(&with_pool(pool(
+            43,
+            "Pool B",
+            SITE,
+            "fd00:0:0:1::/64",
+            "fd00:0:0:1::10",
+            "fd00:0:0:1::ff",
+        )));
     }
 
     #[test]
@@ -356,30 +361,24 @@ mod tests {
 
     #[test]
     fn pools_on_one_subnet_never_overlap() {
-        let errors = broken(|f| {
-            let p = pool(
-                46,
-                "Pool D",
-                SITE,
-                "10.0.0.0/24",
-                "10.0.0.100",
-                "10.0.0.120",
-            );
-            f.ip_pools.insert(p.id, p);
-        });
+        let errors = with_pool(pool(
+            46,
+            "Pool D",
+            SITE,
+            "10.0.0.0/24",
+            "10.0.0.100",
+            "10.0.0.120",
+        ));
         expect(&errors, Rule::PoolOverlap, 46, "Range start");
         expect(&errors, Rule::PoolOverlap, POOL, "Range start");
-        clean(&broken(|f| {
-            let p = pool(
-                46,
-                "Pool D",
-                SITE,
-                "10.0.0.0/24",
-                "10.0.0.101",
-                "10.0.0.120",
-            );
-            f.ip_pools.insert(p.id, p);
-        }));
+        clean(&with_pool(pool(
+            46,
+            "Pool D",
+            SITE,
+            "10.0.0.0/24",
+            "10.0.0.101",
+            "10.0.0.120",
+        )));
     }
 
     #[test]
