@@ -189,14 +189,19 @@ impl FabricStore {
         self.lock().revision
     }
 
+    /// Makes `fabric` the current one for `fabric()` and every subscriber.
+    fn publish(&self, fabric: Fabric) -> Arc<Fabric> {
+        let fabric = Arc::new(fabric);
+        self.inner.current.send_replace(fabric.clone());
+        fabric
+    }
+
     /// Reads the whole fabric from the database again (e.g. after another process wrote to it).
     pub fn reload(&self) -> Result<Arc<Fabric>, StoreError> {
         let mut state = self.lock();
         let (fabric, revision) = load(&state.conn)?;
         state.revision = revision;
-        let fabric = Arc::new(fabric);
-        self.inner.current.send_replace(fabric.clone());
-        Ok(fabric)
+        Ok(self.publish(fabric))
     }
 
     /// Applies a batch of changes: all of them, or none when the result breaks a rule.
@@ -217,9 +222,7 @@ impl FabricStore {
         let base = if stored_revision != *revision {
             let (fabric, rev) = load(&tx)?;
             *revision = rev;
-            let fabric = Arc::new(fabric);
-            self.inner.current.send_replace(fabric.clone());
-            fabric
+            self.publish(fabric)
         } else {
             self.fabric()
         };
@@ -259,13 +262,8 @@ impl FabricStore {
                 }
             }
         }
-        let new_revision = stored_revision + 1;
-        write_revision(&tx, new_revision)?;
-        tx.commit()?;
-        *revision = new_revision;
-        let next = Arc::new(next);
-        self.inner.current.send_replace(next.clone());
-        Ok(next)
+        commit_revision(tx, stored_revision, revision)?;
+        Ok(self.publish(next))
     }
 
     /// Replaces the whole fabric (import): validated first, written in one transaction.
@@ -284,13 +282,8 @@ impl FabricStore {
         for row in all_rows(&fabric)? {
             write_row(&tx, row.table, &row)?;
         }
-        let new_revision = stored_revision + 1;
-        write_revision(&tx, new_revision)?;
-        tx.commit()?;
-        *revision = new_revision;
-        let fabric = Arc::new(fabric);
-        self.inner.current.send_replace(fabric.clone());
-        Ok(fabric)
+        commit_revision(tx, stored_revision, revision)?;
+        Ok(self.publish(fabric))
     }
 
     /// `apply` on the blocking thread pool, so async callers never stall the runtime.
@@ -381,6 +374,15 @@ fn read_revision(conn: &Connection) -> Result<u64, StoreError> {
         })
         .optional()?;
     Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
+}
+
+/// Commits `tx` as the revision after `stored`, which becomes this store's revision.
+fn commit_revision(tx: Transaction<'_>, stored: u64, revision: &mut u64) -> Result<(), StoreError> {
+    let new_revision = stored + 1;
+    write_revision(&tx, new_revision)?;
+    tx.commit()?;
+    *revision = new_revision;
+    Ok(())
 }
 
 fn write_revision(conn: &Connection, revision: u64) -> Result<(), StoreError> {
