@@ -186,6 +186,23 @@ impl FileSecretStore {
         }
     }
 
+    fn damaged(&self, e: serde_json::Error) -> SecretError {
+        SecretError::Damaged {
+            path: self.path.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    /// The file's permission bits.
+    #[cfg(unix)]
+    fn mode(&self) -> Result<u32, SecretError> {
+        use std::os::unix::fs::PermissionsExt;
+        Ok(fs::metadata(&self.path)
+            .map_err(self.io_error("checked"))?
+            .permissions()
+            .mode())
+    }
+
     fn read(&self) -> Result<BTreeMap<String, String>, SecretError> {
         let bytes = match fs::read(&self.path) {
             Ok(bytes) => bytes,
@@ -193,20 +210,14 @@ impl FileSecretStore {
             Err(e) => return Err(self.io_error("read")(e)),
         };
         self.restrict_permissions()?;
-        serde_json::from_slice(&bytes).map_err(|e| SecretError::Damaged {
-            path: self.path.clone(),
-            message: e.to_string(),
-        })
+        serde_json::from_slice(&bytes).map_err(|e| self.damaged(e))
     }
 
     /// A file that others can read (copied, restored from backup) is tightened back to 0600.
     #[cfg(unix)]
     fn restrict_permissions(&self) -> Result<(), SecretError> {
         use std::os::unix::fs::PermissionsExt;
-        let mode = fs::metadata(&self.path)
-            .map_err(self.io_error("checked"))?
-            .permissions()
-            .mode();
+        let mode = self.mode()?;
         if mode & 0o077 == 0 {
             return Ok(());
         }
@@ -235,10 +246,7 @@ impl FileSecretStore {
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
         fs::create_dir_all(&dir).map_err(self.io_error("given a folder"))?;
-        let body = serde_json::to_vec_pretty(secrets).map_err(|e| SecretError::Damaged {
-            path: self.path.clone(),
-            message: e.to_string(),
-        })?;
+        let body = serde_json::to_vec_pretty(secrets).map_err(|e| self.damaged(e))?;
         let tmp = dir.join(format!(
             ".{SECRETS_FILE}.{}-{}.tmp",
             std::process::id(),
@@ -260,11 +268,7 @@ impl FileSecretStore {
 
     #[cfg(unix)]
     fn check_owner_only(&self) -> Result<(), SecretError> {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = fs::metadata(&self.path)
-            .map_err(self.io_error("checked"))?
-            .permissions()
-            .mode();
+        let mode = self.mode()?;
         if mode & 0o077 != 0 {
             return Err(SecretError::Permissions {
                 path: self.path.clone(),
