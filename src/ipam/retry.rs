@@ -100,33 +100,31 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn transient_failures_are_retried_up_to_the_attempts() {
+    /// How many times `QUICK` calls an operation that always fails with `error()`.
+    async fn calls_until_it_gives_up(error: fn() -> IpamError) -> u32 {
         let calls = AtomicU32::new(0);
         let result: Result<(), _> = QUICK
             .idempotent(|| async {
                 calls.fetch_add(1, Ordering::SeqCst);
-                Err(server_error(None))
+                Err(error())
             })
             .await;
         assert!(result.is_err());
-        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        calls.load(Ordering::SeqCst)
+    }
+
+    #[tokio::test]
+    async fn transient_failures_are_retried_up_to_the_attempts() {
+        assert_eq!(calls_until_it_gives_up(|| server_error(None)).await, 3);
     }
 
     #[tokio::test]
     async fn permanent_failures_are_not_retried() {
-        let calls = AtomicU32::new(0);
-        let result: Result<(), _> = QUICK
-            .idempotent(|| async {
-                calls.fetch_add(1, Ordering::SeqCst);
-                Err(IpamError::NotFound {
-                    server: "s".into(),
-                    detail: "d".into(),
-                })
-            })
-            .await;
-        assert!(result.is_err());
-        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        let not_found = || IpamError::NotFound {
+            server: "s".into(),
+            detail: "d".into(),
+        };
+        assert_eq!(calls_until_it_gives_up(not_found).await, 1);
     }
 
     #[tokio::test]
