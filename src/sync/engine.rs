@@ -208,13 +208,7 @@ impl EngineHandle {
                 self.to_worker(service, WorkerCmd::SetInterval(secs.max(30)))
             }
             EngineCommand::AddService(s) | EngineCommand::UpdateService(s) => {
-                let exists = self
-                    .shared
-                    .workers
-                    .lock()
-                    .map(|w| w.contains_key(&s.id))
-                    .unwrap_or(false);
-                if exists {
+                if self.has_worker(s.id) {
                     self.to_worker(s.id, WorkerCmd::SetInterval(s.sync_interval_secs));
                 } else {
                     self.spawn_worker(&s);
@@ -341,14 +335,16 @@ impl EngineHandle {
             .map_err(|_| "The comparison was stopped before it finished.".to_string())?
     }
 
-    fn ensure_worker(&self, service: Id) -> bool {
-        let exists = self
-            .shared
+    fn has_worker(&self, service: Id) -> bool {
+        self.shared
             .workers
             .lock()
             .map(|w| w.contains_key(&service))
-            .unwrap_or(false);
-        if exists {
+            .unwrap_or(false)
+    }
+
+    fn ensure_worker(&self, service: Id) -> bool {
+        if self.has_worker(service) {
             return true;
         }
         match self.service(service) {
