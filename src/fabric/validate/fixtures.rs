@@ -211,33 +211,9 @@ pub fn base() -> Fabric {
 
 pub fn objects(f: &Fabric) -> Vec<FabricObject> {
     let mut v: Vec<FabricObject> = Vec::new();
-    v.extend(f.host_groups.values().cloned().map(FabricObject::HostGroup));
-    v.extend(
-        f.run_as_accounts
-            .values()
-            .cloned()
-            .map(FabricObject::RunAsAccount),
-    );
-    v.extend(
-        f.logical_networks
-            .values()
-            .cloned()
-            .map(FabricObject::LogicalNetwork),
-    );
-    v.extend(
-        f.network_sites
-            .values()
-            .cloned()
-            .map(FabricObject::NetworkSite),
-    );
-    v.extend(f.ip_pools.values().cloned().map(FabricObject::IpPool));
-    v.extend(f.vm_networks.values().cloned().map(FabricObject::VmNetwork));
-    v.extend(
-        f.network_services
-            .values()
-            .cloned()
-            .map(FabricObject::NetworkService),
-    );
+    crate::for_each_kind!(T => {
+        v.extend(T::all(f).values().cloned().map(T::into_object));
+    });
     v
 }
 
