@@ -21,13 +21,13 @@ use fabric_console::sync::engine::{Engine, EngineContext, EngineHandle};
 use fabric_console::sync::plan::{Resolution, Side};
 use fabric_console::sync::status::EngineEvent;
 use fabric_console::sync::status::{EngineCommand, JobResult, JobTrigger};
-use fabric_console::ui::admin::{self, Admin, Tab};
-use fabric_console::ui::compare::{self, CompareScreen};
+use fabric_console::ui::dialog::admin::{self, Admin, Tab};
+use fabric_console::ui::dialog::exchange;
+use fabric_console::ui::dialog::preview::{self, Preview, PreviewState};
 use fabric_console::ui::engine_events::EngineNotice;
-use fabric_console::ui::exchange;
-use fabric_console::ui::focus::DialogKey;
 use fabric_console::ui::preferences::Preferences;
-use fabric_console::ui::preview::{self, Preview, PreviewState};
+use fabric_console::ui::screen::compare::{self, CompareScreen};
+use fabric_console::ui::widget::focus::DialogKey;
 use fabric_console::ui::{App, AppContext, Message};
 use iced::{Element, Settings, Size, Task};
 use iced_test::Simulator;
@@ -1210,7 +1210,9 @@ fn export_and_import_from_the_ribbon_with_a_typed_path_and_every_problem_listed(
     let file = dir.path().join("fabric.json");
     // Export...: no file chooser answers on this machine's desktop, so a path is typed.
     let _ = c.app.update(Message::Ribbon(
-        fabric_console::ui::ribbon::Message::Action(fabric_console::ui::ribbon::Action::Export),
+        fabric_console::ui::widget::ribbon::Message::Action(
+            fabric_console::ui::widget::ribbon::Action::Export,
+        ),
     ));
     assert!(c.app.exchange().is_some());
     c.send(Message::Exchange(exchange::Message::Picked(
@@ -1246,7 +1248,9 @@ fn export_and_import_from_the_ribbon_with_a_typed_path_and_every_problem_listed(
     std::fs::write(&broken, serde_json::to_string_pretty(&doc).expect("json")).expect("write");
     let before = c.rig.store.fabric();
     let _ = c.app.update(Message::Ribbon(
-        fabric_console::ui::ribbon::Message::Action(fabric_console::ui::ribbon::Action::Import),
+        fabric_console::ui::widget::ribbon::Message::Action(
+            fabric_console::ui::widget::ribbon::Action::Import,
+        ),
     ));
     c.send(Message::Exchange(exchange::Message::Picked(
         exchange::Picked::File(broken.clone()),
@@ -1269,7 +1273,9 @@ fn export_and_import_from_the_ribbon_with_a_typed_path_and_every_problem_listed(
     let good = dir.path().join("good.json");
     std::fs::write(&good, serde_json::to_string_pretty(&doc).expect("json")).expect("write");
     let _ = c.app.update(Message::Ribbon(
-        fabric_console::ui::ribbon::Message::Action(fabric_console::ui::ribbon::Action::Import),
+        fabric_console::ui::widget::ribbon::Message::Action(
+            fabric_console::ui::widget::ribbon::Action::Import,
+        ),
     ));
     c.send(Message::Exchange(exchange::Message::Picked(
         exchange::Picked::File(good),

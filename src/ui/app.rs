@@ -16,23 +16,23 @@ use crate::sync::plan::PlanSummary;
 use crate::sync::status::{
     EngineCommand, EngineEvent, EngineSnapshot, JobRecord, JobTrigger, StatusMap, SyncState,
 };
-use crate::ui::admin::{self, Admin};
-use crate::ui::compare::{self, CompareScreen};
 use crate::ui::context::AppContext;
+use crate::ui::dialog::admin::{self, Admin};
+use crate::ui::dialog::exchange::{self, Exchange};
+use crate::ui::dialog::preview::{self, Preview, PreviewState};
+use crate::ui::dialog::properties::{self, Properties};
+use crate::ui::dialog::run_as_dialog;
+use crate::ui::dialog::wizard::{self, Wizard};
 use crate::ui::engine_events::{EngineNotice, engine_events};
-use crate::ui::exchange::{self, Exchange};
-use crate::ui::fabric_workspace::{self, FabricWorkspace, Node};
-use crate::ui::focus::{self, DialogKey};
-use crate::ui::jobs::{self, JobsWorkspace};
 use crate::ui::metrics::UiMetrics;
 use crate::ui::preferences::{Preferences, ThemeChoice, Workspace};
-use crate::ui::preview::{self, Preview, PreviewState};
-use crate::ui::properties::{self, Properties};
-use crate::ui::ribbon::{self, Action, Ribbon};
-use crate::ui::run_as_dialog;
-use crate::ui::settings::{self, SettingsWorkspace};
-use crate::ui::style::{self, Tone};
-use crate::ui::wizard::{self, Wizard};
+use crate::ui::screen::compare::{self, CompareScreen};
+use crate::ui::screen::fabric_workspace::{self, FabricWorkspace, Node};
+use crate::ui::screen::jobs::{self, JobsWorkspace};
+use crate::ui::screen::settings::{self, SettingsWorkspace};
+use crate::ui::widget::focus::{self, DialogKey};
+use crate::ui::widget::ribbon::{self, Action, Ribbon};
+use crate::ui::widget::style::{self, Tone};
 
 mod engine_status;
 mod keys;

@@ -4,7 +4,7 @@ use iced::widget::{column, text};
 use iced::{Element, Length};
 
 use crate::fabric::connection::ConnectionString;
-use crate::ui::style;
+use crate::ui::widget::style;
 
 pub const CONNECTION_INPUT: &str = "wizard-connection-string";
 

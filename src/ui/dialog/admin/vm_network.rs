@@ -9,7 +9,7 @@ use super::form::{self, Choice, FieldErrors};
 use super::network_site::{logical_network_choices, mentions};
 use crate::fabric::model::{Fabric, FabricObject, Id, VmNetwork, VmNetworkIsolation};
 use crate::fabric::validate::{Field, validate_object};
-use crate::ui::style;
+use crate::ui::widget::style;
 
 pub const NAME_INPUT: &str = "vm-network-name";
 pub const DESCRIPTION_INPUT: &str = "vm-network-description";

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::form::{self, Choice, FieldErrors};
 use crate::fabric::model::{Fabric, FabricObject, HostGroup, Id};
 use crate::fabric::validate::{Field, validate_object};
-use crate::ui::style;
+use crate::ui::widget::style;
 
 pub const NAME_INPUT: &str = "host-group-name";
 pub const PARENT_LIST: &str = "host-group-parent";

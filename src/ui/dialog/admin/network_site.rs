@@ -12,7 +12,7 @@ use crate::fabric::model::{
     Fabric, FabricObject, Id, LogicalNetworkIsolation, MAX_VLAN, NetworkSite, SubnetVlan,
 };
 use crate::fabric::validate::{Field, validate_object};
-use crate::ui::style;
+use crate::ui::widget::style;
 
 pub const NAME_INPUT: &str = "network-site-name";
 pub const LOGICAL_NETWORK_LIST: &str = "network-site-logical-network";

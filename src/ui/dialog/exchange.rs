@@ -13,8 +13,8 @@ use iced::{Alignment, Element, Length, Task};
 use crate::fabric::exchange::{export_json, import_json};
 use crate::fabric::model::Fabric;
 use crate::fabric::store::{FabricStore, StoreError};
-use crate::ui::focus::{self, DialogKey};
-use crate::ui::style::{self, Tone};
+use crate::ui::widget::focus::{self, DialogKey};
+use crate::ui::widget::style::{self, Tone};
 
 pub const DIALOG_ID: &str = "exchange-dialog";
 pub const PATH_INPUT: &str = "exchange-path";

@@ -13,7 +13,7 @@ use crate::fabric::model::{
     Fabric, FabricObject, Gateway, Id, IpPool, PoolScope, VmNetworkIsolation,
 };
 use crate::fabric::validate::{Field, validate_object};
-use crate::ui::style;
+use crate::ui::widget::style;
 
 pub const NAME_INPUT: &str = "ip-pool-name";
 pub const DESCRIPTION_INPUT: &str = "ip-pool-description";

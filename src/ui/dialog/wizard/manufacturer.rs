@@ -4,7 +4,7 @@ use iced::widget::{button, column, container, row, scrollable, text};
 use iced::{Element, Length};
 
 use crate::ipam::provider::ProviderDescriptor;
-use crate::ui::style;
+use crate::ui::widget::style;
 
 #[derive(Debug, Clone, Default)]
 pub struct ManufacturerPage {

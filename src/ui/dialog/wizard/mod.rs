@@ -19,8 +19,8 @@ use uuid::Uuid;
 use crate::fabric::connection::ConnectionString;
 use crate::fabric::model::{Fabric, Id, NetworkService, ServiceCategory, default_sync_interval};
 use crate::ipam::provider::{ProviderDescriptor, TestReport};
-use crate::ui::run_as_dialog::{self, RunAsDialog};
-use crate::ui::style;
+use crate::ui::dialog::run_as_dialog::{self, RunAsDialog};
+use crate::ui::widget::style;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Page {
@@ -316,8 +316,10 @@ impl Wizard {
             ),
             (
                 "Category".into(),
-                crate::ui::fabric_workspace::category_singular(ServiceCategory::NetworkManager)
-                    .to_string(),
+                crate::ui::screen::fabric_workspace::category_singular(
+                    ServiceCategory::NetworkManager,
+                )
+                .to_string(),
             ),
             (
                 "Manufacturer".into(),

@@ -8,9 +8,9 @@ use iced::{Element, Length};
 
 use crate::fabric::model::{Fabric, Id, MAX_NAME_LEN, NetworkService};
 use crate::sync::status::ServiceStatus;
-use crate::ui::style;
-use crate::ui::wizard::host_group::{self, HostGroupPage};
-use crate::ui::wizard::text_box;
+use crate::ui::dialog::wizard::host_group::{self, HostGroupPage};
+use crate::ui::dialog::wizard::text_box;
+use crate::ui::widget::style;
 
 pub const NAME_INPUT: &str = "properties-name";
 

@@ -8,9 +8,9 @@ use crate::fabric::model::{Fabric, Id};
 use crate::ipam::provider::ProviderDescriptor;
 use crate::ops::run_as::services_using;
 use crate::ui::context::EmbeddedIpam;
-use crate::ui::grid::{self, col};
-use crate::ui::run_as_dialog::{self, RunAsDialog};
-use crate::ui::style::{self, Tone};
+use crate::ui::dialog::run_as_dialog::{self, RunAsDialog};
+use crate::ui::widget::grid::{self, col};
+use crate::ui::widget::style::{self, Tone};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Section {

@@ -6,7 +6,7 @@ use iced::widget::{column, text};
 use iced::{Element, Length};
 
 use crate::fabric::model::MAX_NAME_LEN;
-use crate::ui::style;
+use crate::ui::widget::style;
 
 pub const NAME_INPUT: &str = "wizard-name";
 pub const DESCRIPTION_INPUT: &str = "wizard-description";

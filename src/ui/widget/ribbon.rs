@@ -4,7 +4,7 @@ use iced::widget::{button, column, container, row, rule, text};
 use iced::{Alignment, Element, Length};
 
 use crate::ui::preferences::ThemeChoice;
-use crate::ui::style;
+use crate::ui::widget::style;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Tab {

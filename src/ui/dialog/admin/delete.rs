@@ -6,7 +6,7 @@ use iced::widget::{column, container, row, scrollable, space, text};
 use iced::{Element, Length};
 
 use crate::fabric::model::{Fabric, FabricChange, HostGroupScope, Id, ObjectKind};
-use crate::ui::style::{self, Tone};
+use crate::ui::widget::style::{self, Tone};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deletion {

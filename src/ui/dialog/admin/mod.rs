@@ -22,10 +22,10 @@ use iced::{Alignment, Element, Length, Task};
 use crate::fabric::model::{Fabric, FabricChange, FabricObject, Id, ObjectKind, PoolScope};
 use crate::fabric::store::{FabricStore, StoreError};
 use crate::fabric::validate::{Field, ValidationError};
-use crate::ui::focus::{self, DialogKey};
-use crate::ui::grid::{self, GridColumn, Sort, col};
-use crate::ui::style::{self, Tone};
-use crate::ui::virtual_list::VirtualList;
+use crate::ui::widget::focus::{self, DialogKey};
+use crate::ui::widget::grid::{self, GridColumn, Sort, col};
+use crate::ui::widget::style::{self, Tone};
+use crate::ui::widget::virtual_list::VirtualList;
 use delete::Deletion;
 use form::{FieldErrors, Shown};
 

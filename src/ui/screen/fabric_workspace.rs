@@ -8,8 +8,8 @@ use iced::{Alignment, Element, Length, Theme};
 
 use crate::fabric::model::{Fabric, HostGroupScope, Id, NetworkService, ServiceCategory};
 use crate::sync::status::{JobRecord, JobResult, ServiceStatus, StatusMap, SyncState};
-use crate::ui::grid::{self, GridColumn, Sort, col};
-use crate::ui::style::{self, Tone};
+use crate::ui::widget::grid::{self, GridColumn, Sort, col};
+use crate::ui::widget::style::{self, Tone};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Node {

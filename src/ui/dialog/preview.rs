@@ -6,7 +6,7 @@ use iced::{Element, Length};
 
 use crate::fabric::model::Id;
 use crate::sync::plan::{PlanSummary, Side};
-use crate::ui::style::{self, Tone};
+use crate::ui::widget::style::{self, Tone};
 
 #[derive(Debug, Clone)]
 pub enum PreviewState {

@@ -9,7 +9,7 @@ use iced::{Alignment, Element, Length, Theme};
 use ipnet::IpNet;
 
 use crate::fabric::validate::{Field, ValidationError};
-use crate::ui::style::{self, Tone};
+use crate::ui::widget::style::{self, Tone};
 
 /// Width of the label column of every dialog.
 pub const LABEL_WIDTH: f32 = 150.0;

@@ -20,10 +20,10 @@ use crate::fabric::store::FabricStore;
 use crate::sync::compare::{Cell, CompareRow, CompareView, RowKind, RowStatus};
 use crate::sync::engine::EngineHandle;
 use crate::sync::plan::{Conflict, Resolution, SyncPlan};
-use crate::ui::admin::delete::Deletion;
-use crate::ui::admin::{self, SaveError};
-use crate::ui::style::{self, Tone};
-use crate::ui::virtual_list::VirtualList;
+use crate::ui::dialog::admin::delete::Deletion;
+use crate::ui::dialog::admin::{self, SaveError};
+use crate::ui::widget::style::{self, Tone};
+use crate::ui::widget::virtual_list::VirtualList;
 
 pub const SEARCH_INPUT: &str = "compare-search";
 pub const LIST_ID: &str = "compare-rows";

@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 use iced::widget::{button, container, mouse_area, row, text};
 use iced::{Alignment, Element, Length};
 
-use crate::ui::style;
+use crate::ui::widget::style;
 
 #[derive(Debug, Clone, Copy)]
 pub struct GridColumn {

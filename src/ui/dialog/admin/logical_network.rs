@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::form::{self, FieldErrors};
 use crate::fabric::model::{Fabric, FabricObject, Id, LogicalNetwork, LogicalNetworkIsolation};
 use crate::fabric::validate::{Field, validate_object};
-use crate::ui::style;
+use crate::ui::widget::style;
 
 pub const NAME_INPUT: &str = "logical-network-name";
 pub const DESCRIPTION_INPUT: &str = "logical-network-description";

@@ -5,7 +5,7 @@ use iced::widget::{button, column, container, row, scrollable, space, text};
 use iced::{Element, Length};
 
 use crate::fabric::model::{Id, RunAsAccount};
-use crate::ui::style;
+use crate::ui::widget::style;
 
 #[derive(Debug, Clone, Default)]
 pub struct CredentialsPage {

@@ -7,7 +7,7 @@ use iced::widget::{button, column, container, progress_bar, row, scrollable, tab
 use iced::{Element, Length, Theme};
 
 use crate::ipam::provider::{ProviderDescriptor, TestOutcome, TestReport};
-use crate::ui::style::{self, Tone};
+use crate::ui::widget::style::{self, Tone};
 
 #[derive(Debug, Clone)]
 pub enum TestState {

@@ -8,7 +8,7 @@ use iced::widget::{button, checkbox, column, container, row, scrollable, space, 
 use iced::{Element, Length};
 
 use crate::fabric::model::{Fabric, HostGroupScope, Id};
-use crate::ui::style;
+use crate::ui::widget::style;
 
 #[derive(Debug, Clone)]
 pub struct HostGroupPage {

@@ -7,8 +7,8 @@ use uuid::Uuid;
 
 use crate::fabric::model::Fabric;
 use crate::sync::status::{JobRecord, JobResult, JobTrigger};
-use crate::ui::grid::{self, GridColumn, Sort, col};
-use crate::ui::style::{self, Tone};
+use crate::ui::widget::grid::{self, GridColumn, Sort, col};
+use crate::ui::widget::style::{self, Tone};
 
 #[derive(Debug, Clone)]
 pub struct JobsWorkspace {

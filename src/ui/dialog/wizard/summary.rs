@@ -4,7 +4,7 @@
 use iced::widget::{column, container, scrollable};
 use iced::{Element, Length};
 
-use crate::ui::style;
+use crate::ui::widget::style;
 
 /// What the Summary shows for the Run As account's password or token.
 pub const SECRET_MASK: &str = "********";

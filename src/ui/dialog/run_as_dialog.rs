@@ -8,8 +8,8 @@ use iced::{Element, Length};
 use uuid::Uuid;
 
 use crate::fabric::model::{Id, MAX_NAME_LEN, RunAsAccount};
-use crate::ui::style;
-use crate::ui::wizard::text_box;
+use crate::ui::dialog::wizard::text_box;
+use crate::ui::widget::style;
 
 pub const NAME_INPUT: &str = "run-as-name";
 pub const USER_INPUT: &str = "run-as-user";
