@@ -58,11 +58,14 @@ pub fn admin_tabs(node: Node) -> &'static [admin::Tab] {
     }
 }
 
+/// The one dialog the shell shows over everything; the screens' own dialogs (fabric
+/// administration, side-by-side confirmations) stay with the screen whose lists they edit.
 #[derive(Debug, Clone)]
 pub enum Modal {
     Wizard(Box<Wizard>),
     Properties(Box<Properties>),
     Preview(Box<Preview>),
+    Exchange(Box<Exchange>),
     ConfirmRemove {
         service: Id,
         name: String,
@@ -133,7 +136,6 @@ pub struct App {
     settings_ws: SettingsWorkspace,
     admin: Admin,
     compare: Option<Box<CompareScreen>>,
-    exchange: Option<Box<Exchange>>,
     modal: Option<Modal>,
     context_menu: Option<ContextMenu>,
     cursor: Point,
@@ -172,7 +174,6 @@ impl App {
             settings_ws: SettingsWorkspace::default(),
             admin: Admin::default(),
             compare: None,
-            exchange: None,
             modal: None,
             context_menu: None,
             cursor: Point::ORIGIN,
@@ -226,12 +227,15 @@ impl App {
         self.compare.as_deref()
     }
     pub fn exchange(&self) -> Option<&Exchange> {
-        self.exchange.as_deref()
+        match &self.modal {
+            Some(Modal::Exchange(x)) => Some(x),
+            _ => None,
+        }
     }
     /// A dialog of the fabric administration, import/export or the side-by-side view is open.
     pub fn screen_dialog_open(&self) -> bool {
         self.admin.is_modal()
-            || self.exchange.is_some()
+            || self.exchange().is_some()
             || self.compare.as_ref().is_some_and(|c| c.confirm.is_some())
     }
     pub fn context_menu_open(&self) -> bool {
@@ -900,20 +904,20 @@ impl App {
         }
         self.context_menu = None;
         let (dialog, task) = Exchange::start(direction);
-        self.exchange = Some(Box::new(dialog));
+        self.modal = Some(Modal::Exchange(Box::new(dialog)));
         task.map(Message::Exchange)
     }
 
     fn exchange_message(&mut self, m: exchange::Message) -> Task<Message> {
-        let Some(dialog) = &mut self.exchange else {
+        let Some(Modal::Exchange(dialog)) = &mut self.modal else {
             return Task::none();
         };
         let (task, event) = dialog.update(m, &self.fabric, &self.ctx.store);
         match event {
             None => {}
-            Some(exchange::Event::Close) => self.exchange = None,
+            Some(exchange::Event::Close) => self.modal = None,
             Some(exchange::Event::Exported(path)) => {
-                self.exchange = None;
+                self.modal = None;
                 self.notice = Some((
                     Tone::Success,
                     format!(
@@ -923,7 +927,7 @@ impl App {
                 ));
             }
             Some(exchange::Event::Imported(fabric, path)) => {
-                self.exchange = None;
+                self.modal = None;
                 self.imported(fabric, &path);
             }
         }
