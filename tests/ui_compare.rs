@@ -790,7 +790,7 @@ fn a_logical_network_created_in_its_dialog_appears_in_the_list() {
     s.interact(|ui| {
         ui.click("Create Logical Network...").expect("create");
     });
-    assert!(s.admin.dialog.is_some());
+    assert!(s.admin.object_dialog().is_some());
     assert!(s.shows("Create Logical Network"));
     s.interact(|ui| {
         ui.click(selector::id(admin::logical_network::NAME_INPUT))
@@ -807,7 +807,10 @@ fn a_logical_network_created_in_its_dialog_appears_in_the_list() {
     s.interact(|ui| {
         ui.click("OK").expect("OK");
     });
-    assert!(s.admin.dialog.is_none(), "the dialog closes once saved");
+    assert!(
+        s.admin.object_dialog().is_none(),
+        "the dialog closes once saved"
+    );
     let saved = s.store.fabric();
     let ln = saved
         .logical_networks
@@ -830,7 +833,7 @@ fn a_logical_network_created_in_its_dialog_appears_in_the_list() {
     s.interact(|ui| {
         ui.click("OK").expect("OK");
     });
-    assert!(s.admin.dialog.is_some());
+    assert!(s.admin.object_dialog().is_some());
     assert_eq!(s.store.fabric().logical_networks.len(), 2);
 }
 
@@ -848,8 +851,7 @@ fn an_invalid_pool_shows_the_error_at_the_field_and_is_not_saved() {
     s.interact(|ui| choose(ui, admin::ip_pool::OWNER_LIST, 0));
     assert_eq!(
         s.admin
-            .dialog
-            .as_ref()
+            .object_dialog()
             .map(|d| matches!(&d.form, admin::Form::IpPool(p) if p.owner == Some(s.site))),
         Some(true)
     );
@@ -896,7 +898,7 @@ fn an_invalid_pool_shows_the_error_at_the_field_and_is_not_saved() {
         ui.click("OK").expect("OK");
     });
     assert!(
-        s.admin.dialog.as_ref().is_some_and(|d| !d.saving),
+        s.admin.object_dialog().is_some_and(|d| !d.saving),
         "not saved"
     );
     assert_eq!(*s.store.fabric(), *before, "nothing was saved");
@@ -908,7 +910,7 @@ fn an_invalid_pool_shows_the_error_at_the_field_and_is_not_saved() {
     });
     assert!(s.shows("DNS servers: \"dns1\" is not an IP address"));
     // Fixed, it saves and appears in the list.
-    let dialog = s.admin.dialog.as_mut().expect("dialog");
+    let dialog = s.admin.object_dialog_mut().expect("dialog");
     let fabric = s.fabric.clone();
     dialog.update(
         admin::FormMessage::IpPool(admin::ip_pool::Message::RangeEnd("10.1.0.250".into())),
@@ -921,7 +923,7 @@ fn an_invalid_pool_shows_the_error_at_the_field_and_is_not_saved() {
     s.interact(|ui| {
         ui.click("OK").expect("OK");
     });
-    assert!(s.admin.dialog.is_none());
+    assert!(s.admin.object_dialog().is_none());
     assert!(
         s.store
             .fabric()

@@ -301,31 +301,44 @@ impl App {
                 Some(action) => self.ribbon_action(action),
                 None => Task::none(),
             },
-            Message::Fabric(m) => match self.fabric_message(m) {
-                Some(fabric_workspace::Event::OpenProperties(id)) => self.open_properties(id),
-                Some(fabric_workspace::Event::ContextMenu(id)) => {
-                    self.open_menu(Some(id), self.cursor);
-                    Task::none()
-                }
-                None => Task::none(),
-            },
-            Message::Jobs(m) => {
-                self.jobs_ws.update(m);
-                Task::none()
+            Message::Fabric(m) => {
+                let (task, event) = self.fabric_message(m);
+                let follow = match event {
+                    Some(fabric_workspace::Event::OpenProperties(id)) => self.open_properties(id),
+                    Some(fabric_workspace::Event::ContextMenu(id)) => {
+                        self.open_menu(Some(id), self.cursor);
+                        Task::none()
+                    }
+                    None => Task::none(),
+                };
+                Task::batch([task.map(Message::Fabric), follow])
             }
-            Message::Settings(m) => match self.settings_ws.update(m, &self.fabric) {
-                Some(settings::Event::SaveRunAs(save)) => {
-                    self.save_run_as(save, RunAsOrigin::Settings)
+            Message::Jobs(m) => {
+                let (task, event) = self.jobs_ws.update(m);
+                if let Some(event) = event {
+                    match event {}
                 }
-                Some(settings::Event::DeleteRunAs(id)) => self.delete_run_as(id),
-                None => Task::none(),
-            },
+                task.map(Message::Jobs)
+            }
+            Message::Settings(m) => {
+                let (task, event) = self.settings_ws.update(m, &self.fabric);
+                let follow = match event {
+                    Some(settings::Event::SaveRunAs(save)) => {
+                        self.save_run_as(save, RunAsOrigin::Settings)
+                    }
+                    Some(settings::Event::DeleteRunAs(id)) => self.delete_run_as(id),
+                    None => Task::none(),
+                };
+                Task::batch([task.map(Message::Settings), follow])
+            }
             Message::Wizard(m) => self.wizard_message(m),
             Message::Properties(m) => {
                 let Some(Modal::Properties(p)) = &mut self.modal else {
                     return Task::none();
                 };
-                match p.update(m) {
+                let (task, event) = p.update(m);
+                let task = task.map(Message::Properties);
+                let follow = match event {
                     Some(properties::Event::Cancel) => {
                         self.modal = None;
                         Task::none()
@@ -338,7 +351,8 @@ impl App {
                         )
                     }
                     None => Task::none(),
-                }
+                };
+                Task::batch([task, follow])
             }
             Message::Preview(m) => {
                 let Some(Modal::Preview(p)) = &mut self.modal else {
@@ -550,12 +564,7 @@ impl App {
                 }
                 Task::none()
             }
-            Message::Tick(now) => {
-                if let Some(Modal::Wizard(w)) = &mut self.modal {
-                    w.update(wizard::Message::Tick(now));
-                }
-                Task::none()
-            }
+            Message::Tick(now) => self.wizard_message(wizard::Message::Tick(now)),
             Message::LogMetrics => {
                 self.metrics.log();
                 Task::none()
@@ -593,10 +602,13 @@ impl App {
         let selected = self.fabric_ws.current_service(&self.fabric);
         match action {
             Action::ShowFabricResources => {
-                self.fabric_ws.update(fabric_workspace::Message::SelectNode(
+                let (task, _) = self.fabric_ws.update(fabric_workspace::Message::SelectNode(
                     fabric_workspace::Node::NetworkService,
                 ));
-                self.show_workspace(Workspace::Fabric)
+                Task::batch([
+                    task.map(Message::Fabric),
+                    self.show_workspace(Workspace::Fabric),
+                ])
             }
             Action::AddResources => {
                 if self.modal.is_none() {
@@ -720,20 +732,9 @@ impl App {
         let Some(Modal::Wizard(w)) = &mut self.modal else {
             return Task::none();
         };
-        let focus = matches!(&m, wizard::Message::Next | wizard::Message::Previous);
-        let event = w.update(m);
-        let focus_task = if focus {
-            match w.page {
-                wizard::Page::Name => iced::widget::operation::focus(wizard::name::NAME_INPUT),
-                wizard::Page::ConnectionString => {
-                    iced::widget::operation::focus(wizard::connection::CONNECTION_INPUT)
-                }
-                _ => Task::none(),
-            }
-        } else {
-            Task::none()
-        };
-        let task = match event {
+        let (task, event) = w.update(m);
+        let task = task.map(Message::Wizard);
+        let follow = match event {
             None => Task::none(),
             Some(wizard::Event::Cancelled) => {
                 self.modal = None;
@@ -777,7 +778,7 @@ impl App {
                 )
             }
         };
-        Task::batch([task, focus_task])
+        Task::batch([task, follow])
     }
 
     /// The account and its secret are saved together (see `ops::run_as::save`).
@@ -827,16 +828,22 @@ impl App {
         }
     }
 
-    fn fabric_message(&mut self, m: fabric_workspace::Message) -> Option<fabric_workspace::Event> {
+    fn fabric_message(
+        &mut self,
+        m: fabric_workspace::Message,
+    ) -> (
+        Task<fabric_workspace::Message>,
+        Option<fabric_workspace::Event>,
+    ) {
         if matches!(
             m,
             fabric_workspace::Message::SelectNode(_) | fabric_workspace::Message::SelectService(_)
         ) {
             self.compare = None;
         }
-        let event = self.fabric_ws.update(m);
+        let result = self.fabric_ws.update(m);
         self.admin.show_tabs(admin_tabs(self.fabric_ws.node));
-        event
+        result
     }
 
     fn open_compare(&mut self, id: Id) -> Task<Message> {

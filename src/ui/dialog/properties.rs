@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use iced::widget::{column, container, pick_list, row, space, text};
-use iced::{Element, Length};
+use iced::{Element, Length, Task};
 
 use crate::fabric::model::{Fabric, Id, MAX_NAME_LEN, NetworkService};
 use crate::sync::status::ServiceStatus;
@@ -131,30 +131,32 @@ impl Properties {
         })
     }
 
-    pub fn update(&mut self, message: Message) -> Option<Event> {
+    pub fn update(&mut self, message: Message) -> (Task<Message>, Option<Event>) {
         match message {
             Message::Name(v) => self.name = v,
             Message::Description(v) => self.description = v,
             Message::RunAs(a) => self.run_as = Some(a.id),
             Message::Interval(v) => self.interval_minutes = v,
             Message::HostGroup(m) => self.host_groups.update(m),
-            Message::Cancel => return Some(Event::Cancel),
+            Message::Cancel => return (Task::none(), Some(Event::Cancel)),
             Message::Save => {
                 if self.saving {
-                    return None;
+                    return (Task::none(), None);
                 }
                 match self.validate() {
-                    Ok(service) if service == self.original => return Some(Event::Cancel),
+                    Ok(service) if service == self.original => {
+                        return (Task::none(), Some(Event::Cancel));
+                    }
                     Ok(service) => {
                         self.saving = true;
                         self.error = None;
-                        return Some(Event::Save(Box::new(service)));
+                        return (Task::none(), Some(Event::Save(Box::new(service))));
                     }
                     Err(e) => self.error = Some(e),
                 }
             }
         }
-        None
+        (Task::none(), None)
     }
 
     pub fn failed(&mut self, error: String) {

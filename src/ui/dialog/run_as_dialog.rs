@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use iced::widget::{column, container, row, space, text};
-use iced::{Element, Length};
+use iced::{Element, Length, Task};
 use uuid::Uuid;
 
 use crate::fabric::model::{Id, MAX_NAME_LEN, RunAsAccount};
@@ -151,16 +151,16 @@ impl RunAsDialog {
         Ok(())
     }
 
-    pub fn update(&mut self, message: Message) -> Option<Event> {
+    pub fn update(&mut self, message: Message) -> (Task<Message>, Option<Event>) {
         match message {
             Message::Name(v) => self.name = v,
             Message::Description(v) => self.description = v,
             Message::UserName(v) => self.user_name = v,
             Message::Secret(v) => self.secret = v,
-            Message::Cancel => return Some(Event::Cancel),
+            Message::Cancel => return (Task::none(), Some(Event::Cancel)),
             Message::Save => {
                 if self.saving || self.validate().is_err() {
-                    return None;
+                    return (Task::none(), None);
                 }
                 self.saving = true;
                 self.error = None;
@@ -172,13 +172,16 @@ impl RunAsDialog {
                 };
                 // The secret leaves the dialog exactly once.
                 let secret = std::mem::take(&mut self.secret);
-                return Some(Event::Save {
-                    account,
-                    secret: (!secret.is_empty()).then_some(secret),
-                });
+                return (
+                    Task::none(),
+                    Some(Event::Save {
+                        account,
+                        secret: (!secret.is_empty()).then_some(secret),
+                    }),
+                );
             }
         }
-        None
+        (Task::none(), None)
     }
 
     /// The owner reports a failed save; the secret must be typed again.
@@ -282,14 +285,14 @@ mod tests {
             user_name: "admin".into(),
         };
         let mut dialog = RunAsDialog::create([&existing]);
-        assert!(dialog.update(Message::Save).is_none());
-        dialog.update(Message::Name("admin".into()));
+        assert!(dialog.update(Message::Save).1.is_none());
+        let _ = dialog.update(Message::Name("admin".into()));
         assert!(dialog.validate().unwrap_err().contains("already exists"));
-        dialog.update(Message::Name("IPAM svc".into()));
-        dialog.update(Message::UserName("svc".into()));
+        let _ = dialog.update(Message::Name("IPAM svc".into()));
+        let _ = dialog.update(Message::UserName("svc".into()));
         assert!(dialog.validate().unwrap_err().contains("password"));
-        dialog.update(Message::Secret("s3cret-token".into()));
-        let Some(Event::Save { account, secret }) = dialog.update(Message::Save) else {
+        let _ = dialog.update(Message::Secret("s3cret-token".into()));
+        let (_, Some(Event::Save { account, secret })) = dialog.update(Message::Save) else {
             panic!("expected a save");
         };
         assert_eq!(account.name, "IPAM svc");
@@ -308,10 +311,13 @@ mod tests {
         };
         let mut dialog = RunAsDialog::edit(&account, [&account]);
         assert_eq!(dialog.validate(), Ok(()));
-        let Some(Event::Save {
-            account: saved,
-            secret,
-        }) = dialog.update(Message::Save)
+        let (
+            _,
+            Some(Event::Save {
+                account: saved,
+                secret,
+            }),
+        ) = dialog.update(Message::Save)
         else {
             panic!("expected a save");
         };

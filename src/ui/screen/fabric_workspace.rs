@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use iced::widget::{button, column, container, progress_bar, row, scrollable, space, text};
-use iced::{Alignment, Element, Length, Theme};
+use iced::{Alignment, Element, Length, Task, Theme};
 
 use crate::fabric::model::{Fabric, HostGroupScope, Id, NetworkService, ServiceCategory};
 use crate::sync::status::{JobRecord, JobResult, ServiceStatus, StatusMap, SyncState};
@@ -83,7 +83,7 @@ impl Default for FabricWorkspace {
 }
 
 impl FabricWorkspace {
-    pub fn update(&mut self, message: Message) -> Option<Event> {
+    pub fn update(&mut self, message: Message) -> (Task<Message>, Option<Event>) {
         match message {
             Message::SelectNode(node) => {
                 if self.node != node {
@@ -102,17 +102,17 @@ impl FabricWorkspace {
             }
             Message::OpenService(id) => {
                 self.selected_service = Some(id);
-                return Some(Event::OpenProperties(id));
+                return (Task::none(), Some(Event::OpenProperties(id)));
             }
             Message::ServiceMenu(id) => {
                 self.selected_service = Some(id);
-                return Some(Event::ContextMenu(id));
+                return (Task::none(), Some(Event::ContextMenu(id)));
             }
             Message::SortServices(c) => self.service_sort.click(c),
             Message::SelectRow(id) => self.selected_row = Some(id),
             Message::SortRows(c) => self.row_sort.click(c),
         }
-        None
+        (Task::none(), None)
     }
 
     /// Show a service: Network Service node, the service selected (e.g. after the wizard's Finish).

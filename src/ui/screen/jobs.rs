@@ -2,7 +2,7 @@
 //! job's detail names the server and says what to do.
 
 use iced::widget::{column, container, row, scrollable, text};
-use iced::{Alignment, Element, Length, Theme};
+use iced::{Alignment, Element, Length, Task, Theme};
 use uuid::Uuid;
 
 use crate::fabric::model::Fabric;
@@ -37,6 +37,10 @@ pub enum Message {
     Sort(usize),
 }
 
+/// The Jobs workspace asks nothing of the shell; the type keeps every screen's `update` alike.
+#[derive(Debug, Clone)]
+pub enum Event {}
+
 const COLUMNS: [GridColumn; 7] = [
     col("Name", 4),
     col("Trigger", 3),
@@ -69,7 +73,7 @@ fn changes(job: &JobRecord) -> String {
 }
 
 impl JobsWorkspace {
-    pub fn update(&mut self, message: Message) {
+    pub fn update(&mut self, message: Message) -> (Task<Message>, Option<Event>) {
         match message {
             Message::Select(id) => self.selected = Some(id),
             Message::Sort(c) => {
@@ -77,6 +81,7 @@ impl JobsWorkspace {
                 self.sort.click(c)
             }
         }
+        (Task::none(), None)
     }
 
     pub fn view<'a>(&'a self, jobs: &'a [JobRecord], fabric: &'a Fabric) -> Element<'a, Message> {

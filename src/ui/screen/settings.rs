@@ -2,7 +2,7 @@
 //! Accounts (create, edit, delete only when no service uses the account).
 
 use iced::widget::{button, column, container, row, scrollable, space, table, text};
-use iced::{Element, Length};
+use iced::{Element, Length, Task};
 
 use crate::fabric::model::{Fabric, Id};
 use crate::ipam::provider::ProviderDescriptor;
@@ -46,7 +46,25 @@ pub enum Event {
 }
 
 impl SettingsWorkspace {
-    pub fn update(&mut self, message: Message, fabric: &Fabric) -> Option<Event> {
+    pub fn update(&mut self, message: Message, fabric: &Fabric) -> (Task<Message>, Option<Event>) {
+        let Message::Dialog(m) = message else {
+            return (Task::none(), self.apply(message, fabric));
+        };
+        let Some(dialog) = self.dialog.as_mut() else {
+            return (Task::none(), None);
+        };
+        let (task, event) = dialog.update(m);
+        let event = match event {
+            Some(run_as_dialog::Event::Cancel) => {
+                self.dialog = None;
+                None
+            }
+            save => save.map(Event::SaveRunAs),
+        };
+        (task.map(Message::Dialog), event)
+    }
+
+    fn apply(&mut self, message: Message, fabric: &Fabric) -> Option<Event> {
         match message {
             Message::Section(s) => self.section = s,
             Message::SelectAccount(id) => self.selected_account = Some(id),
@@ -77,13 +95,8 @@ impl SettingsWorkspace {
                     return Some(Event::DeleteRunAs(id));
                 }
             }
-            Message::Dialog(m) => {
-                let dialog = self.dialog.as_mut()?;
-                match dialog.update(m)? {
-                    run_as_dialog::Event::Cancel => self.dialog = None,
-                    save => return Some(Event::SaveRunAs(save)),
-                }
-            }
+            // Answered in `update`, which passes on the dialog's task.
+            Message::Dialog(_) => {}
         }
         None
     }

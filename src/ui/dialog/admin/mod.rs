@@ -129,6 +129,13 @@ impl Tab {
     }
 }
 
+/// The administration's dialogs over its lists.
+#[derive(Debug, Clone)]
+pub enum Dialog {
+    Object(ObjectDialog),
+    Delete(DeleteDialog),
+}
+
 #[derive(Debug, Clone)]
 pub struct Admin {
     pub tab: Tab,
@@ -136,8 +143,8 @@ pub struct Admin {
     sort: Sort,
     list: VirtualList,
     cache: RefCell<Option<ListCache>>,
-    pub dialog: Option<ObjectDialog>,
-    pub delete: Option<DeleteDialog>,
+    /// The open dialog: one at a time.
+    pub dialog: Option<Dialog>,
 }
 
 #[derive(Debug, Clone)]
@@ -176,7 +183,6 @@ impl Default for Admin {
             list: VirtualList::new(style::ROW_HEIGHT + 1.0),
             cache: RefCell::new(None),
             dialog: None,
-            delete: None,
         }
     }
 }
@@ -184,7 +190,57 @@ impl Default for Admin {
 impl Admin {
     /// A dialog or confirmation is open.
     pub fn is_modal(&self) -> bool {
-        self.dialog.is_some() || self.delete.is_some()
+        self.dialog.is_some()
+    }
+
+    /// The open create or properties dialog.
+    pub fn object_dialog(&self) -> Option<&ObjectDialog> {
+        match &self.dialog {
+            Some(Dialog::Object(d)) => Some(d),
+            _ => None,
+        }
+    }
+
+    pub fn object_dialog_mut(&mut self) -> Option<&mut ObjectDialog> {
+        match &mut self.dialog {
+            Some(Dialog::Object(d)) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// The open delete confirmation.
+    pub fn delete_dialog(&self) -> Option<&DeleteDialog> {
+        match &self.dialog {
+            Some(Dialog::Delete(d)) => Some(d),
+            _ => None,
+        }
+    }
+
+    fn delete_dialog_mut(&mut self) -> Option<&mut DeleteDialog> {
+        match &mut self.dialog {
+            Some(Dialog::Delete(d)) => Some(d),
+            _ => None,
+        }
+    }
+
+    fn close_object_dialog(&mut self) -> Option<ObjectDialog> {
+        match self.dialog.take() {
+            Some(Dialog::Object(d)) => Some(d),
+            other => {
+                self.dialog = other;
+                None
+            }
+        }
+    }
+
+    fn close_delete_dialog(&mut self) -> Option<DeleteDialog> {
+        match self.dialog.take() {
+            Some(Dialog::Delete(d)) => Some(d),
+            other => {
+                self.dialog = other;
+                None
+            }
+        }
     }
 
     /// The node of the Fabric pane offers these lists: keep the current one if it is among them.
@@ -274,11 +330,11 @@ impl Admin {
         if self.is_modal() {
             return;
         }
-        self.delete = Some(DeleteDialog {
+        self.dialog = Some(Dialog::Delete(DeleteDialog {
             deletion: Deletion::plan(fabric, kind, id),
             deleting: false,
             error: None,
-        });
+        }));
     }
 
     fn open(&mut self, form: Form, editing: bool, fabric: &Fabric) -> Task<Message> {
@@ -286,7 +342,7 @@ impl Admin {
             return Task::none();
         }
         let first = form.first_input();
-        self.dialog = Some(ObjectDialog::new(form, editing, fabric));
+        self.dialog = Some(Dialog::Object(ObjectDialog::new(form, editing, fabric)));
         iced::widget::operation::focus(first)
     }
 
@@ -331,12 +387,12 @@ impl Admin {
             }
             Message::Scrolled(v) => self.list.scrolled(v),
             Message::Form(m) => {
-                if let Some(d) = &mut self.dialog {
+                if let Some(d) = self.object_dialog_mut() {
                     d.update(m, fabric);
                 }
             }
             Message::Save => {
-                if let Some(d) = &mut self.dialog
+                if let Some(d) = self.object_dialog_mut()
                     && let Some(changes) = d.submit(fabric)
                 {
                     return (
@@ -345,9 +401,11 @@ impl Admin {
                     );
                 }
             }
-            Message::Cancel => self.dialog = None,
+            Message::Cancel => {
+                self.close_object_dialog();
+            }
             Message::Saved(Ok(new)) => {
-                let Some(d) = self.dialog.take() else {
+                let Some(d) = self.close_object_dialog() else {
                     return (Task::none(), None);
                 };
                 let text = format!(
@@ -359,13 +417,15 @@ impl Admin {
                 return (Task::none(), Some(Event::FabricChanged(new, text)));
             }
             Message::Saved(Err(e)) => {
-                if let Some(d) = &mut self.dialog {
+                if let Some(d) = self.object_dialog_mut() {
                     d.refused(e);
                 }
             }
-            Message::ConfirmDelete(false) => self.delete = None,
+            Message::ConfirmDelete(false) => {
+                self.close_delete_dialog();
+            }
             Message::ConfirmDelete(true) => {
-                if let Some(d) = &mut self.delete
+                if let Some(d) = self.delete_dialog_mut()
                     && d.deletion.allowed()
                     && !d.deleting
                 {
@@ -378,7 +438,7 @@ impl Admin {
                 }
             }
             Message::Deleted(Ok(new)) => {
-                let Some(d) = self.delete.take() else {
+                let Some(d) = self.close_delete_dialog() else {
                     return (Task::none(), None);
                 };
                 if self.selected == Some(d.deletion.id) {
@@ -395,7 +455,7 @@ impl Admin {
                 return (Task::none(), Some(Event::FabricChanged(new, text)));
             }
             Message::Deleted(Err(e)) => {
-                if let Some(d) = &mut self.delete {
+                if let Some(d) = self.delete_dialog_mut() {
                     d.deleting = false;
                     d.error = Some(e.message);
                 }
@@ -409,16 +469,16 @@ impl Admin {
         match key {
             DialogKey::Next => focus::next(DIALOG_ID),
             DialogKey::Previous => focus::previous(DIALOG_ID),
-            DialogKey::Submit if self.dialog.is_some() => {
+            DialogKey::Submit if self.object_dialog().is_some() => {
                 self.update(Message::Save, fabric, store).0
             }
-            DialogKey::Submit if self.delete.is_some() => {
+            DialogKey::Submit if self.delete_dialog().is_some() => {
                 self.update(Message::ConfirmDelete(true), fabric, store).0
             }
-            DialogKey::Cancel if self.dialog.is_some() => {
+            DialogKey::Cancel if self.object_dialog().is_some() => {
                 self.update(Message::Cancel, fabric, store).0
             }
-            DialogKey::Cancel if self.delete.is_some() => {
+            DialogKey::Cancel if self.delete_dialog().is_some() => {
                 self.update(Message::ConfirmDelete(false), fabric, store).0
             }
             _ => Task::none(),
@@ -427,9 +487,9 @@ impl Admin {
 
     /// The open dialog, drawn by the console over everything else.
     pub fn modal<'a>(&'a self, fabric: &'a Fabric) -> Option<Element<'a, Message>> {
-        if let Some(d) = &self.delete {
-            return Some(d.view());
+        match self.dialog.as_ref()? {
+            Dialog::Object(d) => Some(d.view(fabric)),
+            Dialog::Delete(d) => Some(d.view()),
         }
-        self.dialog.as_ref().map(|d| d.view(fabric))
     }
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use iced::widget::{center, column, container, opaque, row, space, stack, text};
-use iced::{Element, Length, Theme};
+use iced::{Element, Length, Task, Theme};
 use uuid::Uuid;
 
 use crate::fabric::connection::ConnectionString;
@@ -175,7 +175,40 @@ impl Wizard {
         self.provider.is_testing()
     }
 
-    pub fn update(&mut self, message: Message) -> Option<Event> {
+    /// Next and Previous put the focus in the new page's first box.
+    pub fn update(&mut self, message: Message) -> (Task<Message>, Option<Event>) {
+        if let Message::RunAs(m) = message {
+            return self.run_as_message(m);
+        }
+        let focus = matches!(&message, Message::Next | Message::Previous);
+        let event = self.apply(message);
+        let task = match self.page {
+            Page::Name if focus => iced::widget::operation::focus(name::NAME_INPUT),
+            Page::ConnectionString if focus => {
+                iced::widget::operation::focus(connection::CONNECTION_INPUT)
+            }
+            _ => Task::none(),
+        };
+        (task, event)
+    }
+
+    /// The Run As dialog opened over the wizard from the Credentials page.
+    fn run_as_message(&mut self, m: run_as_dialog::Message) -> (Task<Message>, Option<Event>) {
+        let Some(dialog) = self.run_as_dialog.as_mut() else {
+            return (Task::none(), None);
+        };
+        let (task, event) = dialog.update(m);
+        let event = match event {
+            Some(run_as_dialog::Event::Cancel) => {
+                self.run_as_dialog = None;
+                None
+            }
+            save => save.map(Event::SaveRunAs),
+        };
+        (task.map(Message::RunAs), event)
+    }
+
+    fn apply(&mut self, message: Message) -> Option<Event> {
         match message {
             Message::Name(m) => self.name.update(m),
             Message::Manufacturer(m) => {
@@ -213,15 +246,8 @@ impl Wizard {
                 }
             }
             Message::HostGroup(m) => self.host_group.update(m),
-            Message::RunAs(m) => {
-                let dialog = self.run_as_dialog.as_mut()?;
-                match dialog.update(m)? {
-                    run_as_dialog::Event::Cancel => self.run_as_dialog = None,
-                    save @ run_as_dialog::Event::Save { .. } => {
-                        return Some(Event::SaveRunAs(save));
-                    }
-                }
-            }
+            // Answered in `update`, which passes on the dialog's task.
+            Message::RunAs(_) => {}
             Message::Next => {
                 if self.validate_page(self.page).is_ok() && self.page != Page::Summary {
                     self.page = Page::ALL[self.page.index() + 1];
