@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use iced::widget::{column, container, pick_list, row, space, text};
+use iced::widget::{column, container, pick_list, row, text};
 use iced::{Element, Length, Task};
 
 use crate::fabric::model::{Fabric, Id, MAX_NAME_LEN, NetworkService};
@@ -215,22 +215,12 @@ impl Properties {
             container(self.host_groups.checklist().map(Message::HostGroup)).height(170),
         ]
         .spacing(8);
-        if let Some(e) = &self.error {
-            body = body.push(style::notice(style::Tone::Error, e.clone()));
-        } else if let Err(e) = &validation {
-            body = body.push(style::hint(e.clone()));
-        }
-        body = body.push(
-            row![
-                space().width(Length::Fill),
-                style::default_command(
-                    "OK",
-                    (validation.is_ok() && !self.saving).then_some(Message::Save)
-                ),
-                style::command("Cancel", Some(Message::Cancel)),
-            ]
-            .spacing(8),
-        );
+        let invalid = validation.as_ref().err().map(String::as_str);
+        body = body.push(style::save_problem(self.error.as_deref(), invalid));
+        body = body.push(style::ok_cancel(
+            (validation.is_ok() && !self.saving).then_some(Message::Save),
+            Message::Cancel,
+        ));
         container(body)
             .padding(16)
             .width(640)

@@ -246,23 +246,13 @@ impl RunAsDialog {
             ),
         ]
         .spacing(10);
-        if let Some(e) = &self.error {
-            body = body.push(style::notice(style::Tone::Error, e.clone()));
-        } else if let Err(reason) = &validation {
-            body = body.push(style::hint(reason.clone()));
-        }
+        let invalid = validation.as_ref().err().map(String::as_str);
+        body = body.push(style::save_problem(self.error.as_deref(), invalid));
         body = body.push(space().height(Length::Fill));
-        body = body.push(
-            row![
-                space().width(Length::Fill),
-                style::default_command(
-                    "OK",
-                    (validation.is_ok() && !self.saving).then_some(Message::Save)
-                ),
-                style::command("Cancel", Some(Message::Cancel)),
-            ]
-            .spacing(8),
-        );
+        body = body.push(style::ok_cancel(
+            (validation.is_ok() && !self.saving).then_some(Message::Save),
+            Message::Cancel,
+        ));
         container(body)
             .padding(16)
             .width(520)

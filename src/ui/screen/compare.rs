@@ -13,7 +13,7 @@ use iced::widget::scrollable::Viewport;
 use iced::widget::{
     button, column, container, mouse_area, row, scrollable, space, text, text_input,
 };
-use iced::{Alignment, Background, Border, Color, Element, Length, Task, Theme};
+use iced::{Alignment, Background, Border, Element, Length, Task, Theme};
 
 use crate::fabric::model::{Fabric, Id, ObjectKind, PoolScope};
 use crate::fabric::store::FabricStore;
@@ -145,15 +145,6 @@ pub fn status_tone(status: RowStatus) -> Option<Tone> {
     }
 }
 
-fn mix(a: Color, b: Color, t: f32) -> Color {
-    Color {
-        r: a.r + (b.r - a.r) * t,
-        g: a.g + (b.g - a.g) * t,
-        b: a.b + (b.b - a.b) * t,
-        a: 1.0,
-    }
-}
-
 /// A coloured badge with the status in words, so colour is never the only cue.
 pub fn badge<'a, M: 'a>(status: RowStatus) -> Element<'a, M> {
     let tone = status_tone(status);
@@ -163,7 +154,7 @@ pub fn badge<'a, M: 'a>(status: RowStatus) -> Element<'a, M> {
             .font(style::bold())
             .style(move |theme: &Theme| text::Style {
                 color: Some(match tone {
-                    Some(t) => mix(style::tone_color(theme, t), theme.palette().text, 0.25),
+                    Some(t) => style::mix(style::tone_color(theme, t), theme.palette().text, 0.25),
                     None => style::muted_text(theme),
                 }),
             }),
@@ -175,10 +166,10 @@ pub fn badge<'a, M: 'a>(status: RowStatus) -> Element<'a, M> {
             .map(|t| style::tone_color(theme, t))
             .unwrap_or(style::muted_text(theme));
         container::Style {
-            background: Some(Background::Color(mix(base, c, 0.16))),
+            background: Some(Background::Color(style::mix(base, c, 0.16))),
             border: Border::default()
                 .width(1)
-                .color(mix(base, c, 0.55))
+                .color(style::mix(base, c, 0.55))
                 .rounded(9),
             ..container::Style::default()
         }
@@ -193,7 +184,7 @@ fn chip<'a, M: 'a>(label: String, tone: Tone) -> Element<'a, M> {
         .style(move |theme: &Theme| {
             let c = style::tone_color(theme, tone);
             container::Style {
-                background: Some(Background::Color(mix(
+                background: Some(Background::Color(style::mix(
                     style::pane_background(theme),
                     c,
                     0.28,
@@ -994,7 +985,7 @@ fn fields_table(r: &CompareRow) -> Element<'_, Message> {
                 .width(Length::Fill)
                 .style(move |theme: &Theme| container::Style {
                     background: changed.then(|| {
-                        Background::Color(mix(
+                        Background::Color(style::mix(
                             style::pane_background(theme),
                             style::tone_color(theme, Tone::Warning),
                             0.22,

@@ -1,6 +1,6 @@
 //! The console's look: two palettes (light, dark), pane and row styles, and small shared widgets.
 
-use iced::widget::{button, container, row, text};
+use iced::widget::{button, container, row, space, text};
 use iced::{Background, Border, Color, Element, Length, Shadow, Theme, Vector, theme};
 
 use crate::sync::status::SyncState;
@@ -40,7 +40,8 @@ pub fn dark() -> Theme {
     )
 }
 
-fn mix(a: Color, b: Color, t: f32) -> Color {
+/// `a` moved towards `b` by `t` (0 to 1).
+pub fn mix(a: Color, b: Color, t: f32) -> Color {
     Color {
         r: a.r + (b.r - a.r) * t,
         g: a.g + (b.g - a.g) * t,
@@ -472,4 +473,27 @@ mod tests {
         assert_eq!(format_skew(Some(-1500)), "-1.5 s");
         assert_eq!(format_skew(Some(360_000)), "6.0 min");
     }
+}
+
+/// Under a dialog's fields: why the last save failed, else what still keeps OK disabled.
+pub fn save_problem<'a, M: 'a>(
+    failed: Option<&str>,
+    invalid: Option<&str>,
+) -> Option<Element<'a, M>> {
+    match (failed, invalid) {
+        (Some(e), _) => Some(notice(Tone::Error, e)),
+        (None, Some(reason)) => Some(hint(reason)),
+        (None, None) => None,
+    }
+}
+
+/// A dialog's OK and Cancel at its bottom right; OK is the default button.
+pub fn ok_cancel<'a, M: Clone + 'a>(ok: Option<M>, cancel: M) -> Element<'a, M> {
+    row![
+        space().width(Length::Fill),
+        default_command("OK", ok),
+        command("Cancel", Some(cancel)),
+    ]
+    .spacing(8)
+    .into()
 }

@@ -1,7 +1,7 @@
 //! Connection String page: the IPAM server's FQDN with an optional :port, validated as it is typed.
 
-use iced::widget::{column, text};
-use iced::{Element, Length};
+use iced::Element;
+use iced::widget::text;
 
 use crate::fabric::connection::ConnectionString;
 use crate::ui::widget::style;
@@ -62,19 +62,17 @@ impl ConnectionPage {
                 Ok(_) => style::notice(style::Tone::Success, self.port_note().unwrap_or_default()),
             }
         };
-        column![
-            style::heading("Connection String"),
-            style::hint(
-                "If the IPAM server listens on a specific port, end the string with a colon and the port number (for example :443)."
-            ),
-            text("Connection string:").size(style::TEXT),
-            super::text_box("IPAMserver1.contoso.com", &self.input, Message::Input)
-                .id(CONNECTION_INPUT),
-            status,
-        ]
-        .spacing(8)
-        .width(Length::Fill)
-        .into()
+        super::field_page(
+            "Connection String",
+            "If the IPAM server listens on a specific port, end the string with a colon and the port number (for example :443).",
+            [
+                text("Connection string:").size(style::TEXT).into(),
+                super::text_box("IPAMserver1.contoso.com", &self.input, Message::Input)
+                    .id(CONNECTION_INPUT)
+                    .into(),
+                status,
+            ],
+        )
     }
 }
 

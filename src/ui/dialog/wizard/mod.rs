@@ -541,6 +541,19 @@ impl Wizard {
     }
 }
 
+/// A page of text fields: its heading and hint, then the labelled boxes one under another.
+pub fn field_page<'a, M: 'a>(
+    heading: &'static str,
+    hint: &'static str,
+    fields: impl IntoIterator<Item = Element<'a, M>>,
+) -> Element<'a, M> {
+    column![style::heading(heading), style::hint(hint)]
+        .extend(fields)
+        .spacing(8)
+        .width(Length::Fill)
+        .into()
+}
+
 /// A text box styled alike in the wizard's pages and the dialogs it opens.
 pub fn text_box<'a, M: Clone + 'a>(
     placeholder: &str,

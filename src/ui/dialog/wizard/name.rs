@@ -2,8 +2,8 @@
 
 use std::collections::BTreeSet;
 
-use iced::widget::{column, text};
-use iced::{Element, Length};
+use iced::Element;
+use iced::widget::text;
 
 use crate::fabric::model::MAX_NAME_LEN;
 use crate::ui::widget::style;
@@ -67,22 +67,24 @@ impl NamePage {
     }
 
     pub fn view(&self) -> Element<'_, Message> {
-        column![
-            style::heading("Name"),
-            style::hint("Type a name and an optional description for the network service."),
-            text("Name:").size(style::TEXT),
-            super::text_box("e.g. IPAM server 1", &self.name, Message::Name).id(NAME_INPUT),
-            text("Description:").size(style::TEXT),
-            super::text_box("Optional", &self.description, Message::Description)
-                .id(DESCRIPTION_INPUT),
-            style::hint(format!(
-                "{} of {MAX_NAME_LEN} characters",
-                self.name.trim().chars().count()
-            )),
-        ]
-        .spacing(8)
-        .width(Length::Fill)
-        .into()
+        super::field_page(
+            "Name",
+            "Type a name and an optional description for the network service.",
+            [
+                text("Name:").size(style::TEXT).into(),
+                super::text_box("e.g. IPAM server 1", &self.name, Message::Name)
+                    .id(NAME_INPUT)
+                    .into(),
+                text("Description:").size(style::TEXT).into(),
+                super::text_box("Optional", &self.description, Message::Description)
+                    .id(DESCRIPTION_INPUT)
+                    .into(),
+                style::hint(format!(
+                    "{} of {MAX_NAME_LEN} characters",
+                    self.name.trim().chars().count()
+                )),
+            ],
+        )
     }
 }
 
