@@ -8,6 +8,7 @@ use iced::widget::{column, container, row, text, text_input};
 use iced::{Alignment, Element, Length, Theme};
 use ipnet::IpNet;
 
+use crate::fabric::model::Fabric;
 use crate::fabric::validate::{Field, ValidationError};
 use crate::ui::widget::style::{self, Tone};
 
@@ -170,6 +171,45 @@ pub fn field<'a, M: 'a>(
     .spacing(8)
     .align_y(Alignment::Start)
     .into()
+}
+
+/// The "Logical network" field of the objects that belong to one; `id` names its list.
+pub fn logical_network_field<'a, M: Clone + 'a>(
+    id: &'static str,
+    fabric: &Fabric,
+    chosen: Option<crate::fabric::model::Id>,
+    on_select: impl Fn(Choice) -> M + 'a,
+    errors: &FieldErrors,
+) -> Element<'a, M> {
+    let networks = logical_network_choices(fabric);
+    let selected = chosen.and_then(|l| networks.iter().find(|c| c.id == l).cloned());
+    field(
+        "Logical network",
+        container(
+            iced::widget::pick_list(networks, selected, on_select)
+                .placeholder("Choose a logical network")
+                .text_size(style::TEXT)
+                .padding(5)
+                .style(pick_style)
+                .width(Length::Fill),
+        )
+        .id(id),
+        errors.get("Logical network"),
+    )
+}
+
+/// The fabric's logical networks as choices, by name.
+pub fn logical_network_choices(fabric: &Fabric) -> Vec<Choice> {
+    let mut out: Vec<Choice> = fabric
+        .logical_networks
+        .values()
+        .map(|l| Choice {
+            id: l.id,
+            label: l.name.clone(),
+        })
+        .collect();
+    out.sort_by_key(|c| c.label.to_lowercase());
+    out
 }
 
 /// Pick lists in the text boxes' colours, so a dialog's fields look alike.

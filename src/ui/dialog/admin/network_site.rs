@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use iced::widget::{button, checkbox, column, container, pick_list, row, scrollable, space, text};
+use iced::widget::{button, checkbox, column, container, row, scrollable, space, text};
 use iced::{Alignment, Element, Length};
 use uuid::Uuid;
 
@@ -63,19 +63,6 @@ pub enum Message {
     Secondary(usize, String),
     AddPair,
     RemovePair(usize),
-}
-
-pub fn logical_network_choices(fabric: &Fabric) -> Vec<Choice> {
-    let mut out: Vec<Choice> = fabric
-        .logical_networks
-        .values()
-        .map(|l| Choice {
-            id: l.id,
-            label: l.name.clone(),
-        })
-        .collect();
-    out.sort_by_key(|c| c.label.to_lowercase());
-    out
 }
 
 /// Does an error message speak of this exact token (a subnet or address as typed)?
@@ -270,10 +257,6 @@ impl Form {
     }
 
     pub fn view<'a>(&'a self, fabric: &'a Fabric, errors: &FieldErrors) -> Element<'a, Message> {
-        let networks = logical_network_choices(fabric);
-        let selected = self
-            .logical_network
-            .and_then(|l| networks.iter().find(|c| c.id == l).cloned());
         let private = self.private_vlan(fabric);
 
         // Host groups as an indented checklist, in tree order.
@@ -411,18 +394,12 @@ impl Form {
                 ),
                 errors.get("Name"),
             ),
-            form::field(
-                "Logical network",
-                container(
-                    pick_list(networks, selected, Message::LogicalNetwork)
-                        .placeholder("Choose a logical network")
-                        .text_size(style::TEXT)
-                        .padding(5)
-                        .style(form::pick_style)
-                        .width(Length::Fill),
-                )
-                .id(LOGICAL_NETWORK_LIST),
-                errors.get("Logical network"),
+            form::logical_network_field(
+                LOGICAL_NETWORK_LIST,
+                fabric,
+                self.logical_network,
+                Message::LogicalNetwork,
+                errors,
             ),
             form::field("Host groups", groups, errors.get("Host groups")),
             form::field("Subnets and VLANs", pairs, &rest),

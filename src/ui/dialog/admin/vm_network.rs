@@ -1,12 +1,12 @@
 //! Create VM Network / VM Network Properties: name, logical network, isolation, and VM subnets
 //! for network-virtualized networks. On the IPAM server it is a customer address space.
 
-use iced::widget::{button, column, container, pick_list, radio, row, text};
+use iced::widget::{button, column, container, radio, row, text};
 use iced::{Alignment, Element, Length};
 use uuid::Uuid;
 
 use super::form::{self, Choice, FieldErrors};
-use super::network_site::{logical_network_choices, mentions};
+use super::network_site::mentions;
 use crate::fabric::model::{Fabric, FabricObject, Id, VmNetwork, VmNetworkIsolation};
 use crate::fabric::validate::{Field, validate_object};
 use crate::ui::widget::style;
@@ -164,10 +164,6 @@ impl Form {
     }
 
     pub fn view<'a>(&'a self, fabric: &'a Fabric, errors: &FieldErrors) -> Element<'a, Message> {
-        let networks = logical_network_choices(fabric);
-        let selected = self
-            .logical_network
-            .and_then(|l| networks.iter().find(|c| c.id == l).cloned());
         let isolation = column(VmNetworkIsolation::ALL.iter().enumerate().map(|(n, i)| {
             container(
                 radio(i.label(), *i, Some(self.isolation), Message::Isolation)
@@ -239,18 +235,12 @@ impl Form {
                 form::input(DESCRIPTION_INPUT, "Optional", &self.description, Message::Description, false),
                 errors.get("Description"),
             ),
-            form::field(
-                "Logical network",
-                container(
-                    pick_list(networks, selected, Message::LogicalNetwork)
-                        .placeholder("Choose a logical network")
-                        .text_size(style::TEXT)
-                        .padding(5)
-                        .style(form::pick_style)
-                        .width(Length::Fill),
-                )
-                .id(LOGICAL_NETWORK_LIST),
-                errors.get("Logical network"),
+            form::logical_network_field(
+                LOGICAL_NETWORK_LIST,
+                fabric,
+                self.logical_network,
+                Message::LogicalNetwork,
+                errors,
             ),
             form::field("Isolation", isolation, errors.get("Isolation")),
             form::field("VM subnets", subnets, &rest),
