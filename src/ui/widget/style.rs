@@ -462,19 +462,6 @@ pub fn format_short_time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn skew_is_shown_in_a_readable_unit() {
-        assert_eq!(format_skew(None), "—");
-        assert_eq!(format_skew(Some(250)), "250 ms");
-        assert_eq!(format_skew(Some(-1500)), "-1.5 s");
-        assert_eq!(format_skew(Some(360_000)), "6.0 min");
-    }
-}
-
 /// Under a dialog's fields: why the last save failed, else what still keeps OK disabled.
 pub fn save_problem<'a, M: 'a>(
     failed: Option<&str>,
@@ -496,4 +483,17 @@ pub fn ok_cancel<'a, M: Clone + 'a>(ok: Option<M>, cancel: M) -> Element<'a, M> 
     ]
     .spacing(8)
     .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skew_is_shown_in_a_readable_unit() {
+        assert_eq!(format_skew(None), "—");
+        assert_eq!(format_skew(Some(250)), "250 ms");
+        assert_eq!(format_skew(Some(-1500)), "-1.5 s");
+        assert_eq!(format_skew(Some(360_000)), "6.0 min");
+    }
 }
