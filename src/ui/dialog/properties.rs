@@ -8,8 +8,8 @@ use iced::{Element, Length, Task};
 
 use crate::fabric::model::{Fabric, Id, MAX_NAME_LEN, NetworkService};
 use crate::sync::status::ServiceStatus;
-use crate::ui::dialog::wizard::host_group::{self, HostGroupPage};
 use crate::ui::dialog::wizard::text_box;
+use crate::ui::widget::host_group_tree::{self, HostGroupTree};
 use crate::ui::widget::style;
 
 pub const NAME_INPUT: &str = "properties-name";
@@ -33,7 +33,7 @@ pub struct Properties {
     pub description: String,
     pub run_as: Option<Id>,
     pub interval_minutes: String,
-    pub host_groups: HostGroupPage,
+    pub host_groups: HostGroupTree,
     accounts: Vec<AccountChoice>,
     other_names: Vec<String>,
     pub saving: bool,
@@ -46,7 +46,7 @@ pub enum Message {
     Description(String),
     RunAs(AccountChoice),
     Interval(String),
-    HostGroup(host_group::Message),
+    HostGroup(host_group_tree::Message),
     Save,
     Cancel,
 }
@@ -74,7 +74,7 @@ impl Properties {
             description: service.description.clone(),
             run_as: Some(service.run_as),
             interval_minutes: (service.sync_interval_secs / 60).max(1).to_string(),
-            host_groups: HostGroupPage::from_scope(fabric.clone(), &service.scope),
+            host_groups: HostGroupTree::from_scope(fabric.clone(), &service.scope),
             accounts,
             other_names: fabric
                 .network_services

@@ -2,6 +2,7 @@
 
 pub mod focus;
 pub mod grid;
+pub mod host_group_tree;
 pub mod ribbon;
 pub mod style;
 pub mod virtual_list;

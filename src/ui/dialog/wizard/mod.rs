@@ -20,6 +20,7 @@ use crate::fabric::connection::ConnectionString;
 use crate::fabric::model::{Fabric, Id, NetworkService, ServiceCategory, default_sync_interval};
 use crate::ipam::provider::{ProviderDescriptor, TestReport};
 use crate::ui::dialog::run_as_dialog::{self, RunAsDialog};
+use crate::ui::widget::host_group_tree::{self, HostGroupTree};
 use crate::ui::widget::style;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -67,7 +68,7 @@ pub struct Wizard {
     pub credentials: credentials::CredentialsPage,
     pub connection: connection::ConnectionPage,
     pub provider: provider::ProviderPage,
-    pub host_group: host_group::HostGroupPage,
+    pub host_group: HostGroupTree,
     pub summary: summary::SummaryPage,
     pub run_as_dialog: Option<RunAsDialog>,
     pub confirm_cancel: bool,
@@ -83,7 +84,7 @@ pub enum Message {
     Credentials(credentials::Message),
     Connection(connection::Message),
     Provider(provider::Message),
-    HostGroup(host_group::Message),
+    HostGroup(host_group_tree::Message),
     RunAs(run_as_dialog::Message),
     Next,
     Previous,
@@ -125,7 +126,7 @@ impl Wizard {
                 skew_threshold_ms,
                 ..provider::ProviderPage::default()
             },
-            host_group: host_group::HostGroupPage::new(fabric.clone()),
+            host_group: HostGroupTree::new(fabric.clone()),
             summary: summary::SummaryPage::default(),
             run_as_dialog: None,
             confirm_cancel: false,
@@ -450,7 +451,7 @@ impl Wizard {
             Page::Credentials => self.credentials.view().map(Message::Credentials),
             Page::ConnectionString => self.connection.view().map(Message::Connection),
             Page::Provider => self.provider.view().map(Message::Provider),
-            Page::HostGroup => self.host_group.view().map(Message::HostGroup),
+            Page::HostGroup => host_group::view(&self.host_group).map(Message::HostGroup),
             Page::Summary => self.summary.view(),
         };
         let blocked = self.blocked();
