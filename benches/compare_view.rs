@@ -16,7 +16,7 @@ use fabric_console::ipam::model::{IpamOp, IpamSnapshot};
 use fabric_console::sync::compare::{RowStatus, compare};
 use fabric_console::sync::normal::BaseState;
 use fabric_console::sync::{PlanInput, agreed_base, plan};
-use fabric_console::ui::compare::{CompareScreen, Loaded, Message};
+use fabric_console::ui::screen::compare::{CompareScreen, Loaded, Message};
 use iced::{Element, Settings, Size};
 
 /// Counts live and peak heap bytes, so memory is measured, not guessed.
@@ -156,7 +156,7 @@ fn view_benches(c: &mut Criterion) {
     let size = if measuring() { 100_000 } else { 2_000 };
     let mut s = screen(size);
     let rows = s.rows().len();
-    let row_height = fabric_console::ui::compare::ROW_HEIGHT;
+    let row_height = fabric_console::ui::screen::compare::ROW_HEIGHT;
 
     let mut g = c.benchmark_group("compare_view");
     g.sample_size(if measuring() { 100 } else { 10 })
@@ -201,7 +201,7 @@ fn view_benches(c: &mut Criterion) {
         fabric_console::sync::engine::Engine::start(ctx).unwrap()
     });
     let fabric = Fabric::new();
-    let ctx = fabric_console::ui::compare::Context {
+    let ctx = fabric_console::ui::screen::compare::Context {
         fabric: &fabric,
         store: &store,
         engine: &engine,

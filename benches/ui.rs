@@ -16,8 +16,8 @@ use fabric_console::ipam::registry::ProviderRegistry;
 use fabric_console::sync::engine::{Engine, EngineContext};
 use fabric_console::sync::status::{EngineEvent, SyncStage};
 use fabric_console::ui::engine_events::EngineNotice;
-use fabric_console::ui::fabric_workspace::{Message as FabricMessage, Node};
 use fabric_console::ui::preferences::Preferences;
+use fabric_console::ui::screen::fabric_workspace::{Message as FabricMessage, Node};
 use fabric_console::ui::{App, AppContext, Message};
 use uuid::Uuid;
 

@@ -17,9 +17,9 @@ use fabric_console::ipam_server::{self as server, RunningServer, ServerConfig};
 use fabric_console::sync::engine::{Engine, EngineContext};
 use fabric_console::sync::status::{EngineCommand, EngineEvent, JobTrigger, SyncState};
 use fabric_console::ui::app::Modal;
+use fabric_console::ui::dialog::wizard::{self, Page};
 use fabric_console::ui::engine_events::EngineNotice;
 use fabric_console::ui::preferences::Preferences;
-use fabric_console::ui::wizard::{self, Page};
 use fabric_console::ui::{App, AppContext, Message};
 use iced::{Settings, Size, Task, mouse};
 use iced_test::Simulator;
@@ -522,9 +522,15 @@ fn a_run_as_secret_typed_in_the_wizard_never_appears_in_the_summary() {
     c.click(builtin::MANUFACTURER);
     c.click("Next");
     c.click("Create Run As Account...");
-    c.type_into(fabric_console::ui::run_as_dialog::NAME_INPUT, "Six account");
-    c.type_into(fabric_console::ui::run_as_dialog::USER_INPUT, "six");
-    c.type_into(fabric_console::ui::run_as_dialog::SECRET_INPUT, SECRET);
+    c.type_into(
+        fabric_console::ui::dialog::run_as_dialog::NAME_INPUT,
+        "Six account",
+    );
+    c.type_into(fabric_console::ui::dialog::run_as_dialog::USER_INPUT, "six");
+    c.type_into(
+        fabric_console::ui::dialog::run_as_dialog::SECRET_INPUT,
+        SECRET,
+    );
     c.click("OK");
     let created = c
         .app
@@ -616,7 +622,10 @@ fn double_click_opens_properties_and_saving_updates_the_engine() {
         matches!(c.app.modal(), Some(Modal::Properties(_))),
         "double-click opens Properties"
     );
-    c.type_into(fabric_console::ui::properties::NAME_INPUT, " (renamed)");
+    c.type_into(
+        fabric_console::ui::dialog::properties::NAME_INPUT,
+        " (renamed)",
+    );
     c.click("OK");
     assert!(c.app.modal().is_none());
     let saved = &c.app.fabric().network_services[&id];

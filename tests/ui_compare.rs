@@ -21,13 +21,13 @@ use fabric_console::sync::engine::{Engine, EngineContext, EngineHandle};
 use fabric_console::sync::plan::{Resolution, Side};
 use fabric_console::sync::status::EngineEvent;
 use fabric_console::sync::status::{EngineCommand, JobResult, JobTrigger};
-use fabric_console::ui::admin::{self, Admin, Tab};
-use fabric_console::ui::compare::{self, CompareScreen};
+use fabric_console::ui::dialog::admin::{self, Admin, Tab};
+use fabric_console::ui::dialog::exchange;
+use fabric_console::ui::dialog::preview::{self, Preview, PreviewState};
 use fabric_console::ui::engine_events::EngineNotice;
-use fabric_console::ui::exchange;
-use fabric_console::ui::focus::DialogKey;
 use fabric_console::ui::preferences::Preferences;
-use fabric_console::ui::preview::{self, Preview, PreviewState};
+use fabric_console::ui::screen::compare::{self, CompareScreen};
+use fabric_console::ui::widget::focus::DialogKey;
 use fabric_console::ui::{App, AppContext, Message};
 use iced::{Element, Settings, Size, Task};
 use iced_test::Simulator;
@@ -790,7 +790,7 @@ fn a_logical_network_created_in_its_dialog_appears_in_the_list() {
     s.interact(|ui| {
         ui.click("Create Logical Network...").expect("create");
     });
-    assert!(s.admin.dialog.is_some());
+    assert!(s.admin.object_dialog().is_some());
     assert!(s.shows("Create Logical Network"));
     s.interact(|ui| {
         ui.click(selector::id(admin::logical_network::NAME_INPUT))
@@ -807,7 +807,10 @@ fn a_logical_network_created_in_its_dialog_appears_in_the_list() {
     s.interact(|ui| {
         ui.click("OK").expect("OK");
     });
-    assert!(s.admin.dialog.is_none(), "the dialog closes once saved");
+    assert!(
+        s.admin.object_dialog().is_none(),
+        "the dialog closes once saved"
+    );
     let saved = s.store.fabric();
     let ln = saved
         .logical_networks
@@ -830,7 +833,7 @@ fn a_logical_network_created_in_its_dialog_appears_in_the_list() {
     s.interact(|ui| {
         ui.click("OK").expect("OK");
     });
-    assert!(s.admin.dialog.is_some());
+    assert!(s.admin.object_dialog().is_some());
     assert_eq!(s.store.fabric().logical_networks.len(), 2);
 }
 
@@ -848,8 +851,7 @@ fn an_invalid_pool_shows_the_error_at_the_field_and_is_not_saved() {
     s.interact(|ui| choose(ui, admin::ip_pool::OWNER_LIST, 0));
     assert_eq!(
         s.admin
-            .dialog
-            .as_ref()
+            .object_dialog()
             .map(|d| matches!(&d.form, admin::Form::IpPool(p) if p.owner == Some(s.site))),
         Some(true)
     );
@@ -896,7 +898,7 @@ fn an_invalid_pool_shows_the_error_at_the_field_and_is_not_saved() {
         ui.click("OK").expect("OK");
     });
     assert!(
-        s.admin.dialog.as_ref().is_some_and(|d| !d.saving),
+        s.admin.object_dialog().is_some_and(|d| !d.saving),
         "not saved"
     );
     assert_eq!(*s.store.fabric(), *before, "nothing was saved");
@@ -908,7 +910,7 @@ fn an_invalid_pool_shows_the_error_at_the_field_and_is_not_saved() {
     });
     assert!(s.shows("DNS servers: \"dns1\" is not an IP address"));
     // Fixed, it saves and appears in the list.
-    let dialog = s.admin.dialog.as_mut().expect("dialog");
+    let dialog = s.admin.object_dialog_mut().expect("dialog");
     let fabric = s.fabric.clone();
     dialog.update(
         admin::FormMessage::IpPool(admin::ip_pool::Message::RangeEnd("10.1.0.250".into())),
@@ -921,7 +923,7 @@ fn an_invalid_pool_shows_the_error_at_the_field_and_is_not_saved() {
     s.interact(|ui| {
         ui.click("OK").expect("OK");
     });
-    assert!(s.admin.dialog.is_none());
+    assert!(s.admin.object_dialog().is_none());
     assert!(
         s.store
             .fabric()
@@ -1210,7 +1212,9 @@ fn export_and_import_from_the_ribbon_with_a_typed_path_and_every_problem_listed(
     let file = dir.path().join("fabric.json");
     // Export...: no file chooser answers on this machine's desktop, so a path is typed.
     let _ = c.app.update(Message::Ribbon(
-        fabric_console::ui::ribbon::Message::Action(fabric_console::ui::ribbon::Action::Export),
+        fabric_console::ui::widget::ribbon::Message::Action(
+            fabric_console::ui::widget::ribbon::Action::Export,
+        ),
     ));
     assert!(c.app.exchange().is_some());
     c.send(Message::Exchange(exchange::Message::Picked(
@@ -1246,7 +1250,9 @@ fn export_and_import_from_the_ribbon_with_a_typed_path_and_every_problem_listed(
     std::fs::write(&broken, serde_json::to_string_pretty(&doc).expect("json")).expect("write");
     let before = c.rig.store.fabric();
     let _ = c.app.update(Message::Ribbon(
-        fabric_console::ui::ribbon::Message::Action(fabric_console::ui::ribbon::Action::Import),
+        fabric_console::ui::widget::ribbon::Message::Action(
+            fabric_console::ui::widget::ribbon::Action::Import,
+        ),
     ));
     c.send(Message::Exchange(exchange::Message::Picked(
         exchange::Picked::File(broken.clone()),
@@ -1269,7 +1275,9 @@ fn export_and_import_from_the_ribbon_with_a_typed_path_and_every_problem_listed(
     let good = dir.path().join("good.json");
     std::fs::write(&good, serde_json::to_string_pretty(&doc).expect("json")).expect("write");
     let _ = c.app.update(Message::Ribbon(
-        fabric_console::ui::ribbon::Message::Action(fabric_console::ui::ribbon::Action::Import),
+        fabric_console::ui::widget::ribbon::Message::Action(
+            fabric_console::ui::widget::ribbon::Action::Import,
+        ),
     ));
     c.send(Message::Exchange(exchange::Message::Picked(
         exchange::Picked::File(good),

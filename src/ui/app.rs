@@ -16,23 +16,23 @@ use crate::sync::plan::PlanSummary;
 use crate::sync::status::{
     EngineCommand, EngineEvent, EngineSnapshot, JobRecord, JobTrigger, StatusMap, SyncState,
 };
-use crate::ui::admin::{self, Admin};
-use crate::ui::compare::{self, CompareScreen};
 use crate::ui::context::AppContext;
+use crate::ui::dialog::admin::{self, Admin};
+use crate::ui::dialog::exchange::{self, Exchange};
+use crate::ui::dialog::preview::{self, Preview, PreviewState};
+use crate::ui::dialog::properties::{self, Properties};
+use crate::ui::dialog::run_as_dialog;
+use crate::ui::dialog::wizard::{self, Wizard};
 use crate::ui::engine_events::{EngineNotice, engine_events};
-use crate::ui::exchange::{self, Exchange};
-use crate::ui::fabric_workspace::{self, FabricWorkspace, Node};
-use crate::ui::focus::{self, DialogKey};
-use crate::ui::jobs::{self, JobsWorkspace};
 use crate::ui::metrics::UiMetrics;
 use crate::ui::preferences::{Preferences, ThemeChoice, Workspace};
-use crate::ui::preview::{self, Preview, PreviewState};
-use crate::ui::properties::{self, Properties};
-use crate::ui::ribbon::{self, Action, Ribbon};
-use crate::ui::run_as_dialog;
-use crate::ui::settings::{self, SettingsWorkspace};
-use crate::ui::style::{self, Tone};
-use crate::ui::wizard::{self, Wizard};
+use crate::ui::screen::compare::{self, CompareScreen};
+use crate::ui::screen::fabric_workspace::{self, FabricWorkspace, Node};
+use crate::ui::screen::jobs::{self, JobsWorkspace};
+use crate::ui::screen::settings::{self, SettingsWorkspace};
+use crate::ui::widget::focus::{self, DialogKey};
+use crate::ui::widget::ribbon::{self, Action, Ribbon};
+use crate::ui::widget::style::{self, Tone};
 
 mod engine_status;
 mod keys;
@@ -58,11 +58,14 @@ pub fn admin_tabs(node: Node) -> &'static [admin::Tab] {
     }
 }
 
+/// The one dialog the shell shows over everything; the screens' own dialogs (fabric
+/// administration, side-by-side confirmations) stay with the screen whose lists they edit.
 #[derive(Debug, Clone)]
 pub enum Modal {
     Wizard(Box<Wizard>),
     Properties(Box<Properties>),
     Preview(Box<Preview>),
+    Exchange(Box<Exchange>),
     ConfirmRemove {
         service: Id,
         name: String,
@@ -133,7 +136,6 @@ pub struct App {
     settings_ws: SettingsWorkspace,
     admin: Admin,
     compare: Option<Box<CompareScreen>>,
-    exchange: Option<Box<Exchange>>,
     modal: Option<Modal>,
     context_menu: Option<ContextMenu>,
     cursor: Point,
@@ -172,7 +174,6 @@ impl App {
             settings_ws: SettingsWorkspace::default(),
             admin: Admin::default(),
             compare: None,
-            exchange: None,
             modal: None,
             context_menu: None,
             cursor: Point::ORIGIN,
@@ -226,12 +227,15 @@ impl App {
         self.compare.as_deref()
     }
     pub fn exchange(&self) -> Option<&Exchange> {
-        self.exchange.as_deref()
+        match &self.modal {
+            Some(Modal::Exchange(x)) => Some(x),
+            _ => None,
+        }
     }
     /// A dialog of the fabric administration, import/export or the side-by-side view is open.
     pub fn screen_dialog_open(&self) -> bool {
         self.admin.is_modal()
-            || self.exchange.is_some()
+            || self.exchange().is_some()
             || self.compare.as_ref().is_some_and(|c| c.confirm.is_some())
     }
     pub fn context_menu_open(&self) -> bool {
@@ -297,31 +301,44 @@ impl App {
                 Some(action) => self.ribbon_action(action),
                 None => Task::none(),
             },
-            Message::Fabric(m) => match self.fabric_message(m) {
-                Some(fabric_workspace::Event::OpenProperties(id)) => self.open_properties(id),
-                Some(fabric_workspace::Event::ContextMenu(id)) => {
-                    self.open_menu(Some(id), self.cursor);
-                    Task::none()
-                }
-                None => Task::none(),
-            },
-            Message::Jobs(m) => {
-                self.jobs_ws.update(m);
-                Task::none()
+            Message::Fabric(m) => {
+                let (task, event) = self.fabric_message(m);
+                let follow = match event {
+                    Some(fabric_workspace::Event::OpenProperties(id)) => self.open_properties(id),
+                    Some(fabric_workspace::Event::ContextMenu(id)) => {
+                        self.open_menu(Some(id), self.cursor);
+                        Task::none()
+                    }
+                    None => Task::none(),
+                };
+                Task::batch([task.map(Message::Fabric), follow])
             }
-            Message::Settings(m) => match self.settings_ws.update(m, &self.fabric) {
-                Some(settings::Event::SaveRunAs(save)) => {
-                    self.save_run_as(save, RunAsOrigin::Settings)
+            Message::Jobs(m) => {
+                let (task, event) = self.jobs_ws.update(m);
+                if let Some(event) = event {
+                    match event {}
                 }
-                Some(settings::Event::DeleteRunAs(id)) => self.delete_run_as(id),
-                None => Task::none(),
-            },
+                task.map(Message::Jobs)
+            }
+            Message::Settings(m) => {
+                let (task, event) = self.settings_ws.update(m, &self.fabric);
+                let follow = match event {
+                    Some(settings::Event::SaveRunAs(save)) => {
+                        self.save_run_as(save, RunAsOrigin::Settings)
+                    }
+                    Some(settings::Event::DeleteRunAs(id)) => self.delete_run_as(id),
+                    None => Task::none(),
+                };
+                Task::batch([task.map(Message::Settings), follow])
+            }
             Message::Wizard(m) => self.wizard_message(m),
             Message::Properties(m) => {
                 let Some(Modal::Properties(p)) = &mut self.modal else {
                     return Task::none();
                 };
-                match p.update(m) {
+                let (task, event) = p.update(m);
+                let task = task.map(Message::Properties);
+                let follow = match event {
                     Some(properties::Event::Cancel) => {
                         self.modal = None;
                         Task::none()
@@ -334,7 +351,8 @@ impl App {
                         )
                     }
                     None => Task::none(),
-                }
+                };
+                Task::batch([task, follow])
             }
             Message::Preview(m) => {
                 let Some(Modal::Preview(p)) = &mut self.modal else {
@@ -546,12 +564,7 @@ impl App {
                 }
                 Task::none()
             }
-            Message::Tick(now) => {
-                if let Some(Modal::Wizard(w)) = &mut self.modal {
-                    w.update(wizard::Message::Tick(now));
-                }
-                Task::none()
-            }
+            Message::Tick(now) => self.wizard_message(wizard::Message::Tick(now)),
             Message::LogMetrics => {
                 self.metrics.log();
                 Task::none()
@@ -589,10 +602,13 @@ impl App {
         let selected = self.fabric_ws.current_service(&self.fabric);
         match action {
             Action::ShowFabricResources => {
-                self.fabric_ws.update(fabric_workspace::Message::SelectNode(
+                let (task, _) = self.fabric_ws.update(fabric_workspace::Message::SelectNode(
                     fabric_workspace::Node::NetworkService,
                 ));
-                self.show_workspace(Workspace::Fabric)
+                Task::batch([
+                    task.map(Message::Fabric),
+                    self.show_workspace(Workspace::Fabric),
+                ])
             }
             Action::AddResources => {
                 if self.modal.is_none() {
@@ -716,20 +732,9 @@ impl App {
         let Some(Modal::Wizard(w)) = &mut self.modal else {
             return Task::none();
         };
-        let focus = matches!(&m, wizard::Message::Next | wizard::Message::Previous);
-        let event = w.update(m);
-        let focus_task = if focus {
-            match w.page {
-                wizard::Page::Name => iced::widget::operation::focus(wizard::name::NAME_INPUT),
-                wizard::Page::ConnectionString => {
-                    iced::widget::operation::focus(wizard::connection::CONNECTION_INPUT)
-                }
-                _ => Task::none(),
-            }
-        } else {
-            Task::none()
-        };
-        let task = match event {
+        let (task, event) = w.update(m);
+        let task = task.map(Message::Wizard);
+        let follow = match event {
             None => Task::none(),
             Some(wizard::Event::Cancelled) => {
                 self.modal = None;
@@ -773,7 +778,7 @@ impl App {
                 )
             }
         };
-        Task::batch([task, focus_task])
+        Task::batch([task, follow])
     }
 
     /// The account and its secret are saved together (see `ops::run_as::save`).
@@ -823,16 +828,22 @@ impl App {
         }
     }
 
-    fn fabric_message(&mut self, m: fabric_workspace::Message) -> Option<fabric_workspace::Event> {
+    fn fabric_message(
+        &mut self,
+        m: fabric_workspace::Message,
+    ) -> (
+        Task<fabric_workspace::Message>,
+        Option<fabric_workspace::Event>,
+    ) {
         if matches!(
             m,
             fabric_workspace::Message::SelectNode(_) | fabric_workspace::Message::SelectService(_)
         ) {
             self.compare = None;
         }
-        let event = self.fabric_ws.update(m);
+        let result = self.fabric_ws.update(m);
         self.admin.show_tabs(admin_tabs(self.fabric_ws.node));
-        event
+        result
     }
 
     fn open_compare(&mut self, id: Id) -> Task<Message> {
@@ -900,20 +911,20 @@ impl App {
         }
         self.context_menu = None;
         let (dialog, task) = Exchange::start(direction);
-        self.exchange = Some(Box::new(dialog));
+        self.modal = Some(Modal::Exchange(Box::new(dialog)));
         task.map(Message::Exchange)
     }
 
     fn exchange_message(&mut self, m: exchange::Message) -> Task<Message> {
-        let Some(dialog) = &mut self.exchange else {
+        let Some(Modal::Exchange(dialog)) = &mut self.modal else {
             return Task::none();
         };
         let (task, event) = dialog.update(m, &self.fabric, &self.ctx.store);
         match event {
             None => {}
-            Some(exchange::Event::Close) => self.exchange = None,
+            Some(exchange::Event::Close) => self.modal = None,
             Some(exchange::Event::Exported(path)) => {
-                self.exchange = None;
+                self.modal = None;
                 self.notice = Some((
                     Tone::Success,
                     format!(
@@ -923,7 +934,7 @@ impl App {
                 ));
             }
             Some(exchange::Event::Imported(fabric, path)) => {
-                self.exchange = None;
+                self.modal = None;
                 self.imported(fabric, &path);
             }
         }

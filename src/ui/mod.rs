@@ -1,27 +1,15 @@
 //! The console's iced user interface: the Fabric workspace shell, the Network Service list, the
 //! Add Network Service wizard, Settings and Jobs. It talks to the store and the engine only.
 
-pub mod admin;
 pub mod app;
-pub mod compare;
 pub mod context;
+pub mod dialog;
 pub mod engine_events;
-pub mod exchange;
-pub mod fabric_workspace;
-pub mod focus;
-pub mod grid;
-pub mod jobs;
 pub mod metrics;
 pub mod preferences;
-pub mod preview;
-pub mod properties;
-pub mod ribbon;
-pub mod run_as_dialog;
-pub mod settings;
+pub mod screen;
 pub mod startup;
-pub mod style;
-pub mod virtual_list;
-pub mod wizard;
+pub mod widget;
 
 use std::sync::Arc;
 

@@ -159,11 +159,11 @@ impl App {
                 _ => Task::none(),
             },
             DialogKey::Submit | DialogKey::Cancel => {
-                if let Some(x) = &mut self.exchange {
+                if let Some(Modal::Exchange(x)) = &mut self.modal {
                     let (task, event) = x.key(key, &self.fabric, &self.ctx.store);
                     let task = task.map(Message::Exchange);
                     if matches!(event, Some(exchange::Event::Close)) {
-                        self.exchange = None;
+                        self.modal = None;
                     }
                     return task;
                 }

@@ -169,6 +169,7 @@ impl App {
                     .view(self.sync.statuses.get(&p.service_id()))
                     .map(Message::Properties),
                 Modal::Preview(p) => p.view().map(Message::Preview),
+                Modal::Exchange(x) => x.view().map(Message::Exchange),
                 Modal::ConfirmRemove { name, removing, .. } => container(
                     column![
                         style::heading("Remove network service"),
@@ -195,14 +196,9 @@ impl App {
             ));
         }
         let screen_dialog = self
-            .exchange
-            .as_ref()
-            .map(|x| x.view().map(Message::Exchange))
-            .or_else(|| {
-                self.admin
-                    .modal(&self.fabric)
-                    .map(|m| m.map(Message::Admin))
-            })
+            .admin
+            .modal(&self.fabric)
+            .map(|m| m.map(Message::Admin))
             .or_else(|| {
                 self.compare
                     .as_ref()

@@ -1,0 +1,818 @@
+//! Create Static IP Address Pool / its Properties: where the addresses come from (a network
+//! site's subnet or a VM network's VM subnet), the range, reserved and VIP addresses, default
+//! gateways with a metric or automatic, DNS servers and suffixes, WINS servers and NetBIOS.
+
+use std::collections::BTreeSet;
+
+use iced::widget::{button, checkbox, column, container, pick_list, radio, row, space, text};
+use iced::{Alignment, Element, Length};
+use uuid::Uuid;
+
+use super::form::{self, Choice, FieldErrors};
+use crate::fabric::model::{
+    Fabric, FabricObject, Gateway, Id, IpPool, PoolScope, VmNetworkIsolation,
+};
+use crate::fabric::validate::{Field, validate_object};
+use crate::ui::widget::style;
+
+pub const NAME_INPUT: &str = "ip-pool-name";
+pub const DESCRIPTION_INPUT: &str = "ip-pool-description";
+pub const START_INPUT: &str = "ip-pool-range-start";
+pub const END_INPUT: &str = "ip-pool-range-end";
+pub const RESERVED_INPUT: &str = "ip-pool-reserved";
+pub const VIPS_INPUT: &str = "ip-pool-vips";
+pub const DNS_INPUT: &str = "ip-pool-dns-servers";
+pub const SUFFIX_INPUT: &str = "ip-pool-dns-suffix";
+pub const SEARCH_INPUT: &str = "ip-pool-search-suffixes";
+pub const WINS_INPUT: &str = "ip-pool-wins";
+pub const OWNER_LIST: &str = "ip-pool-owner";
+pub const SUBNET_LIST: &str = "ip-pool-subnet";
+pub fn gateway_input(row: usize) -> String {
+    format!("ip-pool-gateway-{row}")
+}
+pub fn metric_input(row: usize) -> String {
+    format!("ip-pool-metric-{row}")
+}
+
+pub const FIELDS: &[Field] = &[
+    Field::Name,
+    Field::Description,
+    Field::NetworkSite,
+    Field::VmNetwork,
+    Field::Subnet,
+    Field::VmSubnet,
+    Field::RangeStart,
+    Field::RangeEnd,
+    Field::ReservedAddresses,
+    Field::VipAddresses,
+    Field::DefaultGateway,
+    Field::DnsServers,
+    Field::DnsSuffix,
+    Field::DnsSearchSuffixes,
+    Field::WinsServers,
+];
+
+/// Where the pool takes its addresses from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    NetworkSite,
+    VmNetwork,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GatewayText {
+    pub address: String,
+    pub metric: String,
+    pub automatic: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Form {
+    id: Id,
+    pub name: String,
+    pub description: String,
+    pub source: Source,
+    /// The site or VM network.
+    pub owner: Option<Id>,
+    pub subnet: Option<String>,
+    pub range_start: String,
+    pub range_end: String,
+    pub reserved: String,
+    pub vips: String,
+    pub gateways: Vec<GatewayText>,
+    pub dns_servers: String,
+    pub dns_suffix: String,
+    pub dns_search_suffixes: String,
+    pub wins_servers: String,
+    pub netbios: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum Message {
+    Name(String),
+    Description(String),
+    Source(Source),
+    Owner(Choice),
+    Subnet(String),
+    RangeStart(String),
+    RangeEnd(String),
+    Reserved(String),
+    Vips(String),
+    GatewayAddress(usize, String),
+    GatewayMetric(usize, String),
+    GatewayAutomatic(usize, bool),
+    AddGateway,
+    RemoveGateway(usize),
+    DnsServers(String),
+    DnsSuffix(String),
+    DnsSearchSuffixes(String),
+    WinsServers(String),
+    NetBios(bool),
+}
+
+/// Sites as "Logical network ▸ Site", sorted.
+pub fn site_choices(fabric: &Fabric) -> Vec<Choice> {
+    let mut out: Vec<Choice> = fabric
+        .network_sites
+        .values()
+        .map(|s| Choice {
+            id: s.id,
+            label: format!(
+                "{} ▸ {}",
+                fabric
+                    .logical_networks
+                    .get(&s.logical_network)
+                    .map(|l| l.name.as_str())
+                    .unwrap_or("?"),
+                s.name
+            ),
+        })
+        .collect();
+    out.sort_by_key(|c| c.label.to_lowercase());
+    out
+}
+
+/// VM networks that have VM subnets (network virtualization).
+pub fn vm_network_choices(fabric: &Fabric) -> Vec<Choice> {
+    let mut out: Vec<Choice> = fabric
+        .vm_networks
+        .values()
+        .filter(|v| {
+            v.isolation == VmNetworkIsolation::NetworkVirtualization && !v.vm_subnets.is_empty()
+        })
+        .map(|v| Choice {
+            id: v.id,
+            label: v.name.clone(),
+        })
+        .collect();
+    out.sort_by_key(|c| c.label.to_lowercase());
+    out
+}
+
+fn to_text<T: ToString>(items: impl IntoIterator<Item = T>) -> String {
+    form::join(items)
+}
+
+impl Form {
+    pub fn create(fabric: &Fabric, site: Option<Id>) -> Self {
+        let site = site.filter(|s| fabric.network_sites.contains_key(s));
+        let subnet = site
+            .and_then(|s| fabric.network_sites.get(&s))
+            .and_then(|s| s.subnets.iter().map(|p| p.subnet).min())
+            .map(|n| n.to_string());
+        Form {
+            id: Uuid::new_v4(),
+            name: String::new(),
+            description: String::new(),
+            source: Source::NetworkSite,
+            owner: site,
+            subnet,
+            range_start: String::new(),
+            range_end: String::new(),
+            reserved: String::new(),
+            vips: String::new(),
+            gateways: Vec::new(),
+            dns_servers: String::new(),
+            dns_suffix: String::new(),
+            dns_search_suffixes: String::new(),
+            wins_servers: String::new(),
+            netbios: false,
+        }
+    }
+
+    pub fn edit(pool: &IpPool) -> Self {
+        let (source, owner) = match &pool.scope {
+            PoolScope::Site { site, .. } => (Source::NetworkSite, *site),
+            PoolScope::VmSubnet { vm_network, .. } => (Source::VmNetwork, *vm_network),
+        };
+        Form {
+            id: pool.id,
+            name: pool.name.clone(),
+            description: pool.description.clone(),
+            source,
+            owner: Some(owner),
+            subnet: Some(pool.scope.subnet().to_string()),
+            range_start: pool.range_start.to_string(),
+            range_end: pool.range_end.to_string(),
+            reserved: to_text(&pool.reserved),
+            vips: to_text(&pool.vips),
+            gateways: pool
+                .gateways
+                .iter()
+                .map(|g| GatewayText {
+                    address: g.address().to_string(),
+                    metric: g.metric().map(|m| m.to_string()).unwrap_or_default(),
+                    automatic: g.metric().is_none(),
+                })
+                .collect(),
+            dns_servers: to_text(&pool.dns_servers),
+            dns_suffix: pool.dns_suffix.clone(),
+            dns_search_suffixes: pool.dns_search_suffixes.join(", "),
+            wins_servers: to_text(&pool.wins_servers),
+            netbios: pool.netbios_enabled,
+        }
+    }
+
+    /// The subnets the chosen site or VM network offers.
+    /// The subnets the chosen site or VM network offers, IPv4 before IPv6, in address order.
+    pub fn subnet_choices(&self, fabric: &Fabric) -> Vec<String> {
+        let Some(owner) = self.owner else {
+            return Vec::new();
+        };
+        let mut nets: Vec<ipnet::IpNet> = match self.source {
+            Source::NetworkSite => fabric
+                .network_sites
+                .get(&owner)
+                .map(|s| s.subnets.iter().map(|p| p.subnet).collect())
+                .unwrap_or_default(),
+            Source::VmNetwork => fabric
+                .vm_networks
+                .get(&owner)
+                .map(|v| v.vm_subnets.clone())
+                .unwrap_or_default(),
+        };
+        nets.sort();
+        nets.iter().map(|n| n.to_string()).collect()
+    }
+
+    pub fn update(&mut self, message: Message, fabric: &Fabric) -> &'static str {
+        let set = |field: &mut String, v: String| *field = v;
+        match message {
+            Message::Name(v) => {
+                set(&mut self.name, v);
+                "Name"
+            }
+            Message::Description(v) => {
+                set(&mut self.description, v);
+                "Description"
+            }
+            Message::Source(s) => {
+                if self.source != s {
+                    self.source = s;
+                    self.owner = None;
+                    self.subnet = None;
+                }
+                self.owner_field()
+            }
+            Message::Owner(c) => {
+                self.owner = Some(c.id);
+                self.subnet = self.subnet_choices(fabric).into_iter().next();
+                self.owner_field()
+            }
+            Message::Subnet(s) => {
+                self.subnet = Some(s);
+                self.subnet_field()
+            }
+            Message::RangeStart(v) => {
+                set(&mut self.range_start, v);
+                "Range start"
+            }
+            Message::RangeEnd(v) => {
+                set(&mut self.range_end, v);
+                "Range end"
+            }
+            Message::Reserved(v) => {
+                set(&mut self.reserved, v);
+                "Reserved addresses"
+            }
+            Message::Vips(v) => {
+                set(&mut self.vips, v);
+                "VIP addresses"
+            }
+            Message::GatewayAddress(i, v) => {
+                if let Some(g) = self.gateways.get_mut(i) {
+                    g.address = v;
+                }
+                "Default gateway"
+            }
+            Message::GatewayMetric(i, v) => {
+                if let Some(g) = self.gateways.get_mut(i) {
+                    g.metric = v;
+                }
+                "Default gateway"
+            }
+            Message::GatewayAutomatic(i, on) => {
+                if let Some(g) = self.gateways.get_mut(i) {
+                    g.automatic = on;
+                }
+                "Default gateway"
+            }
+            Message::AddGateway => {
+                self.gateways.push(GatewayText {
+                    automatic: true,
+                    ..GatewayText::default()
+                });
+                "Default gateway"
+            }
+            Message::RemoveGateway(i) => {
+                if i < self.gateways.len() {
+                    self.gateways.remove(i);
+                }
+                "Default gateway"
+            }
+            Message::DnsServers(v) => {
+                set(&mut self.dns_servers, v);
+                "DNS servers"
+            }
+            Message::DnsSuffix(v) => {
+                set(&mut self.dns_suffix, v);
+                "DNS suffix"
+            }
+            Message::DnsSearchSuffixes(v) => {
+                set(&mut self.dns_search_suffixes, v);
+                "DNS search suffixes"
+            }
+            Message::WinsServers(v) => {
+                set(&mut self.wins_servers, v);
+                "WINS servers"
+            }
+            Message::NetBios(on) => {
+                self.netbios = on;
+                "NetBIOS"
+            }
+        }
+    }
+
+    fn owner_field(&self) -> &'static str {
+        match self.source {
+            Source::NetworkSite => "Network site",
+            Source::VmNetwork => "VM network",
+        }
+    }
+
+    fn subnet_field(&self) -> &'static str {
+        match self.source {
+            Source::NetworkSite => "Subnet",
+            Source::VmNetwork => "VM subnet",
+        }
+    }
+
+    pub fn check(&self, fabric: &Fabric) -> (Option<FabricObject>, FieldErrors) {
+        let mut errors = FieldErrors::default();
+        let start = form::parse_ip("Range start", &self.range_start)
+            .map_err(|e| errors.add("Range start", e));
+        let end =
+            form::parse_ip("Range end", &self.range_end).map_err(|e| errors.add("Range end", e));
+        let list = |errors: &mut FieldErrors, field: &'static str, text: &str| {
+            form::parse_ip_list(field, text).unwrap_or_else(|e| {
+                errors.add(field, e);
+                Vec::new()
+            })
+        };
+        let reserved: BTreeSet<_> = list(&mut errors, "Reserved addresses", &self.reserved)
+            .into_iter()
+            .collect();
+        let vips: BTreeSet<_> = list(&mut errors, "VIP addresses", &self.vips)
+            .into_iter()
+            .collect();
+        let dns_servers = list(&mut errors, "DNS servers", &self.dns_servers);
+        let wins_servers = list(&mut errors, "WINS servers", &self.wins_servers);
+        let mut gateways = Vec::new();
+        for g in &self.gateways {
+            let Ok(address) = form::parse_ip("Default gateway", &g.address)
+                .map_err(|e| errors.add("Default gateway", e))
+            else {
+                continue;
+            };
+            if g.automatic {
+                gateways.push(Gateway::Automatic { address });
+            } else {
+                match form::parse_number("Metric", &g.metric, 0, 9999) {
+                    Ok(metric) => gateways.push(Gateway::Address { address, metric }),
+                    Err(e) => errors.add(
+                        "Default gateway",
+                        format!("{e} It is the metric of gateway {address}; or tick Automatic."),
+                    ),
+                }
+            }
+        }
+        let search: Vec<String> = form::split_list(&self.dns_search_suffixes)
+            .map(str::to_string)
+            .collect();
+        let (owner_field, subnet_field) = (self.owner_field(), self.subnet_field());
+        let Some(owner) = self.owner else {
+            errors.add(
+                owner_field,
+                format!(
+                    "{owner_field} is not chosen. Choose where the pool takes its addresses from."
+                ),
+            );
+            return (None, errors);
+        };
+        let Some(subnet) = self.subnet.as_deref().and_then(|s| s.parse().ok()) else {
+            errors.add(
+                subnet_field,
+                format!(
+                    "{subnet_field} is not chosen. Choose one of the {} subnets.",
+                    if self.source == Source::NetworkSite {
+                        "network site's"
+                    } else {
+                        "VM network's"
+                    }
+                ),
+            );
+            return (None, errors);
+        };
+        let scope = match self.source {
+            Source::NetworkSite => PoolScope::Site {
+                site: owner,
+                subnet,
+            },
+            Source::VmNetwork => PoolScope::VmSubnet {
+                vm_network: owner,
+                subnet,
+            },
+        };
+        let range_known = start.is_ok() && end.is_ok();
+        let placeholder = ipnet::IpNet::network(&subnet);
+        let object = FabricObject::IpPool(IpPool {
+            id: self.id,
+            name: self.name.trim().to_string(),
+            description: self.description.trim().to_string(),
+            scope,
+            range_start: start.unwrap_or(placeholder),
+            range_end: end.unwrap_or(placeholder),
+            reserved,
+            vips,
+            gateways,
+            dns_servers,
+            dns_suffix: self.dns_suffix.trim().to_string(),
+            dns_search_suffixes: search,
+            wins_servers,
+            netbios_enabled: self.netbios,
+        });
+        let problems: Vec<_> = validate_object(fabric, &object)
+            .into_iter()
+            // With a range that did not parse, range-relative checks would judge a placeholder.
+            .filter(|e| {
+                range_known
+                    || !matches!(
+                        e.field,
+                        Field::RangeStart
+                            | Field::RangeEnd
+                            | Field::ReservedAddresses
+                            | Field::VipAddresses
+                    )
+            })
+            .collect();
+        errors.add_validation(&problems, FIELDS);
+        (range_known.then_some(object), errors)
+    }
+
+    pub fn view<'a>(&'a self, fabric: &'a Fabric, errors: &FieldErrors) -> Element<'a, Message> {
+        let owners = match self.source {
+            Source::NetworkSite => site_choices(fabric),
+            Source::VmNetwork => vm_network_choices(fabric),
+        };
+        let owner = self
+            .owner
+            .and_then(|o| owners.iter().find(|c| c.id == o).cloned());
+        let (owner_field, subnet_field) = (self.owner_field(), self.subnet_field());
+        let source = row![
+            radio(
+                "Network site",
+                Source::NetworkSite,
+                Some(self.source),
+                Message::Source
+            )
+            .text_size(style::TEXT)
+            .size(14),
+            radio(
+                "VM network (VM subnet)",
+                Source::VmNetwork,
+                Some(self.source),
+                Message::Source
+            )
+            .text_size(style::TEXT)
+            .size(14),
+        ]
+        .spacing(16);
+        let input = |id: &'static str,
+                     placeholder: &str,
+                     value: &str,
+                     on: fn(String) -> Message,
+                     field: &str| {
+            form::input(id, placeholder, value, on, errors.has(field))
+        };
+
+        let mut gateways = column![].spacing(4);
+        for (i, g) in self.gateways.iter().enumerate() {
+            gateways = gateways.push(
+                row![
+                    container(form::input_dyn(
+                        gateway_input(i),
+                        "Gateway address",
+                        &g.address,
+                        move |v| Message::GatewayAddress(i, v),
+                        false
+                    ))
+                    .width(Length::FillPortion(3)),
+                    container(if g.automatic {
+                        Element::from(text("Metric: automatic").size(style::SMALL))
+                    } else {
+                        form::input_dyn(
+                            metric_input(i),
+                            "Metric",
+                            &g.metric,
+                            move |v| Message::GatewayMetric(i, v),
+                            false,
+                        )
+                    })
+                    .width(Length::FillPortion(2)),
+                    checkbox(g.automatic)
+                        .label("Automatic")
+                        .text_size(style::SMALL)
+                        .size(14)
+                        .on_toggle(move |on| Message::GatewayAutomatic(i, on)),
+                    button(text("Remove").size(style::SMALL))
+                        .padding([3, 8])
+                        .style(style::secondary)
+                        .on_press(Message::RemoveGateway(i)),
+                ]
+                .spacing(6)
+                .align_y(Alignment::Center),
+            );
+        }
+        gateways = gateways.push(
+            button(text("Add gateway").size(style::SMALL))
+                .padding([3, 10])
+                .style(style::secondary)
+                .on_press(Message::AddGateway),
+        );
+
+        let two = |a: Element<'a, Message>, b: Element<'a, Message>| -> Element<'a, Message> {
+            row![
+                container(a).width(Length::FillPortion(1)),
+                container(b).width(Length::FillPortion(1))
+            ]
+            .spacing(16)
+            .into()
+        };
+        column![
+            two(
+                form::field(
+                    "Name",
+                    input(
+                        NAME_INPUT,
+                        "e.g. Backend pool",
+                        &self.name,
+                        Message::Name,
+                        "Name"
+                    ),
+                    errors.get("Name")
+                ),
+                form::field(
+                    "Description",
+                    input(
+                        DESCRIPTION_INPUT,
+                        "Optional",
+                        &self.description,
+                        Message::Description,
+                        "Description"
+                    ),
+                    errors.get("Description")
+                ),
+            ),
+            form::field("Addresses from", source, &[]),
+            two(
+                form::field(
+                    owner_field,
+                    container(
+                        pick_list(owners, owner, Message::Owner)
+                            .placeholder(if self.source == Source::NetworkSite {
+                                "Choose a network site"
+                            } else {
+                                "Choose a VM network"
+                            })
+                            .text_size(style::TEXT)
+                            .padding(5)
+                            .style(form::pick_style)
+                            .width(Length::Fill),
+                    )
+                    .id(OWNER_LIST),
+                    errors.get(owner_field),
+                ),
+                form::field(
+                    subnet_field,
+                    container(
+                        pick_list(
+                            self.subnet_choices(fabric),
+                            self.subnet.clone(),
+                            Message::Subnet
+                        )
+                        .placeholder("Choose a subnet")
+                        .text_size(style::TEXT)
+                        .padding(5)
+                        .style(form::pick_style)
+                        .width(Length::Fill),
+                    )
+                    .id(SUBNET_LIST),
+                    errors.get(subnet_field),
+                ),
+            ),
+            two(
+                form::field(
+                    "Range start",
+                    input(
+                        START_INPUT,
+                        "e.g. 10.1.0.10",
+                        &self.range_start,
+                        Message::RangeStart,
+                        "Range start"
+                    ),
+                    errors.get("Range start")
+                ),
+                form::field(
+                    "Range end",
+                    input(
+                        END_INPUT,
+                        "e.g. 10.1.0.200",
+                        &self.range_end,
+                        Message::RangeEnd,
+                        "Range end"
+                    ),
+                    errors.get("Range end")
+                ),
+            ),
+            two(
+                form::field(
+                    "Reserved addresses",
+                    input(
+                        RESERVED_INPUT,
+                        "Comma-separated",
+                        &self.reserved,
+                        Message::Reserved,
+                        "Reserved addresses"
+                    ),
+                    errors.get("Reserved addresses")
+                ),
+                form::field(
+                    "VIP addresses",
+                    input(
+                        VIPS_INPUT,
+                        "Comma-separated",
+                        &self.vips,
+                        Message::Vips,
+                        "VIP addresses"
+                    ),
+                    errors.get("VIP addresses")
+                ),
+            ),
+            form::field("Default gateway", gateways, errors.get("Default gateway")),
+            two(
+                form::field(
+                    "DNS servers",
+                    input(
+                        DNS_INPUT,
+                        "Comma-separated",
+                        &self.dns_servers,
+                        Message::DnsServers,
+                        "DNS servers"
+                    ),
+                    errors.get("DNS servers")
+                ),
+                form::field(
+                    "DNS suffix",
+                    input(
+                        SUFFIX_INPUT,
+                        "e.g. corp.contoso.com",
+                        &self.dns_suffix,
+                        Message::DnsSuffix,
+                        "DNS suffix"
+                    ),
+                    errors.get("DNS suffix")
+                ),
+            ),
+            two(
+                form::field(
+                    "DNS search suffixes",
+                    input(
+                        SEARCH_INPUT,
+                        "Comma-separated",
+                        &self.dns_search_suffixes,
+                        Message::DnsSearchSuffixes,
+                        "DNS search suffixes"
+                    ),
+                    errors.get("DNS search suffixes")
+                ),
+                form::field(
+                    "WINS servers",
+                    input(
+                        WINS_INPUT,
+                        "Comma-separated, IPv4",
+                        &self.wins_servers,
+                        Message::WinsServers,
+                        "WINS servers"
+                    ),
+                    errors.get("WINS servers")
+                ),
+            ),
+            row![
+                space().width(form::LABEL_WIDTH + 8.0),
+                checkbox(self.netbios)
+                    .label("Enable NetBIOS over TCP/IP")
+                    .text_size(style::TEXT)
+                    .size(14)
+                    .on_toggle(Message::NetBios),
+            ],
+        ]
+        .spacing(10)
+        .into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fabric::model::{
+        HostGroup, LogicalNetwork, LogicalNetworkIsolation, NetworkSite, SubnetVlan,
+    };
+
+    fn fabric() -> (Fabric, Id) {
+        let mut f = Fabric::new();
+        let root = f.root_host_group().map(|r| r.id).expect("root");
+        let g = HostGroup {
+            id: Uuid::new_v4(),
+            name: "Seattle".into(),
+            parent: Some(root),
+        };
+        f.host_groups.insert(g.id, g.clone());
+        let ln = LogicalNetwork {
+            id: Uuid::new_v4(),
+            name: "Backend".into(),
+            description: String::new(),
+            isolation: LogicalNetworkIsolation::OneConnected,
+        };
+        f.logical_networks.insert(ln.id, ln.clone());
+        let site = NetworkSite {
+            id: Uuid::new_v4(),
+            name: "Backend_Seattle".into(),
+            logical_network: ln.id,
+            host_groups: vec![g.id],
+            subnets: vec![SubnetVlan {
+                subnet: "10.1.0.0/24".parse().unwrap(),
+                vlan: 10,
+                secondary_vlan: None,
+            }],
+        };
+        f.network_sites.insert(site.id, site.clone());
+        (f, site.id)
+    }
+
+    #[test]
+    fn a_range_outside_the_subnet_is_an_error_at_range_end() {
+        let (f, site) = fabric();
+        let mut form = Form::create(&f, Some(site));
+        assert_eq!(form.subnet.as_deref(), Some("10.1.0.0/24"));
+        for m in [
+            Message::Name("Backend pool".into()),
+            Message::RangeStart("10.1.0.10".into()),
+            Message::RangeEnd("10.9.9.9".into()),
+        ] {
+            form.update(m, &f);
+        }
+        let (_, errors) = form.check(&f);
+        assert!(
+            errors.get("Range end")[0].contains("is outside subnet 10.1.0.0/24"),
+            "{errors:?}"
+        );
+        form.update(Message::RangeEnd("10.1.0.200".into()), &f);
+        form.update(Message::AddGateway, &f);
+        form.update(Message::GatewayAddress(0, "10.1.0.1".into()), &f);
+        form.update(Message::DnsServers("10.0.0.53, nope".into()), &f);
+        let (_, errors) = form.check(&f);
+        assert!(
+            errors.get("DNS servers")[0].contains("\"nope\""),
+            "{errors:?}"
+        );
+        form.update(Message::DnsServers("10.0.0.53".into()), &f);
+        form.update(Message::GatewayAutomatic(0, false), &f);
+        form.update(Message::GatewayMetric(0, "5".into()), &f);
+        let (object, errors) = form.check(&f);
+        assert!(errors.is_empty(), "{errors:?}");
+        let Some(FabricObject::IpPool(p)) = object else {
+            panic!("a pool")
+        };
+        assert_eq!(
+            p.gateways,
+            vec![Gateway::Address {
+                address: "10.1.0.1".parse().unwrap(),
+                metric: 5
+            }]
+        );
+    }
+
+    #[test]
+    fn an_unparsed_range_hides_range_relative_checks() {
+        let (f, site) = fabric();
+        let mut form = Form::create(&f, Some(site));
+        form.update(Message::Name("p".into()), &f);
+        form.update(Message::RangeStart("10.1.0.x".into()), &f);
+        form.update(Message::RangeEnd("10.1.0.20".into()), &f);
+        form.update(Message::Reserved("10.1.0.15".into()), &f);
+        let (object, errors) = form.check(&f);
+        assert!(object.is_none());
+        assert!(errors.has("Range start"));
+        assert!(!errors.has("Reserved addresses"), "{errors:?}");
+    }
+}

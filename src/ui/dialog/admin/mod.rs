@@ -1,0 +1,495 @@
+//! Fabric administration: lists of host groups, logical networks, network sites, static IP
+//! address pools and VM networks, with Create / Properties / Delete. Dialogs check what is typed
+//! on every keystroke and show each problem at its field; a save is one store batch, so nothing
+//! is saved half-way, and a refused save puts the store's reasons back at the fields.
+
+pub mod delete;
+pub mod dialog;
+pub mod form;
+pub mod host_group;
+pub mod ip_pool;
+mod list;
+pub mod logical_network;
+pub mod network_site;
+pub mod object_form;
+pub mod vm_network;
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use iced::widget::scrollable;
+use iced::widget::scrollable::Viewport;
+use iced::{Element, Task};
+
+use crate::fabric::model::{Fabric, Id, ObjectKind, PoolScope};
+use crate::fabric::store::FabricStore;
+use crate::ui::widget::focus::{self, DialogKey};
+use crate::ui::widget::grid::{GridColumn, Sort, col};
+use crate::ui::widget::style;
+use crate::ui::widget::virtual_list::VirtualList;
+use delete::Deletion;
+pub use dialog::{DeleteDialog, ObjectDialog, SaveError, apply};
+use list::ListCache;
+pub use object_form::{Form, FormMessage, ObjectForm};
+
+/// The container every fabric dialog sits in: Tab moves through its fields only.
+pub const DIALOG_ID: &str = "fabric-object-dialog";
+pub const LIST_ID: &str = "fabric-admin-list";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tab {
+    HostGroups,
+    LogicalNetworks,
+    NetworkSites,
+    IpPools,
+    VmNetworks,
+}
+
+impl Tab {
+    pub const ALL: [Tab; 5] = [
+        Tab::HostGroups,
+        Tab::LogicalNetworks,
+        Tab::NetworkSites,
+        Tab::IpPools,
+        Tab::VmNetworks,
+    ];
+    pub fn label(self) -> &'static str {
+        match self {
+            Tab::HostGroups => "Host Groups",
+            Tab::LogicalNetworks => "Logical Networks",
+            Tab::NetworkSites => "Network Sites",
+            Tab::IpPools => "IP Pools",
+            Tab::VmNetworks => "VM Networks",
+        }
+    }
+    pub fn kind(self) -> ObjectKind {
+        match self {
+            Tab::HostGroups => ObjectKind::HostGroup,
+            Tab::LogicalNetworks => ObjectKind::LogicalNetwork,
+            Tab::NetworkSites => ObjectKind::NetworkSite,
+            Tab::IpPools => ObjectKind::IpPool,
+            Tab::VmNetworks => ObjectKind::VmNetwork,
+        }
+    }
+    /// The kind in running text, e.g. "static IP address pools".
+    pub fn plural(self) -> &'static str {
+        match self {
+            Tab::HostGroups => "host groups",
+            Tab::LogicalNetworks => "logical networks",
+            Tab::NetworkSites => "network sites",
+            Tab::IpPools => "static IP address pools",
+            Tab::VmNetworks => "VM networks",
+        }
+    }
+
+    /// The toolbar's create command, as VMM words it.
+    pub fn create_label(self) -> &'static str {
+        match self {
+            Tab::HostGroups => "Create Host Group...",
+            Tab::LogicalNetworks => "Create Logical Network...",
+            Tab::NetworkSites => "Create Network Site...",
+            Tab::IpPools => "Create IP Pool...",
+            Tab::VmNetworks => "Create VM Network...",
+        }
+    }
+    fn columns(self) -> &'static [GridColumn] {
+        const HG: [GridColumn; 3] = [col("Name", 3), col("Path", 5), col("Network Sites", 2)];
+        const LN: [GridColumn; 4] = [
+            col("Name", 4),
+            col("Isolation", 5),
+            col("Sites / VM Networks", 3),
+            col("Description", 4),
+        ];
+        const NS: [GridColumn; 4] = [
+            col("Name", 4),
+            col("Logical Network", 3),
+            col("Host Groups", 4),
+            col("Subnets (VLAN)", 5),
+        ];
+        const IP: [GridColumn; 5] = [
+            col("Name", 4),
+            col("Network Site / VM Network", 4),
+            col("Subnet", 3),
+            col("Range", 5),
+            col("Gateways", 3),
+        ];
+        const VM: [GridColumn; 4] = [
+            col("Name", 4),
+            col("Logical Network", 3),
+            col("Isolation", 3),
+            col("VM Subnets", 4),
+        ];
+        match self {
+            Tab::HostGroups => &HG,
+            Tab::LogicalNetworks => &LN,
+            Tab::NetworkSites => &NS,
+            Tab::IpPools => &IP,
+            Tab::VmNetworks => &VM,
+        }
+    }
+}
+
+/// The administration's dialogs over its lists.
+#[derive(Debug, Clone)]
+pub enum Dialog {
+    Object(ObjectDialog),
+    Delete(DeleteDialog),
+}
+
+#[derive(Debug, Clone)]
+pub struct Admin {
+    pub tab: Tab,
+    pub selected: Option<Id>,
+    sort: Sort,
+    list: VirtualList,
+    cache: RefCell<Option<ListCache>>,
+    /// The open dialog: one at a time.
+    pub dialog: Option<Dialog>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Message {
+    Tab(Tab),
+    Select(Id),
+    Open(Id),
+    Sort(usize),
+    Create,
+    /// Create an object of another kind in the selected one (a pool in a site, a site in a network).
+    CreateIn(Tab),
+    Properties,
+    Delete,
+    Scrolled(Viewport),
+    Form(FormMessage),
+    Save,
+    Cancel,
+    ConfirmDelete(bool),
+    Saved(Result<Arc<Fabric>, SaveError>),
+    Deleted(Result<Arc<Fabric>, SaveError>),
+}
+
+/// What the console learns from the administration screen.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// The store holds a new fabric; the text says what changed.
+    FabricChanged(Arc<Fabric>, String),
+}
+
+impl Default for Admin {
+    fn default() -> Self {
+        Admin {
+            tab: Tab::LogicalNetworks,
+            selected: None,
+            sort: Sort::default(),
+            list: VirtualList::new(style::ROW_HEIGHT + 1.0),
+            cache: RefCell::new(None),
+            dialog: None,
+        }
+    }
+}
+
+impl Admin {
+    /// A dialog or confirmation is open.
+    pub fn is_modal(&self) -> bool {
+        self.dialog.is_some()
+    }
+
+    /// The open create or properties dialog.
+    pub fn object_dialog(&self) -> Option<&ObjectDialog> {
+        match &self.dialog {
+            Some(Dialog::Object(d)) => Some(d),
+            _ => None,
+        }
+    }
+
+    pub fn object_dialog_mut(&mut self) -> Option<&mut ObjectDialog> {
+        match &mut self.dialog {
+            Some(Dialog::Object(d)) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// The open delete confirmation.
+    pub fn delete_dialog(&self) -> Option<&DeleteDialog> {
+        match &self.dialog {
+            Some(Dialog::Delete(d)) => Some(d),
+            _ => None,
+        }
+    }
+
+    fn delete_dialog_mut(&mut self) -> Option<&mut DeleteDialog> {
+        match &mut self.dialog {
+            Some(Dialog::Delete(d)) => Some(d),
+            _ => None,
+        }
+    }
+
+    fn close_object_dialog(&mut self) -> Option<ObjectDialog> {
+        match self.dialog.take() {
+            Some(Dialog::Object(d)) => Some(d),
+            other => {
+                self.dialog = other;
+                None
+            }
+        }
+    }
+
+    fn close_delete_dialog(&mut self) -> Option<DeleteDialog> {
+        match self.dialog.take() {
+            Some(Dialog::Delete(d)) => Some(d),
+            other => {
+                self.dialog = other;
+                None
+            }
+        }
+    }
+
+    /// The node of the Fabric pane offers these lists: keep the current one if it is among them.
+    pub fn show_tabs(&mut self, tabs: &[Tab]) {
+        if let Some(first) = tabs.first()
+            && !tabs.contains(&self.tab)
+        {
+            self.tab = *first;
+            self.selected = None;
+            self.list.reset();
+        }
+    }
+
+    /// Opens the create dialog of a kind; returns the task that focuses its first field.
+    pub fn create(&mut self, tab: Tab, fabric: &Fabric) -> Task<Message> {
+        let ln = self.context_logical_network(fabric);
+        let form = match tab {
+            Tab::HostGroups => Form::HostGroup(host_group::Form::create(
+                fabric,
+                self.selected.filter(|_| self.tab == Tab::HostGroups),
+            )),
+            Tab::LogicalNetworks => Form::LogicalNetwork(logical_network::Form::create()),
+            Tab::NetworkSites => Form::NetworkSite(network_site::Form::create(fabric, ln)),
+            Tab::IpPools => Form::IpPool(Box::new(ip_pool::Form::create(
+                fabric,
+                match self.tab {
+                    Tab::NetworkSites => self.selected,
+                    Tab::IpPools => self
+                        .selected
+                        .and_then(|p| fabric.ip_pools.get(&p))
+                        .and_then(|p| match p.scope {
+                            PoolScope::Site { site, .. } => Some(site),
+                            PoolScope::VmSubnet { .. } => None,
+                        }),
+                    _ => None,
+                },
+            ))),
+            Tab::VmNetworks => Form::VmNetwork(vm_network::Form::create(fabric, ln)),
+        };
+        self.open(form, false, fabric)
+    }
+
+    /// The logical network the selection points at, to preselect it in a new site or VM network.
+    fn context_logical_network(&self, fabric: &Fabric) -> Option<Id> {
+        let id = self.selected?;
+        match self.tab {
+            Tab::LogicalNetworks => Some(id),
+            Tab::NetworkSites => fabric.network_sites.get(&id).map(|s| s.logical_network),
+            Tab::VmNetworks => fabric.vm_networks.get(&id).map(|v| v.logical_network),
+            _ => None,
+        }
+    }
+
+    /// Opens the properties dialog of an object.
+    pub fn edit(&mut self, kind: ObjectKind, id: Id, fabric: &Fabric) -> Task<Message> {
+        let form = match kind {
+            ObjectKind::HostGroup => fabric
+                .host_groups
+                .get(&id)
+                .map(|g| Form::HostGroup(host_group::Form::edit(g))),
+            ObjectKind::LogicalNetwork => fabric
+                .logical_networks
+                .get(&id)
+                .map(|l| Form::LogicalNetwork(logical_network::Form::edit(l))),
+            ObjectKind::NetworkSite => fabric
+                .network_sites
+                .get(&id)
+                .map(|s| Form::NetworkSite(network_site::Form::edit(s))),
+            ObjectKind::IpPool => fabric
+                .ip_pools
+                .get(&id)
+                .map(|p| Form::IpPool(Box::new(ip_pool::Form::edit(p)))),
+            ObjectKind::VmNetwork => fabric
+                .vm_networks
+                .get(&id)
+                .map(|v| Form::VmNetwork(vm_network::Form::edit(v))),
+            _ => None,
+        };
+        match form {
+            Some(f) => self.open(f, true, fabric),
+            None => Task::none(),
+        }
+    }
+
+    /// Asks before deleting, listing what goes with the object.
+    pub fn ask_delete(&mut self, kind: ObjectKind, id: Id, fabric: &Fabric) {
+        if self.is_modal() {
+            return;
+        }
+        self.dialog = Some(Dialog::Delete(DeleteDialog {
+            deletion: Deletion::plan(fabric, kind, id),
+            deleting: false,
+            error: None,
+        }));
+    }
+
+    fn open(&mut self, form: Form, editing: bool, fabric: &Fabric) -> Task<Message> {
+        if self.is_modal() {
+            return Task::none();
+        }
+        let first = form.first_input();
+        self.dialog = Some(Dialog::Object(ObjectDialog::new(form, editing, fabric)));
+        iced::widget::operation::focus(first)
+    }
+
+    pub fn update(
+        &mut self,
+        message: Message,
+        fabric: &Fabric,
+        store: &FabricStore,
+    ) -> (Task<Message>, Option<Event>) {
+        match message {
+            Message::Tab(tab) => {
+                if self.tab != tab {
+                    self.tab = tab;
+                    self.selected = None;
+                    self.list.reset();
+                    return (
+                        iced::widget::operation::scroll_to(
+                            LIST_ID,
+                            scrollable::AbsoluteOffset { x: 0.0, y: 0.0 },
+                        ),
+                        None,
+                    );
+                }
+            }
+            Message::Select(id) => self.selected = Some(id),
+            Message::Open(id) => {
+                self.selected = Some(id);
+                return (self.edit(self.tab.kind(), id, fabric), None);
+            }
+            Message::Sort(c) => self.sort.click(c),
+            Message::Create => return (self.create(self.tab, fabric), None),
+            Message::CreateIn(tab) => return (self.create(tab, fabric), None),
+            Message::Properties => {
+                if let Some(id) = self.selected {
+                    return (self.edit(self.tab.kind(), id, fabric), None);
+                }
+            }
+            Message::Delete => {
+                if let Some(id) = self.selected {
+                    self.ask_delete(self.tab.kind(), id, fabric);
+                }
+            }
+            Message::Scrolled(v) => self.list.scrolled(v),
+            Message::Form(m) => {
+                if let Some(d) = self.object_dialog_mut() {
+                    d.update(m, fabric);
+                }
+            }
+            Message::Save => {
+                if let Some(d) = self.object_dialog_mut()
+                    && let Some(changes) = d.submit(fabric)
+                {
+                    return (
+                        Task::perform(apply(store.clone(), changes), Message::Saved),
+                        None,
+                    );
+                }
+            }
+            Message::Cancel => {
+                self.close_object_dialog();
+            }
+            Message::Saved(Ok(new)) => {
+                let Some(d) = self.close_object_dialog() else {
+                    return (Task::none(), None);
+                };
+                let text = format!(
+                    "{} \"{}\" was {}.",
+                    delete::capitalized(d.form.kind().label()),
+                    d.form.name().trim(),
+                    if d.editing { "saved" } else { "created" }
+                );
+                return (Task::none(), Some(Event::FabricChanged(new, text)));
+            }
+            Message::Saved(Err(e)) => {
+                if let Some(d) = self.object_dialog_mut() {
+                    d.refused(e);
+                }
+            }
+            Message::ConfirmDelete(false) => {
+                self.close_delete_dialog();
+            }
+            Message::ConfirmDelete(true) => {
+                if let Some(d) = self.delete_dialog_mut()
+                    && d.deletion.allowed()
+                    && !d.deleting
+                {
+                    d.deleting = true;
+                    let changes = d.deletion.changes();
+                    return (
+                        Task::perform(apply(store.clone(), changes), Message::Deleted),
+                        None,
+                    );
+                }
+            }
+            Message::Deleted(Ok(new)) => {
+                let Some(d) = self.close_delete_dialog() else {
+                    return (Task::none(), None);
+                };
+                if self.selected == Some(d.deletion.id) {
+                    self.selected = None;
+                }
+                let extra = match d.deletion.with.len() {
+                    0 => String::new(),
+                    n => format!(" with {n} dependent objects"),
+                };
+                let text = format!(
+                    "The {} \"{}\" was deleted{extra}.",
+                    d.deletion.kind, d.deletion.name
+                );
+                return (Task::none(), Some(Event::FabricChanged(new, text)));
+            }
+            Message::Deleted(Err(e)) => {
+                if let Some(d) = self.delete_dialog_mut() {
+                    d.deleting = false;
+                    d.error = Some(e.message);
+                }
+            }
+        }
+        (Task::none(), None)
+    }
+
+    /// Tab, Shift+Tab, Enter and Escape while a dialog is open.
+    pub fn key(&mut self, key: DialogKey, fabric: &Fabric, store: &FabricStore) -> Task<Message> {
+        match key {
+            DialogKey::Next => focus::next(DIALOG_ID),
+            DialogKey::Previous => focus::previous(DIALOG_ID),
+            DialogKey::Submit if self.object_dialog().is_some() => {
+                self.update(Message::Save, fabric, store).0
+            }
+            DialogKey::Submit if self.delete_dialog().is_some() => {
+                self.update(Message::ConfirmDelete(true), fabric, store).0
+            }
+            DialogKey::Cancel if self.object_dialog().is_some() => {
+                self.update(Message::Cancel, fabric, store).0
+            }
+            DialogKey::Cancel if self.delete_dialog().is_some() => {
+                self.update(Message::ConfirmDelete(false), fabric, store).0
+            }
+            _ => Task::none(),
+        }
+    }
+
+    /// The open dialog, drawn by the console over everything else.
+    pub fn modal<'a>(&'a self, fabric: &'a Fabric) -> Option<Element<'a, Message>> {
+        match self.dialog.as_ref()? {
+            Dialog::Object(d) => Some(d.view(fabric)),
+            Dialog::Delete(d) => Some(d.view()),
+        }
+    }
+}

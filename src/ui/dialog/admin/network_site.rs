@@ -1,0 +1,490 @@
+//! Create Network Site / Network Site Properties: name, logical network, the host groups that
+//! can use the site, and its subnet-VLAN pairs (with a secondary VLAN on private VLAN networks).
+
+use std::collections::BTreeSet;
+
+use iced::widget::{button, checkbox, column, container, row, scrollable, space, text};
+use iced::{Alignment, Element, Length};
+use uuid::Uuid;
+
+use super::form::{self, Choice, FieldErrors};
+use crate::fabric::model::{
+    Fabric, FabricObject, Id, LogicalNetworkIsolation, MAX_VLAN, NetworkSite, SubnetVlan,
+};
+use crate::fabric::validate::{Field, validate_object};
+use crate::ui::widget::style;
+
+pub const NAME_INPUT: &str = "network-site-name";
+pub const LOGICAL_NETWORK_LIST: &str = "network-site-logical-network";
+pub const FIELDS: &[Field] = &[
+    Field::Name,
+    Field::LogicalNetwork,
+    Field::HostGroups,
+    Field::Subnet,
+    Field::Vlan,
+    Field::SecondaryVlan,
+];
+
+/// Text boxes of the subnet-VLAN pairs, one id per row and column.
+pub fn subnet_input(row: usize) -> String {
+    format!("network-site-subnet-{row}")
+}
+pub fn vlan_input(row: usize) -> String {
+    format!("network-site-vlan-{row}")
+}
+pub fn secondary_input(row: usize) -> String {
+    format!("network-site-secondary-{row}")
+}
+
+/// One subnet-VLAN pair as typed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PairText {
+    pub subnet: String,
+    pub vlan: String,
+    pub secondary: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Form {
+    id: Id,
+    pub name: String,
+    pub logical_network: Option<Id>,
+    pub host_groups: BTreeSet<Id>,
+    pub pairs: Vec<PairText>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Message {
+    Name(String),
+    LogicalNetwork(Choice),
+    HostGroup(Id, bool),
+    Subnet(usize, String),
+    Vlan(usize, String),
+    Secondary(usize, String),
+    AddPair,
+    RemovePair(usize),
+}
+
+/// Does an error message speak of this exact token (a subnet or address as typed)?
+pub fn mentions(message: &str, token: &str) -> bool {
+    let token = token.trim();
+    if token.is_empty() {
+        return false;
+    }
+    let part_of_token = |c: char| c.is_ascii_alphanumeric() || matches!(c, '/' | ':' | '.');
+    message.match_indices(token).any(|(at, _)| {
+        let rest = &message[at + token.len()..];
+        let mut after = rest.chars();
+        let continues = match after.next() {
+            // A full stop ends the sentence; a dot followed by more of an address does not.
+            Some('.') => after.next().is_some_and(|c| c.is_ascii_alphanumeric()),
+            Some(c) => part_of_token(c),
+            None => false,
+        };
+        let before = message[..at].chars().next_back();
+        !continues && !before.is_some_and(part_of_token)
+    })
+}
+
+impl Form {
+    pub fn create(fabric: &Fabric, logical_network: Option<Id>) -> Self {
+        Form {
+            id: Uuid::new_v4(),
+            name: String::new(),
+            logical_network: logical_network.filter(|l| fabric.logical_networks.contains_key(l)),
+            host_groups: BTreeSet::new(),
+            pairs: vec![PairText {
+                vlan: "0".into(),
+                ..PairText::default()
+            }],
+        }
+    }
+
+    pub fn edit(site: &NetworkSite) -> Self {
+        Form {
+            id: site.id,
+            name: site.name.clone(),
+            logical_network: Some(site.logical_network),
+            host_groups: site.host_groups.iter().copied().collect(),
+            pairs: site
+                .subnets
+                .iter()
+                .map(|p| PairText {
+                    subnet: p.subnet.to_string(),
+                    vlan: p.vlan.to_string(),
+                    secondary: p.secondary_vlan.map(|v| v.to_string()).unwrap_or_default(),
+                })
+                .collect(),
+        }
+    }
+
+    fn private_vlan(&self, fabric: &Fabric) -> bool {
+        self.logical_network
+            .and_then(|l| fabric.logical_networks.get(&l))
+            .is_some_and(|l| l.isolation == LogicalNetworkIsolation::PrivateVlan)
+    }
+
+    pub fn update(&mut self, message: Message) -> &'static str {
+        match message {
+            Message::Name(v) => {
+                self.name = v;
+                "Name"
+            }
+            Message::LogicalNetwork(c) => {
+                self.logical_network = Some(c.id);
+                "Logical network"
+            }
+            Message::HostGroup(id, on) => {
+                if on {
+                    self.host_groups.insert(id);
+                } else {
+                    self.host_groups.remove(&id);
+                }
+                "Host groups"
+            }
+            Message::Subnet(i, v) => {
+                if let Some(p) = self.pairs.get_mut(i) {
+                    p.subnet = v;
+                }
+                "Subnet"
+            }
+            Message::Vlan(i, v) => {
+                if let Some(p) = self.pairs.get_mut(i) {
+                    p.vlan = v;
+                }
+                "VLAN"
+            }
+            Message::Secondary(i, v) => {
+                if let Some(p) = self.pairs.get_mut(i) {
+                    p.secondary = v;
+                }
+                "Secondary VLAN"
+            }
+            Message::AddPair => {
+                self.pairs.push(PairText {
+                    vlan: "0".into(),
+                    ..PairText::default()
+                });
+                "Subnet"
+            }
+            Message::RemovePair(i) => {
+                if i < self.pairs.len() {
+                    self.pairs.remove(i);
+                }
+                "Subnet"
+            }
+        }
+    }
+
+    pub fn check(&self, fabric: &Fabric) -> (Option<FabricObject>, FieldErrors) {
+        let mut errors = FieldErrors::default();
+        let private = self.private_vlan(fabric);
+        let mut subnets = Vec::new();
+        let mut unparsed_secondary: Vec<String> = Vec::new();
+        for p in &self.pairs {
+            let subnet = form::parse_cidr("Subnet", &p.subnet).map_err(|e| errors.add("Subnet", e));
+            let of_subnet = if p.subnet.trim().is_empty() {
+                String::new()
+            } else {
+                format!(" It is the VLAN of subnet {}.", p.subnet.trim())
+            };
+            let vlan = form::parse_number("VLAN", &p.vlan, 0, u32::from(MAX_VLAN))
+                .map_err(|e| errors.add("VLAN", format!("{e}{of_subnet}")));
+            // An empty secondary VLAN is left to validation, which names the subnet.
+            let secondary = if private && !p.secondary.trim().is_empty() {
+                form::parse_number("Secondary VLAN", &p.secondary, 0, u32::from(MAX_VLAN))
+                    .map(|v| Some(v as u16))
+                    .unwrap_or_else(|e| {
+                        errors.add(
+                            "Secondary VLAN",
+                            format!(
+                                "{e} It is the secondary VLAN of subnet {}.",
+                                p.subnet.trim()
+                            ),
+                        );
+                        unparsed_secondary.push(p.subnet.trim().to_string());
+                        None
+                    })
+            } else {
+                None
+            };
+            if let (Ok(subnet), Ok(vlan)) = (subnet, vlan) {
+                subnets.push(SubnetVlan {
+                    subnet,
+                    vlan: vlan as u16,
+                    secondary_vlan: secondary,
+                });
+            }
+        }
+        let Some(logical_network) = self.logical_network else {
+            errors.add(
+                "Logical network",
+                "Logical network is not chosen. Choose the logical network this site belongs to.",
+            );
+            return (None, errors);
+        };
+        let object = FabricObject::NetworkSite(NetworkSite {
+            id: self.id,
+            name: self.name.trim().to_string(),
+            logical_network,
+            host_groups: self.host_groups.iter().copied().collect(),
+            subnets,
+        });
+        let problems: Vec<_> = validate_object(fabric, &object)
+            .into_iter()
+            .filter(|e| {
+                e.field != Field::SecondaryVlan
+                    || !unparsed_secondary.iter().any(|s| mentions(&e.message, s))
+            })
+            .collect();
+        errors.add_validation(&problems, FIELDS);
+        // A subnet that holds pools cannot go: the pools would be left without addresses.
+        let kept: Vec<ipnet::IpNet> = match &object {
+            FabricObject::NetworkSite(s) => s.subnets.iter().map(|p| p.subnet).collect(),
+            _ => Vec::new(),
+        };
+        let unparsed = self.pairs.len() != kept.len();
+        for p in fabric.pools_of_site(self.id) {
+            let subnet = p.scope.subnet();
+            if !kept.contains(&subnet) && !unparsed {
+                errors.add(
+                    "Subnet",
+                    format!("Subnet {subnet} holds the static IP address pool \"{}\". Delete the pool first or keep the subnet.", p.name),
+                );
+            }
+        }
+        (Some(object), errors)
+    }
+
+    pub fn view<'a>(&'a self, fabric: &'a Fabric, errors: &FieldErrors) -> Element<'a, Message> {
+        let private = self.private_vlan(fabric);
+
+        // Host groups as an indented checklist, in tree order.
+        let mut groups = column![].spacing(1);
+        let mut stack: Vec<(Id, u16)> = fabric
+            .root_host_group()
+            .map(|r| (r.id, 0))
+            .into_iter()
+            .collect();
+        while let Some((id, depth)) = stack.pop() {
+            let Some(g) = fabric.host_groups.get(&id) else {
+                continue;
+            };
+            groups = groups.push(row![
+                space().width(f32::from(depth) * 16.0),
+                checkbox(self.host_groups.contains(&id))
+                    .label(g.name.clone())
+                    .text_size(style::TEXT)
+                    .size(14)
+                    .on_toggle(move |on| Message::HostGroup(id, on)),
+            ]);
+            for child in fabric.host_group_children(id).into_iter().rev() {
+                stack.push((child.id, depth + 1));
+            }
+        }
+        let groups = container(
+            scrollable(groups.padding(4).width(Length::Fill)).height(Length::Fixed(104.0)),
+        )
+        .width(Length::Fill)
+        .style(style::pane);
+
+        // Subnet-VLAN pairs, each with the errors that name its subnet right under it.
+        let pair_fields = ["Subnet", "VLAN", "Secondary VLAN"];
+        let row_errors = |p: &PairText| -> Vec<String> {
+            pair_fields
+                .iter()
+                .flat_map(|f| errors.get(f).iter())
+                .filter(|m| mentions(m, &p.subnet))
+                .cloned()
+                .collect()
+        };
+        let mut pairs = column![
+            row![
+                text("Subnet")
+                    .size(style::SMALL)
+                    .width(Length::FillPortion(3)),
+                text("VLAN")
+                    .size(style::SMALL)
+                    .width(Length::FillPortion(1)),
+                text(if private { "Secondary VLAN" } else { "" })
+                    .size(style::SMALL)
+                    .width(Length::FillPortion(1)),
+                space().width(70),
+            ]
+            .spacing(6)
+        ]
+        .spacing(4);
+        let mut shown: Vec<String> = Vec::new();
+        for (i, p) in self.pairs.iter().enumerate() {
+            let mine = row_errors(p);
+            let mut line = row![
+                container(form::input_dyn(
+                    subnet_input(i),
+                    "10.1.0.0/24",
+                    &p.subnet,
+                    move |v| Message::Subnet(i, v),
+                    mine.iter().any(|m| m.starts_with("Subnet"))
+                ))
+                .width(Length::FillPortion(3)),
+                container(form::input_dyn(
+                    vlan_input(i),
+                    "0",
+                    &p.vlan,
+                    move |v| Message::Vlan(i, v),
+                    mine.iter().any(|m| m.starts_with("VLAN"))
+                ))
+                .width(Length::FillPortion(1)),
+            ]
+            .spacing(6)
+            .align_y(Alignment::Center);
+            line = if private {
+                line.push(
+                    container(form::input_dyn(
+                        secondary_input(i),
+                        "e.g. 11",
+                        &p.secondary,
+                        move |v| Message::Secondary(i, v),
+                        mine.iter().any(|m| m.starts_with("Secondary")),
+                    ))
+                    .width(Length::FillPortion(1)),
+                )
+            } else {
+                line.push(space().width(Length::FillPortion(1)))
+            };
+            line = line.push(
+                button(text("Remove").size(style::SMALL))
+                    .padding([3, 8])
+                    .width(70)
+                    .style(style::secondary)
+                    .on_press(Message::RemovePair(i)),
+            );
+            pairs = pairs.push(line);
+            if !mine.is_empty() {
+                pairs = pairs.push(form::error_lines(&mine));
+            }
+            shown.extend(mine);
+        }
+        let rest: Vec<String> = pair_fields
+            .iter()
+            .flat_map(|f| errors.get(f).iter())
+            .filter(|m| !shown.contains(m))
+            .cloned()
+            .collect();
+        pairs = pairs.push(
+            row![
+                button(text("Add subnet").size(style::SMALL))
+                    .padding([3, 10])
+                    .style(style::secondary)
+                    .on_press(Message::AddPair),
+                style::hint("Subnets in CIDR notation, VLAN 0 for untagged."),
+            ]
+            .spacing(8)
+            .align_y(Alignment::Center),
+        );
+
+        column![
+            form::field(
+                "Name",
+                form::input(
+                    NAME_INPUT,
+                    "e.g. Backend_Seattle",
+                    &self.name,
+                    Message::Name,
+                    errors.has("Name")
+                ),
+                errors.get("Name"),
+            ),
+            form::logical_network_field(
+                LOGICAL_NETWORK_LIST,
+                fabric,
+                self.logical_network,
+                Message::LogicalNetwork,
+                errors,
+            ),
+            form::field("Host groups", groups, errors.get("Host groups")),
+            form::field("Subnets and VLANs", pairs, &rest),
+        ]
+        .spacing(10)
+        .into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fabric::model::{HostGroup, LogicalNetwork};
+
+    fn fabric() -> (Fabric, Id, Id) {
+        let mut f = Fabric::new();
+        let root = f.root_host_group().map(|r| r.id).expect("root");
+        let g = HostGroup {
+            id: Uuid::new_v4(),
+            name: "Seattle".into(),
+            parent: Some(root),
+        };
+        f.host_groups.insert(g.id, g.clone());
+        let ln = LogicalNetwork {
+            id: Uuid::new_v4(),
+            name: "Backend".into(),
+            description: String::new(),
+            isolation: LogicalNetworkIsolation::PrivateVlan,
+        };
+        f.logical_networks.insert(ln.id, ln.clone());
+        (f, g.id, ln.id)
+    }
+
+    #[test]
+    fn pairs_are_parsed_and_checked_per_row() {
+        let (f, g, ln) = fabric();
+        let mut form = Form::create(&f, Some(ln));
+        form.update(Message::Name("Backend_Seattle".into()));
+        let (_, errors) = form.check(&f);
+        assert!(errors.has("Host groups"), "{errors:?}");
+        assert!(
+            errors.has("Subnet"),
+            "an empty subnet is an error: {errors:?}"
+        );
+        form.update(Message::HostGroup(g, true));
+        form.update(Message::Subnet(0, "10.1.0.1/24".into()));
+        form.update(Message::Vlan(0, "10".into()));
+        let (_, errors) = form.check(&f);
+        assert!(
+            errors.get("Secondary VLAN")[0].contains("10.1.0.1/24"),
+            "{errors:?}"
+        );
+        assert!(
+            errors.get("Subnet")[0].contains("Use 10.1.0.0/24"),
+            "{errors:?}"
+        );
+        form.update(Message::Subnet(0, "10.1.0.0/24".into()));
+        form.update(Message::Secondary(0, "11".into()));
+        let (object, errors) = form.check(&f);
+        assert!(errors.is_empty(), "{errors:?}");
+        let Some(FabricObject::NetworkSite(site)) = object else {
+            panic!("a site")
+        };
+        assert_eq!(
+            site.subnets,
+            vec![SubnetVlan {
+                subnet: "10.1.0.0/24".parse().unwrap(),
+                vlan: 10,
+                secondary_vlan: Some(11)
+            }]
+        );
+    }
+
+    #[test]
+    fn an_error_names_its_own_row_only() {
+        assert!(mentions(
+            "Subnet 10.1.0.0/24 overlaps subnet 10.1.0.0/25 of …",
+            "10.1.0.0/24"
+        ));
+        assert!(!mentions("Subnet 10.1.0.0/24 overlaps …", "10.1.0.0/2"));
+        assert!(!mentions("Subnet 110.1.0.0/24 overlaps …", "10.1.0.0/24"));
+        assert!(mentions(
+            "Subnet \"10.1.0.0\" has no prefix length. Add one, e.g. 10.1.0.0/24.",
+            "10.1.0.0"
+        ));
+        assert!(!mentions("anything", ""));
+    }
+}

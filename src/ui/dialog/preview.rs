@@ -1,0 +1,211 @@
+//! Preview changes: what the next sync of one service would do, per object type and side,
+//! deletions first, before anything is sent.
+
+use iced::widget::{column, container, row, space, table, text};
+use iced::{Element, Length};
+
+use crate::fabric::model::Id;
+use crate::sync::plan::{Counts, ObjectType, PlanSummary, Side};
+use crate::ui::widget::style::{self, Tone};
+
+#[derive(Debug, Clone)]
+pub enum PreviewState {
+    Loading,
+    Ready(PlanSummary),
+    Failed(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Preview {
+    pub service: Id,
+    pub service_name: String,
+    pub state: PreviewState,
+}
+
+#[derive(Debug, Clone)]
+pub enum Message {
+    Close,
+    Refresh,
+}
+
+#[derive(Debug, Clone)]
+pub enum Event {
+    Close,
+    Refresh(Id),
+}
+
+/// One line of the preview: side, object type and its counts.
+pub type PreviewRow = (Side, ObjectType, Counts);
+
+/// The preview's lines, those with deletions first.
+pub fn preview_rows(summary: &PlanSummary) -> Vec<PreviewRow> {
+    let mut rows: Vec<PreviewRow> = summary
+        .counts
+        .iter()
+        .filter(|(_, c)| !c.is_empty())
+        .map(|(&(side, object), &counts)| (side, object, counts))
+        .collect();
+    // Deletions first: they are the changes an operator most wants to see before a sync.
+    // Object types order as their labels do.
+    rows.sort_by(|a, b| {
+        b.2.delete
+            .cmp(&a.2.delete)
+            .then(a.0.cmp(&b.0))
+            .then(a.1.cmp(&b.1))
+    });
+    rows
+}
+
+fn side_label(side: Side) -> &'static str {
+    match side {
+        Side::Ipam => "IPAM server",
+        Side::Console => "Console",
+    }
+}
+
+impl Preview {
+    pub fn new(service: Id, service_name: String) -> Self {
+        Preview {
+            service,
+            service_name,
+            state: PreviewState::Loading,
+        }
+    }
+
+    pub fn update(&mut self, message: Message) -> Option<Event> {
+        match message {
+            Message::Close => Some(Event::Close),
+            Message::Refresh => Some(Event::Refresh(self.service)),
+        }
+    }
+
+    pub fn view(&self) -> Element<'_, Message> {
+        let body: Element<'_, Message> = match &self.state {
+            PreviewState::Loading => column![
+                text(format!(
+                    "Reading {} and the console's fabric...",
+                    self.service_name
+                ))
+                .size(style::TEXT),
+                iced::widget::progress_bar(0.0..=1.0, 0.5).girth(6),
+            ]
+            .spacing(8)
+            .into(),
+            PreviewState::Failed(e) => style::notice(Tone::Error, e.clone()),
+            PreviewState::Ready(summary) if summary.is_empty() && summary.conflicts == 0 => {
+                style::notice(
+                    Tone::Success,
+                    "Nothing to do: the console and the IPAM server are in sync.",
+                )
+            }
+            PreviewState::Ready(summary) => {
+                let bold = |s: &'static str| text(s).size(style::SMALL).font(style::bold());
+                let rows = preview_rows(summary);
+                let grid = table(
+                    [
+                        table::column(bold("Changes on"), |r: PreviewRow| {
+                            text(side_label(r.0)).size(style::TEXT)
+                        })
+                        .width(Length::FillPortion(2)),
+                        table::column(bold("Object type"), |r: PreviewRow| {
+                            text(r.1.label()).size(style::TEXT)
+                        })
+                        .width(Length::FillPortion(3)),
+                        table::column(bold("Delete"), |r: PreviewRow| {
+                            text(r.2.delete.to_string()).size(style::TEXT).style(
+                                move |theme: &iced::Theme| text::Style {
+                                    color: (r.2.delete > 0)
+                                        .then(|| style::tone_color(theme, Tone::Error)),
+                                },
+                            )
+                        })
+                        .width(Length::FillPortion(1)),
+                        table::column(bold("Create"), |r: PreviewRow| {
+                            text(r.2.create.to_string()).size(style::TEXT)
+                        })
+                        .width(Length::FillPortion(1)),
+                        table::column(bold("Update"), |r: PreviewRow| {
+                            text(r.2.update.to_string()).size(style::TEXT)
+                        })
+                        .width(Length::FillPortion(1)),
+                    ],
+                    rows,
+                )
+                .padding_x(8)
+                .padding_y(3)
+                .width(Length::Fill);
+                let mut c = column![container(grid).style(style::pane)].spacing(8);
+                if summary.conflicts > 0 {
+                    c = c.push(style::notice(
+                        Tone::Warning,
+                        match summary.conflicts {
+                            1 => "1 conflict: both sides changed the same field differently. It is shown in the side-by-side view and never guessed.".to_string(),
+                            n => format!("{n} conflicts: both sides changed the same fields differently. They are shown in the side-by-side view and never guessed."),
+                        },
+                    ));
+                }
+                if summary.orphans > 0 {
+                    c = c.push(style::notice(
+                        Tone::Warning,
+                        match summary.orphans {
+                            1 => "1 logical network lost its VMM Logical Network name on the IPAM server: delete its sites and the network here to complete the deletion.".to_string(),
+                            n => format!("{n} logical networks lost their VMM Logical Network name on the IPAM server: delete their sites and the networks here to complete the deletion."),
+                        },
+                    ));
+                }
+                c.into()
+            }
+        };
+        container(
+            column![
+                style::heading(format!("Preview changes: {}", self.service_name)),
+                style::hint(
+                    "What the next Refresh would send and receive. Nothing has been changed yet."
+                ),
+                body,
+                row![
+                    space().width(Length::Fill),
+                    style::command(
+                        "Refresh now",
+                        matches!(self.state, PreviewState::Ready(_)).then_some(Message::Refresh)
+                    ),
+                    style::default_command("Close", Some(Message::Close)),
+                ]
+                .spacing(8),
+            ]
+            .spacing(10),
+        )
+        .padding(16)
+        .width(640)
+        .style(style::dialog)
+        .into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deletions_come_first() {
+        let mut summary = PlanSummary::default();
+        let counts = |create, update, delete| Counts {
+            create,
+            update,
+            delete,
+        };
+        summary
+            .counts
+            .insert((Side::Ipam, ObjectType::Range), counts(3, 0, 0));
+        summary
+            .counts
+            .insert((Side::Console, ObjectType::LogicalNetwork), counts(0, 1, 2));
+        summary
+            .counts
+            .insert((Side::Ipam, ObjectType::Subnet), counts(0, 0, 0));
+        let rows = preview_rows(&summary);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].1, ObjectType::LogicalNetwork);
+        assert_eq!(rows[0].2, counts(0, 1, 2));
+    }
+}

@@ -1,0 +1,328 @@
+//! The Settings workspace: Configuration Providers (as the registry reports them) and Run As
+//! Accounts (create, edit, delete only when no service uses the account).
+
+use iced::widget::{button, column, container, row, scrollable, space, table, text};
+use iced::{Element, Length, Task};
+
+use crate::fabric::model::{Fabric, Id};
+use crate::ipam::provider::ProviderDescriptor;
+use crate::ops::run_as::services_using;
+use crate::ui::context::EmbeddedIpam;
+use crate::ui::dialog::run_as_dialog::{self, RunAsDialog};
+use crate::ui::widget::grid::{self, col};
+use crate::ui::widget::style::{self, Tone};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Section {
+    #[default]
+    ConfigurationProviders,
+    RunAsAccounts,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SettingsWorkspace {
+    pub section: Section,
+    pub selected_account: Option<Id>,
+    pub dialog: Option<RunAsDialog>,
+    pub confirm_delete: Option<Id>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Message {
+    Section(Section),
+    SelectAccount(Id),
+    Create,
+    Edit(Id),
+    Delete(Id),
+    ConfirmDelete(bool),
+    Dialog(run_as_dialog::Message),
+}
+
+#[derive(Debug, Clone)]
+pub enum Event {
+    SaveRunAs(run_as_dialog::Event),
+    DeleteRunAs(Id),
+}
+
+impl SettingsWorkspace {
+    pub fn update(&mut self, message: Message, fabric: &Fabric) -> (Task<Message>, Option<Event>) {
+        let Message::Dialog(m) = message else {
+            return (Task::none(), self.apply(message, fabric));
+        };
+        let Some(dialog) = self.dialog.as_mut() else {
+            return (Task::none(), None);
+        };
+        let (task, event) = dialog.update(m);
+        let event = match event {
+            Some(run_as_dialog::Event::Cancel) => {
+                self.dialog = None;
+                None
+            }
+            save => save.map(Event::SaveRunAs),
+        };
+        (task.map(Message::Dialog), event)
+    }
+
+    fn apply(&mut self, message: Message, fabric: &Fabric) -> Option<Event> {
+        match message {
+            Message::Section(s) => self.section = s,
+            Message::SelectAccount(id) => self.selected_account = Some(id),
+            Message::Create => {
+                self.error = None;
+                self.dialog = Some(RunAsDialog::create(fabric.run_as_accounts.values()));
+            }
+            Message::Edit(id) => {
+                if let Some(a) = fabric.run_as_accounts.get(&id) {
+                    self.error = None;
+                    self.dialog = Some(RunAsDialog::edit(a, fabric.run_as_accounts.values()));
+                }
+            }
+            Message::Delete(id) => {
+                let users = services_using(fabric, id);
+                if users.is_empty() {
+                    self.confirm_delete = Some(id);
+                } else {
+                    self.error = Some(format!(
+                        "This Run As account is used by {}: choose another account in their Properties first.",
+                        users.join(", ")
+                    ));
+                }
+            }
+            Message::ConfirmDelete(yes) => {
+                let id = self.confirm_delete.take()?;
+                if yes {
+                    return Some(Event::DeleteRunAs(id));
+                }
+            }
+            // Answered in `update`, which passes on the dialog's task.
+            Message::Dialog(_) => {}
+        }
+        None
+    }
+
+    pub fn run_as_saved(&mut self, result: Result<Id, String>) {
+        match result {
+            Ok(id) => {
+                self.dialog = None;
+                self.selected_account = Some(id);
+            }
+            Err(e) => {
+                if let Some(d) = self.dialog.as_mut() {
+                    d.failed(e);
+                }
+            }
+        }
+    }
+
+    pub fn navigation(&self) -> Element<'_, Message> {
+        let item = |label: &'static str, section: Section| {
+            button(text(label).size(style::TEXT))
+                .width(Length::Fill)
+                .padding([3, 8])
+                .style(style::flat(self.section == section))
+                .on_press(Message::Section(section))
+        };
+        column![
+            item("Configuration Providers", Section::ConfigurationProviders),
+            item("Run As Accounts", Section::RunAsAccounts),
+        ]
+        .spacing(1)
+        .padding([6, 4])
+        .into()
+    }
+
+    pub fn view<'a>(
+        &'a self,
+        fabric: &'a Fabric,
+        providers: &'a [ProviderDescriptor],
+        embedded: Option<&'a EmbeddedIpam>,
+    ) -> Element<'a, Message> {
+        match self.section {
+            Section::ConfigurationProviders => providers_view(providers),
+            Section::RunAsAccounts => self.accounts_view(fabric, embedded),
+        }
+    }
+
+    fn accounts_view<'a>(
+        &'a self,
+        fabric: &'a Fabric,
+        embedded: Option<&'a EmbeddedIpam>,
+    ) -> Element<'a, Message> {
+        const COLUMNS: [grid::GridColumn; 4] = [
+            col("Name", 3),
+            col("User Name", 2),
+            col("Description", 3),
+            col("Used By", 3),
+        ];
+        let mut accounts: Vec<_> = fabric.run_as_accounts.values().collect();
+        accounts.sort_by(|a, b| grid::text_order(&a.name, &b.name));
+        let rows = column(accounts.into_iter().map(|a| {
+            let users = services_using(fabric, a.id);
+            grid::grid_row(
+                vec![
+                    grid::cell(a.name.clone(), 3),
+                    grid::cell(a.user_name.clone(), 2),
+                    grid::cell(a.description.clone(), 3),
+                    grid::cell(
+                        if users.is_empty() {
+                            "—".into()
+                        } else {
+                            users.join(", ")
+                        },
+                        3,
+                    ),
+                ],
+                self.selected_account == Some(a.id),
+                Message::SelectAccount(a.id),
+                Some(Message::Edit(a.id)),
+                None,
+            )
+        }))
+        .spacing(1);
+        let selected = self
+            .selected_account
+            .filter(|id| fabric.run_as_accounts.contains_key(id));
+        let delete_reason = selected.map(|id| services_using(fabric, id));
+        let toolbar = row![
+            style::command("Create Run As Account...", Some(Message::Create)),
+            style::command("Properties", selected.map(Message::Edit)),
+            style::command(
+                "Delete",
+                selected
+                    .filter(|_| delete_reason.as_ref().is_some_and(|u| u.is_empty()))
+                    .map(Message::Delete)
+            ),
+        ]
+        .spacing(8);
+        let mut page = column![style::heading("Run As Accounts"), toolbar].spacing(8);
+        if let Some(users) = delete_reason.filter(|u| !u.is_empty()) {
+            page = page.push(style::hint(format!(
+                "This account cannot be deleted while {} use it.",
+                users.join(", ")
+            )));
+        }
+        if let Some(e) = &self.error {
+            page = page.push(style::notice(Tone::Error, e.clone()));
+        }
+        page = page.push(
+            container(column![
+                grid::header(&COLUMNS, grid::Sort::default(), |_| Message::Section(
+                    Section::RunAsAccounts
+                )),
+                scrollable(rows).height(Length::Fill)
+            ])
+            .height(Length::Fill)
+            .style(style::pane),
+        );
+        if let Some(e) = embedded {
+            let account = fabric
+                .run_as_accounts
+                .get(&e.run_as)
+                .map(|a| a.name.clone())
+                .unwrap_or_default();
+            page = page.push(
+                container(
+                    column![
+                        style::heading("Embedded IPAM server"),
+                        style::hint("A built-in IPAM server runs inside this console. Add it with Add Resources ▸ Network Service:"),
+                        style::field_line(
+                            "Manufacturer / model",
+                            format!("{} / {}", crate::ipam::builtin::MANUFACTURER, crate::ipam::builtin::MODEL)
+                        ),
+                        style::field_line("Connection string", e.connection.to_string()),
+                        style::field_line("Run As account", account),
+                    ]
+                    .spacing(4),
+                )
+                .padding(10)
+                .width(Length::Fill)
+                .style(style::pane),
+            );
+        }
+        if let Some(id) = self.confirm_delete {
+            let name = fabric
+                .run_as_accounts
+                .get(&id)
+                .map(|a| a.name.clone())
+                .unwrap_or_default();
+            page = page.push(
+                container(
+                    row![
+                        text(format!(
+                            "Delete the Run As account \"{name}\" and its stored secret?"
+                        ))
+                        .size(style::TEXT)
+                        .width(Length::Fill),
+                        style::default_command("Delete", Some(Message::ConfirmDelete(true))),
+                        style::command("Cancel", Some(Message::ConfirmDelete(false))),
+                    ]
+                    .spacing(8)
+                    .align_y(iced::Alignment::Center),
+                )
+                .padding(10)
+                .style(style::notice_box(Tone::Warning)),
+            );
+        }
+        container(page).padding(12).height(Length::Fill).into()
+    }
+}
+
+fn providers_view(providers: &[ProviderDescriptor]) -> Element<'_, Message> {
+    let bold = |s: &'static str| text(s).size(style::SMALL).font(style::bold());
+    let grid = table(
+        [
+            table::column(bold("Manufacturer"), |p: &ProviderDescriptor| {
+                text(p.manufacturer.clone()).size(style::TEXT)
+            })
+            .width(Length::FillPortion(2)),
+            table::column(bold("Model"), |p: &ProviderDescriptor| {
+                text(p.model.clone()).size(style::TEXT)
+            })
+            .width(Length::FillPortion(3)),
+            table::column(bold("Provider"), |p: &ProviderDescriptor| {
+                text(p.provider_name.clone()).size(style::TEXT)
+            })
+            .width(Length::FillPortion(3)),
+            table::column(bold("Version"), |p: &ProviderDescriptor| {
+                text(p.version.clone()).size(style::TEXT)
+            })
+            .width(Length::FillPortion(1)),
+            table::column(bold("Default port"), |p: &ProviderDescriptor| {
+                text(p.default_port.to_string()).size(style::TEXT)
+            })
+            .width(Length::FillPortion(1)),
+            table::column(bold("Implemented operations"), |p: &ProviderDescriptor| {
+                let implemented: Vec<&str> = p
+                    .operations
+                    .iter()
+                    .filter(|(_, yes)| *yes)
+                    .map(|(op, _)| op.label())
+                    .collect();
+                let missing = p.operations.iter().filter(|(_, yes)| !*yes).count();
+                let mut line = implemented.join("; ");
+                if missing > 0 {
+                    line.push_str(&format!(" ({missing} not implemented)"));
+                }
+                text(line).size(style::SMALL)
+            })
+            .width(Length::FillPortion(6)),
+        ],
+        providers.iter(),
+    )
+    .padding_x(8)
+    .padding_y(4)
+    .width(Length::Fill);
+    container(
+        column![
+            style::heading("Configuration Providers"),
+            style::hint("The providers installed in this console. A network service's model selects its provider."),
+            container(scrollable(grid).height(Length::Fill)).style(style::pane),
+            space().height(4),
+        ]
+        .spacing(8),
+    )
+    .padding(12)
+    .height(Length::Fill)
+    .into()
+}
