@@ -20,7 +20,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::fabric::model::Gateway;
+use crate::fabric::model::{PoolSettings, pool_settings_wire};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -87,44 +87,47 @@ pub struct IpamSubnet {
     pub custom_fields: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// An IP address range. Its JSON (the built-in server's API and rows, the plan journal) spells the
+/// settings inline: see [`pool_settings_wire!`].
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IpRange {
     pub id: String,
     /// Console identity: the static IP address pool.
-    #[serde(default)]
     pub vmm_id: Option<Uuid>,
     pub subnet: String,
-    #[serde(default)]
     pub name: String,
-    #[serde(default)]
     pub description: String,
     pub start: IpAddr,
     pub end: IpAddr,
-    #[serde(default)]
-    pub reserved: BTreeSet<IpAddr>,
-    #[serde(default)]
-    pub vips: BTreeSet<IpAddr>,
-    #[serde(default)]
-    pub gateways: Vec<Gateway>,
-    #[serde(default)]
-    pub dns_servers: Vec<IpAddr>,
-    /// Connection-specific DNS suffix.
-    #[serde(default)]
-    pub dns_suffix: String,
-    /// DNS search suffixes.
-    #[serde(default)]
-    pub dns_search_suffixes: Vec<String>,
-    #[serde(default)]
-    pub wins_servers: Vec<IpAddr>,
-    #[serde(default)]
-    pub netbios_enabled: bool,
+    pub settings: PoolSettings,
     /// "VMM" for ranges the console manages.
-    #[serde(default)]
     pub managed_by_service: String,
     /// The console's service instance (its network service id), for ranges it manages.
-    #[serde(default)]
     pub service_instance: String,
+}
+
+pool_settings_wire! {
+    IpRange via IpRangeWire, IpRangeWireRef;
+    #[serde(deny_unknown_fields)]
+    settings_attrs { #[serde(default)] }
+    before {
+        id: String,
+        #[serde(default)]
+        vmm_id: Option<Uuid>,
+        subnet: String,
+        #[serde(default)]
+        name: String,
+        #[serde(default)]
+        description: String,
+        start: IpAddr,
+        end: IpAddr,
+    }
+    after {
+        #[serde(default)]
+        managed_by_service: String,
+        #[serde(default)]
+        service_instance: String,
+    }
 }
 
 /// An opaque position in a server's change feed, issued by that server.

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::fabric::model::{Gateway, Id};
+use crate::fabric::model::{Gateway, Id, PoolSettings, pool_settings_wire};
 
 /// A subnet is identified by its logical network and its canonical CIDR.
 pub type SubnetKey = (Id, IpNet);
@@ -33,7 +33,9 @@ pub struct SubnetVal {
     pub secondary_vlan: Option<u16>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A pool in normalised form. Its JSON (the stored base) spells the settings inline, every field
+/// required: see [`pool_settings_wire!`].
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolVal {
     pub ln: Id,
     pub subnet: IpNet,
@@ -41,14 +43,35 @@ pub struct PoolVal {
     pub description: String,
     pub start: IpAddr,
     pub end: IpAddr,
-    pub reserved: BTreeSet<IpAddr>,
-    pub vips: BTreeSet<IpAddr>,
-    pub gateways: Vec<Gateway>,
-    pub dns_servers: Vec<IpAddr>,
-    pub dns_suffix: String,
-    pub dns_search_suffixes: Vec<String>,
-    pub wins_servers: Vec<IpAddr>,
-    pub netbios_enabled: bool,
+    pub settings: PoolSettings,
+}
+
+pool_settings_wire! {
+    PoolVal via PoolValWire, PoolValWireRef;
+    settings_attrs {}
+    before {
+        ln: Id,
+        subnet: IpNet,
+        name: String,
+        description: String,
+        start: IpAddr,
+        end: IpAddr,
+    }
+    after {}
+}
+
+impl PoolSettings {
+    /// The settings in normalised form: gateways sorted without duplicates, DNS suffixes
+    /// trimmed of their final dot and lower-cased (sets are sorted already).
+    pub fn normalized(&self) -> PoolSettings {
+        let mut n = self.clone();
+        n.gateways = normalize_gateways(&n.gateways);
+        n.dns_suffix = normalize_suffix(&n.dns_suffix);
+        for s in &mut n.dns_search_suffixes {
+            *s = normalize_suffix(s);
+        }
+        n
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -128,7 +128,7 @@ fn check_pool_range(p: &IpPool) -> Vec<ValidationError> {
 
 fn check_pool_gateways(p: &IpPool) -> Vec<ValidationError> {
     let subnet = p.scope.subnet().trunc();
-    p.gateways
+    p.settings.gateways
         .iter()
         .filter(|g| !subnet.contains(&g.address()))
         .map(|g| {
@@ -154,8 +154,12 @@ fn check_pool_addresses(p: &IpPool) -> Vec<ValidationError> {
     };
     let mut out = Vec::new();
     for (field, label, set) in [
-        (Field::ReservedAddresses, "Reserved address", &p.reserved),
-        (Field::VipAddresses, "VIP address", &p.vips),
+        (
+            Field::ReservedAddresses,
+            "Reserved address",
+            &p.settings.reserved,
+        ),
+        (Field::VipAddresses, "VIP address", &p.settings.vips),
     ] {
         for a in set.iter().filter(|a| !inside(a)) {
             out.push(pool_problem(
@@ -176,7 +180,7 @@ fn check_pool_addresses(p: &IpPool) -> Vec<ValidationError> {
 fn check_pool_server_families(p: &IpPool) -> Vec<ValidationError> {
     let (net_fam, _) = addr_key(p.scope.subnet().network());
     let mut out = Vec::new();
-    for a in &p.dns_servers {
+    for a in &p.settings.dns_servers {
         let (fam, _) = addr_key(*a);
         if fam != net_fam {
             out.push(pool_problem(
@@ -192,7 +196,7 @@ fn check_pool_server_families(p: &IpPool) -> Vec<ValidationError> {
             ));
         }
     }
-    for a in &p.wins_servers {
+    for a in &p.settings.wins_servers {
         if a.is_ipv6() {
             out.push(pool_problem(
                 p,
@@ -322,8 +326,8 @@ mod tests {
             let p = f.ip_pools.get_mut(&id(POOL)).unwrap();
             p.range_start = ip("10.0.0.100");
             p.range_end = ip("10.0.0.10");
-            p.reserved.clear();
-            p.vips.clear();
+            p.settings.reserved.clear();
+            p.settings.vips.clear();
         });
         expect(&errors, Rule::PoolRangeOrder, POOL, "Range end");
         let errors =
@@ -333,7 +337,7 @@ mod tests {
             let p = f.ip_pools.get_mut(&id(POOL)).unwrap();
             p.range_start = ip("10.0.0.11");
             p.range_end = ip("10.0.0.11");
-            p.vips.clear();
+            p.settings.vips.clear();
         }));
     }
 
@@ -345,6 +349,7 @@ mod tests {
             f.ip_pools
                 .get_mut(&id(POOL))
                 .unwrap()
+                .settings
                 .dns_servers
                 .push(ip("fd00::53"))
         });
@@ -353,6 +358,7 @@ mod tests {
             f.ip_pools
                 .get_mut(&id(POOL))
                 .unwrap()
+                .settings
                 .wins_servers
                 .push(ip("fd00::54"))
         });
@@ -393,6 +399,7 @@ mod tests {
             f.ip_pools
                 .get_mut(&id(POOL))
                 .unwrap()
+                .settings
                 .gateways
                 .push(Gateway::Automatic {
                     address: ip("10.0.1.1"),
@@ -407,6 +414,7 @@ mod tests {
             f.ip_pools
                 .get_mut(&id(POOL))
                 .unwrap()
+                .settings
                 .reserved
                 .insert(ip("10.0.0.5"));
         });
@@ -420,6 +428,7 @@ mod tests {
             f.ip_pools
                 .get_mut(&id(POOL))
                 .unwrap()
+                .settings
                 .vips
                 .insert(ip("10.0.0.200"));
         });
@@ -428,6 +437,7 @@ mod tests {
             f.ip_pools
                 .get_mut(&id(POOL))
                 .unwrap()
+                .settings
                 .vips
                 .insert(ip("10.0.0.100"));
         }));

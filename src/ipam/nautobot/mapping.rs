@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use crate::fabric::model::Gateway;
+use crate::fabric::model::PoolSettings;
 use crate::ipam::model::{AddressSpace, AddressSpaceKind, IpRange, IpamSubnet};
 use crate::ipam::provider::IpamError;
 
@@ -314,32 +314,20 @@ pub(super) fn subnet_from_json(server: &str, v: &Value) -> Result<IpamSubnet, Ip
 }
 
 /// The pool settings Nautobot's range has no columns for, kept in the `vmm_pool` JSON field.
+/// Not read at volume, so `flatten` (which keeps the same JSON) is fine here.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
-pub(super) struct PoolSettings {
-    pub(super) reserved: BTreeSet<IpAddr>,
-    pub(super) vips: BTreeSet<IpAddr>,
-    pub(super) gateways: Vec<Gateway>,
-    pub(super) dns_servers: Vec<IpAddr>,
-    pub(super) dns_suffix: String,
-    pub(super) dns_search_suffixes: Vec<String>,
-    pub(super) wins_servers: Vec<IpAddr>,
-    pub(super) netbios_enabled: bool,
+pub(super) struct VmmPool {
+    #[serde(flatten)]
+    pub(super) settings: PoolSettings,
     pub(super) managed_by_service: String,
     pub(super) service_instance: String,
 }
 
-impl PoolSettings {
+impl VmmPool {
     pub(super) fn of(r: &IpRange) -> Self {
-        PoolSettings {
-            reserved: r.reserved.clone(),
-            vips: r.vips.clone(),
-            gateways: r.gateways.clone(),
-            dns_servers: r.dns_servers.clone(),
-            dns_suffix: r.dns_suffix.clone(),
-            dns_search_suffixes: r.dns_search_suffixes.clone(),
-            wins_servers: r.wins_servers.clone(),
-            netbios_enabled: r.netbios_enabled,
+        VmmPool {
+            settings: r.settings.clone(),
             managed_by_service: r.managed_by_service.clone(),
             service_instance: r.service_instance.clone(),
         }
@@ -361,8 +349,8 @@ pub(super) fn range_from_json(server: &str, v: &Value) -> Result<IpRange, IpamEr
     let subnet =
         ref_id(v, "parent").ok_or_else(|| bad_field(server, "range", v, "parent", "missing"))?;
     let settings = match custom_fields(v).and_then(|m| m.get(field::POOL)) {
-        None | Some(Value::Null) => PoolSettings::default(),
-        Some(Value::String(s)) if s.trim().is_empty() => PoolSettings::default(),
+        None | Some(Value::Null) => VmmPool::default(),
+        Some(Value::String(s)) if s.trim().is_empty() => VmmPool::default(),
         // A text-typed field (made by hand) holds the same JSON as a string.
         Some(Value::String(s)) => serde_json::from_str(s)
             .map_err(|e| bad_field(server, "range", v, field::POOL, &e.to_string()))?,
@@ -377,14 +365,7 @@ pub(super) fn range_from_json(server: &str, v: &Value) -> Result<IpRange, IpamEr
         description: str_of(v, "description").unwrap_or("").to_string(),
         start,
         end,
-        reserved: settings.reserved,
-        vips: settings.vips,
-        gateways: settings.gateways,
-        dns_servers: settings.dns_servers,
-        dns_suffix: settings.dns_suffix,
-        dns_search_suffixes: settings.dns_search_suffixes,
-        wins_servers: settings.wins_servers,
-        netbios_enabled: settings.netbios_enabled,
+        settings: settings.settings,
         managed_by_service: settings.managed_by_service,
         service_instance: settings.service_instance,
     })
@@ -464,7 +445,7 @@ pub(super) fn range_body(range: &IpRange, manager: &str, status_id: &str) -> Val
         "custom_fields": {
             field::VMM_ID: range.vmm_id.map(|u| u.to_string()),
             field::VMM_SERVER: manager,
-            field::POOL: PoolSettings::of(range),
+            field::POOL: VmmPool::of(range),
         }
     })
 }
@@ -587,6 +568,7 @@ impl NautobotProvider {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
+    use crate::fabric::model::Gateway;
 
     pub(in crate::ipam::nautobot) fn space(
         id: &str,
@@ -667,17 +649,19 @@ pub(super) mod tests {
             description: "d".into(),
             start: "10.0.0.10".parse().unwrap(),
             end: "10.0.0.50".parse().unwrap(),
-            reserved: ["10.0.0.11".parse().unwrap()].into(),
-            vips: ["10.0.0.12".parse().unwrap()].into(),
-            gateways: vec![Gateway::Address {
-                address: "10.0.0.1".parse().unwrap(),
-                metric: 5,
-            }],
-            dns_servers: vec!["10.0.0.2".parse().unwrap()],
-            dns_suffix: "corp.example".into(),
-            dns_search_suffixes: vec!["example".into()],
-            wins_servers: vec![],
-            netbios_enabled: true,
+            settings: PoolSettings {
+                reserved: ["10.0.0.11".parse().unwrap()].into(),
+                vips: ["10.0.0.12".parse().unwrap()].into(),
+                gateways: vec![Gateway::Address {
+                    address: "10.0.0.1".parse().unwrap(),
+                    metric: 5,
+                }],
+                dns_servers: vec!["10.0.0.2".parse().unwrap()],
+                dns_suffix: "corp.example".into(),
+                dns_search_suffixes: vec!["example".into()],
+                wins_servers: vec![],
+                netbios_enabled: true,
+            },
             managed_by_service: "VMM".into(),
             service_instance: "svc".into(),
         };
