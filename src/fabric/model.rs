@@ -833,3 +833,90 @@ impl Fabric {
         out
     }
 }
+
+/// A pool's settings with every field set, for the wire-format tests.
+#[cfg(test)]
+pub(crate) fn full_pool_settings() -> PoolSettings {
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    PoolSettings {
+        reserved: [ip("10.0.0.11"), ip("10.0.0.13")].into(),
+        vips: [ip("10.0.0.12")].into(),
+        gateways: vec![
+            Gateway::Address {
+                address: ip("10.0.0.1"),
+                metric: 5,
+            },
+            Gateway::Automatic {
+                address: ip("10.0.0.3"),
+            },
+        ],
+        dns_servers: vec![ip("10.0.0.2"), ip("fd00::2")],
+        dns_suffix: "corp.example".into(),
+        dns_search_suffixes: vec!["example".into(), "corp.example".into()],
+        wins_servers: vec![ip("10.0.0.4")],
+        netbios_enabled: true,
+    }
+}
+
+#[cfg(test)]
+mod pool_wire_tests {
+    use super::*;
+
+    /// Written by the code before `PoolSettings` existed (fields spelled out on `IpPool`).
+    const OLD_JSON: &str = r#"{"id":"11111111-1111-1111-1111-111111111111","name":"pool","description":"d","scope":{"kind":"site","site":"22222222-2222-2222-2222-222222222222","subnet":"10.0.0.0/24"},"range_start":"10.0.0.10","range_end":"10.0.0.50","reserved":["10.0.0.11","10.0.0.13"],"vips":["10.0.0.12"],"gateways":[{"kind":"address","address":"10.0.0.1","metric":5},{"kind":"automatic","address":"10.0.0.3"}],"dns_servers":["10.0.0.2","fd00::2"],"dns_suffix":"corp.example","dns_search_suffixes":["example","corp.example"],"wins_servers":["10.0.0.4"],"netbios_enabled":true}"#;
+
+    fn full_pool() -> IpPool {
+        IpPool {
+            id: "11111111-1111-1111-1111-111111111111".parse().unwrap(),
+            name: "pool".into(),
+            description: "d".into(),
+            scope: PoolScope::Site {
+                site: "22222222-2222-2222-2222-222222222222".parse().unwrap(),
+                subnet: "10.0.0.0/24".parse().unwrap(),
+            },
+            range_start: "10.0.0.10".parse().unwrap(),
+            range_end: "10.0.0.50".parse().unwrap(),
+            settings: full_pool_settings(),
+        }
+    }
+
+    #[test]
+    fn json_is_byte_identical_to_before() {
+        assert_eq!(serde_json::to_string(&full_pool()).unwrap(), OLD_JSON);
+        assert_eq!(
+            serde_json::from_str::<IpPool>(OLD_JSON).unwrap(),
+            full_pool()
+        );
+        let pretty = serde_json::to_string_pretty(&full_pool()).unwrap();
+        assert_eq!(
+            serde_json::from_str::<IpPool>(&pretty).unwrap(),
+            full_pool()
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        for json in [
+            OLD_JSON.replace(r#""netbios_enabled""#, r#""bogus":1,"netbios_enabled""#),
+            OLD_JSON.replace(r#""id""#, r#""settings":{},"id""#),
+        ] {
+            let e = serde_json::from_str::<IpPool>(&json)
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("unknown field `"), "{e}");
+            assert!(e.contains("expected one of `id`, `name`, `description`, `scope`, `range_start`, `range_end`, `reserved`, `vips`, `gateways`, `dns_servers`, `dns_suffix`, `dns_search_suffixes`, `wins_servers`, `netbios_enabled`"), "{e}");
+        }
+    }
+
+    #[test]
+    fn missing_optional_fields_default_and_required_ones_do_not() {
+        let minimal = r#"{"id":"11111111-1111-1111-1111-111111111111","name":"pool","scope":{"kind":"site","site":"22222222-2222-2222-2222-222222222222","subnet":"10.0.0.0/24"},"range_start":"10.0.0.10","range_end":"10.0.0.50"}"#;
+        let p: IpPool = serde_json::from_str(minimal).unwrap();
+        assert_eq!(p.description, "");
+        assert_eq!(p.settings, PoolSettings::default());
+        let e = serde_json::from_str::<IpPool>(&minimal.replace(r#","range_end":"10.0.0.50""#, ""))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("missing field `range_end`"), "{e}");
+    }
+}

@@ -174,3 +174,81 @@ mod subnet_map {
         Ok(v.into_iter().collect())
     }
 }
+
+#[cfg(test)]
+mod pool_val_wire_tests {
+    use super::*;
+    use crate::fabric::model::full_pool_settings;
+
+    /// Written by the code before `PoolSettings` existed (fields spelled out on `PoolVal`).
+    const OLD_JSON: &str = r#"{"ln":"33333333-3333-3333-3333-333333333333","subnet":"10.0.0.0/24","name":"pool","description":"d","start":"10.0.0.10","end":"10.0.0.50","reserved":["10.0.0.11","10.0.0.13"],"vips":["10.0.0.12"],"gateways":[{"kind":"address","address":"10.0.0.1","metric":5},{"kind":"automatic","address":"10.0.0.3"}],"dns_servers":["10.0.0.2","fd00::2"],"dns_suffix":"corp.example","dns_search_suffixes":["example","corp.example"],"wins_servers":["10.0.0.4"],"netbios_enabled":true}"#;
+
+    fn full_val() -> PoolVal {
+        PoolVal {
+            ln: "33333333-3333-3333-3333-333333333333".parse().unwrap(),
+            subnet: "10.0.0.0/24".parse().unwrap(),
+            name: "pool".into(),
+            description: "d".into(),
+            start: "10.0.0.10".parse().unwrap(),
+            end: "10.0.0.50".parse().unwrap(),
+            settings: full_pool_settings(),
+        }
+    }
+
+    #[test]
+    fn json_is_byte_identical_to_before() {
+        assert_eq!(serde_json::to_string(&full_val()).unwrap(), OLD_JSON);
+        assert_eq!(
+            serde_json::from_str::<PoolVal>(OLD_JSON).unwrap(),
+            full_val()
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_still_ignored() {
+        let json = OLD_JSON.replace(r#""netbios_enabled""#, r#""bogus":1,"netbios_enabled""#);
+        assert_eq!(serde_json::from_str::<PoolVal>(&json).unwrap(), full_val());
+    }
+
+    #[test]
+    fn every_field_is_still_required() {
+        for field in [
+            "name",
+            "end",
+            "reserved",
+            "gateways",
+            "dns_suffix",
+            "netbios_enabled",
+        ] {
+            let mut v: serde_json::Value = serde_json::from_str(OLD_JSON).unwrap();
+            v.as_object_mut().unwrap().remove(field);
+            let e = serde_json::from_value::<PoolVal>(v)
+                .unwrap_err()
+                .to_string();
+            assert_eq!(e, format!("missing field `{field}`"));
+        }
+    }
+
+    #[test]
+    fn normalized_sorts_gateways_and_lower_cases_dns_names() {
+        let mut s = full_pool_settings();
+        s.gateways.reverse();
+        s.gateways.push(s.gateways[0].clone());
+        s.dns_suffix = " Corp.Example. ".into();
+        s.dns_search_suffixes = vec!["EXAMPLE.".into(), "corp.example".into()];
+        let n = s.normalized();
+        assert_eq!(
+            n.gateways,
+            normalize_gateways(&full_pool_settings().gateways)
+        );
+        assert_eq!(n.gateways.len(), 2);
+        assert_eq!(n.dns_suffix, "corp.example");
+        assert_eq!(n.dns_search_suffixes, vec!["example", "corp.example"]);
+        assert_eq!((n.reserved, n.vips), (s.reserved, s.vips));
+        assert_eq!(
+            (n.dns_servers, n.wins_servers),
+            (s.dns_servers, s.wins_servers)
+        );
+        assert_eq!(n.netbios_enabled, s.netbios_enabled);
+    }
+}

@@ -6,11 +6,10 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use reqwest::Method;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use crate::fabric::model::PoolSettings;
+use crate::fabric::model::{PoolSettings, pool_settings_wire};
 use crate::ipam::model::{AddressSpace, AddressSpaceKind, IpRange, IpamSubnet};
 use crate::ipam::provider::IpamError;
 
@@ -313,15 +312,26 @@ pub(super) fn subnet_from_json(server: &str, v: &Value) -> Result<IpamSubnet, Ip
     })
 }
 
-/// The pool settings Nautobot's range has no columns for, kept in the `vmm_pool` JSON field.
-/// Not read at volume, so `flatten` (which keeps the same JSON) is fine here.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+/// The pool settings Nautobot's range has no columns for, kept in the `vmm_pool` JSON field:
+/// the settings inline, then the range's management fields, every field optional (see
+/// [`pool_settings_wire!`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct VmmPool {
-    #[serde(flatten)]
     pub(super) settings: PoolSettings,
     pub(super) managed_by_service: String,
     pub(super) service_instance: String,
+}
+
+pool_settings_wire! {
+    VmmPool via VmmPoolWire, VmmPoolWireRef;
+    settings_attrs { #[serde(default)] }
+    before {}
+    after {
+        #[serde(default)]
+        managed_by_service: String,
+        #[serde(default)]
+        service_instance: String,
+    }
 }
 
 impl VmmPool {
@@ -669,5 +679,57 @@ pub(super) mod tests {
         body["id"] = json!(range.id);
         body["start_address"] = json!("10.0.0.10/24");
         assert_eq!(range_from_json("nb", &body).unwrap(), range);
+    }
+
+    /// Written by the code before `PoolSettings` existed, as text and as a JSON value.
+    const OLD_VMM_POOL: &str = r#"{"reserved":["10.0.0.11","10.0.0.13"],"vips":["10.0.0.12"],"gateways":[{"kind":"address","address":"10.0.0.1","metric":5},{"kind":"automatic","address":"10.0.0.3"}],"dns_servers":["10.0.0.2","fd00::2"],"dns_suffix":"corp.example","dns_search_suffixes":["example","corp.example"],"wins_servers":["10.0.0.4"],"netbios_enabled":true,"managed_by_service":"VMM","service_instance":"svc"}"#;
+    const OLD_VMM_POOL_VALUE: &str = r#"{"dns_search_suffixes":["example","corp.example"],"dns_servers":["10.0.0.2","fd00::2"],"dns_suffix":"corp.example","gateways":[{"address":"10.0.0.1","kind":"address","metric":5},{"address":"10.0.0.3","kind":"automatic"}],"managed_by_service":"VMM","netbios_enabled":true,"reserved":["10.0.0.11","10.0.0.13"],"service_instance":"svc","vips":["10.0.0.12"],"wins_servers":["10.0.0.4"]}"#;
+
+    fn full_vmm_pool() -> VmmPool {
+        VmmPool {
+            settings: crate::fabric::model::full_pool_settings(),
+            managed_by_service: "VMM".into(),
+            service_instance: "svc".into(),
+        }
+    }
+
+    #[test]
+    fn vmm_pool_json_is_byte_identical_to_before() {
+        assert_eq!(
+            serde_json::to_string(&full_vmm_pool()).unwrap(),
+            OLD_VMM_POOL
+        );
+        assert_eq!(
+            serde_json::to_value(full_vmm_pool()).unwrap().to_string(),
+            OLD_VMM_POOL_VALUE
+        );
+        assert_eq!(
+            serde_json::from_str::<VmmPool>(OLD_VMM_POOL).unwrap(),
+            full_vmm_pool()
+        );
+        let value: Value = serde_json::from_str(OLD_VMM_POOL).unwrap();
+        assert_eq!(
+            serde_json::from_value::<VmmPool>(value).unwrap(),
+            full_vmm_pool()
+        );
+    }
+
+    #[test]
+    fn vmm_pool_ignores_unknown_fields_and_defaults_missing_ones() {
+        let json = OLD_VMM_POOL.replace(r#""netbios_enabled""#, r#""bogus":1,"netbios_enabled""#);
+        assert_eq!(
+            serde_json::from_str::<VmmPool>(&json).unwrap(),
+            full_vmm_pool()
+        );
+        assert_eq!(
+            serde_json::from_str::<VmmPool>("{}").unwrap(),
+            VmmPool::default()
+        );
+        let partial: VmmPool =
+            serde_json::from_str(r#"{"dns_suffix":"x","service_instance":"svc"}"#).unwrap();
+        assert_eq!(partial.settings.dns_suffix, "x");
+        assert_eq!(partial.settings.gateways, vec![]);
+        assert_eq!(partial.managed_by_service, "");
+        assert_eq!(partial.service_instance, "svc");
     }
 }
