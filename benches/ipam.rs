@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use fabric_console::fabric::connection::ConnectionString;
+use fabric_console::fabric::model::PoolSettings;
 use fabric_console::ipam::builtin::BuiltinProviderFactory;
 use fabric_console::ipam::model::{
     AddressSpace, AddressSpaceKind, IpRange, IpamOp, IpamSubnet, SnapshotRead, SnapshotScope,
@@ -61,14 +62,16 @@ fn operations() -> Vec<IpamOp> {
             description: String::new(),
             start: format!("10.{a}.{b}.10").parse().unwrap(),
             end: format!("10.{a}.{b}.200").parse().unwrap(),
-            reserved: [format!("10.{a}.{b}.11").parse().unwrap()].into(),
-            vips: Default::default(),
-            gateways: vec![],
-            dns_servers: vec![format!("10.{a}.{b}.2").parse().unwrap()],
-            dns_suffix: "corp.example".into(),
-            dns_search_suffixes: vec![],
-            wins_servers: vec![],
-            netbios_enabled: false,
+            settings: PoolSettings {
+                reserved: [format!("10.{a}.{b}.11").parse().unwrap()].into(),
+                vips: Default::default(),
+                gateways: vec![],
+                dns_servers: vec![format!("10.{a}.{b}.2").parse().unwrap()],
+                dns_suffix: "corp.example".into(),
+                dns_search_suffixes: vec![],
+                wins_servers: vec![],
+                netbios_enabled: false,
+            },
             managed_by_service: "VMM".into(),
             service_instance: "bench".into(),
         }));

@@ -192,8 +192,8 @@ fn bare_bodies(snapshot: &IpamSnapshot, tag: &str) -> (Vec<Value>, Vec<Value>, V
         .iter()
         .map(|r| json!({"start_address": r.start.to_string(), "end_address": r.end.to_string(),
                         "status": {"name": "Active"}, "name": r.name, "subnet": r.subnet,
-                        "custom_fields": {"vmm_id": r.vmm_id, "vmm_pool": {"dns_servers": r.dns_servers,
-                            "gateways": r.gateways, "dns_suffix": r.dns_suffix}}}))
+                        "custom_fields": {"vmm_id": r.vmm_id, "vmm_pool": {"dns_servers": r.settings.dns_servers,
+                            "gateways": r.settings.gateways, "dns_suffix": r.settings.dns_suffix}}}))
         .collect();
     (spaces, prefixes, ranges)
 }

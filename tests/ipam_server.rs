@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fabric_console::fabric::connection::ConnectionString;
-use fabric_console::fabric::model::Gateway;
+use fabric_console::fabric::model::{Gateway, PoolSettings};
 use fabric_console::ipam::builtin::{BuiltinProvider, BuiltinProviderFactory, ClientOptions};
 use fabric_console::ipam::model::{
     AddressSpace, AddressSpaceKind, Cursor, IpRange, IpamKind, IpamOp, IpamSnapshot, IpamSubnet,
@@ -93,14 +93,16 @@ fn range(id: &str, subnet: &str, start: &str, end: &str) -> IpRange {
         description: String::new(),
         start: start.parse().unwrap(),
         end: end.parse().unwrap(),
-        reserved: BTreeSet::new(),
-        vips: BTreeSet::new(),
-        gateways: vec![],
-        dns_servers: vec!["10.0.0.2".parse().unwrap()],
-        dns_suffix: "corp.example".into(),
-        dns_search_suffixes: vec!["example".into()],
-        wins_servers: vec![],
-        netbios_enabled: false,
+        settings: PoolSettings {
+            reserved: BTreeSet::new(),
+            vips: BTreeSet::new(),
+            gateways: vec![],
+            dns_servers: vec!["10.0.0.2".parse().unwrap()],
+            dns_suffix: "corp.example".into(),
+            dns_search_suffixes: vec!["example".into()],
+            wins_servers: vec![],
+            netbios_enabled: false,
+        },
         managed_by_service: "VMM".into(),
         service_instance: "svc".into(),
     }
@@ -266,7 +268,7 @@ async fn batch_with_one_invalid_range_applies_nothing() {
     let server = start().await;
     let provider = connect(&server, Role::AsmAdministrator);
     let mut bad = range("r2", "n1", "10.0.0.100", "10.0.0.110");
-    bad.vips.insert("10.0.0.200".parse().unwrap());
+    bad.settings.vips.insert("10.0.0.200".parse().unwrap());
     let outcomes = provider
         .apply(&[
             IpamOp::CreateSpace(space("s1", "LN1")),
@@ -363,7 +365,7 @@ async fn change_feed_follows_creates_updates_and_deletes() {
     let cursor = mirror.cursor.clone().unwrap();
 
     let mut r1 = range("r1", "n1", "10.0.0.10", "10.0.0.30");
-    r1.gateways = vec![Gateway::Address {
+    r1.settings.gateways = vec![Gateway::Address {
         address: "10.0.0.1".parse().unwrap(),
         metric: 5,
     }];

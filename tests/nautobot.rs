@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use fabric_console::fabric::connection::ConnectionString;
-use fabric_console::fabric::model::Gateway;
+use fabric_console::fabric::model::{Gateway, PoolSettings};
 use fabric_console::ipam::model::{
     AddressSpace, AddressSpaceKind, Cursor, IpRange, IpamKind, IpamOp, IpamSnapshot, IpamSubnet,
     SnapshotRead, SnapshotScope,
@@ -224,16 +224,18 @@ fn range(subnet: &str, start: &str, end: &str) -> IpRange {
         description: "static pool".into(),
         start: start.parse().expect("ip"),
         end: end.parse().expect("ip"),
-        reserved: [start.parse().expect("ip")].into(),
-        vips: Default::default(),
-        gateways: vec![Gateway::Automatic {
-            address: "10.0.0.1".parse().expect("ip"),
-        }],
-        dns_servers: vec!["10.0.0.2".parse().expect("ip")],
-        dns_suffix: "corp.example".into(),
-        dns_search_suffixes: vec!["corp.example".into(), "example".into()],
-        wins_servers: vec![],
-        netbios_enabled: false,
+        settings: PoolSettings {
+            reserved: [start.parse().expect("ip")].into(),
+            vips: Default::default(),
+            gateways: vec![Gateway::Automatic {
+                address: "10.0.0.1".parse().expect("ip"),
+            }],
+            dns_servers: vec!["10.0.0.2".parse().expect("ip")],
+            dns_suffix: "corp.example".into(),
+            dns_search_suffixes: vec!["corp.example".into(), "example".into()],
+            wins_servers: vec![],
+            netbios_enabled: false,
+        },
         managed_by_service: "VMM".into(),
         service_instance: "interop".into(),
     }
@@ -399,7 +401,7 @@ async fn apply_creates_in_one_batch_and_the_snapshot_reads_them_back_equal() {
     c1.network_type = "Customer".into();
     let r1 = range(&s1.id, "10.10.0.10", "10.10.0.99");
     let mut r2 = range(&s2.id, "2001:db8:10::100", "2001:db8:10::1ff");
-    r2.gateways = vec![Gateway::Address {
+    r2.settings.gateways = vec![Gateway::Address {
         address: "2001:db8:10::1".parse().expect("ip"),
         metric: 10,
     }];
@@ -458,7 +460,7 @@ async fn apply_creates_in_one_batch_and_the_snapshot_reads_them_back_equal() {
     // Updates come back too.
     let mut r1b = r1.clone();
     r1b.end = "10.10.0.120".parse().expect("ip");
-    r1b.dns_suffix = "other.example".into();
+    r1b.settings.dns_suffix = "other.example".into();
     let mut s1b = s1.clone();
     s1b.vlan = 11;
     s1b.network_site = Some("Portland".into());
@@ -902,17 +904,19 @@ mod end_to_end {
                 },
                 range_start: ip("10.1.0.10"),
                 range_end: ip("10.1.0.200"),
-                reserved: [ip("10.1.0.11")].into_iter().collect(),
-                vips: [ip("10.1.0.12")].into_iter().collect(),
-                gateways: vec![Gateway::Address {
-                    address: ip("10.1.0.1"),
-                    metric: 1,
-                }],
-                dns_servers: vec![ip("10.0.0.53")],
-                dns_suffix: "corp.contoso.com".into(),
-                dns_search_suffixes: vec!["contoso.com".into()],
-                wins_servers: vec![],
-                netbios_enabled: false,
+                settings: PoolSettings {
+                    reserved: [ip("10.1.0.11")].into_iter().collect(),
+                    vips: [ip("10.1.0.12")].into_iter().collect(),
+                    gateways: vec![Gateway::Address {
+                        address: ip("10.1.0.1"),
+                        metric: 1,
+                    }],
+                    dns_servers: vec![ip("10.0.0.53")],
+                    dns_suffix: "corp.contoso.com".into(),
+                    dns_search_suffixes: vec!["contoso.com".into()],
+                    wins_servers: vec![],
+                    netbios_enabled: false,
+                },
             })),
             FabricChange::Put(FabricObject::VmNetwork(VmNetwork {
                 id: ids.vmn,
@@ -1020,7 +1024,7 @@ mod end_to_end {
             (ip("10.1.0.10"), ip("10.1.0.200"))
         );
         assert_eq!(range.subnet, sn.id);
-        assert_eq!(range.dns_servers, vec![ip("10.0.0.53")]);
+        assert_eq!(range.settings.dns_servers, vec![ip("10.0.0.53")]);
 
         // As Nautobot shows it: a namespace, a network prefix with the seed's columns, a range.
         let (_, found) = r
@@ -1115,7 +1119,10 @@ mod end_to_end {
             job.errors
         );
         let f = r.store.fabric();
-        assert_eq!(f.ip_pools[&r.ids.pool].dns_servers, vec![ip("10.9.9.9")]);
+        assert_eq!(
+            f.ip_pools[&r.ids.pool].settings.dns_servers,
+            vec![ip("10.9.9.9")]
+        );
         assert_eq!(f.ip_pools[&r.ids.pool].range_end, ip("10.1.0.150"));
         let vlan = f.network_sites[&r.ids.site]
             .subnets

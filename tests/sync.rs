@@ -137,17 +137,19 @@ fn fabric(scope_seattle_only: bool) -> (Fabric, Ids, Id) {
             },
             range_start: ip("10.1.0.10"),
             range_end: ip("10.1.0.200"),
-            reserved: [ip("10.1.0.11")].into_iter().collect(),
-            vips: [ip("10.1.0.12")].into_iter().collect(),
-            gateways: vec![Gateway::Address {
-                address: ip("10.1.0.1"),
-                metric: 1,
-            }],
-            dns_servers: vec![ip("10.0.0.53")],
-            dns_suffix: "corp.contoso.com".into(),
-            dns_search_suffixes: vec!["contoso.com".into()],
-            wins_servers: vec![],
-            netbios_enabled: false,
+            settings: PoolSettings {
+                reserved: [ip("10.1.0.11")].into_iter().collect(),
+                vips: [ip("10.1.0.12")].into_iter().collect(),
+                gateways: vec![Gateway::Address {
+                    address: ip("10.1.0.1"),
+                    metric: 1,
+                }],
+                dns_servers: vec![ip("10.0.0.53")],
+                dns_suffix: "corp.contoso.com".into(),
+                dns_search_suffixes: vec!["contoso.com".into()],
+                wins_servers: vec![],
+                netbios_enabled: false,
+            },
         },
     );
     f.vm_networks.insert(
@@ -429,7 +431,10 @@ async fn ipam_edits_arrive_and_vm_network_edits_are_put_back() {
         job.errors
     );
     let f = r.store.fabric();
-    assert_eq!(f.ip_pools[&r.ids.pool].dns_servers, vec![ip("10.9.9.9")]);
+    assert_eq!(
+        f.ip_pools[&r.ids.pool].settings.dns_servers,
+        vec![ip("10.9.9.9")]
+    );
     assert_eq!(f.ip_pools[&r.ids.pool].range_end, ip("10.1.0.150"));
     assert_eq!(f.vm_networks[&r.ids.vmn].name, "Tenant A");
     let s = r.ipam().await;
@@ -585,7 +590,7 @@ async fn a_conflict_is_reported_and_resolved_either_way() {
         let r = rig(None).await;
         r.sync().await;
         let mut pool = r.store.fabric().ip_pools[&r.ids.pool].clone();
-        pool.dns_suffix = "console.contoso.com".into();
+        pool.settings.dns_suffix = "console.contoso.com".into();
         r.store
             .apply(&[FabricChange::Put(FabricObject::IpPool(pool))])
             .unwrap();
@@ -615,7 +620,10 @@ async fn a_conflict_is_reported_and_resolved_either_way() {
         });
         let job = r.sync().await;
         assert_eq!(job.result, JobResult::Succeeded, "{:?}", job.errors);
-        assert_eq!(r.store.fabric().ip_pools[&r.ids.pool].dns_suffix, want);
+        assert_eq!(
+            r.store.fabric().ip_pools[&r.ids.pool].settings.dns_suffix,
+            want
+        );
         let range = r
             .ipam()
             .await
@@ -623,7 +631,7 @@ async fn a_conflict_is_reported_and_resolved_either_way() {
             .into_iter()
             .find(|x| x.vmm_id == Some(r.ids.pool))
             .unwrap();
-        assert_eq!(range.dns_suffix, want);
+        assert_eq!(range.settings.dns_suffix, want);
         assert_eq!(r.sync().await.counts.total_changes(), 0);
     }
 }
@@ -653,14 +661,16 @@ fn bulk_changes(f: &Fabric, ids: &Ids, n: usize) -> Vec<FabricChange> {
             },
             range_start: h[9],
             range_end: h[99],
-            reserved: BTreeSet::new(),
-            vips: BTreeSet::new(),
-            gateways: vec![Gateway::Automatic { address: h[0] }],
-            dns_servers: vec![],
-            dns_suffix: String::new(),
-            dns_search_suffixes: vec![],
-            wins_servers: vec![],
-            netbios_enabled: false,
+            settings: PoolSettings {
+                reserved: BTreeSet::new(),
+                vips: BTreeSet::new(),
+                gateways: vec![Gateway::Automatic { address: h[0] }],
+                dns_servers: vec![],
+                dns_suffix: String::new(),
+                dns_search_suffixes: vec![],
+                wins_servers: vec![],
+                netbios_enabled: false,
+            },
         })));
     }
     out.insert(0, FabricChange::Put(FabricObject::NetworkSite(site)));
@@ -770,14 +780,16 @@ async fn side_by_side_rows_show_in_sync_differs_conflict_and_out_of_scope() {
             },
             range_start: ip("192.168.0.10"),
             range_end: ip("192.168.0.99"),
-            reserved: BTreeSet::new(),
-            vips: BTreeSet::new(),
-            gateways: vec![],
-            dns_servers: vec![],
-            dns_suffix: String::new(),
-            dns_search_suffixes: vec![],
-            wins_servers: vec![],
-            netbios_enabled: false,
+            settings: PoolSettings {
+                reserved: BTreeSet::new(),
+                vips: BTreeSet::new(),
+                gateways: vec![],
+                dns_servers: vec![],
+                dns_suffix: String::new(),
+                dns_search_suffixes: vec![],
+                wins_servers: vec![],
+                netbios_enabled: false,
+            },
         }))])
         .unwrap();
     let (view, plan) = r.engine.compare(r.service).await.unwrap();
@@ -818,7 +830,7 @@ async fn side_by_side_rows_show_in_sync_differs_conflict_and_out_of_scope() {
     )
     .await;
     let mut pool = r.store.fabric().ip_pools[&r.ids.pool].clone();
-    pool.dns_suffix = "console.contoso.com".into();
+    pool.settings.dns_suffix = "console.contoso.com".into();
     r.store
         .apply(&[FabricChange::Put(FabricObject::IpPool(pool))])
         .unwrap();

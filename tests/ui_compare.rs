@@ -190,17 +190,19 @@ fn fixture(store: &FabricStore) -> (Id, Id, Id, Id) {
         },
         range_start: ip("10.1.0.10"),
         range_end: ip("10.1.0.200"),
-        reserved: BTreeSet::new(),
-        vips: BTreeSet::new(),
-        gateways: vec![Gateway::Address {
-            address: ip("10.1.0.1"),
-            metric: 1,
-        }],
-        dns_servers: vec![ip("10.0.0.53")],
-        dns_suffix: "corp.contoso.com".into(),
-        dns_search_suffixes: vec![],
-        wins_servers: vec![],
-        netbios_enabled: false,
+        settings: PoolSettings {
+            reserved: BTreeSet::new(),
+            vips: BTreeSet::new(),
+            gateways: vec![Gateway::Address {
+                address: ip("10.1.0.1"),
+                metric: 1,
+            }],
+            dns_servers: vec![ip("10.0.0.53")],
+            dns_suffix: "corp.contoso.com".into(),
+            dns_search_suffixes: vec![],
+            wins_servers: vec![],
+            netbios_enabled: false,
+        },
     };
     let ids = (seattle.id, ln.id, site.id, pool.id);
     store
@@ -340,7 +342,7 @@ impl Rig {
     /// The same pool edited differently on both sides: a conflict on its DNS suffix.
     fn make_conflict(&self) {
         let mut pool = self.store.fabric().ip_pools[&self.pool].clone();
-        pool.dns_suffix = "console.contoso.com".into();
+        pool.settings.dns_suffix = "console.contoso.com".into();
         self.store
             .apply(&[FabricChange::Put(FabricObject::IpPool(pool))])
             .expect("console edit");
@@ -545,14 +547,14 @@ fn a_conflict_resolved_with_either_choice_is_applied_by_the_next_sync() {
         );
         let job = r.sync();
         assert_eq!(job.result, JobResult::Succeeded, "{:?}", job.errors);
-        assert_eq!(r.store.fabric().ip_pools[&r.pool].dns_suffix, want);
+        assert_eq!(r.store.fabric().ip_pools[&r.pool].settings.dns_suffix, want);
         let range = r
             .ipam()
             .ranges
             .into_iter()
             .find(|x| x.vmm_id == Some(r.pool))
             .expect("range");
-        assert_eq!(range.dns_suffix, want);
+        assert_eq!(range.settings.dns_suffix, want);
         let screen = r.compare_screen();
         assert!(
             screen.rows().iter().all(|x| x.status == RowStatus::InSync),
@@ -1120,7 +1122,9 @@ fn the_console_opens_the_side_by_side_view_and_a_decision_reaches_the_engine() {
         })
     });
     assert_eq!(
-        c.rig.store.fabric().ip_pools[&c.rig.pool].dns_suffix,
+        c.rig.store.fabric().ip_pools[&c.rig.pool]
+            .settings
+            .dns_suffix,
         "console.contoso.com"
     );
     // Preview changes opens the preview of the next sync.

@@ -11,7 +11,8 @@ use rand::{Rng, SeedableRng};
 
 use super::model::{
     Fabric, Gateway, HostGroup, Id, IpPool, LogicalNetwork, LogicalNetworkIsolation, NetworkSite,
-    PoolScope, ROOT_HOST_GROUP, RunAsAccount, SubnetVlan, VmNetwork, VmNetworkIsolation,
+    PoolScope, PoolSettings, ROOT_HOST_GROUP, RunAsAccount, SubnetVlan, VmNetwork,
+    VmNetworkIsolation,
 };
 
 const CITIES: [&str; 6] = [
@@ -377,17 +378,19 @@ impl Builder {
                 scope,
                 range_start: start,
                 range_end: end,
-                reserved,
-                vips,
-                gateways,
-                dns_servers: dns,
-                dns_suffix: "corp.contoso.com".to_string(),
-                dns_search_suffixes: vec![
-                    "corp.contoso.com".to_string(),
-                    "contoso.com".to_string(),
-                ],
-                netbios_enabled: !wins_servers.is_empty(),
-                wins_servers,
+                settings: PoolSettings {
+                    reserved,
+                    vips,
+                    gateways,
+                    dns_servers: dns,
+                    dns_suffix: "corp.contoso.com".to_string(),
+                    dns_search_suffixes: vec![
+                        "corp.contoso.com".to_string(),
+                        "contoso.com".to_string(),
+                    ],
+                    netbios_enabled: !wins_servers.is_empty(),
+                    wins_servers,
+                },
             },
         );
         self.count += 1;
@@ -534,7 +537,7 @@ mod tests {
         assert!(
             f.ip_pools
                 .values()
-                .any(|p| !p.vips.is_empty() && !p.reserved.is_empty())
+                .any(|p| !p.settings.vips.is_empty() && !p.settings.reserved.is_empty())
         );
         let subnets: Vec<_> = f.network_sites.values().flat_map(|s| &s.subnets).collect();
         assert!(subnets.iter().any(|s| s.subnet.addr().is_ipv6()));

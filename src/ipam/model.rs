@@ -20,7 +20,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::fabric::model::Gateway;
+use crate::fabric::model::{PoolSettings, pool_settings_wire};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -87,44 +87,47 @@ pub struct IpamSubnet {
     pub custom_fields: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// An IP address range. Its JSON (the built-in server's API and rows, the plan journal) spells the
+/// settings inline: see [`pool_settings_wire!`].
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IpRange {
     pub id: String,
     /// Console identity: the static IP address pool.
-    #[serde(default)]
     pub vmm_id: Option<Uuid>,
     pub subnet: String,
-    #[serde(default)]
     pub name: String,
-    #[serde(default)]
     pub description: String,
     pub start: IpAddr,
     pub end: IpAddr,
-    #[serde(default)]
-    pub reserved: BTreeSet<IpAddr>,
-    #[serde(default)]
-    pub vips: BTreeSet<IpAddr>,
-    #[serde(default)]
-    pub gateways: Vec<Gateway>,
-    #[serde(default)]
-    pub dns_servers: Vec<IpAddr>,
-    /// Connection-specific DNS suffix.
-    #[serde(default)]
-    pub dns_suffix: String,
-    /// DNS search suffixes.
-    #[serde(default)]
-    pub dns_search_suffixes: Vec<String>,
-    #[serde(default)]
-    pub wins_servers: Vec<IpAddr>,
-    #[serde(default)]
-    pub netbios_enabled: bool,
+    pub settings: PoolSettings,
     /// "VMM" for ranges the console manages.
-    #[serde(default)]
     pub managed_by_service: String,
     /// The console's service instance (its network service id), for ranges it manages.
-    #[serde(default)]
     pub service_instance: String,
+}
+
+pool_settings_wire! {
+    IpRange via IpRangeWire, IpRangeWireRef;
+    #[serde(deny_unknown_fields)]
+    settings_attrs { #[serde(default)] }
+    before {
+        id: String,
+        #[serde(default)]
+        vmm_id: Option<Uuid>,
+        subnet: String,
+        #[serde(default)]
+        name: String,
+        #[serde(default)]
+        description: String,
+        start: IpAddr,
+        end: IpAddr,
+    }
+    after {
+        #[serde(default)]
+        managed_by_service: String,
+        #[serde(default)]
+        service_instance: String,
+    }
 }
 
 /// An opaque position in a server's change feed, issued by that server.
@@ -296,4 +299,78 @@ pub enum OpVerb {
     Create,
     Update,
     Delete,
+}
+
+#[cfg(test)]
+mod range_wire_tests {
+    use super::*;
+    use crate::fabric::model::full_pool_settings;
+
+    /// Written by the code before `PoolSettings` existed (fields spelled out on `IpRange`).
+    const OLD_JSON: &str = r#"{"id":"r-1","vmm_id":"11111111-1111-1111-1111-111111111111","subnet":"s-1","name":"pool","description":"d","start":"10.0.0.10","end":"10.0.0.50","reserved":["10.0.0.11","10.0.0.13"],"vips":["10.0.0.12"],"gateways":[{"kind":"address","address":"10.0.0.1","metric":5},{"kind":"automatic","address":"10.0.0.3"}],"dns_servers":["10.0.0.2","fd00::2"],"dns_suffix":"corp.example","dns_search_suffixes":["example","corp.example"],"wins_servers":["10.0.0.4"],"netbios_enabled":true,"managed_by_service":"VMM","service_instance":"svc"}"#;
+
+    fn full_range() -> IpRange {
+        IpRange {
+            id: "r-1".into(),
+            vmm_id: Some("11111111-1111-1111-1111-111111111111".parse().unwrap()),
+            subnet: "s-1".into(),
+            name: "pool".into(),
+            description: "d".into(),
+            start: "10.0.0.10".parse().unwrap(),
+            end: "10.0.0.50".parse().unwrap(),
+            settings: full_pool_settings(),
+            managed_by_service: "VMM".into(),
+            service_instance: "svc".into(),
+        }
+    }
+
+    #[test]
+    fn json_is_byte_identical_to_before() {
+        assert_eq!(serde_json::to_string(&full_range()).unwrap(), OLD_JSON);
+        assert_eq!(
+            serde_json::from_str::<IpRange>(OLD_JSON).unwrap(),
+            full_range()
+        );
+        // Inside an operation (the plan journal, the server's change feed).
+        let op = serde_json::to_string(&IpamOp::CreateRange(full_range())).unwrap();
+        assert_eq!(
+            op,
+            format!(r#"{{"op":"create_range","object":{OLD_JSON}}}"#)
+        );
+        assert_eq!(
+            serde_json::from_str::<IpamOp>(&op).unwrap(),
+            IpamOp::CreateRange(full_range())
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        for json in [
+            OLD_JSON.replace(r#""netbios_enabled""#, r#""bogus":1,"netbios_enabled""#),
+            OLD_JSON.replace(r#""id""#, r#""settings":{},"id""#),
+        ] {
+            let e = serde_json::from_str::<IpRange>(&json)
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("unknown field `"), "{e}");
+            assert!(e.contains("expected one of `id`, `vmm_id`, `subnet`, `name`, `description`, `start`, `end`, `reserved`, `vips`, `gateways`, `dns_servers`, `dns_suffix`, `dns_search_suffixes`, `wins_servers`, `netbios_enabled`, `managed_by_service`, `service_instance`"), "{e}");
+        }
+    }
+
+    #[test]
+    fn missing_optional_fields_default_and_required_ones_do_not() {
+        let minimal = r#"{"id":"r-1","subnet":"s-1","start":"10.0.0.10","end":"10.0.0.50"}"#;
+        let r: IpRange = serde_json::from_str(minimal).unwrap();
+        assert_eq!(r.vmm_id, None);
+        assert_eq!((r.name.as_str(), r.description.as_str()), ("", ""));
+        assert_eq!(r.settings, PoolSettings::default());
+        assert_eq!(
+            (r.managed_by_service.as_str(), r.service_instance.as_str()),
+            ("", "")
+        );
+        let e = serde_json::from_str::<IpRange>(&minimal.replace(r#","end":"10.0.0.50""#, ""))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("missing field `end`"), "{e}");
+    }
 }

@@ -1065,17 +1065,17 @@ fn validate_range(tx: &Transaction, r: &IpRange) -> Result<(), ApiError> {
     check_id(&r.id)?;
     check_len("name", &r.name, MAX_NAME, false)?;
     check_len("description", &r.description, MAX_TEXT, false)?;
-    check_len("dns_suffix", &r.dns_suffix, 255, false)?;
+    check_len("dns_suffix", &r.settings.dns_suffix, 255, false)?;
     check_len("managed_by_service", &r.managed_by_service, 64, false)?;
     check_len("service_instance", &r.service_instance, MAX_NAME, false)?;
-    for s in &r.dns_search_suffixes {
+    for s in &r.settings.dns_search_suffixes {
         check_len("dns_search_suffixes", s, 255, true)?;
     }
     for (field, n) in [
-        ("dns_search_suffixes", r.dns_search_suffixes.len()),
-        ("dns_servers", r.dns_servers.len()),
-        ("wins_servers", r.wins_servers.len()),
-        ("gateways", r.gateways.len()),
+        ("dns_search_suffixes", r.settings.dns_search_suffixes.len()),
+        ("dns_servers", r.settings.dns_servers.len()),
+        ("wins_servers", r.settings.wins_servers.len()),
+        ("gateways", r.settings.gateways.len()),
     ] {
         if n > MAX_LIST {
             return Err(ApiError::invalid(
@@ -1084,7 +1084,10 @@ fn validate_range(tx: &Transaction, r: &IpRange) -> Result<(), ApiError> {
             ));
         }
     }
-    for (field, n) in [("reserved", r.reserved.len()), ("vips", r.vips.len())] {
+    for (field, n) in [
+        ("reserved", r.settings.reserved.len()),
+        ("vips", r.settings.vips.len()),
+    ] {
         if n > MAX_ADDRESSES {
             return Err(ApiError::invalid(
                 field,
@@ -1116,7 +1119,10 @@ fn validate_range(tx: &Transaction, r: &IpRange) -> Result<(), ApiError> {
             format!("range end {} comes before its start {}", r.end, r.start),
         ));
     }
-    for (field, set) in [("reserved", &r.reserved), ("vips", &r.vips)] {
+    for (field, set) in [
+        ("reserved", &r.settings.reserved),
+        ("vips", &r.settings.vips),
+    ] {
         if let Some(a) = set.iter().find(|a| **a < r.start || **a > r.end) {
             return Err(ApiError::invalid(
                 field,
@@ -1124,7 +1130,7 @@ fn validate_range(tx: &Transaction, r: &IpRange) -> Result<(), ApiError> {
             ));
         }
     }
-    for g in &r.gateways {
+    for g in &r.settings.gateways {
         inside(&net, "gateways", &g.address())?;
     }
     for other in ranges_of(tx, &r.subnet)? {
@@ -1144,6 +1150,7 @@ fn validate_range(tx: &Transaction, r: &IpRange) -> Result<(), ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fabric::model::PoolSettings;
 
     fn space(id: &str, ln: &str) -> AddressSpace {
         AddressSpace {
@@ -1186,14 +1193,16 @@ mod tests {
             description: String::new(),
             start: start.parse().unwrap(),
             end: end.parse().unwrap(),
-            reserved: Default::default(),
-            vips: Default::default(),
-            gateways: vec![],
-            dns_servers: vec![],
-            dns_suffix: String::new(),
-            dns_search_suffixes: vec![],
-            wins_servers: vec![],
-            netbios_enabled: false,
+            settings: PoolSettings {
+                reserved: Default::default(),
+                vips: Default::default(),
+                gateways: vec![],
+                dns_servers: vec![],
+                dns_suffix: String::new(),
+                dns_search_suffixes: vec![],
+                wins_servers: vec![],
+                netbios_enabled: false,
+            },
             managed_by_service: String::new(),
             service_instance: String::new(),
         }
@@ -1253,7 +1262,7 @@ mod tests {
         );
         assert_eq!((e.status, e.field.as_deref()), (409, Some("start")));
         let mut r = range("r3", "n1", "10.0.0.30", "10.0.0.40");
-        r.vips.insert("10.0.0.50".parse().unwrap());
+        r.settings.vips.insert("10.0.0.50".parse().unwrap());
         assert_eq!(
             field(&mut db, IpamOp::CreateRange(r)).field.as_deref(),
             Some("vips")

@@ -169,14 +169,20 @@ fn pool_cell(v: &PoolVal) -> Cell {
             ("Description".into(), v.description.clone()),
             ("Range start".into(), v.start.text()),
             ("Range end".into(), v.end.text()),
-            ("Reserved addresses".into(), v.reserved.text()),
-            ("VIP addresses".into(), v.vips.text()),
-            ("Default gateways".into(), v.gateways.text()),
-            ("DNS servers".into(), v.dns_servers.text()),
-            ("DNS suffix".into(), v.dns_suffix.clone()),
-            ("DNS search suffixes".into(), v.dns_search_suffixes.text()),
-            ("WINS servers".into(), v.wins_servers.text()),
-            ("NetBIOS over TCP/IP".into(), v.netbios_enabled.text()),
+            ("Reserved addresses".into(), v.settings.reserved.text()),
+            ("VIP addresses".into(), v.settings.vips.text()),
+            ("Default gateways".into(), v.settings.gateways.text()),
+            ("DNS servers".into(), v.settings.dns_servers.text()),
+            ("DNS suffix".into(), v.settings.dns_suffix.clone()),
+            (
+                "DNS search suffixes".into(),
+                v.settings.dns_search_suffixes.text(),
+            ),
+            ("WINS servers".into(), v.settings.wins_servers.text()),
+            (
+                "NetBIOS over TCP/IP".into(),
+                v.settings.netbios_enabled.text(),
+            ),
         ],
     }
 }

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::fabric::model::{Gateway, Id};
+use crate::fabric::model::{Gateway, Id, PoolSettings, pool_settings_wire};
 
 /// A subnet is identified by its logical network and its canonical CIDR.
 pub type SubnetKey = (Id, IpNet);
@@ -33,7 +33,9 @@ pub struct SubnetVal {
     pub secondary_vlan: Option<u16>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A pool in normalised form. Its JSON (the stored base) spells the settings inline, every field
+/// required: see [`pool_settings_wire!`].
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolVal {
     pub ln: Id,
     pub subnet: IpNet,
@@ -41,14 +43,35 @@ pub struct PoolVal {
     pub description: String,
     pub start: IpAddr,
     pub end: IpAddr,
-    pub reserved: BTreeSet<IpAddr>,
-    pub vips: BTreeSet<IpAddr>,
-    pub gateways: Vec<Gateway>,
-    pub dns_servers: Vec<IpAddr>,
-    pub dns_suffix: String,
-    pub dns_search_suffixes: Vec<String>,
-    pub wins_servers: Vec<IpAddr>,
-    pub netbios_enabled: bool,
+    pub settings: PoolSettings,
+}
+
+pool_settings_wire! {
+    PoolVal via PoolValWire, PoolValWireRef;
+    settings_attrs {}
+    before {
+        ln: Id,
+        subnet: IpNet,
+        name: String,
+        description: String,
+        start: IpAddr,
+        end: IpAddr,
+    }
+    after {}
+}
+
+impl PoolSettings {
+    /// The settings in normalised form: gateways sorted without duplicates, DNS suffixes
+    /// trimmed of their final dot and lower-cased (sets are sorted already).
+    pub fn normalized(&self) -> PoolSettings {
+        let mut n = self.clone();
+        n.gateways = normalize_gateways(&n.gateways);
+        n.dns_suffix = normalize_suffix(&n.dns_suffix);
+        for s in &mut n.dns_search_suffixes {
+            *s = normalize_suffix(s);
+        }
+        n
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -149,5 +172,83 @@ mod subnet_map {
     ) -> Result<BTreeMap<SubnetKey, V>, D::Error> {
         let v: Vec<(SubnetKey, V)> = Vec::deserialize(d)?;
         Ok(v.into_iter().collect())
+    }
+}
+
+#[cfg(test)]
+mod pool_val_wire_tests {
+    use super::*;
+    use crate::fabric::model::full_pool_settings;
+
+    /// Written by the code before `PoolSettings` existed (fields spelled out on `PoolVal`).
+    const OLD_JSON: &str = r#"{"ln":"33333333-3333-3333-3333-333333333333","subnet":"10.0.0.0/24","name":"pool","description":"d","start":"10.0.0.10","end":"10.0.0.50","reserved":["10.0.0.11","10.0.0.13"],"vips":["10.0.0.12"],"gateways":[{"kind":"address","address":"10.0.0.1","metric":5},{"kind":"automatic","address":"10.0.0.3"}],"dns_servers":["10.0.0.2","fd00::2"],"dns_suffix":"corp.example","dns_search_suffixes":["example","corp.example"],"wins_servers":["10.0.0.4"],"netbios_enabled":true}"#;
+
+    fn full_val() -> PoolVal {
+        PoolVal {
+            ln: "33333333-3333-3333-3333-333333333333".parse().unwrap(),
+            subnet: "10.0.0.0/24".parse().unwrap(),
+            name: "pool".into(),
+            description: "d".into(),
+            start: "10.0.0.10".parse().unwrap(),
+            end: "10.0.0.50".parse().unwrap(),
+            settings: full_pool_settings(),
+        }
+    }
+
+    #[test]
+    fn json_is_byte_identical_to_before() {
+        assert_eq!(serde_json::to_string(&full_val()).unwrap(), OLD_JSON);
+        assert_eq!(
+            serde_json::from_str::<PoolVal>(OLD_JSON).unwrap(),
+            full_val()
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_still_ignored() {
+        let json = OLD_JSON.replace(r#""netbios_enabled""#, r#""bogus":1,"netbios_enabled""#);
+        assert_eq!(serde_json::from_str::<PoolVal>(&json).unwrap(), full_val());
+    }
+
+    #[test]
+    fn every_field_is_still_required() {
+        for field in [
+            "name",
+            "end",
+            "reserved",
+            "gateways",
+            "dns_suffix",
+            "netbios_enabled",
+        ] {
+            let mut v: serde_json::Value = serde_json::from_str(OLD_JSON).unwrap();
+            v.as_object_mut().unwrap().remove(field);
+            let e = serde_json::from_value::<PoolVal>(v)
+                .unwrap_err()
+                .to_string();
+            assert_eq!(e, format!("missing field `{field}`"));
+        }
+    }
+
+    #[test]
+    fn normalized_sorts_gateways_and_lower_cases_dns_names() {
+        let mut s = full_pool_settings();
+        s.gateways.reverse();
+        s.gateways.push(s.gateways[0].clone());
+        s.dns_suffix = " Corp.Example. ".into();
+        s.dns_search_suffixes = vec!["EXAMPLE.".into(), "corp.example".into()];
+        let n = s.normalized();
+        assert_eq!(
+            n.gateways,
+            normalize_gateways(&full_pool_settings().gateways)
+        );
+        assert_eq!(n.gateways.len(), 2);
+        assert_eq!(n.dns_suffix, "corp.example");
+        assert_eq!(n.dns_search_suffixes, vec!["example", "corp.example"]);
+        assert_eq!((n.reserved, n.vips), (s.reserved, s.vips));
+        assert_eq!(
+            (n.dns_servers, n.wins_servers),
+            (s.dns_servers, s.wins_servers)
+        );
+        assert_eq!(n.netbios_enabled, s.netbios_enabled);
     }
 }

@@ -66,14 +66,16 @@ pub fn pool(n: u128, name: &str, site: u128, subnet: &str, start: &str, end: &st
         },
         range_start: ip(start),
         range_end: ip(end),
-        reserved: BTreeSet::new(),
-        vips: BTreeSet::new(),
-        gateways: Vec::new(),
-        dns_servers: Vec::new(),
-        dns_suffix: String::new(),
-        dns_search_suffixes: Vec::new(),
-        wins_servers: Vec::new(),
-        netbios_enabled: false,
+        settings: PoolSettings {
+            reserved: BTreeSet::new(),
+            vips: BTreeSet::new(),
+            gateways: Vec::new(),
+            dns_servers: Vec::new(),
+            dns_suffix: String::new(),
+            dns_search_suffixes: Vec::new(),
+            wins_servers: Vec::new(),
+            netbios_enabled: false,
+        },
     }
 }
 pub fn site(
@@ -156,14 +158,14 @@ pub fn base() -> Fabric {
         "10.0.0.10",
         "10.0.0.100",
     );
-    p.gateways.push(Gateway::Address {
+    p.settings.gateways.push(Gateway::Address {
         address: ip("10.0.0.1"),
         metric: 1,
     });
-    p.reserved.insert(ip("10.0.0.11"));
-    p.vips.insert(ip("10.0.0.90"));
-    p.dns_servers.push(ip("10.0.0.53"));
-    p.wins_servers.push(ip("10.0.0.54"));
+    p.settings.reserved.insert(ip("10.0.0.11"));
+    p.settings.vips.insert(ip("10.0.0.90"));
+    p.settings.dns_servers.push(ip("10.0.0.53"));
+    p.settings.wins_servers.push(ip("10.0.0.54"));
     f.ip_pools.insert(p.id, p);
     f.vm_networks.insert(
         id(VMNET),

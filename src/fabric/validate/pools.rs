@@ -128,7 +128,7 @@ fn check_pool_range(p: &IpPool) -> Vec<ValidationError> {
 
 fn check_pool_gateways(p: &IpPool) -> Vec<ValidationError> {
     let subnet = p.scope.subnet().trunc();
-    p.gateways
+    p.settings.gateways
         .iter()
         .filter(|g| !subnet.contains(&g.address()))
         .map(|g| {
@@ -154,8 +154,12 @@ fn check_pool_addresses(p: &IpPool) -> Vec<ValidationError> {
     };
     let mut out = Vec::new();
     for (field, label, set) in [
-        (Field::ReservedAddresses, "Reserved address", &p.reserved),
-        (Field::VipAddresses, "VIP address", &p.vips),
+        (
+            Field::ReservedAddresses,
+            "Reserved address",
+            &p.settings.reserved,
+        ),
+        (Field::VipAddresses, "VIP address", &p.settings.vips),
     ] {
         for a in set.iter().filter(|a| !inside(a)) {
             out.push(pool_problem(
@@ -176,7 +180,7 @@ fn check_pool_addresses(p: &IpPool) -> Vec<ValidationError> {
 fn check_pool_server_families(p: &IpPool) -> Vec<ValidationError> {
     let (net_fam, _) = addr_key(p.scope.subnet().network());
     let mut out = Vec::new();
-    for a in &p.dns_servers {
+    for a in &p.settings.dns_servers {
         let (fam, _) = addr_key(*a);
         if fam != net_fam {
             out.push(pool_problem(
@@ -192,7 +196,7 @@ fn check_pool_server_families(p: &IpPool) -> Vec<ValidationError> {
             ));
         }
     }
-    for a in &p.wins_servers {
+    for a in &p.settings.wins_servers {
         if a.is_ipv6() {
             out.push(pool_problem(
                 p,
@@ -327,8 +331,8 @@ mod tests {
             let p = object_mut(&mut f.ip_pools, POOL);
             p.range_start = ip("10.0.0.100");
             p.range_end = ip("10.0.0.10");
-            p.reserved.clear();
-            p.vips.clear();
+            p.settings.reserved.clear();
+            p.settings.vips.clear();
         });
         expect(&errors, Rule::PoolRangeOrder, POOL, "Range end");
         let errors = broken(|f| object_mut(&mut f.ip_pools, POOL).range_start = ip("10.0.1.1"));
@@ -337,7 +341,7 @@ mod tests {
             let p = object_mut(&mut f.ip_pools, POOL);
             p.range_start = ip("10.0.0.11");
             p.range_end = ip("10.0.0.11");
-            p.vips.clear();
+            p.settings.vips.clear();
         }));
     }
 
@@ -347,12 +351,14 @@ mod tests {
         expect(&errors, Rule::AddressFamily, POOL, "Range end");
         let errors = broken(|f| {
             object_mut(&mut f.ip_pools, POOL)
+                .settings
                 .dns_servers
                 .push(ip("fd00::53"))
         });
         expect(&errors, Rule::AddressFamily, POOL, "DNS servers");
         let errors = broken(|f| {
             object_mut(&mut f.ip_pools, POOL)
+                .settings
                 .wins_servers
                 .push(ip("fd00::54"))
         });
@@ -385,6 +391,7 @@ mod tests {
     fn gateways_inside_subnet() {
         let errors = broken(|f| {
             object_mut(&mut f.ip_pools, POOL)
+                .settings
                 .gateways
                 .push(Gateway::Automatic {
                     address: ip("10.0.1.1"),
@@ -397,6 +404,7 @@ mod tests {
     fn reserved_and_vips_inside_pool_range() {
         let errors = broken(|f| {
             object_mut(&mut f.ip_pools, POOL)
+                .settings
                 .reserved
                 .insert(ip("10.0.0.5"));
         });
@@ -408,12 +416,14 @@ mod tests {
         );
         let errors = broken(|f| {
             object_mut(&mut f.ip_pools, POOL)
+                .settings
                 .vips
                 .insert(ip("10.0.0.200"));
         });
         expect(&errors, Rule::AddressOutsidePool, POOL, "VIP addresses");
         clean(&broken(|f| {
             object_mut(&mut f.ip_pools, POOL)
+                .settings
                 .vips
                 .insert(ip("10.0.0.100"));
         }));

@@ -6,11 +6,10 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use reqwest::Method;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use crate::fabric::model::Gateway;
+use crate::fabric::model::{PoolSettings, pool_settings_wire};
 use crate::ipam::model::{AddressSpace, AddressSpaceKind, IpRange, IpamSubnet};
 use crate::ipam::provider::IpamError;
 
@@ -313,33 +312,32 @@ pub(super) fn subnet_from_json(server: &str, v: &Value) -> Result<IpamSubnet, Ip
     })
 }
 
-/// The pool settings Nautobot's range has no columns for, kept in the `vmm_pool` JSON field.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub(super) struct PoolSettings {
-    pub(super) reserved: BTreeSet<IpAddr>,
-    pub(super) vips: BTreeSet<IpAddr>,
-    pub(super) gateways: Vec<Gateway>,
-    pub(super) dns_servers: Vec<IpAddr>,
-    pub(super) dns_suffix: String,
-    pub(super) dns_search_suffixes: Vec<String>,
-    pub(super) wins_servers: Vec<IpAddr>,
-    pub(super) netbios_enabled: bool,
+/// The pool settings Nautobot's range has no columns for, kept in the `vmm_pool` JSON field:
+/// the settings inline, then the range's management fields, every field optional (see
+/// [`pool_settings_wire!`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct VmmPool {
+    pub(super) settings: PoolSettings,
     pub(super) managed_by_service: String,
     pub(super) service_instance: String,
 }
 
-impl PoolSettings {
+pool_settings_wire! {
+    VmmPool via VmmPoolWire, VmmPoolWireRef;
+    settings_attrs { #[serde(default)] }
+    before {}
+    after {
+        #[serde(default)]
+        managed_by_service: String,
+        #[serde(default)]
+        service_instance: String,
+    }
+}
+
+impl VmmPool {
     pub(super) fn of(r: &IpRange) -> Self {
-        PoolSettings {
-            reserved: r.reserved.clone(),
-            vips: r.vips.clone(),
-            gateways: r.gateways.clone(),
-            dns_servers: r.dns_servers.clone(),
-            dns_suffix: r.dns_suffix.clone(),
-            dns_search_suffixes: r.dns_search_suffixes.clone(),
-            wins_servers: r.wins_servers.clone(),
-            netbios_enabled: r.netbios_enabled,
+        VmmPool {
+            settings: r.settings.clone(),
             managed_by_service: r.managed_by_service.clone(),
             service_instance: r.service_instance.clone(),
         }
@@ -361,8 +359,8 @@ pub(super) fn range_from_json(server: &str, v: &Value) -> Result<IpRange, IpamEr
     let subnet =
         ref_id(v, "parent").ok_or_else(|| bad_field(server, "range", v, "parent", "missing"))?;
     let settings = match custom_fields(v).and_then(|m| m.get(field::POOL)) {
-        None | Some(Value::Null) => PoolSettings::default(),
-        Some(Value::String(s)) if s.trim().is_empty() => PoolSettings::default(),
+        None | Some(Value::Null) => VmmPool::default(),
+        Some(Value::String(s)) if s.trim().is_empty() => VmmPool::default(),
         // A text-typed field (made by hand) holds the same JSON as a string.
         Some(Value::String(s)) => serde_json::from_str(s)
             .map_err(|e| bad_field(server, "range", v, field::POOL, &e.to_string()))?,
@@ -377,14 +375,7 @@ pub(super) fn range_from_json(server: &str, v: &Value) -> Result<IpRange, IpamEr
         description: str_of(v, "description").unwrap_or("").to_string(),
         start,
         end,
-        reserved: settings.reserved,
-        vips: settings.vips,
-        gateways: settings.gateways,
-        dns_servers: settings.dns_servers,
-        dns_suffix: settings.dns_suffix,
-        dns_search_suffixes: settings.dns_search_suffixes,
-        wins_servers: settings.wins_servers,
-        netbios_enabled: settings.netbios_enabled,
+        settings: settings.settings,
         managed_by_service: settings.managed_by_service,
         service_instance: settings.service_instance,
     })
@@ -464,7 +455,7 @@ pub(super) fn range_body(range: &IpRange, manager: &str, status_id: &str) -> Val
         "custom_fields": {
             field::VMM_ID: range.vmm_id.map(|u| u.to_string()),
             field::VMM_SERVER: manager,
-            field::POOL: PoolSettings::of(range),
+            field::POOL: VmmPool::of(range),
         }
     })
 }
@@ -587,6 +578,7 @@ impl NautobotProvider {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
+    use crate::fabric::model::Gateway;
 
     pub(in crate::ipam::nautobot) fn space(
         id: &str,
@@ -667,17 +659,19 @@ pub(super) mod tests {
             description: "d".into(),
             start: "10.0.0.10".parse().unwrap(),
             end: "10.0.0.50".parse().unwrap(),
-            reserved: ["10.0.0.11".parse().unwrap()].into(),
-            vips: ["10.0.0.12".parse().unwrap()].into(),
-            gateways: vec![Gateway::Address {
-                address: "10.0.0.1".parse().unwrap(),
-                metric: 5,
-            }],
-            dns_servers: vec!["10.0.0.2".parse().unwrap()],
-            dns_suffix: "corp.example".into(),
-            dns_search_suffixes: vec!["example".into()],
-            wins_servers: vec![],
-            netbios_enabled: true,
+            settings: PoolSettings {
+                reserved: ["10.0.0.11".parse().unwrap()].into(),
+                vips: ["10.0.0.12".parse().unwrap()].into(),
+                gateways: vec![Gateway::Address {
+                    address: "10.0.0.1".parse().unwrap(),
+                    metric: 5,
+                }],
+                dns_servers: vec!["10.0.0.2".parse().unwrap()],
+                dns_suffix: "corp.example".into(),
+                dns_search_suffixes: vec!["example".into()],
+                wins_servers: vec![],
+                netbios_enabled: true,
+            },
             managed_by_service: "VMM".into(),
             service_instance: "svc".into(),
         };
@@ -685,5 +679,57 @@ pub(super) mod tests {
         body["id"] = json!(range.id);
         body["start_address"] = json!("10.0.0.10/24");
         assert_eq!(range_from_json("nb", &body).unwrap(), range);
+    }
+
+    /// Written by the code before `PoolSettings` existed, as text and as a JSON value.
+    const OLD_VMM_POOL: &str = r#"{"reserved":["10.0.0.11","10.0.0.13"],"vips":["10.0.0.12"],"gateways":[{"kind":"address","address":"10.0.0.1","metric":5},{"kind":"automatic","address":"10.0.0.3"}],"dns_servers":["10.0.0.2","fd00::2"],"dns_suffix":"corp.example","dns_search_suffixes":["example","corp.example"],"wins_servers":["10.0.0.4"],"netbios_enabled":true,"managed_by_service":"VMM","service_instance":"svc"}"#;
+    const OLD_VMM_POOL_VALUE: &str = r#"{"dns_search_suffixes":["example","corp.example"],"dns_servers":["10.0.0.2","fd00::2"],"dns_suffix":"corp.example","gateways":[{"address":"10.0.0.1","kind":"address","metric":5},{"address":"10.0.0.3","kind":"automatic"}],"managed_by_service":"VMM","netbios_enabled":true,"reserved":["10.0.0.11","10.0.0.13"],"service_instance":"svc","vips":["10.0.0.12"],"wins_servers":["10.0.0.4"]}"#;
+
+    fn full_vmm_pool() -> VmmPool {
+        VmmPool {
+            settings: crate::fabric::model::full_pool_settings(),
+            managed_by_service: "VMM".into(),
+            service_instance: "svc".into(),
+        }
+    }
+
+    #[test]
+    fn vmm_pool_json_is_byte_identical_to_before() {
+        assert_eq!(
+            serde_json::to_string(&full_vmm_pool()).unwrap(),
+            OLD_VMM_POOL
+        );
+        assert_eq!(
+            serde_json::to_value(full_vmm_pool()).unwrap().to_string(),
+            OLD_VMM_POOL_VALUE
+        );
+        assert_eq!(
+            serde_json::from_str::<VmmPool>(OLD_VMM_POOL).unwrap(),
+            full_vmm_pool()
+        );
+        let value: Value = serde_json::from_str(OLD_VMM_POOL).unwrap();
+        assert_eq!(
+            serde_json::from_value::<VmmPool>(value).unwrap(),
+            full_vmm_pool()
+        );
+    }
+
+    #[test]
+    fn vmm_pool_ignores_unknown_fields_and_defaults_missing_ones() {
+        let json = OLD_VMM_POOL.replace(r#""netbios_enabled""#, r#""bogus":1,"netbios_enabled""#);
+        assert_eq!(
+            serde_json::from_str::<VmmPool>(&json).unwrap(),
+            full_vmm_pool()
+        );
+        assert_eq!(
+            serde_json::from_str::<VmmPool>("{}").unwrap(),
+            VmmPool::default()
+        );
+        let partial: VmmPool =
+            serde_json::from_str(r#"{"dns_suffix":"x","service_instance":"svc"}"#).unwrap();
+        assert_eq!(partial.settings.dns_suffix, "x");
+        assert_eq!(partial.settings.gateways, vec![]);
+        assert_eq!(partial.managed_by_service, "");
+        assert_eq!(partial.service_instance, "svc");
     }
 }

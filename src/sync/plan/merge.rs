@@ -9,13 +9,13 @@ use crate::fabric::model::{Id, ObjectKind};
 use crate::sync::normal::Normalized;
 
 macro_rules! merge_fields {
-    ($ctx:expr, $b:expr, $c:expr, $i:expr, [$($f:ident : $label:expr),* $(,)?]) => {{
+    ($ctx:expr, $b:expr, $c:expr, $i:expr, [$($($f:ident).+ : $label:expr),* $(,)?]) => {{
         let mut tc = $c.clone();
         let mut ti = $i.clone();
         $(
-            let (x, y) = $ctx.field($label, $b.map(|b| &b.$f), &$c.$f, &$i.$f);
-            tc.$f = x;
-            ti.$f = y;
+            let (x, y) = $ctx.field($label, $b.map(|b| &b.$($f).+), &$c.$($f).+, &$i.$($f).+);
+            tc.$($f).+ = x;
+            ti.$($f).+ = y;
         )*
         (tc, ti)
     }};
@@ -104,14 +104,14 @@ fn merge_both_ways(
                 description: "Description",
                 start: "Range start",
                 end: "Range end",
-                reserved: "Reserved addresses",
-                vips: "VIP addresses",
-                gateways: "Default gateways",
-                dns_servers: "DNS servers",
-                dns_suffix: "DNS suffix",
-                dns_search_suffixes: "DNS search suffixes",
-                wins_servers: "WINS servers",
-                netbios_enabled: "NetBIOS over TCP/IP",
+                settings.reserved: "Reserved addresses",
+                settings.vips: "VIP addresses",
+                settings.gateways: "Default gateways",
+                settings.dns_servers: "DNS servers",
+                settings.dns_suffix: "DNS suffix",
+                settings.dns_search_suffixes: "DNS search suffixes",
+                settings.wins_servers: "WINS servers",
+                settings.netbios_enabled: "NetBIOS over TCP/IP",
             ])
         },
     );

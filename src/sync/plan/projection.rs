@@ -22,18 +22,7 @@ macro_rules! pool_val {
             description: $p.description.clone(),
             start: $p.$start,
             end: $p.$end,
-            reserved: $p.reserved.clone(),
-            vips: $p.vips.clone(),
-            gateways: normalize_gateways(&$p.gateways),
-            dns_servers: $p.dns_servers.clone(),
-            dns_suffix: normalize_suffix(&$p.dns_suffix),
-            dns_search_suffixes: $p
-                .dns_search_suffixes
-                .iter()
-                .map(|s| normalize_suffix(s))
-                .collect(),
-            wins_servers: $p.wins_servers.clone(),
-            netbios_enabled: $p.netbios_enabled,
+            settings: $p.settings.normalized(),
         }
     };
 }

@@ -86,17 +86,19 @@ fn pool(id: Id, site: Id, subnet: &str, start: &str, end: &str) -> IpPool {
         },
         range_start: ip(start),
         range_end: ip(end),
-        reserved: [ip(&start.replace(".10", ".11"))].into_iter().collect(),
-        vips: BTreeSet::new(),
-        gateways: vec![Gateway::Address {
-            address: ip(&subnet.replace(".0/24", ".1")),
-            metric: 1,
-        }],
-        dns_servers: vec![ip("10.0.0.53")],
-        dns_suffix: "corp.contoso.com".into(),
-        dns_search_suffixes: vec![],
-        wins_servers: vec![],
-        netbios_enabled: false,
+        settings: PoolSettings {
+            reserved: [ip(&start.replace(".10", ".11"))].into_iter().collect(),
+            vips: BTreeSet::new(),
+            gateways: vec![Gateway::Address {
+                address: ip(&subnet.replace(".0/24", ".1")),
+                metric: 1,
+            }],
+            dns_servers: vec![ip("10.0.0.53")],
+            dns_suffix: "corp.contoso.com".into(),
+            dns_search_suffixes: vec![],
+            wins_servers: vec![],
+            netbios_enabled: false,
+        },
     }
 }
 
@@ -304,7 +306,12 @@ fn console_edits_reach_ipam() {
     let ln = w.ln;
     w.fabric.logical_networks.get_mut(&ln).unwrap().name = "Backend-Prod".into();
     let pool = w.pool;
-    w.fabric.ip_pools.get_mut(&pool).unwrap().dns_servers = vec![ip("10.0.0.54")];
+    w.fabric
+        .ip_pools
+        .get_mut(&pool)
+        .unwrap()
+        .settings
+        .dns_servers = vec![ip("10.0.0.54")];
     let site = w.site;
     w.fabric.network_sites.get_mut(&site).unwrap().subnets[1].vlan = 99;
     let p = w.sync();
@@ -322,7 +329,7 @@ fn console_edits_reach_ipam() {
         w.provider_space().vmm_logical_network.as_deref(),
         Some("Backend-Prod")
     );
-    assert_eq!(w.range_mut().dns_servers, vec![ip("10.0.0.54")]);
+    assert_eq!(w.range_mut().settings.dns_servers, vec![ip("10.0.0.54")]);
     assert!(
         w.ipam
             .subnets
@@ -336,7 +343,7 @@ fn console_edits_reach_ipam() {
 fn ipam_edits_reach_the_console() {
     let mut w = world();
     w.sync();
-    w.range_mut().dns_servers = vec![ip("10.9.9.9")];
+    w.range_mut().settings.dns_servers = vec![ip("10.9.9.9")];
     w.range_mut().end = ip("10.1.0.150");
     let space_id = w.provider_space().id.clone();
     // An IPAM administrator adds a subnet to a new network site.
@@ -346,7 +353,7 @@ fn ipam_edits_reach_the_console() {
     });
     let p = w.sync();
     let pool = &w.fabric.ip_pools[&w.pool];
-    assert_eq!(pool.dns_servers, vec![ip("10.9.9.9")]);
+    assert_eq!(pool.settings.dns_servers, vec![ip("10.9.9.9")]);
     assert_eq!(pool.range_end, ip("10.1.0.150"));
     let dublin = w
         .fabric
@@ -569,8 +576,13 @@ fn conflicts_are_reported_then_resolved_either_way() {
         let mut w = world();
         w.sync();
         let pool = w.pool;
-        w.fabric.ip_pools.get_mut(&pool).unwrap().dns_suffix = "console.contoso.com".into();
-        w.range_mut().dns_suffix = "ipam.contoso.com".into();
+        w.fabric
+            .ip_pools
+            .get_mut(&pool)
+            .unwrap()
+            .settings
+            .dns_suffix = "console.contoso.com".into();
+        w.range_mut().settings.dns_suffix = "ipam.contoso.com".into();
         let p = w.sync();
         assert_eq!(p.conflicts.len(), 1);
         let c = &p.conflicts[0];
@@ -591,8 +603,8 @@ fn conflicts_are_reported_then_resolved_either_way() {
             Resolution::KeepConsole => "console.contoso.com",
             Resolution::TakeIpam => "ipam.contoso.com",
         };
-        assert_eq!(w.fabric.ip_pools[&pool].dns_suffix, want);
-        assert_eq!(w.range_mut().dns_suffix, want);
+        assert_eq!(w.fabric.ip_pools[&pool].settings.dns_suffix, want);
+        assert_eq!(w.range_mut().settings.dns_suffix, want);
         w.resolutions.clear();
         assert!(w.plan().is_noop());
     }
@@ -603,8 +615,13 @@ fn same_change_on_both_sides_converges() {
     let mut w = world();
     w.sync();
     let pool = w.pool;
-    w.fabric.ip_pools.get_mut(&pool).unwrap().dns_suffix = "NEW.contoso.com.".into();
-    w.range_mut().dns_suffix = "new.contoso.com".into();
+    w.fabric
+        .ip_pools
+        .get_mut(&pool)
+        .unwrap()
+        .settings
+        .dns_suffix = "NEW.contoso.com.".into();
+    w.range_mut().settings.dns_suffix = "new.contoso.com".into();
     let p = w.sync();
     assert!(p.conflicts.is_empty());
     assert!(w.plan().is_noop());
@@ -674,10 +691,10 @@ fn pools_on_vm_subnets_go_to_ipam_only() {
         vm_network: w.vmn,
         subnet: net("192.168.0.0/24"),
     };
-    p.gateways = vec![Gateway::Automatic {
+    p.settings.gateways = vec![Gateway::Automatic {
         address: ip("192.168.0.1"),
     }];
-    p.reserved.clear();
+    p.settings.reserved.clear();
     w.fabric.ip_pools.insert(id, p);
     w.sync();
     let vmn = w.vmn;

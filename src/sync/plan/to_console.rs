@@ -189,14 +189,7 @@ fn pools(
             },
             range_start: v.start,
             range_end: v.end,
-            reserved: v.reserved.clone(),
-            vips: v.vips.clone(),
-            gateways: v.gateways.clone(),
-            dns_servers: v.dns_servers.clone(),
-            dns_suffix: v.dns_suffix.clone(),
-            dns_search_suffixes: v.dns_search_suffixes.clone(),
-            wins_servers: v.wins_servers.clone(),
-            netbios_enabled: v.netbios_enabled,
+            settings: v.settings.clone(),
         };
         let verb = if existing.is_some() {
             OpVerb::Update

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::form::{self, Choice, FieldErrors};
 use crate::fabric::model::{
-    Fabric, FabricObject, Gateway, Id, IpPool, PoolScope, VmNetworkIsolation,
+    Fabric, FabricObject, Gateway, Id, IpPool, PoolScope, PoolSettings, VmNetworkIsolation,
 };
 use crate::fabric::validate::{Field, validate_object};
 use crate::ui::widget::style;
@@ -194,9 +194,10 @@ impl Form {
             subnet: Some(pool.scope.subnet().to_string()),
             range_start: pool.range_start.to_string(),
             range_end: pool.range_end.to_string(),
-            reserved: to_text(&pool.reserved),
-            vips: to_text(&pool.vips),
+            reserved: to_text(&pool.settings.reserved),
+            vips: to_text(&pool.settings.vips),
             gateways: pool
+                .settings
                 .gateways
                 .iter()
                 .map(|g| GatewayText {
@@ -205,11 +206,11 @@ impl Form {
                     automatic: g.metric().is_none(),
                 })
                 .collect(),
-            dns_servers: to_text(&pool.dns_servers),
-            dns_suffix: pool.dns_suffix.clone(),
-            dns_search_suffixes: pool.dns_search_suffixes.join(", "),
-            wins_servers: to_text(&pool.wins_servers),
-            netbios: pool.netbios_enabled,
+            dns_servers: to_text(&pool.settings.dns_servers),
+            dns_suffix: pool.settings.dns_suffix.clone(),
+            dns_search_suffixes: pool.settings.dns_search_suffixes.join(", "),
+            wins_servers: to_text(&pool.settings.wins_servers),
+            netbios: pool.settings.netbios_enabled,
         }
     }
 
@@ -432,14 +433,16 @@ impl Form {
             scope,
             range_start: start.unwrap_or(placeholder),
             range_end: end.unwrap_or(placeholder),
-            reserved,
-            vips,
-            gateways,
-            dns_servers,
-            dns_suffix: self.dns_suffix.trim().to_string(),
-            dns_search_suffixes: search,
-            wins_servers,
-            netbios_enabled: self.netbios,
+            settings: PoolSettings {
+                reserved,
+                vips,
+                gateways,
+                dns_servers,
+                dns_suffix: self.dns_suffix.trim().to_string(),
+                dns_search_suffixes: search,
+                wins_servers,
+                netbios_enabled: self.netbios,
+            },
         });
         let problems: Vec<_> = validate_object(fabric, &object)
             .into_iter()
@@ -794,7 +797,7 @@ mod tests {
             panic!("a pool")
         };
         assert_eq!(
-            p.gateways,
+            p.settings.gateways,
             vec![Gateway::Address {
                 address: "10.1.0.1".parse().unwrap(),
                 metric: 5

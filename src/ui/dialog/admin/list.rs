@@ -232,15 +232,18 @@ fn detail_lines(
         }
         Tab::IpPools => {
             if let Some(p) = fabric.ip_pools.get(&id) {
-                out.push(("Reserved addresses", form::join(&p.reserved)));
-                out.push(("VIP addresses", form::join(&p.vips)));
-                out.push(("DNS servers", form::join(&p.dns_servers)));
-                out.push(("DNS suffix", p.dns_suffix.clone()));
-                out.push(("DNS search suffixes", p.dns_search_suffixes.join(", ")));
-                out.push(("WINS servers", form::join(&p.wins_servers)));
+                out.push(("Reserved addresses", form::join(&p.settings.reserved)));
+                out.push(("VIP addresses", form::join(&p.settings.vips)));
+                out.push(("DNS servers", form::join(&p.settings.dns_servers)));
+                out.push(("DNS suffix", p.settings.dns_suffix.clone()));
+                out.push((
+                    "DNS search suffixes",
+                    p.settings.dns_search_suffixes.join(", "),
+                ));
+                out.push(("WINS servers", form::join(&p.settings.wins_servers)));
                 out.push((
                     "NetBIOS over TCP/IP",
-                    if p.netbios_enabled {
+                    if p.settings.netbios_enabled {
                         "Enabled"
                     } else {
                         "Disabled"
@@ -356,7 +359,7 @@ fn cells(fabric: &Fabric, tab: Tab, id: Id, counts: &HashMap<Id, (usize, usize)>
                     owner.unwrap_or_default(),
                     p.scope.subnet().to_string(),
                     format!("{} – {}", p.range_start, p.range_end),
-                    form::join(p.gateways.iter().map(|g| g.address())),
+                    form::join(p.settings.gateways.iter().map(|g| g.address())),
                 ]
             })
             .unwrap_or_default(),
