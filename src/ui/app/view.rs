@@ -199,6 +199,7 @@ impl App {
             .admin
             .modal(&self.fabric)
             .map(|m| m.map(Message::Admin))
+            .or_else(|| self.settings_ws.modal().map(|m| m.map(Message::Settings)))
             .or_else(|| {
                 self.compare
                     .as_ref()

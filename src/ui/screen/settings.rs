@@ -115,6 +115,11 @@ impl SettingsWorkspace {
         }
     }
 
+    /// The open Run As dialog, drawn by the console over everything else.
+    pub fn modal(&self) -> Option<Element<'_, Message>> {
+        self.dialog.as_ref().map(|d| d.view().map(Message::Dialog))
+    }
+
     pub fn navigation(&self) -> Element<'_, Message> {
         let item = |label: &'static str, section: Section| {
             button(text(label).size(style::TEXT))
