@@ -7,7 +7,7 @@ use iced::widget::{column, container, row, space, text};
 use iced::{Element, Length, Task};
 use uuid::Uuid;
 
-use crate::fabric::model::{Id, MAX_NAME_LEN, RunAsAccount};
+use crate::fabric::model::{Id, RunAsAccount};
 use crate::ui::dialog::wizard::text_box;
 use crate::ui::widget::style;
 
@@ -126,15 +126,7 @@ impl RunAsDialog {
     }
 
     pub fn validate(&self) -> Result<(), String> {
-        let name = self.name.trim();
-        if name.is_empty() {
-            return Err("Type a name for the Run As account.".into());
-        }
-        if name.chars().count() > MAX_NAME_LEN {
-            return Err(format!(
-                "The name is longer than {MAX_NAME_LEN} characters."
-            ));
-        }
+        let name = super::checked_name(&self.name, "Type a name for the Run As account.")?;
         if let Some(other) = self.taken.get(&name.to_lowercase())
             && Some(*other) != self.editing
         {
