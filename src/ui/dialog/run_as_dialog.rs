@@ -87,6 +87,23 @@ impl std::fmt::Debug for Event {
     }
 }
 
+/// Passes `message` to the dialog open in `slot` (the wizard's or the Settings workspace's):
+/// Cancel closes it, a save is handed back to the owner.
+pub fn update_open(
+    slot: &mut Option<RunAsDialog>,
+    message: Message,
+) -> (Task<Message>, Option<Event>) {
+    let Some(dialog) = slot.as_mut() else {
+        return (Task::none(), None);
+    };
+    let (task, event) = dialog.update(message);
+    if matches!(event, Some(Event::Cancel)) {
+        *slot = None;
+        return (task, None);
+    }
+    (task, event)
+}
+
 impl RunAsDialog {
     pub fn create<'a>(existing: impl IntoIterator<Item = &'a RunAsAccount>) -> Self {
         RunAsDialog {

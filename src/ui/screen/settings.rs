@@ -50,18 +50,8 @@ impl SettingsWorkspace {
         let Message::Dialog(m) = message else {
             return (Task::none(), self.apply(message, fabric));
         };
-        let Some(dialog) = self.dialog.as_mut() else {
-            return (Task::none(), None);
-        };
-        let (task, event) = dialog.update(m);
-        let event = match event {
-            Some(run_as_dialog::Event::Cancel) => {
-                self.dialog = None;
-                None
-            }
-            save => save.map(Event::SaveRunAs),
-        };
-        (task.map(Message::Dialog), event)
+        let (task, save) = run_as_dialog::update_open(&mut self.dialog, m);
+        (task.map(Message::Dialog), save.map(Event::SaveRunAs))
     }
 
     fn apply(&mut self, message: Message, fabric: &Fabric) -> Option<Event> {
