@@ -170,7 +170,7 @@ impl App {
                     .map(Message::Properties),
                 Modal::Preview(p) => p.view().map(Message::Preview),
                 Modal::Exchange(x) => x.view().map(Message::Exchange),
-                Modal::ConfirmRemove { name, removing, .. } => container(
+                Modal::ConfirmRemove { name, removing, .. } => style::dialog_window(
                     column![
                         style::heading("Remove network service"),
                         text(format!(
@@ -185,10 +185,8 @@ impl App {
                         .spacing(8),
                     ]
                     .spacing(12),
+                    460,
                 )
-                .padding(16)
-                .width(460)
-                .style(style::dialog)
                 .into(),
             };
             layers = layers.push(opaque(

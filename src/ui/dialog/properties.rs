@@ -213,11 +213,7 @@ impl Properties {
             (validation.is_ok() && !self.saving).then_some(Message::Save),
             Message::Cancel,
         ));
-        container(body)
-            .padding(16)
-            .width(640)
-            .style(style::dialog)
-            .into()
+        style::dialog_window(body, 640).into()
     }
 }
 

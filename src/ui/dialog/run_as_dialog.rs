@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use iced::widget::{column, container, row, space, text};
+use iced::widget::{column, row, space, text};
 use iced::{Element, Length, Task};
 use uuid::Uuid;
 
@@ -262,12 +262,7 @@ impl RunAsDialog {
             (validation.is_ok() && !self.saving).then_some(Message::Save),
             Message::Cancel,
         ));
-        container(body)
-            .padding(16)
-            .width(520)
-            .height(380)
-            .style(style::dialog)
-            .into()
+        style::dialog_window(body, 520).height(380).into()
     }
 }
 

@@ -138,6 +138,14 @@ pub fn row_style(selected: bool) -> impl Fn(&Theme) -> container::Style {
 }
 
 /// A modal window over the console.
+/// A dialog's window: `content` padded, `width` wide, in the dialog style.
+pub fn dialog_window<'a, M: 'a>(
+    content: impl Into<Element<'a, M>>,
+    width: impl Into<Length>,
+) -> container::Container<'a, M> {
+    container(content).padding(16).width(width).style(dialog)
+}
+
 pub fn dialog(theme: &Theme) -> container::Style {
     let p = theme.extended_palette();
     container::Style {

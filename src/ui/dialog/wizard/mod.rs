@@ -510,7 +510,7 @@ impl Wizard {
             ));
         }
         if self.confirm_cancel {
-            let confirm = container(
+            let confirm = style::dialog_window(
                 column![
                     style::heading("Cancel the wizard?"),
                     text("The settings you entered in this wizard will be lost.").size(style::TEXT),
@@ -522,10 +522,8 @@ impl Wizard {
                     .spacing(8),
                 ]
                 .spacing(12),
-            )
-            .padding(16)
-            .width(420)
-            .style(style::dialog);
+                420,
+            );
             layers = layers.push(opaque(center(confirm).style(style::backdrop)));
         }
         layers.into()

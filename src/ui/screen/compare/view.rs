@@ -543,14 +543,7 @@ impl CompareScreen {
             ]
             .spacing(8),
         );
-        Some(
-            container(body)
-                .id(CONFIRM_ID)
-                .padding(16)
-                .width(600)
-                .style(style::dialog)
-                .into(),
-        )
+        Some(style::dialog_window(body, 600).id(CONFIRM_ID).into())
     }
 }
 
