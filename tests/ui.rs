@@ -577,6 +577,56 @@ fn settings_lists_providers_and_guards_used_accounts() {
 }
 
 #[test]
+fn settings_draws_its_run_as_dialog_over_the_console() {
+    use fabric_console::ui::dialog::run_as_dialog::{NAME_INPUT, SECRET_INPUT, USER_INPUT};
+    use fabric_console::ui::widget::focus::DialogKey;
+    let mut c = console();
+    c.click("Settings");
+    c.click("Run As Accounts");
+    let on_screen = |c: &mut Console| {
+        c.interact(|ui| {
+            [NAME_INPUT, USER_INPUT, SECRET_INPUT]
+                .into_iter()
+                .filter(|id| ui.find(selector::id(*id)).is_ok())
+                .count()
+        })
+    };
+    assert_eq!(on_screen(&mut c), 0, "no dialog before the command");
+
+    c.click("Create Run As Account...");
+    assert!(c.shows("Create Run As Account"), "the dialog's title");
+    assert!(c.shows("Name:"));
+    assert!(c.shows("User name:"));
+    assert_eq!(on_screen(&mut c), 3, "the dialog's boxes are drawn");
+    assert!(c.shows("OK"));
+    assert!(c.shows("Cancel"));
+    c.click("Cancel");
+    assert_eq!(on_screen(&mut c), 0, "Cancel closes the dialog");
+    assert!(!c.shows("Create Run As Account"));
+
+    // Escape closes it too, even when a text box had the key.
+    c.click("Create Run As Account...");
+    assert_eq!(on_screen(&mut c), 3);
+    c.send(Message::DialogKey(DialogKey::Cancel, true));
+    assert_eq!(on_screen(&mut c), 0, "Escape closes the dialog");
+
+    // Properties opens the account; Enter saves it.
+    c.click(ACCOUNT);
+    // The toolbar's Properties (the ribbon's comes first).
+    c.click_last("Properties");
+    assert!(c.shows("Run As Account Properties"));
+    assert_eq!(on_screen(&mut c), 3);
+    c.type_into(USER_INPUT, "2");
+    c.send(Message::DialogKey(DialogKey::Submit, false));
+    assert_eq!(on_screen(&mut c), 0, "Enter saves and closes the dialog");
+    assert_eq!(
+        c.app.fabric().run_as_accounts[&c.account].user_name,
+        "ipam-svc2",
+        "Enter saved the account"
+    );
+}
+
+#[test]
 fn a_failed_job_names_the_server_and_what_to_do() {
     let mut c = console();
     // Nothing listens on port 9 of the loopback: the sync fails to connect.

@@ -232,9 +232,11 @@ impl App {
             _ => None,
         }
     }
-    /// A dialog of the fabric administration, import/export or the side-by-side view is open.
+    /// A dialog of the fabric administration, import/export, the side-by-side view or the
+    /// Settings workspace's Run As accounts is open.
     pub fn screen_dialog_open(&self) -> bool {
         self.admin.is_modal()
+            || self.settings_ws.dialog.is_some()
             || self.exchange().is_some()
             || self.compare.as_ref().is_some_and(|c| c.confirm.is_some())
     }

@@ -173,6 +173,14 @@ impl App {
                         .key(key, &self.fabric, &self.ctx.store)
                         .map(Message::Admin);
                 }
+                if self.settings_ws.dialog.is_some() {
+                    let m = if key == DialogKey::Submit {
+                        run_as_dialog::Message::Save
+                    } else {
+                        run_as_dialog::Message::Cancel
+                    };
+                    return self.handle(Message::Settings(settings::Message::Dialog(m)));
+                }
                 if let Some(c) = &self.compare
                     && c.confirm.is_some()
                 {

@@ -170,7 +170,7 @@ impl App {
                     .map(Message::Properties),
                 Modal::Preview(p) => p.view().map(Message::Preview),
                 Modal::Exchange(x) => x.view().map(Message::Exchange),
-                Modal::ConfirmRemove { name, removing, .. } => container(
+                Modal::ConfirmRemove { name, removing, .. } => style::dialog_window(
                     column![
                         style::heading("Remove network service"),
                         text(format!(
@@ -185,10 +185,8 @@ impl App {
                         .spacing(8),
                     ]
                     .spacing(12),
+                    460,
                 )
-                .padding(16)
-                .width(460)
-                .style(style::dialog)
                 .into(),
             };
             layers = layers.push(opaque(
@@ -199,6 +197,7 @@ impl App {
             .admin
             .modal(&self.fabric)
             .map(|m| m.map(Message::Admin))
+            .or_else(|| self.settings_ws.modal().map(|m| m.map(Message::Settings)))
             .or_else(|| {
                 self.compare
                     .as_ref()

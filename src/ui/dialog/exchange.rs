@@ -473,7 +473,7 @@ impl Exchange {
                 .into(),
             ),
         };
-        container(
+        style::dialog_window(
             column![
                 style::heading(self.direction.title()),
                 style::hint(match self.direction {
@@ -484,11 +484,9 @@ impl Exchange {
                 buttons,
             ]
             .spacing(12),
+            640,
         )
         .id(DIALOG_ID)
-        .padding(16)
-        .width(640)
-        .style(style::dialog)
         .into()
     }
 }

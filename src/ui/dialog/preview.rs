@@ -156,7 +156,7 @@ impl Preview {
                 c.into()
             }
         };
-        container(
+        style::dialog_window(
             column![
                 style::heading(format!("Preview changes: {}", self.service_name)),
                 style::hint(
@@ -174,10 +174,8 @@ impl Preview {
                 .spacing(8),
             ]
             .spacing(10),
+            640,
         )
-        .padding(16)
-        .width(640)
-        .style(style::dialog)
         .into()
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use iced::widget::{column, container, pick_list, row, text};
 use iced::{Element, Length, Task};
 
-use crate::fabric::model::{Fabric, Id, MAX_NAME_LEN, NetworkService};
+use crate::fabric::model::{Fabric, Id, NetworkService};
 use crate::sync::status::ServiceStatus;
 use crate::ui::dialog::wizard::text_box;
 use crate::ui::widget::host_group_tree::{self, HostGroupTree};
@@ -92,15 +92,7 @@ impl Properties {
     }
 
     pub fn validate(&self) -> Result<NetworkService, String> {
-        let name = self.name.trim();
-        if name.is_empty() {
-            return Err("Type a name for the network service.".into());
-        }
-        if name.chars().count() > MAX_NAME_LEN {
-            return Err(format!(
-                "The name is longer than {MAX_NAME_LEN} characters."
-            ));
-        }
+        let name = super::checked_name(&self.name, "Type a name for the network service.")?;
         if self.other_names.contains(&name.to_lowercase()) {
             return Err(format!(
                 "A network service named \"{name}\" already exists: choose another name."
@@ -221,11 +213,7 @@ impl Properties {
             (validation.is_ok() && !self.saving).then_some(Message::Save),
             Message::Cancel,
         ));
-        container(body)
-            .padding(16)
-            .width(640)
-            .style(style::dialog)
-            .into()
+        style::dialog_window(body, 640).into()
     }
 }
 

@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use iced::widget::{column, container, row, space, text};
+use iced::widget::{column, row, space, text};
 use iced::{Element, Length, Task};
 use uuid::Uuid;
 
-use crate::fabric::model::{Id, MAX_NAME_LEN, RunAsAccount};
+use crate::fabric::model::{Id, RunAsAccount};
 use crate::ui::dialog::wizard::text_box;
 use crate::ui::widget::style;
 
@@ -87,6 +87,23 @@ impl std::fmt::Debug for Event {
     }
 }
 
+/// Passes `message` to the dialog open in `slot` (the wizard's or the Settings workspace's):
+/// Cancel closes it, a save is handed back to the owner.
+pub fn update_open(
+    slot: &mut Option<RunAsDialog>,
+    message: Message,
+) -> (Task<Message>, Option<Event>) {
+    let Some(dialog) = slot.as_mut() else {
+        return (Task::none(), None);
+    };
+    let (task, event) = dialog.update(message);
+    if matches!(event, Some(Event::Cancel)) {
+        *slot = None;
+        return (task, None);
+    }
+    (task, event)
+}
+
 impl RunAsDialog {
     pub fn create<'a>(existing: impl IntoIterator<Item = &'a RunAsAccount>) -> Self {
         RunAsDialog {
@@ -126,15 +143,7 @@ impl RunAsDialog {
     }
 
     pub fn validate(&self) -> Result<(), String> {
-        let name = self.name.trim();
-        if name.is_empty() {
-            return Err("Type a name for the Run As account.".into());
-        }
-        if name.chars().count() > MAX_NAME_LEN {
-            return Err(format!(
-                "The name is longer than {MAX_NAME_LEN} characters."
-            ));
-        }
+        let name = super::checked_name(&self.name, "Type a name for the Run As account.")?;
         if let Some(other) = self.taken.get(&name.to_lowercase())
             && Some(*other) != self.editing
         {
@@ -253,12 +262,7 @@ impl RunAsDialog {
             (validation.is_ok() && !self.saving).then_some(Message::Save),
             Message::Cancel,
         ));
-        container(body)
-            .padding(16)
-            .width(520)
-            .height(380)
-            .style(style::dialog)
-            .into()
+        style::dialog_window(body, 520).height(380).into()
     }
 }
 

@@ -50,18 +50,8 @@ impl SettingsWorkspace {
         let Message::Dialog(m) = message else {
             return (Task::none(), self.apply(message, fabric));
         };
-        let Some(dialog) = self.dialog.as_mut() else {
-            return (Task::none(), None);
-        };
-        let (task, event) = dialog.update(m);
-        let event = match event {
-            Some(run_as_dialog::Event::Cancel) => {
-                self.dialog = None;
-                None
-            }
-            save => save.map(Event::SaveRunAs),
-        };
-        (task.map(Message::Dialog), event)
+        let (task, save) = run_as_dialog::update_open(&mut self.dialog, m);
+        (task.map(Message::Dialog), save.map(Event::SaveRunAs))
     }
 
     fn apply(&mut self, message: Message, fabric: &Fabric) -> Option<Event> {
@@ -113,6 +103,11 @@ impl SettingsWorkspace {
                 }
             }
         }
+    }
+
+    /// The open Run As dialog, drawn by the console over everything else.
+    pub fn modal(&self) -> Option<Element<'_, Message>> {
+        self.dialog.as_ref().map(|d| d.view().map(Message::Dialog))
     }
 
     pub fn navigation(&self) -> Element<'_, Message> {
@@ -270,28 +265,20 @@ impl SettingsWorkspace {
 
 fn providers_view(providers: &[ProviderDescriptor]) -> Element<'_, Message> {
     let bold = |s: &'static str| text(s).size(style::SMALL).font(style::bold());
+    // A column of one plain text value a provider.
+    let plain = |title: &'static str, portion: u16, value: fn(&ProviderDescriptor) -> String| {
+        table::column(bold(title), move |p: &ProviderDescriptor| {
+            text(value(p)).size(style::TEXT)
+        })
+        .width(Length::FillPortion(portion))
+    };
     let grid = table(
         [
-            table::column(bold("Manufacturer"), |p: &ProviderDescriptor| {
-                text(p.manufacturer.clone()).size(style::TEXT)
-            })
-            .width(Length::FillPortion(2)),
-            table::column(bold("Model"), |p: &ProviderDescriptor| {
-                text(p.model.clone()).size(style::TEXT)
-            })
-            .width(Length::FillPortion(3)),
-            table::column(bold("Provider"), |p: &ProviderDescriptor| {
-                text(p.provider_name.clone()).size(style::TEXT)
-            })
-            .width(Length::FillPortion(3)),
-            table::column(bold("Version"), |p: &ProviderDescriptor| {
-                text(p.version.clone()).size(style::TEXT)
-            })
-            .width(Length::FillPortion(1)),
-            table::column(bold("Default port"), |p: &ProviderDescriptor| {
-                text(p.default_port.to_string()).size(style::TEXT)
-            })
-            .width(Length::FillPortion(1)),
+            plain("Manufacturer", 2, |p| p.manufacturer.clone()),
+            plain("Model", 3, |p| p.model.clone()),
+            plain("Provider", 3, |p| p.provider_name.clone()),
+            plain("Version", 1, |p| p.version.clone()),
+            plain("Default port", 1, |p| p.default_port.to_string()),
             table::column(bold("Implemented operations"), |p: &ProviderDescriptor| {
                 let implemented: Vec<&str> = p
                     .operations

@@ -51,6 +51,11 @@ pub fn mix(a: Color, b: Color, t: f32) -> Color {
 }
 
 /// Colour of panes (lists, trees): slightly lighter than the window in light mode.
+/// The pane's background tinted `t` of the way toward `toward`.
+pub fn pane_mix(theme: &Theme, toward: Color, t: f32) -> Color {
+    mix(pane_background(theme), toward, t)
+}
+
 pub fn pane_background(theme: &Theme) -> Color {
     let p = theme.extended_palette();
     if p.is_dark {
@@ -102,8 +107,8 @@ pub fn band(theme: &Theme) -> container::Style {
 pub fn grid_header(theme: &Theme) -> container::Style {
     let p = theme.extended_palette();
     container::Style {
-        background: Some(Background::Color(mix(
-            pane_background(theme),
+        background: Some(Background::Color(pane_mix(
+            theme,
             p.background.base.text,
             0.05,
         ))),
@@ -116,8 +121,8 @@ pub fn grid_header(theme: &Theme) -> container::Style {
 pub fn group_row(theme: &Theme) -> container::Style {
     let p = theme.extended_palette();
     container::Style {
-        background: Some(Background::Color(mix(
-            pane_background(theme),
+        background: Some(Background::Color(pane_mix(
+            theme,
             p.primary.base.color,
             0.06,
         ))),
@@ -133,6 +138,14 @@ pub fn row_style(selected: bool) -> impl Fn(&Theme) -> container::Style {
 }
 
 /// A modal window over the console.
+/// A dialog's window: `content` padded, `width` wide, in the dialog style.
+pub fn dialog_window<'a, M: 'a>(
+    content: impl Into<Element<'a, M>>,
+    width: impl Into<Length>,
+) -> container::Container<'a, M> {
+    container(content).padding(16).width(width).style(dialog)
+}
+
 pub fn dialog(theme: &Theme) -> container::Style {
     let p = theme.extended_palette();
     container::Style {
@@ -194,10 +207,10 @@ pub fn notice_box(tone: Tone) -> impl Fn(&Theme) -> container::Style {
     move |theme| {
         let c = tone_color(theme, tone);
         container::Style {
-            background: Some(Background::Color(mix(pane_background(theme), c, 0.10))),
+            background: Some(Background::Color(pane_mix(theme, c, 0.10))),
             border: Border::default()
                 .width(1)
-                .color(mix(pane_background(theme), c, 0.5))
+                .color(pane_mix(theme, c, 0.5))
                 .rounded(3),
             ..container::Style::default()
         }
@@ -291,8 +304,8 @@ pub fn flat(selected: bool) -> impl Fn(&Theme, button::Status) -> button::Style 
                 ..base
             },
             button::Status::Pressed => button::Style {
-                background: Some(Background::Color(mix(
-                    pane_background(theme),
+                background: Some(Background::Color(pane_mix(
+                    theme,
                     p.primary.base.color,
                     0.3,
                 ))),

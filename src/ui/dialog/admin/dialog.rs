@@ -162,12 +162,9 @@ impl ObjectDialog {
             ObjectKind::NetworkSite => 680,
             _ => 600,
         };
-        container(body)
+        style::dialog_window(body, width)
             .id(DIALOG_ID)
-            .padding(16)
-            .width(width)
             .max_height(740)
-            .style(style::dialog)
             .into()
     }
 }
@@ -205,11 +202,8 @@ impl DeleteDialog {
                 style::default_command("Close", Some(Message::ConfirmDelete(false)))
             ]
         };
-        container(body.push(buttons.spacing(8)))
+        style::dialog_window(body.push(buttons.spacing(8)), 560)
             .id(DIALOG_ID)
-            .padding(16)
-            .width(560)
-            .style(style::dialog)
             .into()
     }
 }

@@ -229,6 +229,26 @@ pub fn pick_style(
     }
 }
 
+/// A small button of an editable list: "Remove" at the end of a row (`padding` [3, 8]) or
+/// "Add ..." under the rows ([3, 10]).
+pub fn list_button<'a, M: Clone + 'a>(
+    label: &'static str,
+    padding: [u16; 2],
+    on_press: M,
+) -> iced::widget::Button<'a, M> {
+    iced::widget::button(text(label).size(style::SMALL))
+        .padding(padding)
+        .style(style::secondary)
+        .on_press(on_press)
+}
+
+/// Removes row `i` of an editable list, if there is one.
+pub fn remove_row<T>(rows: &mut Vec<T>, i: usize) {
+    if i < rows.len() {
+        rows.remove(i);
+    }
+}
+
 /// A text box in the dialog style; `id` makes it reachable by Tab and by tests.
 pub fn input<'a, M: Clone + 'a>(
     id: &'static str,

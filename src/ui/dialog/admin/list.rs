@@ -66,31 +66,11 @@ impl Admin {
         }
         let counts = Arc::new(object_counts(fabric, self.tab));
         let mut keyed: Vec<(String, Id)> = match self.tab {
-            Tab::HostGroups => fabric
-                .host_groups
-                .keys()
-                .map(|id| (String::new(), *id))
-                .collect(),
-            Tab::LogicalNetworks => fabric
-                .logical_networks
-                .keys()
-                .map(|id| (String::new(), *id))
-                .collect(),
-            Tab::NetworkSites => fabric
-                .network_sites
-                .keys()
-                .map(|id| (String::new(), *id))
-                .collect(),
-            Tab::IpPools => fabric
-                .ip_pools
-                .keys()
-                .map(|id| (String::new(), *id))
-                .collect(),
-            Tab::VmNetworks => fabric
-                .vm_networks
-                .keys()
-                .map(|id| (String::new(), *id))
-                .collect(),
+            Tab::HostGroups => unkeyed(&fabric.host_groups),
+            Tab::LogicalNetworks => unkeyed(&fabric.logical_networks),
+            Tab::NetworkSites => unkeyed(&fabric.network_sites),
+            Tab::IpPools => unkeyed(&fabric.ip_pools),
+            Tab::VmNetworks => unkeyed(&fabric.vm_networks),
         };
         for (key, id) in keyed.iter_mut() {
             *key = if self.sort.column == 0 {
@@ -211,6 +191,11 @@ impl Admin {
 }
 
 /// (label, value) lines of the details pane; the first is the object's name.
+/// Every id of one kind, its sort key still to fill in.
+fn unkeyed<T>(objects: &std::collections::BTreeMap<Id, T>) -> Vec<(String, Id)> {
+    objects.keys().map(|id| (String::new(), *id)).collect()
+}
+
 fn detail_lines(
     fabric: &Fabric,
     tab: Tab,

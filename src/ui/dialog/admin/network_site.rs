@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use iced::widget::{button, checkbox, column, container, row, scrollable, space, text};
+use iced::widget::{checkbox, column, container, row, scrollable, space, text};
 use iced::{Alignment, Element, Length};
 use uuid::Uuid;
 
@@ -168,9 +168,7 @@ impl Form {
                 "Subnet"
             }
             Message::RemovePair(i) => {
-                if i < self.pairs.len() {
-                    self.pairs.remove(i);
-                }
+                form::remove_row(&mut self.pairs, i);
                 "Subnet"
             }
         }
@@ -351,13 +349,7 @@ impl Form {
             } else {
                 line.push(space().width(Length::FillPortion(1)))
             };
-            line = line.push(
-                button(text("Remove").size(style::SMALL))
-                    .padding([3, 8])
-                    .width(70)
-                    .style(style::secondary)
-                    .on_press(Message::RemovePair(i)),
-            );
+            line = line.push(form::list_button("Remove", [3, 8], Message::RemovePair(i)).width(70));
             pairs = pairs.push(line);
             if !mine.is_empty() {
                 pairs = pairs.push(form::error_lines(&mine));
@@ -372,10 +364,7 @@ impl Form {
             .collect();
         pairs = pairs.push(
             row![
-                button(text("Add subnet").size(style::SMALL))
-                    .padding([3, 10])
-                    .style(style::secondary)
-                    .on_press(Message::AddPair),
+                form::list_button("Add subnet", [3, 10], Message::AddPair),
                 style::hint("Subnets in CIDR notation, VLAN 0 for untagged."),
             ]
             .spacing(8)

@@ -1,7 +1,7 @@
 //! Create VM Network / VM Network Properties: name, logical network, isolation, and VM subnets
 //! for network-virtualized networks. On the IPAM server it is a customer address space.
 
-use iced::widget::{button, column, container, radio, row, text};
+use iced::widget::{column, container, radio, row};
 use iced::{Alignment, Element, Length};
 use uuid::Uuid;
 
@@ -105,9 +105,7 @@ impl Form {
                 "VM subnets"
             }
             Message::RemoveVmSubnet(i) => {
-                if i < self.vm_subnets.len() {
-                    self.vm_subnets.remove(i);
-                }
+                form::remove_row(&mut self.vm_subnets, i);
                 "VM subnets"
             }
         }
@@ -194,10 +192,7 @@ impl Form {
                             !mine.is_empty()
                         ))
                         .width(Length::Fill),
-                        button(text("Remove").size(style::SMALL))
-                            .padding([3, 8])
-                            .style(style::secondary)
-                            .on_press(Message::RemoveVmSubnet(i)),
+                        form::list_button("Remove", [3, 8], Message::RemoveVmSubnet(i)),
                     ]
                     .spacing(6)
                     .align_y(Alignment::Center),
@@ -207,12 +202,11 @@ impl Form {
                 }
                 shown.extend(mine);
             }
-            subnets = subnets.push(
-                button(text("Add VM subnet").size(style::SMALL))
-                    .padding([3, 10])
-                    .style(style::secondary)
-                    .on_press(Message::AddVmSubnet),
-            );
+            subnets = subnets.push(form::list_button(
+                "Add VM subnet",
+                [3, 10],
+                Message::AddVmSubnet,
+            ));
         } else {
             subnets = subnets.push(style::hint(
                 "VM subnets are used with network virtualization only.",

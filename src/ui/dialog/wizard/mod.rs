@@ -195,18 +195,8 @@ impl Wizard {
 
     /// The Run As dialog opened over the wizard from the Credentials page.
     fn run_as_message(&mut self, m: run_as_dialog::Message) -> (Task<Message>, Option<Event>) {
-        let Some(dialog) = self.run_as_dialog.as_mut() else {
-            return (Task::none(), None);
-        };
-        let (task, event) = dialog.update(m);
-        let event = match event {
-            Some(run_as_dialog::Event::Cancel) => {
-                self.run_as_dialog = None;
-                None
-            }
-            save => save.map(Event::SaveRunAs),
-        };
-        (task.map(Message::RunAs), event)
+        let (task, save) = run_as_dialog::update_open(&mut self.run_as_dialog, m);
+        (task.map(Message::RunAs), save.map(Event::SaveRunAs))
     }
 
     fn apply(&mut self, message: Message) -> Option<Event> {
@@ -520,7 +510,7 @@ impl Wizard {
             ));
         }
         if self.confirm_cancel {
-            let confirm = container(
+            let confirm = style::dialog_window(
                 column![
                     style::heading("Cancel the wizard?"),
                     text("The settings you entered in this wizard will be lost.").size(style::TEXT),
@@ -532,10 +522,8 @@ impl Wizard {
                     .spacing(8),
                 ]
                 .spacing(12),
-            )
-            .padding(16)
-            .width(420)
-            .style(style::dialog);
+                420,
+            );
             layers = layers.push(opaque(center(confirm).style(style::backdrop)));
         }
         layers.into()

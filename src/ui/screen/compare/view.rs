@@ -65,11 +65,7 @@ fn chip<'a, M: 'a>(label: String, tone: Tone) -> Element<'a, M> {
         .style(move |theme: &Theme| {
             let c = style::tone_color(theme, tone);
             container::Style {
-                background: Some(Background::Color(style::mix(
-                    style::pane_background(theme),
-                    c,
-                    0.28,
-                ))),
+                background: Some(Background::Color(style::pane_mix(theme, c, 0.28))),
                 border: Border::default().rounded(3),
                 ..container::Style::default()
             }
@@ -435,12 +431,6 @@ impl CompareScreen {
     }
 
     fn conflicts<'a>(&'a self, r: &'a CompareRow) -> Element<'a, Message> {
-        let head = |t: &'static str, p: u16| {
-            text(t)
-                .size(style::SMALL)
-                .font(style::bold())
-                .width(Length::FillPortion(p))
-        };
         let mut t = column![
             row![
                 head("Field", 2),
@@ -553,14 +543,7 @@ impl CompareScreen {
             ]
             .spacing(8),
         );
-        Some(
-            container(body)
-                .id(CONFIRM_ID)
-                .padding(16)
-                .width(600)
-                .style(style::dialog)
-                .into(),
-        )
+        Some(style::dialog_window(body, 600).id(CONFIRM_ID).into())
     }
 }
 
@@ -576,12 +559,6 @@ fn fields_table(r: &CompareRow) -> Element<'_, Message> {
     };
     let value = |fields: &Vec<(String, String)>, label: &str| {
         fields.iter().find(|f| f.0 == label).map(|f| f.1.clone())
-    };
-    let head = |t: &'static str, p: u16| {
-        text(t)
-            .size(style::SMALL)
-            .font(style::bold())
-            .width(Length::FillPortion(p))
     };
     let mut t = column![
         row![head("Field", 2), head("Console", 4), head("IPAM server", 4)]
@@ -612,8 +589,8 @@ fn fields_table(r: &CompareRow) -> Element<'_, Message> {
                 .width(Length::Fill)
                 .style(move |theme: &Theme| container::Style {
                     background: changed.then(|| {
-                        Background::Color(style::mix(
-                            style::pane_background(theme),
+                        Background::Color(style::pane_mix(
+                            theme,
                             style::tone_color(theme, Tone::Warning),
                             0.22,
                         ))
@@ -630,4 +607,12 @@ fn fields_table(r: &CompareRow) -> Element<'_, Message> {
         }));
     }
     t.into()
+}
+
+/// A column heading of the field tables, `portion` of the row wide.
+fn head<'a>(title: &'static str, portion: u16) -> iced::widget::Text<'a> {
+    text(title)
+        .size(style::SMALL)
+        .font(style::bold())
+        .width(Length::FillPortion(portion))
 }
