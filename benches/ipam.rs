@@ -25,7 +25,7 @@ fn operations() -> Vec<IpamOp> {
     let mut ops = Vec::with_capacity(SPACES + 2 * SUBNETS);
     for s in 0..SPACES {
         ops.push(IpamOp::CreateSpace(AddressSpace {
-            id: format!("space-{s}"),
+            id: format!("space-{s}").into(),
             vmm_id: None,
             name: format!("LN{s}"),
             kind: AddressSpaceKind::Provider,
@@ -41,9 +41,9 @@ fn operations() -> Vec<IpamOp> {
         let (a, b) = (i / 256, i % 256);
         let subnet = format!("subnet-{i}");
         ops.push(IpamOp::CreateSubnet(IpamSubnet {
-            id: subnet.clone(),
+            id: subnet.clone().into(),
             vmm_id: Some(uuid::Uuid::new_v4()),
-            address_space: format!("space-{}", i % SPACES),
+            address_space: format!("space-{}", i % SPACES).into(),
             network: format!("10.{a}.{b}.0/24").parse().unwrap(),
             name: format!("10.{a}.{b}.0/24"),
             network_type: "Provider".into(),
@@ -55,9 +55,9 @@ fn operations() -> Vec<IpamOp> {
             custom_fields: Default::default(),
         }));
         ops.push(IpamOp::CreateRange(IpRange {
-            id: format!("range-{i}"),
+            id: format!("range-{i}").into(),
             vmm_id: Some(uuid::Uuid::new_v4()),
-            subnet,
+            subnet: subnet.into(),
             name: format!("pool-{i}"),
             description: String::new(),
             start: format!("10.{a}.{b}.10").parse().unwrap(),

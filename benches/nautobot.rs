@@ -16,7 +16,7 @@ use fabric_console::fabric::demo::demo_fabric;
 use fabric_console::fabric::model::{HostGroupScope, NetworkService, ServiceCategory};
 use fabric_console::fabric::secrets::{MemorySecretStore, SecretStore};
 use fabric_console::fabric::store::FabricStore;
-use fabric_console::ipam::model::{IpamSnapshot, SnapshotRead, SnapshotScope};
+use fabric_console::ipam::model::{IpamId, IpamSnapshot, SnapshotRead, SnapshotScope};
 use fabric_console::ipam::nautobot::{NautobotProviderFactory, NautobotTuning, PROVIDER_ID};
 use fabric_console::ipam::provider::{Credentials, ProviderConfig, ProviderFactory};
 use fabric_console::ipam::registry::ProviderRegistry;
@@ -320,17 +320,17 @@ async fn run(url: String, token: String) {
     };
     let mut mine = snapshot.clone();
     mine.spaces.retain(|s| s.name.contains(&tag));
-    let space_ids: Vec<String> = mine.spaces.iter().map(|s| s.id.clone()).collect();
+    let space_ids: Vec<IpamId> = mine.spaces.iter().map(|s| s.id.clone()).collect();
     mine.subnets
         .retain(|s| space_ids.contains(&s.address_space));
-    let subnet_ids: Vec<String> = mine.subnets.iter().map(|s| s.id.clone()).collect();
+    let subnet_ids: Vec<IpamId> = mine.subnets.iter().map(|s| s.id.clone()).collect();
     mine.ranges.retain(|r| subnet_ids.contains(&r.subnet));
 
     // The bare client: the same namespaces, prefixes and ranges, bulk-POSTed.
     let (spaces, mut prefixes, mut ranges) = bare_bodies(&mine, &tag);
     let started = Instant::now();
     let made_spaces = rest.bulk_post("/api/ipam/namespaces/", spaces).await;
-    let space_map: std::collections::HashMap<String, String> = mine
+    let space_map: std::collections::HashMap<IpamId, String> = mine
         .spaces
         .iter()
         .zip(&made_spaces)
@@ -343,13 +343,13 @@ async fn run(url: String, token: String) {
         .collect();
     for p in prefixes.iter_mut() {
         let space = p["space"].as_str().unwrap_or_default().to_string();
-        p["namespace"] = json!(space_map.get(&space));
+        p["namespace"] = json!(space_map.get(space.as_str()));
         if let Some(m) = p.as_object_mut() {
             m.remove("space");
         }
     }
     let made_prefixes = rest.bulk_post("/api/ipam/prefixes/", prefixes).await;
-    let prefix_map: std::collections::HashMap<String, String> = mine
+    let prefix_map: std::collections::HashMap<IpamId, String> = mine
         .subnets
         .iter()
         .zip(&made_prefixes)
@@ -362,7 +362,7 @@ async fn run(url: String, token: String) {
         .collect();
     for r in ranges.iter_mut() {
         let subnet = r["subnet"].as_str().unwrap_or_default().to_string();
-        r["parent"] = json!(prefix_map.get(&subnet));
+        r["parent"] = json!(prefix_map.get(subnet.as_str()));
         if let Some(m) = r.as_object_mut() {
             m.remove("subnet");
         }

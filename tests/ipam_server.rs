@@ -9,8 +9,8 @@ use fabric_console::fabric::connection::ConnectionString;
 use fabric_console::fabric::model::{Gateway, PoolSettings};
 use fabric_console::ipam::builtin::{BuiltinProvider, BuiltinProviderFactory, ClientOptions};
 use fabric_console::ipam::model::{
-    AddressSpace, AddressSpaceKind, Cursor, IpRange, IpamKind, IpamOp, IpamSnapshot, IpamSubnet,
-    SnapshotRead, SnapshotScope,
+    AddressSpace, AddressSpaceKind, Cursor, IpRange, IpamId, IpamKind, IpamOp, IpamSnapshot,
+    IpamSubnet, SnapshotRead, SnapshotScope,
 };
 use fabric_console::ipam::provider::{
     Credentials, IpamError, IpamProvider, OpOutcome, ProviderConfig, ProviderFactory, TestOutcome,
@@ -381,7 +381,10 @@ async fn change_feed_follows_creates_updates_and_deletes() {
     };
     assert_eq!(changes.ranges.len(), 1);
     assert_eq!(changes.ranges[0].end.to_string(), "10.0.0.30");
-    assert_eq!(changes.deleted, vec![(IpamKind::Subnet, "n2".to_string())]);
+    assert_eq!(
+        changes.deleted,
+        vec![(IpamKind::Subnet, IpamId::from("n2"))]
+    );
     mirror.apply_changes(changes);
 
     // Following the feed gives what a fresh full read gives.

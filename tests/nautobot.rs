@@ -10,8 +10,8 @@ use std::sync::Arc;
 use fabric_console::fabric::connection::ConnectionString;
 use fabric_console::fabric::model::{Gateway, PoolSettings};
 use fabric_console::ipam::model::{
-    AddressSpace, AddressSpaceKind, Cursor, IpRange, IpamKind, IpamOp, IpamSnapshot, IpamSubnet,
-    SnapshotRead, SnapshotScope,
+    AddressSpace, AddressSpaceKind, Cursor, IpRange, IpamId, IpamKind, IpamOp, IpamSnapshot,
+    IpamSubnet, SnapshotRead, SnapshotScope,
 };
 use fabric_console::ipam::nautobot::NautobotProviderFactory;
 use fabric_console::ipam::provider::{
@@ -185,7 +185,7 @@ impl Operator {
 
 fn provider_space(name: &str) -> AddressSpace {
     AddressSpace {
-        id: Uuid::new_v4().to_string(),
+        id: Uuid::new_v4().to_string().into(),
         vmm_id: Some(Uuid::new_v4()),
         name: name.to_string(),
         kind: AddressSpaceKind::Provider,
@@ -198,11 +198,11 @@ fn provider_space(name: &str) -> AddressSpace {
     }
 }
 
-fn subnet(space: &str, cidr: &str, site: &str, vlan: u16) -> IpamSubnet {
+fn subnet(space: &IpamId, cidr: &str, site: &str, vlan: u16) -> IpamSubnet {
     IpamSubnet {
-        id: Uuid::new_v4().to_string(),
+        id: Uuid::new_v4().to_string().into(),
         vmm_id: Some(Uuid::new_v4()),
-        address_space: space.to_string(),
+        address_space: space.clone(),
         network: cidr.parse().expect("cidr"),
         name: format!("{site} {cidr}").trim().to_string(),
         network_type: "Provider".into(),
@@ -215,11 +215,11 @@ fn subnet(space: &str, cidr: &str, site: &str, vlan: u16) -> IpamSubnet {
     }
 }
 
-fn range(subnet: &str, start: &str, end: &str) -> IpRange {
+fn range(subnet: &IpamId, start: &str, end: &str) -> IpRange {
     IpRange {
-        id: Uuid::new_v4().to_string(),
+        id: Uuid::new_v4().to_string().into(),
         vmm_id: Some(Uuid::new_v4()),
-        subnet: subnet.to_string(),
+        subnet: subnet.clone(),
         name: format!("pool {start}"),
         description: "static pool".into(),
         start: start.parse().expect("ip"),
@@ -241,7 +241,7 @@ fn range(subnet: &str, start: &str, end: &str) -> IpRange {
     }
 }
 
-fn applied_id(outcome: &OpOutcome) -> String {
+fn applied_id(outcome: &OpOutcome) -> IpamId {
     match outcome {
         OpOutcome::Applied { id } => id.clone(),
         other => panic!("operation not applied: {other:?}"),
@@ -381,7 +381,7 @@ async fn apply_creates_in_one_batch_and_the_snapshot_reads_them_back_equal() {
     let ln = format!("Prod-{tag}");
     let space = provider_space(&ln);
     let mut customer = AddressSpace {
-        id: Uuid::new_v4().to_string(),
+        id: Uuid::new_v4().to_string().into(),
         vmm_id: Some(Uuid::new_v4()),
         name: format!("Tenant-{tag}"),
         kind: AddressSpaceKind::Customer,
@@ -416,7 +416,7 @@ async fn apply_creates_in_one_batch_and_the_snapshot_reads_them_back_equal() {
     ];
     let outcomes = provider.apply(&batch).await.expect("apply");
     assert_eq!(outcomes.len(), batch.len());
-    let ids: Vec<String> = outcomes.iter().map(applied_id).collect();
+    let ids: Vec<IpamId> = outcomes.iter().map(applied_id).collect();
     for (proposed, real) in batch.iter().zip(&ids) {
         assert_ne!(proposed.target_id(), real, "Nautobot assigns its own ids");
     }
@@ -448,12 +448,12 @@ async fn apply_creates_in_one_batch_and_the_snapshot_reads_them_back_equal() {
         vec![space.clone(), customer.clone()],
         "scope holds exactly this LN's spaces"
     );
-    let find_subnet = |id: &str| snap.subnets.iter().find(|s| s.id == id).cloned();
+    let find_subnet = |id: &IpamId| snap.subnets.iter().find(|s| &s.id == id).cloned();
     assert_eq!(find_subnet(&s1.id), Some(s1.clone()));
     assert_eq!(find_subnet(&s2.id), Some(s2.clone()));
     assert_eq!(find_subnet(&c1.id), Some(c1.clone()));
     assert_eq!(snap.subnets.len(), 3);
-    let find_range = |id: &str| snap.ranges.iter().find(|r| r.id == id).cloned();
+    let find_range = |id: &IpamId| snap.ranges.iter().find(|r| &r.id == id).cloned();
     assert_eq!(find_range(&r1.id), Some(r1.clone()));
     assert_eq!(find_range(&r2.id), Some(r2.clone()));
 
@@ -716,9 +716,9 @@ async fn objects_made_by_hand_are_read_but_never_deleted() {
 
     let out = provider
         .apply(&[
-            IpamOp::DeleteRange(pool_id.clone()),
-            IpamOp::DeleteSubnet(prefix_id.clone()),
-            IpamOp::DeleteSpace(ns_id.clone()),
+            IpamOp::DeleteRange(pool_id.as_str().into()),
+            IpamOp::DeleteSubnet(prefix_id.as_str().into()),
+            IpamOp::DeleteSpace(ns_id.as_str().into()),
         ])
         .await
         .expect("apply");
@@ -965,9 +965,9 @@ mod end_to_end {
         async fn ipam(&self) -> IpamSnapshot {
             let mut s = full(&self.provider, &SnapshotScope::All).await;
             s.spaces.retain(|x| x.name.contains(&self.tag));
-            let spaces: Vec<String> = s.spaces.iter().map(|x| x.id.clone()).collect();
+            let spaces: Vec<IpamId> = s.spaces.iter().map(|x| x.id.clone()).collect();
             s.subnets.retain(|x| spaces.contains(&x.address_space));
-            let subnets: Vec<String> = s.subnets.iter().map(|x| x.id.clone()).collect();
+            let subnets: Vec<IpamId> = s.subnets.iter().map(|x| x.id.clone()).collect();
             s.ranges.retain(|x| subnets.contains(&x.subnet));
             s
         }
@@ -1372,9 +1372,9 @@ mod demo_fabric_sync {
         let provider = connect(&nb, &nb.token);
         let mut s = full(&provider, &SnapshotScope::All).await;
         s.spaces.retain(|x| x.name.contains(&tag));
-        let ids: BTreeSet<String> = s.spaces.iter().map(|x| x.id.clone()).collect();
+        let ids: BTreeSet<IpamId> = s.spaces.iter().map(|x| x.id.clone()).collect();
         s.subnets.retain(|x| ids.contains(&x.address_space));
-        let subnet_ids: BTreeSet<String> = s.subnets.iter().map(|x| x.id.clone()).collect();
+        let subnet_ids: BTreeSet<IpamId> = s.subnets.iter().map(|x| x.id.clone()).collect();
         s.ranges.retain(|x| subnet_ids.contains(&x.subnet));
 
         let provider_spaces: BTreeSet<String> = s

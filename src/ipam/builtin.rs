@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::model::{
-    AddressSpace, ChangeSet, Cursor, IpRange, IpamKind, IpamOp, IpamSnapshot, IpamSubnet,
+    AddressSpace, ChangeSet, Cursor, IpRange, IpamId, IpamKind, IpamOp, IpamSnapshot, IpamSubnet,
     SnapshotRead, SnapshotScope,
 };
 use super::provider::{
@@ -724,7 +724,7 @@ struct SnapshotWire {
 #[derive(Deserialize)]
 struct DeletedWire {
     kind: IpamKind,
-    id: String,
+    id: IpamId,
 }
 
 #[derive(Deserialize)]
@@ -741,7 +741,7 @@ struct ChangesWire {
 #[serde(tag = "status", rename_all = "snake_case")]
 enum ResultWire {
     Applied {
-        id: String,
+        id: IpamId,
     },
     Failed {
         code: u16,
@@ -760,9 +760,9 @@ struct BatchWire {
 /// Change-feed pages folded together: the last word on each object wins.
 #[derive(Default)]
 struct MergedChanges {
-    spaces: BTreeMap<String, Option<AddressSpace>>,
-    subnets: BTreeMap<String, Option<IpamSubnet>>,
-    ranges: BTreeMap<String, Option<IpRange>>,
+    spaces: BTreeMap<IpamId, Option<AddressSpace>>,
+    subnets: BTreeMap<IpamId, Option<IpamSubnet>>,
+    ranges: BTreeMap<IpamId, Option<IpRange>>,
     more: bool,
 }
 
@@ -1118,6 +1118,6 @@ mod tests {
             }],
         });
         let set = m.into_change_set(make_cursor("d", 1));
-        assert_eq!(set.deleted, vec![(IpamKind::Subnet, "n1".to_string())]);
+        assert_eq!(set.deleted, vec![(IpamKind::Subnet, IpamId::from("n1"))]);
     }
 }

@@ -22,6 +22,104 @@ use uuid::Uuid;
 
 use crate::fabric::model::{PoolSettings, pool_settings_wire};
 
+/// The id of an IPAM object (address space, subnet or range), as its server or the sync core
+/// chose it. On the wire and in storage it is a plain string.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct IpamId(String);
+
+impl IpamId {
+    pub fn new(id: impl Into<String>) -> Self {
+        IpamId(id.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl std::fmt::Display for IpamId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<String> for IpamId {
+    fn from(id: String) -> Self {
+        IpamId(id)
+    }
+}
+
+impl From<&str> for IpamId {
+    fn from(id: &str) -> Self {
+        IpamId(id.to_string())
+    }
+}
+
+impl From<&String> for IpamId {
+    fn from(id: &String) -> Self {
+        IpamId(id.clone())
+    }
+}
+
+impl From<IpamId> for String {
+    fn from(id: IpamId) -> Self {
+        id.0
+    }
+}
+
+impl std::borrow::Borrow<str> for IpamId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for IpamId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for IpamId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for IpamId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<String> for IpamId {
+    fn eq(&self, other: &String) -> bool {
+        &self.0 == other
+    }
+}
+
+impl PartialEq<IpamId> for str {
+    fn eq(&self, other: &IpamId) -> bool {
+        self == other.0
+    }
+}
+
+impl PartialEq<IpamId> for &str {
+    fn eq(&self, other: &IpamId) -> bool {
+        *self == other.0
+    }
+}
+
+impl PartialEq<IpamId> for String {
+    fn eq(&self, other: &IpamId) -> bool {
+        *self == other.0
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AddressSpaceKind {
@@ -34,7 +132,7 @@ pub enum AddressSpaceKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AddressSpace {
-    pub id: String,
+    pub id: IpamId,
     #[serde(default)]
     pub vmm_id: Option<Uuid>,
     pub name: String,
@@ -49,7 +147,7 @@ pub struct AddressSpace {
     pub vm_network: Option<String>,
     /// Customer spaces: id of the associated provider address space.
     #[serde(default)]
-    pub provider_space: Option<String>,
+    pub provider_space: Option<IpamId>,
     #[serde(default)]
     pub tenant: String,
     #[serde(default)]
@@ -59,11 +157,11 @@ pub struct AddressSpace {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IpamSubnet {
-    pub id: String,
+    pub id: IpamId,
     /// Console identity: the network site (provider subnets) or VM network (customer subnets).
     #[serde(default)]
     pub vmm_id: Option<Uuid>,
-    pub address_space: String,
+    pub address_space: IpamId,
     /// Network ID in CIDR form.
     pub network: IpNet,
     #[serde(default)]
@@ -91,10 +189,10 @@ pub struct IpamSubnet {
 /// settings inline: see [`pool_settings_wire!`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IpRange {
-    pub id: String,
+    pub id: IpamId,
     /// Console identity: the static IP address pool.
     pub vmm_id: Option<Uuid>,
-    pub subnet: String,
+    pub subnet: IpamId,
     pub name: String,
     pub description: String,
     pub start: IpAddr,
@@ -111,10 +209,10 @@ pool_settings_wire! {
     #[serde(deny_unknown_fields)]
     settings_attrs { #[serde(default)] }
     before {
-        id: String,
+        id: IpamId,
         #[serde(default)]
         vmm_id: Option<Uuid>,
-        subnet: String,
+        subnet: IpamId,
         #[serde(default)]
         name: String,
         #[serde(default)]
@@ -168,7 +266,7 @@ pub struct ChangeSet {
     pub spaces: Vec<AddressSpace>,
     pub subnets: Vec<IpamSubnet>,
     pub ranges: Vec<IpRange>,
-    pub deleted: Vec<(IpamKind, String)>,
+    pub deleted: Vec<(IpamKind, IpamId)>,
 }
 
 /// A provider answers a snapshot request with everything, or (given a cursor it issued) the changes.
@@ -181,20 +279,20 @@ pub enum SnapshotRead {
 impl IpamSnapshot {
     /// Apply a change set in place: upserts replace by id, deletions remove.
     pub fn apply_changes(&mut self, changes: ChangeSet) {
-        fn upsert<T: Clone>(list: &mut Vec<T>, new: Vec<T>, id: impl Fn(&T) -> &str) {
+        fn upsert<T: Clone>(list: &mut Vec<T>, new: Vec<T>, id: impl Fn(&T) -> &IpamId) {
             if new.is_empty() {
                 return;
             }
-            let mut index: std::collections::HashMap<String, usize> = list
+            let mut index: std::collections::HashMap<IpamId, usize> = list
                 .iter()
                 .enumerate()
-                .map(|(i, x)| (id(x).to_string(), i))
+                .map(|(i, x)| (id(x).clone(), i))
                 .collect();
             for item in new {
                 match index.get(id(&item)) {
                     Some(&i) => list[i] = item,
                     None => {
-                        index.insert(id(&item).to_string(), list.len());
+                        index.insert(id(&item).clone(), list.len());
                         list.push(item);
                     }
                 }
@@ -244,13 +342,13 @@ pub enum SnapshotScope {
 pub enum IpamOp {
     CreateSpace(AddressSpace),
     UpdateSpace(AddressSpace),
-    DeleteSpace(String),
+    DeleteSpace(IpamId),
     CreateSubnet(IpamSubnet),
     UpdateSubnet(IpamSubnet),
-    DeleteSubnet(String),
+    DeleteSubnet(IpamId),
     CreateRange(IpRange),
     UpdateRange(IpRange),
-    DeleteRange(String),
+    DeleteRange(IpamId),
 }
 
 impl IpamOp {
@@ -269,7 +367,7 @@ impl IpamOp {
     }
 
     /// The id of the object the operation touches (the proposed id for a create).
-    pub fn target_id(&self) -> &str {
+    pub fn target_id(&self) -> &IpamId {
         match self {
             IpamOp::CreateSpace(s) | IpamOp::UpdateSpace(s) => &s.id,
             IpamOp::CreateSubnet(s) | IpamOp::UpdateSubnet(s) => &s.id,
@@ -372,5 +470,82 @@ mod range_wire_tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("missing field `end`"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod ipam_id_tests {
+    use super::*;
+
+    fn ops() -> Vec<IpamOp> {
+        vec![
+            IpamOp::CreateSpace(AddressSpace {
+                id: "sp-c".into(),
+                vmm_id: None,
+                name: "cust".into(),
+                kind: AddressSpaceKind::Customer,
+                description: String::new(),
+                vmm_logical_network: None,
+                vm_network: Some("vmn".into()),
+                provider_space: Some("sp-p".into()),
+                tenant: String::new(),
+                owner: String::new(),
+            }),
+            IpamOp::UpdateSubnet(IpamSubnet {
+                id: "sn-1".into(),
+                vmm_id: None,
+                address_space: "sp-p".into(),
+                network: "10.0.0.0/24".parse().unwrap(),
+                name: "net".into(),
+                network_type: String::new(),
+                vmm_logical_network: None,
+                network_site: None,
+                vlan: 0,
+                secondary_vlan: None,
+                owner: String::new(),
+                custom_fields: BTreeMap::new(),
+            }),
+            IpamOp::DeleteSpace("sp-x".into()),
+            IpamOp::DeleteSubnet("sn-x".into()),
+            IpamOp::DeleteRange("r-x".into()),
+        ]
+    }
+
+    /// Written by the code before `IpamId` existed (ids were bare `String`s).
+    const OLD_OPS_JSON: &str = r#"[{"op":"create_space","object":{"id":"sp-c","vmm_id":null,"name":"cust","kind":"customer","description":"","vmm_logical_network":null,"vm_network":"vmn","provider_space":"sp-p","tenant":"","owner":""}},{"op":"update_subnet","object":{"id":"sn-1","vmm_id":null,"address_space":"sp-p","network":"10.0.0.0/24","name":"net","network_type":"","vmm_logical_network":null,"network_site":null,"vlan":0,"secondary_vlan":null,"owner":"","custom_fields":{}}},{"op":"delete_space","object":"sp-x"},{"op":"delete_subnet","object":"sn-x"},{"op":"delete_range","object":"r-x"}]"#;
+    const OLD_CHANGES_JSON: &str =
+        r#"{"cursor":null,"spaces":[],"subnets":[],"ranges":[],"deleted":[["range","r-9"]]}"#;
+
+    #[test]
+    fn ops_with_ids_serialise_as_before() {
+        assert_eq!(serde_json::to_string(&ops()).unwrap(), OLD_OPS_JSON);
+        assert_eq!(
+            serde_json::from_str::<Vec<IpamOp>>(OLD_OPS_JSON).unwrap(),
+            ops()
+        );
+        let cs = ChangeSet {
+            deleted: vec![(IpamKind::Range, "r-9".into())],
+            ..Default::default()
+        };
+        assert_eq!(serde_json::to_string(&cs).unwrap(), OLD_CHANGES_JSON);
+        assert_eq!(
+            serde_json::from_str::<ChangeSet>(OLD_CHANGES_JSON).unwrap(),
+            cs
+        );
+    }
+
+    #[test]
+    fn ipam_id_is_a_plain_json_string() {
+        let id = IpamId::new("a-1");
+        assert_eq!(serde_json::to_string(&id).unwrap(), r#""a-1""#);
+        assert_eq!(serde_json::from_str::<IpamId>(r#""a-1""#).unwrap(), id);
+        assert_eq!(
+            serde_json::from_str::<IpamId>(&serde_json::to_string(&id).unwrap()).unwrap(),
+            id
+        );
+        assert!(serde_json::from_str::<IpamId>("1").is_err());
+        let map: std::collections::HashMap<IpamId, u8> = [(id.clone(), 1)].into();
+        assert_eq!(map.get("a-1"), Some(&1));
+        assert_eq!(id.to_string(), "a-1");
     }
 }

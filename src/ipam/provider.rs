@@ -5,7 +5,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::model::{Cursor, IpamOp, SnapshotRead, SnapshotScope};
+use super::model::{Cursor, IpamId, IpamOp, SnapshotRead, SnapshotScope};
 use crate::fabric::connection::ConnectionString;
 
 /// The APIs a provider may implement, as the Test page and Configuration Providers pane list them.
@@ -180,7 +180,7 @@ impl IpamError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OpOutcome {
     /// Applied; `id` is the object's id on the server (for creates, possibly not the proposed one).
-    Applied { id: String },
+    Applied { id: IpamId },
     /// This operation was rejected.
     Failed(IpamError),
     /// Not applied because another operation of the same all-or-none batch failed; send it again.

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use super::auth::{self, Role};
 use super::db::{self, Database, MAX_BATCH_OPS, Scope};
 use super::error::ApiError;
-use crate::ipam::model::{AddressSpace, IpRange, IpamKind, IpamOp, IpamSubnet};
+use crate::ipam::model::{AddressSpace, IpRange, IpamId, IpamKind, IpamOp, IpamSubnet};
 
 pub const PRODUCT: &str = "Fabric Console IPAM Server";
 pub const API_VERSION: u32 = 1;
@@ -433,7 +433,7 @@ pub trait Resource: Serialize + DeserializeOwned + Send + Sync + 'static {
     const PARENT: &'static str;
     fn create(self) -> IpamOp;
     fn update(self) -> IpamOp;
-    fn delete(id: String) -> IpamOp;
+    fn delete(id: IpamId) -> IpamOp;
     fn load(db: &Database, id: &str) -> Result<Option<Self>, ApiError>;
 }
 
@@ -449,7 +449,7 @@ macro_rules! resource {
             fn update(self) -> IpamOp {
                 IpamOp::$update(self)
             }
-            fn delete(id: String) -> IpamOp {
+            fn delete(id: IpamId) -> IpamOp {
                 IpamOp::$delete(id)
             }
             fn load(db: &Database, id: &str) -> Result<Option<Self>, ApiError> {
@@ -497,7 +497,7 @@ async fn get_one<R: Resource>(
 async fn write_one<R: Resource>(state: &Arc<AppState>, op: IpamOp) -> Result<R, ApiError> {
     with_db(state, move |db| {
         let (id, _) = db.apply_one(op)?;
-        R::load(db, &id)?.ok_or_else(|| missing(R::KIND, &id))
+        R::load(db, id.as_str())?.ok_or_else(|| missing(R::KIND, id.as_str()))
     })
     .await
 }
@@ -534,7 +534,7 @@ async fn patch<R: Resource>(
     let mut changes = object(parse_value(&body_bytes(body)?)?)?;
     set_id(&mut changes, &id)?;
     let result = with_db(&state, move |db| {
-        let current = R::load(db, &id)?.ok_or_else(|| missing(R::KIND, &id))?;
+        let current = R::load(db, id.as_str())?.ok_or_else(|| missing(R::KIND, id.as_str()))?;
         let mut merged = match serde_json::to_value(&current) {
             Ok(Value::Object(m)) => m,
             _ => return Err(ApiError::internal("stored object cannot be merged")),
@@ -544,7 +544,7 @@ async fn patch<R: Resource>(
         }
         let resource: R = from_value(Value::Object(merged))?;
         let (id, _) = db.apply_one(resource.update())?;
-        R::load(db, &id)?.ok_or_else(|| missing(R::KIND, &id))
+        R::load(db, id.as_str())?.ok_or_else(|| missing(R::KIND, id.as_str()))
     })
     .await?;
     Ok(Json(result))
@@ -554,7 +554,7 @@ async fn delete<R: Resource>(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    with_db(&state, move |db| db.apply_one(R::delete(id))).await?;
+    with_db(&state, move |db| db.apply_one(R::delete(id.into()))).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -678,7 +678,7 @@ fn parse_op(value: Value) -> Result<IpamOp, ApiError> {
         ..e
     };
     let id = |v: Value| match v {
-        Value::String(s) => Ok(s),
+        Value::String(s) => Ok(IpamId::from(s)),
         other => Err(ApiError::invalid(
             "object",
             format!(

@@ -14,7 +14,9 @@ use serde::de::DeserializeOwned;
 
 use super::auth::Role;
 use super::error::ApiError;
-use crate::ipam::model::{AddressSpace, AddressSpaceKind, IpRange, IpamKind, IpamOp, IpamSubnet};
+use crate::ipam::model::{
+    AddressSpace, AddressSpaceKind, IpRange, IpamId, IpamKind, IpamOp, IpamSubnet,
+};
 
 /// How many change rows are kept; older cursors get 410 Gone and a full snapshot.
 pub const DEFAULT_CHANGE_RETENTION: i64 = 200_000;
@@ -91,7 +93,7 @@ fn space_kind_name(kind: AddressSpaceKind) -> &'static str {
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum OpResult {
     Applied {
-        id: String,
+        id: IpamId,
     },
     Failed {
         code: u16,
@@ -499,14 +501,14 @@ impl Database {
     }
 
     /// One operation on its own; the error of a failed operation is returned as is.
-    pub fn apply_one(&mut self, op: IpamOp) -> Result<(String, i64), ApiError> {
+    pub fn apply_one(&mut self, op: IpamOp) -> Result<(IpamId, i64), ApiError> {
         let outcome = self.apply_batch(std::slice::from_ref(&op))?;
         if let Some((_, e)) = outcome.error {
             return Err(e);
         }
         let id = match outcome.results.into_iter().next() {
             Some(OpResult::Applied { id }) => id,
-            _ => op.target_id().to_string(),
+            _ => op.target_id().clone(),
         };
         Ok((id, outcome.cursor))
     }
@@ -612,11 +614,11 @@ fn touch_below_subnet(tx: &Transaction, seq: &mut i64, subnet: &str) -> Result<(
     Ok(())
 }
 
-fn apply_op(tx: &Transaction, seq: &mut i64, op: &IpamOp) -> Result<String, ApiError> {
+fn apply_op(tx: &Transaction, seq: &mut i64, op: &IpamOp) -> Result<IpamId, ApiError> {
     match op {
         IpamOp::CreateSpace(s) => {
-            check_id(&s.id)?;
-            if exists(tx, IpamKind::AddressSpace, &s.id)? {
+            check_id(s.id.as_str())?;
+            if exists(tx, IpamKind::AddressSpace, s.id.as_str())? {
                 return Err(ApiError::conflict(
                     "id",
                     format!("IP address space {} already exists", s.id),
@@ -625,13 +627,14 @@ fn apply_op(tx: &Transaction, seq: &mut i64, op: &IpamOp) -> Result<String, ApiE
             validate_space(tx, s)?;
             tx.execute(
                 "INSERT INTO spaces (id, kind, provider_space, vmm_logical_network, body) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![s.id, space_kind_name(s.kind), s.provider_space, s.vmm_logical_network, to_body(s)?],
+                params![s.id.as_str(), space_kind_name(s.kind), s.provider_space.as_ref().map(IpamId::as_str), s.vmm_logical_network, to_body(s)?],
             )?;
-            record(tx, seq, IpamKind::AddressSpace, &s.id, "create")?;
+            record(tx, seq, IpamKind::AddressSpace, s.id.as_str(), "create")?;
             Ok(s.id.clone())
         }
         IpamOp::UpdateSpace(s) => {
-            let Some(old) = get_body::<AddressSpace>(tx, IpamKind::AddressSpace, &s.id)? else {
+            let Some(old) = get_body::<AddressSpace>(tx, IpamKind::AddressSpace, s.id.as_str())?
+            else {
                 return Err(ApiError::not_found(
                     "id",
                     format!("IP address space {} does not exist", s.id),
@@ -640,8 +643,11 @@ fn apply_op(tx: &Transaction, seq: &mut i64, op: &IpamOp) -> Result<String, ApiE
             validate_space(tx, s)?;
             if s.kind == AddressSpaceKind::Customer
                 && old.kind == AddressSpaceKind::Provider
-                && let Some(c) =
-                    first_id(tx, "SELECT id FROM spaces WHERE provider_space = ?1", &s.id)?
+                && let Some(c) = first_id(
+                    tx,
+                    "SELECT id FROM spaces WHERE provider_space = ?1",
+                    s.id.as_str(),
+                )?
             {
                 return Err(ApiError::conflict(
                     "kind",
@@ -653,25 +659,26 @@ fn apply_op(tx: &Transaction, seq: &mut i64, op: &IpamOp) -> Result<String, ApiE
             }
             tx.execute(
                 "UPDATE spaces SET kind = ?2, provider_space = ?3, vmm_logical_network = ?4, body = ?5 WHERE id = ?1",
-                params![s.id, space_kind_name(s.kind), s.provider_space, s.vmm_logical_network, to_body(s)?],
+                params![s.id.as_str(), space_kind_name(s.kind), s.provider_space.as_ref().map(IpamId::as_str), s.vmm_logical_network, to_body(s)?],
             )?;
-            record(tx, seq, IpamKind::AddressSpace, &s.id, "update")?;
+            record(tx, seq, IpamKind::AddressSpace, s.id.as_str(), "update")?;
             if old.kind != s.kind
                 || old.provider_space != s.provider_space
                 || old.vmm_logical_network != s.vmm_logical_network
             {
-                touch_below_space(tx, seq, &s.id)?;
+                touch_below_space(tx, seq, s.id.as_str())?;
             }
             Ok(s.id.clone())
         }
         IpamOp::DeleteSpace(id) => {
-            let Some(space) = get_body::<AddressSpace>(tx, IpamKind::AddressSpace, id)? else {
+            let Some(space) = get_body::<AddressSpace>(tx, IpamKind::AddressSpace, id.as_str())?
+            else {
                 return Err(ApiError::not_found(
                     "id",
                     format!("IP address space {id} does not exist"),
                 ));
             };
-            let (subnets, example) = dependents(tx, "subnets", "address_space", id)?;
+            let (subnets, example) = dependents(tx, "subnets", "address_space", id.as_str())?;
             if subnets > 0 {
                 return Err(ApiError::conflict(
                     "id",
@@ -684,7 +691,7 @@ fn apply_op(tx: &Transaction, seq: &mut i64, op: &IpamOp) -> Result<String, ApiE
             if let Some(c) = first_id(
                 tx,
                 "SELECT id FROM spaces WHERE provider_space = ?1 ORDER BY id",
-                id,
+                id.as_str(),
             )? {
                 return Err(ApiError::conflict(
                     "id",
@@ -694,13 +701,13 @@ fn apply_op(tx: &Transaction, seq: &mut i64, op: &IpamOp) -> Result<String, ApiE
                     ),
                 ));
             }
-            tx.execute("DELETE FROM spaces WHERE id = ?1", params![id])?;
-            record(tx, seq, IpamKind::AddressSpace, id, "delete")?;
+            tx.execute("DELETE FROM spaces WHERE id = ?1", params![id.as_str()])?;
+            record(tx, seq, IpamKind::AddressSpace, id.as_str(), "delete")?;
             Ok(id.clone())
         }
         IpamOp::CreateSubnet(s) => {
-            check_id(&s.id)?;
-            if exists(tx, IpamKind::Subnet, &s.id)? {
+            check_id(s.id.as_str())?;
+            if exists(tx, IpamKind::Subnet, s.id.as_str())? {
                 return Err(ApiError::conflict(
                     "id",
                     format!("IP address subnet {} already exists", s.id),
@@ -709,13 +716,18 @@ fn apply_op(tx: &Transaction, seq: &mut i64, op: &IpamOp) -> Result<String, ApiE
             validate_subnet(tx, s)?;
             tx.execute(
                 "INSERT INTO subnets (id, address_space, network, body) VALUES (?1, ?2, ?3, ?4)",
-                params![s.id, s.address_space, s.network.to_string(), to_body(s)?],
+                params![
+                    s.id.as_str(),
+                    s.address_space.as_str(),
+                    s.network.to_string(),
+                    to_body(s)?
+                ],
             )?;
-            record(tx, seq, IpamKind::Subnet, &s.id, "create")?;
+            record(tx, seq, IpamKind::Subnet, s.id.as_str(), "create")?;
             Ok(s.id.clone())
         }
         IpamOp::UpdateSubnet(s) => {
-            let Some(old) = get_body::<IpamSubnet>(tx, IpamKind::Subnet, &s.id)? else {
+            let Some(old) = get_body::<IpamSubnet>(tx, IpamKind::Subnet, s.id.as_str())? else {
                 return Err(ApiError::not_found(
                     "id",
                     format!("IP address subnet {} does not exist", s.id),
@@ -723,7 +735,7 @@ fn apply_op(tx: &Transaction, seq: &mut i64, op: &IpamOp) -> Result<String, ApiE
             };
             validate_subnet(tx, s)?;
             if old.network != s.network {
-                for r in ranges_of(tx, &s.id)? {
+                for r in ranges_of(tx, s.id.as_str())? {
                     if !s.network.contains(&r.start) || !s.network.contains(&r.end) {
                         return Err(ApiError::conflict(
                             "network",
@@ -737,22 +749,27 @@ fn apply_op(tx: &Transaction, seq: &mut i64, op: &IpamOp) -> Result<String, ApiE
             }
             tx.execute(
                 "UPDATE subnets SET address_space = ?2, network = ?3, body = ?4 WHERE id = ?1",
-                params![s.id, s.address_space, s.network.to_string(), to_body(s)?],
+                params![
+                    s.id.as_str(),
+                    s.address_space.as_str(),
+                    s.network.to_string(),
+                    to_body(s)?
+                ],
             )?;
-            record(tx, seq, IpamKind::Subnet, &s.id, "update")?;
+            record(tx, seq, IpamKind::Subnet, s.id.as_str(), "update")?;
             if old.address_space != s.address_space {
-                touch_below_subnet(tx, seq, &s.id)?;
+                touch_below_subnet(tx, seq, s.id.as_str())?;
             }
             Ok(s.id.clone())
         }
         IpamOp::DeleteSubnet(id) => {
-            if !exists(tx, IpamKind::Subnet, id)? {
+            if !exists(tx, IpamKind::Subnet, id.as_str())? {
                 return Err(ApiError::not_found(
                     "id",
                     format!("IP address subnet {id} does not exist"),
                 ));
             }
-            let (ranges, example) = dependents(tx, "ranges", "subnet", id)?;
+            let (ranges, example) = dependents(tx, "ranges", "subnet", id.as_str())?;
             if ranges > 0 {
                 return Err(ApiError::conflict(
                     "id",
@@ -761,13 +778,13 @@ fn apply_op(tx: &Transaction, seq: &mut i64, op: &IpamOp) -> Result<String, ApiE
                     ),
                 ));
             }
-            tx.execute("DELETE FROM subnets WHERE id = ?1", params![id])?;
-            record(tx, seq, IpamKind::Subnet, id, "delete")?;
+            tx.execute("DELETE FROM subnets WHERE id = ?1", params![id.as_str()])?;
+            record(tx, seq, IpamKind::Subnet, id.as_str(), "delete")?;
             Ok(id.clone())
         }
         IpamOp::CreateRange(r) => {
-            check_id(&r.id)?;
-            if exists(tx, IpamKind::Range, &r.id)? {
+            check_id(r.id.as_str())?;
+            if exists(tx, IpamKind::Range, r.id.as_str())? {
                 return Err(ApiError::conflict(
                     "id",
                     format!("IP address range {} already exists", r.id),
@@ -776,13 +793,13 @@ fn apply_op(tx: &Transaction, seq: &mut i64, op: &IpamOp) -> Result<String, ApiE
             validate_range(tx, r)?;
             tx.execute(
                 "INSERT INTO ranges (id, subnet, body) VALUES (?1, ?2, ?3)",
-                params![r.id, r.subnet, to_body(r)?],
+                params![r.id.as_str(), r.subnet.as_str(), to_body(r)?],
             )?;
-            record(tx, seq, IpamKind::Range, &r.id, "create")?;
+            record(tx, seq, IpamKind::Range, r.id.as_str(), "create")?;
             Ok(r.id.clone())
         }
         IpamOp::UpdateRange(r) => {
-            if !exists(tx, IpamKind::Range, &r.id)? {
+            if !exists(tx, IpamKind::Range, r.id.as_str())? {
                 return Err(ApiError::not_found(
                     "id",
                     format!("IP address range {} does not exist", r.id),
@@ -791,20 +808,20 @@ fn apply_op(tx: &Transaction, seq: &mut i64, op: &IpamOp) -> Result<String, ApiE
             validate_range(tx, r)?;
             tx.execute(
                 "UPDATE ranges SET subnet = ?2, body = ?3 WHERE id = ?1",
-                params![r.id, r.subnet, to_body(r)?],
+                params![r.id.as_str(), r.subnet.as_str(), to_body(r)?],
             )?;
-            record(tx, seq, IpamKind::Range, &r.id, "update")?;
+            record(tx, seq, IpamKind::Range, r.id.as_str(), "update")?;
             Ok(r.id.clone())
         }
         IpamOp::DeleteRange(id) => {
-            if !exists(tx, IpamKind::Range, id)? {
+            if !exists(tx, IpamKind::Range, id.as_str())? {
                 return Err(ApiError::not_found(
                     "id",
                     format!("IP address range {id} does not exist"),
                 ));
             }
-            tx.execute("DELETE FROM ranges WHERE id = ?1", params![id])?;
-            record(tx, seq, IpamKind::Range, id, "delete")?;
+            tx.execute("DELETE FROM ranges WHERE id = ?1", params![id.as_str()])?;
+            record(tx, seq, IpamKind::Range, id.as_str(), "delete")?;
             Ok(id.clone())
         }
     }
@@ -906,7 +923,7 @@ fn check_opt(field: &str, value: &Option<String>, max: usize) -> Result<(), ApiE
 }
 
 fn validate_space(tx: &Transaction, s: &AddressSpace) -> Result<(), ApiError> {
-    check_id(&s.id)?;
+    check_id(s.id.as_str())?;
     check_len("name", &s.name, MAX_NAME, true)?;
     check_len("description", &s.description, MAX_TEXT, false)?;
     check_opt("vmm_logical_network", &s.vmm_logical_network, MAX_NAME)?;
@@ -942,9 +959,11 @@ fn validate_space(tx: &Transaction, s: &AddressSpace) -> Result<(), ApiError> {
                 ));
             }
             let kind: Option<String> = tx
-                .query_row("SELECT kind FROM spaces WHERE id = ?1", params![p], |r| {
-                    r.get(0)
-                })
+                .query_row(
+                    "SELECT kind FROM spaces WHERE id = ?1",
+                    params![p.as_str()],
+                    |r| r.get(0),
+                )
                 .optional()?;
             match kind.as_deref() {
                 None => {
@@ -967,7 +986,7 @@ fn validate_space(tx: &Transaction, s: &AddressSpace) -> Result<(), ApiError> {
 }
 
 fn validate_subnet(tx: &Transaction, s: &IpamSubnet) -> Result<(), ApiError> {
-    check_id(&s.id)?;
+    check_id(s.id.as_str())?;
     check_len("name", &s.name, MAX_NAME, false)?;
     check_len("network_type", &s.network_type, 64, false)?;
     check_opt("vmm_logical_network", &s.vmm_logical_network, MAX_NAME)?;
@@ -1010,7 +1029,7 @@ fn validate_subnet(tx: &Transaction, s: &IpamSubnet) -> Result<(), ApiError> {
     let kind: Option<String> = tx
         .query_row(
             "SELECT kind FROM spaces WHERE id = ?1",
-            params![s.address_space],
+            params![s.address_space.as_str()],
             |r| r.get(0),
         )
         .optional()?;
@@ -1034,7 +1053,11 @@ fn validate_subnet(tx: &Transaction, s: &IpamSubnet) -> Result<(), ApiError> {
     let dup: Option<String> = tx
         .query_row(
             "SELECT id FROM subnets WHERE address_space = ?1 AND network = ?2 AND id <> ?3",
-            params![s.address_space, s.network.to_string(), s.id],
+            params![
+                s.address_space.as_str(),
+                s.network.to_string(),
+                s.id.as_str()
+            ],
             |r| r.get(0),
         )
         .optional()?;
@@ -1062,7 +1085,7 @@ fn inside(net: &IpNet, field: &str, addr: &IpAddr) -> Result<(), ApiError> {
 }
 
 fn validate_range(tx: &Transaction, r: &IpRange) -> Result<(), ApiError> {
-    check_id(&r.id)?;
+    check_id(r.id.as_str())?;
     check_len("name", &r.name, MAX_NAME, false)?;
     check_len("description", &r.description, MAX_TEXT, false)?;
     check_len("dns_suffix", &r.settings.dns_suffix, 255, false)?;
@@ -1098,7 +1121,7 @@ fn validate_range(tx: &Transaction, r: &IpRange) -> Result<(), ApiError> {
     let network: Option<String> = tx
         .query_row(
             "SELECT network FROM subnets WHERE id = ?1",
-            params![r.subnet],
+            params![r.subnet.as_str()],
             |row| row.get(0),
         )
         .optional()?;
@@ -1133,7 +1156,7 @@ fn validate_range(tx: &Transaction, r: &IpRange) -> Result<(), ApiError> {
     for g in &r.settings.gateways {
         inside(&net, "gateways", &g.address())?;
     }
-    for other in ranges_of(tx, &r.subnet)? {
+    for other in ranges_of(tx, r.subnet.as_str())? {
         if other.id != r.id && other.start <= r.end && r.start <= other.end {
             return Err(ApiError::conflict(
                 "start",

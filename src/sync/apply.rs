@@ -13,7 +13,7 @@ use super::journal::{OpState, SyncDb};
 use super::op_order::OpOrder;
 use crate::fabric::model::{FabricChange, FabricObject, Id, ObjectKind};
 use crate::fabric::store::{FabricStore, StoreError};
-use crate::ipam::model::{IpamOp, IpamSnapshot, SnapshotRead, SnapshotScope};
+use crate::ipam::model::{IpamId, IpamOp, IpamSnapshot, SnapshotRead, SnapshotScope};
 use crate::ipam::provider::{IpamError, IpamProvider, OpOutcome};
 
 #[derive(Debug, Clone, Copy)]
@@ -46,7 +46,7 @@ pub struct IpamApplyReport {
 }
 
 /// Did the operation take effect on the server? `Some(id)` if so.
-pub fn took_effect(op: &IpamOp, snap: &IpamSnapshot) -> Option<String> {
+pub fn took_effect(op: &IpamOp, snap: &IpamSnapshot) -> Option<IpamId> {
     match op {
         IpamOp::CreateSpace(s) => snap
             .spaces
@@ -123,7 +123,7 @@ pub async fn recover_journal(
         match took_effect(&e.op, &snap) {
             Some(id) => {
                 confirmed += 1;
-                marks.push((e.seq, OpState::Confirmed, Some(id)));
+                marks.push((e.seq, OpState::Confirmed, Some(id.into_string())));
             }
             None => {
                 dropped += 1;
@@ -137,7 +137,7 @@ pub async fn recover_journal(
 }
 
 struct BatchResult {
-    applied: Vec<(IpamOp, String)>,
+    applied: Vec<(IpamOp, IpamId)>,
     failed: Vec<(IpamOp, IpamError)>,
     unconfirmed: usize,
 }
@@ -182,7 +182,7 @@ async fn send_batch(
                 ) {
                     match outcome {
                         Some(OpOutcome::Applied { id }) => {
-                            marks.push((seq, OpState::Confirmed, Some(id.clone())));
+                            marks.push((seq, OpState::Confirmed, Some(id.to_string())));
                             result.applied.push((op, id));
                         }
                         Some(OpOutcome::Failed(e)) => {
@@ -229,7 +229,7 @@ async fn send_batch(
                         for (seq, op) in pending.drain(..) {
                             match took_effect(&op, &snap) {
                                 Some(id) => {
-                                    marks.push((seq, OpState::Confirmed, Some(id.clone())));
+                                    marks.push((seq, OpState::Confirmed, Some(id.to_string())));
                                     result.applied.push((op, id));
                                 }
                                 None => {
@@ -269,7 +269,7 @@ pub async fn apply_ipam(
     let mut report = IpamApplyReport::default();
     let total = ops.len() as u64;
     let done = AtomicU64::new(0);
-    let mut ids: HashMap<String, String> = HashMap::new();
+    let mut ids: HashMap<IpamId, IpamId> = HashMap::new();
     let mut phases: Vec<Vec<IpamOp>> = Vec::new();
     for op in ops {
         match phases.last_mut() {
@@ -320,8 +320,8 @@ pub async fn apply_ipam(
             .await;
         for r in results {
             for (op, id) in r.applied {
-                if op.target_id() != id {
-                    ids.insert(op.target_id().to_string(), id.clone());
+                if *op.target_id() != id {
+                    ids.insert(op.target_id().clone(), id.clone());
                 }
                 report.applied.push(op.with_id(&id));
             }

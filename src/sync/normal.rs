@@ -10,6 +10,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::fabric::model::{Gateway, Id, PoolSettings, pool_settings_wire};
+use crate::ipam::model::IpamId;
 
 /// A subnet is identified by its logical network and its canonical CIDR.
 pub type SubnetKey = (Id, IpNet);
@@ -123,16 +124,16 @@ impl Normalized {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IpamIds {
     /// Logical network → provider address space.
-    pub spaces: BTreeMap<Id, String>,
+    pub spaces: BTreeMap<Id, IpamId>,
     #[serde(with = "subnet_map")]
-    pub subnets: BTreeMap<SubnetKey, String>,
+    pub subnets: BTreeMap<SubnetKey, IpamId>,
     /// Pool → range.
-    pub ranges: BTreeMap<Id, String>,
+    pub ranges: BTreeMap<Id, IpamId>,
     /// VM network → customer address space.
-    pub vmn_spaces: BTreeMap<Id, String>,
+    pub vmn_spaces: BTreeMap<Id, IpamId>,
     /// (VM network, VM subnet) → customer subnet.
     #[serde(with = "subnet_map")]
-    pub vmn_subnets: BTreeMap<SubnetKey, String>,
+    pub vmn_subnets: BTreeMap<SubnetKey, IpamId>,
 }
 
 /// What both sides last agreed on, per network service.

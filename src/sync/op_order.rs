@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::ipam::model::{AddressSpaceKind, IpamOp};
+use crate::ipam::model::{AddressSpaceKind, IpamId, IpamOp};
 
 /// Ordering and reference knowledge of an IPAM operation, kept beside the sync that relies on it.
 pub trait OpOrder {
@@ -11,11 +11,11 @@ pub trait OpOrder {
     /// spaces, customer spaces, subnets, ranges.
     fn phase(&self) -> u8;
     /// The id of the parent object the operation refers to, if any.
-    fn parent_mut(&mut self) -> Option<&mut String>;
+    fn parent_mut(&mut self) -> Option<&mut IpamId>;
     /// Replace a proposed parent id with the id the server gave the parent when it was created.
-    fn remap_ids(&mut self, ids: &HashMap<String, String>);
+    fn remap_ids(&mut self, ids: &HashMap<IpamId, IpamId>);
     /// The operation as the server holds it: its object carrying the server's id.
-    fn with_id(&self, id: &str) -> IpamOp;
+    fn with_id(&self, id: &IpamId) -> IpamOp;
 }
 
 impl OpOrder for IpamOp {
@@ -36,7 +36,7 @@ impl OpOrder for IpamOp {
         }
     }
 
-    fn parent_mut(&mut self) -> Option<&mut String> {
+    fn parent_mut(&mut self) -> Option<&mut IpamId> {
         match self {
             IpamOp::CreateSpace(s) | IpamOp::UpdateSpace(s) => s.provider_space.as_mut(),
             IpamOp::CreateSubnet(s) | IpamOp::UpdateSubnet(s) => Some(&mut s.address_space),
@@ -45,20 +45,20 @@ impl OpOrder for IpamOp {
         }
     }
 
-    fn remap_ids(&mut self, ids: &HashMap<String, String>) {
+    fn remap_ids(&mut self, ids: &HashMap<IpamId, IpamId>) {
         if let Some(parent) = self.parent_mut()
-            && let Some(real) = ids.get(parent.as_str())
+            && let Some(real) = ids.get(&*parent)
         {
             *parent = real.clone();
         }
     }
 
-    fn with_id(&self, id: &str) -> IpamOp {
+    fn with_id(&self, id: &IpamId) -> IpamOp {
         let mut op = self.clone();
         match &mut op {
-            IpamOp::CreateSpace(s) | IpamOp::UpdateSpace(s) => s.id = id.to_string(),
-            IpamOp::CreateSubnet(s) | IpamOp::UpdateSubnet(s) => s.id = id.to_string(),
-            IpamOp::CreateRange(r) | IpamOp::UpdateRange(r) => r.id = id.to_string(),
+            IpamOp::CreateSpace(s) | IpamOp::UpdateSpace(s) => s.id = id.clone(),
+            IpamOp::CreateSubnet(s) | IpamOp::UpdateSubnet(s) => s.id = id.clone(),
+            IpamOp::CreateRange(r) | IpamOp::UpdateRange(r) => r.id = id.clone(),
             IpamOp::DeleteSpace(_) | IpamOp::DeleteSubnet(_) | IpamOp::DeleteRange(_) => {}
         }
         op

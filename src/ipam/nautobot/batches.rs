@@ -6,39 +6,39 @@ use futures::stream::{self, StreamExt};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::ipam::model::{IpamKind, IpamOp, OpVerb};
+use crate::ipam::model::{IpamId, IpamKind, IpamOp, OpVerb};
 use crate::ipam::provider::{IpamError, OpOutcome};
 
 use super::*;
 
 /// Ids another operation refers to (target of updates/deletes, parents of creates).
-pub(super) fn references(op: &IpamOp) -> Vec<&str> {
+pub(super) fn references(op: &IpamOp) -> Vec<&IpamId> {
     match op {
-        IpamOp::CreateSpace(s) => s.provider_space.as_deref().into_iter().collect(),
+        IpamOp::CreateSpace(s) => s.provider_space.iter().collect(),
         IpamOp::UpdateSpace(s) => {
-            let mut r = vec![s.id.as_str()];
-            r.extend(s.provider_space.as_deref());
+            let mut r = vec![&s.id];
+            r.extend(s.provider_space.as_ref());
             r
         }
-        IpamOp::CreateSubnet(s) => vec![s.address_space.as_str()],
-        IpamOp::UpdateSubnet(s) => vec![s.id.as_str(), s.address_space.as_str()],
-        IpamOp::CreateRange(r) => vec![r.subnet.as_str()],
-        IpamOp::UpdateRange(r) => vec![r.id.as_str(), r.subnet.as_str()],
+        IpamOp::CreateSubnet(s) => vec![&s.address_space],
+        IpamOp::UpdateSubnet(s) => vec![&s.id, &s.address_space],
+        IpamOp::CreateRange(r) => vec![&r.subnet],
+        IpamOp::UpdateRange(r) => vec![&r.id, &r.subnet],
         IpamOp::DeleteSpace(id) | IpamOp::DeleteSubnet(id) | IpamOp::DeleteRange(id) => {
-            vec![id.as_str()]
+            vec![id]
         }
     }
 }
 
 /// Replaces ids proposed earlier in the batch by the ids Nautobot assigned.
-pub(super) fn translate(op: &IpamOp, ids: &HashMap<String, String>) -> IpamOp {
-    let t = |s: &str| ids.get(s).cloned().unwrap_or_else(|| s.to_string());
+pub(super) fn translate(op: &IpamOp, ids: &HashMap<IpamId, IpamId>) -> IpamOp {
+    let t = |s: &IpamId| ids.get(s).cloned().unwrap_or_else(|| s.clone());
     let mut op = op.clone();
     match &mut op {
-        IpamOp::CreateSpace(s) => s.provider_space = s.provider_space.as_deref().map(t),
+        IpamOp::CreateSpace(s) => s.provider_space = s.provider_space.as_ref().map(t),
         IpamOp::UpdateSpace(s) => {
             s.id = t(&s.id);
-            s.provider_space = s.provider_space.as_deref().map(t);
+            s.provider_space = s.provider_space.as_ref().map(t);
         }
         IpamOp::CreateSubnet(s) => s.address_space = t(&s.address_space),
         IpamOp::UpdateSubnet(s) => {
@@ -60,7 +60,7 @@ pub(super) fn translate(op: &IpamOp, ids: &HashMap<String, String>) -> IpamOp {
 pub(super) fn runs(batch: &[IpamOp]) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();
     let mut start = 0;
-    let mut proposed: HashSet<&str> = HashSet::new();
+    let mut proposed: HashSet<&IpamId> = HashSet::new();
     for (i, op) in batch.iter().enumerate() {
         let same_kind =
             i > start && batch[start].kind() == op.kind() && batch[start].verb() == op.verb();
@@ -274,7 +274,7 @@ impl NautobotProvider {
                 for (i, result) in self.bulk(method, path, items).await {
                     outcomes[i] = Some(match result {
                         Ok(object) => match str_of(&object, "id") {
-                            Some(id) => OpOutcome::Applied { id: id.to_string() },
+                            Some(id) => OpOutcome::Applied { id: id.into() },
                             None => OpOutcome::Failed(
                                 self.protocol(format!("{path} answered an object without an id")),
                             ),
@@ -300,10 +300,10 @@ impl NautobotProvider {
                 let mut items = Vec::new();
                 for (i, op) in ops {
                     let id = op.target_id();
-                    match existing.get(id) {
+                    match existing.get(id.as_str()) {
                         // Already gone: the wanted state holds.
-                        None if is_uuid(id) => {
-                            outcomes[*i] = Some(OpOutcome::Applied { id: id.to_string() })
+                        None if is_uuid(id.as_str()) => {
+                            outcomes[*i] = Some(OpOutcome::Applied { id: id.clone() })
                         }
                         None => {
                             outcomes[*i] = Some(OpOutcome::Failed(IpamError::NotFound {
@@ -335,7 +335,7 @@ impl NautobotProvider {
                             id: ops
                                 .iter()
                                 .find(|(j, _)| *j == i)
-                                .map(|(_, op)| op.target_id().to_string())
+                                .map(|(_, op)| op.target_id().clone())
                                 .unwrap_or_default(),
                         },
                         Err(e) => OpOutcome::Failed(e),
@@ -352,8 +352,8 @@ impl NautobotProvider {
         }
         let schema = self.ensure_schema(true).await?;
         let mut outcomes: Vec<Option<OpOutcome>> = vec![None; batch.len()];
-        let mut ids: HashMap<String, String> = HashMap::new();
-        let mut failed_creates: HashSet<String> = HashSet::new();
+        let mut ids: HashMap<IpamId, IpamId> = HashMap::new();
+        let mut failed_creates: HashSet<IpamId> = HashSet::new();
         for run in runs(batch) {
             let mut ops = Vec::new();
             for i in run {
@@ -362,7 +362,7 @@ impl NautobotProvider {
                     // Its parent was not created: the engine sends it again with the parent.
                     outcomes[i] = Some(OpOutcome::NotApplied);
                     if op.verb() == OpVerb::Create {
-                        failed_creates.insert(op.target_id().to_string());
+                        failed_creates.insert(op.target_id().clone());
                     }
                     continue;
                 }
@@ -376,10 +376,10 @@ impl NautobotProvider {
                 }
                 match &outcomes[*i] {
                     Some(OpOutcome::Applied { id }) => {
-                        ids.insert(op.target_id().to_string(), id.clone());
+                        ids.insert(op.target_id().clone(), id.clone());
                     }
                     _ => {
-                        failed_creates.insert(op.target_id().to_string());
+                        failed_creates.insert(op.target_id().clone());
                     }
                 }
             }
@@ -420,7 +420,7 @@ mod tests {
 
     #[test]
     fn translate_replaces_proposed_ids() {
-        let ids: HashMap<String, String> = [("p".to_string(), "real".to_string())].into();
+        let ids: HashMap<IpamId, IpamId> = [("p".into(), "real".into())].into();
         let op = IpamOp::CreateSubnet(IpamSubnet {
             id: "s".into(),
             vmm_id: None,

@@ -8,8 +8,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::ipam::model::{
-    AddressSpace, AddressSpaceKind, ChangeSet, Cursor, IpamKind, IpamSnapshot, SnapshotRead,
-    SnapshotScope,
+    AddressSpace, AddressSpaceKind, ChangeSet, Cursor, IpamId, IpamKind, IpamSnapshot,
+    SnapshotRead, SnapshotScope,
 };
 use crate::ipam::provider::IpamError;
 
@@ -28,7 +28,7 @@ pub(super) struct CursorState {
     /// Digest of the scope the reads were made for.
     pub(super) scope: String,
     /// Namespace ids in scope at the previous read.
-    pub(super) spaces: BTreeSet<String>,
+    pub(super) spaces: BTreeSet<IpamId>,
 }
 
 impl CursorState {
@@ -61,7 +61,7 @@ pub(super) fn spaces_in_scope(
     match scope {
         SnapshotScope::All => spaces,
         SnapshotScope::LogicalNetworks(names) => {
-            let provider_ids: HashSet<String> = spaces
+            let provider_ids: HashSet<IpamId> = spaces
                 .iter()
                 .filter(|s| s.kind == AddressSpaceKind::Provider)
                 .filter(|s| match &s.vmm_logical_network {
@@ -136,7 +136,7 @@ impl NautobotProvider {
     pub(super) async fn full_read(&self, scope: &SnapshotScope) -> Result<IpamSnapshot, IpamError> {
         let (spaces, _, date) = self.read_spaces(scope).await?;
         let read_at = date.ok_or_else(|| self.protocol("no Date header in the answer"))?;
-        let ns_ids: Vec<String> = spaces.iter().map(|s| s.id.clone()).collect();
+        let ns_ids: Vec<String> = spaces.iter().map(|s| s.id.to_string()).collect();
         let network = [("type".to_string(), "network".to_string())];
         let (prefixes, ranges) = tokio::try_join!(
             self.list_in_namespaces(PREFIXES, &ns_ids, &network),
@@ -159,7 +159,7 @@ impl NautobotProvider {
             full_at: read_at,
             reads_since_full: 0,
             scope: scope_digest(scope),
-            spaces: ns_ids.into_iter().collect(),
+            spaces: ns_ids.into_iter().map(IpamId::from).collect(),
         };
         Ok(IpamSnapshot {
             cursor: Some(state.encode()),
@@ -220,7 +220,7 @@ impl NautobotProvider {
         }
         let since_time = previous.read_at - self.tuning.overlap;
         let since = watermark(since_time);
-        let current: BTreeSet<String> = spaces.iter().map(|s| s.id.clone()).collect();
+        let current: BTreeSet<IpamId> = spaces.iter().map(|s| s.id.clone()).collect();
         // A namespace that entered the scope with old contents (its link changed) needs a full read.
         for ns in &raw_spaces {
             let id = str_of(ns, "id").unwrap_or_default();
@@ -233,7 +233,10 @@ impl NautobotProvider {
         }
         let changed_q = [("last_updated__gte".to_string(), since.clone())];
         // Namespaces in scope now or at the previous read: objects leaving the scope count too.
-        let known: Vec<String> = current.union(&previous.spaces).cloned().collect();
+        let known: Vec<String> = current
+            .union(&previous.spaces)
+            .map(IpamId::to_string)
+            .collect();
         let (prefixes, ranges, deleted_prefixes, deleted_ranges) = tokio::try_join!(
             self.list_in_namespaces(PREFIXES, &known, &changed_q),
             self.list_in_namespaces(RANGES, &known, &changed_q),
@@ -245,7 +248,7 @@ impl NautobotProvider {
             // Without the change log deletions cannot be seen: read everything instead.
             return Ok(SnapshotRead::Full(self.full_read(scope).await?));
         };
-        let mut deleted: Vec<(IpamKind, String)> = Vec::new();
+        let mut deleted: Vec<(IpamKind, IpamId)> = Vec::new();
         for id in previous.spaces.difference(&current) {
             deleted.push((IpamKind::AddressSpace, id.clone()));
         }
@@ -254,7 +257,7 @@ impl NautobotProvider {
         let mut network_ids: HashSet<String> = HashSet::new();
         for p in &prefixes {
             let id = str_of(p, "id").unwrap_or_default().to_string();
-            let in_scope = ref_id(p, "namespace").is_some_and(|ns| current.contains(&ns));
+            let in_scope = ref_id(p, "namespace").is_some_and(|ns| current.contains(ns.as_str()));
             if in_scope
                 && str_of(p, "type").or_else(|| p.pointer("/type/value").and_then(Value::as_str))
                     == Some("network")
@@ -263,12 +266,12 @@ impl NautobotProvider {
                 network_ids.insert(id);
             } else {
                 // Moved out of scope or no longer a network: gone from the console's view.
-                deleted.push((IpamKind::Subnet, id));
+                deleted.push((IpamKind::Subnet, id.into()));
             }
         }
         for (id, namespace) in deleted_prefixes {
             if namespace.is_none_or(|ns| known.contains(&ns)) {
-                deleted.push((IpamKind::Subnet, id));
+                deleted.push((IpamKind::Subnet, id.into()));
             }
         }
         // Parents of changed ranges that did not change themselves: are they subnets in scope?
@@ -289,7 +292,7 @@ impl NautobotProvider {
                 )
                 .await?;
             for p in parents {
-                if ref_id(&p, "namespace").is_some_and(|ns| current.contains(&ns))
+                if ref_id(&p, "namespace").is_some_and(|ns| current.contains(ns.as_str()))
                     && let Some(id) = str_of(&p, "id")
                 {
                     network_ids.insert(id.to_string());
@@ -301,13 +304,13 @@ impl NautobotProvider {
             if ref_id(r, "parent").is_some_and(|p| network_ids.contains(&p)) {
                 out_ranges.push(range_from_json(&self.api.server, r)?);
             } else if let Some(id) = str_of(r, "id") {
-                deleted.push((IpamKind::Range, id.to_string()));
+                deleted.push((IpamKind::Range, id.into()));
             }
         }
         for (id, _) in deleted_ranges {
-            deleted.push((IpamKind::Range, id));
+            deleted.push((IpamKind::Range, id.into()));
         }
-        let upserted: HashSet<(IpamKind, String)> = subnets
+        let upserted: HashSet<(IpamKind, IpamId)> = subnets
             .iter()
             .map(|s| (IpamKind::Subnet, s.id.clone()))
             .chain(out_ranges.iter().map(|r| (IpamKind::Range, r.id.clone())))
@@ -357,7 +360,7 @@ mod tests {
             full_at: Utc::now(),
             reads_since_full: 3,
             scope: scope_digest(&SnapshotScope::All),
-            spaces: ["a".to_string()].into(),
+            spaces: [IpamId::from("a")].into(),
         };
         assert_eq!(CursorState::decode(&state.encode()), Some(state));
         assert_eq!(CursorState::decode(&Cursor("42".into())), None);
@@ -372,7 +375,7 @@ mod tests {
         let mut tenant = space("4", AddressSpaceKind::Customer, "T");
         tenant.provider_space = Some("1".into());
         let scope = SnapshotScope::LogicalNetworks(["Prod".to_string(), "Dev".to_string()].into());
-        let kept: Vec<String> = spaces_in_scope(vec![prod, broken, other, tenant], &scope)
+        let kept: Vec<IpamId> = spaces_in_scope(vec![prod, broken, other, tenant], &scope)
             .into_iter()
             .map(|s| s.id)
             .collect();

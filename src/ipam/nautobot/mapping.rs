@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use crate::fabric::model::{PoolSettings, pool_settings_wire};
-use crate::ipam::model::{AddressSpace, AddressSpaceKind, IpRange, IpamSubnet};
+use crate::ipam::model::{AddressSpace, AddressSpaceKind, IpRange, IpamId, IpamSubnet};
 use crate::ipam::provider::IpamError;
 
 use super::*;
@@ -260,14 +260,14 @@ pub(super) fn space_from_json(server: &str, v: &Value) -> Result<AddressSpace, I
     let name = str_of(v, "name").unwrap_or("");
     let (kind, name) = space_kind_and_name(name, v);
     Ok(AddressSpace {
-        id: id.to_string(),
+        id: id.into(),
         vmm_id: cf_uuid(server, "namespace", v)?,
         name,
         kind,
         description: str_of(v, "description").unwrap_or("").to_string(),
         vmm_logical_network: cf_text(v, field::LOGICAL_NETWORK),
         vm_network: cf_text(v, field::VM_NETWORK),
-        provider_space: cf_text(v, field::PROVIDER_SPACE),
+        provider_space: cf_text(v, field::PROVIDER_SPACE).map(IpamId::from),
         tenant: cf_text(v, field::TENANT).unwrap_or_default(),
         owner: cf_text(v, field::OWNER).unwrap_or_default(),
     })
@@ -297,9 +297,9 @@ pub(super) fn subnet_from_json(server: &str, v: &Value) -> Result<IpamSubnet, Ip
     let address_space = ref_id(v, "namespace")
         .ok_or_else(|| bad_field(server, "prefix", v, "namespace", "missing"))?;
     Ok(IpamSubnet {
-        id: id.to_string(),
+        id: id.into(),
         vmm_id: cf_uuid(server, "prefix", v)?,
-        address_space,
+        address_space: address_space.into(),
         network: network.trunc(),
         name: str_of(v, "description").unwrap_or("").to_string(),
         network_type: cf_text(v, field::NETWORK_TYPE).unwrap_or_default(),
@@ -368,9 +368,9 @@ pub(super) fn range_from_json(server: &str, v: &Value) -> Result<IpRange, IpamEr
             .map_err(|e| bad_field(server, "range", v, field::POOL, &e.to_string()))?,
     };
     Ok(IpRange {
-        id: id.to_string(),
+        id: id.into(),
         vmm_id: cf_uuid(server, "range", v)?,
-        subnet,
+        subnet: subnet.into(),
         name: str_of(v, "name").unwrap_or("").to_string(),
         description: str_of(v, "description").unwrap_or("").to_string(),
         start,
@@ -381,9 +381,9 @@ pub(super) fn range_from_json(server: &str, v: &Value) -> Result<IpRange, IpamEr
     })
 }
 
-pub(super) fn opt_text(s: &Option<String>) -> Value {
-    match s {
-        Some(s) if !s.is_empty() => Value::String(s.clone()),
+pub(super) fn opt_text<S: AsRef<str>>(s: &Option<S>) -> Value {
+    match s.as_ref().map(AsRef::as_ref) {
+        Some(s) if !s.is_empty() => Value::String(s.to_string()),
         _ => Value::Null,
     }
 }
@@ -623,9 +623,9 @@ pub(super) mod tests {
     #[test]
     fn subnet_round_trips_through_json() {
         let subnet = IpamSubnet {
-            id: Uuid::new_v4().to_string(),
+            id: Uuid::new_v4().to_string().into(),
             vmm_id: Some(Uuid::new_v4()),
-            address_space: Uuid::new_v4().to_string(),
+            address_space: Uuid::new_v4().to_string().into(),
             network: "10.1.2.0/24".parse().unwrap(),
             name: "site A".into(),
             network_type: "Provider".into(),
@@ -652,9 +652,9 @@ pub(super) mod tests {
     #[test]
     fn range_round_trips_through_json() {
         let range = IpRange {
-            id: Uuid::new_v4().to_string(),
+            id: Uuid::new_v4().to_string().into(),
             vmm_id: Some(Uuid::new_v4()),
-            subnet: Uuid::new_v4().to_string(),
+            subnet: Uuid::new_v4().to_string().into(),
             name: "pool".into(),
             description: "d".into(),
             start: "10.0.0.10".parse().unwrap(),

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::derived_id;
 use crate::fabric::model::{Fabric, HostGroupScope, Id, NetworkSite, PoolScope};
-use crate::ipam::model::{AddressSpace, AddressSpaceKind, IpamSnapshot, IpamSubnet};
+use crate::ipam::model::{AddressSpace, AddressSpaceKind, IpamId, IpamSnapshot, IpamSubnet};
 use crate::sync::normal::*;
 
 /// A console pool and an IPAM range carry the same settings under the same names, but for
@@ -158,7 +158,7 @@ pub struct IpamView {
     /// (space gone, or its VMM Logical Network name cleared).
     pub broken_links: BTreeSet<Id>,
     /// Ids of IPAM objects that carry the console's identity (created or linked by it).
-    pub linked: BTreeSet<String>,
+    pub linked: BTreeSet<IpamId>,
 }
 
 fn fold(s: &str) -> String {
@@ -478,8 +478,8 @@ impl<'a> IpamSide<'a> {
         subnet_of: &HashMap<&str, SubnetKey>,
         in_scope: &BTreeMap<Id, PoolVal>,
         pools: &mut BTreeMap<Id, PoolVal>,
-        ids: &mut BTreeMap<Id, String>,
-        linked: &mut BTreeSet<String>,
+        ids: &mut BTreeMap<Id, IpamId>,
+        linked: &mut BTreeSet<IpamId>,
     ) {
         for r in &self.snap.ranges {
             let Some(&(owner, cidr)) = subnet_of.get(r.subnet.as_str()) else {
@@ -545,8 +545,8 @@ impl<'a> IpamSide<'a> {
             }
             let ln = s
                 .provider_space
-                .as_deref()
-                .and_then(|p| space_ln.get(p).copied())
+                .as_ref()
+                .and_then(|p| space_ln.get(p.as_str()).copied())
                 .or_else(|| console.vm_networks.get(&vmn).map(|v| v.logical_network))
                 .unwrap_or(Uuid::nil());
             vmn_space.insert(s.id.as_str(), vmn);

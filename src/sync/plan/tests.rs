@@ -8,7 +8,7 @@ use super::*;
 use crate::fabric::connection::ConnectionString;
 use crate::fabric::model::*;
 use crate::ipam::model::{
-    AddressSpace, AddressSpaceKind, IpRange, IpamOp, IpamSnapshot, IpamSubnet,
+    AddressSpace, AddressSpaceKind, IpRange, IpamId, IpamOp, IpamSnapshot, IpamSubnet,
 };
 use crate::sync::normal::BaseState;
 use std::net::IpAddr;
@@ -23,7 +23,7 @@ fn net(s: &str) -> IpNet {
 /// A subnet of the "Backend" network an IPAM administrator made by hand, for `site`.
 fn hand_made_subnet(
     id: &str,
-    address_space: String,
+    address_space: IpamId,
     network: &str,
     site: &str,
     vlan: u16,
@@ -293,7 +293,7 @@ fn first_sync_pushes_everything_and_second_plans_nothing() {
         .find(|s| s.kind == AddressSpaceKind::Customer)
         .unwrap();
     assert_eq!(cust.vm_network.as_deref(), Some("Tenant A"));
-    assert_eq!(cust.provider_space.as_deref(), Some(space.id.as_str()));
+    assert_eq!(cust.provider_space.as_ref(), Some(&space.id));
     let again = w.plan();
     assert!(again.is_noop(), "second plan: {:?}", again.summary);
     assert!(again.conflicts.is_empty());
@@ -451,7 +451,7 @@ fn deleting_all_subnets_in_ipam_deletes_the_logical_network() {
     let mut w = world();
     w.sync();
     let space = w.provider_space().id.clone();
-    let ids: BTreeSet<String> = w
+    let ids: BTreeSet<IpamId> = w
         .ipam
         .subnets
         .iter()
@@ -698,7 +698,7 @@ fn pools_on_vm_subnets_go_to_ipam_only() {
     w.fabric.ip_pools.insert(id, p);
     w.sync();
     let vmn = w.vmn;
-    let customer: Vec<String> = w
+    let customer: Vec<IpamId> = w
         .ipam
         .subnets
         .iter()

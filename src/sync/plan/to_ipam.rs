@@ -9,13 +9,13 @@ use super::projection::IpamView;
 use super::summary::{ObjectType, PlanSummary, Side};
 use crate::fabric::model::{Id, NetworkService};
 use crate::ipam::model::{
-    AddressSpace, AddressSpaceKind, IpRange, IpamOp, IpamSnapshot, IpamSubnet, OpVerb,
+    AddressSpace, AddressSpaceKind, IpRange, IpamId, IpamOp, IpamSnapshot, IpamSubnet, OpVerb,
 };
 use crate::sync::normal::{IpamIds, Normalized, PoolVal, SubnetKey};
 use crate::sync::op_order::OpOrder;
 
-fn new_ipam_id() -> String {
-    Uuid::new_v4().to_string()
+fn new_ipam_id() -> IpamId {
+    IpamId::from(Uuid::new_v4().to_string())
 }
 
 /// The operations from the IPAM side's values to its target `t`, counted. `c` is the console's
@@ -72,10 +72,10 @@ struct IpamTarget<'a, 's> {
     deletes: Vec<IpamOp>,
     creates: Vec<IpamOp>,
     /// Logical network → provider space id, proposed ids of new spaces included.
-    ln_space: BTreeMap<Id, String>,
-    subnet_ids: BTreeMap<SubnetKey, String>,
-    vmn_space: BTreeMap<Id, String>,
-    vm_subnet_ids: BTreeMap<SubnetKey, String>,
+    ln_space: BTreeMap<Id, IpamId>,
+    subnet_ids: BTreeMap<SubnetKey, IpamId>,
+    vmn_space: BTreeMap<Id, IpamId>,
+    vm_subnet_ids: BTreeMap<SubnetKey, IpamId>,
 }
 
 impl IpamTarget<'_, '_> {
@@ -92,7 +92,7 @@ impl IpamTarget<'_, '_> {
             ..
         } = self;
         let (i, ids, iview, t) = (*i, *ids, *iview, *t);
-        let deletable = |id: &str| iview.linked.contains(id);
+        let deletable = |id: &IpamId| iview.linked.contains(id);
         for (pool, rid) in &ids.ranges {
             let gone = !t.pools.contains_key(pool) && !t.vm_pools.contains_key(pool);
             let seen = i.pools.contains_key(pool) || i.vm_pools.contains_key(pool);
@@ -366,7 +366,7 @@ impl IpamTarget<'_, '_> {
 }
 
 /// A space the console creates, before its kind's own settings.
-fn console_space(id: String, vmm_id: Id, name: &str, kind: AddressSpaceKind) -> AddressSpace {
+fn console_space(id: IpamId, vmm_id: Id, name: &str, kind: AddressSpaceKind) -> AddressSpace {
     AddressSpace {
         id,
         vmm_id: Some(vmm_id),
@@ -383,16 +383,16 @@ fn console_space(id: String, vmm_id: Id, name: &str, kind: AddressSpaceKind) -> 
 
 /// A subnet the console creates, named by its network, before its kind's own settings.
 fn console_subnet(
-    id: String,
+    id: IpamId,
     vmm_id: Id,
-    space: &str,
+    space: &IpamId,
     network: IpNet,
     network_type: &str,
 ) -> IpamSubnet {
     IpamSubnet {
         id,
         vmm_id: Some(vmm_id),
-        address_space: space.to_string(),
+        address_space: space.clone(),
         network,
         name: network.to_string(),
         network_type: network_type.into(),
@@ -410,14 +410,14 @@ fn range_op(
     existing: Option<&IpRange>,
     pool: Id,
     v: &PoolVal,
-    subnet: &str,
+    subnet: &IpamId,
     service: &NetworkService,
 ) -> IpamOp {
     // Every field but the server's id is the console's, so the range is built whole.
     let r = IpRange {
         id: existing.map(|r| r.id.clone()).unwrap_or_else(new_ipam_id),
         vmm_id: Some(pool),
-        subnet: subnet.to_string(),
+        subnet: subnet.clone(),
         name: v.name.clone(),
         description: v.description.clone(),
         start: v.start,
