@@ -108,6 +108,10 @@ shot settings-providers
 click 72 187
 click 400 258
 shot settings-run-as
+# Create Run As Account... opens the dialog over the console; Escape closes it.
+click 369 201
+shot settings-run-as-dialog
+key Escape
 
 # ---------------------------------------------------------------------------------------------
 # Fabric administration and the side-by-side view, on a fresh demo console.
