@@ -563,6 +563,18 @@ fn exists(tx: &Transaction, kind: IpamKind, id: &str) -> Result<bool, ApiError> 
         .is_some())
 }
 
+/// A create's id must be well formed and not taken.
+fn ensure_new(tx: &Transaction, kind: IpamKind, id: &IpamId) -> Result<(), ApiError> {
+    check_id(id.as_str())?;
+    if exists(tx, kind, id.as_str())? {
+        return Err(ApiError::conflict(
+            "id",
+            format!("{} {id} already exists", kind.label()),
+        ));
+    }
+    Ok(())
+}
+
 fn record(
     tx: &Transaction,
     seq: &mut i64,
@@ -620,13 +632,7 @@ fn touch_below_subnet(tx: &Transaction, seq: &mut i64, subnet: &str) -> Result<(
 fn apply_op(tx: &Transaction, seq: &mut i64, op: &IpamOp) -> Result<IpamId, ApiError> {
     match op {
         IpamOp::CreateSpace(s) => {
-            check_id(s.id.as_str())?;
-            if exists(tx, IpamKind::AddressSpace, s.id.as_str())? {
-                return Err(ApiError::conflict(
-                    "id",
-                    format!("IP address space {} already exists", s.id),
-                ));
-            }
+            ensure_new(tx, IpamKind::AddressSpace, &s.id)?;
             validate_space(tx, s)?;
             tx.execute(
                 "INSERT INTO spaces (id, kind, provider_space, vmm_logical_network, body) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -709,13 +715,7 @@ fn apply_op(tx: &Transaction, seq: &mut i64, op: &IpamOp) -> Result<IpamId, ApiE
             Ok(id.clone())
         }
         IpamOp::CreateSubnet(s) => {
-            check_id(s.id.as_str())?;
-            if exists(tx, IpamKind::Subnet, s.id.as_str())? {
-                return Err(ApiError::conflict(
-                    "id",
-                    format!("IP address subnet {} already exists", s.id),
-                ));
-            }
+            ensure_new(tx, IpamKind::Subnet, &s.id)?;
             validate_subnet(tx, s)?;
             tx.execute(
                 "INSERT INTO subnets (id, address_space, network, body) VALUES (?1, ?2, ?3, ?4)",
@@ -786,13 +786,7 @@ fn apply_op(tx: &Transaction, seq: &mut i64, op: &IpamOp) -> Result<IpamId, ApiE
             Ok(id.clone())
         }
         IpamOp::CreateRange(r) => {
-            check_id(r.id.as_str())?;
-            if exists(tx, IpamKind::Range, r.id.as_str())? {
-                return Err(ApiError::conflict(
-                    "id",
-                    format!("IP address range {} already exists", r.id),
-                ));
-            }
+            ensure_new(tx, IpamKind::Range, &r.id)?;
             validate_range(tx, r)?;
             tx.execute(
                 "INSERT INTO ranges (id, subnet, body) VALUES (?1, ?2, ?3)",
