@@ -449,6 +449,8 @@ impl EngineHandle {
         mut rx: mpsc::UnboundedReceiver<WorkerCmd>,
         cancel: Arc<AtomicBool>,
     ) {
+        // Stored services may predate the bound; a huge interval would overflow the timer.
+        interval = bounded_interval(interval);
         let mut failures: u32 = 0;
         let first = self
             .status(service)
@@ -473,7 +475,7 @@ impl EngineHandle {
             };
             match cmd {
                 WorkerCmd::SetInterval(s) => {
-                    interval = s;
+                    interval = bounded_interval(s);
                     self.update_status(service, |st| st.interval_secs = s);
                     next = tokio::time::Instant::now() + Duration::from_secs(interval);
                     self.set_next_run(service, next);
@@ -1118,5 +1120,26 @@ pub fn format_skew(ms: i64) -> String {
         format!("{} min {} s", ms / 60_000, (ms % 60_000) / 1000)
     } else {
         format!("{} h {} min", ms / 3_600_000, (ms % 3_600_000) / 60_000)
+    }
+}
+
+/// The periodic interval the engine uses: never longer than validation allows, so timers and
+/// date arithmetic cannot overflow whatever the stored value.
+fn bounded_interval(secs: u64) -> u64 {
+    secs.min(crate::fabric::validate::MAX_SYNC_INTERVAL_SECS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_stored_interval_still_makes_a_valid_timer() {
+        let secs = bounded_interval(u64::MAX);
+        assert_eq!(secs, crate::fabric::validate::MAX_SYNC_INTERVAL_SECS);
+        // What the worker computes for its next run and its first due time must not overflow.
+        let _ = tokio::time::Instant::now() + Duration::from_secs(secs);
+        let _ = Utc::now() + chrono::Duration::seconds(secs as i64);
+        assert_eq!(bounded_interval(60), 60);
     }
 }

@@ -25,7 +25,7 @@ mod vm_networks;
 pub use field::Field;
 use view::View;
 
-pub use services::MIN_SYNC_INTERVAL_SECS;
+pub use services::{MAX_SYNC_INTERVAL_SECS, MIN_SYNC_INTERVAL_SECS};
 
 /// Which rule a problem breaks, so callers and tests can tell problems apart without parsing text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -6,6 +6,8 @@ use crate::fabric::model::{HostGroup, HostGroupScope, NetworkService, ObjectKind
 
 /// Background syncs closer together than this would load the IPAM server for no gain.
 pub const MIN_SYNC_INTERVAL_SECS: u64 = 30;
+/// A week: the longest a service may go without a periodic sync.
+pub const MAX_SYNC_INTERVAL_SECS: u64 = 7 * 24 * 3600;
 
 pub(super) fn check_user_name(a: &RunAsAccount) -> Option<ValidationError> {
     a.user_name.trim().is_empty().then(|| {
@@ -95,17 +97,24 @@ fn check_service_scope(view: &View<'_>, n: &NetworkService) -> Vec<ValidationErr
 }
 
 fn check_sync_interval(n: &NetworkService) -> Option<ValidationError> {
-    (n.sync_interval_secs < MIN_SYNC_INTERVAL_SECS).then(|| {
-        service_problem(
-            n,
-            Field::SyncInterval,
-            Rule::SyncInterval,
-            format!(
-                "Sync interval of {} seconds is too short. Choose {MIN_SYNC_INTERVAL_SECS} seconds or more.",
-                n.sync_interval_secs
-            ),
+    let secs = n.sync_interval_secs;
+    let message = if secs < MIN_SYNC_INTERVAL_SECS {
+        format!(
+            "Sync interval of {secs} seconds is too short. Choose {MIN_SYNC_INTERVAL_SECS} seconds or more."
         )
-    })
+    } else if secs > MAX_SYNC_INTERVAL_SECS {
+        format!(
+            "Sync interval of {secs} seconds is too long. Choose {MAX_SYNC_INTERVAL_SECS} seconds (7 days) or fewer."
+        )
+    } else {
+        return None;
+    };
+    Some(service_problem(
+        n,
+        Field::SyncInterval,
+        Rule::SyncInterval,
+        message,
+    ))
 }
 
 #[cfg(test)]
@@ -146,6 +155,13 @@ mod tests {
         let errors =
             broken(|f| object_mut(&mut f.network_services, SERVICE).sync_interval_secs = 29);
         expect(&errors, Rule::SyncInterval, SERVICE, "Sync interval");
+        let errors =
+            broken(|f| object_mut(&mut f.network_services, SERVICE).sync_interval_secs = u64::MAX);
+        expect(&errors, Rule::SyncInterval, SERVICE, "Sync interval");
+        clean(&broken(|f| {
+            object_mut(&mut f.network_services, SERVICE).sync_interval_secs =
+                super::MAX_SYNC_INTERVAL_SECS
+        }));
         clean(&broken(|f| {
             let n = object_mut(&mut f.network_services, SERVICE);
             n.sync_interval_secs = MIN_SYNC_INTERVAL_SECS;
