@@ -129,8 +129,7 @@ impl Api {
             })? as usize;
         let mut objects = results_of(&self.server, path, first.body)?;
         if objects.len() < count && !objects.is_empty() {
-            let step = objects.len();
-            let offsets: Vec<usize> = (step..count).step_by(step).collect();
+            let offsets = page_offsets(&self.server, path, objects.len(), count)?;
             let pages: Vec<Result<Vec<Value>, IpamError>> = stream::iter(offsets)
                 .map(|offset| {
                     let q = page(offset);
@@ -338,10 +337,43 @@ pub(super) fn is_uuid(s: &str) -> bool {
     Uuid::parse_str(s).is_ok()
 }
 
+/// More objects than any list endpoint may claim: a larger `count` is a broken or hostile answer,
+/// refused before it can drive the number of requests or allocations.
+const MAX_LISTED_OBJECTS: usize = 10_000_000;
+
+/// The offsets of the pages after the first, which held `step` objects of `count`.
+fn page_offsets(
+    server: &str,
+    path: &str,
+    step: usize,
+    count: usize,
+) -> Result<std::iter::StepBy<std::ops::Range<usize>>, IpamError> {
+    if count > MAX_LISTED_OBJECTS {
+        return Err(IpamError::Protocol {
+            server: server.to_string(),
+            detail: format!(
+                "{path} claims {count} objects, more than the {MAX_LISTED_OBJECTS} a list may hold; check that the connection string points at Nautobot"
+            ),
+        });
+    }
+    Ok((step..count).step_by(step.max(1)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn page_offsets_follow_the_count_and_refuse_an_absurd_one() {
+        let offsets: Vec<usize> = page_offsets("nb", "/api/ipam/prefixes/", 1000, 2500)
+            .unwrap()
+            .collect();
+        assert_eq!(offsets, vec![1000, 2000]);
+        let e = page_offsets("nb", "/api/ipam/prefixes/", 1, usize::MAX).unwrap_err();
+        assert!(matches!(e, IpamError::Protocol { .. }), "{e:?}");
+        assert!(e.to_string().contains("/api/ipam/prefixes/"), "{e}");
+    }
 
     #[test]
     fn messages_keep_nautobot_words_and_field() {
