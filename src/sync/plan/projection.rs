@@ -165,6 +165,11 @@ fn fold(s: &str) -> String {
     s.trim().to_lowercase()
 }
 
+/// Objects by their folded name, for linking IPAM names to console objects.
+fn ids_by_folded_name<'a>(named: impl Iterator<Item = (&'a str, Id)>) -> HashMap<String, Id> {
+    named.map(|(name, id)| (fold(name), id)).collect()
+}
+
 pub fn project_ipam(
     snap: &IpamSnapshot,
     console: &Fabric,
@@ -216,11 +221,12 @@ impl<'a> IpamSide<'a> {
             console_view,
             base,
         } = *self;
-        let ln_by_name: HashMap<String, Id> = console
-            .logical_networks
-            .values()
-            .map(|l| (fold(&l.name), l.id))
-            .collect();
+        let ln_by_name = ids_by_folded_name(
+            console
+                .logical_networks
+                .values()
+                .map(|l| (l.name.as_str(), l.id)),
+        );
         let base_space_owner: HashMap<&str, Id> = base
             .ids
             .spaces
@@ -420,11 +426,12 @@ impl<'a> IpamSide<'a> {
                     } else {
                         wanted
                     };
-                    match site_by_name.get(&(s.ln, fold(&wanted))) {
+                    let key = (s.ln, fold(&wanted));
+                    match site_by_name.get(&key) {
                         Some(id) => *id,
                         None => {
-                            let id = derived_id(&format!("site:{}:{}", s.ln, fold(&wanted)));
-                            site_by_name.insert((s.ln, fold(&wanted)), id);
+                            let id = derived_id(&format!("site:{}:{}", key.0, key.1));
+                            site_by_name.insert(key, id);
                             site_vals.insert(
                                 id,
                                 SiteVal {
@@ -510,11 +517,12 @@ impl<'a> IpamSide<'a> {
             base,
         } = *self;
         // Customer spaces → VM networks (console → IPAM only: only ones the console created or names).
-        let vmn_by_name: HashMap<String, Id> = console
-            .vm_networks
-            .values()
-            .map(|v| (fold(&v.name), v.id))
-            .collect();
+        let vmn_by_name = ids_by_folded_name(
+            console
+                .vm_networks
+                .values()
+                .map(|v| (v.name.as_str(), v.id)),
+        );
         let mut vmn_space: HashMap<&str, Id> = HashMap::new();
         let base_vmn_of_space: HashMap<&str, Id> = base
             .ids
