@@ -563,6 +563,27 @@ fn exists(tx: &Transaction, kind: IpamKind, id: &str) -> Result<bool, ApiError> 
         .is_some())
 }
 
+/// The stored object an update or delete names, or a 404 naming it.
+fn existing<T: DeserializeOwned>(
+    tx: &Transaction,
+    kind: IpamKind,
+    id: &IpamId,
+) -> Result<T, ApiError> {
+    get_body(tx, kind, id.as_str())?.ok_or_else(|| missing(kind, id))
+}
+
+fn ensure_exists(tx: &Transaction, kind: IpamKind, id: &IpamId) -> Result<(), ApiError> {
+    if exists(tx, kind, id.as_str())? {
+        Ok(())
+    } else {
+        Err(missing(kind, id))
+    }
+}
+
+fn missing(kind: IpamKind, id: &IpamId) -> ApiError {
+    ApiError::not_found("id", format!("{} {id} does not exist", kind.label()))
+}
+
 /// A create's id must be well formed and not taken.
 fn ensure_new(tx: &Transaction, kind: IpamKind, id: &IpamId) -> Result<(), ApiError> {
     check_id(id.as_str())?;
@@ -642,13 +663,7 @@ fn apply_op(tx: &Transaction, seq: &mut i64, op: &IpamOp) -> Result<IpamId, ApiE
             Ok(s.id.clone())
         }
         IpamOp::UpdateSpace(s) => {
-            let Some(old) = get_body::<AddressSpace>(tx, IpamKind::AddressSpace, s.id.as_str())?
-            else {
-                return Err(ApiError::not_found(
-                    "id",
-                    format!("IP address space {} does not exist", s.id),
-                ));
-            };
+            let old: AddressSpace = existing(tx, IpamKind::AddressSpace, &s.id)?;
             validate_space(tx, s)?;
             if s.kind == AddressSpaceKind::Customer
                 && old.kind == AddressSpaceKind::Provider
@@ -680,13 +695,7 @@ fn apply_op(tx: &Transaction, seq: &mut i64, op: &IpamOp) -> Result<IpamId, ApiE
             Ok(s.id.clone())
         }
         IpamOp::DeleteSpace(id) => {
-            let Some(space) = get_body::<AddressSpace>(tx, IpamKind::AddressSpace, id.as_str())?
-            else {
-                return Err(ApiError::not_found(
-                    "id",
-                    format!("IP address space {id} does not exist"),
-                ));
-            };
+            let space: AddressSpace = existing(tx, IpamKind::AddressSpace, id)?;
             let (subnets, example) = dependents(tx, "subnets", "address_space", id.as_str())?;
             if subnets > 0 {
                 return Err(ApiError::conflict(
@@ -730,12 +739,7 @@ fn apply_op(tx: &Transaction, seq: &mut i64, op: &IpamOp) -> Result<IpamId, ApiE
             Ok(s.id.clone())
         }
         IpamOp::UpdateSubnet(s) => {
-            let Some(old) = get_body::<IpamSubnet>(tx, IpamKind::Subnet, s.id.as_str())? else {
-                return Err(ApiError::not_found(
-                    "id",
-                    format!("IP address subnet {} does not exist", s.id),
-                ));
-            };
+            let old: IpamSubnet = existing(tx, IpamKind::Subnet, &s.id)?;
             validate_subnet(tx, s)?;
             if old.network != s.network {
                 for r in ranges_of(tx, s.id.as_str())? {
@@ -766,12 +770,7 @@ fn apply_op(tx: &Transaction, seq: &mut i64, op: &IpamOp) -> Result<IpamId, ApiE
             Ok(s.id.clone())
         }
         IpamOp::DeleteSubnet(id) => {
-            if !exists(tx, IpamKind::Subnet, id.as_str())? {
-                return Err(ApiError::not_found(
-                    "id",
-                    format!("IP address subnet {id} does not exist"),
-                ));
-            }
+            ensure_exists(tx, IpamKind::Subnet, id)?;
             let (ranges, example) = dependents(tx, "ranges", "subnet", id.as_str())?;
             if ranges > 0 {
                 return Err(ApiError::conflict(
@@ -796,12 +795,7 @@ fn apply_op(tx: &Transaction, seq: &mut i64, op: &IpamOp) -> Result<IpamId, ApiE
             Ok(r.id.clone())
         }
         IpamOp::UpdateRange(r) => {
-            if !exists(tx, IpamKind::Range, r.id.as_str())? {
-                return Err(ApiError::not_found(
-                    "id",
-                    format!("IP address range {} does not exist", r.id),
-                ));
-            }
+            ensure_exists(tx, IpamKind::Range, &r.id)?;
             validate_range(tx, r)?;
             tx.execute(
                 "UPDATE ranges SET subnet = ?2, body = ?3 WHERE id = ?1",
@@ -811,12 +805,7 @@ fn apply_op(tx: &Transaction, seq: &mut i64, op: &IpamOp) -> Result<IpamId, ApiE
             Ok(r.id.clone())
         }
         IpamOp::DeleteRange(id) => {
-            if !exists(tx, IpamKind::Range, id.as_str())? {
-                return Err(ApiError::not_found(
-                    "id",
-                    format!("IP address range {id} does not exist"),
-                ));
-            }
+            ensure_exists(tx, IpamKind::Range, id)?;
             tx.execute("DELETE FROM ranges WHERE id = ?1", params![id.as_str()])?;
             record(tx, seq, IpamKind::Range, id.as_str(), "delete")?;
             Ok(id.clone())
