@@ -10,7 +10,7 @@ use crate::fabric::model::NetworkService;
 use crate::fabric::secrets::open_secret_store;
 use crate::ipam::provider::TestOutcome;
 use crate::ipam::registry::ProviderRegistry;
-use crate::ops::boot::start_engine;
+use crate::ops::boot::{Runner, start_engine};
 use crate::ops::service::{self as ops_service, ServiceDraft, ServiceError, ServiceField};
 use crate::paths::DataPaths;
 use crate::sync::engine::{CredentialsError, format_skew};
@@ -173,7 +173,7 @@ pub(super) fn run(paths: &DataPaths, cmd: ServiceCommand) -> ExitCode {
                     &store,
                     secrets,
                     Arc::new(ProviderRegistry::default_registry()),
-                    false,
+                    Runner::Command("fabric-console service remove"),
                 )
                 .map_err(|e| e.to_string())?;
                 ops_service::remove(&store, &engine, s.id)
@@ -228,6 +228,7 @@ fn short_state(s: &SyncState) -> &'static str {
     match s {
         SyncState::NeverSynced => "Never synced",
         SyncState::Syncing { .. } => "Syncing",
+        SyncState::Waiting(_) => "Waiting",
         SyncState::InSync => "In sync",
         SyncState::Warning(_) => "Warning",
         SyncState::Error(_) => "Error",

@@ -11,11 +11,11 @@ use crate::fabric::model::NetworkService;
 use crate::fabric::secrets::open_secret_store;
 use crate::fabric::store::FabricStore;
 use crate::ipam::registry::ProviderRegistry;
-use crate::ops::boot::{start_demo_ipam, start_engine};
+use crate::ops::boot::{Runner, start_demo_ipam, start_engine};
 use crate::paths::DataPaths;
 use crate::sync::engine::EngineHandle;
 use crate::sync::plan::Side;
-use crate::sync::status::{EngineEvent, JobResult, JobTrigger};
+use crate::sync::status::{EngineEvent, JobResult, JobTrigger, SyncState};
 
 #[derive(Debug, Args)]
 pub struct SyncArgs {
@@ -52,7 +52,13 @@ pub(super) fn run(paths: &DataPaths, args: SyncArgs) -> ExitCode {
             );
         }
         let registry = Arc::new(ProviderRegistry::default_registry());
-        let engine = match start_engine(paths, &store, secrets, registry, false) {
+        let engine = match start_engine(
+            paths,
+            &store,
+            secrets,
+            registry,
+            Runner::Command("fabric-console sync"),
+        ) {
             Ok(e) => e,
             Err(e) => return fail(e),
         };
@@ -107,6 +113,15 @@ async fn sync_services(
                         if line != last {
                             eprintln!("  {line}");
                             last = line;
+                        }
+                    }
+                    EngineEvent::StatusChanged(status) if status.service == id => {
+                        if let SyncState::Waiting(who) = &status.state {
+                            let line = format!("Waiting: {who}");
+                            if line != last {
+                                eprintln!("  {line}");
+                                last = line;
+                            }
                         }
                     }
                     EngineEvent::Finished { service, .. } if service == id => break,

@@ -199,9 +199,22 @@ impl FabricStore {
     /// Reads the whole fabric from the database again (e.g. after another process wrote to it).
     pub fn reload(&self) -> Result<Arc<Fabric>, StoreError> {
         let mut state = self.lock();
-        let (fabric, revision) = load(&state.conn)?;
+        let (fabric, revision) = load_consistent(&state.conn)?;
         state.revision = revision;
         Ok(self.publish(fabric))
+    }
+
+    /// Reloads only if another process (or store) committed since this one last read: one
+    /// small query when nothing changed. True when it reloaded.
+    pub fn refresh(&self) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        if read_revision(&state.conn)? == state.revision {
+            return Ok(false);
+        }
+        let (fabric, revision) = load_consistent(&state.conn)?;
+        state.revision = revision;
+        self.publish(fabric);
+        Ok(true)
     }
 
     /// Applies a batch of changes: all of them, or none when the result breaks a rule.
@@ -365,6 +378,14 @@ fn ensure_root(conn: &mut Connection) -> Result<(), StoreError> {
     }
     tx.commit()?;
     Ok(())
+}
+
+/// `load` inside one read transaction, so a write committed meanwhile is seen whole or not at all.
+fn load_consistent(conn: &Connection) -> Result<(Fabric, u64), StoreError> {
+    let tx = conn.unchecked_transaction()?;
+    let loaded = load(&tx)?;
+    tx.commit()?;
+    Ok(loaded)
 }
 
 fn read_revision(conn: &Connection) -> Result<u64, StoreError> {

@@ -271,10 +271,10 @@ impl BuiltinProvider {
             IpamError::Timeout { server, detail }
         } else if e.is_connect() {
             IpamError::Unreachable { server, detail }
-        } else if e.is_decode() || e.is_body() {
-            IpamError::Protocol { server, detail }
         } else {
-            IpamError::Unreachable { server, detail }
+            // Reset, closed or cut short after the request went out (reading the answer's body
+            // included: reqwest calls that a body or decode error): the outcome is unknown.
+            IpamError::Interrupted { server, detail }
         };
         Failure {
             error,

@@ -128,6 +128,12 @@ pub enum IpamError {
         "IPAM server {server} did not answer in time ({detail}). It will be retried; check the server's load and the network."
     )]
     Timeout { server: String, detail: String },
+    /// The request may have reached the server, but its answer never arrived (the connection
+    /// was reset or closed after sending): what it asked for may or may not have been done.
+    #[error(
+        "The connection to IPAM server {server} broke before its answer arrived ({detail}). What was sent is looked up on the server before anything is sent again."
+    )]
+    Interrupted { server: String, detail: String },
     #[error("IPAM server {server} answered something unexpected: {detail}.")]
     Protocol { server: String, detail: String },
     #[error("IPAM server {server} reports a conflict: {detail}.")]
@@ -155,8 +161,16 @@ impl IpamError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            IpamError::Unreachable { .. } | IpamError::Timeout { .. } | IpamError::Server { .. }
+            IpamError::Unreachable { .. }
+                | IpamError::Timeout { .. }
+                | IpamError::Interrupted { .. }
+                | IpamError::Server { .. }
         )
+    }
+
+    /// Certainly never reached the server (no connection was made): safe to send again.
+    pub fn nothing_sent(&self) -> bool {
+        matches!(self, IpamError::Unreachable { .. })
     }
 
     /// The wait the server asked for before the next attempt.

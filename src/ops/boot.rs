@@ -83,16 +83,27 @@ pub fn open_store(paths: &DataPaths) -> Result<FabricStore, StoreError> {
     FabricStore::open(&paths.fabric_db())
 }
 
+/// Who runs an engine: the console (background syncs on) or a command (syncs only when asked).
+/// The name is what another process shows while it waits for this one's sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runner {
+    Console,
+    Command(&'static str),
+}
+
 /// The sync engine on the caller's tokio runtime, its state kept in the data directory.
 pub fn start_engine(
     paths: &DataPaths,
     store: &FabricStore,
     secrets: Arc<dyn SecretStore>,
     registry: Arc<ProviderRegistry>,
-    periodic: bool,
+    runner: Runner,
 ) -> Result<EngineHandle, EngineError> {
     let mut ctx = EngineContext::new(store.clone(), secrets, registry, Some(paths.sync_db()));
-    ctx.periodic = periodic;
+    ctx.periodic = runner == Runner::Console;
+    if let Runner::Command(name) = runner {
+        ctx.program = name.to_string();
+    }
     Engine::start(ctx)
 }
 
@@ -160,8 +171,14 @@ pub async fn start_console(
         None
     };
     let registry = Arc::new(ProviderRegistry::default_registry());
-    let engine = start_engine(paths, &store, secrets.clone(), registry.clone(), true)
-        .map_err(|e| StartError::Engine(e.to_string()))?;
+    let engine = start_engine(
+        paths,
+        &store,
+        secrets.clone(),
+        registry.clone(),
+        Runner::Console,
+    )
+    .map_err(|e| StartError::Engine(e.to_string()))?;
     Ok(Console {
         store,
         secrets,
@@ -377,8 +394,14 @@ pub async fn start_demo_ipam(
             detail: e.to_string(),
         })?;
     let registry = Arc::new(ProviderRegistry::default_registry());
-    let engine = start_engine(paths, store, secrets, registry, false)
-        .map_err(|e| StartError::Engine(e.to_string()))?;
+    let engine = start_engine(
+        paths,
+        store,
+        secrets,
+        registry,
+        Runner::Command("fabric-console demo"),
+    )
+    .map_err(|e| StartError::Engine(e.to_string()))?;
     Ok(DemoIpam {
         server,
         service,

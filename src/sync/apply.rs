@@ -214,33 +214,43 @@ async fn send_batch(
                 }
                 pending = next;
             }
-            Err(e) if matches!(e, IpamError::Unreachable { .. }) && attempt < settings.attempts => {
+            Err(e) if e.nothing_sent() && attempt < settings.attempts => {
                 // Nothing reached the server: safe to send again after a pause.
-                let backoff = 200u64 * (1 << attempt.min(6));
-                let jitter = rand::random::<u64>() % (backoff / 2 + 1);
-                tokio::time::sleep(Duration::from_millis(backoff + jitter)).await;
-                pending = pending.into_iter().collect();
+                pause(attempt, e.retry_after()).await;
             }
             Err(e) => {
-                // The server may or may not have applied them: look, don't repeat.
+                // The server may or may not have applied them: look, never repeat blindly.
+                // What took effect is confirmed; what certainly did not is sent again while
+                // attempts remain.
                 match full_snapshot(provider).await {
                     Ok(snap) => {
                         let mut marks = Vec::new();
+                        let mut not_applied = Vec::new();
                         for (seq, op) in pending.drain(..) {
                             match took_effect(&op, &snap) {
                                 Some(id) => {
                                     marks.push((seq, OpState::Confirmed, Some(id.to_string())));
                                     result.applied.push((op, id));
                                 }
-                                None => {
-                                    marks.push((seq, OpState::Dropped, Some(e.to_string())));
-                                    result.failed.push((op, e.clone()));
-                                }
+                                None => not_applied.push((seq, op)),
+                            }
+                        }
+                        let retry = e.is_transient() && attempt < settings.attempts;
+                        if !retry {
+                            for (seq, op) in not_applied.drain(..) {
+                                marks.push((seq, OpState::Dropped, Some(e.to_string())));
+                                result.failed.push((op, e.clone()));
                             }
                         }
                         let _ = db_call(db, move |d| d.mark(&marks)).await;
+                        if retry && !not_applied.is_empty() {
+                            pause(attempt, e.retry_after()).await;
+                            pending = not_applied;
+                        }
                     }
                     Err(_) => {
+                        // Still unknown: they stay "sent" in the journal, and the next sync
+                        // looks them up before it plans.
                         result.unconfirmed += pending.len();
                         for (_, op) in pending.drain(..) {
                             result.failed.push((op, e.clone()));
@@ -251,6 +261,20 @@ async fn send_batch(
         }
     }
     result
+}
+
+/// Waits before attempt `attempt + 1`: exponential backoff with jitter, or the server's
+/// `Retry-After` when it asked for one (bounded).
+async fn pause(attempt: u32, retry_after: Option<Duration>) {
+    let wait = match retry_after {
+        Some(w) => w.min(crate::ipam::retry::MAX_RETRY_AFTER),
+        None => {
+            let backoff = 200u64 * (1 << attempt.min(6));
+            let jitter = rand::random::<u64>() % (backoff / 2 + 1);
+            Duration::from_millis(backoff + jitter)
+        }
+    };
+    tokio::time::sleep(wait).await;
 }
 
 /// Send the IPAM operations of a plan. Phases run in order; batches within a phase run with

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::apply::{ApplySettings, apply_console, apply_ipam, apply_to_mirror, recover_journal};
 use super::compare::{CompareView, compare};
 use super::journal::{SyncDb, SyncDbError};
+use super::lease::{Acquire, FileLeases, Holder, Lease, LeaseProvider, ProcessLeases};
 use super::plan::{Side, SyncPlan};
 use super::status::*;
 use super::{PlanInput, agreed_base, plan};
@@ -36,6 +37,13 @@ pub struct EngineContext {
     pub apply: ApplySettings,
     /// Run the background sync every service's interval.
     pub periodic: bool,
+    /// How this process names itself to another that finds a service's lease held.
+    pub program: String,
+    /// How long a sync waits for another process's sync of the same service before it gives up.
+    pub lease_wait: Duration,
+    /// One sync per service across processes; `None` chooses file locks beside the sync
+    /// database (or, for an in-memory one, locks this process's engines share).
+    pub leases: Option<Arc<dyn LeaseProvider>>,
 }
 
 impl EngineContext {
@@ -53,6 +61,9 @@ impl EngineContext {
             skew_threshold_ms: DEFAULT_SKEW_THRESHOLD_MS,
             apply: ApplySettings::default(),
             periodic: true,
+            program: "Fabric Console".into(),
+            lease_wait: DEFAULT_LEASE_WAIT,
+            leases: None,
         }
     }
 }
@@ -88,9 +99,7 @@ struct Shared {
     workers: Mutex<HashMap<Id, Worker>>,
     /// HTTP-level provider calls made by syncs, for benchmarks and the Jobs view.
     provider_calls: AtomicU64,
-    /// Per service, the fabric revision at which the last sync left both sides agreeing: if the
-    /// fabric is still at it and the IPAM change feed is empty, there is nothing to plan.
-    settled: Mutex<HashMap<Id, u64>>,
+    leases: Arc<dyn LeaseProvider>,
 }
 
 /// A cheap, clonable handle to the running engine.
@@ -122,6 +131,23 @@ const GONE: &str = "This network service no longer exists.";
 static NEXT_ENGINE: AtomicU64 = AtomicU64::new(1);
 const JOBS_KEPT: usize = 500;
 
+/// How long a sync waits by default for another process's sync of the same service.
+pub const DEFAULT_LEASE_WAIT: Duration = Duration::from_secs(30 * 60);
+/// How often a waiting sync asks for the lease again.
+const LEASE_POLL: Duration = Duration::from_millis(250);
+/// How often an engine over a database file looks for another process's writes to the fabric.
+const FABRIC_POLL: Duration = Duration::from_secs(2);
+
+/// "30 minutes", "45 seconds".
+fn wait_text(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs >= 120 {
+        format!("{} minutes", secs / 60)
+    } else {
+        format!("{secs} seconds")
+    }
+}
+
 pub struct Engine;
 
 impl Engine {
@@ -131,6 +157,11 @@ impl Engine {
         let db = match &ctx.sync_db {
             Some(p) => SyncDb::open(p)?,
             None => SyncDb::open_in_memory()?,
+        };
+        let leases: Arc<dyn LeaseProvider> = match (&ctx.leases, &ctx.sync_db) {
+            (Some(l), _) => l.clone(),
+            (None, Some(p)) => Arc::new(FileLeases::beside(p)),
+            (None, None) => Arc::new(ProcessLeases::default()),
         };
         let (events, _) = broadcast::channel(4096);
         let jobs = db.jobs(JOBS_KEPT)?;
@@ -146,7 +177,7 @@ impl Engine {
             })),
             workers: Mutex::new(HashMap::new()),
             provider_calls: AtomicU64::new(0),
-            settled: Mutex::new(HashMap::new()),
+            leases,
         });
         let handle = EngineHandle { shared };
         let services: Vec<NetworkService> = handle
@@ -161,11 +192,33 @@ impl Engine {
         for s in services {
             handle.spawn_worker(&s);
         }
+        if handle.shared.ctx.store.path().is_some() {
+            handle.watch_fabric();
+        }
         Ok(handle)
     }
 }
 
 impl EngineHandle {
+    /// Looks every few seconds for another process's writes to the fabric database (a CLI
+    /// import, a second console) and reloads, so the console shows and plans against them.
+    /// Ends when the engine is dropped.
+    fn watch_fabric(&self) {
+        let weak = Arc::downgrade(&self.shared);
+        self.shared.runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(FABRIC_POLL).await;
+                let Some(shared) = weak.upgrade() else {
+                    break;
+                };
+                let engine = EngineHandle { shared };
+                if let Err(e) = engine.refresh_fabric().await {
+                    tracing::warn!(error = %e, "could not look for changes to the fabric database");
+                }
+            }
+        });
+    }
+
     pub fn id(&self) -> u64 {
         self.shared.id
     }
@@ -226,9 +279,6 @@ impl EngineHandle {
                     w.task.abort();
                 }
                 self.publish(|snap| snap.statuses.remove(&service).map(|_| ()));
-                if let Ok(mut s) = self.shared.settled.lock() {
-                    s.remove(&service);
-                }
                 if let Err(e) = self.shared.db.forget_service(service) {
                     tracing::warn!(%service, error = %e, "could not forget a removed service's sync state");
                 }
@@ -394,7 +444,7 @@ impl EngineHandle {
             .flatten()
             .map(|mut s| {
                 // A sync that was running when the console stopped did not finish.
-                if matches!(s.state, SyncState::Syncing { .. }) {
+                if matches!(s.state, SyncState::Syncing { .. } | SyncState::Waiting(_)) {
                     s.state = SyncState::Warning("the last sync was interrupted".into());
                 }
                 s.interval_secs = service.sync_interval_secs;
@@ -793,6 +843,80 @@ impl EngineHandle {
         });
     }
 
+    /// Takes the service's lease, waiting (and saying for whom) while another process or engine
+    /// syncs it. Err((reason, transient)) when canceled or when the wait runs out.
+    async fn take_lease(&self, service: Id, cancel: &AtomicBool) -> Result<Lease, (String, bool)> {
+        let deadline = Instant::now() + self.shared.ctx.lease_wait;
+        let mut told: Option<String> = None;
+        loop {
+            let leases = self.shared.leases.clone();
+            let holder = Holder::this_process(&self.shared.ctx.program);
+            let answer = tokio::task::spawn_blocking(move || leases.try_acquire(service, &holder))
+                .await
+                .map_err(|e| (e.to_string(), false))?
+                .map_err(|e| (e.to_string(), false))?;
+            let who = match answer {
+                Acquire::Granted(lease) => return Ok(lease),
+                Acquire::Held(who) => who,
+            };
+            let name = self
+                .service(service)
+                .map(|s| s.name)
+                .unwrap_or_else(|| service.to_string());
+            let busy = match who {
+                Some(h) => format!("\"{name}\" is being synced by {h}"),
+                None => format!("\"{name}\" is being synced by another Fabric Console"),
+            };
+            if told.as_ref() != Some(&busy) {
+                tracing::info!(service = %name, "waiting: {busy}");
+                let waiting = format!("{busy}; this sync starts when it finishes");
+                self.update_status(service, |s| s.state = SyncState::Waiting(waiting));
+                told = Some(busy.clone());
+            }
+            if cancel.load(Ordering::Relaxed) {
+                return Err(("The sync was canceled.".into(), false));
+            }
+            if Instant::now() >= deadline {
+                return Err((
+                    format!(
+                        "{busy}, and that sync did not finish within {}; try again later.",
+                        wait_text(self.shared.ctx.lease_wait)
+                    ),
+                    true,
+                ));
+            }
+            tokio::time::sleep(LEASE_POLL).await;
+        }
+    }
+
+    /// Reloads the fabric if another process committed to the store since this one read it, and
+    /// tells the console.
+    async fn refresh_fabric(&self) -> Result<(), String> {
+        let store = self.shared.ctx.store.clone();
+        let changed = tokio::task::spawn_blocking(move || store.refresh())
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        if changed {
+            // A service another process added gets its worker (and its status) here too.
+            let services: Vec<NetworkService> = self
+                .shared
+                .ctx
+                .store
+                .fabric()
+                .network_services
+                .values()
+                .filter(|s| !self.has_worker(s.id))
+                .cloned()
+                .collect();
+            for s in &services {
+                self.spawn_worker(s);
+            }
+            self.emit(EngineEvent::FabricChanged);
+        }
+        Ok(())
+    }
+
     /// Ok(skew) or Err((reason, transient, skew)).
     async fn sync_steps(
         &self,
@@ -802,6 +926,15 @@ impl EngineHandle {
     ) -> Result<Option<i64>, (String, bool, Option<i64>)> {
         let canceled = || cancel.load(Ordering::Relaxed);
         let stop = |skew| ("The sync was canceled.".to_string(), false, skew);
+        // One sync per service across processes; then plan against what they wrote, not against
+        // what this process read earlier.
+        let _lease = self
+            .take_lease(service_id, cancel)
+            .await
+            .map_err(|(reason, transient)| (reason, transient, None))?;
+        self.refresh_fabric()
+            .await
+            .map_err(|reason| (reason, false, None))?;
         let service = self
             .service(service_id)
             .ok_or((GONE.to_string(), false, None))?;
@@ -857,12 +990,12 @@ impl EngineHandle {
             .map_err(|e| (e, false, skew))?;
 
         let revision = self.shared.ctx.store.revision();
-        let settled = self
-            .shared
-            .settled
-            .lock()
+        let db = self.shared.db.clone();
+        let settled = tokio::task::spawn_blocking(move || db.settled(service_id))
+            .await
             .ok()
-            .and_then(|m| m.get(&service_id).copied());
+            .and_then(|r| r.ok())
+            .flatten();
         if !ipam_changed && resolutions.is_empty() && settled == Some(revision) {
             // Neither side changed since both agreed: nothing to plan, nothing to send.
             let db = self.shared.db.clone();
@@ -1035,15 +1168,32 @@ impl EngineHandle {
             return Err(stop(skew));
         }
         let agreed = fully && plan.conflicts.is_empty() && plan.orphans.is_empty();
-        if let Ok(mut m) = self.shared.settled.lock() {
-            if agreed {
-                m.insert(service_id, self.shared.ctx.store.revision());
-            } else {
-                m.remove(&service_id);
-            }
-        }
+        let settled = agreed.then(|| self.shared.ctx.store.revision());
+        let db = self.shared.db.clone();
+        tokio::task::spawn_blocking(move || db.set_settled(service_id, settled))
+            .await
+            .map_err(|e| (e.to_string(), false, skew))?
+            .map_err(|e| (e.to_string(), false, skew))?;
         let warn_skew = skew.is_some_and(|s| s.abs() > self.shared.ctx.skew_threshold_ms);
-        job.result = if job.errors.is_empty() && !warn_skew {
+        job.result = if job.counts.failed > 0 {
+            // Completed with info only when every operation went through.
+            let unknown = if report.unconfirmed > 0 {
+                format!(
+                    " The outcome of {} is not known yet: the next sync looks them up on the server before it sends anything.",
+                    report.unconfirmed
+                )
+            } else {
+                String::new()
+            };
+            job.errors.insert(
+                0,
+                format!(
+                    "{} operation(s) could not be applied; the next sync tries them again.{unknown}",
+                    job.counts.failed
+                ),
+            );
+            JobResult::Failed
+        } else if job.errors.is_empty() && !warn_skew {
             JobResult::Succeeded
         } else {
             JobResult::CompletedWithWarnings

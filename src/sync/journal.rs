@@ -61,7 +61,8 @@ pub struct SyncDb {
     conn: Arc<Mutex<Connection>>,
 }
 
-const SCHEMA: &[&str] = &[r#"
+const SCHEMA: &[&str] = &[
+    r#"
 CREATE TABLE journal (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     service TEXT NOT NULL,
@@ -79,7 +80,11 @@ CREATE TABLE jobs (id TEXT PRIMARY KEY, service TEXT NOT NULL, started TEXT NOT 
 CREATE INDEX jobs_started ON jobs(started);
 CREATE TABLE resolutions (service TEXT NOT NULL, key TEXT NOT NULL, resolution TEXT NOT NULL,
     PRIMARY KEY (service, key));
-"#];
+"#,
+    r#"
+CREATE TABLE settled (service TEXT PRIMARY KEY, body TEXT NOT NULL);
+"#,
+];
 
 impl SyncDb {
     pub fn open(path: &Path) -> Result<Self, SyncDbError> {
@@ -260,6 +265,25 @@ impl SyncDb {
         self.put_json("status", status.service, status)
     }
 
+    /// The fabric revision at which the last sync (by any process) left both sides agreeing.
+    pub fn settled(&self, service: Id) -> Result<Option<u64>, SyncDbError> {
+        self.get_json("settled", service)
+    }
+
+    /// Records that both sides agree at `revision`, or (`None`) that they may not.
+    pub fn set_settled(&self, service: Id, revision: Option<u64>) -> Result<(), SyncDbError> {
+        match revision {
+            Some(r) => self.put_json("settled", service, &r),
+            None => self.with(|c| {
+                c.execute(
+                    "DELETE FROM settled WHERE service = ?1",
+                    params![service.to_string()],
+                )?;
+                Ok(())
+            }),
+        }
+    }
+
     pub fn save_job(&self, job: &JobRecord) -> Result<(), SyncDbError> {
         let body = serde_json::to_string(job)?;
         self.with(|c| {
@@ -339,7 +363,7 @@ impl SyncDb {
     pub fn forget_service(&self, service: Id) -> Result<(), SyncDbError> {
         self.with(|c| {
             let tx = c.transaction()?;
-            for table in ["base", "mirror", "status", "resolutions"] {
+            for table in ["base", "mirror", "status", "resolutions", "settled"] {
                 tx.execute(
                     &format!("DELETE FROM {table} WHERE service = ?1"),
                     params![service.to_string()],

@@ -4,6 +4,7 @@ pub mod apply;
 pub mod compare;
 pub mod engine;
 pub mod journal;
+pub mod lease;
 pub mod normal;
 pub mod op_order;
 pub mod plan;

@@ -132,6 +132,8 @@ pub enum SyncState {
         total: u64,
     },
     InSync,
+    /// Another process (or engine) is syncing this service; the sentence says who and since when.
+    Waiting(String),
     Warning(String),
     Error(String),
 }
@@ -145,6 +147,7 @@ impl SyncState {
             }
             SyncState::Syncing { stage, .. } => format!("Syncing: {}", stage.label()),
             SyncState::InSync => "In sync".into(),
+            SyncState::Waiting(w) => format!("Waiting: {w}"),
             SyncState::Warning(w) => format!("Warning: {w}"),
             SyncState::Error(e) => format!("Error: {e}"),
         }

@@ -223,8 +223,14 @@ pub(super) fn transport_error(server: &str, e: &reqwest::Error) -> IpamError {
             server: server.to_string(),
             detail,
         }
-    } else {
+    } else if e.is_connect() {
         IpamError::Unreachable {
+            server: server.to_string(),
+            detail,
+        }
+    } else {
+        // Reset, closed or cut short after the request went out: the outcome is unknown.
+        IpamError::Interrupted {
             server: server.to_string(),
             detail,
         }

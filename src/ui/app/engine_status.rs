@@ -25,7 +25,10 @@ impl App {
                 self.set_activity(service)
             }
             EngineEvent::StatusChanged(status) => {
-                if matches!(status.state, SyncState::Syncing { .. }) {
+                if matches!(
+                    status.state,
+                    SyncState::Syncing { .. } | SyncState::Waiting(_)
+                ) {
                     self.set_activity(status.service);
                 } else {
                     self.end_activity(status.service);

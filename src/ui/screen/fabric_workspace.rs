@@ -546,7 +546,7 @@ fn status_rank(status: Option<&ServiceStatus>) -> u8 {
     match status.map(|s| &s.state) {
         Some(SyncState::Error(_)) => 0,
         Some(SyncState::Warning(_)) => 1,
-        Some(SyncState::Syncing { .. }) => 2,
+        Some(SyncState::Syncing { .. } | SyncState::Waiting(_)) => 2,
         None | Some(SyncState::NeverSynced) => 3,
         Some(SyncState::InSync) => 4,
     }
@@ -571,6 +571,7 @@ pub fn short_status(state: &SyncState) -> String {
             None => format!("Syncing ({})", stage.label()),
         },
         SyncState::InSync => "In sync".into(),
+        SyncState::Waiting(w) => format!("Waiting: {w}"),
         SyncState::Warning(w) => format!("Warning: {w}"),
         SyncState::Error(e) => format!("Error: {e}"),
     }

@@ -265,7 +265,7 @@ pub fn hollow_dot<'a, M: 'a>() -> Element<'a, M> {
 pub fn sync_tone(state: &SyncState) -> Option<Tone> {
     match state {
         SyncState::NeverSynced => None,
-        SyncState::Syncing { .. } => Some(Tone::Info),
+        SyncState::Syncing { .. } | SyncState::Waiting(_) => Some(Tone::Info),
         SyncState::InSync => Some(Tone::Success),
         SyncState::Warning(_) => Some(Tone::Warning),
         SyncState::Error(_) => Some(Tone::Error),

@@ -1,0 +1,301 @@
+//! One sync per network service across every process that opens a data directory: the console,
+//! a scheduled `fabric-console sync`, a second console. Before a sync reads or writes anything it
+//! takes the service's lease; whoever finds it held waits and says who holds it.
+//!
+//! [`LeaseProvider`] is the seam: [`FileLeases`] keeps the leases beside the sync database as
+//! operating-system file locks (released by the kernel when the holder exits or is killed, so a
+//! crash never leaves a service locked); a shared database store can provide the same trait with
+//! its own locks (for example PostgreSQL advisory locks, which end with the session).
+
+use std::fmt;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Local, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::fabric::model::Id;
+
+/// Who holds (or asks for) a service's lease.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holder {
+    /// What the process is, as a person would name it: "Fabric Console", "fabric-console sync".
+    pub program: String,
+    pub pid: u32,
+    pub host: String,
+    pub since: DateTime<Utc>,
+}
+
+impl Holder {
+    /// This process, holding from now.
+    pub fn this_process(program: &str) -> Self {
+        Holder {
+            program: program.to_string(),
+            pid: std::process::id(),
+            host: host_name(),
+            since: Utc::now(),
+        }
+    }
+}
+
+impl fmt::Display for Holder {
+    /// "another Fabric Console (pid 4242) since 10:02" — the host is named only when it is not
+    /// this one.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let since = self.since.with_timezone(&Local).format("%H:%M:%S");
+        if self.host == host_name() {
+            write!(
+                f,
+                "another {} (pid {}) since {since}",
+                self.program, self.pid
+            )
+        } else {
+            write!(
+                f,
+                "another {} (pid {} on {}) since {since}",
+                self.program, self.pid, self.host
+            )
+        }
+    }
+}
+
+/// The answer to a request for a lease.
+pub enum Acquire {
+    /// Held until the [`Lease`] is dropped.
+    Granted(Lease),
+    /// Someone else holds it; `None` when who is not known (they have only just taken it).
+    Held(Option<Holder>),
+}
+
+/// A held lease; dropping it releases it.
+pub struct Lease {
+    _held: Box<dyn Send + Sync>,
+}
+
+impl Lease {
+    pub fn new(held: impl Send + Sync + 'static) -> Self {
+        Lease {
+            _held: Box::new(held),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LeaseError {
+    #[error(
+        "The sync lock {path} cannot be opened: {source}. Check the data directory is writable."
+    )]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Hands out one lease per service at a time, to every process that shares the provider.
+pub trait LeaseProvider: Send + Sync {
+    /// Takes the service's lease for `holder` if it is free; never waits.
+    fn try_acquire(&self, service: Id, holder: &Holder) -> Result<Acquire, LeaseError>;
+}
+
+/// Leases as file locks in a folder (`<data dir>/locks/<service>.lock`). Each lock file holds its
+/// holder's description so that others can say who it is.
+#[derive(Debug, Clone)]
+pub struct FileLeases {
+    dir: PathBuf,
+}
+
+impl FileLeases {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        FileLeases { dir: dir.into() }
+    }
+
+    /// The leases of the data directory whose sync database is `sync_db`.
+    pub fn beside(sync_db: &Path) -> Self {
+        let parent = sync_db.parent().unwrap_or(Path::new("."));
+        FileLeases::new(parent.join("locks"))
+    }
+
+    fn path(&self, service: Id) -> PathBuf {
+        self.dir.join(format!("{service}.lock"))
+    }
+}
+
+impl LeaseProvider for FileLeases {
+    fn try_acquire(&self, service: Id, holder: &Holder) -> Result<Acquire, LeaseError> {
+        let path = self.path(service);
+        let io = |source| LeaseError::Io {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&self.dir).map_err(io)?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {
+                let body = serde_json::to_vec(holder).unwrap_or_default();
+                file.set_len(0).map_err(io)?;
+                file.seek(SeekFrom::Start(0)).map_err(io)?;
+                file.write_all(&body).map_err(io)?;
+                Ok(Acquire::Granted(Lease::new(LockedFile(file))))
+            }
+            Err(TryLockError::WouldBlock) => {
+                let mut body = Vec::new();
+                let _ = file.take(4096).read_to_end(&mut body);
+                Ok(Acquire::Held(serde_json::from_slice(&body).ok()))
+            }
+            Err(TryLockError::Error(e)) => Err(io(e)),
+        }
+    }
+}
+
+/// The open lock file; closing it (on drop, or when the process ends) releases the lock.
+struct LockedFile(#[allow(dead_code)] File);
+
+/// Leases that only the engines of this process share: for an engine whose sync database lives
+/// in memory (tests, previews), where no other process can see its state anyway.
+#[derive(Debug, Default, Clone)]
+pub struct ProcessLeases {
+    held: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<Id, Holder>>>,
+}
+
+struct ProcessLease {
+    held: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<Id, Holder>>>,
+    service: Id,
+}
+
+impl Drop for ProcessLease {
+    fn drop(&mut self) {
+        if let Ok(mut held) = self.held.lock() {
+            held.remove(&self.service);
+        }
+    }
+}
+
+impl LeaseProvider for ProcessLeases {
+    fn try_acquire(&self, service: Id, holder: &Holder) -> Result<Acquire, LeaseError> {
+        let mut held = self
+            .held
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(h) = held.get(&service) {
+            return Ok(Acquire::Held(Some(h.clone())));
+        }
+        held.insert(service, holder.clone());
+        Ok(Acquire::Granted(Lease::new(ProcessLease {
+            held: self.held.clone(),
+            service,
+        })))
+    }
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "this computer".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn granted(a: Acquire) -> Lease {
+        match a {
+            Acquire::Granted(l) => l,
+            Acquire::Held(h) => panic!("expected the lease, held by {h:?}"),
+        }
+    }
+
+    #[test]
+    fn a_file_lease_is_exclusive_says_who_holds_it_and_frees_on_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        // Two providers over one folder stand for two processes: file locks from two opens
+        // exclude each other even inside one process.
+        let a = FileLeases::new(dir.path());
+        let b = FileLeases::new(dir.path());
+        let service = uuid::Uuid::new_v4();
+        let other = uuid::Uuid::new_v4();
+        let console = Holder::this_process("Fabric Console");
+        let lease = granted(a.try_acquire(service, &console).unwrap());
+        match b
+            .try_acquire(service, &Holder::this_process("fabric-console sync"))
+            .unwrap()
+        {
+            Acquire::Held(Some(h)) => {
+                assert_eq!(h, console);
+                let text = h.to_string();
+                assert!(
+                    text.starts_with(&format!(
+                        "another Fabric Console (pid {})",
+                        std::process::id()
+                    )),
+                    "{text}"
+                );
+            }
+            Acquire::Held(None) => panic!("the holder should be known"),
+            Acquire::Granted(_) => panic!("two holders at once"),
+        }
+        // Another service is independent.
+        let _other = granted(b.try_acquire(other, &console).unwrap());
+        drop(lease);
+        let _again = granted(b.try_acquire(service, &console).unwrap());
+    }
+
+    #[test]
+    fn a_killed_holder_frees_its_lease() {
+        // A child process takes the lock and is killed: the kernel releases it.
+        let dir = tempfile::tempdir().unwrap();
+        let service = uuid::Uuid::new_v4();
+        let leases = FileLeases::new(dir.path());
+        let path = leases.path(service);
+        std::fs::create_dir_all(dir.path()).unwrap();
+        std::fs::write(&path, b"").unwrap();
+        // flock(1) comes with util-linux, which every Debian machine has; `-o` keeps the lock in
+        // flock itself, not in the command it runs.
+        let mut child = std::process::Command::new("flock")
+            .arg("-o")
+            .arg(&path)
+            .arg("sleep")
+            .arg("30")
+            .spawn()
+            .expect("flock(1) runs");
+        let holder = Holder::this_process("test");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match leases.try_acquire(service, &holder).unwrap() {
+                Acquire::Held(_) => break,
+                Acquire::Granted(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                Acquire::Granted(_) => panic!("the child never took the lock"),
+            }
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let _lease = granted(leases.try_acquire(service, &holder).unwrap());
+    }
+
+    #[test]
+    fn process_leases_are_exclusive_per_service() {
+        let leases = ProcessLeases::default();
+        let service = uuid::Uuid::new_v4();
+        let holder = Holder::this_process("Fabric Console");
+        let lease = granted(leases.try_acquire(service, &holder).unwrap());
+        assert!(matches!(
+            leases.try_acquire(service, &holder).unwrap(),
+            Acquire::Held(Some(_))
+        ));
+        drop(lease);
+        let _lease = granted(leases.try_acquire(service, &holder).unwrap());
+    }
+}
