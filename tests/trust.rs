@@ -251,6 +251,13 @@ async fn lost_answers_resets_and_gateway_errors_never_duplicate_or_lose() {
         if job.counts.failed > 0 {
             assert_eq!(job.result, JobResult::Failed, "{:?}", job.errors);
         }
+        // Nothing that took effect was sent again (the server would call it a conflict).
+        let resent: Vec<&String> = job
+            .errors
+            .iter()
+            .filter(|e| e.contains("already exists"))
+            .collect();
+        assert!(resent.is_empty(), "seed {seed}: sent again: {resent:?}");
         proxy.set_enabled(false);
         let outcome = settle(&console, &server, &token, expected).await;
         let injected: u64 = proxy.injected().values().sum();
@@ -379,7 +386,7 @@ async fn two_sync_processes_on_one_data_directory_create_everything_once() {
     let waited = [&a, &b]
         .iter()
         .any(|o| String::from_utf8_lossy(&o.stderr).contains("is being synced by another"));
-    eprintln!("created {ca} and {cb}; one of them waited and said so: {waited}");
+    assert!(waited, "neither said it waited for the other");
     let outcome = settle(&console, &server, &token, expected).await;
     assert_eq!(
         (outcome.duplicated, outcome.lost, outcome.still_planned),

@@ -96,17 +96,22 @@ impl SyncDb {
         Self::init(Connection::open_in_memory()?)
     }
 
-    fn init(conn: Connection) -> Result<Self, SyncDbError> {
+    fn init(mut conn: Connection) -> Result<Self, SyncDbError> {
+        // Several processes may open the database at once: wait for each other's locks from the
+        // first statement on (switching to WAL takes one too).
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        for (i, step) in SCHEMA.iter().enumerate().skip(version as usize) {
-            let tx = conn.unchecked_transaction()?;
+        // The journal says what was sent before it is sent: it must survive a power loss.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        // The version is read and the schema created inside one write transaction, so two
+        // processes starting together do not both create it.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        for (i, step) in SCHEMA.iter().enumerate().skip(version.max(0) as usize) {
             tx.execute_batch(step)?;
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-            tx.commit()?;
         }
+        tx.commit()?;
         Ok(SyncDb {
             conn: Arc::new(Mutex::new(conn)),
         })
