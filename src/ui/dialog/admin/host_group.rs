@@ -1,7 +1,7 @@
 //! Create Host Group / Host Group Properties: a name and a parent in the host group tree.
 
-use iced::widget::{column, pick_list};
-use iced::{Element, Length};
+use iced::Element;
+use iced::widget::column;
 use uuid::Uuid;
 
 use super::form::{self, Choice, FieldErrors};
@@ -70,10 +70,7 @@ impl Form {
 
     pub fn update(&mut self, message: Message) -> &'static str {
         match message {
-            Message::Name(v) => {
-                self.name = v;
-                "Name"
-            }
+            Message::Name(v) => form::typed(&mut self.name, v, "Name"),
             Message::Parent(c) => {
                 self.parent = Some(c.id);
                 "Parent"
@@ -83,10 +80,12 @@ impl Form {
 
     pub fn check(&self, fabric: &Fabric) -> (Option<FabricObject>, FieldErrors) {
         let mut errors = FieldErrors::default();
-        if !self.is_root && self.parent.is_none() {
-            errors.add(
+        if !self.is_root {
+            form::required(
+                self.parent,
+                &mut errors,
                 "Parent",
-                "Parent is not chosen. Choose the host group this one belongs to.",
+                "Choose the host group this one belongs to.",
             );
         }
         let object = FabricObject::HostGroup(HostGroup {
@@ -99,16 +98,13 @@ impl Form {
     }
 
     pub fn view<'a>(&'a self, fabric: &Fabric, errors: &FieldErrors) -> Element<'a, Message> {
-        let mut c = column![form::field(
+        let mut c = column![form::text_field(
             "Name",
-            form::input(
-                NAME_INPUT,
-                "e.g. Seattle",
-                &self.name,
-                Message::Name,
-                errors.has("Name")
-            ),
-            errors.get("Name"),
+            NAME_INPUT,
+            "e.g. Seattle",
+            &self.name,
+            Message::Name,
+            errors,
         )]
         .spacing(10);
         if self.is_root {
@@ -116,20 +112,15 @@ impl Form {
                 "\"All Hosts\" is the root of the tree and has no parent.",
             ));
         } else {
-            let choices = parent_choices(fabric, Some(self.id));
-            let selected = self
-                .parent
-                .and_then(|p| choices.iter().find(|c| c.id == p).cloned());
             c = c.push(form::field(
                 "Parent",
-                iced::widget::container(
-                    pick_list(choices, selected, Message::Parent)
-                        .text_size(style::TEXT)
-                        .padding(5)
-                        .style(form::pick_style)
-                        .width(Length::Fill),
-                )
-                .id(PARENT_LIST),
+                form::choice_list(
+                    PARENT_LIST,
+                    parent_choices(fabric, Some(self.id)),
+                    self.parent,
+                    Message::Parent,
+                    None,
+                ),
                 errors.get("Parent"),
             ));
         }
