@@ -383,6 +383,20 @@ pub fn default_command<'a, M: Clone + 'a>(
     .on_press_maybe(on_press)
 }
 
+/// The ▸/▾ in front of a tree line that has children (`toggle` says what a click does); a line
+/// without children gets the same width of space, so names stay aligned.
+pub fn expander<'a, M: Clone + 'a>(expanded: bool, toggle: Option<M>) -> Element<'a, M> {
+    match toggle {
+        Some(toggle) => button(text(if expanded { "▾" } else { "▸" }).size(TEXT))
+            .padding([0, 4])
+            .width(18)
+            .style(flat(false))
+            .on_press(toggle)
+            .into(),
+        None => space().width(18).into(),
+    }
+}
+
 /// A label-value line of the details pane and the Summary page.
 pub fn field_line<'a, M: 'a>(label: impl Into<String>, value: impl Into<String>) -> Element<'a, M> {
     let label = label.into();

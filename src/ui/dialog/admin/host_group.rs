@@ -134,14 +134,7 @@ mod tests {
 
     #[test]
     fn a_duplicate_sibling_name_is_refused_at_the_name() {
-        let mut fabric = Fabric::new();
-        let root = fabric.root_host_group().map(|r| r.id).expect("root");
-        let seattle = HostGroup {
-            id: Uuid::new_v4(),
-            name: "Seattle".into(),
-            parent: Some(root),
-        };
-        fabric.host_groups.insert(seattle.id, seattle.clone());
+        let (fabric, root, seattle) = crate::ui::test_fabric::with_seattle();
         let mut form = Form::create(&fabric, None);
         form.update(Message::Name("seattle".into()));
         let (_, errors) = form.check(&fabric);
@@ -151,7 +144,7 @@ mod tests {
         assert!(errors.is_empty(), "{errors:?}");
         assert!(matches!(object, Some(FabricObject::HostGroup(g)) if g.parent == Some(root)));
         // A group cannot become its own descendant's child.
-        let choices = parent_choices(&fabric, Some(seattle.id));
-        assert!(!choices.iter().any(|c| c.id == seattle.id));
+        let choices = parent_choices(&fabric, Some(seattle));
+        assert!(!choices.iter().any(|c| c.id == seattle));
     }
 }

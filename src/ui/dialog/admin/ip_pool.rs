@@ -645,31 +645,17 @@ impl Form {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fabric::model::{
-        HostGroup, LogicalNetwork, LogicalNetworkIsolation, NetworkSite, SubnetVlan,
-    };
+    use crate::fabric::model::{LogicalNetworkIsolation, NetworkSite, SubnetVlan};
+    use crate::ui::test_fabric::{add_backend, with_seattle};
 
     fn fabric() -> (Fabric, Id) {
-        let mut f = Fabric::new();
-        let root = f.root_host_group().map(|r| r.id).expect("root");
-        let g = HostGroup {
-            id: Uuid::new_v4(),
-            name: "Seattle".into(),
-            parent: Some(root),
-        };
-        f.host_groups.insert(g.id, g.clone());
-        let ln = LogicalNetwork {
-            id: Uuid::new_v4(),
-            name: "Backend".into(),
-            description: String::new(),
-            isolation: LogicalNetworkIsolation::OneConnected,
-        };
-        f.logical_networks.insert(ln.id, ln.clone());
+        let (mut f, _, g) = with_seattle();
+        let ln = add_backend(&mut f, LogicalNetworkIsolation::OneConnected);
         let site = NetworkSite {
             id: Uuid::new_v4(),
             name: "Backend_Seattle".into(),
-            logical_network: ln.id,
-            host_groups: vec![g.id],
+            logical_network: ln,
+            host_groups: vec![g],
             subnets: vec![SubnetVlan {
                 subnet: "10.1.0.0/24".parse().unwrap(),
                 vlan: 10,

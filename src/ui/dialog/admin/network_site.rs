@@ -351,25 +351,12 @@ impl Form {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fabric::model::{HostGroup, LogicalNetwork};
+    use crate::ui::test_fabric::{add_backend, with_seattle};
 
     fn fabric() -> (Fabric, Id, Id) {
-        let mut f = Fabric::new();
-        let root = f.root_host_group().map(|r| r.id).expect("root");
-        let g = HostGroup {
-            id: Uuid::new_v4(),
-            name: "Seattle".into(),
-            parent: Some(root),
-        };
-        f.host_groups.insert(g.id, g.clone());
-        let ln = LogicalNetwork {
-            id: Uuid::new_v4(),
-            name: "Backend".into(),
-            description: String::new(),
-            isolation: LogicalNetworkIsolation::PrivateVlan,
-        };
-        f.logical_networks.insert(ln.id, ln.clone());
-        (f, g.id, ln.id)
+        let (mut f, _, g) = with_seattle();
+        let ln = add_backend(&mut f, LogicalNetworkIsolation::PrivateVlan);
+        (f, g, ln)
     }
 
     #[test]

@@ -215,19 +215,14 @@ impl Form {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fabric::model::{LogicalNetwork, LogicalNetworkIsolation};
+    use crate::fabric::model::LogicalNetworkIsolation;
+    use crate::ui::test_fabric::add_backend;
 
     #[test]
     fn vm_subnets_need_a_virtualized_logical_network() {
         let mut f = Fabric::new();
-        let ln = LogicalNetwork {
-            id: Uuid::new_v4(),
-            name: "Backend".into(),
-            description: String::new(),
-            isolation: LogicalNetworkIsolation::OneConnected,
-        };
-        f.logical_networks.insert(ln.id, ln.clone());
-        let mut form = Form::create(&f, Some(ln.id));
+        let ln = add_backend(&mut f, LogicalNetworkIsolation::OneConnected);
+        let mut form = Form::create(&f, Some(ln));
         form.update(Message::Name("Tenant A".into()));
         form.update(Message::Isolation(
             VmNetworkIsolation::NetworkVirtualization,
