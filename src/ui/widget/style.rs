@@ -103,29 +103,23 @@ pub fn band(theme: &Theme) -> container::Style {
     }
 }
 
-/// Header cells of grids.
+/// Header cells of grids: the pane tinted toward the text colour, with a border.
 pub fn grid_header(theme: &Theme) -> container::Style {
-    let p = theme.extended_palette();
     container::Style {
-        background: Some(Background::Color(pane_mix(
-            theme,
-            p.background.base.text,
-            0.05,
-        ))),
         border: Border::default().width(1).color(separator(theme)),
-        ..container::Style::default()
+        ..tinted_pane(theme, theme.extended_palette().background.base.text, 0.05)
     }
 }
 
-/// Category rows inside a grid ("Network managers (1)").
+/// Category rows inside a grid ("Network managers (1)"): the pane tinted toward the accent.
 pub fn group_row(theme: &Theme) -> container::Style {
-    let p = theme.extended_palette();
+    tinted_pane(theme, theme.extended_palette().primary.base.color, 0.06)
+}
+
+/// A container in the pane colour moved a share `t` toward `toward`.
+fn tinted_pane(theme: &Theme, toward: Color, t: f32) -> container::Style {
     container::Style {
-        background: Some(Background::Color(pane_mix(
-            theme,
-            p.primary.base.color,
-            0.06,
-        ))),
+        background: Some(Background::Color(pane_mix(theme, toward, t))),
         ..container::Style::default()
     }
 }

@@ -276,16 +276,12 @@ pub fn logical_network_field<'a, M: Clone + 'a>(
 
 /// The fabric's logical networks as choices, by name.
 pub fn logical_network_choices(fabric: &Fabric) -> Vec<Choice> {
-    let mut out: Vec<Choice> = fabric
-        .logical_networks
-        .values()
-        .map(|l| Choice {
-            id: l.id,
-            label: l.name.clone(),
-        })
-        .collect();
-    out.sort_by_key(|c| c.label.to_lowercase());
-    out
+    Choice::sorted(
+        fabric
+            .logical_networks
+            .values()
+            .map(|l| (l.id, l.name.clone())),
+    )
 }
 
 /// Pick lists in the text boxes' colours, so a dialog's fields look alike.
@@ -461,6 +457,21 @@ pub fn input_dyn<'a, M: Clone + 'a>(
 pub struct Choice {
     pub id: crate::fabric::model::Id,
     pub label: String,
+}
+
+impl Choice {
+    /// Objects as choices by (id, label), in the order a person reads them: by label, case
+    /// ignored.
+    pub fn sorted(
+        objects: impl IntoIterator<Item = (crate::fabric::model::Id, String)>,
+    ) -> Vec<Choice> {
+        let mut out: Vec<Choice> = objects
+            .into_iter()
+            .map(|(id, label)| Choice { id, label })
+            .collect();
+        out.sort_by_key(|c| c.label.to_lowercase());
+        out
+    }
 }
 
 impl std::fmt::Display for Choice {

@@ -33,17 +33,13 @@ pub fn parent_choices(fabric: &Fabric, except: Option<Id>) -> Vec<Choice> {
     let below: std::collections::BTreeSet<Id> = except
         .map(|id| fabric.host_group_subtree(id))
         .unwrap_or_default();
-    let mut out: Vec<Choice> = fabric
-        .host_groups
-        .keys()
-        .filter(|id| !below.contains(id))
-        .map(|id| Choice {
-            id: *id,
-            label: fabric.host_group_path(*id),
-        })
-        .collect();
-    out.sort_by_key(|c| c.label.to_lowercase());
-    out
+    Choice::sorted(
+        fabric
+            .host_groups
+            .keys()
+            .filter(|id| !below.contains(id))
+            .map(|id| (*id, fabric.host_group_path(*id))),
+    )
 }
 
 impl Form {

@@ -112,41 +112,27 @@ pub enum Message {
 
 /// Sites as "Logical network ▸ Site", sorted.
 pub fn site_choices(fabric: &Fabric) -> Vec<Choice> {
-    let mut out: Vec<Choice> = fabric
-        .network_sites
-        .values()
-        .map(|s| Choice {
-            id: s.id,
-            label: format!(
-                "{} ▸ {}",
-                fabric
-                    .logical_networks
-                    .get(&s.logical_network)
-                    .map(|l| l.name.as_str())
-                    .unwrap_or("?"),
-                s.name
-            ),
-        })
-        .collect();
-    out.sort_by_key(|c| c.label.to_lowercase());
-    out
+    Choice::sorted(fabric.network_sites.values().map(|s| {
+        let network = fabric
+            .logical_networks
+            .get(&s.logical_network)
+            .map(|l| l.name.as_str())
+            .unwrap_or("?");
+        (s.id, format!("{network} ▸ {}", s.name))
+    }))
 }
 
 /// VM networks that have VM subnets (network virtualization).
 pub fn vm_network_choices(fabric: &Fabric) -> Vec<Choice> {
-    let mut out: Vec<Choice> = fabric
-        .vm_networks
-        .values()
-        .filter(|v| {
-            v.isolation == VmNetworkIsolation::NetworkVirtualization && !v.vm_subnets.is_empty()
-        })
-        .map(|v| Choice {
-            id: v.id,
-            label: v.name.clone(),
-        })
-        .collect();
-    out.sort_by_key(|c| c.label.to_lowercase());
-    out
+    Choice::sorted(
+        fabric
+            .vm_networks
+            .values()
+            .filter(|v| {
+                v.isolation == VmNetworkIsolation::NetworkVirtualization && !v.vm_subnets.is_empty()
+            })
+            .map(|v| (v.id, v.name.clone())),
+    )
 }
 
 fn to_text<T: ToString>(items: impl IntoIterator<Item = T>) -> String {

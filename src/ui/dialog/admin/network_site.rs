@@ -277,35 +277,43 @@ impl Form {
         .spacing(4);
         for (i, p) in self.pairs.iter().enumerate() {
             pairs = row_errors.push_row(pairs, &p.subnet, |mine| {
-                let marked = |field: &str| mine.iter().any(|m| m.starts_with(field));
-                let mut line = row![
+                // A box of this row: red when one of the row's errors is about its field.
+                let cell = |id: String,
+                            placeholder: &str,
+                            value: &str,
+                            on_input: fn(usize, String) -> Message,
+                            field: &str,
+                            portion: u16| {
                     form::row_input(
+                        id,
+                        placeholder,
+                        value,
+                        move |v| on_input(i, v),
+                        mine.iter().any(|m| m.starts_with(field)),
+                        Length::FillPortion(portion),
+                    )
+                };
+                let mut line = row![
+                    cell(
                         subnet_input(i),
                         "10.1.0.0/24",
                         &p.subnet,
-                        move |v| Message::Subnet(i, v),
-                        marked("Subnet"),
-                        Length::FillPortion(3),
+                        Message::Subnet,
+                        "Subnet",
+                        3
                     ),
-                    form::row_input(
-                        vlan_input(i),
-                        "0",
-                        &p.vlan,
-                        move |v| Message::Vlan(i, v),
-                        marked("VLAN"),
-                        Length::FillPortion(1),
-                    ),
+                    cell(vlan_input(i), "0", &p.vlan, Message::Vlan, "VLAN", 1),
                 ]
                 .spacing(6)
                 .align_y(Alignment::Center);
                 line = if private {
-                    line.push(form::row_input(
+                    line.push(cell(
                         secondary_input(i),
                         "e.g. 11",
                         &p.secondary,
-                        move |v| Message::Secondary(i, v),
-                        marked("Secondary"),
-                        Length::FillPortion(1),
+                        Message::Secondary,
+                        "Secondary",
+                        1,
                     ))
                 } else {
                     line.push(space().width(Length::FillPortion(1)))
