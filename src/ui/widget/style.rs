@@ -497,9 +497,18 @@ pub fn save_problem<'a, M: 'a>(
 
 /// A dialog's OK and Cancel at its bottom right; OK is the default button.
 pub fn ok_cancel<'a, M: Clone + 'a>(ok: Option<M>, cancel: M) -> Element<'a, M> {
+    default_and_cancel("OK", ok, cancel)
+}
+
+/// A dialog's default command (`label`) and Cancel at its bottom right.
+pub fn default_and_cancel<'a, M: Clone + 'a>(
+    label: &'a str,
+    on_press: Option<M>,
+    cancel: M,
+) -> Element<'a, M> {
     row![
         space().width(Length::Fill),
-        default_command("OK", ok),
+        default_command(label, on_press),
         command("Cancel", Some(cancel)),
     ]
     .spacing(8)
