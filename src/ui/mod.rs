@@ -9,6 +9,8 @@ pub mod metrics;
 pub mod preferences;
 pub mod screen;
 pub mod startup;
+#[cfg(test)]
+pub(crate) mod test_fabric;
 pub mod widget;
 
 use std::sync::Arc;

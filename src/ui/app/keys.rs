@@ -159,13 +159,11 @@ impl App {
                 _ => Task::none(),
             },
             DialogKey::Submit | DialogKey::Cancel => {
-                if let Some(Modal::Exchange(x)) = &mut self.modal {
-                    let (task, event) = x.key(key, &self.fabric, &self.ctx.store);
-                    let task = task.map(Message::Exchange);
-                    if matches!(event, Some(exchange::Event::Close)) {
-                        self.modal = None;
-                    }
-                    return task;
+                if let Some(Modal::Exchange(x)) = &self.modal {
+                    return match x.key_message(key) {
+                        Some(m) => self.exchange_message(m),
+                        None => Task::none(),
+                    };
                 }
                 if self.admin.is_modal() {
                     return self

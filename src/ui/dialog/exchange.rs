@@ -13,7 +13,7 @@ use iced::{Alignment, Element, Length, Task};
 use crate::fabric::exchange::{export_json, import_json};
 use crate::fabric::model::Fabric;
 use crate::fabric::store::{FabricStore, StoreError};
-use crate::ui::widget::focus::{self, DialogKey};
+use crate::ui::widget::focus::DialogKey;
 use crate::ui::widget::style::{self, Tone};
 
 pub const DIALOG_ID: &str = "exchange-dialog";
@@ -328,25 +328,17 @@ impl Exchange {
         (Task::none(), None)
     }
 
-    pub fn key(
-        &mut self,
-        key: DialogKey,
-        fabric: &Arc<Fabric>,
-        store: &FabricStore,
-    ) -> (Task<Message>, Option<Event>) {
+    /// What Enter or Escape means in the dialog's present stage, if anything.
+    pub fn key_message(&self, key: DialogKey) -> Option<Message> {
         match key {
-            DialogKey::Next => (focus::next(DIALOG_ID), None),
-            DialogKey::Previous => (focus::previous(DIALOG_ID), None),
-            DialogKey::Cancel => self.update(Message::Cancel, fabric, store),
+            DialogKey::Cancel => Some(Message::Cancel),
             DialogKey::Submit => match self.stage {
-                Stage::TypePath { .. } | Stage::Failed(_) => {
-                    self.update(Message::UsePath, fabric, store)
-                }
-                Stage::Confirm { .. } => self.update(Message::Confirm, fabric, store),
-                Stage::Problems { .. } => self.update(Message::Cancel, fabric, store),
-                _ => (Task::none(), None),
+                Stage::TypePath { .. } | Stage::Failed(_) => Some(Message::UsePath),
+                Stage::Confirm { .. } => Some(Message::Confirm),
+                Stage::Problems { .. } => Some(Message::Cancel),
+                _ => None,
             },
-            DialogKey::Find => (Task::none(), None),
+            DialogKey::Next | DialogKey::Previous | DialogKey::Find => None,
         }
     }
 
@@ -393,13 +385,7 @@ impl Exchange {
                 c = c.push(self.path_field());
                 (
                     c.into(),
-                    row![
-                        space().width(Length::Fill),
-                        style::default_command(go, (!self.path.trim().is_empty()).then_some(Message::UsePath)),
-                        style::command("Cancel", Some(Message::Cancel)),
-                    ]
-                    .spacing(8)
-                    .into(),
+                    style::default_and_cancel(go, (!self.path.trim().is_empty()).then_some(Message::UsePath), Message::Cancel),
                 )
             }
             Stage::Working(what) => (
@@ -418,13 +404,7 @@ impl Exchange {
                 ]
                 .spacing(10)
                 .into(),
-                row![
-                    space().width(Length::Fill),
-                    style::default_command("Replace the fabric", Some(Message::Confirm)),
-                    style::command("Cancel", Some(Message::Cancel)),
-                ]
-                .spacing(8)
-                .into(),
+                style::default_and_cancel("Replace the fabric", Some(Message::Confirm), Message::Cancel),
             ),
             Stage::Problems { path, problems } => {
                 let list = column(problems.iter().enumerate().map(|(i, p)| {
@@ -464,13 +444,7 @@ impl Exchange {
             }
             Stage::Failed(e) => (
                 column![style::notice(Tone::Error, e.clone()), self.path_field()].spacing(10).into(),
-                row![
-                    space().width(Length::Fill),
-                    style::default_command(go, (!self.path.trim().is_empty()).then_some(Message::UsePath)),
-                    style::command("Cancel", Some(Message::Cancel)),
-                ]
-                .spacing(8)
-                .into(),
+                style::default_and_cancel(go, (!self.path.trim().is_empty()).then_some(Message::UsePath), Message::Cancel),
             ),
         };
         style::dialog_window(

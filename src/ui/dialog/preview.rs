@@ -135,23 +135,27 @@ impl Preview {
                 .padding_y(3)
                 .width(Length::Fill);
                 let mut c = column![container(grid).style(style::pane)].spacing(8);
-                if summary.conflicts > 0 {
-                    c = c.push(style::notice(
-                        Tone::Warning,
-                        match summary.conflicts {
-                            1 => "1 conflict: both sides changed the same field differently. It is shown in the side-by-side view and never guessed.".to_string(),
-                            n => format!("{n} conflicts: both sides changed the same fields differently. They are shown in the side-by-side view and never guessed."),
-                        },
-                    ));
-                }
-                if summary.orphans > 0 {
-                    c = c.push(style::notice(
-                        Tone::Warning,
-                        match summary.orphans {
-                            1 => "1 logical network lost its VMM Logical Network name on the IPAM server: delete its sites and the network here to complete the deletion.".to_string(),
-                            n => format!("{n} logical networks lost their VMM Logical Network name on the IPAM server: delete their sites and the networks here to complete the deletion."),
-                        },
-                    ));
+                // A warning for each kind of trouble there is, worded for one or for several.
+                let warnings = [
+                    (
+                        summary.conflicts,
+                        "1 conflict: both sides changed the same field differently. It is shown in the side-by-side view and never guessed.",
+                        "conflicts: both sides changed the same fields differently. They are shown in the side-by-side view and never guessed.",
+                    ),
+                    (
+                        summary.orphans,
+                        "1 logical network lost its VMM Logical Network name on the IPAM server: delete its sites and the network here to complete the deletion.",
+                        "logical networks lost their VMM Logical Network name on the IPAM server: delete their sites and the networks here to complete the deletion.",
+                    ),
+                ];
+                for (count, one, several) in warnings {
+                    if count > 0 {
+                        let message = match count {
+                            1 => one.to_string(),
+                            n => format!("{n} {several}"),
+                        };
+                        c = c.push(style::notice(Tone::Warning, message));
+                    }
                 }
                 c.into()
             }

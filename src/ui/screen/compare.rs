@@ -123,13 +123,16 @@ pub enum Event {
 }
 
 fn identity(row: &CompareRow) -> (RowKind, Id, String) {
-    let title = row
-        .console
+    (row.kind, row.object, title(row))
+}
+
+/// A row's title as the console shows it, else as the IPAM server does.
+fn title(row: &CompareRow) -> String {
+    row.console
         .as_ref()
         .or(row.ipam.as_ref())
         .map(|c| c.title.clone())
-        .unwrap_or_default();
-    (row.kind, row.object, title)
+        .unwrap_or_default()
 }
 
 mod view;

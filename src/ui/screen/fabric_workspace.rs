@@ -243,16 +243,7 @@ impl FabricWorkspace {
         count: Option<usize>,
     ) -> Element<'a, Message> {
         let expanded = self.expanded.contains(&node);
-        let expander: Element<'a, Message> = if expandable {
-            button(text(if expanded { "▾" } else { "▸" }).size(style::TEXT))
-                .padding([0, 4])
-                .width(18)
-                .style(style::flat(false))
-                .on_press(Message::Toggle(node))
-                .into()
-        } else {
-            space().width(18).into()
-        };
+        let expander = style::expander(expanded, expandable.then_some(Message::Toggle(node)));
         let mut line = row![text(label.to_string()).size(style::TEXT)].spacing(6);
         if let Some(n) = count {
             line = line.push(style::hint(format!("({n})")));

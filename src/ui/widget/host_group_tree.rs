@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use iced::widget::{button, checkbox, column, container, row, scrollable, space, text};
+use iced::widget::{checkbox, column, container, row, scrollable, space};
 use iced::{Element, Length};
 
 use crate::fabric::model::{Fabric, HostGroupScope, Id};
@@ -134,16 +134,10 @@ impl HostGroupTree {
         };
         let children = self.fabric.host_group_children(id);
         let expanded = self.expanded.contains(&id);
-        let expander: Element<'a, Message> = if children.is_empty() {
-            space().width(18).into()
-        } else {
-            button(text(if expanded { "▾" } else { "▸" }).size(style::TEXT))
-                .padding([0, 4])
-                .width(18)
-                .style(style::flat(false))
-                .on_press(Message::Expand(id))
-                .into()
-        };
+        let expander = style::expander(
+            expanded,
+            (!children.is_empty()).then_some(Message::Expand(id)),
+        );
         let on_toggle = (!self.all).then_some(move |on| Message::Toggle(id, on));
         let line = row![
             space().width(f32::from(depth) * 16.0),
@@ -169,29 +163,21 @@ impl HostGroupTree {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fabric::model::HostGroup;
-    use uuid::Uuid;
+    use crate::ui::test_fabric::with_seattle;
 
     #[test]
     fn needs_a_group_or_all() {
-        let mut fabric = Fabric::new();
-        let root = fabric.root_host_group().map(|r| r.id).expect("root");
-        let child = HostGroup {
-            id: Uuid::new_v4(),
-            name: "Seattle".into(),
-            parent: Some(root),
-        };
-        fabric.host_groups.insert(child.id, child.clone());
+        let (fabric, _, child) = with_seattle();
         let mut page = HostGroupTree::new(Arc::new(fabric));
         assert!(
             page.validate()
                 .unwrap_err()
                 .contains("at least one host group")
         );
-        page.update(Message::Toggle(child.id, true));
+        page.update(Message::Toggle(child, true));
         assert_eq!(page.validate(), Ok(()));
         assert_eq!(page.describe(), "All Hosts/Seattle");
-        page.update(Message::Toggle(child.id, false));
+        page.update(Message::Toggle(child, false));
         page.update(Message::All(true));
         assert_eq!(page.scope(), HostGroupScope::All);
     }

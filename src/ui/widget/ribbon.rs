@@ -75,59 +75,16 @@ impl Ribbon {
         let tabs = row![tab("Home", Tab::Home), tab("View", Tab::View)].spacing(2);
         let groups: Element<'a, Message> = match self.tab {
             Tab::Home => {
-                let selected = selection.is_some();
-                let act = |a: Action| selected.then_some(Message::Action(a));
-                row![
-                    group(
-                        "Show",
-                        row![big(
-                            "▤",
-                            "Fabric Resources",
-                            Some(Message::Action(Action::ShowFabricResources))
-                        )]
-                    ),
-                    separator(),
-                    group(
-                        "Add",
-                        row![big(
-                            "+",
-                            "Add Resources ▾",
-                            Some(Message::Action(Action::AddResources))
-                        )]
-                    ),
-                    separator(),
-                    group(
-                        "Window",
-                        row![
-                            big("≣", "Jobs", Some(Message::Action(Action::ShowJobs))),
-                            big("⚙", "Settings", Some(Message::Action(Action::ShowSettings))),
-                        ]
-                        .spacing(2)
-                    ),
-                    separator(),
-                    group(
-                        "Fabric",
-                        row![
-                            big("↓", "Import...", Some(Message::Action(Action::Import))),
-                            big("↑", "Export...", Some(Message::Action(Action::Export))),
-                        ]
-                        .spacing(2)
-                    ),
-                    separator(),
-                    group(
-                        selection.unwrap_or("Network Service"),
-                        row![
-                            big("⟳", "Refresh", act(Action::Refresh)),
-                            big("⇄", "Preview", act(Action::Preview)),
-                            big("◫", "Side-by-side", act(Action::Compare)),
-                            big("✕", "Remove", act(Action::Remove)),
-                            big("☰", "Properties", act(Action::Properties)),
-                        ]
-                        .spacing(2)
-                    ),
-                ]
-                .spacing(6)
-                .height(Length::Fill)
+                let mut home = row![].spacing(6).height(Length::Fill);
+                for (label, buttons) in HOME_GROUPS {
+                    home = home.push(big_group(label, buttons, true)).push(separator());
+                }
+                // The selected network service's actions, named after it.
+                home.push(big_group(
+                    selection.unwrap_or("Network Service"),
+                    &SERVICE_BUTTONS,
+                    selection.is_some(),
+                ))
                 .into()
             }
             Tab::View => row![group(
@@ -154,6 +111,52 @@ impl Ribbon {
         ]
         .into()
     }
+}
+
+/// A ribbon button: its glyph, its label and what it asks of the console.
+type BigButton = (&'static str, &'static str, Action);
+
+/// The Home tab's groups before the selected service's.
+const HOME_GROUPS: [(&str, &[BigButton]); 4] = [
+    (
+        "Show",
+        &[("▤", "Fabric Resources", Action::ShowFabricResources)],
+    ),
+    ("Add", &[("+", "Add Resources ▾", Action::AddResources)]),
+    (
+        "Window",
+        &[
+            ("≣", "Jobs", Action::ShowJobs),
+            ("⚙", "Settings", Action::ShowSettings),
+        ],
+    ),
+    (
+        "Fabric",
+        &[
+            ("↓", "Import...", Action::Import),
+            ("↑", "Export...", Action::Export),
+        ],
+    ),
+];
+
+/// The selected network service's actions.
+const SERVICE_BUTTONS: [BigButton; 5] = [
+    ("⟳", "Refresh", Action::Refresh),
+    ("⇄", "Preview", Action::Preview),
+    ("◫", "Side-by-side", Action::Compare),
+    ("✕", "Remove", Action::Remove),
+    ("☰", "Properties", Action::Properties),
+];
+
+/// A labelled group of big buttons, all enabled or all disabled.
+fn big_group<'a>(label: &'a str, buttons: &'a [BigButton], enabled: bool) -> Element<'a, Message> {
+    group(
+        label,
+        row(buttons.iter().map(|(glyph, label, action)| {
+            big(glyph, label, enabled.then_some(Message::Action(*action)))
+        }))
+        .spacing(2),
+    )
 }
 
 fn big<'a>(glyph: &'a str, label: &'a str, on_press: Option<Message>) -> Element<'a, Message> {

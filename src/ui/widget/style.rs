@@ -103,29 +103,23 @@ pub fn band(theme: &Theme) -> container::Style {
     }
 }
 
-/// Header cells of grids.
+/// Header cells of grids: the pane tinted toward the text colour, with a border.
 pub fn grid_header(theme: &Theme) -> container::Style {
-    let p = theme.extended_palette();
     container::Style {
-        background: Some(Background::Color(pane_mix(
-            theme,
-            p.background.base.text,
-            0.05,
-        ))),
         border: Border::default().width(1).color(separator(theme)),
-        ..container::Style::default()
+        ..tinted_pane(theme, theme.extended_palette().background.base.text, 0.05)
     }
 }
 
-/// Category rows inside a grid ("Network managers (1)").
+/// Category rows inside a grid ("Network managers (1)"): the pane tinted toward the accent.
 pub fn group_row(theme: &Theme) -> container::Style {
-    let p = theme.extended_palette();
+    tinted_pane(theme, theme.extended_palette().primary.base.color, 0.06)
+}
+
+/// A container in the pane colour moved a share `t` toward `toward`.
+fn tinted_pane(theme: &Theme, toward: Color, t: f32) -> container::Style {
     container::Style {
-        background: Some(Background::Color(pane_mix(
-            theme,
-            p.primary.base.color,
-            0.06,
-        ))),
+        background: Some(Background::Color(pane_mix(theme, toward, t))),
         ..container::Style::default()
     }
 }
@@ -383,6 +377,20 @@ pub fn default_command<'a, M: Clone + 'a>(
     .on_press_maybe(on_press)
 }
 
+/// The ▸/▾ in front of a tree line that has children (`toggle` says what a click does); a line
+/// without children gets the same width of space, so names stay aligned.
+pub fn expander<'a, M: Clone + 'a>(expanded: bool, toggle: Option<M>) -> Element<'a, M> {
+    match toggle {
+        Some(toggle) => button(text(if expanded { "▾" } else { "▸" }).size(TEXT))
+            .padding([0, 4])
+            .width(18)
+            .style(flat(false))
+            .on_press(toggle)
+            .into(),
+        None => space().width(18).into(),
+    }
+}
+
 /// A label-value line of the details pane and the Summary page.
 pub fn field_line<'a, M: 'a>(label: impl Into<String>, value: impl Into<String>) -> Element<'a, M> {
     let label = label.into();
@@ -489,9 +497,18 @@ pub fn save_problem<'a, M: 'a>(
 
 /// A dialog's OK and Cancel at its bottom right; OK is the default button.
 pub fn ok_cancel<'a, M: Clone + 'a>(ok: Option<M>, cancel: M) -> Element<'a, M> {
+    default_and_cancel("OK", ok, cancel)
+}
+
+/// A dialog's default command (`label`) and Cancel at its bottom right.
+pub fn default_and_cancel<'a, M: Clone + 'a>(
+    label: &'a str,
+    on_press: Option<M>,
+    cancel: M,
+) -> Element<'a, M> {
     row![
         space().width(Length::Fill),
-        default_command("OK", ok),
+        default_command(label, on_press),
         command("Cancel", Some(cancel)),
     ]
     .spacing(8)

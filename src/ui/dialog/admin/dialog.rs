@@ -216,13 +216,10 @@ mod tests {
     #[test]
     fn a_refused_save_puts_the_reasons_at_the_fields() {
         let mut fabric = Fabric::new();
-        let ln = crate::fabric::model::LogicalNetwork {
-            id: uuid::Uuid::new_v4(),
-            name: "Backend".into(),
-            description: String::new(),
-            isolation: crate::fabric::model::LogicalNetworkIsolation::OneConnected,
-        };
-        fabric.logical_networks.insert(ln.id, ln);
+        crate::ui::test_fabric::add_backend(
+            &mut fabric,
+            crate::fabric::model::LogicalNetworkIsolation::OneConnected,
+        );
         let mut dialog = ObjectDialog::new(
             Form::LogicalNetwork(logical_network::Form::create()),
             false,

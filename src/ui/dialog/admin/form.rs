@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use iced::widget::{column, container, row, text, text_input};
+use iced::widget::{Column, column, container, radio, row, text, text_input};
 use iced::{Alignment, Element, Length, Theme};
 use ipnet::IpNet;
 
@@ -173,6 +173,86 @@ pub fn field<'a, M: 'a>(
     .into()
 }
 
+/// A labelled text box; its border turns red while the field has errors.
+pub fn text_field<'a, M: Clone + 'a>(
+    label: &'static str,
+    id: &'static str,
+    placeholder: &str,
+    value: &str,
+    on_input: impl Fn(String) -> M + 'a,
+    errors: &FieldErrors,
+) -> Element<'a, M> {
+    field(
+        label,
+        input(id, placeholder, value, on_input, errors.has(label)),
+        errors.get(label),
+    )
+}
+
+/// What was typed in a text box is kept; the answer names the field that changed.
+pub fn typed(value: &mut String, typed: String, label: &'static str) -> &'static str {
+    *value = typed;
+    label
+}
+
+/// A choice the object cannot do without. When it is missing, the field says
+/// "<Field> is not chosen. <advice>".
+pub fn required<T>(
+    chosen: Option<T>,
+    errors: &mut FieldErrors,
+    label: &'static str,
+    advice: &str,
+) -> Option<T> {
+    if chosen.is_none() {
+        errors.add(label, format!("{label} is not chosen. {advice}"));
+    }
+    chosen
+}
+
+/// Options one a line as radio buttons; `id` names each line (by its index) for Tab and tests.
+pub fn radio_column<'a, T: Copy + Eq + 'a, M: Clone + 'a>(
+    options: &[T],
+    label: fn(T) -> &'static str,
+    selected: T,
+    on_select: fn(T) -> M,
+    id: fn(usize) -> String,
+) -> Element<'a, M> {
+    column(options.iter().enumerate().map(|(n, option)| {
+        container(
+            radio(label(*option), *option, Some(selected), on_select)
+                .text_size(style::TEXT)
+                .size(14),
+        )
+        .id(id(n))
+        .into()
+    }))
+    .spacing(6)
+    .into()
+}
+
+/// A pick list of objects in the dialog style, in a container `id` names.
+pub fn choice_list<'a, M: Clone + 'a>(
+    id: &'static str,
+    choices: Vec<Choice>,
+    chosen: Option<crate::fabric::model::Id>,
+    on_select: impl Fn(Choice) -> M + 'a,
+    placeholder: Option<&'static str>,
+) -> Element<'a, M> {
+    let selected = chosen.and_then(|c| choices.iter().find(|o| o.id == c).cloned());
+    let mut list = iced::widget::pick_list(choices, selected, on_select);
+    if let Some(placeholder) = placeholder {
+        list = list.placeholder(placeholder);
+    }
+    container(
+        list.text_size(style::TEXT)
+            .padding(5)
+            .style(pick_style)
+            .width(Length::Fill),
+    )
+    .id(id)
+    .into()
+}
+
 /// The "Logical network" field of the objects that belong to one; `id` names its list.
 pub fn logical_network_field<'a, M: Clone + 'a>(
     id: &'static str,
@@ -181,35 +261,27 @@ pub fn logical_network_field<'a, M: Clone + 'a>(
     on_select: impl Fn(Choice) -> M + 'a,
     errors: &FieldErrors,
 ) -> Element<'a, M> {
-    let networks = logical_network_choices(fabric);
-    let selected = chosen.and_then(|l| networks.iter().find(|c| c.id == l).cloned());
     field(
         "Logical network",
-        container(
-            iced::widget::pick_list(networks, selected, on_select)
-                .placeholder("Choose a logical network")
-                .text_size(style::TEXT)
-                .padding(5)
-                .style(pick_style)
-                .width(Length::Fill),
-        )
-        .id(id),
+        choice_list(
+            id,
+            logical_network_choices(fabric),
+            chosen,
+            on_select,
+            Some("Choose a logical network"),
+        ),
         errors.get("Logical network"),
     )
 }
 
 /// The fabric's logical networks as choices, by name.
 pub fn logical_network_choices(fabric: &Fabric) -> Vec<Choice> {
-    let mut out: Vec<Choice> = fabric
-        .logical_networks
-        .values()
-        .map(|l| Choice {
-            id: l.id,
-            label: l.name.clone(),
-        })
-        .collect();
-    out.sort_by_key(|c| c.label.to_lowercase());
-    out
+    Choice::sorted(
+        fabric
+            .logical_networks
+            .values()
+            .map(|l| (l.id, l.name.clone())),
+    )
 }
 
 /// Pick lists in the text boxes' colours, so a dialog's fields look alike.
@@ -242,6 +314,85 @@ pub fn list_button<'a, M: Clone + 'a>(
         .on_press(on_press)
 }
 
+/// Changes row `i` of an editable list, if there is one.
+pub fn edit_row<T>(rows: &mut [T], i: usize, edit: impl FnOnce(&mut T)) {
+    if let Some(row) = rows.get_mut(i) {
+        edit(row);
+    }
+}
+
+/// Does an error message speak of this exact token (a subnet or address as typed)?
+pub fn mentions(message: &str, token: &str) -> bool {
+    let token = token.trim();
+    if token.is_empty() {
+        return false;
+    }
+    let part_of_token = |c: char| c.is_ascii_alphanumeric() || matches!(c, '/' | ':' | '.');
+    message.match_indices(token).any(|(at, _)| {
+        let rest = &message[at + token.len()..];
+        let mut after = rest.chars();
+        let continues = match after.next() {
+            // A full stop ends the sentence; a dot followed by more of an address does not.
+            Some('.') => after.next().is_some_and(|c| c.is_ascii_alphanumeric()),
+            Some(c) => part_of_token(c),
+            None => false,
+        };
+        let before = message[..at].chars().next_back();
+        !continues && !before.is_some_and(part_of_token)
+    })
+}
+
+/// The errors of an editable list's fields, each shown under the rows whose subnet it names;
+/// what no row names stays with the list as a whole.
+pub struct RowErrors {
+    all: Vec<String>,
+    shown: Vec<String>,
+}
+
+impl RowErrors {
+    pub fn new(errors: &FieldErrors, fields: &[&str]) -> Self {
+        RowErrors {
+            all: fields
+                .iter()
+                .flat_map(|f| errors.get(f).iter())
+                .cloned()
+                .collect(),
+            shown: Vec::new(),
+        }
+    }
+
+    /// Adds a row to `list` and the errors that name `token` right under it; `line` builds the
+    /// row from those errors (to mark its boxes).
+    pub fn push_row<'a, M: 'a>(
+        &mut self,
+        list: Column<'a, M>,
+        token: &str,
+        line: impl FnOnce(&[String]) -> Element<'a, M>,
+    ) -> Column<'a, M> {
+        let mine: Vec<String> = self
+            .all
+            .iter()
+            .filter(|m| mentions(m, token))
+            .cloned()
+            .collect();
+        let mut list = list.push(line(&mine));
+        if !mine.is_empty() {
+            list = list.push(error_lines(&mine));
+        }
+        self.shown.extend(mine);
+        list
+    }
+
+    /// The errors no row named, for under the list.
+    pub fn rest(&self) -> Vec<String> {
+        self.all
+            .iter()
+            .filter(|m| !self.shown.contains(m))
+            .cloned()
+            .collect()
+    }
+}
+
 /// Removes row `i` of an editable list, if there is one.
 pub fn remove_row<T>(rows: &mut Vec<T>, i: usize) {
     if i < rows.len() {
@@ -258,6 +409,20 @@ pub fn input<'a, M: Clone + 'a>(
     invalid: bool,
 ) -> Element<'a, M> {
     input_dyn(id, placeholder, value, on_input, invalid)
+}
+
+/// A text box of an editable list's row, `width` wide.
+pub fn row_input<'a, M: Clone + 'a>(
+    id: String,
+    placeholder: &str,
+    value: &str,
+    on_input: impl Fn(String) -> M + 'a,
+    invalid: bool,
+    width: Length,
+) -> Element<'a, M> {
+    container(input_dyn(id, placeholder, value, on_input, invalid))
+        .width(width)
+        .into()
 }
 
 /// A text box whose id is made at run time (rows of an editable list).
@@ -292,6 +457,21 @@ pub fn input_dyn<'a, M: Clone + 'a>(
 pub struct Choice {
     pub id: crate::fabric::model::Id,
     pub label: String,
+}
+
+impl Choice {
+    /// Objects as choices by (id, label), in the order a person reads them: by label, case
+    /// ignored.
+    pub fn sorted(
+        objects: impl IntoIterator<Item = (crate::fabric::model::Id, String)>,
+    ) -> Vec<Choice> {
+        let mut out: Vec<Choice> = objects
+            .into_iter()
+            .map(|(id, label)| Choice { id, label })
+            .collect();
+        out.sort_by_key(|c| c.label.to_lowercase());
+        out
+    }
 }
 
 impl std::fmt::Display for Choice {

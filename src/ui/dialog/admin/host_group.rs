@@ -1,7 +1,7 @@
 //! Create Host Group / Host Group Properties: a name and a parent in the host group tree.
 
-use iced::widget::{column, pick_list};
-use iced::{Element, Length};
+use iced::Element;
+use iced::widget::column;
 use uuid::Uuid;
 
 use super::form::{self, Choice, FieldErrors};
@@ -33,17 +33,13 @@ pub fn parent_choices(fabric: &Fabric, except: Option<Id>) -> Vec<Choice> {
     let below: std::collections::BTreeSet<Id> = except
         .map(|id| fabric.host_group_subtree(id))
         .unwrap_or_default();
-    let mut out: Vec<Choice> = fabric
-        .host_groups
-        .keys()
-        .filter(|id| !below.contains(id))
-        .map(|id| Choice {
-            id: *id,
-            label: fabric.host_group_path(*id),
-        })
-        .collect();
-    out.sort_by_key(|c| c.label.to_lowercase());
-    out
+    Choice::sorted(
+        fabric
+            .host_groups
+            .keys()
+            .filter(|id| !below.contains(id))
+            .map(|id| (*id, fabric.host_group_path(*id))),
+    )
 }
 
 impl Form {
@@ -70,10 +66,7 @@ impl Form {
 
     pub fn update(&mut self, message: Message) -> &'static str {
         match message {
-            Message::Name(v) => {
-                self.name = v;
-                "Name"
-            }
+            Message::Name(v) => form::typed(&mut self.name, v, "Name"),
             Message::Parent(c) => {
                 self.parent = Some(c.id);
                 "Parent"
@@ -83,10 +76,12 @@ impl Form {
 
     pub fn check(&self, fabric: &Fabric) -> (Option<FabricObject>, FieldErrors) {
         let mut errors = FieldErrors::default();
-        if !self.is_root && self.parent.is_none() {
-            errors.add(
+        if !self.is_root {
+            form::required(
+                self.parent,
+                &mut errors,
                 "Parent",
-                "Parent is not chosen. Choose the host group this one belongs to.",
+                "Choose the host group this one belongs to.",
             );
         }
         let object = FabricObject::HostGroup(HostGroup {
@@ -99,16 +94,13 @@ impl Form {
     }
 
     pub fn view<'a>(&'a self, fabric: &Fabric, errors: &FieldErrors) -> Element<'a, Message> {
-        let mut c = column![form::field(
+        let mut c = column![form::text_field(
             "Name",
-            form::input(
-                NAME_INPUT,
-                "e.g. Seattle",
-                &self.name,
-                Message::Name,
-                errors.has("Name")
-            ),
-            errors.get("Name"),
+            NAME_INPUT,
+            "e.g. Seattle",
+            &self.name,
+            Message::Name,
+            errors,
         )]
         .spacing(10);
         if self.is_root {
@@ -116,20 +108,15 @@ impl Form {
                 "\"All Hosts\" is the root of the tree and has no parent.",
             ));
         } else {
-            let choices = parent_choices(fabric, Some(self.id));
-            let selected = self
-                .parent
-                .and_then(|p| choices.iter().find(|c| c.id == p).cloned());
             c = c.push(form::field(
                 "Parent",
-                iced::widget::container(
-                    pick_list(choices, selected, Message::Parent)
-                        .text_size(style::TEXT)
-                        .padding(5)
-                        .style(form::pick_style)
-                        .width(Length::Fill),
-                )
-                .id(PARENT_LIST),
+                form::choice_list(
+                    PARENT_LIST,
+                    parent_choices(fabric, Some(self.id)),
+                    self.parent,
+                    Message::Parent,
+                    None,
+                ),
                 errors.get("Parent"),
             ));
         }
@@ -143,14 +130,7 @@ mod tests {
 
     #[test]
     fn a_duplicate_sibling_name_is_refused_at_the_name() {
-        let mut fabric = Fabric::new();
-        let root = fabric.root_host_group().map(|r| r.id).expect("root");
-        let seattle = HostGroup {
-            id: Uuid::new_v4(),
-            name: "Seattle".into(),
-            parent: Some(root),
-        };
-        fabric.host_groups.insert(seattle.id, seattle.clone());
+        let (fabric, root, seattle) = crate::ui::test_fabric::with_seattle();
         let mut form = Form::create(&fabric, None);
         form.update(Message::Name("seattle".into()));
         let (_, errors) = form.check(&fabric);
@@ -160,7 +140,7 @@ mod tests {
         assert!(errors.is_empty(), "{errors:?}");
         assert!(matches!(object, Some(FabricObject::HostGroup(g)) if g.parent == Some(root)));
         // A group cannot become its own descendant's child.
-        let choices = parent_choices(&fabric, Some(seattle.id));
-        assert!(!choices.iter().any(|c| c.id == seattle.id));
+        let choices = parent_choices(&fabric, Some(seattle));
+        assert!(!choices.iter().any(|c| c.id == seattle));
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use iced::widget::{button, checkbox, column, container, pick_list, radio, row, space, text};
+use iced::widget::{checkbox, column, container, pick_list, radio, row, space, text};
 use iced::{Alignment, Element, Length};
 use uuid::Uuid;
 
@@ -112,41 +112,27 @@ pub enum Message {
 
 /// Sites as "Logical network ▸ Site", sorted.
 pub fn site_choices(fabric: &Fabric) -> Vec<Choice> {
-    let mut out: Vec<Choice> = fabric
-        .network_sites
-        .values()
-        .map(|s| Choice {
-            id: s.id,
-            label: format!(
-                "{} ▸ {}",
-                fabric
-                    .logical_networks
-                    .get(&s.logical_network)
-                    .map(|l| l.name.as_str())
-                    .unwrap_or("?"),
-                s.name
-            ),
-        })
-        .collect();
-    out.sort_by_key(|c| c.label.to_lowercase());
-    out
+    Choice::sorted(fabric.network_sites.values().map(|s| {
+        let network = fabric
+            .logical_networks
+            .get(&s.logical_network)
+            .map(|l| l.name.as_str())
+            .unwrap_or("?");
+        (s.id, format!("{network} ▸ {}", s.name))
+    }))
 }
 
 /// VM networks that have VM subnets (network virtualization).
 pub fn vm_network_choices(fabric: &Fabric) -> Vec<Choice> {
-    let mut out: Vec<Choice> = fabric
-        .vm_networks
-        .values()
-        .filter(|v| {
-            v.isolation == VmNetworkIsolation::NetworkVirtualization && !v.vm_subnets.is_empty()
-        })
-        .map(|v| Choice {
-            id: v.id,
-            label: v.name.clone(),
-        })
-        .collect();
-    out.sort_by_key(|c| c.label.to_lowercase());
-    out
+    Choice::sorted(
+        fabric
+            .vm_networks
+            .values()
+            .filter(|v| {
+                v.isolation == VmNetworkIsolation::NetworkVirtualization && !v.vm_subnets.is_empty()
+            })
+            .map(|v| (v.id, v.name.clone())),
+    )
 }
 
 fn to_text<T: ToString>(items: impl IntoIterator<Item = T>) -> String {
@@ -237,16 +223,9 @@ impl Form {
     }
 
     pub fn update(&mut self, message: Message, fabric: &Fabric) -> &'static str {
-        let set = |field: &mut String, v: String| *field = v;
         match message {
-            Message::Name(v) => {
-                set(&mut self.name, v);
-                "Name"
-            }
-            Message::Description(v) => {
-                set(&mut self.description, v);
-                "Description"
-            }
+            Message::Name(v) => form::typed(&mut self.name, v, "Name"),
+            Message::Description(v) => form::typed(&mut self.description, v, "Description"),
             Message::Source(s) => {
                 if self.source != s {
                     self.source = s;
@@ -264,38 +243,20 @@ impl Form {
                 self.subnet = Some(s);
                 self.subnet_field()
             }
-            Message::RangeStart(v) => {
-                set(&mut self.range_start, v);
-                "Range start"
-            }
-            Message::RangeEnd(v) => {
-                set(&mut self.range_end, v);
-                "Range end"
-            }
-            Message::Reserved(v) => {
-                set(&mut self.reserved, v);
-                "Reserved addresses"
-            }
-            Message::Vips(v) => {
-                set(&mut self.vips, v);
-                "VIP addresses"
-            }
+            Message::RangeStart(v) => form::typed(&mut self.range_start, v, "Range start"),
+            Message::RangeEnd(v) => form::typed(&mut self.range_end, v, "Range end"),
+            Message::Reserved(v) => form::typed(&mut self.reserved, v, "Reserved addresses"),
+            Message::Vips(v) => form::typed(&mut self.vips, v, "VIP addresses"),
             Message::GatewayAddress(i, v) => {
-                if let Some(g) = self.gateways.get_mut(i) {
-                    g.address = v;
-                }
+                form::edit_row(&mut self.gateways, i, |g| g.address = v);
                 "Default gateway"
             }
             Message::GatewayMetric(i, v) => {
-                if let Some(g) = self.gateways.get_mut(i) {
-                    g.metric = v;
-                }
+                form::edit_row(&mut self.gateways, i, |g| g.metric = v);
                 "Default gateway"
             }
             Message::GatewayAutomatic(i, on) => {
-                if let Some(g) = self.gateways.get_mut(i) {
-                    g.automatic = on;
-                }
+                form::edit_row(&mut self.gateways, i, |g| g.automatic = on);
                 "Default gateway"
             }
             Message::AddGateway => {
@@ -306,27 +267,15 @@ impl Form {
                 "Default gateway"
             }
             Message::RemoveGateway(i) => {
-                if i < self.gateways.len() {
-                    self.gateways.remove(i);
-                }
+                form::remove_row(&mut self.gateways, i);
                 "Default gateway"
             }
-            Message::DnsServers(v) => {
-                set(&mut self.dns_servers, v);
-                "DNS servers"
-            }
-            Message::DnsSuffix(v) => {
-                set(&mut self.dns_suffix, v);
-                "DNS suffix"
-            }
+            Message::DnsServers(v) => form::typed(&mut self.dns_servers, v, "DNS servers"),
+            Message::DnsSuffix(v) => form::typed(&mut self.dns_suffix, v, "DNS suffix"),
             Message::DnsSearchSuffixes(v) => {
-                set(&mut self.dns_search_suffixes, v);
-                "DNS search suffixes"
+                form::typed(&mut self.dns_search_suffixes, v, "DNS search suffixes")
             }
-            Message::WinsServers(v) => {
-                set(&mut self.wins_servers, v);
-                "WINS servers"
-            }
+            Message::WinsServers(v) => form::typed(&mut self.wins_servers, v, "WINS servers"),
             Message::NetBios(on) => {
                 self.netbios = on;
                 "NetBIOS"
@@ -391,27 +340,27 @@ impl Form {
             .map(str::to_string)
             .collect();
         let (owner_field, subnet_field) = (self.owner_field(), self.subnet_field());
-        let Some(owner) = self.owner else {
-            errors.add(
-                owner_field,
-                format!(
-                    "{owner_field} is not chosen. Choose where the pool takes its addresses from."
-                ),
-            );
+        let Some(owner) = form::required(
+            self.owner,
+            &mut errors,
+            owner_field,
+            "Choose where the pool takes its addresses from.",
+        ) else {
             return (None, errors);
         };
-        let Some(subnet) = self.subnet.as_deref().and_then(|s| s.parse().ok()) else {
-            errors.add(
-                subnet_field,
-                format!(
-                    "{subnet_field} is not chosen. Choose one of the {} subnets.",
-                    if self.source == Source::NetworkSite {
-                        "network site's"
-                    } else {
-                        "VM network's"
-                    }
-                ),
-            );
+        let Some(subnet) = form::required(
+            self.subnet.as_deref().and_then(|s| s.parse().ok()),
+            &mut errors,
+            subnet_field,
+            &format!(
+                "Choose one of the {} subnets.",
+                if self.source == Source::NetworkSite {
+                    "network site's"
+                } else {
+                    "VM network's"
+                }
+            ),
+        ) else {
             return (None, errors);
         };
         let scope = match self.source {
@@ -467,9 +416,6 @@ impl Form {
             Source::NetworkSite => site_choices(fabric),
             Source::VmNetwork => vm_network_choices(fabric),
         };
-        let owner = self
-            .owner
-            .and_then(|o| owners.iter().find(|c| c.id == o).cloned());
         let (owner_field, subnet_field) = (self.owner_field(), self.subnet_field());
         let source = row![
             radio(
@@ -490,58 +436,48 @@ impl Form {
             .size(14),
         ]
         .spacing(16);
-        let input = |id: &'static str,
-                     placeholder: &str,
-                     value: &str,
-                     on: fn(String) -> Message,
-                     field: &str| {
-            form::input(id, placeholder, value, on, errors.has(field))
-        };
-
         let mut gateways = column![].spacing(4);
         for (i, g) in self.gateways.iter().enumerate() {
             gateways = gateways.push(
                 row![
-                    container(form::input_dyn(
+                    form::row_input(
                         gateway_input(i),
                         "Gateway address",
                         &g.address,
                         move |v| Message::GatewayAddress(i, v),
-                        false
-                    ))
-                    .width(Length::FillPortion(3)),
-                    container(if g.automatic {
-                        Element::from(text("Metric: automatic").size(style::SMALL))
+                        false,
+                        Length::FillPortion(3),
+                    ),
+                    if g.automatic {
+                        container(text("Metric: automatic").size(style::SMALL))
+                            .width(Length::FillPortion(2))
+                            .into()
                     } else {
-                        form::input_dyn(
+                        form::row_input(
                             metric_input(i),
                             "Metric",
                             &g.metric,
                             move |v| Message::GatewayMetric(i, v),
                             false,
+                            Length::FillPortion(2),
                         )
-                    })
-                    .width(Length::FillPortion(2)),
+                    },
                     checkbox(g.automatic)
                         .label("Automatic")
                         .text_size(style::SMALL)
                         .size(14)
                         .on_toggle(move |on| Message::GatewayAutomatic(i, on)),
-                    button(text("Remove").size(style::SMALL))
-                        .padding([3, 8])
-                        .style(style::secondary)
-                        .on_press(Message::RemoveGateway(i)),
+                    form::list_button("Remove", [3, 8], Message::RemoveGateway(i)),
                 ]
                 .spacing(6)
                 .align_y(Alignment::Center),
             );
         }
-        gateways = gateways.push(
-            button(text("Add gateway").size(style::SMALL))
-                .padding([3, 10])
-                .style(style::secondary)
-                .on_press(Message::AddGateway),
-        );
+        gateways = gateways.push(form::list_button(
+            "Add gateway",
+            [3, 10],
+            Message::AddGateway,
+        ));
 
         let two = |a: Element<'a, Message>, b: Element<'a, Message>| -> Element<'a, Message> {
             row![
@@ -553,46 +489,38 @@ impl Form {
         };
         column![
             two(
-                form::field(
+                form::text_field(
                     "Name",
-                    input(
-                        NAME_INPUT,
-                        "e.g. Backend pool",
-                        &self.name,
-                        Message::Name,
-                        "Name"
-                    ),
-                    errors.get("Name")
+                    NAME_INPUT,
+                    "e.g. Backend pool",
+                    &self.name,
+                    Message::Name,
+                    errors,
                 ),
-                form::field(
+                form::text_field(
                     "Description",
-                    input(
-                        DESCRIPTION_INPUT,
-                        "Optional",
-                        &self.description,
-                        Message::Description,
-                        "Description"
-                    ),
-                    errors.get("Description")
+                    DESCRIPTION_INPUT,
+                    "Optional",
+                    &self.description,
+                    Message::Description,
+                    errors,
                 ),
             ),
             form::field("Addresses from", source, &[]),
             two(
                 form::field(
                     owner_field,
-                    container(
-                        pick_list(owners, owner, Message::Owner)
-                            .placeholder(if self.source == Source::NetworkSite {
-                                "Choose a network site"
-                            } else {
-                                "Choose a VM network"
-                            })
-                            .text_size(style::TEXT)
-                            .padding(5)
-                            .style(form::pick_style)
-                            .width(Length::Fill),
-                    )
-                    .id(OWNER_LIST),
+                    form::choice_list(
+                        OWNER_LIST,
+                        owners,
+                        self.owner,
+                        Message::Owner,
+                        Some(if self.source == Source::NetworkSite {
+                            "Choose a network site"
+                        } else {
+                            "Choose a VM network"
+                        }),
+                    ),
                     errors.get(owner_field),
                 ),
                 form::field(
@@ -614,100 +542,76 @@ impl Form {
                 ),
             ),
             two(
-                form::field(
+                form::text_field(
                     "Range start",
-                    input(
-                        START_INPUT,
-                        "e.g. 10.1.0.10",
-                        &self.range_start,
-                        Message::RangeStart,
-                        "Range start"
-                    ),
-                    errors.get("Range start")
+                    START_INPUT,
+                    "e.g. 10.1.0.10",
+                    &self.range_start,
+                    Message::RangeStart,
+                    errors,
                 ),
-                form::field(
+                form::text_field(
                     "Range end",
-                    input(
-                        END_INPUT,
-                        "e.g. 10.1.0.200",
-                        &self.range_end,
-                        Message::RangeEnd,
-                        "Range end"
-                    ),
-                    errors.get("Range end")
+                    END_INPUT,
+                    "e.g. 10.1.0.200",
+                    &self.range_end,
+                    Message::RangeEnd,
+                    errors,
                 ),
             ),
             two(
-                form::field(
+                form::text_field(
                     "Reserved addresses",
-                    input(
-                        RESERVED_INPUT,
-                        "Comma-separated",
-                        &self.reserved,
-                        Message::Reserved,
-                        "Reserved addresses"
-                    ),
-                    errors.get("Reserved addresses")
+                    RESERVED_INPUT,
+                    "Comma-separated",
+                    &self.reserved,
+                    Message::Reserved,
+                    errors,
                 ),
-                form::field(
+                form::text_field(
                     "VIP addresses",
-                    input(
-                        VIPS_INPUT,
-                        "Comma-separated",
-                        &self.vips,
-                        Message::Vips,
-                        "VIP addresses"
-                    ),
-                    errors.get("VIP addresses")
+                    VIPS_INPUT,
+                    "Comma-separated",
+                    &self.vips,
+                    Message::Vips,
+                    errors,
                 ),
             ),
             form::field("Default gateway", gateways, errors.get("Default gateway")),
             two(
-                form::field(
+                form::text_field(
                     "DNS servers",
-                    input(
-                        DNS_INPUT,
-                        "Comma-separated",
-                        &self.dns_servers,
-                        Message::DnsServers,
-                        "DNS servers"
-                    ),
-                    errors.get("DNS servers")
+                    DNS_INPUT,
+                    "Comma-separated",
+                    &self.dns_servers,
+                    Message::DnsServers,
+                    errors,
                 ),
-                form::field(
+                form::text_field(
                     "DNS suffix",
-                    input(
-                        SUFFIX_INPUT,
-                        "e.g. corp.contoso.com",
-                        &self.dns_suffix,
-                        Message::DnsSuffix,
-                        "DNS suffix"
-                    ),
-                    errors.get("DNS suffix")
+                    SUFFIX_INPUT,
+                    "e.g. corp.contoso.com",
+                    &self.dns_suffix,
+                    Message::DnsSuffix,
+                    errors,
                 ),
             ),
             two(
-                form::field(
+                form::text_field(
                     "DNS search suffixes",
-                    input(
-                        SEARCH_INPUT,
-                        "Comma-separated",
-                        &self.dns_search_suffixes,
-                        Message::DnsSearchSuffixes,
-                        "DNS search suffixes"
-                    ),
-                    errors.get("DNS search suffixes")
+                    SEARCH_INPUT,
+                    "Comma-separated",
+                    &self.dns_search_suffixes,
+                    Message::DnsSearchSuffixes,
+                    errors,
                 ),
-                form::field(
+                form::text_field(
                     "WINS servers",
-                    input(
-                        WINS_INPUT,
-                        "Comma-separated, IPv4",
-                        &self.wins_servers,
-                        Message::WinsServers,
-                        "WINS servers"
-                    ),
-                    errors.get("WINS servers")
+                    WINS_INPUT,
+                    "Comma-separated, IPv4",
+                    &self.wins_servers,
+                    Message::WinsServers,
+                    errors,
                 ),
             ),
             row![
@@ -727,31 +631,17 @@ impl Form {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fabric::model::{
-        HostGroup, LogicalNetwork, LogicalNetworkIsolation, NetworkSite, SubnetVlan,
-    };
+    use crate::fabric::model::{LogicalNetworkIsolation, NetworkSite, SubnetVlan};
+    use crate::ui::test_fabric::{add_backend, with_seattle};
 
     fn fabric() -> (Fabric, Id) {
-        let mut f = Fabric::new();
-        let root = f.root_host_group().map(|r| r.id).expect("root");
-        let g = HostGroup {
-            id: Uuid::new_v4(),
-            name: "Seattle".into(),
-            parent: Some(root),
-        };
-        f.host_groups.insert(g.id, g.clone());
-        let ln = LogicalNetwork {
-            id: Uuid::new_v4(),
-            name: "Backend".into(),
-            description: String::new(),
-            isolation: LogicalNetworkIsolation::OneConnected,
-        };
-        f.logical_networks.insert(ln.id, ln.clone());
+        let (mut f, _, g) = with_seattle();
+        let ln = add_backend(&mut f, LogicalNetworkIsolation::OneConnected);
         let site = NetworkSite {
             id: Uuid::new_v4(),
             name: "Backend_Seattle".into(),
-            logical_network: ln.id,
-            host_groups: vec![g.id],
+            logical_network: ln,
+            host_groups: vec![g],
             subnets: vec![SubnetVlan {
                 subnet: "10.1.0.0/24".parse().unwrap(),
                 vlan: 10,

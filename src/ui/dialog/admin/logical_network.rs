@@ -1,7 +1,7 @@
 //! Create Logical Network / Logical Network Properties: name, description and isolation.
 
 use iced::Element;
-use iced::widget::{column, container, radio};
+use iced::widget::column;
 use uuid::Uuid;
 
 use super::form::{self, FieldErrors};
@@ -53,14 +53,8 @@ impl Form {
 
     pub fn update(&mut self, message: Message) -> &'static str {
         match message {
-            Message::Name(v) => {
-                self.name = v;
-                "Name"
-            }
-            Message::Description(v) => {
-                self.description = v;
-                "Description"
-            }
+            Message::Name(v) => form::typed(&mut self.name, v, "Name"),
+            Message::Description(v) => form::typed(&mut self.description, v, "Description"),
             Message::Isolation(i) => {
                 self.isolation = i;
                 "Isolation"
@@ -104,32 +98,16 @@ impl Form {
     }
 
     pub fn view<'a>(&'a self, _fabric: &Fabric, errors: &FieldErrors) -> Element<'a, Message> {
-        let options = column(
-            LogicalNetworkIsolation::ALL
-                .iter()
-                .enumerate()
-                .map(|(n, i)| {
-                    container(
-                        radio(i.label(), *i, Some(self.isolation), Message::Isolation)
-                            .text_size(style::TEXT)
-                            .size(14),
-                    )
-                    .id(isolation_option(n))
-                    .into()
-                }),
-        )
-        .spacing(6);
+        let options = form::radio_column(
+            &LogicalNetworkIsolation::ALL,
+            LogicalNetworkIsolation::label,
+            self.isolation,
+            Message::Isolation,
+            isolation_option,
+        );
         column![
-            form::field(
-                "Name",
-                form::input(NAME_INPUT, "e.g. Corp-Backend", &self.name, Message::Name, errors.has("Name")),
-                errors.get("Name"),
-            ),
-            form::field(
-                "Description",
-                form::input(DESCRIPTION_INPUT, "Optional", &self.description, Message::Description, false),
-                errors.get("Description"),
-            ),
+            form::text_field("Name", NAME_INPUT, "e.g. Corp-Backend", &self.name, Message::Name, errors),
+            form::text_field("Description", DESCRIPTION_INPUT, "Optional", &self.description, Message::Description, errors),
             form::field("Isolation", options, errors.get("Isolation")),
             style::hint(
                 "On the IPAM server this logical network becomes a provider IP address space; its subnets carry the name in the VMM Logical Network field."

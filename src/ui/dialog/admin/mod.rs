@@ -224,22 +224,16 @@ impl Admin {
     }
 
     fn close_object_dialog(&mut self) -> Option<ObjectDialog> {
-        match self.dialog.take() {
+        match self.dialog.take_if(|d| matches!(d, Dialog::Object(_))) {
             Some(Dialog::Object(d)) => Some(d),
-            other => {
-                self.dialog = other;
-                None
-            }
+            _ => None,
         }
     }
 
     fn close_delete_dialog(&mut self) -> Option<DeleteDialog> {
-        match self.dialog.take() {
+        match self.dialog.take_if(|d| matches!(d, Dialog::Delete(_))) {
             Some(Dialog::Delete(d)) => Some(d),
-            other => {
-                self.dialog = other;
-                None
-            }
+            _ => None,
         }
     }
 

@@ -7,7 +7,7 @@ use iced::widget::{checkbox, column, container, row, scrollable, space, text};
 use iced::{Alignment, Element, Length};
 use uuid::Uuid;
 
-use super::form::{self, Choice, FieldErrors};
+use super::form::{self, Choice, FieldErrors, mentions};
 use crate::fabric::model::{
     Fabric, FabricObject, Id, LogicalNetworkIsolation, MAX_VLAN, NetworkSite, SubnetVlan,
 };
@@ -65,27 +65,6 @@ pub enum Message {
     RemovePair(usize),
 }
 
-/// Does an error message speak of this exact token (a subnet or address as typed)?
-pub fn mentions(message: &str, token: &str) -> bool {
-    let token = token.trim();
-    if token.is_empty() {
-        return false;
-    }
-    let part_of_token = |c: char| c.is_ascii_alphanumeric() || matches!(c, '/' | ':' | '.');
-    message.match_indices(token).any(|(at, _)| {
-        let rest = &message[at + token.len()..];
-        let mut after = rest.chars();
-        let continues = match after.next() {
-            // A full stop ends the sentence; a dot followed by more of an address does not.
-            Some('.') => after.next().is_some_and(|c| c.is_ascii_alphanumeric()),
-            Some(c) => part_of_token(c),
-            None => false,
-        };
-        let before = message[..at].chars().next_back();
-        !continues && !before.is_some_and(part_of_token)
-    })
-}
-
 impl Form {
     pub fn create(fabric: &Fabric, logical_network: Option<Id>) -> Self {
         Form {
@@ -126,10 +105,7 @@ impl Form {
 
     pub fn update(&mut self, message: Message) -> &'static str {
         match message {
-            Message::Name(v) => {
-                self.name = v;
-                "Name"
-            }
+            Message::Name(v) => form::typed(&mut self.name, v, "Name"),
             Message::LogicalNetwork(c) => {
                 self.logical_network = Some(c.id);
                 "Logical network"
@@ -143,21 +119,15 @@ impl Form {
                 "Host groups"
             }
             Message::Subnet(i, v) => {
-                if let Some(p) = self.pairs.get_mut(i) {
-                    p.subnet = v;
-                }
+                form::edit_row(&mut self.pairs, i, |p| p.subnet = v);
                 "Subnet"
             }
             Message::Vlan(i, v) => {
-                if let Some(p) = self.pairs.get_mut(i) {
-                    p.vlan = v;
-                }
+                form::edit_row(&mut self.pairs, i, |p| p.vlan = v);
                 "VLAN"
             }
             Message::Secondary(i, v) => {
-                if let Some(p) = self.pairs.get_mut(i) {
-                    p.secondary = v;
-                }
+                form::edit_row(&mut self.pairs, i, |p| p.secondary = v);
                 "Secondary VLAN"
             }
             Message::AddPair => {
@@ -214,11 +184,12 @@ impl Form {
                 });
             }
         }
-        let Some(logical_network) = self.logical_network else {
-            errors.add(
-                "Logical network",
-                "Logical network is not chosen. Choose the logical network this site belongs to.",
-            );
+        let Some(logical_network) = form::required(
+            self.logical_network,
+            &mut errors,
+            "Logical network",
+            "Choose the logical network this site belongs to.",
+        ) else {
             return (None, errors);
         };
         let object = FabricObject::NetworkSite(NetworkSite {
@@ -287,15 +258,7 @@ impl Form {
         .style(style::pane);
 
         // Subnet-VLAN pairs, each with the errors that name its subnet right under it.
-        let pair_fields = ["Subnet", "VLAN", "Secondary VLAN"];
-        let row_errors = |p: &PairText| -> Vec<String> {
-            pair_fields
-                .iter()
-                .flat_map(|f| errors.get(f).iter())
-                .filter(|m| mentions(m, &p.subnet))
-                .cloned()
-                .collect()
-        };
+        let mut row_errors = form::RowErrors::new(errors, &["Subnet", "VLAN", "Secondary VLAN"]);
         let mut pairs = column![
             row![
                 text("Subnet")
@@ -312,56 +275,54 @@ impl Form {
             .spacing(6)
         ]
         .spacing(4);
-        let mut shown: Vec<String> = Vec::new();
         for (i, p) in self.pairs.iter().enumerate() {
-            let mine = row_errors(p);
-            let mut line = row![
-                container(form::input_dyn(
-                    subnet_input(i),
-                    "10.1.0.0/24",
-                    &p.subnet,
-                    move |v| Message::Subnet(i, v),
-                    mine.iter().any(|m| m.starts_with("Subnet"))
-                ))
-                .width(Length::FillPortion(3)),
-                container(form::input_dyn(
-                    vlan_input(i),
-                    "0",
-                    &p.vlan,
-                    move |v| Message::Vlan(i, v),
-                    mine.iter().any(|m| m.starts_with("VLAN"))
-                ))
-                .width(Length::FillPortion(1)),
-            ]
-            .spacing(6)
-            .align_y(Alignment::Center);
-            line = if private {
-                line.push(
-                    container(form::input_dyn(
+            pairs = row_errors.push_row(pairs, &p.subnet, |mine| {
+                // A box of this row: red when one of the row's errors is about its field.
+                let cell = |id: String,
+                            placeholder: &str,
+                            value: &str,
+                            on_input: fn(usize, String) -> Message,
+                            field: &str,
+                            portion: u16| {
+                    form::row_input(
+                        id,
+                        placeholder,
+                        value,
+                        move |v| on_input(i, v),
+                        mine.iter().any(|m| m.starts_with(field)),
+                        Length::FillPortion(portion),
+                    )
+                };
+                let mut line = row![
+                    cell(
+                        subnet_input(i),
+                        "10.1.0.0/24",
+                        &p.subnet,
+                        Message::Subnet,
+                        "Subnet",
+                        3
+                    ),
+                    cell(vlan_input(i), "0", &p.vlan, Message::Vlan, "VLAN", 1),
+                ]
+                .spacing(6)
+                .align_y(Alignment::Center);
+                line = if private {
+                    line.push(cell(
                         secondary_input(i),
                         "e.g. 11",
                         &p.secondary,
-                        move |v| Message::Secondary(i, v),
-                        mine.iter().any(|m| m.starts_with("Secondary")),
+                        Message::Secondary,
+                        "Secondary",
+                        1,
                     ))
-                    .width(Length::FillPortion(1)),
-                )
-            } else {
-                line.push(space().width(Length::FillPortion(1)))
-            };
-            line = line.push(form::list_button("Remove", [3, 8], Message::RemovePair(i)).width(70));
-            pairs = pairs.push(line);
-            if !mine.is_empty() {
-                pairs = pairs.push(form::error_lines(&mine));
-            }
-            shown.extend(mine);
+                } else {
+                    line.push(space().width(Length::FillPortion(1)))
+                };
+                line.push(form::list_button("Remove", [3, 8], Message::RemovePair(i)).width(70))
+                    .into()
+            });
         }
-        let rest: Vec<String> = pair_fields
-            .iter()
-            .flat_map(|f| errors.get(f).iter())
-            .filter(|m| !shown.contains(m))
-            .cloned()
-            .collect();
+        let rest = row_errors.rest();
         pairs = pairs.push(
             row![
                 form::list_button("Add subnet", [3, 10], Message::AddPair),
@@ -372,16 +333,13 @@ impl Form {
         );
 
         column![
-            form::field(
+            form::text_field(
                 "Name",
-                form::input(
-                    NAME_INPUT,
-                    "e.g. Backend_Seattle",
-                    &self.name,
-                    Message::Name,
-                    errors.has("Name")
-                ),
-                errors.get("Name"),
+                NAME_INPUT,
+                "e.g. Backend_Seattle",
+                &self.name,
+                Message::Name,
+                errors,
             ),
             form::logical_network_field(
                 LOGICAL_NETWORK_LIST,
@@ -401,25 +359,12 @@ impl Form {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fabric::model::{HostGroup, LogicalNetwork};
+    use crate::ui::test_fabric::{add_backend, with_seattle};
 
     fn fabric() -> (Fabric, Id, Id) {
-        let mut f = Fabric::new();
-        let root = f.root_host_group().map(|r| r.id).expect("root");
-        let g = HostGroup {
-            id: Uuid::new_v4(),
-            name: "Seattle".into(),
-            parent: Some(root),
-        };
-        f.host_groups.insert(g.id, g.clone());
-        let ln = LogicalNetwork {
-            id: Uuid::new_v4(),
-            name: "Backend".into(),
-            description: String::new(),
-            isolation: LogicalNetworkIsolation::PrivateVlan,
-        };
-        f.logical_networks.insert(ln.id, ln.clone());
-        (f, g.id, ln.id)
+        let (mut f, _, g) = with_seattle();
+        let ln = add_backend(&mut f, LogicalNetworkIsolation::PrivateVlan);
+        (f, g, ln)
     }
 
     #[test]

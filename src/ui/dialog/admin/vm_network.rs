@@ -1,12 +1,11 @@
 //! Create VM Network / VM Network Properties: name, logical network, isolation, and VM subnets
 //! for network-virtualized networks. On the IPAM server it is a customer address space.
 
-use iced::widget::{column, container, radio, row};
+use iced::widget::{column, row};
 use iced::{Alignment, Element, Length};
 use uuid::Uuid;
 
 use super::form::{self, Choice, FieldErrors};
-use super::network_site::mentions;
 use crate::fabric::model::{Fabric, FabricObject, Id, VmNetwork, VmNetworkIsolation};
 use crate::fabric::validate::{Field, validate_object};
 use crate::ui::widget::style;
@@ -75,14 +74,8 @@ impl Form {
 
     pub fn update(&mut self, message: Message) -> &'static str {
         match message {
-            Message::Name(v) => {
-                self.name = v;
-                "Name"
-            }
-            Message::Description(v) => {
-                self.description = v;
-                "Description"
-            }
+            Message::Name(v) => form::typed(&mut self.name, v, "Name"),
+            Message::Description(v) => form::typed(&mut self.description, v, "Description"),
             Message::LogicalNetwork(c) => {
                 self.logical_network = Some(c.id);
                 "Logical network"
@@ -95,9 +88,7 @@ impl Form {
                 "Isolation"
             }
             Message::VmSubnet(i, v) => {
-                if let Some(s) = self.vm_subnets.get_mut(i) {
-                    *s = v;
-                }
+                form::edit_row(&mut self.vm_subnets, i, |s| *s = v);
                 "VM subnets"
             }
             Message::AddVmSubnet => {
@@ -124,11 +115,12 @@ impl Form {
                 }
             }
         }
-        let Some(logical_network) = self.logical_network else {
-            errors.add(
-                "Logical network",
-                "Logical network is not chosen. Choose the logical network this VM network uses.",
-            );
+        let Some(logical_network) = form::required(
+            self.logical_network,
+            &mut errors,
+            "Logical network",
+            "Choose the logical network this VM network uses.",
+        ) else {
             return (None, errors);
         };
         let object = FabricObject::VmNetwork(VmNetwork {
@@ -162,45 +154,33 @@ impl Form {
     }
 
     pub fn view<'a>(&'a self, fabric: &'a Fabric, errors: &FieldErrors) -> Element<'a, Message> {
-        let isolation = column(VmNetworkIsolation::ALL.iter().enumerate().map(|(n, i)| {
-            container(
-                radio(i.label(), *i, Some(self.isolation), Message::Isolation)
-                    .text_size(style::TEXT)
-                    .size(14),
-            )
-            .id(isolation_option(n))
-            .into()
-        }))
-        .spacing(6);
+        let isolation = form::radio_column(
+            &VmNetworkIsolation::ALL,
+            VmNetworkIsolation::label,
+            self.isolation,
+            Message::Isolation,
+            isolation_option,
+        );
         let mut subnets = column![].spacing(4);
-        let mut shown = Vec::new();
+        let mut row_errors = form::RowErrors::new(errors, &["VM subnets"]);
         if self.isolation == VmNetworkIsolation::NetworkVirtualization {
             for (i, s) in self.vm_subnets.iter().enumerate() {
-                let mine: Vec<String> = errors
-                    .get("VM subnets")
-                    .iter()
-                    .filter(|m| mentions(m, s))
-                    .cloned()
-                    .collect();
-                subnets = subnets.push(
+                subnets = row_errors.push_row(subnets, s, |mine| {
                     row![
-                        container(form::input_dyn(
+                        form::row_input(
                             vm_subnet_input(i),
                             "e.g. 192.168.0.0/24",
                             s,
                             move |v| Message::VmSubnet(i, v),
-                            !mine.is_empty()
-                        ))
-                        .width(Length::Fill),
+                            !mine.is_empty(),
+                            Length::Fill,
+                        ),
                         form::list_button("Remove", [3, 8], Message::RemoveVmSubnet(i)),
                     ]
                     .spacing(6)
-                    .align_y(Alignment::Center),
-                );
-                if !mine.is_empty() {
-                    subnets = subnets.push(form::error_lines(&mine));
-                }
-                shown.extend(mine);
+                    .align_y(Alignment::Center)
+                    .into()
+                });
             }
             subnets = subnets.push(form::list_button(
                 "Add VM subnet",
@@ -212,23 +192,10 @@ impl Form {
                 "VM subnets are used with network virtualization only.",
             ));
         }
-        let rest: Vec<String> = errors
-            .get("VM subnets")
-            .iter()
-            .filter(|m| !shown.contains(m))
-            .cloned()
-            .collect();
+        let rest = row_errors.rest();
         column![
-            form::field(
-                "Name",
-                form::input(NAME_INPUT, "e.g. Tenant A", &self.name, Message::Name, errors.has("Name")),
-                errors.get("Name"),
-            ),
-            form::field(
-                "Description",
-                form::input(DESCRIPTION_INPUT, "Optional", &self.description, Message::Description, false),
-                errors.get("Description"),
-            ),
+            form::text_field("Name", NAME_INPUT, "e.g. Tenant A", &self.name, Message::Name, errors),
+            form::text_field("Description", DESCRIPTION_INPUT, "Optional", &self.description, Message::Description, errors),
             form::logical_network_field(
                 LOGICAL_NETWORK_LIST,
                 fabric,
@@ -248,19 +215,14 @@ impl Form {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fabric::model::{LogicalNetwork, LogicalNetworkIsolation};
+    use crate::fabric::model::LogicalNetworkIsolation;
+    use crate::ui::test_fabric::add_backend;
 
     #[test]
     fn vm_subnets_need_a_virtualized_logical_network() {
         let mut f = Fabric::new();
-        let ln = LogicalNetwork {
-            id: Uuid::new_v4(),
-            name: "Backend".into(),
-            description: String::new(),
-            isolation: LogicalNetworkIsolation::OneConnected,
-        };
-        f.logical_networks.insert(ln.id, ln.clone());
-        let mut form = Form::create(&f, Some(ln.id));
+        let ln = add_backend(&mut f, LogicalNetworkIsolation::OneConnected);
+        let mut form = Form::create(&f, Some(ln));
         form.update(Message::Name("Tenant A".into()));
         form.update(Message::Isolation(
             VmNetworkIsolation::NetworkVirtualization,

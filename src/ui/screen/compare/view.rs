@@ -377,12 +377,7 @@ impl CompareScreen {
             .into();
         };
         let (cname, iname) = r.kind.mapping();
-        let title = r
-            .console
-            .as_ref()
-            .or(r.ipam.as_ref())
-            .map(|c| c.title.clone())
-            .unwrap_or_default();
+        let title = super::title(r);
         let mut c = column![
             row![
                 text(title).size(style::HEADING).font(style::bold()),
