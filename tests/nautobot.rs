@@ -1148,6 +1148,58 @@ mod end_to_end {
         r.done().await;
     }
 
+    /// A VM network's subnet (a prefix in its `vmm-vmn-…` namespace) edited in Nautobot is put
+    /// back: VM networks are managed in the console only.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_vm_subnet_edited_in_nautobot_is_put_back() {
+        let nb = nautobot();
+        let _serial = SERIAL.lock().await;
+        let r = rig(&nb, false).await;
+        r.sync().await;
+        let s = r.ipam().await;
+        let customer = s
+            .spaces
+            .iter()
+            .find(|x| x.vmm_id == Some(r.ids.vmn))
+            .expect("customer space");
+        let vm_subnet = s
+            .subnets
+            .iter()
+            .find(|x| x.address_space == customer.id)
+            .expect("the VM subnet's prefix")
+            .clone();
+        let (_, before) = r
+            .operator
+            .get(&format!("/api/ipam/prefixes/?id={}", vm_subnet.id))
+            .await;
+        let before = before["results"][0].clone();
+        r.operator
+            .patch(
+                &format!("/api/ipam/prefixes/{}/", vm_subnet.id),
+                json!({"description": "edited by hand", "custom_fields": {"vmm_vlan": 99}}),
+            )
+            .await;
+        let job = r.sync().await;
+        assert!(
+            job.errors.iter().any(|e| e.contains("put back")),
+            "{job:?}"
+        );
+        let (_, after) = r
+            .operator
+            .get(&format!("/api/ipam/prefixes/?id={}", vm_subnet.id))
+            .await;
+        let after = &after["results"][0];
+        assert_eq!(after["description"], before["description"], "{after}");
+        assert_eq!(
+            after["custom_fields"]["vmm_vlan"], before["custom_fields"]["vmm_vlan"],
+            "{after}"
+        );
+        let job = r.sync().await;
+        assert_eq!(job.result, JobResult::Succeeded, "{:?}", job.errors);
+        assert_eq!(job.counts.total_changes(), 0, "{job:?}");
+        r.done().await;
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn deleting_all_subnets_in_nautobot_deletes_the_logical_network() {
         let nb = nautobot();
@@ -1188,6 +1240,15 @@ mod end_to_end {
         assert!(!f.vm_networks.contains_key(&r.ids.vmn));
         let s = r.ipam().await;
         assert!(s.spaces.is_empty() && s.subnets.is_empty(), "{s:?}");
+        // The service never wedges on its own earlier work: the namespace it deleted is not
+        // asked for again, by a dry run or by the next syncs.
+        let plan = r.engine.preview(r.service).await.expect("a dry run after the deletion");
+        assert!(plan.is_noop(), "{:?}", plan.summary);
+        for _ in 0..2 {
+            let job = r.sync().await;
+            assert_eq!(job.result, JobResult::Succeeded, "{:?}", job.errors);
+            assert_eq!(job.counts.total_changes(), 0, "{job:?}");
+        }
         r.done().await;
     }
 

@@ -101,11 +101,26 @@ pub(super) fn namespace_filters(ids: &[String]) -> Vec<Vec<(String, String)>> {
 }
 
 impl NautobotProvider {
+    /// The address spaces in scope (and their JSON), every namespace id that exists now, and
+    /// the server's clock.
+    #[allow(clippy::type_complexity)]
     pub(super) async fn read_spaces(
         &self,
         scope: &SnapshotScope,
-    ) -> Result<(Vec<AddressSpace>, Vec<Value>, Option<DateTime<Utc>>), IpamError> {
+    ) -> Result<
+        (
+            Vec<AddressSpace>,
+            Vec<Value>,
+            HashSet<String>,
+            Option<DateTime<Utc>>,
+        ),
+        IpamError,
+    > {
         let (namespaces, date) = self.api.list_all(NAMESPACES, &[]).await?;
+        let existing: HashSet<String> = namespaces
+            .iter()
+            .filter_map(|ns| str_of(ns, "id").map(str::to_string))
+            .collect();
         let mut spaces = Vec::new();
         let mut raw = Vec::new();
         for ns in namespaces.into_iter().filter(is_address_space) {
@@ -115,7 +130,7 @@ impl NautobotProvider {
         let spaces = spaces_in_scope(spaces, scope);
         let keep: HashSet<&str> = spaces.iter().map(|s| s.id.as_str()).collect();
         raw.retain(|ns| str_of(ns, "id").is_some_and(|id| keep.contains(id)));
-        Ok((spaces, raw, date))
+        Ok((spaces, raw, existing, date))
     }
 
     pub(super) async fn list_in_namespaces(
@@ -134,7 +149,7 @@ impl NautobotProvider {
     }
 
     pub(super) async fn full_read(&self, scope: &SnapshotScope) -> Result<IpamSnapshot, IpamError> {
-        let (spaces, _, date) = self.read_spaces(scope).await?;
+        let (spaces, _, _, date) = self.read_spaces(scope).await?;
         let read_at = date.ok_or_else(|| self.protocol("no Date header in the answer"))?;
         let ns_ids: Vec<String> = spaces.iter().map(|s| s.id.to_string()).collect();
         let network = [("type".to_string(), "network".to_string())];
@@ -210,7 +225,7 @@ impl NautobotProvider {
         scope: &SnapshotScope,
         previous: CursorState,
     ) -> Result<SnapshotRead, IpamError> {
-        let (spaces, raw_spaces, date) = self.read_spaces(scope).await?;
+        let (spaces, raw_spaces, existing, date) = self.read_spaces(scope).await?;
         let now = date.ok_or_else(|| self.protocol("no Date header in the answer"))?;
         let full_due = previous.reads_since_full + 1 >= self.tuning.full_read_every
             || now - previous.full_at > self.tuning.full_read_after
@@ -237,12 +252,27 @@ impl NautobotProvider {
             .union(&previous.spaces)
             .map(IpamId::to_string)
             .collect();
-        let (prefixes, ranges, deleted_prefixes, deleted_ranges) = tokio::try_join!(
-            self.list_in_namespaces(PREFIXES, &known, &changed_q),
-            self.list_in_namespaces(RANGES, &known, &changed_q),
+        // Only namespaces that still exist can filter a list: Nautobot refuses a deleted one
+        // (HTTP 400), and a filter that always fails would stop every later sync.
+        let listable: Vec<String> = known
+            .iter()
+            .filter(|id| existing.contains(id.as_str()))
+            .cloned()
+            .collect();
+        let read = tokio::try_join!(
+            self.list_in_namespaces(PREFIXES, &listable, &changed_q),
+            self.list_in_namespaces(RANGES, &listable, &changed_q),
             self.deleted_since(CT_PREFIX, &since),
             self.deleted_since(CT_RANGE, &since),
-        )?;
+        );
+        let (prefixes, ranges, deleted_prefixes, deleted_ranges) = match read {
+            Ok(r) => r,
+            // A namespace deleted between the two reads: start again from a full read.
+            Err(IpamError::Invalid { field, .. }) if field == "namespace" => {
+                return Ok(SnapshotRead::Full(self.full_read(scope).await?));
+            }
+            Err(e) => return Err(e),
+        };
         let (Some(deleted_prefixes), Some(deleted_ranges)) = (deleted_prefixes, deleted_ranges)
         else {
             // Without the change log deletions cannot be seen: read everything instead.

@@ -95,7 +95,15 @@ pub fn plan(input: &PlanInput) -> SyncPlan {
     };
     plan.console_changes =
         to_console::changes(fabric, c, &merged.console, &scope_groups, &mut plan.summary);
-    plan.ipam_ops = to_ipam::ops(ipam, &iview, c, &merged.ipam, service, &mut plan.summary);
+    plan.ipam_ops = to_ipam::ops(
+        ipam,
+        &iview,
+        c,
+        &merged.ipam,
+        service,
+        &mut plan.summary,
+        &mut plan.conflicts,
+    );
     if !ipam_complete {
         plan.ipam_ops.retain(|op| op.verb() != OpVerb::Delete);
         plan.console_changes

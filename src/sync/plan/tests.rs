@@ -408,6 +408,48 @@ fn ipam_space_created_by_name_becomes_a_logical_network() {
 }
 
 #[test]
+fn vm_subnet_edits_in_ipam_are_put_back() {
+    let mut w = world();
+    w.sync();
+    let vmn = w.vmn;
+    let space = w
+        .ipam
+        .spaces
+        .iter()
+        .find(|s| s.vmm_id == Some(vmn))
+        .unwrap()
+        .id
+        .clone();
+    let subnet = w
+        .ipam
+        .subnets
+        .iter_mut()
+        .find(|s| s.address_space == space)
+        .unwrap();
+    let before = subnet.clone();
+    subnet.name = "edited by hand".into();
+    subnet.vlan = 99;
+    let p = w.sync();
+    let fields: Vec<&str> = p
+        .conflicts
+        .iter()
+        .filter(|c| c.put_back && c.object == vmn)
+        .map(|c| c.field.as_str())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "VM subnet 192.168.0.0/24: Description",
+            "VM subnet 192.168.0.0/24: VLAN"
+        ]
+    );
+    assert!(p.console_changes.is_empty());
+    let after = w.ipam.subnets.iter().find(|s| s.id == before.id).unwrap();
+    assert_eq!(*after, before);
+    assert!(w.plan().is_noop());
+}
+
+#[test]
 fn vm_network_changes_in_ipam_are_put_back() {
     let mut w = world();
     w.sync();

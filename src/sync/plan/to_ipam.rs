@@ -5,9 +5,10 @@ use std::collections::{BTreeMap, HashMap};
 use ipnet::IpNet;
 use uuid::Uuid;
 
+use super::conflict::{Conflict, ConflictKey};
 use super::projection::IpamView;
 use super::summary::{ObjectType, PlanSummary, Side};
-use crate::fabric::model::{Id, NetworkService};
+use crate::fabric::model::{Id, NetworkService, ObjectKind};
 use crate::ipam::model::{
     AddressSpace, AddressSpaceKind, IpRange, IpamId, IpamOp, IpamSnapshot, IpamSubnet, OpVerb,
 };
@@ -20,6 +21,7 @@ fn new_ipam_id() -> IpamId {
 
 /// The operations from the IPAM side's values to its target `t`, counted. `c` is the console's
 /// side: an orphan's space goes only once the administrator deleted the network there.
+/// VM subnets edited on the IPAM side are put back, and each edit is added to `put_back`.
 pub(super) fn ops(
     snap: &IpamSnapshot,
     iview: &IpamView,
@@ -27,6 +29,7 @@ pub(super) fn ops(
     t: &Normalized,
     service: &NetworkService,
     summary: &mut PlanSummary,
+    put_back: &mut Vec<Conflict>,
 ) -> Vec<IpamOp> {
     let ids = &iview.ids;
     let mut o = IpamTarget {
@@ -39,6 +42,7 @@ pub(super) fn ops(
         subnets: snap.subnets.iter().map(|s| (s.id.as_str(), s)).collect(),
         ranges: snap.ranges.iter().map(|r| (r.id.as_str(), r)).collect(),
         summary,
+        put_back,
         deletes: Vec::new(),
         creates: Vec::new(),
         ln_space: ids.spaces.clone(),
@@ -69,6 +73,7 @@ struct IpamTarget<'a, 's> {
     subnets: HashMap<&'a str, &'a IpamSubnet>,
     ranges: HashMap<&'a str, &'a IpRange>,
     summary: &'s mut PlanSummary,
+    put_back: &'s mut Vec<Conflict>,
     deletes: Vec<IpamOp>,
     creates: Vec<IpamOp>,
     /// Logical network → provider space id, proposed ids of new spaces included.
@@ -294,7 +299,9 @@ impl IpamTarget<'_, '_> {
         let IpamTarget {
             ids,
             t,
+            subnets,
             summary,
+            put_back,
             creates,
             vmn_space,
             vm_subnet_ids,
@@ -306,7 +313,38 @@ impl IpamTarget<'_, '_> {
                 continue;
             };
             for net in &v.subnets {
-                if !ids.vmn_subnets.contains_key(&(*vmn, *net)) {
+                let existing = ids
+                    .vmn_subnets
+                    .get(&(*vmn, *net))
+                    .and_then(|sid| subnets.get(sid.as_str()));
+                if let Some(existing) = existing {
+                    // VM networks are the console's: a VM subnet edited on the IPAM side is
+                    // put back as the console made it.
+                    let wanted =
+                        console_subnet(existing.id.clone(), *vmn, space, *net, "Customer");
+                    let edits = vm_subnet_edits(existing, &wanted);
+                    if !edits.is_empty() {
+                        for (field, ipam, console) in edits {
+                            let field = format!("VM subnet {net}: {field}");
+                            put_back.push(Conflict {
+                                key: ConflictKey::new(ObjectKind::VmNetwork, vmn, field.clone()),
+                                kind: ObjectKind::VmNetwork,
+                                object: *vmn,
+                                object_name: v.name.clone(),
+                                field,
+                                base: console.clone(),
+                                console,
+                                ipam,
+                                put_back: true,
+                            });
+                        }
+                        creates.push(IpamOp::UpdateSubnet(IpamSubnet {
+                            custom_fields: existing.custom_fields.clone(),
+                            ..wanted
+                        }));
+                        summary.count(Side::Ipam, ObjectType::CustomerSubnet, OpVerb::Update);
+                    }
+                } else if !ids.vmn_subnets.contains_key(&(*vmn, *net)) {
                     let sid = new_ipam_id();
                     vm_subnet_ids.insert((*vmn, *net), sid.clone());
                     creates.push(IpamOp::CreateSubnet(console_subnet(
@@ -382,6 +420,36 @@ fn console_space(id: IpamId, vmm_id: Id, name: &str, kind: AddressSpaceKind) -> 
 }
 
 /// A subnet the console creates, named by its network, before its kind's own settings.
+/// The fields of a VM subnet that differ from what the console makes: (label, IPAM, console).
+fn vm_subnet_edits(ipam: &IpamSubnet, console: &IpamSubnet) -> Vec<(&'static str, String, String)> {
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    let vlan = |v: &Option<u16>| v.map(|x| x.to_string()).unwrap_or_default();
+    [
+        ("Description", ipam.name.clone(), console.name.clone()),
+        ("Type", ipam.network_type.clone(), console.network_type.clone()),
+        ("VLAN", ipam.vlan.to_string(), console.vlan.to_string()),
+        (
+            "Secondary VLAN",
+            vlan(&ipam.secondary_vlan),
+            vlan(&console.secondary_vlan),
+        ),
+        (
+            "VMM logical network",
+            text(&ipam.vmm_logical_network),
+            text(&console.vmm_logical_network),
+        ),
+        (
+            "Network site",
+            text(&ipam.network_site),
+            text(&console.network_site),
+        ),
+        ("Owner", ipam.owner.clone(), console.owner.clone()),
+    ]
+    .into_iter()
+    .filter(|(_, i, c)| i != c)
+    .collect()
+}
+
 fn console_subnet(
     id: IpamId,
     vmm_id: Id,
