@@ -134,6 +134,12 @@ pub enum IpamError {
         "The connection to IPAM server {server} broke before its answer arrived ({detail}). What was sent is looked up on the server before anything is sent again."
     )]
     Interrupted { server: String, detail: String },
+    /// A paged read did not add up (objects added or deleted while it was read): it is not
+    /// taken as complete, so nothing is inferred deleted from it.
+    #[error(
+        "IPAM server {server} changed while it was being read ({detail}). Nothing was taken as deleted; the next sync reads again."
+    )]
+    Incomplete { server: String, detail: String },
     #[error("IPAM server {server} answered something unexpected: {detail}.")]
     Protocol { server: String, detail: String },
     #[error("IPAM server {server} reports a conflict: {detail}.")]
@@ -164,6 +170,7 @@ impl IpamError {
             IpamError::Unreachable { .. }
                 | IpamError::Timeout { .. }
                 | IpamError::Interrupted { .. }
+                | IpamError::Incomplete { .. }
                 | IpamError::Server { .. }
         )
     }
@@ -199,6 +206,9 @@ pub enum OpOutcome {
     Failed(IpamError),
     /// Not applied because another operation of the same all-or-none batch failed; send it again.
     NotApplied,
+    /// Sent, but its answer was lost (a timeout, a reset, a gateway error): it may or may not
+    /// have been applied. Never sent again before it is looked up on the server.
+    Unknown(IpamError),
 }
 
 /// Credentials from a Run As account: the user name, and the secret from the secret store.

@@ -173,6 +173,7 @@ async fn send_batch(
             Ok(outcomes) => {
                 let mut marks = Vec::new();
                 let mut next = Vec::new();
+                let mut unknown = Vec::new();
                 let mut any_failed = false;
                 for ((seq, op), outcome) in pending.into_iter().zip(
                     outcomes
@@ -190,10 +191,32 @@ async fn send_batch(
                             marks.push((seq, OpState::Failed, Some(e.to_string())));
                             result.failed.push((op, e));
                         }
+                        Some(OpOutcome::Unknown(e)) => unknown.push((seq, op, e)),
                         Some(OpOutcome::NotApplied) | None => next.push((seq, op)),
                     }
                 }
                 let _ = db_call(db, move |d| d.mark(&marks)).await;
+                if !unknown.is_empty() {
+                    // Look, never repeat blindly: confirmed, or sent again while attempts remain.
+                    let e = unknown[0].2.clone();
+                    let ops: Vec<(i64, IpamOp)> =
+                        unknown.into_iter().map(|(s, o, _)| (s, o)).collect();
+                    let again = settle_unknown(
+                        provider,
+                        db,
+                        ops,
+                        &e,
+                        attempt < settings.attempts,
+                        &mut result,
+                    )
+                    .await;
+                    if !again.is_empty() {
+                        pause(attempt, e.retry_after()).await;
+                        next.extend(again);
+                        pending = next;
+                        continue;
+                    }
+                }
                 if !any_failed && !next.is_empty() {
                     // The server rolled back without naming a culprit: leave them for the next sync.
                     let marks: Vec<_> = next
@@ -220,47 +243,57 @@ async fn send_batch(
             }
             Err(e) => {
                 // The server may or may not have applied them: look, never repeat blindly.
-                // What took effect is confirmed; what certainly did not is sent again while
-                // attempts remain.
-                match full_snapshot(provider).await {
-                    Ok(snap) => {
-                        let mut marks = Vec::new();
-                        let mut not_applied = Vec::new();
-                        for (seq, op) in pending.drain(..) {
-                            match took_effect(&op, &snap) {
-                                Some(id) => {
-                                    marks.push((seq, OpState::Confirmed, Some(id.to_string())));
-                                    result.applied.push((op, id));
-                                }
-                                None => not_applied.push((seq, op)),
-                            }
-                        }
-                        let retry = e.is_transient() && attempt < settings.attempts;
-                        if !retry {
-                            for (seq, op) in not_applied.drain(..) {
-                                marks.push((seq, OpState::Dropped, Some(e.to_string())));
-                                result.failed.push((op, e.clone()));
-                            }
-                        }
-                        let _ = db_call(db, move |d| d.mark(&marks)).await;
-                        if retry && !not_applied.is_empty() {
-                            pause(attempt, e.retry_after()).await;
-                            pending = not_applied;
-                        }
-                    }
-                    Err(_) => {
-                        // Still unknown: they stay "sent" in the journal, and the next sync
-                        // looks them up before it plans.
-                        result.unconfirmed += pending.len();
-                        for (_, op) in pending.drain(..) {
-                            result.failed.push((op, e.clone()));
-                        }
-                    }
+                let retry = e.is_transient() && attempt < settings.attempts;
+                let ops = std::mem::take(&mut pending);
+                let again = settle_unknown(provider, db, ops, &e, retry, &mut result).await;
+                if !again.is_empty() {
+                    pause(attempt, e.retry_after()).await;
+                    pending = again;
                 }
             }
         }
     }
     result
+}
+
+/// Looks up operations whose outcome is unknown (`e` is why): what took effect is confirmed;
+/// what certainly did not is returned to be sent again when `retry`, else failed. If the
+/// look-up fails too they stay "sent" in the journal, for the next sync to look up.
+async fn settle_unknown(
+    provider: &dyn IpamProvider,
+    db: &SyncDb,
+    ops: Vec<(i64, IpamOp)>,
+    e: &IpamError,
+    retry: bool,
+    result: &mut BatchResult,
+) -> Vec<(i64, IpamOp)> {
+    let snap = match full_snapshot(provider).await {
+        Ok(snap) => snap,
+        Err(_) => {
+            result.unconfirmed += ops.len();
+            result
+                .failed
+                .extend(ops.into_iter().map(|(_, op)| (op, e.clone())));
+            return Vec::new();
+        }
+    };
+    let mut marks = Vec::new();
+    let mut again = Vec::new();
+    for (seq, op) in ops {
+        match took_effect(&op, &snap) {
+            Some(id) => {
+                marks.push((seq, OpState::Confirmed, Some(id.to_string())));
+                result.applied.push((op, id));
+            }
+            None if retry => again.push((seq, op)),
+            None => {
+                marks.push((seq, OpState::Dropped, Some(e.to_string())));
+                result.failed.push((op, e.clone()));
+            }
+        }
+    }
+    let _ = db_call(db, move |d| d.mark(&marks)).await;
+    again
 }
 
 /// Waits before attempt `attempt + 1`: exponential backoff with jitter, or the server's

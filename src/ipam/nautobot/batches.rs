@@ -279,7 +279,7 @@ impl NautobotProvider {
                                 self.protocol(format!("{path} answered an object without an id")),
                             ),
                         },
-                        Err(e) => OpOutcome::Failed(e),
+                        Err(e) => outcome_of_error(e),
                     });
                 }
             }
@@ -338,7 +338,7 @@ impl NautobotProvider {
                                 .map(|(_, op)| op.target_id().clone())
                                 .unwrap_or_default(),
                         },
-                        Err(e) => OpOutcome::Failed(e),
+                        Err(e) => outcome_of_error(e),
                     });
                 }
             }
@@ -388,6 +388,19 @@ impl NautobotProvider {
             .into_iter()
             .map(|o| o.unwrap_or(OpOutcome::NotApplied))
             .collect())
+    }
+}
+
+/// A write that failed after it may have reached Nautobot (timeout, reset, a gateway's 502,
+/// a 503 or 429 on the way) has an unknown outcome: the engine looks it up instead of taking
+/// it as failed.
+fn outcome_of_error(e: IpamError) -> OpOutcome {
+    // Any transient failure but a refused connection (nothing sent) may hide a done write;
+    // looking it up is always safe, and what was not done is sent again.
+    if e.is_transient() && !e.nothing_sent() {
+        OpOutcome::Unknown(e)
+    } else {
+        OpOutcome::Failed(e)
     }
 }
 

@@ -64,10 +64,7 @@ impl Api {
             .and_then(|v| httpdate::parse_http_date(v).ok())
             .map(DateTime::<Utc>::from);
         let retry_after = retry_after(response.headers());
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| transport_error(&self.server, &e))?;
+        let bytes = self.body_of(response, path).await?;
         let body = if bytes.is_empty() {
             Value::Null
         } else {
@@ -85,6 +82,40 @@ impl Api {
             date,
             retry_after,
         })
+    }
+
+    /// The answer's body, refused beyond `MAX_ANSWER_BYTES` (a page of a thousand objects is a
+    /// few megabytes; anything far larger is not Nautobot or is broken).
+    async fn body_of(
+        &self,
+        mut response: reqwest::Response,
+        path: &str,
+    ) -> Result<Vec<u8>, IpamError> {
+        let too_large = || IpamError::Protocol {
+            server: self.server.clone(),
+            detail: format!(
+                "{path} answered more than {} MB; check that the connection string points at Nautobot",
+                MAX_ANSWER_BYTES >> 20
+            ),
+        };
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
+        {
+            return Err(too_large());
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| transport_error(&self.server, &e))?
+        {
+            if bytes.len() + chunk.len() > MAX_ANSWER_BYTES {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
     }
 
     /// An idempotent GET, retried with backoff and jitter on timeouts, 429 and 5xx.
@@ -107,11 +138,31 @@ impl Api {
 
     /// Every object of a list endpoint, paged with limit/offset; pages after the first are read
     /// concurrently. Returns the objects and the server's clock at the first page.
+    ///
+    /// Offset paging skips an object when another is deleted during the read (and repeats one
+    /// when another is added), so a read counts only when every page reports the same total
+    /// and exactly that many distinct objects arrived; otherwise it is read again, and after a
+    /// few tries it fails as `Incomplete` rather than pass for complete.
     pub(super) async fn list_all(
         &self,
         path: &str,
         query: &[(String, String)],
     ) -> Result<(Vec<Value>, Option<DateTime<Utc>>), IpamError> {
+        const TRIES: usize = 4;
+        let mut last = String::new();
+        for _ in 0..TRIES {
+            match self.list_once(path, query).await? {
+                Listed::Complete(objects, date) => return Ok((objects, date)),
+                Listed::Changed(why) => last = why,
+            }
+        }
+        Err(IpamError::Incomplete {
+            server: self.server.clone(),
+            detail: format!("{path}: {last}, {TRIES} reads in a row"),
+        })
+    }
+
+    async fn list_once(&self, path: &str, query: &[(String, String)]) -> Result<Listed, IpamError> {
         let page = |offset: usize| {
             let mut q = query.to_vec();
             q.push(("limit".into(), self.page_size.to_string()));
@@ -128,30 +179,41 @@ impl Api {
                 detail: format!("{path} answered without a \"count\" (not a Nautobot list)"),
             })? as usize;
         let mut objects = results_of(&self.server, path, first.body)?;
+        let mut totals_agree = true;
         if objects.len() < count && !objects.is_empty() {
             let offsets = page_offsets(&self.server, path, objects.len(), count)?;
-            let pages: Vec<Result<Vec<Value>, IpamError>> = stream::iter(offsets)
+            let pages: Vec<Result<(Option<u64>, Vec<Value>), IpamError>> = stream::iter(offsets)
                 .map(|offset| {
                     let q = page(offset);
                     async move {
                         let reply = self.get(path, &q).await?;
-                        results_of(&self.server, path, reply.body)
+                        let total = reply.body.get("count").and_then(Value::as_u64);
+                        Ok((total, results_of(&self.server, path, reply.body)?))
                     }
                 })
                 .buffered(self.concurrency.max(1))
                 .collect()
                 .await;
             for p in pages {
-                objects.extend(p?);
+                let (total, items) = p?;
+                totals_agree &= total == Some(count as u64);
+                objects.extend(items);
             }
         }
+        let read = objects.len();
         // Offsets shift when objects are added during the read: drop repeats.
         let mut seen = HashSet::new();
         objects.retain(|o| match o.get("id").and_then(Value::as_str) {
             Some(id) => seen.insert(id.to_string()),
             None => true,
         });
-        Ok((objects, first.date))
+        if !totals_agree || objects.len() != count {
+            return Ok(Listed::Changed(format!(
+                "{count} objects at the first page, {read} read, {} distinct",
+                objects.len()
+            )));
+        }
+        Ok(Listed::Complete(objects, first.date))
     }
 
     /// Lists objects by id (Nautobot accepts repeated `id=`), in chunks that keep URLs short.
@@ -177,6 +239,12 @@ impl Api {
         }
         Ok(out)
     }
+}
+
+/// One paged read: whole, or changed while it was read (and why).
+enum Listed {
+    Complete(Vec<Value>, Option<DateTime<Utc>>),
+    Changed(String),
 }
 
 pub(super) fn results_of(server: &str, path: &str, body: Value) -> Result<Vec<Value>, IpamError> {
@@ -343,6 +411,9 @@ pub(super) fn is_uuid(s: &str) -> bool {
     Uuid::parse_str(s).is_ok()
 }
 
+/// The largest answer read from Nautobot.
+const MAX_ANSWER_BYTES: usize = 64 << 20;
+
 /// More objects than any list endpoint may claim: a larger `count` is a broken or hostile answer,
 /// refused before it can drive the number of requests or allocations.
 const MAX_LISTED_OBJECTS: usize = 10_000_000;
@@ -369,6 +440,88 @@ fn page_offsets(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// A list endpoint on a loopback port whose objects change as it is read: `ids_at(n)`
+    /// are the objects when the n-th request arrives.
+    async fn changing_list(ids_at: fn(usize) -> Vec<u32>) -> (Api, tokio::task::JoinHandle<()>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let calls = std::sync::Arc::new(AtomicUsize::new(0));
+        let app = axum::Router::new().route(
+            "/api/ipam/prefixes/",
+            axum::routing::get(
+                move |axum::extract::Query(q): axum::extract::Query<
+                    std::collections::HashMap<String, String>,
+                >| {
+                    let n = calls.fetch_add(1, Ordering::SeqCst);
+                    async move {
+                        let ids = ids_at(n);
+                        let offset: usize = q["offset"].parse().unwrap();
+                        let limit: usize = q["limit"].parse().unwrap();
+                        let page: Vec<Value> = ids
+                            .iter()
+                            .skip(offset)
+                            .take(limit)
+                            .map(|i| json!({"id": format!("00000000-0000-0000-0000-{i:012}")}))
+                            .collect();
+                        axum::Json(json!({"count": ids.len(), "results": page}))
+                    }
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        let api = Api {
+            http: reqwest::Client::new(),
+            base: format!("http://{addr}"),
+            server: "nb".into(),
+            get_retry: RetryPolicy {
+                attempts: 1,
+                first_delay: Duration::from_millis(1),
+                max_delay: Duration::from_millis(1),
+            },
+            page_size: 2,
+            concurrency: 1,
+        };
+        (api, task)
+    }
+
+    #[tokio::test]
+    async fn a_list_that_changes_while_read_is_read_again_never_taken_as_complete() {
+        // Object 0 is deleted after the first page: offsets shift and object 2 would be skipped.
+        let (api, task) = changing_list(|n| {
+            if n == 0 {
+                vec![0, 1, 2, 3, 4]
+            } else {
+                vec![1, 2, 3, 4]
+            }
+        })
+        .await;
+        let (objects, _) = api.list_all("/api/ipam/prefixes/", &[]).await.unwrap();
+        let ids: Vec<&str> = objects.iter().filter_map(|o| o["id"].as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "00000000-0000-0000-0000-000000000001",
+                "00000000-0000-0000-0000-000000000002",
+                "00000000-0000-0000-0000-000000000003",
+                "00000000-0000-0000-0000-000000000004"
+            ]
+        );
+        task.abort();
+
+        // A list that never holds still fails as incomplete (nothing may be inferred deleted).
+        let (api, task) = changing_list(|n| (n as u32 % 2..6).collect()).await;
+        let e = api.list_all("/api/ipam/prefixes/", &[]).await.unwrap_err();
+        assert!(matches!(e, IpamError::Incomplete { .. }), "{e:?}");
+        assert!(
+            e.to_string().contains("Nothing was taken as deleted"),
+            "{e}"
+        );
+        task.abort();
+    }
 
     #[test]
     fn page_offsets_follow_the_count_and_refuse_an_absurd_one() {

@@ -320,8 +320,7 @@ impl IpamTarget<'_, '_> {
                 if let Some(existing) = existing {
                     // VM networks are the console's: a VM subnet edited on the IPAM side is
                     // put back as the console made it.
-                    let wanted =
-                        console_subnet(existing.id.clone(), *vmn, space, *net, "Customer");
+                    let wanted = console_subnet(existing.id.clone(), *vmn, space, *net, "Customer");
                     let edits = vm_subnet_edits(existing, &wanted);
                     if !edits.is_empty() {
                         for (field, ipam, console) in edits {
@@ -426,7 +425,11 @@ fn vm_subnet_edits(ipam: &IpamSubnet, console: &IpamSubnet) -> Vec<(&'static str
     let vlan = |v: &Option<u16>| v.map(|x| x.to_string()).unwrap_or_default();
     [
         ("Description", ipam.name.clone(), console.name.clone()),
-        ("Type", ipam.network_type.clone(), console.network_type.clone()),
+        (
+            "Type",
+            ipam.network_type.clone(),
+            console.network_type.clone(),
+        ),
         ("VLAN", ipam.vlan.to_string(), console.vlan.to_string()),
         (
             "Secondary VLAN",
