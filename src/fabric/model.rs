@@ -39,40 +39,18 @@ pub struct RunAsAccount {
     pub user_name: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LogicalNetworkIsolation {
-    /// One connected network.
-    OneConnected,
-    /// Network virtualization (allows VM networks with VM subnets).
-    NetworkVirtualization,
-    /// VLAN-based independent networks.
-    VlanIndependent,
-    /// Private VLAN (PVLAN) networks: subnet pairs carry a secondary VLAN.
-    PrivateVlan,
-}
-
-impl LogicalNetworkIsolation {
-    pub const ALL: [Self; 4] = [
-        Self::OneConnected,
-        Self::NetworkVirtualization,
-        Self::VlanIndependent,
-        Self::PrivateVlan,
-    ];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::OneConnected => "One connected network",
-            Self::NetworkVirtualization => "One connected network, network virtualization allowed",
-            Self::VlanIndependent => "VLAN-based independent networks",
-            Self::PrivateVlan => "Private VLAN (PVLAN) networks",
-        }
-    }
-}
-
-impl std::fmt::Display for LogicalNetworkIsolation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.label())
+crate::labelled_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum LogicalNetworkIsolation {
+        /// One connected network.
+        OneConnected => "One connected network",
+        /// Network virtualization (allows VM networks with VM subnets).
+        NetworkVirtualization => "One connected network, network virtualization allowed",
+        /// VLAN-based independent networks.
+        VlanIndependent => "VLAN-based independent networks",
+        /// Private VLAN (PVLAN) networks: subnet pairs carry a secondary VLAN.
+        PrivateVlan => "Private VLAN (PVLAN) networks",
     }
 }
 
@@ -305,28 +283,13 @@ pool_settings_wire! {
     after {}
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum VmNetworkIsolation {
-    NoIsolation,
-    NetworkVirtualization,
-    Vlan,
-}
-
-impl VmNetworkIsolation {
-    pub const ALL: [Self; 3] = [Self::NoIsolation, Self::NetworkVirtualization, Self::Vlan];
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::NoIsolation => "No isolation",
-            Self::NetworkVirtualization => "Network virtualization",
-            Self::Vlan => "VLAN",
-        }
-    }
-}
-
-impl std::fmt::Display for VmNetworkIsolation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.label())
+crate::labelled_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum VmNetworkIsolation {
+        NoIsolation => "No isolation",
+        NetworkVirtualization => "Network virtualization",
+        Vlan => "VLAN",
     }
 }
 
@@ -344,31 +307,16 @@ pub struct VmNetwork {
     pub vm_subnets: Vec<IpNet>,
 }
 
-/// Category of a network service, as the Network Service node groups them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ServiceCategory {
-    Gateway,
-    VirtualSwitchExtension,
-    /// Network managers, where IPAM servers sit.
-    NetworkManager,
-    TopOfRackSwitch,
-}
-
-impl ServiceCategory {
-    pub const ALL: [Self; 4] = [
-        Self::Gateway,
-        Self::VirtualSwitchExtension,
-        Self::NetworkManager,
-        Self::TopOfRackSwitch,
-    ];
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Gateway => "Gateways",
-            Self::VirtualSwitchExtension => "Virtual switch extensions",
-            Self::NetworkManager => "Network managers",
-            Self::TopOfRackSwitch => "Top-of-rack switches",
-        }
+crate::labelled_enum! {
+    /// Category of a network service, as the Network Service node groups them.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum ServiceCategory {
+        Gateway => "Gateways",
+        VirtualSwitchExtension => "Virtual switch extensions",
+        /// Network managers, where IPAM servers sit.
+        NetworkManager => "Network managers",
+        TopOfRackSwitch => "Top-of-rack switches",
     }
 }
 
@@ -408,38 +356,19 @@ pub fn default_sync_interval() -> u64 {
     300
 }
 
-/// The kinds of fabric object, for errors, counts and the UI.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ObjectKind {
-    HostGroup,
-    RunAsAccount,
-    LogicalNetwork,
-    NetworkSite,
-    Subnet,
-    IpPool,
-    VmNetwork,
-    NetworkService,
-}
-
-impl ObjectKind {
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::HostGroup => "host group",
-            Self::RunAsAccount => "Run As account",
-            Self::LogicalNetwork => "logical network",
-            Self::NetworkSite => "network site",
-            Self::Subnet => "IP address subnet",
-            Self::IpPool => "static IP address pool",
-            Self::VmNetwork => "VM network",
-            Self::NetworkService => "network service",
-        }
-    }
-}
-
-impl std::fmt::Display for ObjectKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.label())
+crate::labelled_enum! {
+    /// The kinds of fabric object, for errors, counts and the UI.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum ObjectKind {
+        HostGroup => "host group",
+        RunAsAccount => "Run As account",
+        LogicalNetwork => "logical network",
+        NetworkSite => "network site",
+        Subnet => "IP address subnet",
+        IpPool => "static IP address pool",
+        VmNetwork => "VM network",
+        NetworkService => "network service",
     }
 }
 
@@ -616,8 +545,31 @@ pub trait FabricKind: Clone + Serialize + serde::de::DeserializeOwned + 'static 
     fn of_object(o: &FabricObject) -> Option<&Self>;
 }
 
-macro_rules! fabric_kinds {
-    ($($ty:ident, $collection:ident;)*) => {
+/// The seven stored kinds, in table order, each with its `Fabric` collection: the one list every
+/// "per kind" macro below expands from. Calls `$crate::$callback!` with `{ $($args)* }` followed by
+/// `Type collection,` for each kind.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! with_fabric_kinds {
+    ($callback:ident { $($args:tt)* }) => {
+        $crate::$callback! {
+            { $($args)* }
+            HostGroup host_groups,
+            RunAsAccount run_as_accounts,
+            LogicalNetwork logical_networks,
+            NetworkSite network_sites,
+            IpPool ip_pools,
+            VmNetwork vm_networks,
+            NetworkService network_services,
+        }
+    };
+}
+
+/// The [`FabricKind`] impls; expanded here only, so it names this module's items directly.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __fabric_kind_impls {
+    ({} $($ty:ident $collection:ident,)*) => {
         $(
             impl FabricKind for $ty {
                 const KIND: ObjectKind = ObjectKind::$ty;
@@ -648,48 +600,26 @@ macro_rules! fabric_kinds {
     };
 }
 
-fabric_kinds! {
-    HostGroup, host_groups;
-    RunAsAccount, run_as_accounts;
-    LogicalNetwork, logical_networks;
-    NetworkSite, network_sites;
-    IpPool, ip_pools;
-    VmNetwork, vm_networks;
-    NetworkService, network_services;
-}
+crate::with_fabric_kinds!(__fabric_kind_impls {});
 
 /// Runs `$body` once per stored kind, in table order, with `$t` naming the kind's type.
 #[macro_export]
 macro_rules! for_each_kind {
-    ($t:ident => $body:block) => {{
-        {
-            type $t = $crate::fabric::model::HostGroup;
-            $body
-        }
-        {
-            type $t = $crate::fabric::model::RunAsAccount;
-            $body
-        }
-        {
-            type $t = $crate::fabric::model::LogicalNetwork;
-            $body
-        }
-        {
-            type $t = $crate::fabric::model::NetworkSite;
-            $body
-        }
-        {
-            type $t = $crate::fabric::model::IpPool;
-            $body
-        }
-        {
-            type $t = $crate::fabric::model::VmNetwork;
-            $body
-        }
-        {
-            type $t = $crate::fabric::model::NetworkService;
-            $body
-        }
+    ($t:ident => $body:block) => {
+        $crate::with_fabric_kinds!(__for_each_kind { $t => $body })
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __for_each_kind {
+    ({ $t:ident => $body:block } $($ty:ident $collection:ident,)*) => {{
+        $(
+            {
+                type $t = $crate::fabric::model::$ty;
+                $body
+            }
+        )*
     }};
 }
 
@@ -697,35 +627,21 @@ macro_rules! for_each_kind {
 #[macro_export]
 macro_rules! match_kind {
     ($kind:expr, $t:ident => $body:expr, subnet => $subnet:expr) => {
+        $crate::with_fabric_kinds!(__match_kind { $kind, $t => $body, subnet => $subnet })
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __match_kind {
+    ({ $kind:expr, $t:ident => $body:expr, subnet => $subnet:expr } $($ty:ident $collection:ident,)*) => {
         match $kind {
-            $crate::fabric::model::ObjectKind::HostGroup => {
-                type $t = $crate::fabric::model::HostGroup;
-                $body
-            }
-            $crate::fabric::model::ObjectKind::RunAsAccount => {
-                type $t = $crate::fabric::model::RunAsAccount;
-                $body
-            }
-            $crate::fabric::model::ObjectKind::LogicalNetwork => {
-                type $t = $crate::fabric::model::LogicalNetwork;
-                $body
-            }
-            $crate::fabric::model::ObjectKind::NetworkSite => {
-                type $t = $crate::fabric::model::NetworkSite;
-                $body
-            }
-            $crate::fabric::model::ObjectKind::IpPool => {
-                type $t = $crate::fabric::model::IpPool;
-                $body
-            }
-            $crate::fabric::model::ObjectKind::VmNetwork => {
-                type $t = $crate::fabric::model::VmNetwork;
-                $body
-            }
-            $crate::fabric::model::ObjectKind::NetworkService => {
-                type $t = $crate::fabric::model::NetworkService;
-                $body
-            }
+            $(
+                $crate::fabric::model::ObjectKind::$ty => {
+                    type $t = $crate::fabric::model::$ty;
+                    $body
+                }
+            )*
             $crate::fabric::model::ObjectKind::Subnet => $subnet,
         }
     };
@@ -735,14 +651,16 @@ macro_rules! match_kind {
 #[macro_export]
 macro_rules! match_object {
     ($object:expr, $o:ident => $body:expr) => {
+        $crate::with_fabric_kinds!(__match_object { $object, $o => $body })
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __match_object {
+    ({ $object:expr, $o:ident => $body:expr } $($ty:ident $collection:ident,)*) => {
         match $object {
-            $crate::fabric::model::FabricObject::HostGroup($o) => $body,
-            $crate::fabric::model::FabricObject::RunAsAccount($o) => $body,
-            $crate::fabric::model::FabricObject::LogicalNetwork($o) => $body,
-            $crate::fabric::model::FabricObject::NetworkSite($o) => $body,
-            $crate::fabric::model::FabricObject::IpPool($o) => $body,
-            $crate::fabric::model::FabricObject::VmNetwork($o) => $body,
-            $crate::fabric::model::FabricObject::NetworkService($o) => $body,
+            $($crate::fabric::model::FabricObject::$ty($o) => $body,)*
         }
     };
 }

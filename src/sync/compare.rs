@@ -11,37 +11,16 @@ use super::plan::{FieldText, project_both};
 use crate::fabric::model::{Fabric, Id, NetworkService, ObjectKind, PoolScope};
 use crate::ipam::model::IpamSnapshot;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum RowStatus {
-    InSync,
-    OnlyInConsole,
-    OnlyInIpam,
-    Differs,
-    Conflict,
-    Orphaned,
-    OutOfScope,
-}
-
-impl RowStatus {
-    pub const ALL: [RowStatus; 7] = [
-        RowStatus::InSync,
-        RowStatus::OnlyInConsole,
-        RowStatus::OnlyInIpam,
-        RowStatus::Differs,
-        RowStatus::Conflict,
-        RowStatus::Orphaned,
-        RowStatus::OutOfScope,
-    ];
-    pub fn label(self) -> &'static str {
-        match self {
-            RowStatus::InSync => "In sync",
-            RowStatus::OnlyInConsole => "Only in console",
-            RowStatus::OnlyInIpam => "Only in IPAM",
-            RowStatus::Differs => "Differs",
-            RowStatus::Conflict => "Conflict",
-            RowStatus::Orphaned => "Orphaned",
-            RowStatus::OutOfScope => "Out of scope",
-        }
+crate::labelled_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+    pub enum RowStatus {
+        InSync => "In sync",
+        OnlyInConsole => "Only in console",
+        OnlyInIpam => "Only in IPAM",
+        Differs => "Differs",
+        Conflict => "Conflict",
+        Orphaned => "Orphaned",
+        OutOfScope => "Out of scope",
     }
 }
 
