@@ -185,6 +185,45 @@ pub struct IpamSubnet {
     pub custom_fields: BTreeMap<String, String>,
 }
 
+impl AddressSpace {
+    /// A space with its id, name and kind and every other field empty.
+    pub fn new(id: impl Into<IpamId>, name: impl Into<String>, kind: AddressSpaceKind) -> Self {
+        AddressSpace {
+            id: id.into(),
+            vmm_id: None,
+            name: name.into(),
+            kind,
+            description: String::new(),
+            vmm_logical_network: None,
+            vm_network: None,
+            provider_space: None,
+            tenant: String::new(),
+            owner: String::new(),
+        }
+    }
+}
+
+impl IpamSubnet {
+    /// A subnet of `address_space` with its id and network and every other field empty (no name,
+    /// VLAN 0).
+    pub fn new(id: impl Into<IpamId>, address_space: impl Into<IpamId>, network: IpNet) -> Self {
+        IpamSubnet {
+            id: id.into(),
+            vmm_id: None,
+            address_space: address_space.into(),
+            network,
+            name: String::new(),
+            network_type: String::new(),
+            vmm_logical_network: None,
+            network_site: None,
+            vlan: 0,
+            secondary_vlan: None,
+            owner: String::new(),
+            custom_fields: BTreeMap::new(),
+        }
+    }
+}
+
 /// An IP address range. Its JSON (the built-in server's API and rows, the plan journal) spells the
 /// settings inline: see [`pool_settings_wire!`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -480,30 +519,13 @@ mod ipam_id_tests {
     fn ops() -> Vec<IpamOp> {
         vec![
             IpamOp::CreateSpace(AddressSpace {
-                id: "sp-c".into(),
-                vmm_id: None,
-                name: "cust".into(),
-                kind: AddressSpaceKind::Customer,
-                description: String::new(),
-                vmm_logical_network: None,
                 vm_network: Some("vmn".into()),
                 provider_space: Some("sp-p".into()),
-                tenant: String::new(),
-                owner: String::new(),
+                ..AddressSpace::new("sp-c", "cust", AddressSpaceKind::Customer)
             }),
             IpamOp::UpdateSubnet(IpamSubnet {
-                id: "sn-1".into(),
-                vmm_id: None,
-                address_space: "sp-p".into(),
-                network: "10.0.0.0/24".parse().unwrap(),
                 name: "net".into(),
-                network_type: String::new(),
-                vmm_logical_network: None,
-                network_site: None,
-                vlan: 0,
-                secondary_vlan: None,
-                owner: String::new(),
-                custom_fields: BTreeMap::new(),
+                ..IpamSubnet::new("sn-1", "sp-p", "10.0.0.0/24".parse().unwrap())
             }),
             IpamOp::DeleteSpace("sp-x".into()),
             IpamOp::DeleteSubnet("sn-x".into()),

@@ -585,18 +585,7 @@ pub(super) mod tests {
         kind: AddressSpaceKind,
         name: &str,
     ) -> AddressSpace {
-        AddressSpace {
-            id: id.into(),
-            vmm_id: None,
-            name: name.into(),
-            kind,
-            description: String::new(),
-            vmm_logical_network: None,
-            vm_network: None,
-            provider_space: None,
-            tenant: String::new(),
-            owner: String::new(),
-        }
+        AddressSpace::new(id, name, kind)
     }
 
     #[test]

@@ -857,33 +857,15 @@ mod tests {
 
     fn space(id: &str, ln: &str) -> AddressSpace {
         AddressSpace {
-            id: id.into(),
-            vmm_id: None,
-            name: format!("space {id}"),
-            kind: AddressSpaceKind::Provider,
-            description: String::new(),
             vmm_logical_network: Some(ln.into()),
-            vm_network: None,
-            provider_space: None,
-            tenant: String::new(),
-            owner: String::new(),
+            ..AddressSpace::new(id, format!("space {id}"), AddressSpaceKind::Provider)
         }
     }
 
     fn subnet(id: &str, space: &str, net: &str) -> IpamSubnet {
         IpamSubnet {
-            id: id.into(),
-            vmm_id: None,
-            address_space: space.into(),
-            network: net.parse().unwrap(),
             name: net.into(),
-            network_type: String::new(),
-            vmm_logical_network: None,
-            network_site: None,
-            vlan: 0,
-            secondary_vlan: None,
-            owner: String::new(),
-            custom_fields: Default::default(),
+            ..IpamSubnet::new(id, space, net.parse().unwrap())
         }
     }
 

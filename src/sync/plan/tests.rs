@@ -29,34 +29,18 @@ fn hand_made_subnet(
     vlan: u16,
 ) -> IpamSubnet {
     IpamSubnet {
-        id: id.into(),
-        vmm_id: None,
-        address_space,
-        network: net(network),
-        name: String::new(),
-        network_type: String::new(),
         vmm_logical_network: Some("Backend".into()),
         network_site: Some(site.into()),
         vlan,
-        secondary_vlan: None,
-        owner: String::new(),
-        custom_fields: BTreeMap::new(),
+        ..IpamSubnet::new(id, address_space, net(network))
     }
 }
 
 /// A provider address space an IPAM administrator made by hand.
 fn hand_made_space(id: &str, name: &str, logical_network: Option<&str>) -> AddressSpace {
     AddressSpace {
-        id: id.into(),
-        vmm_id: None,
-        name: name.into(),
-        kind: AddressSpaceKind::Provider,
-        description: String::new(),
         vmm_logical_network: logical_network.map(str::to_string),
-        vm_network: None,
-        provider_space: None,
-        tenant: String::new(),
-        owner: String::new(),
+        ..AddressSpace::new(id, name, AddressSpaceKind::Provider)
     }
 }
 

@@ -368,16 +368,9 @@ impl IpamTarget<'_, '_> {
 /// A space the console creates, before its kind's own settings.
 fn console_space(id: IpamId, vmm_id: Id, name: &str, kind: AddressSpaceKind) -> AddressSpace {
     AddressSpace {
-        id,
         vmm_id: Some(vmm_id),
-        name: name.to_string(),
-        kind,
-        description: String::new(),
-        vmm_logical_network: None,
-        vm_network: None,
-        provider_space: None,
-        tenant: String::new(),
         owner: "VMM".into(),
+        ..AddressSpace::new(id, name, kind)
     }
 }
 
@@ -390,18 +383,11 @@ fn console_subnet(
     network_type: &str,
 ) -> IpamSubnet {
     IpamSubnet {
-        id,
         vmm_id: Some(vmm_id),
-        address_space: space.clone(),
-        network,
         name: network.to_string(),
         network_type: network_type.into(),
-        vmm_logical_network: None,
-        network_site: None,
-        vlan: 0,
-        secondary_vlan: None,
         owner: "VMM".into(),
-        custom_fields: BTreeMap::new(),
+        ..IpamSubnet::new(id, space.clone(), network)
     }
 }
 
