@@ -776,8 +776,54 @@ pub(crate) fn full_pool_settings() -> PoolSettings {
     }
 }
 
+/// Checks of a type's JSON against what older code wrote, for the wire-format tests of the types
+/// that carry [`PoolSettings`].
+#[cfg(test)]
+pub(crate) mod wire_checks {
+    use serde::Serialize;
+    use serde::de::DeserializeOwned;
+    use std::fmt::Debug;
+
+    /// `value` is written exactly as `old_json`, and `old_json` reads back as `value`.
+    pub(crate) fn assert_json_as_before<T>(value: &T, old_json: &str)
+    where
+        T: Serialize + DeserializeOwned + PartialEq + Debug,
+    {
+        assert_eq!(serde_json::to_string(value).unwrap(), old_json);
+        assert_eq!(&serde_json::from_str::<T>(old_json).unwrap(), value);
+    }
+
+    /// `json` with an unknown field `bogus` before `netbios_enabled`.
+    pub(crate) fn with_bogus_field(json: &str) -> String {
+        json.replace(r#""netbios_enabled""#, r#""bogus":1,"netbios_enabled""#)
+    }
+
+    /// Reading `json` as `T` fails with an error that starts with `start`.
+    pub(crate) fn read_error<T: DeserializeOwned + Debug>(json: &str, start: &str) -> String {
+        let e = serde_json::from_str::<T>(json).unwrap_err().to_string();
+        assert!(e.starts_with(start), "{e}");
+        e
+    }
+
+    /// Unknown fields in `old_json` (a `bogus` one, or a nested `settings`) are refused with
+    /// serde's error listing `expected` (the "expected one of ..." part).
+    pub(crate) fn assert_unknown_fields_rejected<T: DeserializeOwned + Debug>(
+        old_json: &str,
+        expected: &str,
+    ) {
+        for json in [
+            with_bogus_field(old_json),
+            old_json.replace(r#""id""#, r#""settings":{},"id""#),
+        ] {
+            let e = read_error::<T>(&json, "unknown field `");
+            assert!(e.contains(expected), "{e}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod pool_wire_tests {
+    use super::wire_checks::*;
     use super::*;
 
     /// Written by the code before `PoolSettings` existed (fields spelled out on `IpPool`).
@@ -800,11 +846,7 @@ mod pool_wire_tests {
 
     #[test]
     fn json_is_byte_identical_to_before() {
-        assert_eq!(serde_json::to_string(&full_pool()).unwrap(), OLD_JSON);
-        assert_eq!(
-            serde_json::from_str::<IpPool>(OLD_JSON).unwrap(),
-            full_pool()
-        );
+        assert_json_as_before(&full_pool(), OLD_JSON);
         let pretty = serde_json::to_string_pretty(&full_pool()).unwrap();
         assert_eq!(
             serde_json::from_str::<IpPool>(&pretty).unwrap(),
@@ -814,16 +856,10 @@ mod pool_wire_tests {
 
     #[test]
     fn unknown_fields_are_rejected() {
-        for json in [
-            OLD_JSON.replace(r#""netbios_enabled""#, r#""bogus":1,"netbios_enabled""#),
-            OLD_JSON.replace(r#""id""#, r#""settings":{},"id""#),
-        ] {
-            let e = serde_json::from_str::<IpPool>(&json)
-                .unwrap_err()
-                .to_string();
-            assert!(e.starts_with("unknown field `"), "{e}");
-            assert!(e.contains("expected one of `id`, `name`, `description`, `scope`, `range_start`, `range_end`, `reserved`, `vips`, `gateways`, `dns_servers`, `dns_suffix`, `dns_search_suffixes`, `wins_servers`, `netbios_enabled`"), "{e}");
-        }
+        assert_unknown_fields_rejected::<IpPool>(
+            OLD_JSON,
+            "expected one of `id`, `name`, `description`, `scope`, `range_start`, `range_end`, `reserved`, `vips`, `gateways`, `dns_servers`, `dns_suffix`, `dns_search_suffixes`, `wins_servers`, `netbios_enabled`",
+        );
     }
 
     #[test]
@@ -832,9 +868,9 @@ mod pool_wire_tests {
         let p: IpPool = serde_json::from_str(minimal).unwrap();
         assert_eq!(p.description, "");
         assert_eq!(p.settings, PoolSettings::default());
-        let e = serde_json::from_str::<IpPool>(&minimal.replace(r#","range_end":"10.0.0.50""#, ""))
-            .unwrap_err()
-            .to_string();
-        assert!(e.starts_with("missing field `range_end`"), "{e}");
+        read_error::<IpPool>(
+            &minimal.replace(r#","range_end":"10.0.0.50""#, ""),
+            "missing field `range_end`",
+        );
     }
 }
