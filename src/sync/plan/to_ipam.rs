@@ -18,6 +18,25 @@ fn new_ipam_id() -> IpamId {
     IpamId::from(Uuid::new_v4().to_string())
 }
 
+/// A new IPAM id for the object of `key`, remembered in `ids` so the operations after it can
+/// refer to it.
+fn propose_id<K: Ord>(ids: &mut BTreeMap<K, IpamId>, key: K) -> IpamId {
+    let id = new_ipam_id();
+    ids.insert(key, id.clone());
+    id
+}
+
+/// The IPAM object linked to `key`, when the server still has it.
+fn linked_object<'a, K: Ord, V>(
+    ids: &BTreeMap<K, IpamId>,
+    key: &K,
+    objects: &HashMap<&str, &'a V>,
+) -> Option<&'a V> {
+    ids.get(key)
+        .and_then(|id| objects.get(id.as_str()))
+        .copied()
+}
+
 /// The operations from the IPAM side's values to its target `t`, counted. `c` is the console's
 /// side: an orphan's space goes only once the administrator deleted the network there.
 pub(super) fn ops(
@@ -38,9 +57,11 @@ pub(super) fn ops(
         spaces: snap.spaces.iter().map(|s| (s.id.as_str(), s)).collect(),
         subnets: snap.subnets.iter().map(|s| (s.id.as_str(), s)).collect(),
         ranges: snap.ranges.iter().map(|r| (r.id.as_str(), r)).collect(),
-        summary,
-        deletes: Vec::new(),
-        creates: Vec::new(),
+        ops: Ops {
+            summary,
+            deletes: Vec::new(),
+            creates: Vec::new(),
+        },
         ln_space: ids.spaces.clone(),
         subnet_ids: ids.subnets.clone(),
         vmn_space: ids.vmn_spaces.clone(),
@@ -53,7 +74,7 @@ pub(super) fn ops(
     o.customer_subnets();
     o.ranges(service);
     // Order: deletes (ranges → subnets → spaces), then spaces → subnets → ranges.
-    let mut all: Vec<IpamOp> = o.deletes.into_iter().chain(o.creates).collect();
+    let mut all: Vec<IpamOp> = o.ops.deletes.into_iter().chain(o.ops.creates).collect();
     all.sort_by_key(OpOrder::phase);
     all
 }
@@ -68,14 +89,31 @@ struct IpamTarget<'a, 's> {
     spaces: HashMap<&'a str, &'a AddressSpace>,
     subnets: HashMap<&'a str, &'a IpamSubnet>,
     ranges: HashMap<&'a str, &'a IpRange>,
-    summary: &'s mut PlanSummary,
-    deletes: Vec<IpamOp>,
-    creates: Vec<IpamOp>,
+    ops: Ops<'s>,
     /// Logical network → provider space id, proposed ids of new spaces included.
     ln_space: BTreeMap<Id, IpamId>,
     subnet_ids: BTreeMap<SubnetKey, IpamId>,
     vmn_space: BTreeMap<Id, IpamId>,
     vm_subnet_ids: BTreeMap<SubnetKey, IpamId>,
+}
+
+/// The operations collected so far, counted as they come.
+struct Ops<'s> {
+    summary: &'s mut PlanSummary,
+    deletes: Vec<IpamOp>,
+    creates: Vec<IpamOp>,
+}
+
+impl Ops<'_> {
+    /// Adds `op`, counted on the IPAM side under `object` with the operation's verb.
+    fn push(&mut self, object: ObjectType, op: IpamOp) {
+        self.summary.count(Side::Ipam, object, op.verb());
+        if op.verb() == OpVerb::Delete {
+            self.deletes.push(op);
+        } else {
+            self.creates.push(op);
+        }
+    }
 }
 
 impl IpamTarget<'_, '_> {
@@ -87,8 +125,7 @@ impl IpamTarget<'_, '_> {
             iview,
             c,
             t,
-            summary,
-            deletes,
+            ops,
             ..
         } = self;
         let (i, ids, iview, t) = (*i, *ids, *iview, *t);
@@ -97,8 +134,7 @@ impl IpamTarget<'_, '_> {
             let gone = !t.pools.contains_key(pool) && !t.vm_pools.contains_key(pool);
             let seen = i.pools.contains_key(pool) || i.vm_pools.contains_key(pool);
             if gone && seen && deletable(rid) {
-                deletes.push(IpamOp::DeleteRange(rid.clone()));
-                summary.count(Side::Ipam, ObjectType::Range, OpVerb::Delete);
+                ops.push(ObjectType::Range, IpamOp::DeleteRange(rid.clone()));
             }
         }
         for (key, sid) in &ids.vmn_subnets {
@@ -107,21 +143,21 @@ impl IpamTarget<'_, '_> {
                 .get(&key.0)
                 .is_some_and(|v| v.subnets.contains(&key.1));
             if !keep && deletable(sid) {
-                deletes.push(IpamOp::DeleteSubnet(sid.clone()));
-                summary.count(Side::Ipam, ObjectType::CustomerSubnet, OpVerb::Delete);
+                ops.push(
+                    ObjectType::CustomerSubnet,
+                    IpamOp::DeleteSubnet(sid.clone()),
+                );
             }
         }
         for (key, sid) in &ids.subnets {
             if !t.subnets.contains_key(key) && deletable(sid) {
                 // A range we did not link still inside blocks the delete on the server; it reports so.
-                deletes.push(IpamOp::DeleteSubnet(sid.clone()));
-                summary.count(Side::Ipam, ObjectType::Subnet, OpVerb::Delete);
+                ops.push(ObjectType::Subnet, IpamOp::DeleteSubnet(sid.clone()));
             }
         }
         for (vmn, sid) in &ids.vmn_spaces {
             if !t.vmns.contains_key(vmn) && deletable(sid) {
-                deletes.push(IpamOp::DeleteSpace(sid.clone()));
-                summary.count(Side::Ipam, ObjectType::CustomerSpace, OpVerb::Delete);
+                ops.push(ObjectType::CustomerSpace, IpamOp::DeleteSpace(sid.clone()));
             }
         }
         for (ln, sid) in &ids.spaces {
@@ -132,8 +168,7 @@ impl IpamTarget<'_, '_> {
                 !t.lns.contains_key(ln)
             };
             if gone && deletable(sid) {
-                deletes.push(IpamOp::DeleteSpace(sid.clone()));
-                summary.count(Side::Ipam, ObjectType::ProviderSpace, OpVerb::Delete);
+                ops.push(ObjectType::ProviderSpace, IpamOp::DeleteSpace(sid.clone()));
             }
         }
     }
@@ -145,14 +180,13 @@ impl IpamTarget<'_, '_> {
             iview,
             t,
             spaces,
-            summary,
-            creates,
+            ops,
             ln_space,
             ..
         } = self;
         let (i, ids, iview, t) = (*i, *ids, *iview, *t);
         for (ln, v) in &t.lns {
-            match ids.spaces.get(ln).and_then(|sid| spaces.get(sid.as_str())) {
+            match linked_object(&ids.spaces, ln, spaces) {
                 Some(existing) => {
                     let needs = i.lns.get(ln) != Some(v) || existing.vmm_id != Some(*ln);
                     if needs && !iview.broken_links.contains(ln) {
@@ -161,22 +195,22 @@ impl IpamTarget<'_, '_> {
                         s.name = v.name.clone();
                         s.vmm_logical_network = Some(v.name.clone());
                         s.description = v.description.clone();
-                        creates.push(IpamOp::UpdateSpace(s));
-                        summary.count(Side::Ipam, ObjectType::ProviderSpace, OpVerb::Update);
+                        ops.push(ObjectType::ProviderSpace, IpamOp::UpdateSpace(s));
                     }
                 }
                 None => {
                     if iview.broken_links.contains(ln) {
                         continue;
                     }
-                    let sid = new_ipam_id();
-                    ln_space.insert(*ln, sid.clone());
-                    creates.push(IpamOp::CreateSpace(AddressSpace {
-                        description: v.description.clone(),
-                        vmm_logical_network: Some(v.name.clone()),
-                        ..console_space(sid, *ln, &v.name, AddressSpaceKind::Provider)
-                    }));
-                    summary.count(Side::Ipam, ObjectType::ProviderSpace, OpVerb::Create);
+                    let sid = propose_id(ln_space, *ln);
+                    ops.push(
+                        ObjectType::ProviderSpace,
+                        IpamOp::CreateSpace(AddressSpace {
+                            description: v.description.clone(),
+                            vmm_logical_network: Some(v.name.clone()),
+                            ..console_space(sid, *ln, &v.name, AddressSpaceKind::Provider)
+                        }),
+                    );
                 }
             }
         }
@@ -189,8 +223,7 @@ impl IpamTarget<'_, '_> {
             ids,
             t,
             spaces,
-            summary,
-            creates,
+            ops,
             ln_space,
             vmn_space,
             ..
@@ -198,11 +231,7 @@ impl IpamTarget<'_, '_> {
         let (i, ids, t) = (*i, *ids, *t);
         for (vmn, v) in &t.vmns {
             let provider_space = ln_space.get(&v.ln).cloned();
-            match ids
-                .vmn_spaces
-                .get(vmn)
-                .and_then(|sid| spaces.get(sid.as_str()))
-            {
+            match linked_object(&ids.vmn_spaces, vmn, spaces) {
                 Some(existing) => {
                     let cur = i.vmns.get(vmn);
                     let needs = cur.map(|c| &c.name) != Some(&v.name)
@@ -214,19 +243,19 @@ impl IpamTarget<'_, '_> {
                         s.name = v.name.clone();
                         s.vm_network = Some(v.name.clone());
                         s.provider_space = provider_space;
-                        creates.push(IpamOp::UpdateSpace(s));
-                        summary.count(Side::Ipam, ObjectType::CustomerSpace, OpVerb::Update);
+                        ops.push(ObjectType::CustomerSpace, IpamOp::UpdateSpace(s));
                     }
                 }
                 None => {
-                    let sid = new_ipam_id();
-                    vmn_space.insert(*vmn, sid.clone());
-                    creates.push(IpamOp::CreateSpace(AddressSpace {
-                        vm_network: Some(v.name.clone()),
-                        provider_space,
-                        ..console_space(sid, *vmn, &v.name, AddressSpaceKind::Customer)
-                    }));
-                    summary.count(Side::Ipam, ObjectType::CustomerSpace, OpVerb::Create);
+                    let sid = propose_id(vmn_space, *vmn);
+                    ops.push(
+                        ObjectType::CustomerSpace,
+                        IpamOp::CreateSpace(AddressSpace {
+                            vm_network: Some(v.name.clone()),
+                            provider_space,
+                            ..console_space(sid, *vmn, &v.name, AddressSpaceKind::Customer)
+                        }),
+                    );
                 }
             }
         }
@@ -238,8 +267,7 @@ impl IpamTarget<'_, '_> {
             ids,
             t,
             subnets,
-            summary,
-            creates,
+            ops,
             ln_space,
             subnet_ids,
             ..
@@ -251,11 +279,7 @@ impl IpamTarget<'_, '_> {
             };
             let ln_name = t.lns.get(&key.0).map(|l| l.name.clone());
             let site_name = t.sites.get(&v.site).map(|s| s.name.clone());
-            match ids
-                .subnets
-                .get(key)
-                .and_then(|sid| subnets.get(sid.as_str()))
-            {
+            match linked_object(&ids.subnets, key, subnets) {
                 Some(existing) => {
                     let needs = i.subnets.get(key) != Some(v)
                         || existing.vmm_id != Some(v.site)
@@ -270,21 +294,21 @@ impl IpamTarget<'_, '_> {
                         s.vmm_logical_network = ln_name;
                         s.vlan = v.vlan;
                         s.secondary_vlan = v.secondary_vlan;
-                        creates.push(IpamOp::UpdateSubnet(s));
-                        summary.count(Side::Ipam, ObjectType::Subnet, OpVerb::Update);
+                        ops.push(ObjectType::Subnet, IpamOp::UpdateSubnet(s));
                     }
                 }
                 None => {
-                    let sid = new_ipam_id();
-                    subnet_ids.insert(*key, sid.clone());
-                    creates.push(IpamOp::CreateSubnet(IpamSubnet {
-                        vmm_logical_network: ln_name,
-                        network_site: site_name,
-                        vlan: v.vlan,
-                        secondary_vlan: v.secondary_vlan,
-                        ..console_subnet(sid, v.site, space, key.1, "Provider")
-                    }));
-                    summary.count(Side::Ipam, ObjectType::Subnet, OpVerb::Create);
+                    let sid = propose_id(subnet_ids, *key);
+                    ops.push(
+                        ObjectType::Subnet,
+                        IpamOp::CreateSubnet(IpamSubnet {
+                            vmm_logical_network: ln_name,
+                            network_site: site_name,
+                            vlan: v.vlan,
+                            secondary_vlan: v.secondary_vlan,
+                            ..console_subnet(sid, v.site, space, key.1, "Provider")
+                        }),
+                    );
                 }
             }
         }
@@ -294,8 +318,7 @@ impl IpamTarget<'_, '_> {
         let IpamTarget {
             ids,
             t,
-            summary,
-            creates,
+            ops,
             vmn_space,
             vm_subnet_ids,
             ..
@@ -309,10 +332,10 @@ impl IpamTarget<'_, '_> {
                 if !ids.vmn_subnets.contains_key(&(*vmn, *net)) {
                     let sid = new_ipam_id();
                     vm_subnet_ids.insert((*vmn, *net), sid.clone());
-                    creates.push(IpamOp::CreateSubnet(console_subnet(
-                        sid, *vmn, space, *net, "Customer",
-                    )));
-                    summary.count(Side::Ipam, ObjectType::CustomerSubnet, OpVerb::Create);
+                    ops.push(
+                        ObjectType::CustomerSubnet,
+                        IpamOp::CreateSubnet(console_subnet(sid, *vmn, space, *net, "Customer")),
+                    );
                 }
             }
         }
@@ -325,8 +348,7 @@ impl IpamTarget<'_, '_> {
             ids,
             t,
             ranges,
-            summary,
-            creates,
+            ops,
             subnet_ids,
             vm_subnet_ids,
             ..
@@ -352,13 +374,10 @@ impl IpamTarget<'_, '_> {
                     None => true,
                 };
                 if needs {
-                    creates.push(range_op(existing, *pool, v, subnet, service));
-                    let verb = if existing.is_some() {
-                        OpVerb::Update
-                    } else {
-                        OpVerb::Create
-                    };
-                    summary.count(Side::Ipam, ObjectType::Range, verb);
+                    ops.push(
+                        ObjectType::Range,
+                        range_op(existing, *pool, v, subnet, service),
+                    );
                 }
             }
         }
