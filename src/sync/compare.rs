@@ -103,15 +103,17 @@ impl CompareView {
     }
 }
 
-fn ln_cell(v: &LnVal) -> Cell {
+/// A cell titled by its name, with one more field that is also its detail line.
+fn named_cell(name: &str, label: &str, detail: String) -> Cell {
     Cell {
-        title: v.name.clone(),
-        detail: v.description.clone(),
-        fields: vec![
-            ("Name".into(), v.name.clone()),
-            ("Description".into(), v.description.clone()),
-        ],
+        title: name.to_string(),
+        detail: detail.clone(),
+        fields: vec![("Name".into(), name.to_string()), (label.into(), detail)],
     }
+}
+
+fn ln_cell(v: &LnVal) -> Cell {
+    named_cell(&v.name, "Description", v.description.clone())
 }
 
 fn site_cell(v: &SiteVal) -> Cell {
@@ -167,14 +169,7 @@ fn pool_cell(v: &PoolVal) -> Cell {
 }
 
 fn vmn_cell(v: &VmnVal) -> Cell {
-    Cell {
-        title: v.name.clone(),
-        detail: v.subnets.text(),
-        fields: vec![
-            ("Name".into(), v.name.clone()),
-            ("VM subnets".into(), v.subnets.text()),
-        ],
-    }
+    named_cell(&v.name, "VM subnets", v.subnets.text())
 }
 
 fn changed(c: Option<&Cell>, i: Option<&Cell>) -> Vec<String> {

@@ -330,8 +330,7 @@ impl IpamTarget<'_, '_> {
             };
             for net in &v.subnets {
                 if !ids.vmn_subnets.contains_key(&(*vmn, *net)) {
-                    let sid = new_ipam_id();
-                    vm_subnet_ids.insert((*vmn, *net), sid.clone());
+                    let sid = propose_id(vm_subnet_ids, (*vmn, *net));
                     ops.push(
                         ObjectType::CustomerSubnet,
                         IpamOp::CreateSubnet(console_subnet(sid, *vmn, space, *net, "Customer")),
@@ -362,11 +361,7 @@ impl IpamTarget<'_, '_> {
                 let Some(subnet) = subnet_of.get(&(v.ln, v.subnet)) else {
                     continue;
                 };
-                let existing = ids
-                    .ranges
-                    .get(pool)
-                    .and_then(|rid| ranges.get(rid.as_str()))
-                    .copied();
+                let existing = linked_object(&ids.ranges, pool, ranges);
                 let needs = match existing {
                     Some(r) => {
                         seen.get(pool) != Some(v) || r.vmm_id != Some(*pool) || &r.subnet != subnet
