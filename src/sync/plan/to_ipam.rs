@@ -119,22 +119,14 @@ impl Ops<'_> {
 impl IpamTarget<'_, '_> {
     /// Deletions, children first; only of objects that carry the console's identity.
     fn deletions(&mut self) {
-        let IpamTarget {
-            i,
-            ids,
-            iview,
-            c,
-            t,
-            ops,
-            ..
-        } = self;
-        let (i, ids, iview, t) = (*i, *ids, *iview, *t);
+        let (i, ids, iview, c, t) = (self.i, self.ids, self.iview, self.c, self.t);
         let deletable = |id: &IpamId| iview.linked.contains(id);
         for (pool, rid) in &ids.ranges {
             let gone = !t.pools.contains_key(pool) && !t.vm_pools.contains_key(pool);
             let seen = i.pools.contains_key(pool) || i.vm_pools.contains_key(pool);
             if gone && seen && deletable(rid) {
-                ops.push(ObjectType::Range, IpamOp::DeleteRange(rid.clone()));
+                self.ops
+                    .push(ObjectType::Range, IpamOp::DeleteRange(rid.clone()));
             }
         }
         for (key, sid) in &ids.vmn_subnets {
@@ -143,7 +135,7 @@ impl IpamTarget<'_, '_> {
                 .get(&key.0)
                 .is_some_and(|v| v.subnets.contains(&key.1));
             if !keep && deletable(sid) {
-                ops.push(
+                self.ops.push(
                     ObjectType::CustomerSubnet,
                     IpamOp::DeleteSubnet(sid.clone()),
                 );
@@ -152,12 +144,14 @@ impl IpamTarget<'_, '_> {
         for (key, sid) in &ids.subnets {
             if !t.subnets.contains_key(key) && deletable(sid) {
                 // A range we did not link still inside blocks the delete on the server; it reports so.
-                ops.push(ObjectType::Subnet, IpamOp::DeleteSubnet(sid.clone()));
+                self.ops
+                    .push(ObjectType::Subnet, IpamOp::DeleteSubnet(sid.clone()));
             }
         }
         for (vmn, sid) in &ids.vmn_spaces {
             if !t.vmns.contains_key(vmn) && deletable(sid) {
-                ops.push(ObjectType::CustomerSpace, IpamOp::DeleteSpace(sid.clone()));
+                self.ops
+                    .push(ObjectType::CustomerSpace, IpamOp::DeleteSpace(sid.clone()));
             }
         }
         for (ln, sid) in &ids.spaces {
@@ -168,25 +162,16 @@ impl IpamTarget<'_, '_> {
                 !t.lns.contains_key(ln)
             };
             if gone && deletable(sid) {
-                ops.push(ObjectType::ProviderSpace, IpamOp::DeleteSpace(sid.clone()));
+                self.ops
+                    .push(ObjectType::ProviderSpace, IpamOp::DeleteSpace(sid.clone()));
             }
         }
     }
 
     fn provider_spaces(&mut self) {
-        let IpamTarget {
-            i,
-            ids,
-            iview,
-            t,
-            spaces,
-            ops,
-            ln_space,
-            ..
-        } = self;
-        let (i, ids, iview, t) = (*i, *ids, *iview, *t);
+        let (i, ids, iview, t) = (self.i, self.ids, self.iview, self.t);
         for (ln, v) in &t.lns {
-            match linked_object(&ids.spaces, ln, spaces) {
+            match linked_object(&ids.spaces, ln, &self.spaces) {
                 Some(existing) => {
                     let needs = i.lns.get(ln) != Some(v) || existing.vmm_id != Some(*ln);
                     if needs && !iview.broken_links.contains(ln) {
@@ -195,15 +180,16 @@ impl IpamTarget<'_, '_> {
                         s.name = v.name.clone();
                         s.vmm_logical_network = Some(v.name.clone());
                         s.description = v.description.clone();
-                        ops.push(ObjectType::ProviderSpace, IpamOp::UpdateSpace(s));
+                        self.ops
+                            .push(ObjectType::ProviderSpace, IpamOp::UpdateSpace(s));
                     }
                 }
                 None => {
                     if iview.broken_links.contains(ln) {
                         continue;
                     }
-                    let sid = propose_id(ln_space, *ln);
-                    ops.push(
+                    let sid = propose_id(&mut self.ln_space, *ln);
+                    self.ops.push(
                         ObjectType::ProviderSpace,
                         IpamOp::CreateSpace(AddressSpace {
                             description: v.description.clone(),
@@ -218,20 +204,10 @@ impl IpamTarget<'_, '_> {
 
     /// Customer spaces (VM networks).
     fn customer_spaces(&mut self) {
-        let IpamTarget {
-            i,
-            ids,
-            t,
-            spaces,
-            ops,
-            ln_space,
-            vmn_space,
-            ..
-        } = self;
-        let (i, ids, t) = (*i, *ids, *t);
+        let (i, ids, t) = (self.i, self.ids, self.t);
         for (vmn, v) in &t.vmns {
-            let provider_space = ln_space.get(&v.ln).cloned();
-            match linked_object(&ids.vmn_spaces, vmn, spaces) {
+            let provider_space = self.ln_space.get(&v.ln).cloned();
+            match linked_object(&ids.vmn_spaces, vmn, &self.spaces) {
                 Some(existing) => {
                     let cur = i.vmns.get(vmn);
                     let needs = cur.map(|c| &c.name) != Some(&v.name)
@@ -243,12 +219,13 @@ impl IpamTarget<'_, '_> {
                         s.name = v.name.clone();
                         s.vm_network = Some(v.name.clone());
                         s.provider_space = provider_space;
-                        ops.push(ObjectType::CustomerSpace, IpamOp::UpdateSpace(s));
+                        self.ops
+                            .push(ObjectType::CustomerSpace, IpamOp::UpdateSpace(s));
                     }
                 }
                 None => {
-                    let sid = propose_id(vmn_space, *vmn);
-                    ops.push(
+                    let sid = propose_id(&mut self.vmn_space, *vmn);
+                    self.ops.push(
                         ObjectType::CustomerSpace,
                         IpamOp::CreateSpace(AddressSpace {
                             vm_network: Some(v.name.clone()),
@@ -262,24 +239,14 @@ impl IpamTarget<'_, '_> {
     }
 
     fn provider_subnets(&mut self) {
-        let IpamTarget {
-            i,
-            ids,
-            t,
-            subnets,
-            ops,
-            ln_space,
-            subnet_ids,
-            ..
-        } = self;
-        let (i, ids, t) = (*i, *ids, *t);
+        let (i, ids, t) = (self.i, self.ids, self.t);
         for (key, v) in &t.subnets {
-            let Some(space) = ln_space.get(&key.0) else {
+            let Some(space) = self.ln_space.get(&key.0) else {
                 continue;
             };
             let ln_name = t.lns.get(&key.0).map(|l| l.name.clone());
             let site_name = t.sites.get(&v.site).map(|s| s.name.clone());
-            match linked_object(&ids.subnets, key, subnets) {
+            match linked_object(&ids.subnets, key, &self.subnets) {
                 Some(existing) => {
                     let needs = i.subnets.get(key) != Some(v)
                         || existing.vmm_id != Some(v.site)
@@ -294,12 +261,12 @@ impl IpamTarget<'_, '_> {
                         s.vmm_logical_network = ln_name;
                         s.vlan = v.vlan;
                         s.secondary_vlan = v.secondary_vlan;
-                        ops.push(ObjectType::Subnet, IpamOp::UpdateSubnet(s));
+                        self.ops.push(ObjectType::Subnet, IpamOp::UpdateSubnet(s));
                     }
                 }
                 None => {
-                    let sid = propose_id(subnet_ids, *key);
-                    ops.push(
+                    let sid = propose_id(&mut self.subnet_ids, *key);
+                    self.ops.push(
                         ObjectType::Subnet,
                         IpamOp::CreateSubnet(IpamSubnet {
                             vmm_logical_network: ln_name,
@@ -315,23 +282,15 @@ impl IpamTarget<'_, '_> {
     }
 
     fn customer_subnets(&mut self) {
-        let IpamTarget {
-            ids,
-            t,
-            ops,
-            vmn_space,
-            vm_subnet_ids,
-            ..
-        } = self;
-        let (ids, t) = (*ids, *t);
+        let (ids, t) = (self.ids, self.t);
         for (vmn, v) in &t.vmns {
-            let Some(space) = vmn_space.get(vmn) else {
+            let Some(space) = self.vmn_space.get(vmn) else {
                 continue;
             };
             for net in &v.subnets {
                 if !ids.vmn_subnets.contains_key(&(*vmn, *net)) {
-                    let sid = propose_id(vm_subnet_ids, (*vmn, *net));
-                    ops.push(
+                    let sid = propose_id(&mut self.vm_subnet_ids, (*vmn, *net));
+                    self.ops.push(
                         ObjectType::CustomerSubnet,
                         IpamOp::CreateSubnet(console_subnet(sid, *vmn, space, *net, "Customer")),
                     );
@@ -342,26 +301,16 @@ impl IpamTarget<'_, '_> {
 
     /// Ranges: pools on site subnets, then pools on VM subnets.
     fn ranges(&mut self, service: &NetworkService) {
-        let IpamTarget {
-            i,
-            ids,
-            t,
-            ranges,
-            ops,
-            subnet_ids,
-            vm_subnet_ids,
-            ..
-        } = self;
-        let (i, ids, t) = (*i, *ids, *t);
+        let (i, ids, t) = (self.i, self.ids, self.t);
         for (targets, seen, subnet_of) in [
-            (&t.pools, &i.pools, &*subnet_ids),
-            (&t.vm_pools, &i.vm_pools, &*vm_subnet_ids),
+            (&t.pools, &i.pools, &self.subnet_ids),
+            (&t.vm_pools, &i.vm_pools, &self.vm_subnet_ids),
         ] {
             for (pool, v) in targets {
                 let Some(subnet) = subnet_of.get(&(v.ln, v.subnet)) else {
                     continue;
                 };
-                let existing = linked_object(&ids.ranges, pool, ranges);
+                let existing = linked_object(&ids.ranges, pool, &self.ranges);
                 let needs = match existing {
                     Some(r) => {
                         seen.get(pool) != Some(v) || r.vmm_id != Some(*pool) || &r.subnet != subnet
@@ -369,7 +318,7 @@ impl IpamTarget<'_, '_> {
                     None => true,
                 };
                 if needs {
-                    ops.push(
+                    self.ops.push(
                         ObjectType::Range,
                         range_op(existing, *pool, v, subnet, service),
                     );
