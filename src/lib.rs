@@ -8,6 +8,7 @@
 //! - `main.rs`: the allocator and the entry point (`cli::main`).
 //! - `paths`: where the data, settings and logs live (`--data-dir`, XDG directories).
 //! - `logging`: tracing to stderr and a daily file.
+//! - `labelled`: `labelled_enum!`, enums with a label per variant (`ALL`, `label()`, `Display`).
 //! - `fabric::model`: the console's objects, one `PoolSettings` shape, `FabricKind` over the kinds.
 //! - `fabric::connection`: parsing and checking a network service's connection string.
 //! - `fabric::validate`: every rule once (one file per rule family), run over the whole fabric
@@ -50,6 +51,7 @@ pub mod cli;
 pub mod fabric;
 pub mod ipam;
 pub mod ipam_server;
+pub mod labelled;
 pub mod logging;
 pub mod ops;
 pub mod paths;

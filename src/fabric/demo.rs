@@ -10,8 +10,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::model::{
-    Fabric, Gateway, HostGroup, Id, IpPool, LogicalNetwork, LogicalNetworkIsolation, NetworkSite,
-    PoolScope, PoolSettings, ROOT_HOST_GROUP, RunAsAccount, SubnetVlan, VmNetwork,
+    Fabric, FabricKind, Gateway, HostGroup, Id, IpPool, LogicalNetwork, LogicalNetworkIsolation,
+    NetworkSite, PoolScope, PoolSettings, ROOT_HOST_GROUP, RunAsAccount, SubnetVlan, VmNetwork,
     VmNetworkIsolation,
 };
 
@@ -82,6 +82,12 @@ impl Builder {
         self.count >= self.size
     }
 
+    /// Adds an object (its id drawn by the caller, so the random sequence stays the same).
+    fn add<T: FabricKind>(&mut self, object: T) {
+        self.fabric.put(object);
+        self.count += 1;
+    }
+
     fn new_id(&mut self) -> Id {
         uuid::Builder::from_random_bytes(self.rng.random()).into_uuid()
     }
@@ -136,45 +142,33 @@ impl Builder {
 
     fn host_group(&mut self, name: &str, parent: Option<Id>) -> Id {
         let id = self.new_id();
-        self.fabric.host_groups.insert(
+        self.add(HostGroup {
             id,
-            HostGroup {
-                id,
-                name: name.to_string(),
-                parent,
-            },
-        );
-        self.count += 1;
+            name: name.to_string(),
+            parent,
+        });
         id
     }
 
     fn run_as_account(&mut self) {
         let id = self.new_id();
-        self.fabric.run_as_accounts.insert(
+        self.add(RunAsAccount {
             id,
-            RunAsAccount {
-                id,
-                name: "IPAM Service Account".to_string(),
-                description: "Member of IPAM ASM Administrators and Remote Management Users"
-                    .to_string(),
-                user_name: "CONTOSO\\svc-ipam".to_string(),
-            },
-        );
-        self.count += 1;
+            name: "IPAM Service Account".to_string(),
+            description: "Member of IPAM ASM Administrators and Remote Management Users"
+                .to_string(),
+            user_name: "CONTOSO\\svc-ipam".to_string(),
+        });
     }
 
     fn logical_network(&mut self, name: &str, isolation: LogicalNetworkIsolation) {
         let id = self.new_id();
-        self.fabric.logical_networks.insert(
+        self.add(LogicalNetwork {
             id,
-            LogicalNetwork {
-                id,
-                name: name.to_string(),
-                description: format!("{} for the {} workloads", isolation.label(), name),
-                isolation,
-            },
-        );
-        self.count += 1;
+            name: name.to_string(),
+            description: format!("{} for the {} workloads", isolation.label(), name),
+            isolation,
+        });
         let sites = self.rng.random_range(1..=3usize);
         let mut site_names = HashSet::new();
         for _ in 0..sites {
@@ -224,17 +218,13 @@ impl Builder {
             n += 1;
         }
         let id = self.new_id();
-        self.fabric.network_sites.insert(
+        self.add(NetworkSite {
             id,
-            NetworkSite {
-                id,
-                name: name.clone(),
-                logical_network,
-                host_groups,
-                subnets: Vec::new(),
-            },
-        );
-        self.count += 1;
+            name: name.clone(),
+            logical_network,
+            host_groups,
+            subnets: Vec::new(),
+        });
         let primary_vlan = self.next_vlan();
         for k in 0..self.rng.random_range(1..=4usize) {
             if self.full() {
@@ -279,18 +269,14 @@ impl Builder {
         let vm_subnets: Vec<IpNet> = (0..count)
             .map(|j| IpNet::V4(Ipv4Net::new_assert(Ipv4Addr::new(192, 168, j, 0), 24)))
             .collect();
-        self.fabric.vm_networks.insert(
+        self.add(VmNetwork {
             id,
-            VmNetwork {
-                id,
-                name: name.clone(),
-                description: format!("{tenant} tenant network"),
-                logical_network,
-                isolation: VmNetworkIsolation::NetworkVirtualization,
-                vm_subnets: vm_subnets.clone(),
-            },
-        );
-        self.count += 1;
+            name: name.clone(),
+            description: format!("{tenant} tenant network"),
+            logical_network,
+            isolation: VmNetworkIsolation::NetworkVirtualization,
+            vm_subnets: vm_subnets.clone(),
+        });
         for (k, subnet) in vm_subnets.into_iter().enumerate() {
             if self.full() {
                 return;
@@ -305,18 +291,14 @@ impl Builder {
 
     fn plain_vm_network(&mut self, logical_network: Id, network_name: &str) {
         let id = self.new_id();
-        self.fabric.vm_networks.insert(
+        self.add(VmNetwork {
             id,
-            VmNetwork {
-                id,
-                name: format!("{network_name} VM Network"),
-                description: String::new(),
-                logical_network,
-                isolation: VmNetworkIsolation::NoIsolation,
-                vm_subnets: Vec::new(),
-            },
-        );
-        self.count += 1;
+            name: format!("{network_name} VM Network"),
+            description: String::new(),
+            logical_network,
+            isolation: VmNetworkIsolation::NoIsolation,
+            vm_subnets: Vec::new(),
+        });
     }
 
     /// A pool covering part `part` of `parts` of the subnet's usable addresses.
@@ -369,31 +351,27 @@ impl Builder {
             Vec::new()
         };
         let id = self.new_id();
-        self.fabric.ip_pools.insert(
+        self.add(IpPool {
             id,
-            IpPool {
-                id,
-                name: name.to_string(),
-                description: String::new(),
-                scope,
-                range_start: start,
-                range_end: end,
-                settings: PoolSettings {
-                    reserved,
-                    vips,
-                    gateways,
-                    dns_servers: dns,
-                    dns_suffix: "corp.contoso.com".to_string(),
-                    dns_search_suffixes: vec![
-                        "corp.contoso.com".to_string(),
-                        "contoso.com".to_string(),
-                    ],
-                    netbios_enabled: !wins_servers.is_empty(),
-                    wins_servers,
-                },
+            name: name.to_string(),
+            description: String::new(),
+            scope,
+            range_start: start,
+            range_end: end,
+            settings: PoolSettings {
+                reserved,
+                vips,
+                gateways,
+                dns_servers: dns,
+                dns_suffix: "corp.contoso.com".to_string(),
+                dns_search_suffixes: vec![
+                    "corp.contoso.com".to_string(),
+                    "contoso.com".to_string(),
+                ],
+                netbios_enabled: !wins_servers.is_empty(),
+                wins_servers,
             },
-        );
-        self.count += 1;
+        });
     }
 
     fn next_vlan(&mut self) -> u16 {

@@ -39,40 +39,18 @@ pub struct RunAsAccount {
     pub user_name: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LogicalNetworkIsolation {
-    /// One connected network.
-    OneConnected,
-    /// Network virtualization (allows VM networks with VM subnets).
-    NetworkVirtualization,
-    /// VLAN-based independent networks.
-    VlanIndependent,
-    /// Private VLAN (PVLAN) networks: subnet pairs carry a secondary VLAN.
-    PrivateVlan,
-}
-
-impl LogicalNetworkIsolation {
-    pub const ALL: [Self; 4] = [
-        Self::OneConnected,
-        Self::NetworkVirtualization,
-        Self::VlanIndependent,
-        Self::PrivateVlan,
-    ];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::OneConnected => "One connected network",
-            Self::NetworkVirtualization => "One connected network, network virtualization allowed",
-            Self::VlanIndependent => "VLAN-based independent networks",
-            Self::PrivateVlan => "Private VLAN (PVLAN) networks",
-        }
-    }
-}
-
-impl std::fmt::Display for LogicalNetworkIsolation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.label())
+crate::labelled_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum LogicalNetworkIsolation {
+        /// One connected network.
+        OneConnected => "One connected network",
+        /// Network virtualization (allows VM networks with VM subnets).
+        NetworkVirtualization => "One connected network, network virtualization allowed",
+        /// VLAN-based independent networks.
+        VlanIndependent => "VLAN-based independent networks",
+        /// Private VLAN (PVLAN) networks: subnet pairs carry a secondary VLAN.
+        PrivateVlan => "Private VLAN (PVLAN) networks",
     }
 }
 
@@ -305,28 +283,13 @@ pool_settings_wire! {
     after {}
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum VmNetworkIsolation {
-    NoIsolation,
-    NetworkVirtualization,
-    Vlan,
-}
-
-impl VmNetworkIsolation {
-    pub const ALL: [Self; 3] = [Self::NoIsolation, Self::NetworkVirtualization, Self::Vlan];
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::NoIsolation => "No isolation",
-            Self::NetworkVirtualization => "Network virtualization",
-            Self::Vlan => "VLAN",
-        }
-    }
-}
-
-impl std::fmt::Display for VmNetworkIsolation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.label())
+crate::labelled_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum VmNetworkIsolation {
+        NoIsolation => "No isolation",
+        NetworkVirtualization => "Network virtualization",
+        Vlan => "VLAN",
     }
 }
 
@@ -344,31 +307,16 @@ pub struct VmNetwork {
     pub vm_subnets: Vec<IpNet>,
 }
 
-/// Category of a network service, as the Network Service node groups them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ServiceCategory {
-    Gateway,
-    VirtualSwitchExtension,
-    /// Network managers, where IPAM servers sit.
-    NetworkManager,
-    TopOfRackSwitch,
-}
-
-impl ServiceCategory {
-    pub const ALL: [Self; 4] = [
-        Self::Gateway,
-        Self::VirtualSwitchExtension,
-        Self::NetworkManager,
-        Self::TopOfRackSwitch,
-    ];
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Gateway => "Gateways",
-            Self::VirtualSwitchExtension => "Virtual switch extensions",
-            Self::NetworkManager => "Network managers",
-            Self::TopOfRackSwitch => "Top-of-rack switches",
-        }
+crate::labelled_enum! {
+    /// Category of a network service, as the Network Service node groups them.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum ServiceCategory {
+        Gateway => "Gateways",
+        VirtualSwitchExtension => "Virtual switch extensions",
+        /// Network managers, where IPAM servers sit.
+        NetworkManager => "Network managers",
+        TopOfRackSwitch => "Top-of-rack switches",
     }
 }
 
@@ -408,38 +356,19 @@ pub fn default_sync_interval() -> u64 {
     300
 }
 
-/// The kinds of fabric object, for errors, counts and the UI.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ObjectKind {
-    HostGroup,
-    RunAsAccount,
-    LogicalNetwork,
-    NetworkSite,
-    Subnet,
-    IpPool,
-    VmNetwork,
-    NetworkService,
-}
-
-impl ObjectKind {
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::HostGroup => "host group",
-            Self::RunAsAccount => "Run As account",
-            Self::LogicalNetwork => "logical network",
-            Self::NetworkSite => "network site",
-            Self::Subnet => "IP address subnet",
-            Self::IpPool => "static IP address pool",
-            Self::VmNetwork => "VM network",
-            Self::NetworkService => "network service",
-        }
-    }
-}
-
-impl std::fmt::Display for ObjectKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.label())
+crate::labelled_enum! {
+    /// The kinds of fabric object, for errors, counts and the UI.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum ObjectKind {
+        HostGroup => "host group",
+        RunAsAccount => "Run As account",
+        LogicalNetwork => "logical network",
+        NetworkSite => "network site",
+        Subnet => "IP address subnet",
+        IpPool => "static IP address pool",
+        VmNetwork => "VM network",
+        NetworkService => "network service",
     }
 }
 
@@ -616,8 +545,31 @@ pub trait FabricKind: Clone + Serialize + serde::de::DeserializeOwned + 'static 
     fn of_object(o: &FabricObject) -> Option<&Self>;
 }
 
-macro_rules! fabric_kinds {
-    ($($ty:ident, $collection:ident;)*) => {
+/// The seven stored kinds, in table order, each with its `Fabric` collection: the one list every
+/// "per kind" macro below expands from. Calls `$crate::$callback!` with `{ $($args)* }` followed by
+/// `Type collection,` for each kind.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! with_fabric_kinds {
+    ($callback:ident { $($args:tt)* }) => {
+        $crate::$callback! {
+            { $($args)* }
+            HostGroup host_groups,
+            RunAsAccount run_as_accounts,
+            LogicalNetwork logical_networks,
+            NetworkSite network_sites,
+            IpPool ip_pools,
+            VmNetwork vm_networks,
+            NetworkService network_services,
+        }
+    };
+}
+
+/// The [`FabricKind`] impls; expanded here only, so it names this module's items directly.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __fabric_kind_impls {
+    ({} $($ty:ident $collection:ident,)*) => {
         $(
             impl FabricKind for $ty {
                 const KIND: ObjectKind = ObjectKind::$ty;
@@ -648,48 +600,26 @@ macro_rules! fabric_kinds {
     };
 }
 
-fabric_kinds! {
-    HostGroup, host_groups;
-    RunAsAccount, run_as_accounts;
-    LogicalNetwork, logical_networks;
-    NetworkSite, network_sites;
-    IpPool, ip_pools;
-    VmNetwork, vm_networks;
-    NetworkService, network_services;
-}
+crate::with_fabric_kinds!(__fabric_kind_impls {});
 
 /// Runs `$body` once per stored kind, in table order, with `$t` naming the kind's type.
 #[macro_export]
 macro_rules! for_each_kind {
-    ($t:ident => $body:block) => {{
-        {
-            type $t = $crate::fabric::model::HostGroup;
-            $body
-        }
-        {
-            type $t = $crate::fabric::model::RunAsAccount;
-            $body
-        }
-        {
-            type $t = $crate::fabric::model::LogicalNetwork;
-            $body
-        }
-        {
-            type $t = $crate::fabric::model::NetworkSite;
-            $body
-        }
-        {
-            type $t = $crate::fabric::model::IpPool;
-            $body
-        }
-        {
-            type $t = $crate::fabric::model::VmNetwork;
-            $body
-        }
-        {
-            type $t = $crate::fabric::model::NetworkService;
-            $body
-        }
+    ($t:ident => $body:block) => {
+        $crate::with_fabric_kinds!(__for_each_kind { $t => $body })
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __for_each_kind {
+    ({ $t:ident => $body:block } $($ty:ident $collection:ident,)*) => {{
+        $(
+            {
+                type $t = $crate::fabric::model::$ty;
+                $body
+            }
+        )*
     }};
 }
 
@@ -697,35 +627,21 @@ macro_rules! for_each_kind {
 #[macro_export]
 macro_rules! match_kind {
     ($kind:expr, $t:ident => $body:expr, subnet => $subnet:expr) => {
+        $crate::with_fabric_kinds!(__match_kind { $kind, $t => $body, subnet => $subnet })
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __match_kind {
+    ({ $kind:expr, $t:ident => $body:expr, subnet => $subnet:expr } $($ty:ident $collection:ident,)*) => {
         match $kind {
-            $crate::fabric::model::ObjectKind::HostGroup => {
-                type $t = $crate::fabric::model::HostGroup;
-                $body
-            }
-            $crate::fabric::model::ObjectKind::RunAsAccount => {
-                type $t = $crate::fabric::model::RunAsAccount;
-                $body
-            }
-            $crate::fabric::model::ObjectKind::LogicalNetwork => {
-                type $t = $crate::fabric::model::LogicalNetwork;
-                $body
-            }
-            $crate::fabric::model::ObjectKind::NetworkSite => {
-                type $t = $crate::fabric::model::NetworkSite;
-                $body
-            }
-            $crate::fabric::model::ObjectKind::IpPool => {
-                type $t = $crate::fabric::model::IpPool;
-                $body
-            }
-            $crate::fabric::model::ObjectKind::VmNetwork => {
-                type $t = $crate::fabric::model::VmNetwork;
-                $body
-            }
-            $crate::fabric::model::ObjectKind::NetworkService => {
-                type $t = $crate::fabric::model::NetworkService;
-                $body
-            }
+            $(
+                $crate::fabric::model::ObjectKind::$ty => {
+                    type $t = $crate::fabric::model::$ty;
+                    $body
+                }
+            )*
             $crate::fabric::model::ObjectKind::Subnet => $subnet,
         }
     };
@@ -735,14 +651,16 @@ macro_rules! match_kind {
 #[macro_export]
 macro_rules! match_object {
     ($object:expr, $o:ident => $body:expr) => {
+        $crate::with_fabric_kinds!(__match_object { $object, $o => $body })
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __match_object {
+    ({ $object:expr, $o:ident => $body:expr } $($ty:ident $collection:ident,)*) => {
         match $object {
-            $crate::fabric::model::FabricObject::HostGroup($o) => $body,
-            $crate::fabric::model::FabricObject::RunAsAccount($o) => $body,
-            $crate::fabric::model::FabricObject::LogicalNetwork($o) => $body,
-            $crate::fabric::model::FabricObject::NetworkSite($o) => $body,
-            $crate::fabric::model::FabricObject::IpPool($o) => $body,
-            $crate::fabric::model::FabricObject::VmNetwork($o) => $body,
-            $crate::fabric::model::FabricObject::NetworkService($o) => $body,
+            $($crate::fabric::model::FabricObject::$ty($o) => $body,)*
         }
     };
 }
@@ -858,8 +776,54 @@ pub(crate) fn full_pool_settings() -> PoolSettings {
     }
 }
 
+/// Checks of a type's JSON against what older code wrote, for the wire-format tests of the types
+/// that carry [`PoolSettings`].
+#[cfg(test)]
+pub(crate) mod wire_checks {
+    use serde::Serialize;
+    use serde::de::DeserializeOwned;
+    use std::fmt::Debug;
+
+    /// `value` is written exactly as `old_json`, and `old_json` reads back as `value`.
+    pub(crate) fn assert_json_as_before<T>(value: &T, old_json: &str)
+    where
+        T: Serialize + DeserializeOwned + PartialEq + Debug,
+    {
+        assert_eq!(serde_json::to_string(value).unwrap(), old_json);
+        assert_eq!(&serde_json::from_str::<T>(old_json).unwrap(), value);
+    }
+
+    /// `json` with an unknown field `bogus` before `netbios_enabled`.
+    pub(crate) fn with_bogus_field(json: &str) -> String {
+        json.replace(r#""netbios_enabled""#, r#""bogus":1,"netbios_enabled""#)
+    }
+
+    /// Reading `json` as `T` fails with an error that starts with `start`.
+    pub(crate) fn read_error<T: DeserializeOwned + Debug>(json: &str, start: &str) -> String {
+        let e = serde_json::from_str::<T>(json).unwrap_err().to_string();
+        assert!(e.starts_with(start), "{e}");
+        e
+    }
+
+    /// Unknown fields in `old_json` (a `bogus` one, or a nested `settings`) are refused with
+    /// serde's error listing `expected` (the "expected one of ..." part).
+    pub(crate) fn assert_unknown_fields_rejected<T: DeserializeOwned + Debug>(
+        old_json: &str,
+        expected: &str,
+    ) {
+        for json in [
+            with_bogus_field(old_json),
+            old_json.replace(r#""id""#, r#""settings":{},"id""#),
+        ] {
+            let e = read_error::<T>(&json, "unknown field `");
+            assert!(e.contains(expected), "{e}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod pool_wire_tests {
+    use super::wire_checks::*;
     use super::*;
 
     /// Written by the code before `PoolSettings` existed (fields spelled out on `IpPool`).
@@ -882,11 +846,7 @@ mod pool_wire_tests {
 
     #[test]
     fn json_is_byte_identical_to_before() {
-        assert_eq!(serde_json::to_string(&full_pool()).unwrap(), OLD_JSON);
-        assert_eq!(
-            serde_json::from_str::<IpPool>(OLD_JSON).unwrap(),
-            full_pool()
-        );
+        assert_json_as_before(&full_pool(), OLD_JSON);
         let pretty = serde_json::to_string_pretty(&full_pool()).unwrap();
         assert_eq!(
             serde_json::from_str::<IpPool>(&pretty).unwrap(),
@@ -896,16 +856,10 @@ mod pool_wire_tests {
 
     #[test]
     fn unknown_fields_are_rejected() {
-        for json in [
-            OLD_JSON.replace(r#""netbios_enabled""#, r#""bogus":1,"netbios_enabled""#),
-            OLD_JSON.replace(r#""id""#, r#""settings":{},"id""#),
-        ] {
-            let e = serde_json::from_str::<IpPool>(&json)
-                .unwrap_err()
-                .to_string();
-            assert!(e.starts_with("unknown field `"), "{e}");
-            assert!(e.contains("expected one of `id`, `name`, `description`, `scope`, `range_start`, `range_end`, `reserved`, `vips`, `gateways`, `dns_servers`, `dns_suffix`, `dns_search_suffixes`, `wins_servers`, `netbios_enabled`"), "{e}");
-        }
+        assert_unknown_fields_rejected::<IpPool>(
+            OLD_JSON,
+            "expected one of `id`, `name`, `description`, `scope`, `range_start`, `range_end`, `reserved`, `vips`, `gateways`, `dns_servers`, `dns_suffix`, `dns_search_suffixes`, `wins_servers`, `netbios_enabled`",
+        );
     }
 
     #[test]
@@ -914,9 +868,9 @@ mod pool_wire_tests {
         let p: IpPool = serde_json::from_str(minimal).unwrap();
         assert_eq!(p.description, "");
         assert_eq!(p.settings, PoolSettings::default());
-        let e = serde_json::from_str::<IpPool>(&minimal.replace(r#","range_end":"10.0.0.50""#, ""))
-            .unwrap_err()
-            .to_string();
-        assert!(e.starts_with("missing field `range_end`"), "{e}");
+        read_error::<IpPool>(
+            &minimal.replace(r#","range_end":"10.0.0.50""#, ""),
+            "missing field `range_end`",
+        );
     }
 }

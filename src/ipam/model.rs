@@ -185,6 +185,45 @@ pub struct IpamSubnet {
     pub custom_fields: BTreeMap<String, String>,
 }
 
+impl AddressSpace {
+    /// A space with its id, name and kind and every other field empty.
+    pub fn new(id: impl Into<IpamId>, name: impl Into<String>, kind: AddressSpaceKind) -> Self {
+        AddressSpace {
+            id: id.into(),
+            vmm_id: None,
+            name: name.into(),
+            kind,
+            description: String::new(),
+            vmm_logical_network: None,
+            vm_network: None,
+            provider_space: None,
+            tenant: String::new(),
+            owner: String::new(),
+        }
+    }
+}
+
+impl IpamSubnet {
+    /// A subnet of `address_space` with its id and network and every other field empty (no name,
+    /// VLAN 0).
+    pub fn new(id: impl Into<IpamId>, address_space: impl Into<IpamId>, network: IpNet) -> Self {
+        IpamSubnet {
+            id: id.into(),
+            vmm_id: None,
+            address_space: address_space.into(),
+            network,
+            name: String::new(),
+            network_type: String::new(),
+            vmm_logical_network: None,
+            network_site: None,
+            vlan: 0,
+            secondary_vlan: None,
+            owner: String::new(),
+            custom_fields: BTreeMap::new(),
+        }
+    }
+}
+
 /// An IP address range. Its JSON (the built-in server's API and rows, the plan journal) spells the
 /// settings inline: see [`pool_settings_wire!`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -403,6 +442,7 @@ pub enum OpVerb {
 mod range_wire_tests {
     use super::*;
     use crate::fabric::model::full_pool_settings;
+    use crate::fabric::model::wire_checks::*;
 
     /// Written by the code before `PoolSettings` existed (fields spelled out on `IpRange`).
     const OLD_JSON: &str = r#"{"id":"r-1","vmm_id":"11111111-1111-1111-1111-111111111111","subnet":"s-1","name":"pool","description":"d","start":"10.0.0.10","end":"10.0.0.50","reserved":["10.0.0.11","10.0.0.13"],"vips":["10.0.0.12"],"gateways":[{"kind":"address","address":"10.0.0.1","metric":5},{"kind":"automatic","address":"10.0.0.3"}],"dns_servers":["10.0.0.2","fd00::2"],"dns_suffix":"corp.example","dns_search_suffixes":["example","corp.example"],"wins_servers":["10.0.0.4"],"netbios_enabled":true,"managed_by_service":"VMM","service_instance":"svc"}"#;
@@ -424,11 +464,7 @@ mod range_wire_tests {
 
     #[test]
     fn json_is_byte_identical_to_before() {
-        assert_eq!(serde_json::to_string(&full_range()).unwrap(), OLD_JSON);
-        assert_eq!(
-            serde_json::from_str::<IpRange>(OLD_JSON).unwrap(),
-            full_range()
-        );
+        assert_json_as_before(&full_range(), OLD_JSON);
         // Inside an operation (the plan journal, the server's change feed).
         let op = serde_json::to_string(&IpamOp::CreateRange(full_range())).unwrap();
         assert_eq!(
@@ -443,16 +479,10 @@ mod range_wire_tests {
 
     #[test]
     fn unknown_fields_are_rejected() {
-        for json in [
-            OLD_JSON.replace(r#""netbios_enabled""#, r#""bogus":1,"netbios_enabled""#),
-            OLD_JSON.replace(r#""id""#, r#""settings":{},"id""#),
-        ] {
-            let e = serde_json::from_str::<IpRange>(&json)
-                .unwrap_err()
-                .to_string();
-            assert!(e.starts_with("unknown field `"), "{e}");
-            assert!(e.contains("expected one of `id`, `vmm_id`, `subnet`, `name`, `description`, `start`, `end`, `reserved`, `vips`, `gateways`, `dns_servers`, `dns_suffix`, `dns_search_suffixes`, `wins_servers`, `netbios_enabled`, `managed_by_service`, `service_instance`"), "{e}");
-        }
+        assert_unknown_fields_rejected::<IpRange>(
+            OLD_JSON,
+            "expected one of `id`, `vmm_id`, `subnet`, `name`, `description`, `start`, `end`, `reserved`, `vips`, `gateways`, `dns_servers`, `dns_suffix`, `dns_search_suffixes`, `wins_servers`, `netbios_enabled`, `managed_by_service`, `service_instance`",
+        );
     }
 
     #[test]
@@ -466,10 +496,10 @@ mod range_wire_tests {
             (r.managed_by_service.as_str(), r.service_instance.as_str()),
             ("", "")
         );
-        let e = serde_json::from_str::<IpRange>(&minimal.replace(r#","end":"10.0.0.50""#, ""))
-            .unwrap_err()
-            .to_string();
-        assert!(e.starts_with("missing field `end`"), "{e}");
+        read_error::<IpRange>(
+            &minimal.replace(r#","end":"10.0.0.50""#, ""),
+            "missing field `end`",
+        );
     }
 }
 
@@ -480,30 +510,13 @@ mod ipam_id_tests {
     fn ops() -> Vec<IpamOp> {
         vec![
             IpamOp::CreateSpace(AddressSpace {
-                id: "sp-c".into(),
-                vmm_id: None,
-                name: "cust".into(),
-                kind: AddressSpaceKind::Customer,
-                description: String::new(),
-                vmm_logical_network: None,
                 vm_network: Some("vmn".into()),
                 provider_space: Some("sp-p".into()),
-                tenant: String::new(),
-                owner: String::new(),
+                ..AddressSpace::new("sp-c", "cust", AddressSpaceKind::Customer)
             }),
             IpamOp::UpdateSubnet(IpamSubnet {
-                id: "sn-1".into(),
-                vmm_id: None,
-                address_space: "sp-p".into(),
-                network: "10.0.0.0/24".parse().unwrap(),
                 name: "net".into(),
-                network_type: String::new(),
-                vmm_logical_network: None,
-                network_site: None,
-                vlan: 0,
-                secondary_vlan: None,
-                owner: String::new(),
-                custom_fields: BTreeMap::new(),
+                ..IpamSubnet::new("sn-1", "sp-p", "10.0.0.0/24".parse().unwrap())
             }),
             IpamOp::DeleteSpace("sp-x".into()),
             IpamOp::DeleteSubnet("sn-x".into()),

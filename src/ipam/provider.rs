@@ -8,44 +8,19 @@ use serde::{Deserialize, Serialize};
 use super::model::{Cursor, IpamId, IpamOp, SnapshotRead, SnapshotScope};
 use crate::fabric::connection::ConnectionString;
 
-/// The APIs a provider may implement, as the Test page and Configuration Providers pane list them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum ProviderOperation {
-    ReadAddressSpaces,
-    WriteAddressSpaces,
-    ReadSubnets,
-    WriteSubnets,
-    ReadRanges,
-    WriteRanges,
-    ChangeFeed,
-    ServerTime,
-    CustomerAddressSpaces,
-}
-
-impl ProviderOperation {
-    pub const ALL: [Self; 9] = [
-        Self::ReadAddressSpaces,
-        Self::WriteAddressSpaces,
-        Self::ReadSubnets,
-        Self::WriteSubnets,
-        Self::ReadRanges,
-        Self::WriteRanges,
-        Self::ChangeFeed,
-        Self::ServerTime,
-        Self::CustomerAddressSpaces,
-    ];
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::ReadAddressSpaces => "Get IP address spaces",
-            Self::WriteAddressSpaces => "Create/update/delete IP address spaces",
-            Self::ReadSubnets => "Get IP address subnets",
-            Self::WriteSubnets => "Create/update/delete IP address subnets",
-            Self::ReadRanges => "Get IP address ranges",
-            Self::WriteRanges => "Create/update/delete IP address ranges",
-            Self::ChangeFeed => "Get changes since a cursor",
-            Self::ServerTime => "Get server time",
-            Self::CustomerAddressSpaces => "Customer IP address spaces (VM networks)",
-        }
+crate::labelled_enum! {
+    /// The APIs a provider may implement, as the Test page and Configuration Providers pane list them.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+    pub enum ProviderOperation {
+        ReadAddressSpaces => "Get IP address spaces",
+        WriteAddressSpaces => "Create/update/delete IP address spaces",
+        ReadSubnets => "Get IP address subnets",
+        WriteSubnets => "Create/update/delete IP address subnets",
+        ReadRanges => "Get IP address ranges",
+        WriteRanges => "Create/update/delete IP address ranges",
+        ChangeFeed => "Get changes since a cursor",
+        ServerTime => "Get server time",
+        CustomerAddressSpaces => "Customer IP address spaces (VM networks)",
     }
 }
 

@@ -382,6 +382,23 @@ pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
     })
 }
 
+/// The request body as a JSON object.
+fn body_object(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<serde_json::Map<String, Value>, ApiError> {
+    object(parse_value(&body_bytes(body)?)?)
+}
+
+/// The request body as a JSON object for the object `id` of the path (see [`set_id`]).
+fn body_object_for(
+    body: Result<Bytes, BytesRejection>,
+    id: &str,
+) -> Result<serde_json::Map<String, Value>, ApiError> {
+    let mut map = body_object(body)?;
+    set_id(&mut map, id)?;
+    Ok(map)
+}
+
 fn object(value: Value) -> Result<serde_json::Map<String, Value>, ApiError> {
     match value {
         Value::Object(m) => Ok(m),
@@ -495,18 +512,20 @@ async fn get_one<R: Resource>(
 
 /// Applies one operation and answers the object as stored.
 async fn write_one<R: Resource>(state: &Arc<AppState>, op: IpamOp) -> Result<R, ApiError> {
-    with_db(state, move |db| {
-        let (id, _) = db.apply_one(op)?;
-        R::load(db, id.as_str())?.ok_or_else(|| missing(R::KIND, id.as_str()))
-    })
-    .await
+    with_db(state, move |db| apply_and_load(db, op)).await
+}
+
+/// Applies one operation and reads back the object it wrote.
+fn apply_and_load<R: Resource>(db: &mut Database, op: IpamOp) -> Result<R, ApiError> {
+    let (id, _) = db.apply_one(op)?;
+    R::load(db, id.as_str())?.ok_or_else(|| missing(R::KIND, id.as_str()))
 }
 
 async fn create<R: Resource>(
     State(state): State<Arc<AppState>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let mut map = object(parse_value(&body_bytes(body)?)?)?;
+    let mut map = body_object(body)?;
     if matches!(map.get("id"), None | Some(Value::Null)) {
         map.insert("id".into(), Value::String(uuid::Uuid::new_v4().to_string()));
     }
@@ -520,9 +539,7 @@ async fn replace<R: Resource>(
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<R>, ApiError> {
-    let mut map = object(parse_value(&body_bytes(body)?)?)?;
-    set_id(&mut map, &id)?;
-    let resource: R = from_value(Value::Object(map))?;
+    let resource: R = from_value(Value::Object(body_object_for(body, &id)?))?;
     Ok(Json(write_one(&state, resource.update()).await?))
 }
 
@@ -531,8 +548,7 @@ async fn patch<R: Resource>(
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<R>, ApiError> {
-    let mut changes = object(parse_value(&body_bytes(body)?)?)?;
-    set_id(&mut changes, &id)?;
+    let changes = body_object_for(body, &id)?;
     let result = with_db(&state, move |db| {
         let current = R::load(db, id.as_str())?.ok_or_else(|| missing(R::KIND, id.as_str()))?;
         let mut merged = match serde_json::to_value(&current) {
@@ -543,8 +559,7 @@ async fn patch<R: Resource>(
             merged.insert(k, v);
         }
         let resource: R = from_value(Value::Object(merged))?;
-        let (id, _) = db.apply_one(resource.update())?;
-        R::load(db, id.as_str())?.ok_or_else(|| missing(R::KIND, id.as_str()))
+        apply_and_load(db, resource.update())
     })
     .await?;
     Ok(Json(result))

@@ -222,9 +222,8 @@ pub async fn add(
     engine: &dyn EngineInbox,
     service: NetworkService,
 ) -> Result<Arc<Fabric>, ServiceError> {
-    let fabric = put(store, &service).await?;
     let id = service.id;
-    engine.send(EngineCommand::AddService(Box::new(service)));
+    let fabric = put_and_send(store, engine, service, EngineCommand::AddService).await?;
     engine.send(EngineCommand::RefreshNow {
         service: id,
         trigger: JobTrigger::FirstSync,
@@ -238,8 +237,18 @@ pub async fn update(
     engine: &dyn EngineInbox,
     service: NetworkService,
 ) -> Result<Arc<Fabric>, ServiceError> {
+    put_and_send(store, engine, service, EngineCommand::UpdateService).await
+}
+
+/// Stores the service, then hands it to the engine in `command`.
+async fn put_and_send(
+    store: &FabricStore,
+    engine: &dyn EngineInbox,
+    service: NetworkService,
+    command: fn(Box<NetworkService>) -> EngineCommand,
+) -> Result<Arc<Fabric>, ServiceError> {
     let fabric = put(store, &service).await?;
-    engine.send(EngineCommand::UpdateService(Box::new(service)));
+    engine.send(command(Box::new(service)));
     Ok(fabric)
 }
 

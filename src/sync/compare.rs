@@ -11,37 +11,16 @@ use super::plan::{FieldText, project_both};
 use crate::fabric::model::{Fabric, Id, NetworkService, ObjectKind, PoolScope};
 use crate::ipam::model::IpamSnapshot;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum RowStatus {
-    InSync,
-    OnlyInConsole,
-    OnlyInIpam,
-    Differs,
-    Conflict,
-    Orphaned,
-    OutOfScope,
-}
-
-impl RowStatus {
-    pub const ALL: [RowStatus; 7] = [
-        RowStatus::InSync,
-        RowStatus::OnlyInConsole,
-        RowStatus::OnlyInIpam,
-        RowStatus::Differs,
-        RowStatus::Conflict,
-        RowStatus::Orphaned,
-        RowStatus::OutOfScope,
-    ];
-    pub fn label(self) -> &'static str {
-        match self {
-            RowStatus::InSync => "In sync",
-            RowStatus::OnlyInConsole => "Only in console",
-            RowStatus::OnlyInIpam => "Only in IPAM",
-            RowStatus::Differs => "Differs",
-            RowStatus::Conflict => "Conflict",
-            RowStatus::Orphaned => "Orphaned",
-            RowStatus::OutOfScope => "Out of scope",
-        }
+crate::labelled_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+    pub enum RowStatus {
+        InSync => "In sync",
+        OnlyInConsole => "Only in console",
+        OnlyInIpam => "Only in IPAM",
+        Differs => "Differs",
+        Conflict => "Conflict",
+        Orphaned => "Orphaned",
+        OutOfScope => "Out of scope",
     }
 }
 
@@ -124,15 +103,17 @@ impl CompareView {
     }
 }
 
-fn ln_cell(v: &LnVal) -> Cell {
+/// A cell titled by its name, with one more field that is also its detail line.
+fn named_cell(name: &str, label: &str, detail: String) -> Cell {
     Cell {
-        title: v.name.clone(),
-        detail: v.description.clone(),
-        fields: vec![
-            ("Name".into(), v.name.clone()),
-            ("Description".into(), v.description.clone()),
-        ],
+        title: name.to_string(),
+        detail: detail.clone(),
+        fields: vec![("Name".into(), name.to_string()), (label.into(), detail)],
     }
+}
+
+fn ln_cell(v: &LnVal) -> Cell {
+    named_cell(&v.name, "Description", v.description.clone())
 }
 
 fn site_cell(v: &SiteVal) -> Cell {
@@ -188,14 +169,7 @@ fn pool_cell(v: &PoolVal) -> Cell {
 }
 
 fn vmn_cell(v: &VmnVal) -> Cell {
-    Cell {
-        title: v.name.clone(),
-        detail: v.subnets.text(),
-        fields: vec![
-            ("Name".into(), v.name.clone()),
-            ("VM subnets".into(), v.subnets.text()),
-        ],
-    }
+    named_cell(&v.name, "VM subnets", v.subnets.text())
 }
 
 fn changed(c: Option<&Cell>, i: Option<&Cell>) -> Vec<String> {

@@ -55,6 +55,13 @@ pub fn pair(subnet: &str, vlan: u16) -> SubnetVlan {
         secondary_vlan: None,
     }
 }
+/// A subnet pair of a private VLAN network, with its secondary VLAN.
+pub fn pvlan_pair(subnet: &str, vlan: u16, secondary_vlan: u16) -> SubnetVlan {
+    SubnetVlan {
+        secondary_vlan: Some(secondary_vlan),
+        ..pair(subnet, vlan)
+    }
+}
 pub fn pool(n: u128, name: &str, site: u128, subnet: &str, start: &str, end: &str) -> IpPool {
     IpPool {
         id: id(n),
@@ -141,14 +148,13 @@ pub fn base() -> Fabric {
         vec![pair("10.0.0.0/24", 10), pair("fd00:0:0:1::/64", 11)],
     );
     f.network_sites.insert(s.id, s);
-    let mut pv = site(
+    let pv = site(
         PVLAN_SITE,
         "Isolated_Dublin",
         PVLAN,
         &[DUBLIN],
-        vec![pair("10.9.0.0/24", 20)],
+        vec![pvlan_pair("10.9.0.0/24", 20, 21)],
     );
-    pv.subnets[0].secondary_vlan = Some(21);
     f.network_sites.insert(pv.id, pv);
     let mut p = pool(
         POOL,
@@ -244,6 +250,13 @@ pub fn broken(change: impl FnOnce(&mut Fabric)) -> Vec<ValidationError> {
 }
 
 /// The errors once `p` is added to the fixture.
+/// The base fabric with the settings of its pool `POOL` changed (what `change` returns is
+/// dropped), validated.
+pub fn broken_settings<R>(change: impl FnOnce(&mut PoolSettings) -> R) -> Vec<ValidationError> {
+    broken(|f| {
+        change(&mut object_mut(&mut f.ip_pools, POOL).settings);
+    })
+}
 pub fn with_pool(p: IpPool) -> Vec<ValidationError> {
     broken(|f| {
         f.ip_pools.insert(p.id, p);

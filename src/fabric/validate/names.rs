@@ -222,15 +222,13 @@ mod tests {
     fn site_names_unique_within_logical_network() {
         let errors = with_site(site(32, "corp_seattle", CORP, &[DUBLIN], vec![]));
         expect(&errors, Rule::NameDuplicate, 32, "Name");
-        let mut s = site(
+        clean(&with_site(site(
             32,
             "Corp_Seattle",
             PVLAN,
             &[DUBLIN],
-            vec![pair("10.9.1.0/24", 5)],
-        );
-        s.subnets[0].secondary_vlan = Some(6);
-        clean(&with_site(s));
+            vec![pvlan_pair("10.9.1.0/24", 5, 6)],
+        )));
     }
 
     #[test]

@@ -262,15 +262,13 @@ mod tests {
     #[test]
     fn subnets_do_not_overlap_in_related_host_groups() {
         // Rack A is below Seattle: an overlapping subnet there clashes, even in another logical network.
-        let mut s = site(
+        let errors = with_site(site(
             33,
             "Isolated_RackA",
             PVLAN,
             &[RACK_A],
-            vec![pair("10.0.0.128/25", 7)],
-        );
-        s.subnets[0].secondary_vlan = Some(8);
-        let errors = with_site(s);
+            vec![pvlan_pair("10.0.0.128/25", 7, 8)],
+        ));
         expect(&errors, Rule::SubnetOverlap, 33, "Subnet");
         expect(&errors, Rule::SubnetOverlap, SITE, "Subnet");
         // An ancestor (All Hosts) clashes too.

@@ -349,19 +349,9 @@ mod tests {
     fn pool_address_families_consistent() {
         let errors = broken(|f| object_mut(&mut f.ip_pools, POOL).range_end = ip("fd00::1"));
         expect(&errors, Rule::AddressFamily, POOL, "Range end");
-        let errors = broken(|f| {
-            object_mut(&mut f.ip_pools, POOL)
-                .settings
-                .dns_servers
-                .push(ip("fd00::53"))
-        });
+        let errors = broken_settings(|s| s.dns_servers.push(ip("fd00::53")));
         expect(&errors, Rule::AddressFamily, POOL, "DNS servers");
-        let errors = broken(|f| {
-            object_mut(&mut f.ip_pools, POOL)
-                .settings
-                .wins_servers
-                .push(ip("fd00::54"))
-        });
+        let errors = broken_settings(|s| s.wins_servers.push(ip("fd00::54")));
         expect(&errors, Rule::AddressFamily, POOL, "WINS servers");
     }
 
@@ -389,43 +379,25 @@ mod tests {
 
     #[test]
     fn gateways_inside_subnet() {
-        let errors = broken(|f| {
-            object_mut(&mut f.ip_pools, POOL)
-                .settings
-                .gateways
-                .push(Gateway::Automatic {
-                    address: ip("10.0.1.1"),
-                })
+        let errors = broken_settings(|s| {
+            s.gateways.push(Gateway::Automatic {
+                address: ip("10.0.1.1"),
+            })
         });
         expect(&errors, Rule::GatewayOutsideSubnet, POOL, "Default gateway");
     }
 
     #[test]
     fn reserved_and_vips_inside_pool_range() {
-        let errors = broken(|f| {
-            object_mut(&mut f.ip_pools, POOL)
-                .settings
-                .reserved
-                .insert(ip("10.0.0.5"));
-        });
+        let errors = broken_settings(|s| s.reserved.insert(ip("10.0.0.5")));
         expect(
             &errors,
             Rule::AddressOutsidePool,
             POOL,
             "Reserved addresses",
         );
-        let errors = broken(|f| {
-            object_mut(&mut f.ip_pools, POOL)
-                .settings
-                .vips
-                .insert(ip("10.0.0.200"));
-        });
+        let errors = broken_settings(|s| s.vips.insert(ip("10.0.0.200")));
         expect(&errors, Rule::AddressOutsidePool, POOL, "VIP addresses");
-        clean(&broken(|f| {
-            object_mut(&mut f.ip_pools, POOL)
-                .settings
-                .vips
-                .insert(ip("10.0.0.100"));
-        }));
+        clean(&broken_settings(|s| s.vips.insert(ip("10.0.0.100"))));
     }
 }

@@ -414,7 +414,6 @@ mod tests {
     use super::*;
     use crate::ipam::model::AddressSpaceKind;
     use crate::ipam::model::IpamSubnet;
-    use std::collections::BTreeMap;
 
     #[test]
     fn runs_split_by_kind_verb_and_dependency() {
@@ -434,20 +433,7 @@ mod tests {
     #[test]
     fn translate_replaces_proposed_ids() {
         let ids: HashMap<IpamId, IpamId> = [("p".into(), "real".into())].into();
-        let op = IpamOp::CreateSubnet(IpamSubnet {
-            id: "s".into(),
-            vmm_id: None,
-            address_space: "p".into(),
-            network: "10.0.0.0/24".parse().unwrap(),
-            name: String::new(),
-            network_type: String::new(),
-            vmm_logical_network: None,
-            network_site: None,
-            vlan: 0,
-            secondary_vlan: None,
-            owner: String::new(),
-            custom_fields: BTreeMap::new(),
-        });
+        let op = IpamOp::CreateSubnet(IpamSubnet::new("s", "p", "10.0.0.0/24".parse().unwrap()));
         match translate(&op, &ids) {
             IpamOp::CreateSubnet(s) => assert_eq!(s.address_space, "real"),
             other => panic!("unexpected {other:?}"),

@@ -182,7 +182,7 @@ impl Api {
         let mut totals_agree = true;
         if objects.len() < count && !objects.is_empty() {
             let offsets = page_offsets(&self.server, path, objects.len(), count)?;
-            let pages: Vec<Result<(Option<u64>, Vec<Value>), IpamError>> = stream::iter(offsets)
+            let pages: Vec<Result<Page, IpamError>> = stream::iter(offsets)
                 .map(|offset| {
                     let q = page(offset);
                     async move {
@@ -223,23 +223,42 @@ impl Api {
         ids: &[String],
         extra: &[(String, String)],
     ) -> Result<Vec<Value>, IpamError> {
-        let mut out = Vec::new();
-        for chunk in ids.chunks(80) {
-            let mut q: Vec<(String, String)> = extra.to_vec();
-            q.extend(
+        let filters = ids
+            .chunks(80)
+            .map(|chunk| {
                 chunk
                     .iter()
                     .filter(|id| is_uuid(id))
-                    .map(|id| ("id".into(), id.clone())),
-            );
-            if q.len() == extra.len() {
+                    .map(|id| ("id".into(), id.clone()))
+                    .collect()
+            })
+            .collect();
+        self.list_filtered(path, extra, filters).await
+    }
+
+    /// Lists the objects each filter (query pairs added to `extra`) selects, one listing per
+    /// filter, all in one list; an empty filter selects nothing and is skipped.
+    pub(super) async fn list_filtered(
+        &self,
+        path: &str,
+        extra: &[(String, String)],
+        filters: Vec<Vec<(String, String)>>,
+    ) -> Result<Vec<Value>, IpamError> {
+        let mut out = Vec::new();
+        for filter in filters {
+            if filter.is_empty() {
                 continue;
             }
+            let mut q = extra.to_vec();
+            q.extend(filter);
             out.extend(self.list_all(path, &q).await?.0);
         }
         Ok(out)
     }
 }
+
+/// One page of a list: the total it reports, and its objects.
+type Page = (Option<u64>, Vec<Value>);
 
 /// One paged read: whole, or changed while it was read (and why).
 enum Listed {

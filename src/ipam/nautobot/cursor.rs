@@ -133,29 +133,16 @@ impl NautobotProvider {
         Ok((spaces, raw, existing, date))
     }
 
-    pub(super) async fn list_in_namespaces(
-        &self,
-        path: &str,
-        namespaces: &[String],
-        extra: &[(String, String)],
-    ) -> Result<Vec<Value>, IpamError> {
-        let mut out = Vec::new();
-        for filter in namespace_filters(namespaces) {
-            let mut q = extra.to_vec();
-            q.extend(filter);
-            out.extend(self.api.list_all(path, &q).await?.0);
-        }
-        Ok(out)
-    }
-
     pub(super) async fn full_read(&self, scope: &SnapshotScope) -> Result<IpamSnapshot, IpamError> {
         let (spaces, _, _, date) = self.read_spaces(scope).await?;
         let read_at = date.ok_or_else(|| self.protocol("no Date header in the answer"))?;
         let ns_ids: Vec<String> = spaces.iter().map(|s| s.id.to_string()).collect();
         let network = [("type".to_string(), "network".to_string())];
         let (prefixes, ranges) = tokio::try_join!(
-            self.list_in_namespaces(PREFIXES, &ns_ids, &network),
-            self.list_in_namespaces(RANGES, &ns_ids, &[]),
+            self.api
+                .list_filtered(PREFIXES, &network, namespace_filters(&ns_ids)),
+            self.api
+                .list_filtered(RANGES, &[], namespace_filters(&ns_ids)),
         )?;
         let subnets = prefixes
             .iter()
@@ -260,8 +247,10 @@ impl NautobotProvider {
             .cloned()
             .collect();
         let read = tokio::try_join!(
-            self.list_in_namespaces(PREFIXES, &listable, &changed_q),
-            self.list_in_namespaces(RANGES, &listable, &changed_q),
+            self.api
+                .list_filtered(PREFIXES, &changed_q, namespace_filters(&listable)),
+            self.api
+                .list_filtered(RANGES, &changed_q, namespace_filters(&listable)),
             self.deleted_since(CT_PREFIX, &since),
             self.deleted_since(CT_RANGE, &since),
         );

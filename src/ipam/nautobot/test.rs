@@ -23,91 +23,109 @@ impl NautobotProvider {
             .map_err(|e| (permission.to_string(), e))
     }
 
+    /// Adds a scratch object at `path`; answers its id.
+    async fn probe_add(
+        &self,
+        path: &str,
+        body: Value,
+        permission: &str,
+    ) -> Result<String, (String, IpamError)> {
+        let reply = self
+            .probe_step(Method::POST, path, Some(&body), permission)
+            .await?;
+        Ok(str_of(&reply.body, "id").unwrap_or_default().to_string())
+    }
+
+    /// Changes the scratch object `id` at `path`.
+    async fn probe_change(
+        &self,
+        path: &str,
+        id: &str,
+        body: Value,
+        permission: &str,
+    ) -> Result<(), (String, IpamError)> {
+        let url = format!("{path}{id}/");
+        self.probe_step(Method::PATCH, &url, Some(&body), permission)
+            .await
+            .map(|_| ())
+    }
+
+    /// Deletes the scratch object `id` at `path`.
+    async fn probe_delete(
+        &self,
+        path: &str,
+        id: &str,
+        permission: &str,
+    ) -> Result<(), (String, IpamError)> {
+        let url = format!("{path}{id}/");
+        self.probe_step(Method::DELETE, &url, None, permission)
+            .await
+            .map(|_| ())
+    }
+
     /// A harmless create/change/delete of scratch objects, proving the token may write.
     pub(super) async fn write_probe(&self, schema: &Schema) -> Result<(), (String, IpamError)> {
         let name = format!(
             "{PROBE_NAMESPACE_PREFIX}{}",
             &Uuid::new_v4().simple().to_string()[..12]
         );
-        let ns = self
-            .probe_step(
-                Method::POST,
+        let ns_id = self
+            .probe_add(
                 NAMESPACES,
-                Some(&json!({ "name": name, "description": "Fabric Console permission check; safe to delete" })),
+                json!({ "name": name, "description": "Fabric Console permission check; safe to delete" }),
                 "add ipam.namespace",
             )
             .await?;
-        let ns_id = str_of(&ns.body, "id").unwrap_or_default().to_string();
         let result = async {
-            self.probe_step(
-                Method::PATCH,
-                &format!("{NAMESPACES}{ns_id}/"),
-                Some(&json!({ "description": "Fabric Console permission check (changed); safe to delete" })),
+            self.probe_change(
+                NAMESPACES,
+                &ns_id,
+                json!({ "description": "Fabric Console permission check (changed); safe to delete" }),
                 "change ipam.namespace",
             )
             .await?;
-            let prefix = self
-                .probe_step(
-                    Method::POST,
+            let prefix_id = self
+                .probe_add(
                     PREFIXES,
-                    Some(&json!({
+                    json!({
                         "prefix": "192.0.2.0/24", "namespace": ns_id, "type": "network",
                         "status": schema.active_status,
-                    })),
+                    }),
                     "add ipam.prefix",
                 )
                 .await?;
-            let prefix_id = str_of(&prefix.body, "id").unwrap_or_default().to_string();
             let inner = async {
-                self.probe_step(
-                    Method::PATCH,
-                    &format!("{PREFIXES}{prefix_id}/"),
-                    Some(&json!({ "description": "permission check" })),
+                self.probe_change(
+                    PREFIXES,
+                    &prefix_id,
+                    json!({ "description": "permission check" }),
                     "change ipam.prefix",
                 )
                 .await?;
-                let range = self
-                    .probe_step(
-                        Method::POST,
+                let range_id = self
+                    .probe_add(
                         RANGES,
-                        Some(&json!({
+                        json!({
                             "start_address": "192.0.2.10", "end_address": "192.0.2.20",
                             "parent": prefix_id, "status": schema.active_status,
-                        })),
+                        }),
                         "add ipam.ipaddressrange",
                     )
                     .await?;
-                let range_id = str_of(&range.body, "id").unwrap_or_default().to_string();
-                self.probe_step(
-                    Method::DELETE,
-                    &format!("{RANGES}{range_id}/"),
-                    None,
-                    "delete ipam.ipaddressrange",
-                )
-                .await?;
-                Ok(())
+                self.probe_delete(RANGES, &range_id, "delete ipam.ipaddressrange")
+                    .await
             }
             .await;
             let deleted = self
-                .probe_step(
-                    Method::DELETE,
-                    &format!("{PREFIXES}{prefix_id}/"),
-                    None,
-                    "delete ipam.prefix",
-                )
+                .probe_delete(PREFIXES, &prefix_id, "delete ipam.prefix")
                 .await;
             inner.and(deleted)
         }
         .await;
         let deleted = self
-            .probe_step(
-                Method::DELETE,
-                &format!("{NAMESPACES}{ns_id}/"),
-                None,
-                "delete ipam.namespace",
-            )
+            .probe_delete(NAMESPACES, &ns_id, "delete ipam.namespace")
             .await;
-        result.and(deleted.map(|_| ()))
+        result.and(deleted)
     }
 
     /// The wizard's Test page: open connection, capability discovery, system info, permissions.

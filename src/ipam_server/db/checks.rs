@@ -66,6 +66,21 @@ fn check_opt(field: &str, value: &Option<String>, max: usize) -> Result<(), ApiE
     }
 }
 
+/// The column `sql` selects of the object `id` that the checked object names in `field`; an
+/// error saying the `what` does not exist when there is no such object.
+fn referenced(
+    tx: &Transaction,
+    sql: &str,
+    id: &IpamId,
+    field: &str,
+    what: &str,
+) -> Result<String, ApiError> {
+    let value: Option<String> = tx
+        .query_row(sql, params![id.as_str()], |r| r.get(0))
+        .optional()?;
+    value.ok_or_else(|| ApiError::invalid(field, format!("{what} {id} does not exist")))
+}
+
 pub(super) fn validate_space(tx: &Transaction, s: &AddressSpace) -> Result<(), ApiError> {
     check_id(s.id.as_str())?;
     check_len("name", &s.name, MAX_NAME, true)?;
@@ -102,27 +117,18 @@ pub(super) fn validate_space(tx: &Transaction, s: &AddressSpace) -> Result<(), A
                     "an address space cannot be its own provider space",
                 ));
             }
-            let kind: Option<String> = tx
-                .query_row(
-                    "SELECT kind FROM spaces WHERE id = ?1",
-                    params![p.as_str()],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            match kind.as_deref() {
-                None => {
-                    return Err(ApiError::invalid(
-                        "provider_space",
-                        format!("provider IP address space {p} does not exist"),
-                    ));
-                }
-                Some("provider") => {}
-                Some(_) => {
-                    return Err(ApiError::invalid(
-                        "provider_space",
-                        format!("IP address space {p} is a customer space, not a provider space"),
-                    ));
-                }
+            let kind = referenced(
+                tx,
+                "SELECT kind FROM spaces WHERE id = ?1",
+                p,
+                "provider_space",
+                "provider IP address space",
+            )?;
+            if kind != "provider" {
+                return Err(ApiError::invalid(
+                    "provider_space",
+                    format!("IP address space {p} is a customer space, not a provider space"),
+                ));
             }
         }
     }
@@ -170,19 +176,13 @@ pub(super) fn validate_subnet(tx: &Transaction, s: &IpamSubnet) -> Result<(), Ap
         check_len("custom_fields", k, 64, true)?;
         check_len("custom_fields", v, MAX_TEXT, false)?;
     }
-    let kind: Option<String> = tx
-        .query_row(
-            "SELECT kind FROM spaces WHERE id = ?1",
-            params![s.address_space.as_str()],
-            |r| r.get(0),
-        )
-        .optional()?;
-    let Some(kind) = kind else {
-        return Err(ApiError::invalid(
-            "address_space",
-            format!("IP address space {} does not exist", s.address_space),
-        ));
-    };
+    let kind = referenced(
+        tx,
+        "SELECT kind FROM spaces WHERE id = ?1",
+        &s.address_space,
+        "address_space",
+        "IP address space",
+    )?;
     let wanted = s.network_type.trim().to_ascii_lowercase();
     if (wanted == "customer" || wanted == "provider") && wanted != kind {
         return Err(ApiError::invalid(
@@ -238,43 +238,49 @@ pub(super) fn validate_range(tx: &Transaction, r: &IpRange) -> Result<(), ApiErr
     for s in &r.settings.dns_search_suffixes {
         check_len("dns_search_suffixes", s, 255, true)?;
     }
-    for (field, n) in [
-        ("dns_search_suffixes", r.settings.dns_search_suffixes.len()),
-        ("dns_servers", r.settings.dns_servers.len()),
-        ("wins_servers", r.settings.wins_servers.len()),
-        ("gateways", r.settings.gateways.len()),
+    let settings = &r.settings;
+    for (field, n, max, what) in [
+        (
+            "dns_search_suffixes",
+            settings.dns_search_suffixes.len(),
+            MAX_LIST,
+            "entries",
+        ),
+        (
+            "dns_servers",
+            settings.dns_servers.len(),
+            MAX_LIST,
+            "entries",
+        ),
+        (
+            "wins_servers",
+            settings.wins_servers.len(),
+            MAX_LIST,
+            "entries",
+        ),
+        ("gateways", settings.gateways.len(), MAX_LIST, "entries"),
+        (
+            "reserved",
+            settings.reserved.len(),
+            MAX_ADDRESSES,
+            "addresses",
+        ),
+        ("vips", settings.vips.len(), MAX_ADDRESSES, "addresses"),
     ] {
-        if n > MAX_LIST {
+        if n > max {
             return Err(ApiError::invalid(
                 field,
-                format!("{field} has {n} entries; at most {MAX_LIST} are allowed"),
+                format!("{field} has {n} {what}; at most {max} are allowed"),
             ));
         }
     }
-    for (field, n) in [
-        ("reserved", r.settings.reserved.len()),
-        ("vips", r.settings.vips.len()),
-    ] {
-        if n > MAX_ADDRESSES {
-            return Err(ApiError::invalid(
-                field,
-                format!("{field} has {n} addresses; at most {MAX_ADDRESSES} are allowed"),
-            ));
-        }
-    }
-    let network: Option<String> = tx
-        .query_row(
-            "SELECT network FROM subnets WHERE id = ?1",
-            params![r.subnet.as_str()],
-            |row| row.get(0),
-        )
-        .optional()?;
-    let Some(network) = network else {
-        return Err(ApiError::invalid(
-            "subnet",
-            format!("IP address subnet {} does not exist", r.subnet),
-        ));
-    };
+    let network = referenced(
+        tx,
+        "SELECT network FROM subnets WHERE id = ?1",
+        &r.subnet,
+        "subnet",
+        "IP address subnet",
+    )?;
     let net: IpNet = network.parse().map_err(|_| {
         ApiError::internal(format!("stored subnet network {network} is unreadable"))
     })?;

@@ -615,21 +615,21 @@ fn record(
 /// because a scoped reader may now see them differently.
 fn touch_below_space(tx: &Transaction, seq: &mut i64, space: &str) -> Result<(), ApiError> {
     let mut spaces = vec![space.to_string()];
-    let mut stmt = tx.prepare("SELECT id FROM spaces WHERE provider_space = ?1 ORDER BY id")?;
-    let customers = stmt
-        .query_map(params![space], |r| r.get::<_, String>(0))?
-        .collect::<Result<Vec<_>, _>>()?;
-    drop(stmt);
+    let customers = strings_where(
+        tx,
+        "SELECT id FROM spaces WHERE provider_space = ?1 ORDER BY id",
+        space,
+    )?;
     for c in customers {
         record(tx, seq, IpamKind::AddressSpace, &c, "touch")?;
         spaces.push(c);
     }
     for s in spaces {
-        let mut stmt = tx.prepare("SELECT id FROM subnets WHERE address_space = ?1 ORDER BY id")?;
-        let subnets = stmt
-            .query_map(params![s], |r| r.get::<_, String>(0))?
-            .collect::<Result<Vec<_>, _>>()?;
-        drop(stmt);
+        let subnets = strings_where(
+            tx,
+            "SELECT id FROM subnets WHERE address_space = ?1 ORDER BY id",
+            &s,
+        )?;
         for sub in subnets {
             record(tx, seq, IpamKind::Subnet, &sub, "touch")?;
             touch_below_subnet(tx, seq, &sub)?;
@@ -639,11 +639,11 @@ fn touch_below_space(tx: &Transaction, seq: &mut i64, space: &str) -> Result<(),
 }
 
 fn touch_below_subnet(tx: &Transaction, seq: &mut i64, subnet: &str) -> Result<(), ApiError> {
-    let mut stmt = tx.prepare("SELECT id FROM ranges WHERE subnet = ?1 ORDER BY id")?;
-    let ranges = stmt
-        .query_map(params![subnet], |r| r.get::<_, String>(0))?
-        .collect::<Result<Vec<_>, _>>()?;
-    drop(stmt);
+    let ranges = strings_where(
+        tx,
+        "SELECT id FROM ranges WHERE subnet = ?1 ORDER BY id",
+        subnet,
+    )?;
     for r in ranges {
         record(tx, seq, IpamKind::Range, &r, "touch")?;
     }
@@ -652,19 +652,10 @@ fn touch_below_subnet(tx: &Transaction, seq: &mut i64, subnet: &str) -> Result<(
 
 fn apply_op(tx: &Transaction, seq: &mut i64, op: &IpamOp) -> Result<IpamId, ApiError> {
     match op {
-        IpamOp::CreateSpace(s) => {
-            ensure_new(tx, IpamKind::AddressSpace, &s.id)?;
-            validate_space(tx, s)?;
-            tx.execute(
-                "INSERT INTO spaces (id, kind, provider_space, vmm_logical_network, body) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![s.id.as_str(), space_kind_name(s.kind), s.provider_space.as_ref().map(IpamId::as_str), s.vmm_logical_network, to_body(s)?],
-            )?;
-            record(tx, seq, IpamKind::AddressSpace, s.id.as_str(), "create")?;
-            Ok(s.id.clone())
-        }
+        IpamOp::CreateSpace(s) => create(tx, seq, s),
         IpamOp::UpdateSpace(s) => {
             let old: AddressSpace = existing(tx, IpamKind::AddressSpace, &s.id)?;
-            validate_space(tx, s)?;
+            s.validate(tx)?;
             if s.kind == AddressSpaceKind::Customer
                 && old.kind == AddressSpaceKind::Provider
                 && let Some(c) = first_id(
@@ -681,18 +672,14 @@ fn apply_op(tx: &Transaction, seq: &mut i64, op: &IpamOp) -> Result<IpamId, ApiE
                     ),
                 ));
             }
-            tx.execute(
-                "UPDATE spaces SET kind = ?2, provider_space = ?3, vmm_logical_network = ?4, body = ?5 WHERE id = ?1",
-                params![s.id.as_str(), space_kind_name(s.kind), s.provider_space.as_ref().map(IpamId::as_str), s.vmm_logical_network, to_body(s)?],
-            )?;
-            record(tx, seq, IpamKind::AddressSpace, s.id.as_str(), "update")?;
+            let id = update(tx, seq, s)?;
             if old.kind != s.kind
                 || old.provider_space != s.provider_space
                 || old.vmm_logical_network != s.vmm_logical_network
             {
                 touch_below_space(tx, seq, s.id.as_str())?;
             }
-            Ok(s.id.clone())
+            Ok(id)
         }
         IpamOp::DeleteSpace(id) => {
             let space: AddressSpace = existing(tx, IpamKind::AddressSpace, id)?;
@@ -719,28 +706,12 @@ fn apply_op(tx: &Transaction, seq: &mut i64, op: &IpamOp) -> Result<IpamId, ApiE
                     ),
                 ));
             }
-            tx.execute("DELETE FROM spaces WHERE id = ?1", params![id.as_str()])?;
-            record(tx, seq, IpamKind::AddressSpace, id.as_str(), "delete")?;
-            Ok(id.clone())
+            delete_row(tx, seq, IpamKind::AddressSpace, id)
         }
-        IpamOp::CreateSubnet(s) => {
-            ensure_new(tx, IpamKind::Subnet, &s.id)?;
-            validate_subnet(tx, s)?;
-            tx.execute(
-                "INSERT INTO subnets (id, address_space, network, body) VALUES (?1, ?2, ?3, ?4)",
-                params![
-                    s.id.as_str(),
-                    s.address_space.as_str(),
-                    s.network.to_string(),
-                    to_body(s)?
-                ],
-            )?;
-            record(tx, seq, IpamKind::Subnet, s.id.as_str(), "create")?;
-            Ok(s.id.clone())
-        }
+        IpamOp::CreateSubnet(s) => create(tx, seq, s),
         IpamOp::UpdateSubnet(s) => {
             let old: IpamSubnet = existing(tx, IpamKind::Subnet, &s.id)?;
-            validate_subnet(tx, s)?;
+            s.validate(tx)?;
             if old.network != s.network {
                 for r in ranges_of(tx, s.id.as_str())? {
                     if !s.network.contains(&r.start) || !s.network.contains(&r.end) {
@@ -754,20 +725,11 @@ fn apply_op(tx: &Transaction, seq: &mut i64, op: &IpamOp) -> Result<IpamId, ApiE
                     }
                 }
             }
-            tx.execute(
-                "UPDATE subnets SET address_space = ?2, network = ?3, body = ?4 WHERE id = ?1",
-                params![
-                    s.id.as_str(),
-                    s.address_space.as_str(),
-                    s.network.to_string(),
-                    to_body(s)?
-                ],
-            )?;
-            record(tx, seq, IpamKind::Subnet, s.id.as_str(), "update")?;
+            let id = update(tx, seq, s)?;
             if old.address_space != s.address_space {
                 touch_below_subnet(tx, seq, s.id.as_str())?;
             }
-            Ok(s.id.clone())
+            Ok(id)
         }
         IpamOp::DeleteSubnet(id) => {
             ensure_exists(tx, IpamKind::Subnet, id)?;
@@ -780,35 +742,17 @@ fn apply_op(tx: &Transaction, seq: &mut i64, op: &IpamOp) -> Result<IpamId, ApiE
                     ),
                 ));
             }
-            tx.execute("DELETE FROM subnets WHERE id = ?1", params![id.as_str()])?;
-            record(tx, seq, IpamKind::Subnet, id.as_str(), "delete")?;
-            Ok(id.clone())
+            delete_row(tx, seq, IpamKind::Subnet, id)
         }
-        IpamOp::CreateRange(r) => {
-            ensure_new(tx, IpamKind::Range, &r.id)?;
-            validate_range(tx, r)?;
-            tx.execute(
-                "INSERT INTO ranges (id, subnet, body) VALUES (?1, ?2, ?3)",
-                params![r.id.as_str(), r.subnet.as_str(), to_body(r)?],
-            )?;
-            record(tx, seq, IpamKind::Range, r.id.as_str(), "create")?;
-            Ok(r.id.clone())
-        }
+        IpamOp::CreateRange(r) => create(tx, seq, r),
         IpamOp::UpdateRange(r) => {
             ensure_exists(tx, IpamKind::Range, &r.id)?;
-            validate_range(tx, r)?;
-            tx.execute(
-                "UPDATE ranges SET subnet = ?2, body = ?3 WHERE id = ?1",
-                params![r.id.as_str(), r.subnet.as_str(), to_body(r)?],
-            )?;
-            record(tx, seq, IpamKind::Range, r.id.as_str(), "update")?;
-            Ok(r.id.clone())
+            r.validate(tx)?;
+            update(tx, seq, r)
         }
         IpamOp::DeleteRange(id) => {
             ensure_exists(tx, IpamKind::Range, id)?;
-            tx.execute("DELETE FROM ranges WHERE id = ?1", params![id.as_str()])?;
-            record(tx, seq, IpamKind::Range, id.as_str(), "delete")?;
-            Ok(id.clone())
+            delete_row(tx, seq, IpamKind::Range, id)
         }
     }
 }
@@ -842,11 +786,117 @@ fn first_id(tx: &Transaction, sql: &str, arg: &str) -> Result<Option<String>, Ap
 }
 
 fn ranges_of(tx: &Transaction, subnet: &str) -> Result<Vec<IpRange>, ApiError> {
-    let mut stmt = tx.prepare("SELECT body FROM ranges WHERE subnet = ?1")?;
-    let bodies = stmt
-        .query_map(params![subnet], |r| r.get::<_, String>(0))?
-        .collect::<Result<Vec<_>, _>>()?;
+    let bodies = strings_where(tx, "SELECT body FROM ranges WHERE subnet = ?1", subnet)?;
     bodies.iter().map(|b| parse_body(b)).collect()
+}
+
+/// The first column of every row `sql` selects with `arg` as ?1.
+fn strings_where(tx: &Transaction, sql: &str, arg: &str) -> Result<Vec<String>, ApiError> {
+    let mut stmt = tx.prepare(sql)?;
+    let rows = stmt
+        .query_map(params![arg], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// An object kind's row: how it is checked and written.
+trait StoredRow: Serialize {
+    const KIND: IpamKind;
+    /// The row's insert and update, which take the same parameters.
+    const INSERT: &'static str;
+    const UPDATE: &'static str;
+    fn id(&self) -> &IpamId;
+    fn validate(&self, tx: &Transaction) -> Result<(), ApiError>;
+    /// Runs the row's insert or update with the row's columns.
+    fn execute(&self, tx: &Transaction, sql: &str) -> Result<(), ApiError>;
+}
+
+/// Implements [`StoredRow`] for `$ty`: its kind, validation, insert and update, and the row's
+/// columns (`$o` is the object) in the order both statements take them.
+macro_rules! stored_row {
+    (
+        $ty:ty, $kind:ident, $validate:ident,
+        insert: $insert:literal,
+        update: $update:literal,
+        columns($o:ident) $columns:expr
+    ) => {
+        impl StoredRow for $ty {
+            const KIND: IpamKind = IpamKind::$kind;
+            const INSERT: &'static str = $insert;
+            const UPDATE: &'static str = $update;
+            fn id(&self) -> &IpamId {
+                &self.id
+            }
+            fn validate(&self, tx: &Transaction) -> Result<(), ApiError> {
+                $validate(tx, self)
+            }
+            fn execute(&self, tx: &Transaction, sql: &str) -> Result<(), ApiError> {
+                let $o = self;
+                tx.execute(sql, $columns)?;
+                Ok(())
+            }
+        }
+    };
+}
+
+stored_row!(
+    AddressSpace, AddressSpace, validate_space,
+    insert: "INSERT INTO spaces (id, kind, provider_space, vmm_logical_network, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+    update: "UPDATE spaces SET kind = ?2, provider_space = ?3, vmm_logical_network = ?4, body = ?5 WHERE id = ?1",
+    columns(s) params![
+        s.id.as_str(),
+        space_kind_name(s.kind),
+        s.provider_space.as_ref().map(IpamId::as_str),
+        s.vmm_logical_network,
+        to_body(s)?
+    ]
+);
+
+stored_row!(
+    IpamSubnet, Subnet, validate_subnet,
+    insert: "INSERT INTO subnets (id, address_space, network, body) VALUES (?1, ?2, ?3, ?4)",
+    update: "UPDATE subnets SET address_space = ?2, network = ?3, body = ?4 WHERE id = ?1",
+    columns(s) params![
+        s.id.as_str(),
+        s.address_space.as_str(),
+        s.network.to_string(),
+        to_body(s)?
+    ]
+);
+
+stored_row!(
+    IpRange, Range, validate_range,
+    insert: "INSERT INTO ranges (id, subnet, body) VALUES (?1, ?2, ?3)",
+    update: "UPDATE ranges SET subnet = ?2, body = ?3 WHERE id = ?1",
+    columns(r) params![r.id.as_str(), r.subnet.as_str(), to_body(r)?]
+);
+
+/// A create: a new, well-formed id and a valid object, inserted and recorded.
+fn create<T: StoredRow>(tx: &Transaction, seq: &mut i64, o: &T) -> Result<IpamId, ApiError> {
+    ensure_new(tx, T::KIND, o.id())?;
+    o.validate(tx)?;
+    o.execute(tx, T::INSERT)?;
+    record(tx, seq, T::KIND, o.id().as_str(), "create")?;
+    Ok(o.id().clone())
+}
+
+/// An update's write, once its object was found, validated and checked.
+fn update<T: StoredRow>(tx: &Transaction, seq: &mut i64, o: &T) -> Result<IpamId, ApiError> {
+    o.execute(tx, T::UPDATE)?;
+    record(tx, seq, T::KIND, o.id().as_str(), "update")?;
+    Ok(o.id().clone())
+}
+
+fn delete_row(
+    tx: &Transaction,
+    seq: &mut i64,
+    kind: IpamKind,
+    id: &IpamId,
+) -> Result<IpamId, ApiError> {
+    let sql = format!("DELETE FROM {} WHERE id = ?1", table(kind));
+    tx.execute(&sql, params![id.as_str()])?;
+    record(tx, seq, kind, id.as_str(), "delete")?;
+    Ok(id.clone())
 }
 
 /// Ids travel in URL paths: printable ASCII without '/', '?', '#', '%' or spaces.
@@ -857,33 +907,15 @@ mod tests {
 
     fn space(id: &str, ln: &str) -> AddressSpace {
         AddressSpace {
-            id: id.into(),
-            vmm_id: None,
-            name: format!("space {id}"),
-            kind: AddressSpaceKind::Provider,
-            description: String::new(),
             vmm_logical_network: Some(ln.into()),
-            vm_network: None,
-            provider_space: None,
-            tenant: String::new(),
-            owner: String::new(),
+            ..AddressSpace::new(id, format!("space {id}"), AddressSpaceKind::Provider)
         }
     }
 
     fn subnet(id: &str, space: &str, net: &str) -> IpamSubnet {
         IpamSubnet {
-            id: id.into(),
-            vmm_id: None,
-            address_space: space.into(),
-            network: net.parse().unwrap(),
             name: net.into(),
-            network_type: String::new(),
-            vmm_logical_network: None,
-            network_site: None,
-            vlan: 0,
-            secondary_vlan: None,
-            owner: String::new(),
-            custom_fields: Default::default(),
+            ..IpamSubnet::new(id, space, net.parse().unwrap())
         }
     }
 

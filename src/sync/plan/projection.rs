@@ -7,7 +7,9 @@ use ipnet::IpNet;
 use uuid::Uuid;
 
 use super::derived_id;
-use crate::fabric::model::{Fabric, HostGroupScope, Id, NetworkSite, PoolScope};
+use crate::fabric::model::{
+    Fabric, FabricKind, HostGroupScope, Id, LogicalNetwork, NetworkSite, PoolScope, VmNetwork,
+};
 use crate::ipam::model::{AddressSpace, AddressSpaceKind, IpamId, IpamSnapshot, IpamSubnet};
 use crate::sync::normal::*;
 
@@ -165,9 +167,24 @@ fn fold(s: &str) -> String {
     s.trim().to_lowercase()
 }
 
-/// Objects by their folded name, for linking IPAM names to console objects.
-fn ids_by_folded_name<'a>(named: impl Iterator<Item = (&'a str, Id)>) -> HashMap<String, Id> {
-    named.map(|(name, id)| (fold(name), id)).collect()
+/// The console's objects of kind `T` by their folded name, for linking IPAM names to them.
+fn ids_by_folded_name<T: FabricKind>(console: &Fabric) -> HashMap<String, Id> {
+    T::all(console)
+        .values()
+        .map(|o| (fold(o.name()), o.id()))
+        .collect()
+}
+
+/// An id map turned around: the console key of each IPAM id.
+fn by_ipam_id<K: Copy>(ids: &BTreeMap<K, IpamId>) -> HashMap<&str, K> {
+    ids.iter().map(|(k, id)| (id.as_str(), *k)).collect()
+}
+
+/// Counts `id` as linked when its object carries the console's identity.
+fn note_linked(linked: &mut BTreeSet<IpamId>, vmm_id: Option<Id>, id: &IpamId) {
+    if vmm_id.is_some() {
+        linked.insert(id.clone());
+    }
 }
 
 pub fn project_ipam(
@@ -215,32 +232,18 @@ struct Seen<'a> {
 impl<'a> IpamSide<'a> {
     /// Provider spaces → logical networks; returns each linked space's logical network.
     fn provider_spaces(&self, out: &mut IpamView) -> HashMap<&'a str, Id> {
-        let IpamSide {
-            snap,
-            console,
-            console_view,
-            base,
-        } = *self;
-        let ln_by_name = ids_by_folded_name(
-            console
-                .logical_networks
-                .values()
-                .map(|l| (l.name.as_str(), l.id)),
-        );
-        let base_space_owner: HashMap<&str, Id> = base
-            .ids
-            .spaces
-            .iter()
-            .map(|(ln, s)| (s.as_str(), *ln))
-            .collect();
+        let ln_by_name = ids_by_folded_name::<LogicalNetwork>(self.console);
+        let base_space_owner = by_ipam_id(&self.base.ids.spaces);
         let out_of_scope_ln = |ln: &Id| {
-            console.logical_networks.contains_key(ln) && !console_view.values.lns.contains_key(ln)
+            self.console.logical_networks.contains_key(ln)
+                && !self.console_view.values.lns.contains_key(ln)
         };
 
         // Provider spaces → logical networks.
         let mut space_ln: HashMap<&'a str, Id> = HashMap::new();
         let mut claimed: BTreeSet<Id> = BTreeSet::new();
-        let mut providers: Vec<&AddressSpace> = snap
+        let mut providers: Vec<&AddressSpace> = self
+            .snap
             .spaces
             .iter()
             .filter(|s| s.kind == AddressSpaceKind::Provider)
@@ -277,9 +280,7 @@ impl<'a> IpamSide<'a> {
             claimed.insert(ln);
             space_ln.insert(s.id.as_str(), ln);
             out.ids.spaces.insert(ln, s.id.clone());
-            if s.vmm_id.is_some() {
-                out.linked.insert(s.id.clone());
-            }
+            note_linked(&mut out.linked, s.vmm_id, &s.id);
             if name.is_empty() {
                 out.broken_links.insert(ln);
             } else {
@@ -292,7 +293,7 @@ impl<'a> IpamSide<'a> {
                 );
             }
         }
-        for ln in base.values.lns.keys() {
+        for ln in self.base.values.lns.keys() {
             if !out.ids.spaces.contains_key(ln) && !out_of_scope_ln(ln) {
                 out.broken_links.insert(*ln);
             }
@@ -466,9 +467,7 @@ impl<'a> IpamSide<'a> {
                 },
             );
             out.ids.subnets.insert(key, s.subnet.id.clone());
-            if s.subnet.vmm_id.is_some() {
-                out.linked.insert(s.subnet.id.clone());
-            }
+            note_linked(&mut out.linked, s.subnet.vmm_id, &s.subnet.id);
             subnet_key_by_id.insert(s.subnet.id.as_str(), key);
         }
         // Only sites that still hold a subnet exist on the IPAM side.
@@ -501,36 +500,19 @@ impl<'a> IpamSide<'a> {
             }
             pools.insert(pool, pool_val!(r, owner, cidr, start, end));
             ids.insert(pool, r.id.clone());
-            if r.vmm_id.is_some() {
-                linked.insert(r.id.clone());
-            }
+            note_linked(linked, r.vmm_id, &r.id);
         }
     }
 
     /// Customer spaces → VM networks (console → IPAM only: only ones the console created or
     /// names), their subnets, and their ranges → pools on VM subnets.
     fn customer_spaces(&self, space_ln: &HashMap<&str, Id>, out: &mut IpamView) {
-        let IpamSide {
-            snap,
-            console,
-            console_view,
-            base,
-        } = *self;
         // Customer spaces → VM networks (console → IPAM only: only ones the console created or names).
-        let vmn_by_name = ids_by_folded_name(
-            console
-                .vm_networks
-                .values()
-                .map(|v| (v.name.as_str(), v.id)),
-        );
+        let vmn_by_name = ids_by_folded_name::<VmNetwork>(self.console);
         let mut vmn_space: HashMap<&str, Id> = HashMap::new();
-        let base_vmn_of_space: HashMap<&str, Id> = base
-            .ids
-            .vmn_spaces
-            .iter()
-            .map(|(v, s)| (s.as_str(), *v))
-            .collect();
-        for s in snap
+        let base_vmn_of_space = by_ipam_id(&self.base.ids.vmn_spaces);
+        for s in self
+            .snap
             .spaces
             .iter()
             .filter(|s| s.kind == AddressSpaceKind::Customer)
@@ -546,8 +528,8 @@ impl<'a> IpamSide<'a> {
             if out.ids.vmn_spaces.contains_key(&vmn) {
                 continue;
             }
-            if console.vm_networks.contains_key(&vmn)
-                && !console_view.values.vmns.contains_key(&vmn)
+            if self.console.vm_networks.contains_key(&vmn)
+                && !self.console_view.values.vmns.contains_key(&vmn)
             {
                 continue;
             }
@@ -555,13 +537,16 @@ impl<'a> IpamSide<'a> {
                 .provider_space
                 .as_ref()
                 .and_then(|p| space_ln.get(p.as_str()).copied())
-                .or_else(|| console.vm_networks.get(&vmn).map(|v| v.logical_network))
+                .or_else(|| {
+                    self.console
+                        .vm_networks
+                        .get(&vmn)
+                        .map(|v| v.logical_network)
+                })
                 .unwrap_or(Uuid::nil());
             vmn_space.insert(s.id.as_str(), vmn);
             out.ids.vmn_spaces.insert(vmn, s.id.clone());
-            if s.vmm_id.is_some() {
-                out.linked.insert(s.id.clone());
-            }
+            note_linked(&mut out.linked, s.vmm_id, &s.id);
             out.values.vmns.insert(
                 vmn,
                 VmnVal {
@@ -571,28 +556,21 @@ impl<'a> IpamSide<'a> {
                 },
             );
         }
-        for sn in &snap.subnets {
+        for sn in &self.snap.subnets {
             if let Some(&vmn) = vmn_space.get(sn.address_space.as_str())
                 && let Some(v) = out.values.vmns.get_mut(&vmn)
             {
                 let cidr = sn.network.trunc();
                 v.subnets.insert(cidr);
                 out.ids.vmn_subnets.insert((vmn, cidr), sn.id.clone());
-                if sn.vmm_id.is_some() {
-                    out.linked.insert(sn.id.clone());
-                }
+                note_linked(&mut out.linked, sn.vmm_id, &sn.id);
             }
         }
         // Ranges in customer subnets → pools on VM subnets.
-        let vm_subnet_of: HashMap<&str, SubnetKey> = out
-            .ids
-            .vmn_subnets
-            .iter()
-            .map(|(k, id)| (id.as_str(), *k))
-            .collect();
+        let vm_subnet_of = by_ipam_id(&out.ids.vmn_subnets);
         self.ranges_to_pools(
             &vm_subnet_of,
-            &console_view.values.vm_pools,
+            &self.console_view.values.vm_pools,
             &mut out.values.vm_pools,
             &mut out.ids.ranges,
             &mut out.linked,

@@ -29,34 +29,18 @@ fn hand_made_subnet(
     vlan: u16,
 ) -> IpamSubnet {
     IpamSubnet {
-        id: id.into(),
-        vmm_id: None,
-        address_space,
-        network: net(network),
-        name: String::new(),
-        network_type: String::new(),
         vmm_logical_network: Some("Backend".into()),
         network_site: Some(site.into()),
         vlan,
-        secondary_vlan: None,
-        owner: String::new(),
-        custom_fields: BTreeMap::new(),
+        ..IpamSubnet::new(id, address_space, net(network))
     }
 }
 
 /// A provider address space an IPAM administrator made by hand.
 fn hand_made_space(id: &str, name: &str, logical_network: Option<&str>) -> AddressSpace {
     AddressSpace {
-        id: id.into(),
-        vmm_id: None,
-        name: name.into(),
-        kind: AddressSpaceKind::Provider,
-        description: String::new(),
         vmm_logical_network: logical_network.map(str::to_string),
-        vm_network: None,
-        provider_space: None,
-        tenant: String::new(),
-        owner: String::new(),
+        ..AddressSpace::new(id, name, AddressSpaceKind::Provider)
     }
 }
 
@@ -212,17 +196,42 @@ fn world() -> World {
     }
 }
 
+/// The world after its first sync.
+fn synced_world() -> World {
+    let mut w = world();
+    w.sync();
+    w
+}
+
 fn apply_ops(snap: &mut IpamSnapshot, ops: &[IpamOp]) {
     crate::sync::apply::apply_to_mirror(snap, ops);
 }
 
+/// The plan's IPAM creates, updates and deletes.
+fn assert_ipam_counts(p: &SyncPlan, create: u32, update: u32, delete: u32) {
+    assert_eq!(
+        p.summary.total(Side::Ipam),
+        Counts {
+            create,
+            update,
+            delete
+        },
+        "{:?}",
+        p.summary
+    );
+}
+
 impl World {
     fn plan(&self) -> SyncPlan {
+        self.plan_reading(true)
+    }
+    /// Plan, with the IPAM read complete or not.
+    fn plan_reading(&self, ipam_complete: bool) -> SyncPlan {
         plan(&PlanInput {
             fabric: &self.fabric,
             service: &self.service,
             ipam: &self.ipam,
-            ipam_complete: true,
+            ipam_complete,
             base: &self.base,
             resolutions: &self.resolutions,
         })
@@ -245,6 +254,22 @@ impl World {
             .find(|r| r.vmm_id == Some(pool))
             .unwrap()
     }
+    /// The console object of kind `T` named `name`.
+    fn console_named<T: FabricKind>(&self, name: &str) -> Option<&T> {
+        T::all(&self.fabric).values().find(|o| o.name() == name)
+    }
+    /// The first IPAM address space that `f` accepts.
+    fn ipam_space(&self, f: impl Fn(&&AddressSpace) -> bool) -> Option<&AddressSpace> {
+        self.ipam.spaces.iter().find(f)
+    }
+    /// The first IPAM subnet that `f` accepts.
+    fn ipam_subnet(&self, f: impl Fn(&&IpamSubnet) -> bool) -> Option<&IpamSubnet> {
+        self.ipam.subnets.iter().find(f)
+    }
+    /// The settings of the console's pool.
+    fn pool_settings_mut(&mut self) -> &mut PoolSettings {
+        &mut self.fabric.ip_pools.get_mut(&self.pool).unwrap().settings
+    }
     fn range_mut(&mut self) -> &mut IpRange {
         let pool = self.pool;
         self.range_of(pool)
@@ -263,34 +288,17 @@ impl World {
 fn first_sync_pushes_everything_and_second_plans_nothing() {
     let mut w = world();
     let p = w.sync();
-    assert_eq!(
-        p.summary.total(Side::Ipam),
-        Counts {
-            create: 6,
-            update: 0,
-            delete: 0
-        },
-        "{:?}",
-        p.summary
-    );
+    assert_ipam_counts(&p, 6, 0, 0);
     assert!(p.console_changes.is_empty());
     let space = w.provider_space().clone();
     assert_eq!(space.vmm_logical_network.as_deref(), Some("Backend"));
     assert_eq!(space.name, "Backend");
-    let sn = w
-        .ipam
-        .subnets
-        .iter()
-        .find(|s| s.network == net("10.1.0.0/24"))
-        .unwrap();
+    let sn = w.ipam_subnet(|s| s.network == net("10.1.0.0/24")).unwrap();
     assert_eq!(sn.network_site.as_deref(), Some("Backend_Seattle"));
     assert_eq!(sn.vmm_logical_network.as_deref(), Some("Backend"));
     assert_eq!(sn.vlan, 10);
     let cust = w
-        .ipam
-        .spaces
-        .iter()
-        .find(|s| s.kind == AddressSpaceKind::Customer)
+        .ipam_space(|s| s.kind == AddressSpaceKind::Customer)
         .unwrap();
     assert_eq!(cust.vm_network.as_deref(), Some("Tenant A"));
     assert_eq!(cust.provider_space.as_ref(), Some(&space.id));
@@ -301,48 +309,29 @@ fn first_sync_pushes_everything_and_second_plans_nothing() {
 
 #[test]
 fn console_edits_reach_ipam() {
-    let mut w = world();
-    w.sync();
+    let mut w = synced_world();
     let ln = w.ln;
     w.fabric.logical_networks.get_mut(&ln).unwrap().name = "Backend-Prod".into();
-    let pool = w.pool;
-    w.fabric
-        .ip_pools
-        .get_mut(&pool)
-        .unwrap()
-        .settings
-        .dns_servers = vec![ip("10.0.0.54")];
+    w.pool_settings_mut().dns_servers = vec![ip("10.0.0.54")];
     let site = w.site;
     w.fabric.network_sites.get_mut(&site).unwrap().subnets[1].vlan = 99;
     let p = w.sync();
-    assert_eq!(
-        p.summary.total(Side::Ipam),
-        Counts {
-            create: 0,
-            update: 4,
-            delete: 0
-        },
-        "{:?}",
-        p.summary
-    );
+    assert_ipam_counts(&p, 0, 4, 0);
     assert_eq!(
         w.provider_space().vmm_logical_network.as_deref(),
         Some("Backend-Prod")
     );
     assert_eq!(w.range_mut().settings.dns_servers, vec![ip("10.0.0.54")]);
     assert!(
-        w.ipam
-            .subnets
-            .iter()
-            .any(|s| s.vlan == 99 && s.vmm_logical_network.as_deref() == Some("Backend-Prod"))
+        w.ipam_subnet(|s| s.vlan == 99 && s.vmm_logical_network.as_deref() == Some("Backend-Prod"))
+            .is_some()
     );
     assert!(w.plan().is_noop());
 }
 
 #[test]
 fn ipam_edits_reach_the_console() {
-    let mut w = world();
-    w.sync();
+    let mut w = synced_world();
     w.range_mut().settings.dns_servers = vec![ip("10.9.9.9")];
     w.range_mut().end = ip("10.1.0.150");
     let space_id = w.provider_space().id.clone();
@@ -356,10 +345,7 @@ fn ipam_edits_reach_the_console() {
     assert_eq!(pool.settings.dns_servers, vec![ip("10.9.9.9")]);
     assert_eq!(pool.range_end, ip("10.1.0.150"));
     let dublin = w
-        .fabric
-        .network_sites
-        .values()
-        .find(|s| s.name == "Backend_Dublin")
+        .console_named::<NetworkSite>("Backend_Dublin")
         .expect("site created");
     assert_eq!(
         dublin.subnets,
@@ -373,35 +359,24 @@ fn ipam_edits_reach_the_console() {
     // The new subnet is linked so the next sync knows it.
     assert_eq!(p.summary.total(Side::Ipam).update, 1);
     assert!(
-        w.ipam
-            .subnets
-            .iter()
-            .any(|s| s.id == "admin-1" && s.vmm_id == Some(dublin.id))
+        w.ipam_subnet(|s| s.id == "admin-1" && s.vmm_id == Some(dublin.id))
+            .is_some()
     );
     assert!(w.plan().is_noop(), "{:?}", w.plan().summary);
 }
 
 #[test]
 fn ipam_space_created_by_name_becomes_a_logical_network() {
-    let mut w = world();
-    w.sync();
+    let mut w = synced_world();
     w.ipam
         .spaces
         .push(hand_made_space("space-x", "Storage", Some("Storage")));
     w.sync();
     let ln = w
-        .fabric
-        .logical_networks
-        .values()
-        .find(|l| l.name == "Storage")
+        .console_named::<LogicalNetwork>("Storage")
         .expect("created");
     assert_eq!(
-        w.ipam
-            .spaces
-            .iter()
-            .find(|s| s.id == "space-x")
-            .unwrap()
-            .vmm_id,
+        w.ipam_space(|s| s.id == "space-x").unwrap().vmm_id,
         Some(ln.id)
     );
     assert!(w.plan().is_noop());
@@ -451,8 +426,7 @@ fn vm_subnet_edits_in_ipam_are_put_back() {
 
 #[test]
 fn vm_network_changes_in_ipam_are_put_back() {
-    let mut w = world();
-    w.sync();
+    let mut w = synced_world();
     let vmn = w.vmn;
     let space = w
         .ipam
@@ -468,30 +442,22 @@ fn vm_network_changes_in_ipam_are_put_back() {
             .any(|c| c.put_back && c.kind == ObjectKind::VmNetwork && c.ipam == "Hacked")
     );
     assert!(p.console_changes.is_empty());
-    let space = w
-        .ipam
-        .spaces
-        .iter()
-        .find(|s| s.vmm_id == Some(vmn))
-        .unwrap();
+    let space = w.ipam_space(|s| s.vmm_id == Some(vmn)).unwrap();
     assert_eq!(space.vm_network.as_deref(), Some("Tenant A"));
     assert_eq!(w.fabric.vm_networks[&vmn].name, "Tenant A");
     // A VM subnet deleted in IPAM comes back.
     w.ipam.subnets.retain(|s| s.vmm_id != Some(vmn));
     w.sync();
     assert!(
-        w.ipam
-            .subnets
-            .iter()
-            .any(|s| s.vmm_id == Some(vmn) && s.network == net("192.168.0.0/24"))
+        w.ipam_subnet(|s| s.vmm_id == Some(vmn) && s.network == net("192.168.0.0/24"))
+            .is_some()
     );
     assert!(w.plan().is_noop());
 }
 
 #[test]
 fn deleting_all_subnets_in_ipam_deletes_the_logical_network() {
-    let mut w = world();
-    w.sync();
+    let mut w = synced_world();
     let space = w.provider_space().id.clone();
     let ids: BTreeSet<IpamId> = w
         .ipam
@@ -517,8 +483,7 @@ fn deleting_all_subnets_in_ipam_deletes_the_logical_network() {
 
 #[test]
 fn deleting_the_vmm_logical_network_name_orphans_and_deletes_nothing() {
-    let mut w = world();
-    w.sync();
+    let mut w = synced_world();
     w.provider_space().vmm_logical_network = None;
     let before = w.fabric.clone();
     let p = w.sync();
@@ -545,7 +510,7 @@ fn deleting_the_vmm_logical_network_name_orphans_and_deletes_nothing() {
     let p = w.sync();
     assert!(p.orphans.is_empty());
     assert!(
-        !w.ipam.spaces.iter().any(|s| s.vmm_id == Some(ln)),
+        w.ipam_space(|s| s.vmm_id == Some(ln)).is_none(),
         "space deleted: {:?}",
         p.summary
     );
@@ -575,18 +540,10 @@ fn scope_limits_what_is_read_written_and_deleted() {
     w.service.scope = HostGroupScope::Selected([w.seattle].into_iter().collect());
     w.sync();
     assert!(
-        !w.ipam
-            .subnets
-            .iter()
-            .any(|s| s.network == net("10.2.0.0/24")),
+        w.ipam_subnet(|s| s.network == net("10.2.0.0/24")).is_none(),
         "Dublin pushed"
     );
-    assert!(
-        w.ipam
-            .subnets
-            .iter()
-            .any(|s| s.network == net("10.1.0.0/24"))
-    );
+    assert!(w.ipam_subnet(|s| s.network == net("10.1.0.0/24")).is_some());
     // Someone else's subnet for the Dublin site in the same space: never touched.
     let space = w.provider_space().id.clone();
     w.ipam.subnets.push(IpamSubnet {
@@ -609,21 +566,15 @@ fn scope_limits_what_is_read_written_and_deleted() {
     assert!(w.fabric.logical_networks.contains_key(&w.ln));
     assert!(w.fabric.network_sites.contains_key(&dublin_site));
     assert!(!w.fabric.network_sites.contains_key(&w.site));
-    assert!(w.ipam.subnets.iter().any(|s| s.id == "other"));
+    assert!(w.ipam_subnet(|s| s.id == "other").is_some());
 }
 
 #[test]
 fn conflicts_are_reported_then_resolved_either_way() {
     for resolution in [Resolution::KeepConsole, Resolution::TakeIpam] {
-        let mut w = world();
-        w.sync();
+        let mut w = synced_world();
         let pool = w.pool;
-        w.fabric
-            .ip_pools
-            .get_mut(&pool)
-            .unwrap()
-            .settings
-            .dns_suffix = "console.contoso.com".into();
+        w.pool_settings_mut().dns_suffix = "console.contoso.com".into();
         w.range_mut().settings.dns_suffix = "ipam.contoso.com".into();
         let p = w.sync();
         assert_eq!(p.conflicts.len(), 1);
@@ -654,15 +605,8 @@ fn conflicts_are_reported_then_resolved_either_way() {
 
 #[test]
 fn same_change_on_both_sides_converges() {
-    let mut w = world();
-    w.sync();
-    let pool = w.pool;
-    w.fabric
-        .ip_pools
-        .get_mut(&pool)
-        .unwrap()
-        .settings
-        .dns_suffix = "NEW.contoso.com.".into();
+    let mut w = synced_world();
+    w.pool_settings_mut().dns_suffix = "NEW.contoso.com.".into();
     w.range_mut().settings.dns_suffix = "new.contoso.com".into();
     let p = w.sync();
     assert!(p.conflicts.is_empty());
@@ -671,47 +615,30 @@ fn same_change_on_both_sides_converges() {
 
 #[test]
 fn objects_the_console_did_not_create_are_never_deleted() {
-    let mut w = world();
-    w.sync();
+    let mut w = synced_world();
     w.ipam
         .spaces
         .push(hand_made_space("hand-made", "Lab", None));
     let p = w.sync();
     assert!(p.is_noop());
-    assert!(w.ipam.spaces.iter().any(|s| s.id == "hand-made"));
+    assert!(w.ipam_space(|s| s.id == "hand-made").is_some());
 }
 
 #[test]
 fn console_deletions_reach_ipam_and_incomplete_reads_delete_nothing() {
-    let mut w = world();
-    w.sync();
+    let mut w = synced_world();
     let pool = w.pool;
     w.fabric.ip_pools.remove(&pool);
-    let p = plan(&PlanInput {
-        fabric: &w.fabric,
-        service: &w.service,
-        ipam: &w.ipam,
-        ipam_complete: false,
-        base: &w.base,
-        resolutions: &w.resolutions,
-    });
+    let p = w.plan_reading(false);
     assert!(p.ipam_ops.is_empty());
     let p = w.sync();
-    assert_eq!(
-        p.summary.total(Side::Ipam),
-        Counts {
-            create: 0,
-            update: 0,
-            delete: 1
-        }
-    );
+    assert_ipam_counts(&p, 0, 0, 1);
     assert!(w.ipam.ranges.is_empty());
 }
 
 #[test]
 fn ipam_range_deleted_deletes_the_pool() {
-    let mut w = world();
-    w.sync();
+    let mut w = synced_world();
     w.ipam.ranges.clear();
     w.sync();
     assert!(w.fabric.ip_pools.is_empty());
@@ -775,8 +702,7 @@ fn pools_on_vm_subnets_go_to_ipam_only() {
 
 #[test]
 fn site_rename_in_ipam_renames_the_console_site() {
-    let mut w = world();
-    w.sync();
+    let mut w = synced_world();
     for s in w
         .ipam
         .subnets

@@ -19,6 +19,25 @@ fn new_ipam_id() -> IpamId {
     IpamId::from(Uuid::new_v4().to_string())
 }
 
+/// A new IPAM id for the object of `key`, remembered in `ids` so the operations after it can
+/// refer to it.
+fn propose_id<K: Ord>(ids: &mut BTreeMap<K, IpamId>, key: K) -> IpamId {
+    let id = new_ipam_id();
+    ids.insert(key, id.clone());
+    id
+}
+
+/// The IPAM object linked to `key`, when the server still has it.
+fn linked_object<'a, K: Ord, V>(
+    ids: &BTreeMap<K, IpamId>,
+    key: &K,
+    objects: &HashMap<&str, &'a V>,
+) -> Option<&'a V> {
+    ids.get(key)
+        .and_then(|id| objects.get(id.as_str()))
+        .copied()
+}
+
 /// The operations from the IPAM side's values to its target `t`, counted. `c` is the console's
 /// side: an orphan's space goes only once the administrator deleted the network there.
 /// VM subnets edited on the IPAM side are put back, and each edit is added to `put_back`.
@@ -41,10 +60,12 @@ pub(super) fn ops(
         spaces: snap.spaces.iter().map(|s| (s.id.as_str(), s)).collect(),
         subnets: snap.subnets.iter().map(|s| (s.id.as_str(), s)).collect(),
         ranges: snap.ranges.iter().map(|r| (r.id.as_str(), r)).collect(),
-        summary,
+        ops: Ops {
+            summary,
+            deletes: Vec::new(),
+            creates: Vec::new(),
+        },
         put_back,
-        deletes: Vec::new(),
-        creates: Vec::new(),
         ln_space: ids.spaces.clone(),
         subnet_ids: ids.subnets.clone(),
         vmn_space: ids.vmn_spaces.clone(),
@@ -57,7 +78,7 @@ pub(super) fn ops(
     o.customer_subnets();
     o.ranges(service);
     // Order: deletes (ranges → subnets → spaces), then spaces → subnets → ranges.
-    let mut all: Vec<IpamOp> = o.deletes.into_iter().chain(o.creates).collect();
+    let mut all: Vec<IpamOp> = o.ops.deletes.into_iter().chain(o.ops.creates).collect();
     all.sort_by_key(OpOrder::phase);
     all
 }
@@ -72,10 +93,9 @@ struct IpamTarget<'a, 's> {
     spaces: HashMap<&'a str, &'a AddressSpace>,
     subnets: HashMap<&'a str, &'a IpamSubnet>,
     ranges: HashMap<&'a str, &'a IpRange>,
-    summary: &'s mut PlanSummary,
+    ops: Ops<'s>,
+    /// VM subnets edited on the IPAM side, reported as put back.
     put_back: &'s mut Vec<Conflict>,
-    deletes: Vec<IpamOp>,
-    creates: Vec<IpamOp>,
     /// Logical network → provider space id, proposed ids of new spaces included.
     ln_space: BTreeMap<Id, IpamId>,
     subnet_ids: BTreeMap<SubnetKey, IpamId>,
@@ -83,27 +103,36 @@ struct IpamTarget<'a, 's> {
     vm_subnet_ids: BTreeMap<SubnetKey, IpamId>,
 }
 
+/// The operations collected so far, counted as they come.
+struct Ops<'s> {
+    summary: &'s mut PlanSummary,
+    deletes: Vec<IpamOp>,
+    creates: Vec<IpamOp>,
+}
+
+impl Ops<'_> {
+    /// Adds `op`, counted on the IPAM side under `object` with the operation's verb.
+    fn push(&mut self, object: ObjectType, op: IpamOp) {
+        self.summary.count(Side::Ipam, object, op.verb());
+        if op.verb() == OpVerb::Delete {
+            self.deletes.push(op);
+        } else {
+            self.creates.push(op);
+        }
+    }
+}
+
 impl IpamTarget<'_, '_> {
     /// Deletions, children first; only of objects that carry the console's identity.
     fn deletions(&mut self) {
-        let IpamTarget {
-            i,
-            ids,
-            iview,
-            c,
-            t,
-            summary,
-            deletes,
-            ..
-        } = self;
-        let (i, ids, iview, t) = (*i, *ids, *iview, *t);
+        let (i, ids, iview, c, t) = (self.i, self.ids, self.iview, self.c, self.t);
         let deletable = |id: &IpamId| iview.linked.contains(id);
         for (pool, rid) in &ids.ranges {
             let gone = !t.pools.contains_key(pool) && !t.vm_pools.contains_key(pool);
             let seen = i.pools.contains_key(pool) || i.vm_pools.contains_key(pool);
             if gone && seen && deletable(rid) {
-                deletes.push(IpamOp::DeleteRange(rid.clone()));
-                summary.count(Side::Ipam, ObjectType::Range, OpVerb::Delete);
+                self.ops
+                    .push(ObjectType::Range, IpamOp::DeleteRange(rid.clone()));
             }
         }
         for (key, sid) in &ids.vmn_subnets {
@@ -112,21 +141,23 @@ impl IpamTarget<'_, '_> {
                 .get(&key.0)
                 .is_some_and(|v| v.subnets.contains(&key.1));
             if !keep && deletable(sid) {
-                deletes.push(IpamOp::DeleteSubnet(sid.clone()));
-                summary.count(Side::Ipam, ObjectType::CustomerSubnet, OpVerb::Delete);
+                self.ops.push(
+                    ObjectType::CustomerSubnet,
+                    IpamOp::DeleteSubnet(sid.clone()),
+                );
             }
         }
         for (key, sid) in &ids.subnets {
             if !t.subnets.contains_key(key) && deletable(sid) {
                 // A range we did not link still inside blocks the delete on the server; it reports so.
-                deletes.push(IpamOp::DeleteSubnet(sid.clone()));
-                summary.count(Side::Ipam, ObjectType::Subnet, OpVerb::Delete);
+                self.ops
+                    .push(ObjectType::Subnet, IpamOp::DeleteSubnet(sid.clone()));
             }
         }
         for (vmn, sid) in &ids.vmn_spaces {
             if !t.vmns.contains_key(vmn) && deletable(sid) {
-                deletes.push(IpamOp::DeleteSpace(sid.clone()));
-                summary.count(Side::Ipam, ObjectType::CustomerSpace, OpVerb::Delete);
+                self.ops
+                    .push(ObjectType::CustomerSpace, IpamOp::DeleteSpace(sid.clone()));
             }
         }
         for (ln, sid) in &ids.spaces {
@@ -137,27 +168,16 @@ impl IpamTarget<'_, '_> {
                 !t.lns.contains_key(ln)
             };
             if gone && deletable(sid) {
-                deletes.push(IpamOp::DeleteSpace(sid.clone()));
-                summary.count(Side::Ipam, ObjectType::ProviderSpace, OpVerb::Delete);
+                self.ops
+                    .push(ObjectType::ProviderSpace, IpamOp::DeleteSpace(sid.clone()));
             }
         }
     }
 
     fn provider_spaces(&mut self) {
-        let IpamTarget {
-            i,
-            ids,
-            iview,
-            t,
-            spaces,
-            summary,
-            creates,
-            ln_space,
-            ..
-        } = self;
-        let (i, ids, iview, t) = (*i, *ids, *iview, *t);
+        let (i, ids, iview, t) = (self.i, self.ids, self.iview, self.t);
         for (ln, v) in &t.lns {
-            match ids.spaces.get(ln).and_then(|sid| spaces.get(sid.as_str())) {
+            match linked_object(&ids.spaces, ln, &self.spaces) {
                 Some(existing) => {
                     let needs = i.lns.get(ln) != Some(v) || existing.vmm_id != Some(*ln);
                     if needs && !iview.broken_links.contains(ln) {
@@ -166,22 +186,23 @@ impl IpamTarget<'_, '_> {
                         s.name = v.name.clone();
                         s.vmm_logical_network = Some(v.name.clone());
                         s.description = v.description.clone();
-                        creates.push(IpamOp::UpdateSpace(s));
-                        summary.count(Side::Ipam, ObjectType::ProviderSpace, OpVerb::Update);
+                        self.ops
+                            .push(ObjectType::ProviderSpace, IpamOp::UpdateSpace(s));
                     }
                 }
                 None => {
                     if iview.broken_links.contains(ln) {
                         continue;
                     }
-                    let sid = new_ipam_id();
-                    ln_space.insert(*ln, sid.clone());
-                    creates.push(IpamOp::CreateSpace(AddressSpace {
-                        description: v.description.clone(),
-                        vmm_logical_network: Some(v.name.clone()),
-                        ..console_space(sid, *ln, &v.name, AddressSpaceKind::Provider)
-                    }));
-                    summary.count(Side::Ipam, ObjectType::ProviderSpace, OpVerb::Create);
+                    let sid = propose_id(&mut self.ln_space, *ln);
+                    self.ops.push(
+                        ObjectType::ProviderSpace,
+                        IpamOp::CreateSpace(AddressSpace {
+                            description: v.description.clone(),
+                            vmm_logical_network: Some(v.name.clone()),
+                            ..console_space(sid, *ln, &v.name, AddressSpaceKind::Provider)
+                        }),
+                    );
                 }
             }
         }
@@ -189,25 +210,10 @@ impl IpamTarget<'_, '_> {
 
     /// Customer spaces (VM networks).
     fn customer_spaces(&mut self) {
-        let IpamTarget {
-            i,
-            ids,
-            t,
-            spaces,
-            summary,
-            creates,
-            ln_space,
-            vmn_space,
-            ..
-        } = self;
-        let (i, ids, t) = (*i, *ids, *t);
+        let (i, ids, t) = (self.i, self.ids, self.t);
         for (vmn, v) in &t.vmns {
-            let provider_space = ln_space.get(&v.ln).cloned();
-            match ids
-                .vmn_spaces
-                .get(vmn)
-                .and_then(|sid| spaces.get(sid.as_str()))
-            {
+            let provider_space = self.ln_space.get(&v.ln).cloned();
+            match linked_object(&ids.vmn_spaces, vmn, &self.spaces) {
                 Some(existing) => {
                     let cur = i.vmns.get(vmn);
                     let needs = cur.map(|c| &c.name) != Some(&v.name)
@@ -219,48 +225,34 @@ impl IpamTarget<'_, '_> {
                         s.name = v.name.clone();
                         s.vm_network = Some(v.name.clone());
                         s.provider_space = provider_space;
-                        creates.push(IpamOp::UpdateSpace(s));
-                        summary.count(Side::Ipam, ObjectType::CustomerSpace, OpVerb::Update);
+                        self.ops
+                            .push(ObjectType::CustomerSpace, IpamOp::UpdateSpace(s));
                     }
                 }
                 None => {
-                    let sid = new_ipam_id();
-                    vmn_space.insert(*vmn, sid.clone());
-                    creates.push(IpamOp::CreateSpace(AddressSpace {
-                        vm_network: Some(v.name.clone()),
-                        provider_space,
-                        ..console_space(sid, *vmn, &v.name, AddressSpaceKind::Customer)
-                    }));
-                    summary.count(Side::Ipam, ObjectType::CustomerSpace, OpVerb::Create);
+                    let sid = propose_id(&mut self.vmn_space, *vmn);
+                    self.ops.push(
+                        ObjectType::CustomerSpace,
+                        IpamOp::CreateSpace(AddressSpace {
+                            vm_network: Some(v.name.clone()),
+                            provider_space,
+                            ..console_space(sid, *vmn, &v.name, AddressSpaceKind::Customer)
+                        }),
+                    );
                 }
             }
         }
     }
 
     fn provider_subnets(&mut self) {
-        let IpamTarget {
-            i,
-            ids,
-            t,
-            subnets,
-            summary,
-            creates,
-            ln_space,
-            subnet_ids,
-            ..
-        } = self;
-        let (i, ids, t) = (*i, *ids, *t);
+        let (i, ids, t) = (self.i, self.ids, self.t);
         for (key, v) in &t.subnets {
-            let Some(space) = ln_space.get(&key.0) else {
+            let Some(space) = self.ln_space.get(&key.0) else {
                 continue;
             };
             let ln_name = t.lns.get(&key.0).map(|l| l.name.clone());
             let site_name = t.sites.get(&v.site).map(|s| s.name.clone());
-            match ids
-                .subnets
-                .get(key)
-                .and_then(|sid| subnets.get(sid.as_str()))
-            {
+            match linked_object(&ids.subnets, key, &self.subnets) {
                 Some(existing) => {
                     let needs = i.subnets.get(key) != Some(v)
                         || existing.vmm_id != Some(v.site)
@@ -275,81 +267,70 @@ impl IpamTarget<'_, '_> {
                         s.vmm_logical_network = ln_name;
                         s.vlan = v.vlan;
                         s.secondary_vlan = v.secondary_vlan;
-                        creates.push(IpamOp::UpdateSubnet(s));
-                        summary.count(Side::Ipam, ObjectType::Subnet, OpVerb::Update);
+                        self.ops.push(ObjectType::Subnet, IpamOp::UpdateSubnet(s));
                     }
                 }
                 None => {
-                    let sid = new_ipam_id();
-                    subnet_ids.insert(*key, sid.clone());
-                    creates.push(IpamOp::CreateSubnet(IpamSubnet {
-                        vmm_logical_network: ln_name,
-                        network_site: site_name,
-                        vlan: v.vlan,
-                        secondary_vlan: v.secondary_vlan,
-                        ..console_subnet(sid, v.site, space, key.1, "Provider")
-                    }));
-                    summary.count(Side::Ipam, ObjectType::Subnet, OpVerb::Create);
+                    let sid = propose_id(&mut self.subnet_ids, *key);
+                    self.ops.push(
+                        ObjectType::Subnet,
+                        IpamOp::CreateSubnet(IpamSubnet {
+                            vmm_logical_network: ln_name,
+                            network_site: site_name,
+                            vlan: v.vlan,
+                            secondary_vlan: v.secondary_vlan,
+                            ..console_subnet(sid, v.site, space, key.1, "Provider")
+                        }),
+                    );
                 }
             }
         }
     }
 
     fn customer_subnets(&mut self) {
-        let IpamTarget {
-            ids,
-            t,
-            subnets,
-            summary,
-            put_back,
-            creates,
-            vmn_space,
-            vm_subnet_ids,
-            ..
-        } = self;
-        let (ids, t) = (*ids, *t);
+        let (ids, t) = (self.ids, self.t);
         for (vmn, v) in &t.vmns {
-            let Some(space) = vmn_space.get(vmn) else {
+            let Some(space) = self.vmn_space.get(vmn) else {
                 continue;
             };
             for net in &v.subnets {
-                let existing = ids
-                    .vmn_subnets
-                    .get(&(*vmn, *net))
-                    .and_then(|sid| subnets.get(sid.as_str()));
-                if let Some(existing) = existing {
+                if let Some(existing) =
+                    linked_object(&ids.vmn_subnets, &(*vmn, *net), &self.subnets)
+                {
                     // VM networks are the console's: a VM subnet edited on the IPAM side is
                     // put back as the console made it.
                     let wanted = console_subnet(existing.id.clone(), *vmn, space, *net, "Customer");
                     let edits = vm_subnet_edits(existing, &wanted);
-                    if !edits.is_empty() {
-                        for (field, ipam, console) in edits {
-                            let field = format!("VM subnet {net}: {field}");
-                            put_back.push(Conflict {
-                                key: ConflictKey::new(ObjectKind::VmNetwork, vmn, field.clone()),
-                                kind: ObjectKind::VmNetwork,
-                                object: *vmn,
-                                object_name: v.name.clone(),
-                                field,
-                                base: console.clone(),
-                                console,
-                                ipam,
-                                put_back: true,
-                            });
-                        }
-                        creates.push(IpamOp::UpdateSubnet(IpamSubnet {
+                    if edits.is_empty() {
+                        continue;
+                    }
+                    for (field, ipam, console) in edits {
+                        let field = format!("VM subnet {net}: {field}");
+                        self.put_back.push(Conflict {
+                            key: ConflictKey::new(ObjectKind::VmNetwork, vmn, field.clone()),
+                            kind: ObjectKind::VmNetwork,
+                            object: *vmn,
+                            object_name: v.name.clone(),
+                            field,
+                            base: console.clone(),
+                            console,
+                            ipam,
+                            put_back: true,
+                        });
+                    }
+                    self.ops.push(
+                        ObjectType::CustomerSubnet,
+                        IpamOp::UpdateSubnet(IpamSubnet {
                             custom_fields: existing.custom_fields.clone(),
                             ..wanted
-                        }));
-                        summary.count(Side::Ipam, ObjectType::CustomerSubnet, OpVerb::Update);
-                    }
+                        }),
+                    );
                 } else if !ids.vmn_subnets.contains_key(&(*vmn, *net)) {
-                    let sid = new_ipam_id();
-                    vm_subnet_ids.insert((*vmn, *net), sid.clone());
-                    creates.push(IpamOp::CreateSubnet(console_subnet(
-                        sid, *vmn, space, *net, "Customer",
-                    )));
-                    summary.count(Side::Ipam, ObjectType::CustomerSubnet, OpVerb::Create);
+                    let sid = propose_id(&mut self.vm_subnet_ids, (*vmn, *net));
+                    self.ops.push(
+                        ObjectType::CustomerSubnet,
+                        IpamOp::CreateSubnet(console_subnet(sid, *vmn, space, *net, "Customer")),
+                    );
                 }
             }
         }
@@ -357,31 +338,16 @@ impl IpamTarget<'_, '_> {
 
     /// Ranges: pools on site subnets, then pools on VM subnets.
     fn ranges(&mut self, service: &NetworkService) {
-        let IpamTarget {
-            i,
-            ids,
-            t,
-            ranges,
-            summary,
-            creates,
-            subnet_ids,
-            vm_subnet_ids,
-            ..
-        } = self;
-        let (i, ids, t) = (*i, *ids, *t);
+        let (i, ids, t) = (self.i, self.ids, self.t);
         for (targets, seen, subnet_of) in [
-            (&t.pools, &i.pools, &*subnet_ids),
-            (&t.vm_pools, &i.vm_pools, &*vm_subnet_ids),
+            (&t.pools, &i.pools, &self.subnet_ids),
+            (&t.vm_pools, &i.vm_pools, &self.vm_subnet_ids),
         ] {
             for (pool, v) in targets {
                 let Some(subnet) = subnet_of.get(&(v.ln, v.subnet)) else {
                     continue;
                 };
-                let existing = ids
-                    .ranges
-                    .get(pool)
-                    .and_then(|rid| ranges.get(rid.as_str()))
-                    .copied();
+                let existing = linked_object(&ids.ranges, pool, &self.ranges);
                 let needs = match existing {
                     Some(r) => {
                         seen.get(pool) != Some(v) || r.vmm_id != Some(*pool) || &r.subnet != subnet
@@ -389,13 +355,10 @@ impl IpamTarget<'_, '_> {
                     None => true,
                 };
                 if needs {
-                    creates.push(range_op(existing, *pool, v, subnet, service));
-                    let verb = if existing.is_some() {
-                        OpVerb::Update
-                    } else {
-                        OpVerb::Create
-                    };
-                    summary.count(Side::Ipam, ObjectType::Range, verb);
+                    self.ops.push(
+                        ObjectType::Range,
+                        range_op(existing, *pool, v, subnet, service),
+                    );
                 }
             }
         }
@@ -405,16 +368,9 @@ impl IpamTarget<'_, '_> {
 /// A space the console creates, before its kind's own settings.
 fn console_space(id: IpamId, vmm_id: Id, name: &str, kind: AddressSpaceKind) -> AddressSpace {
     AddressSpace {
-        id,
         vmm_id: Some(vmm_id),
-        name: name.to_string(),
-        kind,
-        description: String::new(),
-        vmm_logical_network: None,
-        vm_network: None,
-        provider_space: None,
-        tenant: String::new(),
         owner: "VMM".into(),
+        ..AddressSpace::new(id, name, kind)
     }
 }
 
@@ -461,18 +417,11 @@ fn console_subnet(
     network_type: &str,
 ) -> IpamSubnet {
     IpamSubnet {
-        id,
         vmm_id: Some(vmm_id),
-        address_space: space.clone(),
-        network,
         name: network.to_string(),
         network_type: network_type.into(),
-        vmm_logical_network: None,
-        network_site: None,
-        vlan: 0,
-        secondary_vlan: None,
         owner: "VMM".into(),
-        custom_fields: BTreeMap::new(),
+        ..IpamSubnet::new(id, space.clone(), network)
     }
 }
 
