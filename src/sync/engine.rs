@@ -180,18 +180,7 @@ impl Engine {
             leases,
         });
         let handle = EngineHandle { shared };
-        let services: Vec<NetworkService> = handle
-            .shared
-            .ctx
-            .store
-            .fabric()
-            .network_services
-            .values()
-            .cloned()
-            .collect();
-        for s in services {
-            handle.spawn_worker(&s);
-        }
+        handle.spawn_missing_workers();
         if handle.shared.ctx.store.path().is_some() {
             handle.watch_fabric();
         }
@@ -247,14 +236,8 @@ impl EngineHandle {
                 self.update_status(service, |s| s.conflicts.retain(|c| c.key != conflict));
             }
             EngineCommand::Cancel { service } => {
-                if let Some(w) = self
-                    .shared
-                    .workers
-                    .lock()
-                    .ok()
-                    .and_then(|w| w.get(&service).map(|w| w.cancel.clone()))
-                {
-                    w.store(true, Ordering::Relaxed);
+                if let Some(w) = self.workers().get(&service) {
+                    w.cancel.store(true, Ordering::Relaxed);
                 }
             }
             EngineCommand::SetInterval { service, secs } => {
@@ -268,13 +251,8 @@ impl EngineHandle {
                 }
             }
             EngineCommand::RemoveService { service } => {
-                if let Some(w) = self
-                    .shared
-                    .workers
-                    .lock()
-                    .ok()
-                    .and_then(|mut w| w.remove(&service))
-                {
+                let removed = self.workers().remove(&service);
+                if let Some(w) = removed {
                     w.cancel.store(true, Ordering::Relaxed);
                     w.task.abort();
                 }
@@ -385,12 +363,26 @@ impl EngineHandle {
             .map_err(|_| "The comparison was stopped before it finished.".to_string())?
     }
 
-    fn has_worker(&self, service: Id) -> bool {
+    /// A worker for every network service of the fabric that has none yet.
+    fn spawn_missing_workers(&self) {
+        let fabric = self.shared.ctx.store.fabric();
+        for s in fabric.network_services.values() {
+            if !self.has_worker(s.id) {
+                self.spawn_worker(s);
+            }
+        }
+    }
+
+    /// The workers; a panic elsewhere while holding the lock left the map itself whole.
+    fn workers(&self) -> std::sync::MutexGuard<'_, HashMap<Id, Worker>> {
         self.shared
             .workers
             .lock()
-            .map(|w| w.contains_key(&service))
-            .unwrap_or(false)
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn has_worker(&self, service: Id) -> bool {
+        self.workers().contains_key(&service)
     }
 
     fn ensure_worker(&self, service: Id) -> bool {
@@ -425,9 +417,7 @@ impl EngineHandle {
             });
             return;
         }
-        if let Ok(w) = self.shared.workers.lock()
-            && let Some(w) = w.get(&service)
-        {
+        if let Some(w) = self.workers().get(&service) {
             if matches!(cmd, WorkerCmd::Refresh(..)) {
                 w.cancel.store(false, Ordering::Relaxed);
             }
@@ -465,9 +455,7 @@ impl EngineHandle {
             .shared
             .runtime
             .spawn(async move { handle.worker(id, interval, rx, c).await });
-        if let Ok(mut w) = self.shared.workers.lock() {
-            w.insert(id, Worker { tx, cancel, task });
-        }
+        self.workers().insert(id, Worker { tx, cancel, task });
     }
 
     fn emit(&self, e: EngineEvent) {
@@ -623,11 +611,10 @@ impl EngineHandle {
         service: Id,
         provider: &dyn IpamProvider,
     ) -> Result<(IpamSnapshot, bool), IpamError> {
-        let db = self.shared.db.clone();
-        let mirror = tokio::task::spawn_blocking(move || db.mirror(service))
+        let mirror = self
+            .with_db(move |db| db.mirror(service))
             .await
             .ok()
-            .and_then(|r| r.ok())
             .flatten();
         let since = mirror.as_ref().and_then(|m| m.cursor.clone());
         self.shared.provider_calls.fetch_add(1, Ordering::Relaxed);
@@ -659,13 +646,20 @@ impl EngineHandle {
         ),
         String,
     > {
+        self.with_db(move |db| Ok((db.base(service_id)?, db.resolutions(service_id)?)))
+            .await
+    }
+
+    /// Runs `f` on the sync database on the blocking pool.
+    async fn with_db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&SyncDb) -> Result<T, SyncDbError> + Send + 'static,
+    ) -> Result<T, String> {
         let db = self.shared.db.clone();
-        tokio::task::spawn_blocking(move || {
-            Ok::<_, SyncDbError>((db.base(service_id)?, db.resolutions(service_id)?))
-        })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())
+        tokio::task::spawn_blocking(move || f(&db))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
     }
 
     async fn preview_once(&self, service_id: Id) -> Result<SyncPlan, String> {
@@ -899,19 +893,7 @@ impl EngineHandle {
             .map_err(|e| e.to_string())?;
         if changed {
             // A service another process added gets its worker (and its status) here too.
-            let services: Vec<NetworkService> = self
-                .shared
-                .ctx
-                .store
-                .fabric()
-                .network_services
-                .values()
-                .filter(|s| !self.has_worker(s.id))
-                .cloned()
-                .collect();
-            for s in &services {
-                self.spawn_worker(s);
-            }
+            self.spawn_missing_workers();
             self.emit(EngineEvent::FabricChanged);
         }
         Ok(())
@@ -990,22 +972,19 @@ impl EngineHandle {
             .map_err(|e| (e, false, skew))?;
 
         let revision = self.shared.ctx.store.revision();
-        let db = self.shared.db.clone();
-        let settled = tokio::task::spawn_blocking(move || db.settled(service_id))
+        let settled = self
+            .with_db(move |db| db.settled(service_id))
             .await
             .ok()
-            .and_then(|r| r.ok())
             .flatten();
         if !ipam_changed && resolutions.is_empty() && settled == Some(revision) {
             // Neither side changed since both agreed: nothing to plan, nothing to send.
-            let db = self.shared.db.clone();
-            tokio::task::spawn_blocking(move || {
+            self.with_db(move |db| {
                 let base = db.base(service_id)?;
                 db.save_base_and_mirror(service_id, &base, &mirror)
             })
             .await
-            .map_err(|e| (e.to_string(), false, skew))?
-            .map_err(|e| (e.to_string(), false, skew))?;
+            .map_err(|e| (e, false, skew))?;
             self.update_status(service_id, |s| {
                 s.conflicts.clear();
                 s.orphans.clear();
@@ -1088,6 +1067,10 @@ impl EngineHandle {
             return Err(stop(skew));
         }
 
+        // From here on either side may change: both no longer known to agree until recorded.
+        self.with_db(move |db| db.set_settled(service_id, None))
+            .await
+            .map_err(|e| (e, false, skew))?;
         let total = plan.ipam_ops.len() as u64;
         self.progress(service_id, SyncStage::ApplyingIpam, 0, total);
         let batches = total.div_ceil(self.shared.ctx.apply.batch_size.max(1) as u64);
@@ -1147,33 +1130,26 @@ impl EngineHandle {
 
         self.progress(service_id, SyncStage::Recording, 0, 0);
         let fabric_after = self.shared.ctx.store.fabric();
-        let db = self.shared.db.clone();
         let service_c = service.clone();
-        let consumed: Vec<String> = resolutions.keys().cloned().collect();
         let fully =
             report.failed.is_empty() && console_report.failed.is_empty() && !report.canceled;
-        tokio::task::spawn_blocking(move || {
+        let consumed: Vec<String> = if fully {
+            resolutions.keys().cloned().collect()
+        } else {
+            Vec::new()
+        };
+        let agreed = fully && plan.conflicts.is_empty() && plan.orphans.is_empty();
+        let settled = agreed.then(|| self.shared.ctx.store.revision());
+        self.with_db(move |db| {
             let old = db.base(service_id)?;
             let new_base = agreed_base(&fabric_after, &service_c, &mirror, &old);
-            db.save_base_and_mirror(service_id, &new_base, &mirror)?;
-            if fully {
-                db.clear_resolutions(service_id, &consumed)?;
-            }
-            Ok::<_, SyncDbError>(())
+            db.record_sync(service_id, &new_base, &mirror, &consumed, settled)
         })
         .await
-        .map_err(|e| (e.to_string(), false, skew))?
-        .map_err(|e| (e.to_string(), false, skew))?;
+        .map_err(|e| (e, false, skew))?;
         if report.canceled {
             return Err(stop(skew));
         }
-        let agreed = fully && plan.conflicts.is_empty() && plan.orphans.is_empty();
-        let settled = agreed.then(|| self.shared.ctx.store.revision());
-        let db = self.shared.db.clone();
-        tokio::task::spawn_blocking(move || db.set_settled(service_id, settled))
-            .await
-            .map_err(|e| (e.to_string(), false, skew))?
-            .map_err(|e| (e.to_string(), false, skew))?;
         let warn_skew = skew.is_some_and(|s| s.abs() > self.shared.ctx.skew_threshold_ms);
         job.result = if job.counts.failed > 0 {
             // Completed with info only when every operation went through.

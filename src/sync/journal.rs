@@ -262,6 +262,46 @@ impl SyncDb {
         })
     }
 
+    /// What a sync leaves behind, in one transaction: the new base and mirror, the conflict
+    /// decisions it consumed, and whether both sides now agree (`settled`, a fabric revision).
+    pub fn record_sync(
+        &self,
+        service: Id,
+        base: &BaseState,
+        mirror: &IpamSnapshot,
+        consumed: &[String],
+        settled: Option<u64>,
+    ) -> Result<(), SyncDbError> {
+        let b = serde_json::to_string(base)?;
+        let m = serde_json::to_string(mirror)?;
+        let settled = settled.map(|r| r.to_string());
+        let id = service.to_string();
+        self.with(|c| {
+            let tx = c.transaction()?;
+            for (table, body) in [("base", &b), ("mirror", &m)] {
+                tx.execute(
+                    &format!("INSERT INTO {table}(service, body) VALUES (?1, ?2) ON CONFLICT(service) DO UPDATE SET body = excluded.body"),
+                    params![id, body],
+                )?;
+            }
+            for k in consumed {
+                tx.execute(
+                    "DELETE FROM resolutions WHERE service = ?1 AND key = ?2",
+                    params![id, k],
+                )?;
+            }
+            match &settled {
+                Some(r) => tx.execute(
+                    "INSERT INTO settled(service, body) VALUES (?1, ?2) ON CONFLICT(service) DO UPDATE SET body = excluded.body",
+                    params![id, r],
+                )?,
+                None => tx.execute("DELETE FROM settled WHERE service = ?1", params![id])?,
+            };
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
     pub fn status(&self, service: Id) -> Result<Option<ServiceStatus>, SyncDbError> {
         self.get_json("status", service)
     }
@@ -346,20 +386,6 @@ impl SyncDb {
                 "INSERT INTO resolutions(service, key, resolution) VALUES (?1, ?2, ?3) ON CONFLICT(service, key) DO UPDATE SET resolution = excluded.resolution",
                 params![service.to_string(), key, v],
             )?;
-            Ok(())
-        })
-    }
-
-    pub fn clear_resolutions(&self, service: Id, keys: &[String]) -> Result<(), SyncDbError> {
-        self.with(|c| {
-            let tx = c.transaction()?;
-            for k in keys {
-                tx.execute(
-                    "DELETE FROM resolutions WHERE service = ?1 AND key = ?2",
-                    params![service.to_string(), k],
-                )?;
-            }
-            tx.commit()?;
             Ok(())
         })
     }

@@ -384,17 +384,9 @@ fn ipam_space_created_by_name_becomes_a_logical_network() {
 
 #[test]
 fn vm_subnet_edits_in_ipam_are_put_back() {
-    let mut w = world();
-    w.sync();
+    let mut w = synced_world();
     let vmn = w.vmn;
-    let space = w
-        .ipam
-        .spaces
-        .iter()
-        .find(|s| s.vmm_id == Some(vmn))
-        .unwrap()
-        .id
-        .clone();
+    let space = w.ipam_space(|s| s.vmm_id == Some(vmn)).unwrap().id.clone();
     let subnet = w
         .ipam
         .subnets
