@@ -339,7 +339,9 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     // In-memory databases answer "memory"; files switch to write-ahead logging.
     let _mode: String =
         conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // A committed edit (an operator's, or a sync's changes, which the sync database then
+    // records as agreed) must survive a power loss, or the next sync would take it as deleted.
+    conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", true)?;
     Ok(())
 }

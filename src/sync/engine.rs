@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::apply::{ApplySettings, apply_console, apply_ipam, apply_to_mirror, recover_journal};
 use super::compare::{CompareView, compare};
-use super::journal::{SyncDb, SyncDbError};
+use super::journal::{Retention, SyncDb, SyncDbError};
 use super::lease::{Acquire, FileLeases, Holder, Lease, LeaseProvider, ProcessLeases};
 use super::plan::{Side, SyncPlan};
 use super::status::*;
@@ -44,6 +44,8 @@ pub struct EngineContext {
     /// One sync per service across processes; `None` chooses file locks beside the sync
     /// database (or, for an in-memory one, locks this process's engines share).
     pub leases: Option<Arc<dyn LeaseProvider>>,
+    /// Jobs and journal entries kept per service.
+    pub retention: Retention,
 }
 
 impl EngineContext {
@@ -64,6 +66,7 @@ impl EngineContext {
             program: "Fabric Console".into(),
             lease_wait: DEFAULT_LEASE_WAIT,
             leases: None,
+            retention: Retention::default(),
         }
     }
 }
@@ -761,6 +764,10 @@ impl EngineHandle {
         }
         job.finished = Some(Utc::now());
         self.record_job(&job);
+        let keep = self.shared.ctx.retention;
+        if let Err(e) = self.with_db(move |db| db.prune(service_id, keep)).await {
+            tracing::warn!(error = %e, "could not prune old jobs and journal entries");
+        }
         let threshold = self.shared.ctx.skew_threshold_ms;
         let skew_warning = skew.filter(|s| s.abs() > threshold).map(|s| {
             format!(

@@ -84,7 +84,59 @@ CREATE TABLE resolutions (service TEXT NOT NULL, key TEXT NOT NULL, resolution T
     r#"
 CREATE TABLE settled (service TEXT PRIMARY KEY, body TEXT NOT NULL);
 "#,
+    r#"
+CREATE TABLE set_aside (seq INTEGER PRIMARY KEY AUTOINCREMENT, source TEXT NOT NULL,
+    key TEXT NOT NULL, body TEXT NOT NULL, error TEXT NOT NULL, at TEXT NOT NULL);
+CREATE INDEX journal_service_seq ON journal(service, seq);
+CREATE INDEX jobs_service_started ON jobs(service, started);
+"#,
 ];
+
+/// How much history the sync database keeps per service; older rows are pruned after each sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Jobs listed in the Jobs workspace.
+    pub jobs: usize,
+    /// Settled journal entries (confirmed, failed, dropped); entries still "sent" are never pruned.
+    pub journal: usize,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            jobs: 500,
+            journal: 50_000,
+        }
+    }
+}
+
+/// Moves a row that cannot be read into `set_aside` (with why), so that one damaged record
+/// never stops the console: the row is kept for inspection, and the engine goes on without it.
+fn set_aside(
+    c: &Connection,
+    source: &str,
+    key: &str,
+    body: &str,
+    error: &dyn std::fmt::Display,
+) -> Result<(), SyncDbError> {
+    tracing::warn!(
+        source,
+        key,
+        %error,
+        "a record of the sync database could not be read; it was moved to the set_aside table"
+    );
+    c.execute(
+        "INSERT INTO set_aside(source, key, body, error, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            source,
+            key,
+            body,
+            error.to_string(),
+            Utc::now().to_rfc3339()
+        ],
+    )?;
+    Ok(())
+}
 
 impl SyncDb {
     pub fn open(path: &Path) -> Result<Self, SyncDbError> {
@@ -175,14 +227,23 @@ impl SyncDb {
                 Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
             })?;
             let mut out = Vec::new();
+            let mut damaged = Vec::new();
             for row in rows {
                 let (seq, job, op) = row?;
-                out.push(JournalEntry {
-                    seq,
-                    service,
-                    job: Uuid::parse_str(&job).unwrap_or_default(),
-                    op: serde_json::from_str(&op)?,
-                });
+                match serde_json::from_str(&op) {
+                    Ok(op) => out.push(JournalEntry {
+                        seq,
+                        service,
+                        job: Uuid::parse_str(&job).unwrap_or_default(),
+                        op,
+                    }),
+                    Err(e) => damaged.push((seq, op, e)),
+                }
+            }
+            drop(st);
+            for (seq, op, e) in damaged {
+                set_aside(c, "journal", &seq.to_string(), &op, &e)?;
+                c.execute("DELETE FROM journal WHERE seq = ?1", params![seq])?;
             }
             Ok(out)
         })
@@ -209,10 +270,21 @@ impl SyncDb {
                     |r| r.get(0),
                 )
                 .optional()?;
-            Ok(match body {
-                Some(b) => Some(serde_json::from_str(&b)?),
-                None => None,
-            })
+            let Some(body) = body else {
+                return Ok(None);
+            };
+            match serde_json::from_str(&body) {
+                Ok(v) => Ok(Some(v)),
+                Err(e) => {
+                    // Read as absent: a base or mirror is rebuilt from a full read.
+                    set_aside(c, table, &service.to_string(), &body, &e)?;
+                    c.execute(
+                        &format!("DELETE FROM {table} WHERE service = ?1"),
+                        params![service.to_string()],
+                    )?;
+                    Ok(None)
+                }
+            }
         })
     }
 
@@ -343,11 +415,23 @@ impl SyncDb {
     /// Newest first.
     pub fn jobs(&self, limit: usize) -> Result<Vec<JobRecord>, SyncDbError> {
         self.with(|c| {
-            let mut st = c.prepare("SELECT body FROM jobs ORDER BY started DESC LIMIT ?1")?;
-            let rows = st.query_map(params![limit as i64], |r| r.get::<_, String>(0))?;
+            let mut st = c.prepare("SELECT id, body FROM jobs ORDER BY started DESC LIMIT ?1")?;
+            let rows = st.query_map(params![limit as i64], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
             let mut out = Vec::new();
+            let mut damaged = Vec::new();
             for r in rows {
-                out.push(serde_json::from_str(&r?)?);
+                let (id, body) = r?;
+                match serde_json::from_str(&body) {
+                    Ok(job) => out.push(job),
+                    Err(e) => damaged.push((id, body, e)),
+                }
+            }
+            drop(st);
+            for (id, body, e) in damaged {
+                set_aside(c, "jobs", &id, &body, &e)?;
+                c.execute("DELETE FROM jobs WHERE id = ?1", params![id])?;
             }
             Ok(out)
         })
@@ -390,6 +474,37 @@ impl SyncDb {
         })
     }
 
+    /// Keeps the newest `keep.jobs` jobs and `keep.journal` settled journal entries of a
+    /// service; journal entries still "sent" (outcome unknown) are always kept.
+    pub fn prune(&self, service: Id, keep: Retention) -> Result<(usize, usize), SyncDbError> {
+        let id = service.to_string();
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let jobs = tx.execute(
+                "DELETE FROM jobs WHERE service = ?1 AND id NOT IN
+                    (SELECT id FROM jobs WHERE service = ?1 ORDER BY started DESC LIMIT ?2)",
+                params![id, keep.jobs as i64],
+            )?;
+            let journal = tx.execute(
+                "DELETE FROM journal WHERE service = ?1 AND state != 'sent' AND seq NOT IN
+                    (SELECT seq FROM journal WHERE service = ?1 AND state != 'sent'
+                     ORDER BY seq DESC LIMIT ?2)",
+                params![id, keep.journal as i64],
+            )?;
+            tx.commit()?;
+            Ok((jobs, journal))
+        })
+    }
+
+    /// Rows set aside because they could not be read: (source, key, error).
+    pub fn set_aside_rows(&self) -> Result<Vec<(String, String, String)>, SyncDbError> {
+        self.with(|c| {
+            let mut st = c.prepare("SELECT source, key, error FROM set_aside ORDER BY seq")?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
     /// Forget everything about a removed service (jobs are kept as history).
     pub fn forget_service(&self, service: Id) -> Result<(), SyncDbError> {
         self.with(|c| {
@@ -409,4 +524,119 @@ impl SyncDb {
 /// When a job started, for ordering.
 pub fn now() -> DateTime<Utc> {
     Utc::now()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ipam::model::IpamOp;
+    use crate::sync::status::{JobResult, JobTrigger, SyncCounts};
+
+    fn job(service: Id, minute: u32) -> JobRecord {
+        JobRecord {
+            id: Uuid::new_v4(),
+            service,
+            service_name: "ipam1".into(),
+            trigger: JobTrigger::Refresh,
+            started: DateTime::parse_from_rfc3339(&format!("2026-01-01T10:{minute:02}:00Z"))
+                .unwrap()
+                .with_timezone(&Utc),
+            finished: None,
+            result: JobResult::Succeeded,
+            counts: SyncCounts::default(),
+            errors: vec![],
+        }
+    }
+
+    fn raw(db: &SyncDb, sql: &str) {
+        db.with(|c| {
+            c.execute_batch(sql)?;
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn damaged_rows_are_set_aside_and_the_rest_still_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SyncDb::open(&dir.path().join("sync.db")).unwrap();
+        let service = Uuid::new_v4();
+        db.save_job(&job(service, 1)).unwrap();
+        db.save_job(&job(service, 2)).unwrap();
+        db.save_base_and_mirror(service, &BaseState::default(), &IpamSnapshot::default())
+            .unwrap();
+        db.record_sent(service, Uuid::new_v4(), &[IpamOp::DeleteRange("r1".into())])
+            .unwrap();
+        raw(
+            &db,
+            &format!(
+                "INSERT INTO jobs(id, service, started, body) VALUES ('x', '{service}', '2026-01-01T11:00:00Z', '{{not json');
+                 UPDATE mirror SET body = '[1,2' WHERE service = '{service}';
+                 INSERT INTO journal(service, job, op, state, updated) VALUES ('{service}', 'j', 'garbage', 'sent', 'now');"
+            ),
+        );
+        // Reopening (as the next start does) works, and every read skips what it cannot read.
+        drop(db);
+        let db = SyncDb::open(&dir.path().join("sync.db")).unwrap();
+        assert_eq!(db.jobs(10).unwrap().len(), 2);
+        assert_eq!(db.mirror(service).unwrap(), None);
+        assert_eq!(db.unconfirmed(service).unwrap().len(), 1);
+        let aside: Vec<String> = db
+            .set_aside_rows()
+            .unwrap()
+            .into_iter()
+            .map(|(source, _, _)| source)
+            .collect();
+        assert_eq!(aside, ["jobs", "mirror", "journal"]);
+        // Set aside once: the next reads find nothing more to move.
+        assert_eq!(db.jobs(10).unwrap().len(), 2);
+        assert_eq!(db.set_aside_rows().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn pruning_keeps_the_newest_and_every_unknown_outcome() {
+        let db = SyncDb::open_in_memory().unwrap();
+        let (service, other) = (Uuid::new_v4(), Uuid::new_v4());
+        for m in 0..10 {
+            db.save_job(&job(service, m)).unwrap();
+        }
+        db.save_job(&job(other, 0)).unwrap();
+        let ops: Vec<IpamOp> = (0..8)
+            .map(|i| IpamOp::DeleteRange(format!("r{i}").into()))
+            .collect();
+        let seqs = db.record_sent(service, Uuid::new_v4(), &ops).unwrap();
+        // The first two stay "sent" (unknown); the rest are settled.
+        let marks: Vec<_> = seqs[2..]
+            .iter()
+            .map(|s| (*s, OpState::Confirmed, None))
+            .collect();
+        db.mark(&marks).unwrap();
+        let (jobs, journal) = db
+            .prune(
+                service,
+                Retention {
+                    jobs: 3,
+                    journal: 2,
+                },
+            )
+            .unwrap();
+        assert_eq!((jobs, journal), (7, 4));
+        let kept: Vec<u32> = db
+            .jobs(100)
+            .unwrap()
+            .iter()
+            .filter(|j| j.service == service)
+            .map(|j| j.started.format("%M").to_string().parse().unwrap())
+            .collect();
+        assert_eq!(kept, [9, 8, 7]);
+        assert_eq!(
+            db.jobs(100).unwrap().len(),
+            4,
+            "another service's jobs stay"
+        );
+        assert_eq!(db.unconfirmed(service).unwrap().len(), 2);
+        let counts: std::collections::BTreeMap<String, i64> =
+            db.journal_counts(service).unwrap().into_iter().collect();
+        assert_eq!(counts.get("confirmed"), Some(&2));
+    }
 }

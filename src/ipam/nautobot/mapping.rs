@@ -716,3 +716,78 @@ pub(super) mod tests {
         assert_eq!(partial.service_instance, "svc");
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    use super::*;
+
+    /// Random JSON with the keys Nautobot's objects have, so that many get past the first check.
+    fn nautobot_json() -> impl Strategy<Value = Value> {
+        const KEYS: &[&str] = &[
+            "id",
+            "prefix",
+            "namespace",
+            "parent",
+            "type",
+            "value",
+            "name",
+            "description",
+            "start_address",
+            "end_address",
+            "custom_fields",
+            "vmm_id",
+            "vmm_vlan",
+            "vmm_secondary_vlan",
+            "vmm_logical_network",
+            "vmm_pool",
+            "vmm_network_type",
+            "dns_servers",
+            "gateways",
+        ];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            "[ -~]{0,20}".prop_map(Value::from),
+            prop_oneof![
+                Just("10.1.0.0/24"),
+                Just("10.1.0.10/24"),
+                Just("2001:db8::/64"),
+                Just("00000000-0000-0000-0000-000000000001"),
+                Just("network"),
+            ]
+            .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 40, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((prop::sample::select(KEYS), inner), 0..10).prop_map(|kv| {
+                    Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+                }),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+        /// Whatever Nautobot (or something in its place) answers, reading it never panics, and
+        /// a refusal names the server.
+        #[test]
+        fn any_answer_reads_or_is_refused_clearly(v in nautobot_json()) {
+            for e in [
+                space_from_json("nb", &v).err(),
+                subnet_from_json("nb", &v).err(),
+                range_from_json("nb", &v).err(),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                prop_assert!(e.to_string().contains("nb"), "{e}");
+            }
+        }
+    }
+}

@@ -174,8 +174,10 @@ impl Database {
         let conn = match dir {
             Some(d) => {
                 let conn = Connection::open(d.join("ipam.sqlite3"))?;
+                conn.busy_timeout(std::time::Duration::from_secs(5))?;
                 conn.pragma_update(None, "journal_mode", "WAL")?;
-                conn.pragma_update(None, "synchronous", "NORMAL")?;
+                // An answered write must survive a power loss: the console takes it as done.
+                conn.pragma_update(None, "synchronous", "FULL")?;
                 conn
             }
             None => Connection::open_in_memory()?,

@@ -36,6 +36,14 @@ pub fn agreed_base(
                 None => {}
             }
         }
+        // Present on one side only: a deletion not yet carried over (it failed, or it waits
+        // for the operator's decision against a change on the other side). The base keeps it
+        // so the next sync sees the same deletion again, never an object to import afresh.
+        for (k, o) in old {
+            if !out.contains_key(k) && c.contains_key(k) != i.contains_key(k) {
+                out.insert(k.clone(), o.clone());
+            }
+        }
     }
     macro_rules! agree_each {
         ($($kind:ident),*) => {

@@ -116,3 +116,6 @@ pub fn plan(input: &PlanInput) -> SyncPlan {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod proptests;

@@ -383,6 +383,39 @@ fn ipam_space_created_by_name_becomes_a_logical_network() {
 }
 
 #[test]
+fn a_pool_deleted_in_the_console_and_changed_in_ipam_stays_a_conflict_until_decided() {
+    let mut w = synced_world();
+    let pool = w.pool;
+    w.fabric
+        .apply_changes(&[FabricChange::Delete(ObjectKind::IpPool, pool)]);
+    w.range_mut().settings.dns_servers = vec![ip("10.9.9.9")];
+    for _ in 0..2 {
+        let p = w.sync();
+        assert!(
+            p.conflicts
+                .iter()
+                .any(|c| c.object == pool && c.field == "Exists"),
+            "{:?}",
+            p.conflicts
+        );
+        // Neither deleted on the server nor imported back into the console while undecided.
+        assert!(p.console_changes.is_empty(), "{:?}", p.console_changes);
+        assert!(p.ipam_ops.is_empty(), "{:?}", p.ipam_ops);
+    }
+    assert!(!w.fabric.ip_pools.contains_key(&pool));
+    // Keep the console's deletion: the range goes, and both sides agree.
+    w.resolutions.insert(
+        ConflictKey::new(ObjectKind::IpPool, pool, "exists").to_string(),
+        Resolution::KeepConsole,
+    );
+    let p = w.sync();
+    assert_eq!(p.ipam_ops.len(), 1, "{:?}", p.ipam_ops);
+    w.resolutions.clear();
+    assert!(w.plan().is_noop());
+    assert!(w.ipam.ranges.iter().all(|r| r.vmm_id != Some(pool)));
+}
+
+#[test]
 fn vm_subnet_edits_in_ipam_are_put_back() {
     let mut w = synced_world();
     let vmn = w.vmn;
