@@ -246,7 +246,7 @@ impl World {
                 if !self.ipam.spaces.iter().any(|s| s.id == id) {
                     self.ipam.spaces.push(AddressSpace::new(
                         id.as_str(),
-                        &format!("Hand made {k}"),
+                        format!("Hand made {k}"),
                         AddressSpaceKind::Provider,
                     ));
                 }
