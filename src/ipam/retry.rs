@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::time::{Duration, SystemTime};
 
-use backon::{ExponentialBuilder, Retryable};
+use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
 use super::provider::IpamError;
@@ -32,6 +32,25 @@ impl RetryPolicy {
             .with_max_delay(self.max_delay)
             .with_max_times(self.attempts.saturating_sub(1) as usize)
             .with_jitter()
+    }
+
+    /// The wait before attempt `attempt + 1` (the first retry is `attempt` 1) for a loop that
+    /// cannot be written as one request: the same backoff and jitter, or the server's
+    /// `Retry-After` (bounded by [`MAX_RETRY_AFTER`]).
+    pub fn wait(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        if let Some(asked) = retry_after {
+            return asked.min(MAX_RETRY_AFTER);
+        }
+        let mut delays = ExponentialBuilder::default()
+            .with_min_delay(self.first_delay)
+            .with_factor(2.0)
+            .with_max_delay(self.max_delay)
+            .with_max_times(usize::MAX)
+            .with_jitter()
+            .build();
+        delays
+            .nth(attempt.saturating_sub(1) as usize)
+            .unwrap_or(self.max_delay)
     }
 
     /// Runs an idempotent request (a GET), again after each transient failure while attempts
@@ -158,6 +177,25 @@ mod tests {
             .await;
         assert_eq!(result, Err(false));
         assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn waits_double_with_jitter_up_to_the_cap_and_follow_retry_after() {
+        let p = RetryPolicy {
+            attempts: 10,
+            first_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(800),
+        };
+        for (attempt, base) in [(1, 100), (2, 200), (3, 400), (4, 800), (9, 800)] {
+            let w = p.wait(attempt, None).as_millis() as u64;
+            // Jitter adds up to the same again on top of the doubled wait.
+            assert!((base..=2 * base).contains(&w), "attempt {attempt}: {w} ms");
+        }
+        assert_eq!(
+            p.wait(1, Some(Duration::from_secs(3))),
+            Duration::from_secs(3)
+        );
+        assert_eq!(p.wait(1, Some(Duration::from_secs(3600))), MAX_RETRY_AFTER);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::fabric::model::{FabricChange, FabricObject, Id, ObjectKind};
 use crate::fabric::store::{FabricStore, StoreError};
 use crate::ipam::model::{IpamId, IpamOp, IpamSnapshot, SnapshotRead, SnapshotScope};
 use crate::ipam::provider::{IpamError, IpamProvider, OpOutcome};
+use crate::ipam::retry::RetryPolicy;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ApplySettings {
@@ -296,18 +297,18 @@ async fn settle_unknown(
     again
 }
 
-/// Waits before attempt `attempt + 1`: exponential backoff with jitter, or the server's
+/// How a batch is sent again (after a look-up showed it was not applied, or when it never
+/// left): the providers' one retry policy.
+const BATCH_RETRY: RetryPolicy = RetryPolicy {
+    attempts: 4,
+    first_delay: Duration::from_millis(400),
+    max_delay: Duration::from_secs(10),
+};
+
+/// Waits before attempt `attempt + 1`: the one backoff with jitter, or the server's
 /// `Retry-After` when it asked for one (bounded).
 async fn pause(attempt: u32, retry_after: Option<Duration>) {
-    let wait = match retry_after {
-        Some(w) => w.min(crate::ipam::retry::MAX_RETRY_AFTER),
-        None => {
-            let backoff = 200u64 * (1 << attempt.min(6));
-            let jitter = rand::random::<u64>() % (backoff / 2 + 1);
-            Duration::from_millis(backoff + jitter)
-        }
-    };
-    tokio::time::sleep(wait).await;
+    tokio::time::sleep(BATCH_RETRY.wait(attempt, retry_after)).await;
 }
 
 /// Send the IPAM operations of a plan. Phases run in order; batches within a phase run with

@@ -23,6 +23,7 @@ use crate::fabric::secrets::SecretStore;
 use crate::fabric::store::FabricStore;
 use crate::ipam::model::{IpamSnapshot, OpVerb, SnapshotRead, SnapshotScope};
 use crate::ipam::provider::{Credentials, IpamError, IpamProvider, ProviderConfig, TestReport};
+use crate::ipam::retry::RetryPolicy;
 use crate::ipam::registry::ProviderRegistry;
 
 /// What the engine needs.
@@ -556,10 +557,15 @@ impl EngineHandle {
                     let (job, transient) = self.run_sync(service, trigger, &cancel).await;
                     cancel.store(false, Ordering::Relaxed);
                     if job.result == JobResult::Failed && transient {
+                        // A server that is down is tried again soon, then less and less often
+                        // (never later than the service's interval): the one retry policy.
                         failures += 1;
-                        let backoff = (15u64 << (failures - 1).min(8)).min(interval);
-                        let jitter = rand::random::<u64>() % (backoff / 4 + 1);
-                        next = tokio::time::Instant::now() + Duration::from_secs(backoff + jitter);
+                        let soon = RetryPolicy {
+                            attempts: u32::MAX,
+                            first_delay: Duration::from_secs(15),
+                            max_delay: Duration::from_secs(interval.max(15)),
+                        };
+                        next = tokio::time::Instant::now() + soon.wait(failures, None);
                     } else {
                         failures = 0;
                         next = tokio::time::Instant::now() + Duration::from_secs(interval);
