@@ -48,6 +48,21 @@ sleep 8
 # Fabric workspace: the demo's embedded IPAM server, synced, selected.
 click 330 217
 shot fabric-workspace
+
+# Another process holds the embedded service's sync lease (as a scheduled `fabric-console sync`
+# would): a Refresh waits and says who holds it.
+click 138 293                      # Embedded IPAM in the tree
+LOCK="$(find "$DATA" -path '*locks/*.lock' | head -n1)"
+flock -o "$LOCK" sleep 30 &
+HOLDER_PID=$!
+sleep 0.5
+printf '{"program":"fabric-console sync","pid":%s,"host":"%s","since":"%s"}' \
+  "$HOLDER_PID" "$(cat /proc/sys/kernel/hostname)" \
+  "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$LOCK"
+key F5
+shot fabric-workspace-waiting 2
+kill "$HOLDER_PID" 2>/dev/null || true
+
 xdotool mousemove 330 217 click 3
 shot context-menu
 key Escape
@@ -236,6 +251,7 @@ type_text "$DATA/broken.json"
 key Return
 shot import-problems 1.5
 key Escape
+
 
 echo "screenshots in $OUT"
 sed 's/\x1b\[[0-9;]*m//g' "$DATA/console.log" "$LOG" | grep 'console responsiveness' | tail -n 2 || true

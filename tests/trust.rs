@@ -385,7 +385,7 @@ async fn two_sync_processes_on_one_data_directory_create_everything_once() {
     );
     let waited = [&a, &b]
         .iter()
-        .any(|o| String::from_utf8_lossy(&o.stderr).contains("is being synced by another"));
+        .any(|o| String::from_utf8_lossy(&o.stderr).contains("Waiting: being synced by another"));
     assert!(waited, "neither said it waited for the other");
     let outcome = settle(&console, &server, &token, expected).await;
     assert_eq!(
@@ -435,7 +435,7 @@ async fn two_engines_on_one_data_directory_wait_for_each_other() {
     );
     let waited = saw_waiting.expect("the second engine said it was waiting");
     assert!(
-        waited.contains("is being synced by another Fabric Console (pid"),
+        waited.starts_with("being synced by another Fabric Console (pid"),
         "{waited}"
     );
     let s = ipam(&server, &token).await;

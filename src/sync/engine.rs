@@ -870,14 +870,14 @@ impl EngineHandle {
                 .service(service)
                 .map(|s| s.name)
                 .unwrap_or_else(|| service.to_string());
-            let busy = match who {
-                Some(h) => format!("\"{name}\" is being synced by {h}"),
-                None => format!("\"{name}\" is being synced by another Fabric Console"),
+            let by = match who {
+                Some(h) => format!("being synced by {h}"),
+                None => "being synced by another Fabric Console".to_string(),
             };
+            let busy = format!("\"{name}\" is {by}");
             if told.as_ref() != Some(&busy) {
                 tracing::info!(service = %name, "waiting: {busy}");
-                let waiting = format!("{busy}; this sync starts when it finishes");
-                self.update_status(service, |s| s.state = SyncState::Waiting(waiting));
+                self.update_status(service, |s| s.state = SyncState::Waiting(by));
                 told = Some(busy.clone());
             }
             if cancel.load(Ordering::Relaxed) {

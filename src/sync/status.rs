@@ -132,7 +132,8 @@ pub enum SyncState {
         total: u64,
     },
     InSync,
-    /// Another process (or engine) is syncing this service; the sentence says who and since when.
+    /// Another process (or engine) is syncing this service: "being synced by another Fabric
+    /// Console (pid 4242) since 10:02". This one's sync starts when that one ends.
     Waiting(String),
     Warning(String),
     Error(String),
