@@ -1257,6 +1257,17 @@ mod end_to_end {
                 "seed {seed}: something was sent again: {:?}",
                 faulty.errors
             );
+            // A write whose answer was lost is looked up, not reported failed on the spot.
+            assert!(
+                !faulty
+                    .errors
+                    .iter()
+                    .any(|e| e.contains("did not answer in time")
+                        || e.contains("broke before its answer arrived")
+                        || e.contains("HTTP 502")),
+                "seed {seed}: an unknown outcome was taken as a failure: {:?}",
+                faulty.errors
+            );
             if faulty.result == JobResult::Failed {
                 eprintln!(
                     "  errors: {:?}",

@@ -23,8 +23,8 @@ use crate::fabric::secrets::SecretStore;
 use crate::fabric::store::FabricStore;
 use crate::ipam::model::{IpamSnapshot, OpVerb, SnapshotRead, SnapshotScope};
 use crate::ipam::provider::{Credentials, IpamError, IpamProvider, ProviderConfig, TestReport};
-use crate::ipam::retry::RetryPolicy;
 use crate::ipam::registry::ProviderRegistry;
+use crate::ipam::retry::RetryPolicy;
 
 /// What the engine needs.
 #[derive(Clone)]

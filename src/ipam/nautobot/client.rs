@@ -30,6 +30,8 @@ pub(super) struct Api {
     pub(super) get_retry: RetryPolicy,
     pub(super) page_size: usize,
     pub(super) concurrency: usize,
+    /// The largest answer read; anything larger is refused.
+    pub(super) max_answer_bytes: usize,
 }
 
 impl Api {
@@ -84,7 +86,7 @@ impl Api {
         })
     }
 
-    /// The answer's body, refused beyond `MAX_ANSWER_BYTES` (a page of a thousand objects is a
+    /// The answer's body, refused beyond `max_answer_bytes` (a page of a thousand objects is a
     /// few megabytes; anything far larger is not Nautobot or is broken).
     async fn body_of(
         &self,
@@ -95,12 +97,12 @@ impl Api {
             server: self.server.clone(),
             detail: format!(
                 "{path} answered more than {} MB; check that the connection string points at Nautobot",
-                MAX_ANSWER_BYTES >> 20
+                (self.max_answer_bytes >> 20).max(1)
             ),
         };
         if response
             .content_length()
-            .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
+            .is_some_and(|n| n > self.max_answer_bytes as u64)
         {
             return Err(too_large());
         }
@@ -110,7 +112,7 @@ impl Api {
             .await
             .map_err(|e| transport_error(&self.server, &e))?
         {
-            if bytes.len() + chunk.len() > MAX_ANSWER_BYTES {
+            if bytes.len() + chunk.len() > self.max_answer_bytes {
                 return Err(too_large());
             }
             bytes.extend_from_slice(&chunk);
@@ -431,7 +433,7 @@ pub(super) fn is_uuid(s: &str) -> bool {
 }
 
 /// The largest answer read from Nautobot.
-const MAX_ANSWER_BYTES: usize = 64 << 20;
+pub(super) const MAX_ANSWER_BYTES: usize = 64 << 20;
 
 /// More objects than any list endpoint may claim: a larger `count` is a broken or hostile answer,
 /// refused before it can drive the number of requests or allocations.
@@ -503,8 +505,30 @@ mod tests {
             },
             page_size: 2,
             concurrency: 1,
+            max_answer_bytes: MAX_ANSWER_BYTES,
         };
         (api, task)
+    }
+
+    #[tokio::test]
+    async fn an_answer_beyond_the_size_limit_is_refused_before_it_is_all_read() {
+        // Five objects of about 50 bytes each, against a limit of 128 bytes.
+        let (mut api, task) = changing_list(|_| (0..5).collect()).await;
+        api.page_size = 5;
+        api.max_answer_bytes = 128;
+        let e = api.list_all("/api/ipam/prefixes/", &[]).await.unwrap_err();
+        assert!(matches!(e, IpamError::Protocol { .. }), "{e:?}");
+        assert!(e.to_string().contains("answered more than"), "{e}");
+        api.max_answer_bytes = MAX_ANSWER_BYTES;
+        assert_eq!(
+            api.list_all("/api/ipam/prefixes/", &[])
+                .await
+                .unwrap()
+                .0
+                .len(),
+            5
+        );
+        task.abort();
     }
 
     #[tokio::test]

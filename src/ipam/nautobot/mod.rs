@@ -247,6 +247,7 @@ impl NautobotProvider {
                 },
                 page_size: tuning.page_size.clamp(1, 1000),
                 concurrency: tuning.concurrency.max(1),
+                max_answer_bytes: client::MAX_ANSWER_BYTES,
             },
             tuning,
             manager,
