@@ -28,10 +28,12 @@
 //!   feed; `db::checks`, its own validation), `auth` (tokens, roles), `tls`, `cli` (`ipam-server`).
 //! - `sync::normal`: the normalised shape both sides are projected into, and the stored base.
 //! - `sync::plan`: the three-way merge: `projection`, `merge`, `deletion_rules`, `to_console`,
-//!   `to_ipam`, `base`, `conflict` (`ConflictKey`), `summary` (typed counts), `field_text`.
+//!   `to_ipam`, `base`, `conflict` (`ConflictKey`), `summary` (typed counts), `field_text`;
+//!   `tests` and `proptests` (random fabrics and edits).
 //! - `sync::op_order`: an IPAM operation's phase, references and id remapping (plan and apply).
-//! - `sync::apply`: sending a plan in dependency order, with the journal.
-//! - `sync::journal`: the sync database: journal, base, jobs, statuses.
+//! - `sync::apply`: sending a plan in dependency order, with the journal; unknown outcomes looked up.
+//! - `sync::journal`: the sync database: journal, base, jobs, statuses, pruning, rows set aside.
+//! - `sync::lease`: one sync per service across processes (`LeaseProvider`; file locks here).
 //! - `sync::compare`: the side-by-side rows.
 //! - `sync::status`: engine commands, events, jobs and the one place sync status is derived.
 //! - `sync::engine`: one worker per service; publishes one snapshot of statuses and jobs.

@@ -13,7 +13,8 @@ use crate::ipam::registry::ProviderRegistry;
 use crate::ops::boot::{Runner, start_engine};
 use crate::ops::service::{self as ops_service, ServiceDraft, ServiceError, ServiceField};
 use crate::paths::DataPaths;
-use crate::sync::engine::{CredentialsError, format_skew};
+use crate::sync::credentials::CredentialsError;
+use crate::sync::engine::format_skew;
 use crate::sync::journal::SyncDb;
 use crate::sync::status::{DEFAULT_SKEW_THRESHOLD_MS, SyncState};
 

@@ -14,7 +14,8 @@ use crate::fabric::secrets::SecretStore;
 use crate::fabric::store::FabricStore;
 use crate::ipam::provider::{ProviderDescriptor, TestReport};
 use crate::ipam::registry::ProviderRegistry;
-use crate::sync::engine::{CredentialsError, EngineHandle, credentials, provider_config};
+use crate::sync::credentials::{CredentialsError, credentials, provider_config};
+use crate::sync::engine::EngineHandle;
 use crate::sync::status::{EngineCommand, JobTrigger};
 
 use super::EngineInbox;

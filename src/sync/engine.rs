@@ -13,16 +13,19 @@ use uuid::Uuid;
 
 use super::apply::{ApplySettings, apply_console, apply_ipam, apply_to_mirror, recover_journal};
 use super::compare::{CompareView, compare};
+use super::credentials::provider_config;
 use super::journal::{Retention, SyncDb, SyncDbError};
-use super::lease::{Acquire, FileLeases, Holder, Lease, LeaseProvider, ProcessLeases};
+use super::lease::{
+    DEFAULT_LEASE_WAIT, FileLeases, Lease, LeaseProvider, LeaseWait, ProcessLeases, wait_for_lease,
+};
 use super::plan::{Side, SyncPlan};
 use super::status::*;
 use super::{PlanInput, agreed_base, plan};
-use crate::fabric::model::{Fabric, Id, NetworkService};
+use crate::fabric::model::{Id, NetworkService};
 use crate::fabric::secrets::SecretStore;
 use crate::fabric::store::FabricStore;
 use crate::ipam::model::{IpamSnapshot, OpVerb, SnapshotRead, SnapshotScope};
-use crate::ipam::provider::{Credentials, IpamError, IpamProvider, ProviderConfig, TestReport};
+use crate::ipam::provider::{IpamError, IpamProvider, ProviderConfig, TestReport};
 use crate::ipam::registry::ProviderRegistry;
 use crate::ipam::retry::RetryPolicy;
 
@@ -135,22 +138,8 @@ const GONE: &str = "This network service no longer exists.";
 static NEXT_ENGINE: AtomicU64 = AtomicU64::new(1);
 const JOBS_KEPT: usize = 500;
 
-/// How long a sync waits by default for another process's sync of the same service.
-pub const DEFAULT_LEASE_WAIT: Duration = Duration::from_secs(30 * 60);
-/// How often a waiting sync asks for the lease again.
-const LEASE_POLL: Duration = Duration::from_millis(250);
 /// How often an engine over a database file looks for another process's writes to the fabric.
 const FABRIC_POLL: Duration = Duration::from_secs(2);
-
-/// "30 minutes", "45 seconds".
-fn wait_text(d: Duration) -> String {
-    let secs = d.as_secs();
-    if secs >= 120 {
-        format!("{} minutes", secs / 60)
-    } else {
-        format!("{secs} seconds")
-    }
-}
 
 pub struct Engine;
 
@@ -850,50 +839,33 @@ impl EngineHandle {
         });
     }
 
-    /// Takes the service's lease, waiting (and saying for whom) while another process or engine
-    /// syncs it. Err((reason, transient)) when canceled or when the wait runs out.
+    /// Takes the service's lease, waiting (and saying for whom, in its status) while another
+    /// process or engine syncs it. Err((reason, transient)) when canceled or the wait runs out.
     async fn take_lease(&self, service: Id, cancel: &AtomicBool) -> Result<Lease, (String, bool)> {
-        let deadline = Instant::now() + self.shared.ctx.lease_wait;
-        let mut told: Option<String> = None;
-        loop {
-            let leases = self.shared.leases.clone();
-            let holder = Holder::this_process(&self.shared.ctx.program);
-            let answer = tokio::task::spawn_blocking(move || leases.try_acquire(service, &holder))
-                .await
-                .map_err(|e| (e.to_string(), false))?
-                .map_err(|e| (e.to_string(), false))?;
-            let who = match answer {
-                Acquire::Granted(lease) => return Ok(lease),
-                Acquire::Held(who) => who,
-            };
-            let name = self
-                .service(service)
-                .map(|s| s.name)
-                .unwrap_or_else(|| service.to_string());
-            let by = match who {
-                Some(h) => format!("being synced by {h}"),
-                None => "being synced by another Fabric Console".to_string(),
-            };
-            let busy = format!("\"{name}\" is {by}");
-            if told.as_ref() != Some(&busy) {
-                tracing::info!(service = %name, "waiting: {busy}");
-                self.update_status(service, |s| s.state = SyncState::Waiting(by));
-                told = Some(busy.clone());
-            }
-            if cancel.load(Ordering::Relaxed) {
-                return Err(("The sync was canceled.".into(), false));
-            }
-            if Instant::now() >= deadline {
-                return Err((
-                    format!(
-                        "{busy}, and that sync did not finish within {}; try again later.",
-                        wait_text(self.shared.ctx.lease_wait)
-                    ),
-                    true,
-                ));
-            }
-            tokio::time::sleep(LEASE_POLL).await;
-        }
+        let name = self
+            .service(service)
+            .map(|s| s.name)
+            .unwrap_or_else(|| service.to_string());
+        let waited = wait_for_lease(
+            self.shared.leases.clone(),
+            service,
+            &self.shared.ctx.program,
+            cancel,
+            self.shared.ctx.lease_wait,
+            |by| {
+                tracing::info!(service = %name, "waiting: \"{name}\" is {by}");
+                self.update_status(service, |s| s.state = SyncState::Waiting(by.to_string()));
+            },
+        )
+        .await;
+        waited.map_err(|e| match e {
+            LeaseWait::Canceled => ("The sync was canceled.".into(), false),
+            LeaseWait::TimedOut { by, waited } => (
+                format!("\"{name}\" is {by}, and that sync did not finish within {waited}; try again later."),
+                true,
+            ),
+            LeaseWait::Failed(e) => (e, false),
+        })
     }
 
     /// Reloads the fabric if another process committed to the store since this one read it, and
@@ -1189,63 +1161,6 @@ impl EngineHandle {
         };
         Ok(skew)
     }
-}
-
-/// Why a network service's credentials cannot be read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CredentialsError {
-    #[error(
-        "Network service \"{service}\" has no Run As account; open its Properties and choose one."
-    )]
-    NoAccount { service: String },
-    #[error(
-        "Run As account \"{account}\" has no password or token stored; set it in Settings ▸ Run As Accounts."
-    )]
-    NoSecret { account: String },
-    #[error("{0}")]
-    SecretStore(String),
-}
-
-/// The user name and secret of a Run As account, read off the async threads.
-pub async fn credentials(
-    fabric: &Fabric,
-    secrets: &Arc<dyn SecretStore>,
-    service_name: &str,
-    run_as: Id,
-) -> Result<Credentials, CredentialsError> {
-    let account = fabric
-        .run_as_accounts
-        .get(&run_as)
-        .cloned()
-        .ok_or_else(|| CredentialsError::NoAccount {
-            service: service_name.to_string(),
-        })?;
-    let store = secrets.clone();
-    let secret = tokio::task::spawn_blocking(move || store.get(run_as))
-        .await
-        .map_err(|e| CredentialsError::SecretStore(e.to_string()))?
-        .map_err(|e| CredentialsError::SecretStore(e.to_string()))?
-        .ok_or(CredentialsError::NoSecret {
-            account: account.name,
-        })?;
-    Ok(Credentials {
-        user_name: account.user_name,
-        secret,
-    })
-}
-
-/// How to reach a network service's provider: its connection and its Run As account's secret.
-pub async fn provider_config(
-    fabric: &Fabric,
-    secrets: &Arc<dyn SecretStore>,
-    service: &NetworkService,
-) -> Result<ProviderConfig, CredentialsError> {
-    Ok(ProviderConfig {
-        connection: service.connection.clone(),
-        credentials: credentials(fabric, secrets, &service.name, service.run_as).await?,
-        tls_fingerprint: service.tls_fingerprint.clone(),
-        service_name: service.name.clone(),
-    })
 }
 
 /// "10 min 3 s", "42 s", "850 ms".

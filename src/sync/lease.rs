@@ -12,6 +12,10 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
 use chrono::{DateTime, Local, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -195,6 +199,75 @@ impl LeaseProvider for ProcessLeases {
     }
 }
 
+/// How long a sync waits by default for another process's sync of the same service.
+pub const DEFAULT_LEASE_WAIT: Duration = Duration::from_secs(30 * 60);
+/// How often a waiting sync asks for the lease again.
+const LEASE_POLL: Duration = Duration::from_millis(250);
+
+/// Why waiting for a lease ended without it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseWait {
+    Canceled,
+    /// Still held after `waited` ("30 minutes"); `by` says by whom.
+    TimedOut {
+        by: String,
+        waited: String,
+    },
+    Failed(String),
+}
+
+/// Takes `service`'s lease for this process (`program` names it to others), asking again while
+/// someone else holds it, until `cancel` is set or `wait` has passed. `busy` hears "being synced
+/// by another Fabric Console (pid 4242) since 10:02" each time the holder changes.
+pub async fn wait_for_lease(
+    leases: Arc<dyn LeaseProvider>,
+    service: Id,
+    program: &str,
+    cancel: &AtomicBool,
+    wait: Duration,
+    mut busy: impl FnMut(&str),
+) -> Result<Lease, LeaseWait> {
+    let deadline = std::time::Instant::now() + wait;
+    let mut told: Option<String> = None;
+    loop {
+        let leases = leases.clone();
+        let holder = Holder::this_process(program);
+        let answer = tokio::task::spawn_blocking(move || leases.try_acquire(service, &holder))
+            .await
+            .map_err(|e| LeaseWait::Failed(e.to_string()))?
+            .map_err(|e| LeaseWait::Failed(e.to_string()))?;
+        let by = match answer {
+            Acquire::Granted(lease) => return Ok(lease),
+            Acquire::Held(Some(h)) => format!("being synced by {h}"),
+            Acquire::Held(None) => "being synced by another Fabric Console".to_string(),
+        };
+        if told.as_ref() != Some(&by) {
+            busy(&by);
+            told = Some(by.clone());
+        }
+        if cancel.load(Ordering::Relaxed) {
+            return Err(LeaseWait::Canceled);
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(LeaseWait::TimedOut {
+                by,
+                waited: wait_text(wait),
+            });
+        }
+        tokio::time::sleep(LEASE_POLL.min(wait)).await;
+    }
+}
+
+/// "30 minutes", "45 seconds".
+fn wait_text(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs >= 120 {
+        format!("{} minutes", secs / 60)
+    } else {
+        format!("{secs} seconds")
+    }
+}
+
 fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
@@ -283,6 +356,45 @@ mod tests {
         child.kill().unwrap();
         child.wait().unwrap();
         let _lease = granted(leases.try_acquire(service, &holder).unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_waiter_says_who_holds_the_lease_and_gets_it_when_freed() {
+        let leases: Arc<dyn LeaseProvider> = Arc::new(ProcessLeases::default());
+        let service = uuid::Uuid::new_v4();
+        let sync = Holder::this_process("fabric-console sync");
+        let held = granted(leases.try_acquire(service, &sync).unwrap());
+        let cancel = AtomicBool::new(false);
+        let heard = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let console = |limit: u64| {
+            let heard = heard.clone();
+            wait_for_lease(
+                leases.clone(),
+                service,
+                "Fabric Console",
+                &cancel,
+                Duration::from_millis(limit),
+                move |by: &str| heard.lock().unwrap().push(by.to_string()),
+            )
+        };
+        // Held throughout: the wait runs out and says by whom, once (not at every poll).
+        let e = console(50).await.err().unwrap();
+        let by = format!(
+            "being synced by another fabric-console sync (pid {})",
+            sync.pid
+        );
+        assert!(
+            matches!(&e, LeaseWait::TimedOut { by: b, .. } if b.starts_with(&by)),
+            "{e:?}"
+        );
+        assert_eq!(heard.lock().unwrap().len(), 1, "{heard:?}");
+        // Freed while waiting: the waiter gets it.
+        let release = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            drop(held);
+        });
+        assert!(console(10_000).await.is_ok());
+        release.await.unwrap();
     }
 
     #[test]

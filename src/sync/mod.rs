@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod compare;
+pub mod credentials;
 pub mod engine;
 pub mod journal;
 pub mod lease;

@@ -299,10 +299,14 @@ impl App {
 
     fn handle(&mut self, message: Message) -> Task<Message> {
         match message {
-            Message::Ribbon(m) => match self.ribbon.update(m) {
-                Some(action) => self.ribbon_action(action),
-                None => Task::none(),
-            },
+            Message::Ribbon(m) => {
+                let (task, action) = self.ribbon.update(m);
+                let follow = match action {
+                    Some(action) => self.ribbon_action(action),
+                    None => Task::none(),
+                };
+                Task::batch([task.map(Message::Ribbon), follow])
+            }
             Message::Fabric(m) => {
                 let (task, event) = self.fabric_message(m);
                 let follow = match event {
@@ -360,7 +364,8 @@ impl App {
                 let Some(Modal::Preview(p)) = &mut self.modal else {
                     return Task::none();
                 };
-                match p.update(m) {
+                let (task, event) = p.update(m);
+                match event {
                     Some(preview::Event::Close) => self.modal = None,
                     Some(preview::Event::Refresh(id)) => {
                         self.modal = None;
@@ -368,7 +373,7 @@ impl App {
                     }
                     None => {}
                 }
-                Task::none()
+                task.map(Message::Preview)
             }
             Message::Admin(m) => {
                 let (task, event) = self.admin.update(m, &self.fabric, &self.ctx.store);
@@ -577,9 +582,10 @@ impl App {
     /// A service could not be saved: the wizard or Properties dialog that asked shows why,
     /// else a notice does.
     fn service_failed(&mut self, e: ServiceError) {
+        let field = e.field();
         let e = e.to_string();
         match &mut self.modal {
-            Some(Modal::Wizard(w)) => w.finish_failed(e),
+            Some(Modal::Wizard(w)) => w.finish_failed(e, field),
             Some(Modal::Properties(p)) => p.failed(e),
             _ => self.notice = Some((Tone::Error, e)),
         }

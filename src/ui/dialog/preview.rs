@@ -2,7 +2,7 @@
 //! deletions first, before anything is sent.
 
 use iced::widget::{column, container, row, space, table, text};
-use iced::{Element, Length};
+use iced::{Element, Length, Task};
 
 use crate::fabric::model::Id;
 use crate::sync::plan::{Counts, ObjectType, PlanSummary, Side};
@@ -72,11 +72,13 @@ impl Preview {
         }
     }
 
-    pub fn update(&mut self, message: Message) -> Option<Event> {
-        match message {
-            Message::Close => Some(Event::Close),
-            Message::Refresh => Some(Event::Refresh(self.service)),
-        }
+    /// The update contract of every screen and dialog: a task, and an event for the shell.
+    pub fn update(&mut self, message: Message) -> (Task<Message>, Option<Event>) {
+        let event = match message {
+            Message::Close => Event::Close,
+            Message::Refresh => Event::Refresh(self.service),
+        };
+        (Task::none(), Some(event))
     }
 
     pub fn view(&self) -> Element<'_, Message> {

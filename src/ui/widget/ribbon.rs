@@ -1,7 +1,7 @@
 //! The ribbon: Home (Show, Add, Window, and the selected network service's actions) and View.
 
 use iced::widget::{button, column, container, row, rule, text};
-use iced::{Alignment, Element, Length};
+use iced::{Alignment, Element, Length, Task};
 
 use crate::ui::preferences::ThemeChoice;
 use crate::ui::widget::style;
@@ -46,13 +46,15 @@ pub enum Message {
 }
 
 impl Ribbon {
-    pub fn update(&mut self, message: Message) -> Option<Action> {
+    /// The update contract of every screen and dialog: a task, and an event for the shell
+    /// (here the action a button asked for).
+    pub fn update(&mut self, message: Message) -> (Task<Message>, Option<Action>) {
         match message {
             Message::Tab(t) => {
                 self.tab = t;
-                None
+                (Task::none(), None)
             }
-            Message::Action(a) => Some(a),
+            Message::Action(a) => (Task::none(), Some(a)),
         }
     }
 

@@ -19,6 +19,7 @@ use uuid::Uuid;
 use crate::fabric::connection::ConnectionString;
 use crate::fabric::model::{Fabric, Id, NetworkService, ServiceCategory, default_sync_interval};
 use crate::ipam::provider::{ProviderDescriptor, TestReport};
+use crate::ops::service::ServiceField;
 use crate::ui::dialog::run_as_dialog::{self, RunAsDialog};
 use crate::ui::widget::host_group_tree::{self, HostGroupTree};
 use crate::ui::widget::style;
@@ -405,8 +406,19 @@ impl Wizard {
         self.provider.test_finished(result);
     }
 
-    pub fn finish_failed(&mut self, error: String) {
+    /// Finish was refused: the error is shown on the page of the field to blame (the name,
+    /// model, account, connection string or host groups), else on the Summary.
+    pub fn finish_failed(&mut self, error: String, field: Option<ServiceField>) {
         self.finishing = false;
+        if let Some(field) = field {
+            self.page = match field {
+                ServiceField::Service => Page::Name,
+                ServiceField::Model => Page::ManufacturerModel,
+                ServiceField::RunAs => Page::Credentials,
+                ServiceField::Connection => Page::ConnectionString,
+                ServiceField::HostGroups => Page::HostGroup,
+            };
+        }
         self.error = Some(error);
     }
 
@@ -554,4 +566,29 @@ pub fn text_box<'a, M: Clone + 'a>(
         .padding(6)
         .size(style::TEXT)
         .style(style::text_input_style)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_finish_shows_its_error_on_the_page_of_the_field_to_blame() {
+        let mut w = Wizard::new(Arc::new(Fabric::new()), Vec::new(), 0);
+        w.page = Page::Summary;
+        w.finish_failed(
+            "the connection string is not valid".into(),
+            Some(ServiceField::Connection),
+        );
+        assert_eq!(w.page, Page::ConnectionString);
+        assert_eq!(
+            w.error.as_deref(),
+            Some("the connection string is not valid")
+        );
+        // No field to blame: it stays on the Summary.
+        w.page = Page::Summary;
+        w.finish_failed("the store refused it".into(), None);
+        assert_eq!(w.page, Page::Summary);
+        assert!(!w.finishing);
+    }
 }
