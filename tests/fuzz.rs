@@ -80,6 +80,14 @@ fn json() -> impl Strategy<Value = Value> {
     })
 }
 
+/// A body: mostly JSON, sometimes any bytes at all.
+fn body() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        4 => json().prop_map(|v| v.to_string().into_bytes()),
+        1 => prop::collection::vec(any::<u8>(), 0..200),
+    ]
+}
+
 /// A valid export with a few bytes changed, cut or inserted.
 fn mutated_export() -> impl Strategy<Value = String> {
     let base = export_json(&demo_fabric(40, 3));
@@ -179,12 +187,8 @@ fn server_request_bodies_never_break_the_server() {
         cases: 2000,
         ..ProptestConfig::default()
     });
-    let body = prop_oneof![
-        4 => json().prop_map(|v| v.to_string().into_bytes()),
-        1 => prop::collection::vec(any::<u8>(), 0..200),
-    ];
     runner
-        .run(&(0..targets.len(), body), |(t, body)| {
+        .run(&(0..targets.len(), body()), |(t, body)| {
             let (method, path) = targets[t];
             let status = rt.block_on(async {
                 client
@@ -252,12 +256,8 @@ fn broken_server_answers_are_clear_errors() {
         cases: 500,
         ..ProptestConfig::default()
     });
-    let body = prop_oneof![
-        4 => json().prop_map(|v| v.to_string().into_bytes()),
-        1 => prop::collection::vec(any::<u8>(), 0..200),
-    ];
     runner
-        .run(&body, |body| {
+        .run(&body(), |body| {
             *answer.lock().unwrap() = body;
             let read = rt.block_on(provider.snapshot(&SnapshotScope::All, None));
             if let Err(e) = read {

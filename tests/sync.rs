@@ -1,5 +1,8 @@
 //! The sync core against a real built-in IPAM server on a loopback port.
 
+#[path = "support/engine.rs"]
+mod engine;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -16,7 +19,7 @@ use fabric_console::ipam::provider::{Credentials, IpamProvider, ProviderConfig};
 use fabric_console::ipam::registry::ProviderRegistry;
 use fabric_console::ipam_server::auth::Role;
 use fabric_console::ipam_server::{self as server, RunningServer, ServerConfig};
-use fabric_console::sync::engine::{Engine, EngineContext, EngineHandle};
+use fabric_console::sync::engine::EngineHandle;
 use fabric_console::sync::plan::Resolution;
 use fabric_console::sync::status::{EngineCommand, JobResult, JobTrigger};
 use ipnet::IpNet;
@@ -270,14 +273,7 @@ fn start_engine(
     secrets: &Arc<dyn SecretStore>,
     dir: &std::path::Path,
 ) -> EngineHandle {
-    let mut ctx = EngineContext::new(
-        store.clone(),
-        secrets.clone(),
-        Arc::new(ProviderRegistry::default_registry()),
-        Some(dir.join("sync.db")),
-    );
-    ctx.periodic = false;
-    Engine::start(ctx).expect("engine starts")
+    engine::engine_over(store, secrets, dir)
 }
 
 impl Rig {

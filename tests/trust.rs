@@ -2,6 +2,8 @@
 //! between the console and the built-in IPAM server, syncing processes killed at random points.
 //! After each run a clean sync must leave no duplicate, lose nothing, and plan nothing more.
 
+#[path = "support/engine.rs"]
+mod engine;
 #[path = "support/fault_proxy.rs"]
 mod fault_proxy;
 
@@ -11,6 +13,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use engine::engine_over;
 use fabric_console::fabric::connection::ConnectionString;
 use fabric_console::fabric::demo::demo_fabric;
 use fabric_console::fabric::model::*;
@@ -22,7 +25,7 @@ use fabric_console::ipam::provider::{Credentials, ProviderConfig};
 use fabric_console::ipam::registry::ProviderRegistry;
 use fabric_console::ipam_server::auth::Role;
 use fabric_console::ipam_server::{self as server, RunningServer, ServerConfig};
-use fabric_console::sync::engine::{Engine, EngineContext, EngineHandle};
+use fabric_console::sync::engine::EngineHandle;
 use fabric_console::sync::status::{JobRecord, JobResult, JobTrigger};
 use fault_proxy::FaultProxy;
 use rand::{Rng, SeedableRng};
@@ -88,17 +91,6 @@ impl ConsoleDir {
         let store = FabricStore::open(&self.path().join("fabric.db")).unwrap();
         engine_over(&store, &self.secrets, self.path())
     }
-}
-
-fn engine_over(store: &FabricStore, secrets: &Arc<dyn SecretStore>, dir: &Path) -> EngineHandle {
-    let mut ctx = EngineContext::new(
-        store.clone(),
-        secrets.clone(),
-        Arc::new(ProviderRegistry::default_registry()),
-        Some(dir.join("sync.db")),
-    );
-    ctx.periodic = false;
-    Engine::start(ctx).expect("engine starts")
 }
 
 async fn start_server() -> (tempfile::TempDir, RunningServer, String) {
