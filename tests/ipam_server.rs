@@ -857,3 +857,50 @@ async fn remote_listen_addresses_need_allow_remote() {
     .expect("refused");
     assert!(err.to_string().contains("--allow-remote"), "{err}");
 }
+
+/// Serving other machines over plain HTTP would send every client's token in cleartext: the
+/// server refuses unless TLS is on or the administrator chose `--insecure-http` explicitly.
+#[tokio::test]
+async fn serving_other_machines_needs_tls_or_an_explicit_insecure_choice() {
+    let mut cfg = ServerConfig::ephemeral();
+    cfg.listen = "0.0.0.0:0".parse().unwrap();
+    cfg.allow_remote = true;
+    let refused = server::start(cfg.clone()).await.err().expect("refused");
+    assert!(
+        matches!(refused, server::ServerError::CleartextRemote(_)),
+        "{refused:?}"
+    );
+    let text = refused.to_string();
+    assert!(
+        text.contains("--tls") && text.contains("--insecure-http"),
+        "{text}"
+    );
+    cfg.tls = true;
+    server::start(cfg.clone())
+        .await
+        .expect("over TLS")
+        .shutdown()
+        .await;
+    cfg.tls = false;
+    cfg.insecure_http = true;
+    server::start(cfg)
+        .await
+        .expect("chosen explicitly")
+        .shutdown()
+        .await;
+}
+
+/// The data directory holds tokens, the database and the TLS key: the owner's only.
+#[tokio::test]
+async fn the_data_directory_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("ipam");
+    let mut cfg = ServerConfig::ephemeral();
+    cfg.data_dir = Some(dir.clone());
+    cfg.tls = true;
+    let s = server::start(cfg).await.unwrap();
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "{mode:o}");
+    s.shutdown().await;
+}

@@ -8,7 +8,7 @@ use clap::Args;
 
 use super::{fail, open_store};
 use crate::fabric::demo::demo_fabric;
-use crate::fabric::exchange::{export_json, import_into};
+use crate::fabric::exchange::{export_json, import_json};
 use crate::fabric::model::Fabric;
 use crate::fabric::validate::validate_fabric;
 use crate::paths::DataPaths;
@@ -117,8 +117,20 @@ pub(super) fn import(paths: &DataPaths, args: ImportArgs) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
-    match import_into(&store, &text) {
-        Ok(fabric) => {
+    let secrets = crate::fabric::secrets::open_secret_store(&paths.data_dir);
+    let imported =
+        import_json(&text).and_then(|f| crate::ops::exchange::replace_fabric(&store, &secrets, f));
+    match imported {
+        Ok(crate::ops::exchange::Imported {
+            fabric,
+            secrets_forgotten,
+        }) => {
+            if !secrets_forgotten.is_empty() {
+                println!(
+                    "The stored secrets of {} were forgotten: an imported network service points at another server. Enter them again in the console (Settings ▸ Run As Accounts).",
+                    secrets_forgotten.join(", ")
+                );
+            }
             println!(
                 "Imported {} objects from {} into {}.",
                 fabric.object_count(),

@@ -23,9 +23,13 @@ pub struct IpamServerArgs {
     /// Shift the server's clock, e.g. 10m, -90s, 2h (for clock-skew tests).
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = super::parse_clock_offset)]
     pub clock_offset: Option<chrono::Duration>,
-    /// Allow listening on a non-loopback address.
+    /// Allow listening on a non-loopback address (requires --tls, or --insecure-http).
     #[arg(long)]
     pub allow_remote: bool,
+    /// With --allow-remote and without --tls: serve other machines over plain HTTP, so that
+    /// every client's token crosses the network in cleartext.
+    #[arg(long)]
+    pub insecure_http: bool,
 }
 
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -69,6 +73,7 @@ async fn serve(args: IpamServerArgs) -> Result<(), ServerError> {
         tls: args.tls,
         clock_offset: args.clock_offset.unwrap_or_else(chrono::Duration::zero),
         allow_remote: args.allow_remote,
+        insecure_http: args.insecure_http,
     };
     let server = super::start(config).await?;
     println!(
@@ -79,11 +84,19 @@ async fn serve(args: IpamServerArgs) -> Result<(), ServerError> {
         println!("TLS certificate SHA-256 fingerprint: {fp}");
     }
     if let Some(token) = ensure_admin_token(&server, args.data.as_deref())? {
+        use std::io::IsTerminal;
+        // A token is shown only to a person at a terminal, never to a log that captures stdout.
+        let on_terminal = std::io::stdout().is_terminal();
         match &args.data {
-            Some(dir) => println!(
+            Some(dir) if on_terminal => println!(
                 "First start: administrator token (also saved to {}, mode 0600):\n{token}",
                 dir.join(ADMIN_TOKEN_FILE).display()
             ),
+            Some(dir) => println!(
+                "First start: an administrator token was saved to {} (mode 0600).",
+                dir.join(ADMIN_TOKEN_FILE).display()
+            ),
+            // In memory there is no file: the token is shown once, or the server is unusable.
             None => println!("Administrator token (in-memory server, shown once):\n{token}"),
         }
     }

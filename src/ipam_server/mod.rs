@@ -35,6 +35,8 @@ pub struct ServerConfig {
     pub clock_offset: chrono::Duration,
     /// Listening on a non-loopback address is refused unless this is set.
     pub allow_remote: bool,
+    /// Serving other machines over plain HTTP (tokens in cleartext) is refused unless this is set.
+    pub insecure_http: bool,
 }
 
 impl Default for ServerConfig {
@@ -45,6 +47,7 @@ impl Default for ServerConfig {
             tls: false,
             clock_offset: chrono::Duration::zero(),
             allow_remote: false,
+            insecure_http: false,
         }
     }
 }
@@ -65,6 +68,10 @@ pub enum ServerError {
         "IPAM server will not listen on {0}: it is not a loopback address. Pass --allow-remote to serve other machines (use --tls then)."
     )]
     RemoteNotAllowed(SocketAddr),
+    #[error(
+        "IPAM server will not serve {0} over plain HTTP: every client's token would cross the network in cleartext. Add --tls (a self-signed certificate whose fingerprint clients pin), or pass --insecure-http to accept that risk."
+    )]
+    CleartextRemote(SocketAddr),
     #[error(
         "IPAM server cannot listen on {addr}: {source}. Choose another --listen address or stop the program using the port."
     )]
@@ -193,6 +200,17 @@ fn open_database(data_dir: Option<&Path>) -> Result<Database, ServerError> {
             path: d.to_path_buf(),
             detail: format!("cannot be created: {e}"),
         })?;
+        // Tokens, the database and the TLS key live here: the owner's only.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700)).map_err(|e| {
+                ServerError::DataDir {
+                    path: d.to_path_buf(),
+                    detail: format!("cannot be made private to its owner (mode 0700): {e}"),
+                }
+            })?;
+        }
     }
     Database::open(data_dir).map_err(|e| ServerError::Database(e.to_string()))
 }
@@ -208,8 +226,18 @@ pub fn issue_token_in(data_dir: &Path, role: Role) -> Result<String, ServerError
 
 /// Binds, opens the database and serves on the current tokio runtime until shut down.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
-    if !config.allow_remote && !is_loopback(config.listen.ip()) {
+    let remote = !is_loopback(config.listen.ip());
+    if remote && !config.allow_remote {
         return Err(ServerError::RemoteNotAllowed(config.listen));
+    }
+    if remote && !config.tls {
+        if !config.insecure_http {
+            return Err(ServerError::CleartextRemote(config.listen));
+        }
+        tracing::warn!(
+            listen = %config.listen,
+            "serving other machines over plain HTTP (--insecure-http): tokens cross the network in cleartext"
+        );
     }
     let data_dir = config.data_dir.clone();
     let db = tokio::task::spawn_blocking(move || open_database(data_dir.as_deref()))

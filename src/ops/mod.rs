@@ -2,6 +2,7 @@
 //! errors. Layers point one way: fabric ← ipam ← sync ← ops ← ui / cli; nothing here knows iced.
 
 pub mod boot;
+pub mod exchange;
 pub mod run_as;
 pub mod service;
 

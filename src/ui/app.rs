@@ -927,7 +927,7 @@ impl App {
         let Some(Modal::Exchange(dialog)) = &mut self.modal else {
             return Task::none();
         };
-        let (task, event) = dialog.update(m, &self.fabric, &self.ctx.store);
+        let (task, event) = dialog.update(m, &self.fabric, &self.ctx.store, &self.ctx.secrets);
         match event {
             None => {}
             Some(exchange::Event::Close) => self.modal = None,
@@ -950,27 +950,34 @@ impl App {
     }
 
     /// An import replaced the fabric: the engine follows the network services it now holds.
-    fn imported(&mut self, fabric: Arc<Fabric>, path: &std::path::Path) {
+    fn imported(&mut self, imported: ops::exchange::Imported, path: &std::path::Path) {
+        let fabric = imported.fabric;
         ops::service::follow_import(&self.ctx, &self.fabric, &fabric);
         self.compare = None;
         let objects = fabric.object_count();
         let accounts = fabric.run_as_accounts.len();
         self.set_fabric(fabric);
         self.sync = self.ctx.engine.snapshot();
-        self.notice = Some((
-            Tone::Success,
-            if accounts > 0 {
-                format!(
-                    "The fabric was imported from {} ({objects} objects). Type the passwords of its {accounts} Run As accounts again in Settings ▸ Run As Accounts.",
-                    path.display()
-                )
-            } else {
-                format!(
-                    "The fabric was imported from {} ({objects} objects).",
-                    path.display()
-                )
-            },
-        ));
+        let forgotten = if imported.secrets_forgotten.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " The stored secrets of {} were forgotten: an imported network service points at another server.",
+                imported.secrets_forgotten.join(", ")
+            )
+        };
+        let text = if accounts > 0 {
+            format!(
+                "The fabric was imported from {} ({objects} objects). Type the passwords of its {accounts} Run As accounts again in Settings ▸ Run As Accounts.",
+                path.display()
+            )
+        } else {
+            format!(
+                "The fabric was imported from {} ({objects} objects).",
+                path.display()
+            )
+        };
+        self.notice = Some((Tone::Success, text + &forgotten));
     }
 }
 

@@ -12,7 +12,9 @@ use iced::{Alignment, Element, Length, Task};
 
 use crate::fabric::exchange::{export_json, import_json};
 use crate::fabric::model::Fabric;
-use crate::fabric::store::{FabricStore, StoreError};
+use crate::fabric::secrets::SecretStore;
+use crate::fabric::store::FabricStore;
+use crate::ops::exchange::Imported;
 use crate::ui::widget::focus::DialogKey;
 use crate::ui::widget::style::{self, Tone};
 
@@ -78,7 +80,7 @@ pub enum Message {
     UsePath,
     Read(Result<(PathBuf, Arc<Fabric>), (PathBuf, Vec<String>)>),
     Confirm,
-    Imported(Result<Arc<Fabric>, (PathBuf, Vec<String>)>),
+    Imported(Result<Imported, (PathBuf, Vec<String>)>),
     Written(Result<PathBuf, String>),
     Cancel,
 }
@@ -87,7 +89,7 @@ pub enum Message {
 pub enum Event {
     Close,
     Exported(PathBuf),
-    Imported(Arc<Fabric>, PathBuf),
+    Imported(Imported, PathBuf),
 }
 
 /// Is there a file chooser to ask? The desktop portal on the session bus, or zenity (rfd's
@@ -180,19 +182,24 @@ pub async fn read(path: PathBuf) -> Result<(PathBuf, Arc<Fabric>), (PathBuf, Vec
 
 async fn replace(
     store: FabricStore,
+    secrets: Arc<dyn SecretStore>,
     path: PathBuf,
     fabric: Arc<Fabric>,
-) -> Result<Arc<Fabric>, (PathBuf, Vec<String>)> {
-    store
-        .replace_all_async((*fabric).clone())
-        .await
-        .map_err(|e| {
-            let problems = match &e {
-                StoreError::Invalid(errors) => errors.iter().map(|v| v.to_string()).collect(),
-                other => vec![other.to_string()],
-            };
-            (path, problems)
-        })
+) -> Result<Imported, (PathBuf, Vec<String>)> {
+    let p = path.clone();
+    tokio::task::spawn_blocking(move || {
+        crate::ops::exchange::replace_fabric(&store, &secrets, (*fabric).clone())
+            .map_err(|e| (p, e.problems.iter().map(|x| x.to_string()).collect()))
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err((
+            path,
+            vec![format!(
+                "Replacing the fabric stopped unexpectedly: {e}. Try again."
+            )],
+        ))
+    })
 }
 
 async fn write(path: PathBuf, fabric: Arc<Fabric>) -> Result<PathBuf, String> {
@@ -265,6 +272,7 @@ impl Exchange {
         message: Message,
         fabric: &Arc<Fabric>,
         store: &FabricStore,
+        secrets: &Arc<dyn SecretStore>,
     ) -> (Task<Message>, Option<Event>) {
         match message {
             Message::Picked(Picked::File(path)) => return (self.begin(path, fabric), None),
@@ -304,7 +312,7 @@ impl Exchange {
                 } = &self.stage
                 {
                     let task = Task::perform(
-                        replace(store.clone(), path.clone(), parsed.clone()),
+                        replace(store.clone(), secrets.clone(), path.clone(), parsed.clone()),
                         Message::Imported,
                     );
                     self.stage = Stage::Working("Replacing the fabric...".into());
