@@ -904,3 +904,104 @@ async fn the_data_directory_is_private_to_its_owner() {
     assert_eq!(mode, 0o700, "{mode:o}");
     s.shutdown().await;
 }
+
+/// Tokens are listed, revoked and rotated; a revoked token is refused at once in process, and
+/// within a second when another process (the `token` command) revokes it.
+#[tokio::test]
+async fn revoked_and_rotated_tokens_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = ServerConfig::ephemeral();
+    cfg.data_dir = Some(dir.path().join("ipam"));
+    let s = server::start(cfg).await.unwrap();
+    let data = dir.path().join("ipam");
+    let (a, b) = (
+        s.issue_token(Role::AsmAdministrator),
+        s.issue_token(Role::ReadOnly),
+    );
+    let client = reqwest::Client::new();
+    let whoami = |token: String| {
+        let client = client.clone();
+        let url = format!("{}/api/v1/whoami", s.base_url());
+        async move {
+            client
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert!(whoami(a.clone()).await.is_success());
+    assert!(whoami(b.clone()).await.is_success());
+    let listed = server::list_tokens_in(&data).unwrap();
+    assert_eq!(listed.len(), 2);
+    let id_of =
+        |token: &str| fabric_console::ipam_server::auth::token_hash(token)[..12].to_string();
+    assert!(
+        listed
+            .iter()
+            .any(|(id, role, _)| *id == id_of(&a) && *role == Role::AsmAdministrator)
+    );
+
+    // In process: refused from the very next request.
+    assert_eq!(
+        s.revoke_token(&id_of(&a)).unwrap(),
+        Some(Role::AsmAdministrator)
+    );
+    assert_eq!(whoami(a.clone()).await, reqwest::StatusCode::UNAUTHORIZED);
+
+    // From another process (the `token revoke` command), while the server holds the token's
+    // role in its cache: refused within a second.
+    assert!(whoami(b.clone()).await.is_success());
+    assert_eq!(
+        server::revoke_token_in(&data, &id_of(&b)).unwrap(),
+        Some(Role::ReadOnly)
+    );
+    let started = std::time::Instant::now();
+    while whoami(b.clone()).await.is_success() {
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "the revoked token still works"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!(
+        "refused {} ms after another process revoked it",
+        started.elapsed().as_millis()
+    );
+    assert_eq!(server::revoke_token_in(&data, &id_of(&b)).unwrap(), None);
+    assert!(server::revoke_token_in(&data, "not-an-id").is_err());
+    s.shutdown().await;
+}
+
+/// Guessing tokens is slowed down: after a burst of unknown tokens from one address the server
+/// answers 429 with Retry-After, while a known token from the same address still works.
+#[tokio::test]
+async fn unknown_tokens_from_one_address_are_throttled() {
+    let s = start().await;
+    let good = s.issue_token(Role::ReadOnly);
+    let client = reqwest::Client::new();
+    let url = format!("{}/api/v1/whoami", s.base_url());
+    let mut statuses = Vec::new();
+    for i in 0..25 {
+        let r = client
+            .get(&url)
+            .bearer_auth(format!("guess-{i}"))
+            .send()
+            .await
+            .unwrap();
+        statuses.push((r.status(), r.headers().get("retry-after").cloned()));
+    }
+    let unauthorized = statuses
+        .iter()
+        .filter(|(s, _)| *s == reqwest::StatusCode::UNAUTHORIZED)
+        .count();
+    assert_eq!(unauthorized, server::api::AUTH_FAILURES_ALLOWED as usize);
+    let (last, retry_after) = statuses.last().unwrap();
+    assert_eq!(*last, reqwest::StatusCode::TOO_MANY_REQUESTS);
+    assert!(retry_after.is_some());
+    let ok = client.get(&url).bearer_auth(&good).send().await.unwrap();
+    assert!(ok.status().is_success());
+    s.shutdown().await;
+}

@@ -47,7 +47,14 @@ pub struct AppState {
     pub clock_offset: chrono::Duration,
     pub requests: AtomicU64,
     tokens: RwLock<HashMap<String, Role>>,
+    /// Requests with unknown tokens per client address, in the current window.
+    failures: Mutex<HashMap<std::net::IpAddr, (u32, std::time::Instant)>>,
 }
+
+/// Requests with an unknown token one client address may make per window before it is told
+/// to wait (429): guessing tokens is slowed down, and the database is spared.
+pub const AUTH_FAILURES_ALLOWED: u32 = 20;
+pub const AUTH_FAILURE_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl AppState {
     pub fn new(db: Database, clock_offset: chrono::Duration) -> Self {
@@ -57,6 +64,46 @@ impl AppState {
             clock_offset,
             requests: AtomicU64::new(0),
             tokens: RwLock::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Forgets every cached token role: the next request of each token is checked again.
+    pub fn forget_cached_tokens(&self) {
+        if let Ok(mut cache) = self.tokens.write() {
+            cache.clear();
+        }
+    }
+
+    /// Revokes a token at once (cache included); its role, or `None` for an unknown id.
+    pub fn revoke_token(&self, id: &str) -> Result<Option<Role>, ApiError> {
+        let role = self.lock_db().revoke_token(id)?;
+        self.forget_cached_tokens();
+        Ok(role)
+    }
+
+    /// How long `client` must wait before another unknown token is looked up, if at all.
+    fn throttled(&self, client: std::net::IpAddr) -> Option<std::time::Duration> {
+        let failures = self.failures.lock().ok()?;
+        let (count, since) = failures.get(&client)?;
+        let elapsed = since.elapsed();
+        (*count >= AUTH_FAILURES_ALLOWED && elapsed < AUTH_FAILURE_WINDOW)
+            .then(|| AUTH_FAILURE_WINDOW - elapsed)
+    }
+
+    fn count_failure(&self, client: std::net::IpAddr) {
+        if let Ok(mut failures) = self.failures.lock() {
+            // Bounded: a flood from many addresses cannot grow the map without limit.
+            if failures.len() > 10_000 {
+                failures.retain(|_, (_, since)| since.elapsed() < AUTH_FAILURE_WINDOW);
+            }
+            let entry = failures
+                .entry(client)
+                .or_insert((0, std::time::Instant::now()));
+            if entry.1.elapsed() >= AUTH_FAILURE_WINDOW {
+                *entry = (0, std::time::Instant::now());
+            }
+            entry.0 += 1;
         }
     }
 
@@ -199,9 +246,28 @@ async fn require_token(
     };
     let hash = auth::token_hash(token);
     let cached = state.tokens.read().ok().and_then(|c| c.get(&hash).copied());
+    let client = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
     let role = match cached {
         Some(r) => Some(r),
         None => {
+            if let Some(wait) = client.and_then(|c| state.throttled(c)) {
+                let mut resp = ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!(
+                        "too many requests with unknown tokens from this address; wait {} s",
+                        wait.as_secs().max(1)
+                    ),
+                    None,
+                )
+                .into_response();
+                if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+                    resp.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+                return resp;
+            }
             let h = hash.clone();
             match with_db(&state, move |db| db.role_for_token_hash(&h)).await {
                 Ok(Some(r)) => {
@@ -216,6 +282,9 @@ async fn require_token(
         }
     };
     let Some(role) = role else {
+        if let Some(c) = client {
+            state.count_failure(c);
+        }
         return unauthorized(
             "the token is not known to this server; issue one with `fabric-console ipam-server token`",
         );

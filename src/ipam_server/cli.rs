@@ -34,28 +34,49 @@ pub struct IpamServerArgs {
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum IpamServerCommand {
-    /// Print a new API token for a data directory.
+    /// Print a new API token for a data directory, or list, revoke or rotate tokens. A running
+    /// server notices within a second.
     Token(TokenArgs),
 }
 
 #[derive(Debug, Clone, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct TokenArgs {
+    #[command(subcommand)]
+    pub action: Option<TokenAction>,
     /// The server's data directory.
-    #[arg(long, value_name = "DIR")]
-    pub data: PathBuf,
+    #[arg(long, value_name = "DIR", required = true)]
+    pub data: Option<PathBuf>,
     /// asm-administrator (read/write) or read-only.
-    #[arg(long, value_enum)]
-    pub role: Role,
+    #[arg(long, value_enum, required = true)]
+    pub role: Option<Role>,
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum TokenAction {
+    /// List the tokens: id, role and when each was issued (never the tokens themselves).
+    List {
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+    },
+    /// Revoke a token by the id `token list` shows.
+    Revoke {
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        id: String,
+    },
+    /// Replace a token by a new one with the same role; prints the new token.
+    Rotate {
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        id: String,
+    },
 }
 
 /// Runs the subcommand to completion (the server until Ctrl+C). Builds its own tokio runtime.
 pub fn run(args: IpamServerArgs) -> Result<(), ServerError> {
     match args.command {
-        Some(IpamServerCommand::Token(t)) => {
-            let token = super::issue_token_in(&t.data, t.role)?;
-            println!("{token}");
-            Ok(())
-        }
+        Some(IpamServerCommand::Token(t)) => token_command(t),
         None => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -64,6 +85,38 @@ pub fn run(args: IpamServerArgs) -> Result<(), ServerError> {
             runtime.block_on(serve(args))
         }
     }
+}
+
+fn token_command(t: TokenArgs) -> Result<(), ServerError> {
+    let unknown = |data: &Path, id: &str| ServerError::DataDir {
+        path: data.to_path_buf(),
+        detail: format!("has no token with id {id}; `ipam-server token list` shows the ids"),
+    };
+    match t.action {
+        None => {
+            // Both are required by clap when no subcommand is given.
+            let (Some(data), Some(role)) = (t.data, t.role) else {
+                return Err(ServerError::Runtime(
+                    "give --data DIR and --role, or a subcommand".into(),
+                ));
+            };
+            println!("{}", super::issue_token_in(&data, role)?);
+        }
+        Some(TokenAction::List { data }) => {
+            for (id, role, created) in super::list_tokens_in(&data)? {
+                println!("{id}  {:<17}  issued {created}", role.as_str());
+            }
+        }
+        Some(TokenAction::Revoke { data, id }) => match super::revoke_token_in(&data, &id)? {
+            Some(role) => println!("Revoked token {id} ({role})."),
+            None => return Err(unknown(&data, &id)),
+        },
+        Some(TokenAction::Rotate { data, id }) => match super::revoke_token_in(&data, &id)? {
+            Some(role) => println!("{}", super::issue_token_in(&data, role)?),
+            None => return Err(unknown(&data, &id)),
+        },
+    }
+    Ok(())
 }
 
 async fn serve(args: IpamServerArgs) -> Result<(), ServerError> {
@@ -167,11 +220,23 @@ mod tests {
         assert!(matches!(
             cli.args.command,
             Some(IpamServerCommand::Token(TokenArgs {
-                role: Role::ReadOnly,
+                role: Some(Role::ReadOnly),
+                action: None,
                 ..
             }))
         ));
         assert!(Cli::try_parse_from(["x", "--clock-offset", "soon"]).is_err());
+        // Issuing needs both; a subcommand needs neither.
+        assert!(Cli::try_parse_from(["x", "token", "--data", "/tmp/d"]).is_err());
+        let cli = Cli::try_parse_from(["x", "token", "revoke", "--data", "/tmp/d", "0123456789ab"])
+            .unwrap();
+        assert!(matches!(
+            cli.args.command,
+            Some(IpamServerCommand::Token(TokenArgs {
+                action: Some(TokenAction::Revoke { .. }),
+                ..
+            }))
+        ));
     }
 
     #[tokio::test]

@@ -136,6 +136,13 @@ impl RunningServer {
         }
     }
 
+    /// Revokes a token by its id (`token list`); refused from the next request on.
+    pub fn revoke_token(&self, id: &str) -> Result<Option<Role>, ServerError> {
+        self.state
+            .revoke_token(id)
+            .map_err(|e| ServerError::Database(e.error))
+    }
+
     /// Like `issue_token`, reporting a database failure.
     pub fn try_issue_token(&self, role: Role) -> Result<String, ServerError> {
         self.state
@@ -224,6 +231,20 @@ pub fn issue_token_in(data_dir: &Path, role: Role) -> Result<String, ServerError
     Ok(token)
 }
 
+/// The tokens of a data directory as (id, role, issued).
+pub fn list_tokens_in(data_dir: &Path) -> Result<Vec<(String, Role, String)>, ServerError> {
+    open_database(Some(data_dir))?
+        .list_tokens()
+        .map_err(|e| ServerError::Database(e.error))
+}
+
+/// Revokes a token of a data directory by its id; a running server refuses it within a second.
+pub fn revoke_token_in(data_dir: &Path, id: &str) -> Result<Option<Role>, ServerError> {
+    open_database(Some(data_dir))?
+        .revoke_token(id)
+        .map_err(|e| ServerError::Database(e.error))
+}
+
 /// Binds, opens the database and serves on the current tokio runtime until shut down.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let remote = !is_loopback(config.listen.ip());
@@ -275,7 +296,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         )
         .handle(handle.clone());
         let task = tokio::spawn(async move {
-            if let Err(e) = server.serve(app.into_make_service()).await {
+            if let Err(e) = server
+                .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+                .await
+            {
                 tracing::error!("IPAM server stopped: {e}");
             }
         });
@@ -283,13 +307,19 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     } else {
         let server = axum_server::from_tcp(listener).handle(handle.clone());
         let task = tokio::spawn(async move {
-            if let Err(e) = server.serve(app.into_make_service()).await {
+            if let Err(e) = server
+                .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+                .await
+            {
                 tracing::error!("IPAM server stopped: {e}");
             }
         });
         (task, None)
     };
     tracing::info!(%addr, tls = config.tls, "IPAM server listening");
+    if config.data_dir.is_some() {
+        watch_tokens(Arc::downgrade(&state));
+    }
     Ok(RunningServer {
         addr,
         tls_fingerprint,
@@ -297,6 +327,38 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         handle,
         task: Some(task),
     })
+}
+
+/// How often a server over a data directory looks for tokens issued, revoked or rotated by the
+/// `token` command (another process).
+const TOKEN_POLL: Duration = Duration::from_millis(500);
+
+/// Forgets cached token roles whenever another process commits to the database, so a token
+/// revoked with `ipam-server token revoke` is refused within `TOKEN_POLL`. Ends with the server.
+fn watch_tokens(state: std::sync::Weak<AppState>) {
+    // The version now, before any request: a change from here on is another process's.
+    let mut seen: Option<i64> = state
+        .upgrade()
+        .and_then(|s| s.lock_db().data_version().ok());
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(TOKEN_POLL).await;
+            let Some(state) = state.upgrade() else {
+                break;
+            };
+            let version = state.lock_db().data_version();
+            match version {
+                Ok(v) if seen != Some(v) => {
+                    if seen.is_some() {
+                        state.forget_cached_tokens();
+                    }
+                    seen = Some(v);
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("cannot watch the token table: {}", e.error),
+            }
+        }
+    });
 }
 
 /// Parses `10m`, `-90s`, `2h`, `1d`, `500ms` or combinations such as `1h30m`.

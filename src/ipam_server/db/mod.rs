@@ -52,6 +52,14 @@ CREATE TABLE IF NOT EXISTS tokens (
     hash TEXT PRIMARY KEY, role TEXT NOT NULL, created TEXT NOT NULL);
 ";
 
+/// Hex digits of a token's hash that name it in `token list`, `revoke` and `rotate`.
+pub const TOKEN_ID_LEN: usize = 12;
+
+/// A token's public id: the start of its hash.
+pub fn token_id(hash: &str) -> String {
+    hash.chars().take(TOKEN_ID_LEN).collect()
+}
+
 /// Provider spaces linked to one of the logical networks in the JSON array `?1`, and the
 /// customer spaces associated with them. `?1 IS NULL` means every space.
 const SCOPED_SPACES: &str = "SELECT id FROM spaces WHERE \
@@ -257,6 +265,63 @@ impl Database {
             )
             .optional()?;
         Ok(role.and_then(|r| Role::parse(&r)))
+    }
+
+    /// Every token as (id, role, created): the id is the first 12 hex digits of the token's
+    /// hash, enough to name it and useless to an attacker.
+    pub fn list_tokens(&self) -> Result<Vec<(String, Role, String)>, ApiError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT hash, role, created FROM tokens ORDER BY created, hash")?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (hash, role, created) = row?;
+            if let Some(role) = Role::parse(&role) {
+                out.push((token_id(&hash), role, created));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes the token whose id is `id` (see `list_tokens`); its role, or `None` when no
+    /// token has that id.
+    pub fn revoke_token(&mut self, id: &str) -> Result<Option<Role>, ApiError> {
+        let id = id.trim().to_ascii_lowercase();
+        if id.len() != TOKEN_ID_LEN || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ApiError::bad_request(
+                Some("id"),
+                format!("a token id is the {TOKEN_ID_LEN} hex digits `token list` shows"),
+            ));
+        }
+        let tx = self.conn.transaction()?;
+        let found: Option<(String, String)> = tx
+            .query_row(
+                "SELECT hash, role FROM tokens WHERE substr(hash, 1, ?1) = ?2",
+                params![TOKEN_ID_LEN as i64, id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((hash, role)) = found else {
+            return Ok(None);
+        };
+        tx.execute("DELETE FROM tokens WHERE hash = ?1", params![hash])?;
+        tx.commit()?;
+        Ok(Role::parse(&role))
+    }
+
+    /// SQLite's `data_version`: changes when another connection (another process: the `token`
+    /// command) commits to this database.
+    pub fn data_version(&self) -> Result<i64, ApiError> {
+        Ok(self
+            .conn
+            .pragma_query_value(None, "data_version", |r| r.get(0))?)
     }
 
     pub fn token_count(&self) -> Result<i64, ApiError> {
