@@ -1005,3 +1005,71 @@ async fn unknown_tokens_from_one_address_are_throttled() {
     assert!(ok.status().is_success());
     s.shutdown().await;
 }
+
+/// Idle and slow clients (connections that send nothing, or a header a byte at a time) from one
+/// address cannot starve real requests: that address gets only its share of connections, and the
+/// server closes connections that stay idle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_idle_connections_do_not_starve_real_requests() {
+    use fabric_console::ipam_server::guard::ConnectionLimits;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut cfg = ServerConfig::ephemeral();
+    cfg.connections = ConnectionLimits {
+        total: 64,
+        per_address: 40,
+        idle: Duration::from_secs(1),
+    };
+    let s = server::start(cfg).await.unwrap();
+    let token = s.issue_token(Role::ReadOnly);
+    // Another client address on this machine: 127.0.0.2.
+    let from_other = || async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        socket.connect(s.addr()).await.unwrap()
+    };
+    let mut idle = Vec::new();
+    for _ in 0..60 {
+        idle.push(from_other().await);
+    }
+    let mut slow = from_other().await;
+    slow.write_all(b"GET /api/v1/status HTTP/1.1\r\nHo")
+        .await
+        .unwrap();
+    // A real request from 127.0.0.1 is answered at once.
+    let started = std::time::Instant::now();
+    let ok = reqwest::Client::new()
+        .get(format!("{}/api/v1/whoami", s.base_url()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert!(ok.status().is_success());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    // Past the idle limit the server has closed them (end of file or a reset).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for c in idle.iter_mut().take(5).chain(std::iter::once(&mut slow)) {
+        let mut buf = [0u8; 512];
+        let read = tokio::time::timeout(Duration::from_secs(2), c.read(&mut buf)).await;
+        assert!(
+            matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+            "a connection is still open past the idle limit: {read:?}"
+        );
+    }
+    // A busy client keeps its connection: requests on one kept-alive connection, 0.5 s apart.
+    let client = reqwest::Client::new();
+    for _ in 0..4 {
+        let r = client
+            .get(format!("{}/api/v1/whoami", s.base_url()))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    s.shutdown().await;
+}

@@ -127,6 +127,7 @@ async fn serve(args: IpamServerArgs) -> Result<(), ServerError> {
         clock_offset: args.clock_offset.unwrap_or_else(chrono::Duration::zero),
         allow_remote: args.allow_remote,
         insecure_http: args.insecure_http,
+        connections: Default::default(),
     };
     let server = super::start(config).await?;
     println!(

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod cli;
 pub mod db;
 pub mod error;
+pub mod guard;
 pub mod tls;
 
 use std::net::{IpAddr, SocketAddr};
@@ -37,6 +38,8 @@ pub struct ServerConfig {
     pub allow_remote: bool,
     /// Serving other machines over plain HTTP (tokens in cleartext) is refused unless this is set.
     pub insecure_http: bool,
+    /// At most this many connections, per address and in all; idle ones are closed.
+    pub connections: guard::ConnectionLimits,
 }
 
 impl Default for ServerConfig {
@@ -48,6 +51,7 @@ impl Default for ServerConfig {
             clock_offset: chrono::Duration::zero(),
             allow_remote: false,
             insecure_http: false,
+            connections: guard::ConnectionLimits::default(),
         }
     }
 }
@@ -294,7 +298,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
             listener,
             axum_server::tls_rustls::RustlsConfig::from_config(rustls),
         )
-        .handle(handle.clone());
+        .handle(handle.clone())
+        .map(|tls| guard::Guard::new(tls, config.connections));
         let task = tokio::spawn(async move {
             if let Err(e) = server
                 .serve(app.into_make_service_with_connect_info::<SocketAddr>())
@@ -305,7 +310,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         });
         (task, Some(cert.fingerprint))
     } else {
-        let server = axum_server::from_tcp(listener).handle(handle.clone());
+        let server = axum_server::from_tcp(listener)
+            .handle(handle.clone())
+            .map(|plain| guard::Guard::new(plain, config.connections));
         let task = tokio::spawn(async move {
             if let Err(e) = server
                 .serve(app.into_make_service_with_connect_info::<SocketAddr>())
