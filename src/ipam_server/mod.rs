@@ -282,7 +282,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let addr = listener.local_addr().map_err(bind_err)?;
     let app = api::router(state.clone());
     let handle = axum_server::Handle::new();
-    let (task, tls_fingerprint) = if config.tls {
+    // The client's address reaches the handlers (failed-authentication throttling).
+    let make_service = app.into_make_service_with_connect_info::<SocketAddr>();
+    let (serving, tls_fingerprint) = if config.tls {
         let mut names = vec![
             "localhost".to_string(),
             "127.0.0.1".to_string(),
@@ -300,29 +302,20 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         )
         .handle(handle.clone())
         .map(|tls| guard::Guard::new(tls, config.connections));
-        let task = tokio::spawn(async move {
-            if let Err(e) = server
-                .serve(app.into_make_service_with_connect_info::<SocketAddr>())
-                .await
-            {
-                tracing::error!("IPAM server stopped: {e}");
-            }
-        });
-        (task, Some(cert.fingerprint))
+        let serving: Serving = Box::pin(server.serve(make_service));
+        (serving, Some(cert.fingerprint))
     } else {
         let server = axum_server::from_tcp(listener)
             .handle(handle.clone())
             .map(|plain| guard::Guard::new(plain, config.connections));
-        let task = tokio::spawn(async move {
-            if let Err(e) = server
-                .serve(app.into_make_service_with_connect_info::<SocketAddr>())
-                .await
-            {
-                tracing::error!("IPAM server stopped: {e}");
-            }
-        });
-        (task, None)
+        let serving: Serving = Box::pin(server.serve(make_service));
+        (serving, None)
     };
+    let task = tokio::spawn(async move {
+        if let Err(e) = serving.await {
+            tracing::error!("IPAM server stopped: {e}");
+        }
+    });
     tracing::info!(%addr, tls = config.tls, "IPAM server listening");
     if config.data_dir.is_some() {
         watch_tokens(Arc::downgrade(&state));
@@ -335,6 +328,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         task: Some(task),
     })
 }
+
+/// The server's accept loop, plain or TLS.
+type Serving = std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>>;
 
 /// How often a server over a data directory looks for tokens issued, revoked or rotated by the
 /// `token` command (another process).
