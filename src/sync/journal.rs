@@ -112,30 +112,50 @@ impl Default for Retention {
 
 /// Moves a row that cannot be read into `set_aside` (with why), so that one damaged record
 /// never stops the console: the row is kept for inspection, and the engine goes on without it.
+/// `table`'s row whose `column` is `key` is the one moved.
 fn set_aside(
     c: &Connection,
-    source: &str,
+    table: &str,
+    column: &str,
     key: &str,
     body: &str,
     error: &dyn std::fmt::Display,
 ) -> Result<(), SyncDbError> {
     tracing::warn!(
-        source,
+        table,
         key,
         %error,
         "a record of the sync database could not be read; it was moved to the set_aside table"
     );
     c.execute(
         "INSERT INTO set_aside(source, key, body, error, at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![
-            source,
-            key,
-            body,
-            error.to_string(),
-            Utc::now().to_rfc3339()
-        ],
+        params![table, key, body, error.to_string(), Utc::now().to_rfc3339()],
+    )?;
+    c.execute(
+        &format!("DELETE FROM {table} WHERE {column} = ?1"),
+        params![key],
     )?;
     Ok(())
+}
+
+/// Writes `body` as the service's row of `table` (base, mirror, status, settled).
+fn put_body(c: &Connection, table: &str, service: &str, body: &str) -> Result<(), SyncDbError> {
+    c.execute(
+        &format!("INSERT INTO {table}(service, body) VALUES (?1, ?2) ON CONFLICT(service) DO UPDATE SET body = excluded.body"),
+        params![service, body],
+    )?;
+    Ok(())
+}
+
+/// Records the fabric revision at which both sides agree, or (`None`) that they may not.
+fn put_settled(c: &Connection, service: &str, revision: Option<u64>) -> Result<(), SyncDbError> {
+    match revision {
+        Some(r) => put_body(c, "settled", service, &r.to_string()),
+        None => {
+            c.execute("DELETE FROM settled WHERE service = ?1", params![service])?;
+            Ok(())
+        }
+    }
 }
 
 impl SyncDb {
@@ -242,8 +262,7 @@ impl SyncDb {
             }
             drop(st);
             for (seq, op, e) in damaged {
-                set_aside(c, "journal", &seq.to_string(), &op, &e)?;
-                c.execute("DELETE FROM journal WHERE seq = ?1", params![seq])?;
+                set_aside(c, "journal", "seq", &seq.to_string(), &op, &e)?;
             }
             Ok(out)
         })
@@ -277,11 +296,7 @@ impl SyncDb {
                 Ok(v) => Ok(Some(v)),
                 Err(e) => {
                     // Read as absent: a base or mirror is rebuilt from a full read.
-                    set_aside(c, table, &service.to_string(), &body, &e)?;
-                    c.execute(
-                        &format!("DELETE FROM {table} WHERE service = ?1"),
-                        params![service.to_string()],
-                    )?;
+                    set_aside(c, table, "service", &service.to_string(), &body, &e)?;
                     Ok(None)
                 }
             }
@@ -295,13 +310,7 @@ impl SyncDb {
         value: &T,
     ) -> Result<(), SyncDbError> {
         let body = serde_json::to_string(value)?;
-        self.with(|c| {
-            c.execute(
-                &format!("INSERT INTO {table}(service, body) VALUES (?1, ?2) ON CONFLICT(service) DO UPDATE SET body = excluded.body"),
-                params![service.to_string(), body],
-            )?;
-            Ok(())
-        })
+        self.with(|c| put_body(c, table, &service.to_string(), &body))
     }
 
     pub fn base(&self, service: Id) -> Result<BaseState, SyncDbError> {
@@ -321,14 +330,11 @@ impl SyncDb {
     ) -> Result<(), SyncDbError> {
         let b = serde_json::to_string(base)?;
         let m = serde_json::to_string(mirror)?;
+        let id = service.to_string();
         self.with(|c| {
             let tx = c.transaction()?;
-            for (table, body) in [("base", &b), ("mirror", &m)] {
-                tx.execute(
-                    &format!("INSERT INTO {table}(service, body) VALUES (?1, ?2) ON CONFLICT(service) DO UPDATE SET body = excluded.body"),
-                    params![service.to_string(), body],
-                )?;
-            }
+            put_body(&tx, "base", &id, &b)?;
+            put_body(&tx, "mirror", &id, &m)?;
             tx.commit()?;
             Ok(())
         })
@@ -346,29 +352,18 @@ impl SyncDb {
     ) -> Result<(), SyncDbError> {
         let b = serde_json::to_string(base)?;
         let m = serde_json::to_string(mirror)?;
-        let settled = settled.map(|r| r.to_string());
         let id = service.to_string();
         self.with(|c| {
             let tx = c.transaction()?;
-            for (table, body) in [("base", &b), ("mirror", &m)] {
-                tx.execute(
-                    &format!("INSERT INTO {table}(service, body) VALUES (?1, ?2) ON CONFLICT(service) DO UPDATE SET body = excluded.body"),
-                    params![id, body],
-                )?;
-            }
+            put_body(&tx, "base", &id, &b)?;
+            put_body(&tx, "mirror", &id, &m)?;
             for k in consumed {
                 tx.execute(
                     "DELETE FROM resolutions WHERE service = ?1 AND key = ?2",
                     params![id, k],
                 )?;
             }
-            match &settled {
-                Some(r) => tx.execute(
-                    "INSERT INTO settled(service, body) VALUES (?1, ?2) ON CONFLICT(service) DO UPDATE SET body = excluded.body",
-                    params![id, r],
-                )?,
-                None => tx.execute("DELETE FROM settled WHERE service = ?1", params![id])?,
-            };
+            put_settled(&tx, &id, settled)?;
             tx.commit()?;
             Ok(())
         })
@@ -389,16 +384,7 @@ impl SyncDb {
 
     /// Records that both sides agree at `revision`, or (`None`) that they may not.
     pub fn set_settled(&self, service: Id, revision: Option<u64>) -> Result<(), SyncDbError> {
-        match revision {
-            Some(r) => self.put_json("settled", service, &r),
-            None => self.with(|c| {
-                c.execute(
-                    "DELETE FROM settled WHERE service = ?1",
-                    params![service.to_string()],
-                )?;
-                Ok(())
-            }),
-        }
+        self.with(|c| put_settled(c, &service.to_string(), revision))
     }
 
     pub fn save_job(&self, job: &JobRecord) -> Result<(), SyncDbError> {
@@ -430,8 +416,7 @@ impl SyncDb {
             }
             drop(st);
             for (id, body, e) in damaged {
-                set_aside(c, "jobs", &id, &body, &e)?;
-                c.execute("DELETE FROM jobs WHERE id = ?1", params![id])?;
+                set_aside(c, "jobs", "id", &id, &body, &e)?;
             }
             Ok(out)
         })
@@ -590,6 +575,8 @@ mod tests {
         assert_eq!(aside, ["jobs", "mirror", "journal"]);
         // Set aside once: the next reads find nothing more to move.
         assert_eq!(db.jobs(10).unwrap().len(), 2);
+        assert_eq!(db.unconfirmed(service).unwrap().len(), 1);
+        assert_eq!(db.mirror(service).unwrap(), None);
         assert_eq!(db.set_aside_rows().unwrap().len(), 3);
     }
 
