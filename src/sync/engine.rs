@@ -46,7 +46,7 @@ pub struct EngineContext {
     /// How long a sync waits for another process's sync of the same service before it gives up.
     pub lease_wait: Duration,
     /// One sync per service across processes; `None` chooses file locks beside the sync
-    /// database (or, for an in-memory one, locks this process's engines share).
+    /// database (or, for an in-memory one, in-memory locks of this engine alone).
     pub leases: Option<Arc<dyn LeaseProvider>>,
     /// Jobs and journal entries kept per service.
     pub retention: Retention,

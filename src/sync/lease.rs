@@ -162,8 +162,8 @@ impl LeaseProvider for FileLeases {
 /// The open lock file; closing it (on drop, or when the process ends) releases the lock.
 struct LockedFile(#[allow(dead_code)] File);
 
-/// Leases that only the engines of this process share: for an engine whose sync database lives
-/// in memory (tests, previews), where no other process can see its state anyway.
+/// Leases kept in memory, shared by whoever shares this value: an engine whose sync database
+/// lives in memory (tests, previews) gets its own, as no other process can see its state.
 #[derive(Debug, Default, Clone)]
 pub struct ProcessLeases {
     held: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<Id, Holder>>>,
@@ -268,14 +268,19 @@ fn wait_text(d: Duration) -> String {
     }
 }
 
+/// This machine's name, read once (a waiting sync asks for its lease every 250 ms).
 fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .or_else(|| std::env::var("COMPUTERNAME").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "this computer".into())
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .or_else(|| std::env::var("COMPUTERNAME").ok())
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "this computer".into())
+    })
+    .clone()
 }
 
 #[cfg(test)]
