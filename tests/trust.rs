@@ -19,7 +19,8 @@ use fabric_console::fabric::demo::demo_fabric;
 use fabric_console::fabric::model::*;
 use fabric_console::fabric::secrets::{FileSecretStore, SecretStore};
 use fabric_console::fabric::store::FabricStore;
-use fabric_console::ipam::builtin::PROVIDER_ID;
+use fabric_console::ipam::builtin::{self, PROVIDER_ID};
+use fabric_console::ops::service::new_service;
 use fabric_console::ipam::model::{AddressSpaceKind, IpamSnapshot, SnapshotRead, SnapshotScope};
 use fabric_console::ipam::provider::{Credentials, ProviderConfig};
 use fabric_console::ipam::registry::ProviderRegistry;
@@ -53,20 +54,15 @@ impl ConsoleDir {
             .keys()
             .next()
             .expect("the demo has an account");
-        let service = NetworkService {
-            id: Uuid::new_v4(),
-            name: "ipam1".into(),
-            description: String::new(),
-            category: ServiceCategory::NetworkManager,
-            manufacturer: "Fabric Console".into(),
-            model: "Fabric Console IPAM Server".into(),
-            connection: ConnectionString::parse(connection).unwrap(),
+        let service = new_service(
+            &builtin::descriptor(),
+            "ipam1".into(),
+            String::new(),
+            ConnectionString::parse(connection).unwrap(),
             run_as,
-            provider: PROVIDER_ID.into(),
-            scope: HostGroupScope::All,
-            sync_interval_secs: 300,
-            tls_fingerprint: None,
-        };
+            HostGroupScope::All,
+            300,
+        );
         let id = service.id;
         f.network_services.insert(id, service);
         let objects = f.object_count();

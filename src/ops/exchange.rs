@@ -73,20 +73,15 @@ mod tests {
     use crate::fabric::secrets::MemorySecretStore;
 
     fn service(name: &str, run_as: Id, connection: &str) -> NetworkService {
-        NetworkService {
-            id: uuid::Uuid::new_v4(),
-            name: name.into(),
-            description: String::new(),
-            category: ServiceCategory::NetworkManager,
-            manufacturer: "Fabric Console".into(),
-            model: "Fabric Console IPAM Server".into(),
-            connection: ConnectionString::parse(connection).unwrap(),
+        crate::ops::service::new_service(
+            &crate::ipam::builtin::descriptor(),
+            name.into(),
+            String::new(),
+            ConnectionString::parse(connection).unwrap(),
             run_as,
-            provider: "builtin".into(),
-            scope: HostGroupScope::All,
-            sync_interval_secs: 300,
-            tls_fingerprint: None,
-        }
+            HostGroupScope::All,
+            300,
+        )
     }
 
     #[test]
