@@ -189,6 +189,18 @@ async fn settle(
     }
 }
 
+/// Every run of a matrix left nothing duplicated, lost or still to plan (each run was printed
+/// as it finished).
+fn assert_clean(table: &[(u64, Outcome)], what: &str) {
+    for (n, o) in table {
+        assert_eq!(
+            (o.duplicated, o.lost, o.still_planned),
+            (0, 0, 0),
+            "{what} {n}: {o:?}"
+        );
+    }
+}
+
 /// What a fault-free first sync of the demo puts on a server.
 async fn reference_counts() -> (usize, usize, usize) {
     let (_dir, server, token) = start_server().await;
@@ -264,13 +276,7 @@ async fn lost_answers_resets_and_gateway_errors_never_duplicate_or_lose() {
         }
         table.push((seed, outcome));
     }
-    for (seed, o) in &table {
-        assert_eq!(
-            (o.duplicated, o.lost, o.still_planned),
-            (0, 0, 0),
-            "seed {seed}: {o:?}"
-        );
-    }
+    assert_clean(&table, "seed");
 }
 
 /// The command-line binary, as a scheduler would run it.
@@ -307,7 +313,7 @@ async fn a_sync_process_killed_anywhere_leaves_nothing_duplicated_or_lost() {
     };
     let mut rng = rand::rngs::StdRng::seed_from_u64(42);
     let mut table = Vec::new();
-    for run in 0..10 {
+    for run in 0..10u64 {
         let (_dir, server, token) = start_server().await;
         let console = ConsoleDir::new(OBJECTS, &server.addr().to_string(), &token);
         let at = whole.mul_f64(rng.random_range(0.05..0.95));
@@ -323,13 +329,7 @@ async fn a_sync_process_killed_anywhere_leaves_nothing_duplicated_or_lost() {
         );
         table.push((run, outcome));
     }
-    for (run, o) in &table {
-        assert_eq!(
-            (o.duplicated, o.lost, o.still_planned),
-            (0, 0, 0),
-            "run {run}: {o:?}"
-        );
-    }
+    assert_clean(&table, "run");
 }
 
 /// Two `fabric-console sync` processes on one data directory at once: one syncs, the other
@@ -376,10 +376,7 @@ async fn two_sync_processes_on_one_data_directory_create_everything_once() {
         .any(|o| String::from_utf8_lossy(&o.stderr).contains("Waiting: being synced by another"));
     assert!(waited, "neither said it waited for the other");
     let outcome = settle(&console, &server, &token, expected).await;
-    assert_eq!(
-        (outcome.duplicated, outcome.lost, outcome.still_planned),
-        (0, 0, 0)
-    );
+    assert_clean(&[(0, outcome)], "run");
 }
 
 /// Two engines of one process on one data directory (the console and a `sync` started from
