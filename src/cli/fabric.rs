@@ -121,16 +121,11 @@ pub(super) fn import(paths: &DataPaths, args: ImportArgs) -> ExitCode {
     let imported =
         import_json(&text).and_then(|f| crate::ops::exchange::replace_fabric(&store, &secrets, f));
     match imported {
-        Ok(crate::ops::exchange::Imported {
-            fabric,
-            secrets_forgotten,
-        }) => {
-            if !secrets_forgotten.is_empty() {
-                println!(
-                    "The stored secrets of {} were forgotten: an imported network service points at another server. Enter them again in the console (Settings ▸ Run As Accounts).",
-                    secrets_forgotten.join(", ")
-                );
+        Ok(imported) => {
+            if let Some(sentence) = imported.forgotten_sentence() {
+                println!("{sentence}");
             }
+            let fabric = imported.fabric;
             println!(
                 "Imported {} objects from {} into {}.",
                 fabric.object_count(),

@@ -18,6 +18,25 @@ pub struct Imported {
     pub secrets_forgotten: Vec<String>,
 }
 
+impl Imported {
+    /// "The stored secret of X was forgotten: …", when the import forgot any.
+    pub fn forgotten_sentence(&self) -> Option<String> {
+        match self.secrets_forgotten.as_slice() {
+            [] => None,
+            [one] => Some(format!(
+                "The stored secret of Run As account \"{one}\" was forgotten: an imported network service points at another server. Enter it again in Settings ▸ Run As Accounts."
+            )),
+            many => Some(format!(
+                "The stored secrets of Run As accounts {} were forgotten: imported network services point at other servers. Enter them again in Settings ▸ Run As Accounts.",
+                many.iter()
+                    .map(|n| format!("\"{n}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+    }
+}
+
 /// Run As accounts (id, name) of `imported` that some imported network service would use
 /// against a server (connection string) that no current service reached with that account:
 /// their stored secret was not entered for it.
@@ -119,6 +138,12 @@ mod tests {
         moved.network_services.insert(s.id, s);
         let done = replace_fabric(&store, &secrets, moved).unwrap();
         assert_eq!(done.secrets_forgotten, ["IPAM account"]);
+        assert_eq!(
+            done.forgotten_sentence().as_deref(),
+            Some(
+                "The stored secret of Run As account \"IPAM account\" was forgotten: an imported network service points at another server. Enter it again in Settings ▸ Run As Accounts."
+            )
+        );
         assert_eq!(secrets.get(account.id).unwrap(), None);
         assert_eq!(
             store.fabric().network_services[&ipam1.id]

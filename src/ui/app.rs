@@ -951,21 +951,17 @@ impl App {
 
     /// An import replaced the fabric: the engine follows the network services it now holds.
     fn imported(&mut self, imported: ops::exchange::Imported, path: &std::path::Path) {
-        let fabric = imported.fabric;
+        let fabric = imported.fabric.clone();
         ops::service::follow_import(&self.ctx, &self.fabric, &fabric);
         self.compare = None;
         let objects = fabric.object_count();
         let accounts = fabric.run_as_accounts.len();
         self.set_fabric(fabric);
         self.sync = self.ctx.engine.snapshot();
-        let forgotten = if imported.secrets_forgotten.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " The stored secrets of {} were forgotten: an imported network service points at another server.",
-                imported.secrets_forgotten.join(", ")
-            )
-        };
+        let forgotten = imported
+            .forgotten_sentence()
+            .map(|s| format!(" {s}"))
+            .unwrap_or_default();
         let text = if accounts > 0 {
             format!(
                 "The fabric was imported from {} ({objects} objects). Type the passwords of its {accounts} Run As accounts again in Settings ▸ Run As Accounts.",
