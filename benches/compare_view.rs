@@ -65,6 +65,8 @@ fn service(f: &Fabric) -> NetworkService {
         scope: HostGroupScope::All,
         sync_interval_secs: 300,
         tls_fingerprint: None,
+        tls_ca_file: None,
+        allow_cleartext: false,
     }
 }
 

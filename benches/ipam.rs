@@ -88,7 +88,7 @@ async fn connect(server: &RunningServer) -> Arc<dyn IpamProvider> {
                 user_name: "bench".into(),
                 secret: token,
             },
-            tls_fingerprint: None,
+            trust: fabric_console::fabric::model::TlsTrust::default(),
             service_name: "bench".into(),
         })
         .unwrap()

@@ -251,6 +251,8 @@ async fn run(url: String, token: String) {
         scope: HostGroupScope::All,
         sync_interval_secs: 3600,
         tls_fingerprint: None,
+        tls_ca_file: None,
+        allow_cleartext: false,
     };
     fabric.network_services.insert(service.id, service.clone());
     let dir = tempfile::tempdir().expect("temp dir");
@@ -289,7 +291,7 @@ async fn run(url: String, token: String) {
                 user_name: "bench".into(),
                 secret: token.clone(),
             },
-            tls_fingerprint: None,
+            trust: fabric_console::fabric::model::TlsTrust::default(),
             service_name: service.name.clone(),
         })
         .expect("provider");

@@ -49,6 +49,8 @@ fn console(size: usize) -> (tokio::runtime::Runtime, App, uuid::Uuid) {
         scope: HostGroupScope::All,
         sync_interval_secs: 3600,
         tls_fingerprint: None,
+        tls_ca_file: None,
+        allow_cleartext: false,
     };
     let id = service.id;
     store

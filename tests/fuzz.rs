@@ -248,7 +248,7 @@ fn broken_server_answers_are_clear_errors() {
                 user_name: "t".into(),
                 secret: "token".into(),
             },
-            tls_fingerprint: None,
+            trust: fabric_console::fabric::model::TlsTrust::default(),
             service_name: "ipam1".into(),
         })
         .unwrap();

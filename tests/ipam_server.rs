@@ -31,7 +31,7 @@ fn config(url: &str, token: &str, fingerprint: Option<String>) -> ProviderConfig
             user_name: "ipam-svc".into(),
             secret: token.into(),
         },
-        tls_fingerprint: fingerprint,
+        trust: fabric_console::fabric::model::TlsTrust::pinned(fingerprint),
         service_name: "IPAM test".into(),
     }
 }

@@ -53,7 +53,7 @@ fn connect(nb: &Nautobot, token: &str) -> Arc<dyn IpamProvider> {
                 user_name: "nautobot-test-account".into(),
                 secret: token.to_string(),
             },
-            tls_fingerprint: None,
+            trust: fabric_console::fabric::model::TlsTrust::default(),
             service_name: "interop".into(),
         })
         .expect("provider connects")
@@ -844,6 +844,8 @@ mod end_to_end {
             },
             sync_interval_secs: 300,
             tls_fingerprint: None,
+            tls_ca_file: None,
+            allow_cleartext: false,
         };
         let changes = vec![
             FabricChange::Put(FabricObject::HostGroup(HostGroup {
@@ -1531,6 +1533,8 @@ mod demo_fabric_sync {
             scope: HostGroupScope::All,
             sync_interval_secs: 300,
             tls_fingerprint: None,
+            tls_ca_file: None,
+            allow_cleartext: false,
         };
         fabric.network_services.insert(service.id, service.clone());
         let dir = tempfile::tempdir().expect("temp dir");

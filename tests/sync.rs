@@ -247,6 +247,8 @@ async fn rig(scope: Option<&[ScopePick]>) -> Rig {
         scope,
         sync_interval_secs: 300,
         tls_fingerprint: None,
+        tls_ca_file: None,
+        allow_cleartext: false,
     };
     changes.push(FabricChange::Put(FabricObject::NetworkService(
         service.clone(),
@@ -297,7 +299,7 @@ impl Rig {
                     user_name: "t".into(),
                     secret: self.token.clone(),
                 },
-                tls_fingerprint: None,
+                trust: fabric_console::fabric::model::TlsTrust::default(),
                 service_name: "ipam1".into(),
             })
             .unwrap()

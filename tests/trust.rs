@@ -109,7 +109,7 @@ async fn ipam(server: &RunningServer, token: &str) -> IpamSnapshot {
                 user_name: "t".into(),
                 secret: token.into(),
             },
-            tls_fingerprint: None,
+            trust: fabric_console::fabric::model::TlsTrust::default(),
             service_name: "ipam1".into(),
         })
         .unwrap();

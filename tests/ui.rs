@@ -263,6 +263,8 @@ impl Console {
             scope: HostGroupScope::All,
             sync_interval_secs: 300,
             tls_fingerprint: None,
+            tls_ca_file: None,
+            allow_cleartext: false,
         };
         let id = service.id;
         let store = self.app.context().store.clone();
@@ -309,6 +311,13 @@ impl Console {
         assert_eq!(self.wizard().page, Page::ConnectionString);
         let connection = self.connection();
         self.type_into(wizard::connection::CONNECTION_INPUT, &connection);
+        self.click("Next");
+        // Security: the console looked at the server without credentials.
+        assert_eq!(self.wizard().page, Page::Security);
+        assert!(
+            self.texts_containing("offers only plain HTTP. It is this computer") > 0,
+            "the built-in test server is plain HTTP on loopback"
+        );
         self.click("Next");
         assert_eq!(self.wizard().page, Page::Provider);
     }
@@ -433,6 +442,18 @@ fn next_is_blocked_with_the_reason() {
         builtin::PROVIDER_NAME
     )));
     c.click("Next");
+    // A server that cannot be reached: the Security page says so and Next waits.
+    assert_eq!(c.wizard().page, Page::Security);
+    assert!(c.texts_containing("Cannot reach ipam1.contoso.com:48885") > 0);
+    c.click("Next");
+    assert_eq!(c.wizard().page, Page::Security, "nothing checked, no Next");
+    c.click("Previous");
+    let connection = c.connection();
+    c.send(Message::Wizard(wizard::Message::Connection(
+        wizard::connection::Message::Input(connection),
+    )));
+    c.click("Next");
+    c.click("Next");
     assert_eq!(c.wizard().page, Page::Provider);
     c.click("Next");
     assert_eq!(c.wizard().page, Page::HostGroup);
@@ -549,6 +570,8 @@ fn a_run_as_secret_typed_in_the_wizard_never_appears_in_the_summary() {
     c.click("Next");
     let connection = c.connection();
     c.type_into(wizard::connection::CONNECTION_INPUT, &connection);
+    c.click("Next");
+    assert_eq!(c.wizard().page, Page::Security);
     c.click("Next");
     c.click("Next");
     c.click("All host groups");

@@ -247,6 +247,8 @@ fn rig() -> Rig {
         scope: HostGroupScope::All,
         sync_interval_secs: 300,
         tls_fingerprint: None,
+        tls_ca_file: None,
+        allow_cleartext: false,
     };
     let secrets: Arc<dyn SecretStore> = Arc::new(MemorySecretStore::default());
     secrets.put(account.id, &token).expect("secret");
@@ -302,7 +304,7 @@ impl Rig {
                     user_name: "t".into(),
                     secret: self.token.clone(),
                 },
-                tls_fingerprint: None,
+                trust: fabric_console::fabric::model::TlsTrust::default(),
                 service_name: "IPAM One".into(),
             })
             .expect("connect");

@@ -6,10 +6,12 @@ use std::sync::Arc;
 use clap::{Args, Subcommand};
 
 use super::{fail, open_store, runtime};
+use crate::fabric::connection::ConnectionString;
 use crate::fabric::model::NetworkService;
 use crate::fabric::secrets::open_secret_store;
 use crate::ipam::provider::TestOutcome;
 use crate::ipam::registry::ProviderRegistry;
+use crate::ipam::tls::{self, TrustProblem};
 use crate::ops::boot::{Runner, start_engine};
 use crate::ops::service::{self as ops_service, ServiceDraft, ServiceError, ServiceField};
 use crate::paths::DataPaths;
@@ -31,6 +33,18 @@ pub enum ServiceCommand {
     },
     /// Remove a network service (the fabric is kept).
     Remove { name: String },
+    /// Look at a server without sending credentials: whether it offers HTTPS, and its
+    /// certificate's subject, issuer, validity and SHA-256 fingerprint (for --tls-fingerprint).
+    Certificate {
+        /// FQDN or FQDN:port, as for `service add --connection`.
+        connection: String,
+        /// The model, for its default port when the connection string names none.
+        #[arg(long)]
+        model: Option<String>,
+        /// A PEM file of certificate authorities to check the certificate with, as for `--tls-ca`.
+        #[arg(long = "tls-ca", value_name = "FILE")]
+        tls_ca: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -57,9 +71,16 @@ pub struct ServiceAddArgs {
     /// Seconds between background syncs.
     #[arg(long, default_value_t = 300)]
     pub interval: u64,
-    /// SHA-256 fingerprint of the server's TLS certificate, to accept a self-signed one.
+    /// Trust exactly the certificate with this SHA-256 fingerprint (a self-signed server);
+    /// `service certificate` shows a server's.
     #[arg(long = "tls-fingerprint")]
     pub tls_fingerprint: Option<String>,
+    /// A PEM file of certificate authorities to trust besides the system's (a company's own CA).
+    #[arg(long = "tls-ca", value_name = "FILE")]
+    pub tls_ca: Option<std::path::PathBuf>,
+    /// Send the token over plain HTTP to another computer: anyone on the network path can read it.
+    #[arg(long = "allow-insecure-http")]
+    pub allow_insecure_http: bool,
 }
 
 impl From<ServiceAddArgs> for ServiceDraft {
@@ -74,23 +95,35 @@ impl From<ServiceAddArgs> for ServiceDraft {
             all_host_groups: a.all_host_groups,
             interval_secs: a.interval,
             tls_fingerprint: a.tls_fingerprint,
+            tls_ca_file: a.tls_ca,
+            allow_cleartext: a.allow_insecure_http,
         }
     }
 }
 
 /// A service error as the command line words it: the flag to fix first, then the reason.
 pub(super) fn service_error(e: &ServiceError) -> String {
+    let flag = match e {
+        ServiceError::Security(TrustProblem::Fingerprint(_)) => "--tls-fingerprint",
+        ServiceError::Security(TrustProblem::CaFile(_)) => "--tls-ca",
+        _ => "",
+    };
     let flag = match e.field() {
+        _ if !flag.is_empty() => flag,
         Some(ServiceField::Service) => "--service",
         Some(ServiceField::Model) => "--model",
         Some(ServiceField::Connection) => "--connection",
         Some(ServiceField::RunAs) if matches!(e, ServiceError::UnknownRunAs(_)) => "--run-as",
         Some(ServiceField::HostGroups) => "--host-group",
+        Some(ServiceField::Security) => "--connection",
         _ => "",
     };
     let hint = match e {
         ServiceError::UnknownRunAs(_) => "; add one with `fabric-console run-as add`",
         ServiceError::NoHostGroup => ", or pass --all-host-groups",
+        ServiceError::Security(TrustProblem::Cleartext) => {
+            "; write https://, or pass --allow-insecure-http to accept that"
+        }
         _ => "",
     };
     let reason = match e {
@@ -110,6 +143,14 @@ pub(super) fn service_error(e: &ServiceError) -> String {
 }
 
 pub(super) fn run(paths: &DataPaths, cmd: ServiceCommand) -> ExitCode {
+    if let ServiceCommand::Certificate {
+        connection,
+        model,
+        tls_ca,
+    } = cmd
+    {
+        return certificate(&connection, model.as_deref(), tls_ca.as_deref());
+    }
     let store = match open_store(paths) {
         Ok(s) => s,
         Err(code) => return code,
@@ -157,6 +198,7 @@ pub(super) fn run(paths: &DataPaths, cmd: ServiceCommand) -> ExitCode {
                 Err(e) => fail(service_error(&e)),
             }
         }
+        ServiceCommand::Certificate { .. } => ExitCode::SUCCESS,
         ServiceCommand::Remove { name } => {
             let s = match ops_service::find(&f, &name) {
                 Ok(s) => s,
@@ -190,6 +232,85 @@ pub(super) fn run(paths: &DataPaths, cmd: ServiceCommand) -> ExitCode {
             }
         }
     }
+}
+
+/// `service certificate`: what a server offers, without credentials.
+fn certificate(
+    connection: &str,
+    model: Option<&str>,
+    ca_file: Option<&std::path::Path>,
+) -> ExitCode {
+    let parsed = match ConnectionString::parse(connection) {
+        Ok(c) => c,
+        Err(e) => return fail(format!("--connection: {e}")),
+    };
+    let registry = ProviderRegistry::default_registry();
+    let default_port = match (parsed.port, model) {
+        (Some(p), _) => p,
+        (None, Some(m)) => match registry
+            .list()
+            .into_iter()
+            .find(|d| d.model.eq_ignore_ascii_case(m) || d.id.eq_ignore_ascii_case(m))
+        {
+            Some(d) => d.default_port,
+            None => {
+                return fail(format!(
+                    "--model: no configuration provider for model \"{m}\""
+                ));
+            }
+        },
+        (None, None) => 443,
+    };
+    let rt = match runtime() {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let probe = match rt.block_on(tls::probe(
+        &parsed,
+        default_port,
+        ca_file,
+        tls::PROBE_TIMEOUT,
+    )) {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    let target = format!("{}:{}", parsed.host, parsed.port_or(default_port));
+    match probe.offer {
+        tls::Offer::Plain => {
+            println!("{target} offers only plain HTTP: a token sent to it is not encrypted.");
+            if !parsed.is_loopback() {
+                println!(
+                    "To use it anyway, add the service with --allow-insecure-http; better, give the server a certificate."
+                );
+            }
+        }
+        tls::Offer::Tls {
+            certificate: c,
+            trusted,
+        } => {
+            println!("{target} offers HTTPS.");
+            println!("Subject:      {}", c.subject);
+            println!("Issuer:       {}", c.issuer);
+            println!(
+                "Valid from:   {}",
+                c.not_before.format("%Y-%m-%d %H:%M UTC")
+            );
+            println!("Valid until:  {}", c.not_after.format("%Y-%m-%d %H:%M UTC"));
+            println!("Valid for:    {}", c.names.join(", "));
+            println!("SHA-256:      {}", c.fingerprint_colons());
+            match trusted {
+                Ok(()) => println!("Trusted:      yes, by this computer's certificate authorities"),
+                Err(why) => {
+                    println!("Trusted:      no: {why}");
+                    println!(
+                        "Compare the fingerprint with the one the server's administrator gives you; to trust exactly this certificate, add the service with --tls-fingerprint {}",
+                        c.fingerprint
+                    );
+                }
+            }
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn list<'a>(paths: &DataPaths, services: impl Iterator<Item = &'a NetworkService>) {
@@ -255,6 +376,9 @@ fn print_test(report: &crate::ipam::provider::TestReport) -> ExitCode {
                 "Not implemented"
             }
         );
+    }
+    if let Some(e) = &report.encryption {
+        println!("Encrypted: {}", e.describe());
     }
     if let Some(skew) = report.skew_ms {
         println!(

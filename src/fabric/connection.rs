@@ -153,6 +153,33 @@ impl ConnectionString {
         )
     }
 
+    /// This computer: `localhost` (or a name under it), 127.0.0.0/8 or ::1. A token sent there
+    /// over plain HTTP does not cross a network.
+    pub fn is_loopback(&self) -> bool {
+        match &self.host {
+            Host::Name(n) => n == "localhost" || n.ends_with(".localhost"),
+            Host::V4(a) => a.is_loopback(),
+            Host::V6(a) => a.is_loopback() || a.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+        }
+    }
+
+    /// The same server with the scheme spelled out.
+    pub fn with_scheme(&self, scheme: Scheme) -> Self {
+        ConnectionString {
+            scheme: Some(scheme),
+            ..self.clone()
+        }
+    }
+
+    /// The host as a TLS server name and a socket address string take it (no brackets).
+    pub fn host_name(&self) -> String {
+        match &self.host {
+            Host::Name(n) => n.clone(),
+            Host::V4(a) => a.to_string(),
+            Host::V6(a) => a.to_string(),
+        }
+    }
+
     pub fn host_ip(&self) -> Option<IpAddr> {
         match self.host {
             Host::V4(a) => Some(IpAddr::V4(a)),
@@ -264,6 +291,35 @@ mod tests {
         assert!(matches!(rejected("::1"), E::Ipv6Brackets(_)));
         for input in ["a..b", "bad_name.com", "300.1.1.1", "-a.com", "[::1"] {
             assert!(matches!(rejected(input), E::Host { .. }), "{input}");
+        }
+        let msg = ConnectionString::parse("host:x").unwrap_err().to_string();
+        assert!(msg.contains("Connection string port"), "{msg}");
+    }
+
+    #[test]
+    fn loopback_hosts_are_this_computer() {
+        for local in [
+            "localhost:1",
+            "127.0.0.1",
+            "127.9.0.1:80",
+            "[::1]:5",
+            "api.localhost",
+        ] {
+            assert!(
+                ConnectionString::parse(local).unwrap().is_loopback(),
+                "{local}"
+            );
+        }
+        for remote in [
+            "ipam.contoso.com",
+            "10.0.0.1",
+            "[2001:db8::1]:443",
+            "localhost.com",
+        ] {
+            assert!(
+                !ConnectionString::parse(remote).unwrap().is_loopback(),
+                "{remote}"
+            );
         }
         let msg = ConnectionString::parse("host:x").unwrap_err().to_string();
         assert!(msg.contains("Connection string port"), "{msg}");

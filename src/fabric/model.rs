@@ -350,6 +350,50 @@ pub struct NetworkService {
     /// SHA-256 fingerprint of the server's TLS certificate, when pinned.
     #[serde(default)]
     pub tls_fingerprint: Option<String>,
+    /// A PEM file of certificate authorities trusted for this service besides the system's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ca_file: Option<std::path::PathBuf>,
+    /// The administrator chose to send the token over plain HTTP to a host that is not this
+    /// computer. Without it such a connection is refused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_cleartext: bool,
+}
+
+impl NetworkService {
+    /// How the console decides to trust this service's server.
+    pub fn trust(&self) -> TlsTrust {
+        TlsTrust {
+            fingerprint: self.tls_fingerprint.clone(),
+            ca_file: self.tls_ca_file.clone(),
+            allow_cleartext: self.allow_cleartext,
+        }
+    }
+
+    pub fn set_trust(&mut self, trust: TlsTrust) {
+        self.tls_fingerprint = trust.fingerprint;
+        self.tls_ca_file = trust.ca_file;
+        self.allow_cleartext = trust.allow_cleartext;
+    }
+}
+
+/// What a connection to an IPAM server trusts: the system's certificate authorities, plus a
+/// CA file, or exactly one pinned certificate; and whether plain HTTP to another host was chosen.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct TlsTrust {
+    /// SHA-256 of the one certificate to accept (any spelling `normalize_fingerprint` takes).
+    pub fingerprint: Option<String>,
+    pub ca_file: Option<std::path::PathBuf>,
+    pub allow_cleartext: bool,
+}
+
+impl TlsTrust {
+    /// Trusts exactly the certificate with this fingerprint.
+    pub fn pinned(fingerprint: Option<String>) -> Self {
+        TlsTrust {
+            fingerprint,
+            ..TlsTrust::default()
+        }
+    }
 }
 
 pub fn default_sync_interval() -> u64 {

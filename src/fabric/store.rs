@@ -540,6 +540,8 @@ mod tests {
             scope: HostGroupScope::Selected(BTreeSet::from([seattle])),
             sync_interval_secs: 120,
             tls_fingerprint: Some("ab".repeat(32)),
+            tls_ca_file: None,
+            allow_cleartext: false,
         };
         f.network_services.insert(service.id, service);
         f

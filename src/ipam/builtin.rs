@@ -18,9 +18,8 @@ use super::provider::{
     ProviderOperation, TestOutcome, TestReport, TestResult,
 };
 use super::retry::{RetryPolicy, retry_after};
-use crate::fabric::connection::Scheme;
+use super::tls;
 use crate::ipam_server::api::PRODUCT;
-use crate::ipam_server::tls::{fingerprint, normalize_fingerprint};
 
 /// Stable id stored in a network service's `provider` field.
 pub const PROVIDER_ID: &str = "fabric-console-ipam";
@@ -28,6 +27,8 @@ pub const MANUFACTURER: &str = "Fabric Console";
 pub const MODEL: &str = "Fabric Console IPAM Server";
 pub const PROVIDER_NAME: &str = "Fabric Console IP Address Management Provider";
 pub const DEFAULT_PORT: u16 = crate::ipam_server::DEFAULT_PORT;
+/// The built-in server speaks plain HTTP unless started with `--tls`.
+pub const DEFAULT_HTTPS: bool = false;
 /// Clock skew beyond this is reported as a warning.
 pub const SKEW_WARNING_MS: i64 = 5 * 60 * 1000;
 
@@ -39,7 +40,7 @@ pub fn descriptor() -> ProviderDescriptor {
         provider_name: PROVIDER_NAME.to_string(),
         version: env!("CARGO_PKG_VERSION").to_string(),
         default_port: DEFAULT_PORT,
-        default_https: false,
+        default_https: DEFAULT_HTTPS,
         operations: ProviderOperation::ALL
             .iter()
             .map(|op| (*op, true))
@@ -136,6 +137,7 @@ pub struct BuiltinProvider {
     token: String,
     user_name: String,
     options: ClientOptions,
+    encryption: tls::Encryption,
 }
 
 /// A transport failure, and whether the request certainly never reached the server.
@@ -153,48 +155,31 @@ struct Answer {
 
 impl BuiltinProvider {
     pub fn new(config: ProviderConfig, options: ClientOptions) -> Result<Self, IpamError> {
-        let pinned = match &config.tls_fingerprint {
-            None => None,
-            Some(f) if f.trim().is_empty() => None,
-            Some(f) => Some(normalize_fingerprint(f).ok_or_else(|| IpamError::Tls {
-                server: config.connection.to_string(),
-                detail: format!(
-                    "the pinned fingerprint {f:?} is not a SHA-256 fingerprint (64 hex digits)"
-                ),
-            })?),
-        };
-        // A pinned certificate implies HTTPS unless the connection string says otherwise.
-        let default_scheme = if pinned.is_some() {
-            Scheme::Https
-        } else {
-            Scheme::Http
-        };
-        let base_url = config.connection.base_url(default_scheme, DEFAULT_PORT);
+        let descriptor = descriptor();
+        let scheme =
+            tls::effective_scheme(&config.connection, &config.trust, descriptor.default_https);
+        let base_url = config.connection.base_url(scheme, DEFAULT_PORT);
         let server = if config.service_name.trim().is_empty() {
             base_url.clone()
         } else {
             format!("{} ({base_url})", config.service_name.trim())
         };
-        let mut builder = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .connect_timeout(options.connect_timeout)
             .read_timeout(options.read_timeout)
             .timeout(options.request_timeout)
             .user_agent(concat!("fabric-console/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::none());
-        if let Some(fp) = pinned {
-            builder = builder.use_preconfigured_tls(pinned_tls_config(fp).map_err(|detail| {
-                IpamError::Tls {
-                    server: server.clone(),
-                    detail,
-                }
-            })?);
-        }
+        let builder = tls::configure(builder, &config.connection, &config.trust, scheme, &server)?;
+        let encryption =
+            tls::Encryption::of(&config.connection, &config.trust, descriptor.default_https);
         let client = builder.build().map_err(|e| IpamError::Protocol {
             server: server.clone(),
             detail: format!("cannot set up the HTTP client: {}", error_chain(&e)),
         })?;
         Ok(BuiltinProvider {
-            descriptor: descriptor(),
+            descriptor,
+            encryption,
             client,
             base_url,
             server,
@@ -521,6 +506,7 @@ impl BuiltinProvider {
             server_version: None,
             server_time: None,
             skew_ms: None,
+            encryption: Some(self.encryption.clone()),
         }
     }
 
@@ -602,85 +588,6 @@ fn is_tls_error(e: &(dyn std::error::Error + 'static)) -> bool {
         };
     }
     false
-}
-
-/// Accepts exactly the certificate with the pinned SHA-256 fingerprint (self-signed included);
-/// handshake signatures are still verified against that certificate's key.
-#[derive(Debug)]
-struct PinnedCertificate {
-    fingerprint: String,
-    provider: Arc<rustls::crypto::CryptoProvider>,
-}
-
-impl rustls::client::danger::ServerCertVerifier for PinnedCertificate {
-    fn verify_server_cert(
-        &self,
-        end_entity: &rustls::pki_types::CertificateDer<'_>,
-        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
-        _server_name: &rustls::pki_types::ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        let got = fingerprint(end_entity);
-        if got == self.fingerprint {
-            Ok(rustls::client::danger::ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General(format!(
-                "the server's certificate has SHA-256 fingerprint {got}, not the pinned {}",
-                self.fingerprint
-            )))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
-fn pinned_tls_config(fingerprint: String) -> Result<rustls::ClientConfig, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = Arc::new(PinnedCertificate {
-        fingerprint,
-        provider: provider.clone(),
-    });
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup failed: {e}"))?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
 }
 
 // ---- wire types -----------------------------------------------------------------------
@@ -998,6 +905,7 @@ impl IpamProvider for BuiltinProvider {
             server_version: Some(status.version),
             server_time,
             skew_ms,
+            encryption: Some(self.encryption.clone()),
         }
     }
 

@@ -7,3 +7,4 @@ pub mod nautobot;
 pub mod provider;
 pub mod registry;
 pub mod retry;
+pub mod tls;

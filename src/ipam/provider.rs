@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::model::{Cursor, IpamId, IpamOp, SnapshotRead, SnapshotScope};
 use crate::fabric::connection::ConnectionString;
+use crate::fabric::model::TlsTrust;
 
 crate::labelled_enum! {
     /// The APIs a provider may implement, as the Test page and Configuration Providers pane list them.
@@ -72,6 +73,9 @@ pub struct TestReport {
     pub server_time: Option<DateTime<Utc>>,
     /// Server clock minus console clock, in milliseconds.
     pub skew_ms: Option<i64>,
+    /// Whether the connection tested is encrypted, and how its server is trusted.
+    #[serde(default)]
+    pub encryption: Option<super::tls::Encryption>,
 }
 
 impl TestReport {
@@ -91,6 +95,11 @@ pub enum IpamError {
         "TLS with IPAM server {server} failed: {detail}. Check the certificate or its pinned fingerprint."
     )]
     Tls { server: String, detail: String },
+    /// Plain HTTP to another computer without the administrator's explicit choice.
+    #[error(
+        "Refusing to send the token to IPAM server {server} over plain HTTP: {detail}. Write https:// in the connection string, or allow unencrypted HTTP for this service (the wizard's Security page, or `service add --allow-insecure-http`)."
+    )]
+    Cleartext { server: String, detail: String },
     #[error(
         "IPAM server {server} rejected the credentials: {detail}. Check the Run As account's user name and password or token."
     )]
@@ -207,8 +216,8 @@ impl std::fmt::Debug for Credentials {
 pub struct ProviderConfig {
     pub connection: ConnectionString,
     pub credentials: Credentials,
-    /// SHA-256 fingerprint (hex) of the server certificate to accept, for self-signed servers.
-    pub tls_fingerprint: Option<String>,
+    /// Which certificates to accept, and whether plain HTTP to another host was chosen.
+    pub trust: TlsTrust,
     /// Name of the network service, used in error messages.
     pub service_name: String,
 }

@@ -8,12 +8,13 @@ use uuid::Uuid;
 use crate::fabric::connection::ConnectionString;
 use crate::fabric::model::{
     Fabric, FabricChange, FabricObject, HostGroupScope, Id, NetworkService, ObjectKind,
-    ServiceCategory,
+    ServiceCategory, TlsTrust,
 };
 use crate::fabric::secrets::SecretStore;
 use crate::fabric::store::FabricStore;
 use crate::ipam::provider::{ProviderDescriptor, TestReport};
 use crate::ipam::registry::ProviderRegistry;
+use crate::ipam::tls::{self, TrustProblem};
 use crate::sync::credentials::{CredentialsError, credentials, provider_config};
 use crate::sync::engine::EngineHandle;
 use crate::sync::status::{EngineCommand, JobTrigger};
@@ -28,6 +29,8 @@ pub enum ServiceField {
     Connection,
     RunAs,
     HostGroups,
+    /// The certificate to trust (pinned fingerprint, CA file) or the choice of plain HTTP.
+    Security,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,6 +41,8 @@ pub enum ServiceError {
     UnknownModel { model: String, available: String },
     #[error("{0}")]
     Connection(String),
+    #[error(transparent)]
+    Security(#[from] TrustProblem),
     #[error("no Run As account named \"{0}\"")]
     UnknownRunAs(String),
     #[error("choose at least one host group")]
@@ -62,6 +67,8 @@ impl ServiceError {
             Self::UnknownService { .. } => Some(ServiceField::Service),
             Self::UnknownModel { .. } => Some(ServiceField::Model),
             Self::Connection(_) => Some(ServiceField::Connection),
+            Self::Security(TrustProblem::HttpWithCertificate) => Some(ServiceField::Connection),
+            Self::Security(_) => Some(ServiceField::Security),
             Self::UnknownRunAs(_) | Self::Credentials(_) => Some(ServiceField::RunAs),
             Self::NoHostGroup | Self::UnknownHostGroup(_) | Self::AmbiguousHostGroup(_) => {
                 Some(ServiceField::HostGroups)
@@ -84,6 +91,10 @@ pub struct ServiceDraft {
     pub all_host_groups: bool,
     pub interval_secs: u64,
     pub tls_fingerprint: Option<String>,
+    /// A PEM file of certificate authorities to trust besides the system's.
+    pub tls_ca_file: Option<std::path::PathBuf>,
+    /// Send the token over plain HTTP to another computer.
+    pub allow_cleartext: bool,
 }
 
 /// A network service by name, ignoring case.
@@ -158,6 +169,8 @@ pub fn new_service(
         scope,
         sync_interval_secs,
         tls_fingerprint: None,
+        tls_ca_file: None,
+        allow_cleartext: false,
     }
 }
 
@@ -203,8 +216,19 @@ pub fn resolve(
         }
         HostGroupScope::Selected(set)
     };
+    let trust = checked_trust(
+        &descriptor,
+        &connection,
+        TlsTrust {
+            fingerprint: draft.tls_fingerprint,
+            ca_file: draft.tls_ca_file,
+            allow_cleartext: draft.allow_cleartext,
+        },
+    )?;
     Ok(NetworkService {
-        tls_fingerprint: draft.tls_fingerprint,
+        tls_fingerprint: trust.fingerprint,
+        tls_ca_file: trust.ca_file,
+        allow_cleartext: trust.allow_cleartext,
         ..new_service(
             &descriptor,
             draft.name.trim().to_string(),
@@ -214,6 +238,30 @@ pub fn resolve(
             scope,
             draft.interval_secs,
         )
+    })
+}
+
+/// A service's security settings, checked: the fingerprint in its normal form, the CA file
+/// readable and absolute (the console and a scheduled sync may run in different folders), and
+/// plain HTTP to another computer only when chosen.
+pub fn checked_trust(
+    descriptor: &ProviderDescriptor,
+    connection: &ConnectionString,
+    trust: TlsTrust,
+) -> Result<TlsTrust, ServiceError> {
+    let scheme = tls::effective_scheme(connection, &trust, descriptor.default_https);
+    let fingerprint = tls::check_trust(connection, &trust, scheme)?;
+    let ca_file = match trust.ca_file {
+        None => None,
+        Some(path) => {
+            tls::read_ca_file(&path).map_err(TrustProblem::CaFile)?;
+            Some(std::path::absolute(&path).unwrap_or(path))
+        }
+    };
+    Ok(TlsTrust {
+        fingerprint,
+        ca_file,
+        allow_cleartext: trust.allow_cleartext && scheme == crate::fabric::connection::Scheme::Http,
     })
 }
 
@@ -314,25 +362,32 @@ pub async fn test(
     Ok(provider.test().await)
 }
 
+/// Settings of a service not saved yet, for the wizard's Test.
+#[derive(Debug, Clone)]
+pub struct UnsavedService {
+    pub provider: String,
+    pub connection: ConnectionString,
+    pub trust: TlsTrust,
+    pub run_as: Id,
+    pub service_name: String,
+}
+
 /// The wizard's Test, for settings not saved yet.
 pub async fn test_unsaved(
     engine: &EngineHandle,
     fabric: &Fabric,
     secrets: &Arc<dyn SecretStore>,
-    provider: &str,
-    connection: ConnectionString,
-    run_as: Id,
-    service_name: String,
+    unsaved: UnsavedService,
 ) -> Result<TestReport, ServiceError> {
-    let credentials = credentials(fabric, secrets, &service_name, run_as).await?;
+    let credentials = credentials(fabric, secrets, &unsaved.service_name, unsaved.run_as).await?;
     let config = crate::ipam::provider::ProviderConfig {
-        connection,
+        connection: unsaved.connection,
         credentials,
-        tls_fingerprint: None,
-        service_name,
+        trust: unsaved.trust,
+        service_name: unsaved.service_name,
     };
     engine
-        .test_connection(provider, config)
+        .test_connection(&unsaved.provider, config)
         .await
         .map_err(|e| ServiceError::Failed(e.to_string()))
 }

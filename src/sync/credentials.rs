@@ -60,7 +60,7 @@ pub async fn provider_config(
     Ok(ProviderConfig {
         connection: service.connection.clone(),
         credentials: credentials(fabric, secrets, &service.name, service.run_as).await?,
-        tls_fingerprint: service.tls_fingerprint.clone(),
+        trust: service.trust(),
         service_name: service.name.clone(),
     })
 }

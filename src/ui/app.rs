@@ -9,6 +9,7 @@ use iced::{Alignment, Element, Length, Point, Size, Subscription, Task, Theme, k
 
 use crate::fabric::model::{Fabric, Id};
 use crate::ipam::provider::{ProviderDescriptor, TestReport};
+use crate::ipam::tls;
 use crate::ops::run_as::RunAsError;
 use crate::ops::service::ServiceError;
 use crate::ops::{self, EngineInbox};
@@ -115,6 +116,8 @@ pub enum Message {
     },
     RunAsDeleted(Result<Arc<Fabric>, RunAsError>),
     TestFinished(Result<TestReport, ServiceError>),
+    SecurityProbed(wizard::security::Target, Result<tls::Probe, String>),
+    CaFilePicked(exchange::Picked),
     PreviewReady(Id, Result<PlanSummary, String>),
     Tick(Instant),
     LogMetrics,
@@ -560,6 +563,28 @@ impl App {
                 }
                 Task::none()
             }
+            Message::SecurityProbed(target, result) => {
+                if let Some(Modal::Wizard(w)) = &mut self.modal {
+                    w.probe_finished(&target, result);
+                }
+                Task::none()
+            }
+            Message::CaFilePicked(picked) => {
+                let Some(Modal::Wizard(w)) = &mut self.modal else {
+                    return Task::none();
+                };
+                match picked {
+                    exchange::Picked::File(path) => {
+                        let event = w.ca_file_chosen(path);
+                        self.wizard_event(event)
+                    }
+                    exchange::Picked::Cancelled => Task::none(),
+                    exchange::Picked::Unavailable(why) => {
+                        w.security.browse_error = Some(why);
+                        Task::none()
+                    }
+                }
+            }
             Message::PreviewReady(id, result) => {
                 if let Some(Modal::Preview(p)) = &mut self.modal
                     && p.service == id
@@ -742,33 +767,41 @@ impl App {
         };
         let (task, event) = w.update(m);
         let task = task.map(Message::Wizard);
-        let follow = match event {
+        let follow = self.wizard_event(event);
+        Task::batch([task, follow])
+    }
+
+    fn wizard_event(&mut self, event: Option<wizard::Event>) -> Task<Message> {
+        match event {
             None => Task::none(),
             Some(wizard::Event::Cancelled) => {
                 self.modal = None;
                 Task::none()
             }
             Some(wizard::Event::SaveRunAs(save)) => self.save_run_as(save, RunAsOrigin::Wizard),
-            Some(wizard::Event::Test {
-                provider,
-                connection,
-                run_as,
-                service_name,
-            }) => {
+            Some(wizard::Event::Probe(target)) => Task::perform(
+                async move {
+                    let result = tls::probe(
+                        &target.connection,
+                        target.default_port,
+                        target.ca_file.as_deref(),
+                        tls::PROBE_TIMEOUT,
+                    )
+                    .await;
+                    (target, result)
+                },
+                |(target, result)| Message::SecurityProbed(target, result),
+            ),
+            Some(wizard::Event::BrowseCaFile) => {
+                Task::perform(exchange::pick_certificate_file(), Message::CaFilePicked)
+            }
+            Some(wizard::Event::Test(unsaved)) => {
                 let ctx = self.ctx.clone();
                 let fabric = self.fabric.clone();
                 Task::perform(
                     async move {
-                        ops::service::test_unsaved(
-                            &ctx.engine,
-                            &fabric,
-                            &ctx.secrets,
-                            &provider,
-                            connection,
-                            run_as,
-                            service_name,
-                        )
-                        .await
+                        ops::service::test_unsaved(&ctx.engine, &fabric, &ctx.secrets, unsaved)
+                            .await
                     },
                     Message::TestFinished,
                 )
@@ -785,8 +818,7 @@ impl App {
                     Message::ServiceAdded,
                 )
             }
-        };
-        Task::batch([task, follow])
+        }
     }
 
     /// The account and its secret are saved together (see `ops::run_as::save`).

@@ -212,6 +212,8 @@ pub fn base() -> Fabric {
             scope: HostGroupScope::Selected([id(SEATTLE)].into_iter().collect()),
             sync_interval_secs: 300,
             tls_fingerprint: None,
+            tls_ca_file: None,
+            allow_cleartext: false,
         },
     );
     f

@@ -21,13 +21,13 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
-use crate::fabric::connection::Scheme;
 use crate::ipam::model::{Cursor, IpamOp, SnapshotRead, SnapshotScope};
 use crate::ipam::provider::{
     IpamError, IpamProvider, OpOutcome, ProviderConfig, ProviderDescriptor, ProviderFactory,
     ProviderOperation, TestReport,
 };
 use crate::ipam::retry::RetryPolicy;
+use crate::ipam::tls;
 
 mod batches;
 mod client;
@@ -44,6 +44,8 @@ use mapping::*;
 
 /// Stable id stored in a network service's `provider` field.
 pub const PROVIDER_ID: &str = "nautobot";
+/// Nautobot's own server speaks plain HTTP; production puts a TLS proxy in front.
+pub const DEFAULT_HTTPS: bool = false;
 /// The REST API version every request pins in `Accept`.
 pub const API_VERSION: &str = "2.4";
 /// Namespace name prefix of provider address spaces (logical networks).
@@ -112,7 +114,7 @@ pub fn descriptor() -> ProviderDescriptor {
         provider_name: "Fabric Console Nautobot Provider".to_string(),
         version: env!("CARGO_PKG_VERSION").to_string(),
         default_port: 8080,
-        default_https: false,
+        default_https: DEFAULT_HTTPS,
         operations: ProviderOperation::ALL
             .iter()
             .map(|op| (*op, true))
@@ -172,14 +174,16 @@ pub struct NautobotProvider {
     /// Run As account's user name, for messages (never the secret).
     account: String,
     schema: Mutex<Option<Schema>>,
+    /// Whether the connection is encrypted, for the Test page.
+    encryption: tls::Encryption,
 }
 
 impl NautobotProvider {
     pub fn new(config: ProviderConfig, tuning: NautobotTuning) -> Result<Self, IpamError> {
         let descriptor = descriptor();
-        let base = config
-            .connection
-            .base_url(Scheme::Http, descriptor.default_port);
+        let scheme =
+            tls::effective_scheme(&config.connection, &config.trust, descriptor.default_https);
+        let base = config.connection.base_url(scheme, descriptor.default_port);
         let server = if config.service_name.trim().is_empty() {
             format!("Nautobot {base}")
         } else {
@@ -193,15 +197,6 @@ impl NautobotProvider {
                 detail: format!(
                     "the Run As account '{account}' has no token; store a Nautobot API token as its password"
                 ),
-            });
-        }
-        if config.tls_fingerprint.is_some() {
-            return Err(IpamError::Tls {
-                server,
-                detail:
-                    "the Nautobot provider does not support certificate pinning; give Nautobot a \
-                         certificate from a trusted authority and clear the pinned fingerprint"
-                        .into(),
             });
         }
         let mut headers = HeaderMap::new();
@@ -219,11 +214,12 @@ impl NautobotProvider {
         })?;
         auth.set_sensitive(true);
         headers.insert(AUTHORIZATION, auth);
-        let http = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .default_headers(headers)
             .connect_timeout(tuning.connect_timeout)
             .timeout(tuning.request_timeout)
-            .user_agent(concat!("fabric-console/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("fabric-console/", env!("CARGO_PKG_VERSION")));
+        let http = tls::configure(builder, &config.connection, &config.trust, scheme, &server)?
             .build()
             .map_err(|e| IpamError::Tls {
                 server: server.clone(),
@@ -234,8 +230,11 @@ impl NautobotProvider {
         } else {
             config.service_name.trim().to_string()
         };
+        let encryption =
+            tls::Encryption::of(&config.connection, &config.trust, descriptor.default_https);
         Ok(NautobotProvider {
             descriptor,
+            encryption,
             api: Api {
                 http,
                 base,

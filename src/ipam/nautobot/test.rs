@@ -136,6 +136,7 @@ impl NautobotProvider {
             server_version: None,
             server_time: None,
             skew_ms: None,
+            encryption: Some(self.encryption.clone()),
         };
         // Open connection.
         let sent_at = Utc::now();

@@ -97,6 +97,8 @@ impl World {
             scope,
             sync_interval_secs: 300,
             tls_fingerprint: None,
+            tls_ca_file: None,
+            allow_cleartext: false,
         };
         World {
             fabric,

@@ -179,6 +179,8 @@ fn world() -> World {
         scope: HostGroupScope::All,
         sync_interval_secs: 300,
         tls_fingerprint: None,
+        tls_ca_file: None,
+        allow_cleartext: false,
     };
     World {
         fabric: f,

@@ -135,16 +135,32 @@ fn zenity_installed() -> bool {
 
 /// Opens the desktop's file chooser for an import or an export.
 pub async fn pick(direction: Direction) -> Picked {
-    if let Err(reason) = file_chooser_available().await {
-        return Picked::Unavailable(reason);
-    }
     let dialog = rfd::AsyncFileDialog::new()
         .set_title(direction.title())
         .add_filter("Fabric export (JSON)", &["json"]);
+    match direction {
+        Direction::Import => choose(dialog, false).await,
+        Direction::Export => choose(dialog.set_file_name("fabric.json"), true).await,
+    }
+}
+
+/// Opens the desktop's file chooser for a certificate authority file (PEM).
+pub async fn pick_certificate_file() -> Picked {
+    let dialog = rfd::AsyncFileDialog::new()
+        .set_title("Certificate authority file")
+        .add_filter("PEM certificates", &["pem", "crt", "cer"]);
+    choose(dialog, false).await
+}
+
+async fn choose(dialog: rfd::AsyncFileDialog, save: bool) -> Picked {
+    if let Err(reason) = file_chooser_available().await {
+        return Picked::Unavailable(reason);
+    }
     let started = Instant::now();
-    let handle = match direction {
-        Direction::Import => dialog.pick_file().await,
-        Direction::Export => dialog.set_file_name("fabric.json").save_file().await,
+    let handle = if save {
+        dialog.save_file().await
+    } else {
+        dialog.pick_file().await
     };
     match handle {
         Some(h) => Picked::File(h.path().to_path_buf()),

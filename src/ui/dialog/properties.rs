@@ -180,6 +180,10 @@ impl Properties {
                 format!("{} / {}", s.manufacturer, s.model)
             ),
             style::field_line("Connection string", s.connection.to_string()),
+            style::field_line(
+                "Encrypted",
+                crate::ipam::tls::Encryption::of_service(s).describe()
+            ),
             style::field_line("Status", status_line),
             field(
                 "Name:",

@@ -7,6 +7,7 @@ use iced::widget::{button, column, container, progress_bar, row, scrollable, spa
 use iced::{Alignment, Element, Length, Task, Theme};
 
 use crate::fabric::model::{Fabric, HostGroupScope, Id, NetworkService, ServiceCategory};
+use crate::ipam::tls::Encryption;
 use crate::sync::status::{JobRecord, JobResult, ServiceStatus, StatusMap, SyncState};
 use crate::ui::widget::grid::{self, GridColumn, Sort, col};
 use crate::ui::widget::style::{self, Tone};
@@ -646,6 +647,7 @@ fn service_details<'a>(data: &Data<'a>, s: &'a NetworkService) -> Element<'a, Me
             format!("{} / {}", s.manufacturer, s.model)
         ),
         style::field_line("Connection string", s.connection.to_string()),
+        style::field_line("Encrypted", Encryption::of_service(s).describe()),
         style::field_line("Run As account", run_as),
         style::field_line("Host groups", scope),
         style::field_line("Sync interval", format!("{} s", s.sync_interval_secs)),

@@ -7,6 +7,7 @@ pub mod host_group;
 pub mod manufacturer;
 pub mod name;
 pub mod provider;
+pub mod security;
 pub mod summary;
 
 use std::sync::Arc;
@@ -16,10 +17,9 @@ use iced::widget::{center, column, container, opaque, row, space, stack, text};
 use iced::{Element, Length, Task, Theme};
 use uuid::Uuid;
 
-use crate::fabric::connection::ConnectionString;
 use crate::fabric::model::{Fabric, Id, NetworkService, ServiceCategory, default_sync_interval};
 use crate::ipam::provider::{ProviderDescriptor, TestReport};
-use crate::ops::service::ServiceField;
+use crate::ops::service::{ServiceField, UnsavedService};
 use crate::ui::dialog::run_as_dialog::{self, RunAsDialog};
 use crate::ui::widget::host_group_tree::{self, HostGroupTree};
 use crate::ui::widget::style;
@@ -30,17 +30,19 @@ pub enum Page {
     ManufacturerModel,
     Credentials,
     ConnectionString,
+    Security,
     Provider,
     HostGroup,
     Summary,
 }
 
 impl Page {
-    pub const ALL: [Page; 7] = [
+    pub const ALL: [Page; 8] = [
         Page::Name,
         Page::ManufacturerModel,
         Page::Credentials,
         Page::ConnectionString,
+        Page::Security,
         Page::Provider,
         Page::HostGroup,
         Page::Summary,
@@ -51,6 +53,7 @@ impl Page {
             Page::ManufacturerModel => "Manufacturer and Model",
             Page::Credentials => "Credentials",
             Page::ConnectionString => "Connection String",
+            Page::Security => "Security",
             Page::Provider => "Provider",
             Page::HostGroup => "Host Group",
             Page::Summary => "Summary",
@@ -68,6 +71,7 @@ pub struct Wizard {
     pub manufacturer: manufacturer::ManufacturerPage,
     pub credentials: credentials::CredentialsPage,
     pub connection: connection::ConnectionPage,
+    pub security: security::SecurityPage,
     pub provider: provider::ProviderPage,
     pub host_group: HostGroupTree,
     pub summary: summary::SummaryPage,
@@ -84,6 +88,7 @@ pub enum Message {
     Manufacturer(manufacturer::Message),
     Credentials(credentials::Message),
     Connection(connection::Message),
+    Security(security::Message),
     Provider(provider::Message),
     HostGroup(host_group_tree::Message),
     RunAs(run_as_dialog::Message),
@@ -100,12 +105,11 @@ pub enum Message {
 pub enum Event {
     Cancelled,
     SaveRunAs(run_as_dialog::Event),
-    Test {
-        provider: String,
-        connection: ConnectionString,
-        run_as: Id,
-        service_name: String,
-    },
+    Test(UnsavedService),
+    /// Look at the server without credentials (the Security page).
+    Probe(security::Target),
+    /// Choose a certificate authority file.
+    BrowseCaFile,
     Finish(Box<NetworkService>),
 }
 
@@ -123,6 +127,7 @@ impl Wizard {
                 fabric.run_as_accounts.values().cloned().collect(),
             ),
             connection: connection::ConnectionPage::default(),
+            security: security::SecurityPage::default(),
             provider: provider::ProviderPage {
                 skew_threshold_ms,
                 ..provider::ProviderPage::default()
@@ -151,6 +156,7 @@ impl Wizard {
             Page::ManufacturerModel => self.manufacturer.validate(),
             Page::Credentials => self.credentials.validate(),
             Page::ConnectionString => self.connection.validate(),
+            Page::Security => self.security.validate(),
             Page::Provider => self.provider.validate(),
             Page::HostGroup => self.host_group.validate(),
             Page::Summary => self.summary.validate(),
@@ -217,24 +223,30 @@ impl Wizard {
                 self.connection.update(m);
                 self.provider.test = provider::TestState::NotRun;
             }
+            Message::Security(m) => {
+                let event = self.security.update(m);
+                self.provider.test = provider::TestState::NotRun;
+                return event.map(security_event);
+            }
             Message::Provider(m) => {
                 if let Some(provider::Event::Test { provider }) = self.provider.update(m) {
-                    let (Ok(connection), Some(run_as)) =
-                        (self.connection.parsed(), self.credentials.run_as)
+                    let (Some((connection, trust)), Some(run_as)) =
+                        (self.security.outcome(), self.credentials.run_as)
                     else {
                         self.provider.test_finished(Err(
-                            "Complete the Credentials and Connection String pages before testing."
+                            "Complete the Credentials, Connection String and Security pages before testing."
                                 .into(),
                         ));
                         return None;
                     };
                     self.provider.now = Instant::now();
-                    return Some(Event::Test {
+                    return Some(Event::Test(UnsavedService {
                         provider,
                         connection,
+                        trust,
                         run_as,
                         service_name: self.name.name.trim().to_string(),
-                    });
+                    }));
                 }
             }
             Message::HostGroup(m) => self.host_group.update(m),
@@ -243,13 +255,13 @@ impl Wizard {
             Message::Next => {
                 if self.validate_page(self.page).is_ok() && self.page != Page::Summary {
                     self.page = Page::ALL[self.page.index() + 1];
-                    self.enter_page();
+                    return self.enter_page();
                 }
             }
             Message::Previous => {
                 if self.page != Page::Name {
                     self.page = Page::ALL[self.page.index() - 1];
-                    self.enter_page();
+                    return self.enter_page();
                 }
             }
             Message::Cancel => {
@@ -285,11 +297,17 @@ impl Wizard {
         self.connection.default_port = candidates
             .first()
             .map(|c| (c.default_port, c.provider_name.clone()));
+        self.security.default_https = candidates.first().is_some_and(|c| c.default_https);
         self.provider.set_candidates(candidates);
     }
 
-    fn enter_page(&mut self) {
+    fn enter_page(&mut self) -> Option<Event> {
         match self.page {
+            Page::Security => {
+                let connection = self.connection.parsed().ok()?;
+                let port = self.connection.default_port.as_ref().map_or(443, |p| p.0);
+                return self.security.enter(connection, port).map(security_event);
+            }
             Page::Provider => {
                 self.provider.run_as_name = self
                     .credentials
@@ -301,16 +319,26 @@ impl Wizard {
             Page::Summary => self.summary.lines = self.summary_lines(),
             _ => {}
         }
+        None
     }
 
     /// The Summary page's lines. The secret is never read here: only a fixed mask is shown.
     pub fn summary_lines(&self) -> Vec<(String, String)> {
         let account = self.credentials.account();
-        let connection = self
-            .connection
-            .parsed()
-            .map(|c| c.to_string())
-            .unwrap_or_else(|e| e);
+        let outcome = self.security.outcome();
+        let connection = match (&outcome, self.connection.parsed()) {
+            (Some((c, _)), _) => c.to_string(),
+            (None, parsed) => parsed.map(|c| c.to_string()).unwrap_or_else(|e| e),
+        };
+        let encryption = self
+            .security
+            .encryption()
+            .map(|e| e.describe())
+            .unwrap_or_else(|| "Not checked".into());
+        let certificate = match outcome.as_ref().and_then(|(_, t)| t.fingerprint.clone()) {
+            Some(fp) => format!("pinned, SHA-256 {}", crate::ipam::tls::colons(&fp)),
+            None => "checked against this computer's trusted authorities".into(),
+        };
         let port = self.connection.port_note().unwrap_or_default();
         let provider = self
             .provider
@@ -358,6 +386,8 @@ impl Wizard {
             ("Password / token".into(), summary::SECRET_MASK.to_string()),
             ("Connection string".into(), connection),
             ("Port".into(), port),
+            ("Encrypted".into(), encryption),
+            ("Certificate".into(), certificate),
             ("Configuration provider".into(), provider),
             ("Test".into(), test),
             ("Host groups".into(), self.host_group.describe()),
@@ -371,20 +401,39 @@ impl Wizard {
     /// The network service the Finish button adds.
     pub fn service(&self) -> Option<NetworkService> {
         let provider = self.provider.descriptor()?;
-        Some(NetworkService {
+        let (connection, trust) = self.security.outcome()?;
+        let mut service = NetworkService {
             id: Uuid::new_v4(),
             name: self.name.name.trim().to_string(),
             description: self.name.description.trim().to_string(),
             category: ServiceCategory::NetworkManager,
             manufacturer: provider.manufacturer.clone(),
             model: provider.model.clone(),
-            connection: self.connection.parsed().ok()?,
+            connection,
             run_as: self.credentials.run_as?,
             provider: provider.id.clone(),
             scope: self.host_group.scope(),
             sync_interval_secs: default_sync_interval(),
             tls_fingerprint: None,
-        })
+            tls_ca_file: None,
+            allow_cleartext: false,
+        };
+        service.set_trust(trust);
+        Some(service)
+    }
+
+    /// The Security page's look at the server came back.
+    pub fn probe_finished(
+        &mut self,
+        target: &security::Target,
+        result: Result<crate::ipam::tls::Probe, String>,
+    ) {
+        self.security.probe_finished(target, result);
+    }
+
+    /// A CA file was chosen in the file chooser: the Security page looks again with it.
+    pub fn ca_file_chosen(&mut self, path: std::path::PathBuf) -> Option<Event> {
+        self.security.ca_file_chosen(path).map(security_event)
     }
 
     /// The console saved the Run As account (the secret is in the secret store).
@@ -416,6 +465,7 @@ impl Wizard {
                 ServiceField::Model => Page::ManufacturerModel,
                 ServiceField::RunAs => Page::Credentials,
                 ServiceField::Connection => Page::ConnectionString,
+                ServiceField::Security => Page::Security,
                 ServiceField::HostGroups => Page::HostGroup,
             };
         }
@@ -452,6 +502,7 @@ impl Wizard {
             Page::ManufacturerModel => self.manufacturer.view().map(Message::Manufacturer),
             Page::Credentials => self.credentials.view().map(Message::Credentials),
             Page::ConnectionString => self.connection.view().map(Message::Connection),
+            Page::Security => self.security.view().map(Message::Security),
             Page::Provider => self.provider.view().map(Message::Provider),
             Page::HostGroup => host_group::view(&self.host_group).map(Message::HostGroup),
             Page::Summary => self.summary.view(),
@@ -539,6 +590,13 @@ impl Wizard {
             layers = layers.push(opaque(center(confirm).style(style::backdrop)));
         }
         layers.into()
+    }
+}
+
+fn security_event(event: security::Event) -> Event {
+    match event {
+        security::Event::Probe(target) => Event::Probe(target),
+        security::Event::BrowseCaFile => Event::BrowseCaFile,
     }
 }
 

@@ -7,6 +7,7 @@ use iced::widget::{button, column, container, progress_bar, row, scrollable, tab
 use iced::{Element, Length, Theme};
 
 use crate::ipam::provider::{ProviderDescriptor, TestOutcome, TestReport};
+use crate::ipam::tls::Encryption;
 use crate::ui::widget::style::{self, Tone};
 
 #[derive(Debug, Clone)]
@@ -249,6 +250,13 @@ impl ProviderPage {
             ));
         }
         out = out.push(container(tests).style(style::pane).width(Length::Fill));
+        if let Some(e) = &report.encryption {
+            let line = format!("Encrypted: {}", e.describe());
+            out = out.push(match e {
+                Encryption::Cleartext { loopback: false } => style::notice(Tone::Warning, line),
+                _ => style::notice(Tone::Info, line),
+            });
+        }
         let time_line = match (report.server_time, report.skew_ms) {
             (Some(t), Some(skew)) => {
                 let line = format!(
