@@ -1073,3 +1073,163 @@ async fn slow_and_idle_connections_do_not_starve_real_requests() {
     }
     s.shutdown().await;
 }
+
+/// Reads what the server sends on a raw connection until it closes it (or `within` passes):
+/// the text received, and how long it took.
+async fn read_until_closed(
+    conn: &mut tokio::net::TcpStream,
+    within: Duration,
+) -> (String, Option<Duration>) {
+    use tokio::io::AsyncReadExt;
+    let started = std::time::Instant::now();
+    let mut received = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = within.saturating_sub(started.elapsed());
+        match tokio::time::timeout(left, conn.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                return (
+                    String::from_utf8_lossy(&received).into_owned(),
+                    Some(started.elapsed()),
+                );
+            }
+            Ok(Ok(n)) => received.extend_from_slice(&buf[..n]),
+            Err(_) => return (String::from_utf8_lossy(&received).into_owned(), None),
+        }
+    }
+}
+
+/// A client that sends its headers and then stalls or dribbles its body gets 408 (with the
+/// usual JSON error) within the body deadline, and while several such clients are open a
+/// normal request is answered at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_request_bodies_get_408_within_the_deadline() {
+    use fabric_console::ipam_server::guard::{ConnectionLimits, RequestDeadlines};
+    use tokio::io::AsyncWriteExt;
+    let mut cfg = ServerConfig::ephemeral();
+    // Idle connections are closed only after 10 s: the body deadline is what ends these.
+    cfg.connections = ConnectionLimits {
+        idle: Duration::from_secs(10),
+        ..ConnectionLimits::default()
+    };
+    cfg.deadlines = RequestDeadlines {
+        headers: Duration::from_secs(5),
+        body: Duration::from_secs(1),
+    };
+    let s = server::start(cfg).await.unwrap();
+    let token = s.issue_token(Role::AsmAdministrator);
+    let head = format!(
+        "POST /api/v1/address-spaces HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"name\": \""
+    );
+    let started = std::time::Instant::now();
+    let mut slow = Vec::new();
+    for _ in 0..6 {
+        let mut c = tokio::net::TcpStream::connect(s.addr()).await.unwrap();
+        c.write_all(head.as_bytes()).await.unwrap();
+        slow.push(c);
+    }
+    // One more dribbles its body a byte every 200 ms, which the idle limit alone would allow.
+    let mut dribbler = tokio::net::TcpStream::connect(s.addr()).await.unwrap();
+    dribbler.write_all(head.as_bytes()).await.unwrap();
+    let dribbling = tokio::spawn(async move {
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if dribbler.write_all(b"a").await.is_err() {
+                break;
+            }
+        }
+        dribbler
+    });
+
+    // Meanwhile an authenticated request (a write) is answered at once.
+    let client = reqwest::Client::new();
+    let asked = std::time::Instant::now();
+    let (status, body) = send(
+        &client,
+        reqwest::Method::POST,
+        format!("{}/api/v1/address-spaces", s.base_url()),
+        &token,
+        json!({"name": "A", "kind": "provider"})
+            .to_string()
+            .into_bytes(),
+    )
+    .await;
+    let answered = asked.elapsed();
+    assert_eq!(status, 201, "{body}");
+    assert!(answered < Duration::from_millis(500), "{answered:?}");
+
+    for c in &mut slow {
+        let (text, closed) = read_until_closed(c, Duration::from_secs(4)).await;
+        assert!(text.starts_with("HTTP/1.1 408"), "{text:?}");
+        assert!(text.contains("\"error\""), "{text:?}");
+        assert!(text.contains("within 1 s"), "{text:?}");
+        assert!(closed.is_some(), "the connection stayed open after 408");
+    }
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(3), "{waited:?}");
+    let mut dribbler = dribbling.await.unwrap();
+    let (text, _) = read_until_closed(&mut dribbler, Duration::from_secs(2)).await;
+    assert!(text.starts_with("HTTP/1.1 408"), "{text:?}");
+    eprintln!(
+        "normal request answered in {} ms beside 7 stalled bodies; 408s sent within {} ms",
+        answered.as_millis(),
+        waited.as_millis()
+    );
+    // Nothing half-sent was stored.
+    let (_, list) = send(
+        &client,
+        reqwest::Method::GET,
+        format!("{}/api/v1/address-spaces", s.base_url()),
+        &token,
+        vec![],
+    )
+    .await;
+    assert_eq!(list["total"], 1, "{list}");
+    s.shutdown().await;
+}
+
+/// Request headers sent a byte at a time, each within the idle limit, are cut off at the header
+/// deadline instead of holding the connection forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dribbled_request_headers_are_cut_off_at_the_deadline() {
+    use fabric_console::ipam_server::guard::{ConnectionLimits, RequestDeadlines};
+    use tokio::io::AsyncWriteExt;
+    let mut cfg = ServerConfig::ephemeral();
+    cfg.connections = ConnectionLimits {
+        idle: Duration::from_secs(10),
+        ..ConnectionLimits::default()
+    };
+    cfg.deadlines = RequestDeadlines {
+        headers: Duration::from_secs(1),
+        body: Duration::from_secs(5),
+    };
+    let s = server::start(cfg).await.unwrap();
+    let mut c = tokio::net::TcpStream::connect(s.addr()).await.unwrap();
+    let started = std::time::Instant::now();
+    c.write_all(b"GET /api/v1/status HTTP/1.1\r\nX")
+        .await
+        .unwrap();
+    let mut cut_off = None;
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if c.write_all(b"x").await.is_err() {
+            cut_off = Some(started.elapsed());
+            break;
+        }
+        let (_, closed) = read_until_closed(&mut c, Duration::from_millis(1)).await;
+        if closed.is_some() {
+            cut_off = Some(started.elapsed());
+            break;
+        }
+    }
+    let cut_off = cut_off.expect("the connection is still open after 4 s of dribbled headers");
+    assert!(cut_off < Duration::from_secs(2), "{cut_off:?}");
+    eprintln!("dribbled headers cut off after {} ms", cut_off.as_millis());
+    // A prompt client is served as before.
+    let r = reqwest::get(format!("{}/api/v1/status", s.base_url()))
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    s.shutdown().await;
+}

@@ -46,6 +46,8 @@ pub struct AppState {
     pub database_id: String,
     pub clock_offset: chrono::Duration,
     pub requests: AtomicU64,
+    /// How long a request's body may take to arrive once its headers are in.
+    pub body_deadline: std::time::Duration,
     tokens: RwLock<HashMap<String, Role>>,
     /// Requests with unknown tokens per client address, in the current window.
     failures: Mutex<HashMap<std::net::IpAddr, (u32, std::time::Instant)>>,
@@ -63,6 +65,7 @@ impl AppState {
             db: Arc::new(Mutex::new(db)),
             clock_offset,
             requests: AtomicU64::new(0),
+            body_deadline: super::guard::RequestDeadlines::default().body,
             tokens: RwLock::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
         }
@@ -158,6 +161,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .nest("/api/v1", api)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(state.clone(), body_deadline))
         .layer(middleware::from_fn_with_state(state.clone(), common))
         .with_state(state)
 }
@@ -228,6 +232,58 @@ async fn common(State(state): State<Arc<AppState>>, req: Request, next: Next) ->
     }
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// Answers 408 when a request's body has not arrived within the body deadline: a client that
+/// stalls or dribbles its body cannot hold a request (and its database work) forever.
+async fn body_deadline(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    use axum::body::{Body, HttpBody};
+    use futures::StreamExt;
+    if req.body().is_end_stream() {
+        return next.run(req).await;
+    }
+    let limit = state.body_deadline;
+    let deadline = tokio::time::Instant::now() + limit;
+    let expired = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = expired.clone();
+    let req = req.map(|body| {
+        let data = body.into_data_stream();
+        Body::from_stream(futures::stream::unfold(Some(data), move |data| {
+            let flag = flag.clone();
+            async move {
+                let mut data = data?;
+                match tokio::time::timeout_at(deadline, data.next()).await {
+                    Ok(Some(chunk)) => Some((chunk, Some(data))),
+                    Ok(None) => None,
+                    Err(_) => {
+                        flag.store(true, Ordering::Relaxed);
+                        let e = std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "the request body did not arrive in time",
+                        );
+                        Some((Err(axum::Error::new(e)), None))
+                    }
+                }
+            }
+        }))
+    });
+    let resp = next.run(req).await;
+    if !expired.load(Ordering::Relaxed) {
+        return resp;
+    }
+    let mut resp = ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        format!(
+            "the request body did not arrive within {} s; send the whole body at once, or split the work into smaller requests",
+            limit.as_secs_f64()
+        ),
+        None,
+    )
+    .into_response();
+    // The rest of the body is never read: this connection cannot carry another request.
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
     resp
 }
 

@@ -128,6 +128,7 @@ async fn serve(args: IpamServerArgs) -> Result<(), ServerError> {
         allow_remote: args.allow_remote,
         insecure_http: args.insecure_http,
         connections: Default::default(),
+        deadlines: Default::default(),
     };
     let server = super::start(config).await?;
     println!(

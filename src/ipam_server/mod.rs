@@ -40,6 +40,8 @@ pub struct ServerConfig {
     pub insecure_http: bool,
     /// At most this many connections, per address and in all; idle ones are closed.
     pub connections: guard::ConnectionLimits,
+    /// How long a request's headers and then its body may take to arrive.
+    pub deadlines: guard::RequestDeadlines,
 }
 
 impl Default for ServerConfig {
@@ -52,6 +54,7 @@ impl Default for ServerConfig {
             allow_remote: false,
             insecure_http: false,
             connections: guard::ConnectionLimits::default(),
+            deadlines: guard::RequestDeadlines::default(),
         }
     }
 }
@@ -268,7 +271,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let db = tokio::task::spawn_blocking(move || open_database(data_dir.as_deref()))
         .await
         .map_err(|e| ServerError::Database(e.to_string()))??;
-    let state = Arc::new(AppState::new(db, config.clock_offset));
+    let mut state = AppState::new(db, config.clock_offset);
+    state.body_deadline = config.deadlines.body;
+    let state = Arc::new(state);
     let listener =
         std::net::TcpListener::bind(config.listen).map_err(|source| ServerError::Bind {
             addr: config.listen,
@@ -296,18 +301,20 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         let cert =
             tls::load_or_create(config.data_dir.as_deref(), &names).map_err(ServerError::Tls)?;
         let rustls = tls::rustls_config(&cert).map_err(ServerError::Tls)?;
-        let server = axum_server::from_tcp_rustls(
+        let mut server = axum_server::from_tcp_rustls(
             listener,
             axum_server::tls_rustls::RustlsConfig::from_config(rustls),
         )
         .handle(handle.clone())
         .map(|tls| guard::Guard::new(tls, config.connections));
+        limit_header_time(server.http_builder(), config.deadlines.headers);
         let serving: Serving = Box::pin(server.serve(make_service));
         (serving, Some(cert.fingerprint))
     } else {
-        let server = axum_server::from_tcp(listener)
+        let mut server = axum_server::from_tcp(listener)
             .handle(handle.clone())
             .map(|plain| guard::Guard::new(plain, config.connections));
+        limit_header_time(server.http_builder(), config.deadlines.headers);
         let serving: Serving = Box::pin(server.serve(make_service));
         (serving, None)
     };
@@ -327,6 +334,18 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         handle,
         task: Some(task),
     })
+}
+
+/// Closes an HTTP/1 connection whose request headers take longer than `deadline` to arrive.
+/// Hyper applies its header timeout only with a timer, which axum-server does not set.
+fn limit_header_time(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    deadline: Duration,
+) {
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(deadline);
 }
 
 /// The server's accept loop, plain or TLS.
