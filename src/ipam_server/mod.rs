@@ -252,6 +252,18 @@ pub fn revoke_token_in(data_dir: &Path, id: &str) -> Result<Option<Role>, Server
         .map_err(|e| ServerError::Database(e.error))
 }
 
+/// The audit trail of a data directory's writes, newest first: at most `limit` rows, only those
+/// at or after `since` when given.
+pub fn audit_in(
+    data_dir: &Path,
+    limit: i64,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<Vec<db::AuditEntry>, ServerError> {
+    open_database(Some(data_dir))?
+        .audit(limit, since)
+        .map_err(|e| ServerError::Database(e.error))
+}
+
 /// Binds, opens the database and serves on the current tokio runtime until shut down.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let remote = !is_loopback(config.listen.ip());
@@ -381,6 +393,15 @@ fn watch_tokens(state: std::sync::Weak<AppState>) {
             }
         }
     });
+}
+
+/// Parses an RFC 3339 time such as `2025-01-31T09:00:00Z` (any offset) into UTC.
+pub fn parse_utc_time(input: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(input.trim())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| {
+            format!("{input:?} is not an RFC 3339 time ({e}); write e.g. 2025-01-31T09:00:00Z")
+        })
 }
 
 /// Parses `10m`, `-90s`, `2h`, `1d`, `500ms` or combinations such as `1h30m`.
