@@ -25,8 +25,9 @@
 //! - `ipam::nautobot`: the Nautobot provider: `client` (HTTP, paging), `mapping` (objects ↔
 //!   Nautobot), `cursor` (incremental reads, change log), `batches` (bulk writes), `test`.
 //! - `ipam_server`: the built-in IPAM server (axum + SQLite): `api`, `db` (storage and change
-//!   feed; `db::checks`, its own validation), `auth` (tokens, roles), `tls`, `guard` (connection
-//!   limits, idle clients closed), `cli` (`ipam-server`, `token list|revoke|rotate`).
+//!   feed; `db::checks`, its own validation; `db::audit`, the audit trail of writes), `auth`
+//!   (tokens, roles), `tls`, `guard` (connection limits, idle clients closed, request deadlines),
+//!   `cli` (`ipam-server`, `token list|revoke|rotate`, `audit`).
 //! - `sync::normal`: the normalised shape both sides are projected into, and the stored base.
 //! - `sync::plan`: the three-way merge: `projection`, `merge`, `deletion_rules`, `to_console`,
 //!   `to_ipam`, `base`, `conflict` (`ConflictKey`), `summary` (typed counts), `field_text`;

@@ -1073,3 +1073,337 @@ async fn slow_and_idle_connections_do_not_starve_real_requests() {
     }
     s.shutdown().await;
 }
+
+/// Reads what the server sends on a raw connection until it closes it (or `within` passes):
+/// the text received, and how long it took.
+async fn read_until_closed(
+    conn: &mut tokio::net::TcpStream,
+    within: Duration,
+) -> (String, Option<Duration>) {
+    use tokio::io::AsyncReadExt;
+    let started = std::time::Instant::now();
+    let mut received = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = within.saturating_sub(started.elapsed());
+        match tokio::time::timeout(left, conn.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                return (
+                    String::from_utf8_lossy(&received).into_owned(),
+                    Some(started.elapsed()),
+                );
+            }
+            Ok(Ok(n)) => received.extend_from_slice(&buf[..n]),
+            Err(_) => return (String::from_utf8_lossy(&received).into_owned(), None),
+        }
+    }
+}
+
+/// A client that sends its headers and then stalls or dribbles its body gets 408 (with the
+/// usual JSON error) within the body deadline, and while several such clients are open a
+/// normal request is answered at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_request_bodies_get_408_within_the_deadline() {
+    use fabric_console::ipam_server::guard::{ConnectionLimits, RequestDeadlines};
+    use tokio::io::AsyncWriteExt;
+    let mut cfg = ServerConfig::ephemeral();
+    // Idle connections are closed only after 10 s: the body deadline is what ends these.
+    cfg.connections = ConnectionLimits {
+        idle: Duration::from_secs(10),
+        ..ConnectionLimits::default()
+    };
+    cfg.deadlines = RequestDeadlines {
+        headers: Duration::from_secs(5),
+        body: Duration::from_secs(1),
+    };
+    let s = server::start(cfg).await.unwrap();
+    let token = s.issue_token(Role::AsmAdministrator);
+    let head = format!(
+        "POST /api/v1/address-spaces HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"name\": \""
+    );
+    let started = std::time::Instant::now();
+    let mut slow = Vec::new();
+    for _ in 0..6 {
+        let mut c = tokio::net::TcpStream::connect(s.addr()).await.unwrap();
+        c.write_all(head.as_bytes()).await.unwrap();
+        slow.push(c);
+    }
+    // One more dribbles its body a byte every 200 ms, which the idle limit alone would allow.
+    let mut dribbler = tokio::net::TcpStream::connect(s.addr()).await.unwrap();
+    dribbler.write_all(head.as_bytes()).await.unwrap();
+    let dribbling = tokio::spawn(async move {
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if dribbler.write_all(b"a").await.is_err() {
+                break;
+            }
+        }
+        dribbler
+    });
+
+    // Meanwhile an authenticated request (a write) is answered at once.
+    let client = reqwest::Client::new();
+    let asked = std::time::Instant::now();
+    let (status, body) = send(
+        &client,
+        reqwest::Method::POST,
+        format!("{}/api/v1/address-spaces", s.base_url()),
+        &token,
+        json!({"name": "A", "kind": "provider"})
+            .to_string()
+            .into_bytes(),
+    )
+    .await;
+    let answered = asked.elapsed();
+    assert_eq!(status, 201, "{body}");
+    assert!(answered < Duration::from_millis(500), "{answered:?}");
+
+    for c in &mut slow {
+        let (text, closed) = read_until_closed(c, Duration::from_secs(4)).await;
+        assert!(text.starts_with("HTTP/1.1 408"), "{text:?}");
+        assert!(text.contains("\"error\""), "{text:?}");
+        assert!(text.contains("within 1 s"), "{text:?}");
+        assert!(closed.is_some(), "the connection stayed open after 408");
+    }
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(3), "{waited:?}");
+    let mut dribbler = dribbling.await.unwrap();
+    let (text, _) = read_until_closed(&mut dribbler, Duration::from_secs(2)).await;
+    assert!(text.starts_with("HTTP/1.1 408"), "{text:?}");
+    eprintln!(
+        "normal request answered in {} ms beside 7 stalled bodies; 408s sent within {} ms",
+        answered.as_millis(),
+        waited.as_millis()
+    );
+    // Nothing half-sent was stored.
+    let (_, list) = send(
+        &client,
+        reqwest::Method::GET,
+        format!("{}/api/v1/address-spaces", s.base_url()),
+        &token,
+        vec![],
+    )
+    .await;
+    assert_eq!(list["total"], 1, "{list}");
+    s.shutdown().await;
+}
+
+/// Request headers sent a byte at a time, each within the idle limit, are cut off at the header
+/// deadline instead of holding the connection forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dribbled_request_headers_are_cut_off_at_the_deadline() {
+    use fabric_console::ipam_server::guard::{ConnectionLimits, RequestDeadlines};
+    use tokio::io::AsyncWriteExt;
+    let mut cfg = ServerConfig::ephemeral();
+    cfg.connections = ConnectionLimits {
+        idle: Duration::from_secs(10),
+        ..ConnectionLimits::default()
+    };
+    cfg.deadlines = RequestDeadlines {
+        headers: Duration::from_secs(1),
+        body: Duration::from_secs(5),
+    };
+    let s = server::start(cfg).await.unwrap();
+    let mut c = tokio::net::TcpStream::connect(s.addr()).await.unwrap();
+    let started = std::time::Instant::now();
+    c.write_all(b"GET /api/v1/status HTTP/1.1\r\nX")
+        .await
+        .unwrap();
+    let mut cut_off = None;
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if c.write_all(b"x").await.is_err() {
+            cut_off = Some(started.elapsed());
+            break;
+        }
+        let (_, closed) = read_until_closed(&mut c, Duration::from_millis(1)).await;
+        if closed.is_some() {
+            cut_off = Some(started.elapsed());
+            break;
+        }
+    }
+    let cut_off = cut_off.expect("the connection is still open after 4 s of dribbled headers");
+    assert!(cut_off < Duration::from_secs(2), "{cut_off:?}");
+    eprintln!("dribbled headers cut off after {} ms", cut_off.as_millis());
+    // A prompt client is served as before.
+    let r = reqwest::get(format!("{}/api/v1/status", s.base_url()))
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    s.shutdown().await;
+}
+
+/// Every write through the API leaves one audit row per operation naming the token (by its
+/// public id), its role, the method and the object; a refused write leaves no applied row; only
+/// administrators read the audit log.
+#[tokio::test]
+async fn writes_are_audited_and_only_administrators_read_the_audit_log() {
+    let s = start().await;
+    let admin = s.issue_token(Role::AsmAdministrator);
+    let other_admin = s.issue_token(Role::AsmAdministrator);
+    let reader = s.issue_token(Role::ReadOnly);
+    let id_of = |token: &str| server::auth::token_hash(token)[..12].to_string();
+    let base = format!("{}/api/v1", s.base_url());
+    let client = reqwest::Client::new();
+    use reqwest::Method;
+    let write = |method: Method, path: &str, token: &str, body: Value| {
+        let (client, url, token) = (client.clone(), format!("{base}{path}"), token.to_string());
+        let body = if body.is_null() {
+            vec![]
+        } else {
+            body.to_string().into_bytes()
+        };
+        async move { send(&client, method, url, &token, body).await }
+    };
+    let ok = |(status, body): (u16, Value)| {
+        assert!((200..300).contains(&status), "{status} {body}");
+    };
+    ok(write(
+        Method::POST,
+        "/address-spaces",
+        &admin,
+        serde_json::to_value(space("s1", "LN1")).unwrap(),
+    )
+    .await);
+    ok(write(
+        Method::POST,
+        "/subnets",
+        &admin,
+        serde_json::to_value(subnet("n1", "s1", "10.0.0.0/24")).unwrap(),
+    )
+    .await);
+    ok(write(
+        Method::POST,
+        "/ranges",
+        &other_admin,
+        serde_json::to_value(range("r1", "n1", "10.0.0.10", "10.0.0.20")).unwrap(),
+    )
+    .await);
+    ok(write(
+        Method::PATCH,
+        "/ranges/r1",
+        &admin,
+        json!({"end": "10.0.0.30"}),
+    )
+    .await);
+    ok(write(
+        Method::PUT,
+        "/subnets/n1",
+        &admin,
+        serde_json::to_value(subnet("n1", "s1", "10.0.0.0/24")).unwrap(),
+    )
+    .await);
+    ok(write(Method::POST, "/batch", &admin, json!({"ops": [
+        {"op": "delete_range", "object": "r1"},
+        {"op": "create_subnet", "object": serde_json::to_value(subnet("n2", "s1", "10.0.1.0/24")).unwrap()},
+    ]})).await);
+    ok(write(Method::DELETE, "/subnets/n2", &admin, Value::Null).await);
+    // Refused: a range outside its subnet (422), alone and inside a batch.
+    let (status, _) = write(
+        Method::POST,
+        "/ranges",
+        &admin,
+        serde_json::to_value(range("r9", "n1", "10.0.0.10", "10.0.5.1")).unwrap(),
+    )
+    .await;
+    assert_eq!(status, 422);
+    let (status, _) = write(Method::POST, "/batch", &admin, json!({"ops": [
+        {"op": "create_subnet", "object": serde_json::to_value(subnet("n3", "s1", "10.0.3.0/24")).unwrap()},
+        {"op": "create_range", "object": serde_json::to_value(range("r8", "n3", "10.0.3.10", "10.0.9.1")).unwrap()},
+    ]})).await;
+    assert_eq!(status, 422);
+
+    // The read-only token may not read the audit log; nor may a request without a token.
+    let (status, body) = write(Method::GET, "/audit", &reader, Value::Null).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("asm-administrator"),
+        "{body}"
+    );
+    let (status, _) = write(Method::GET, "/audit", "guess", Value::Null).await;
+    assert_eq!(status, 401);
+
+    let (status, body) = write(Method::GET, "/audit?limit=50", &admin, Value::Null).await;
+    assert_eq!(status, 200, "{body}");
+    let rows = body["items"].as_array().unwrap().clone();
+    let summary = |r: &Value| {
+        format!(
+            "{} {} {} {} {} {} {}",
+            r["token_id"].as_str().unwrap(),
+            r["method"].as_str().unwrap(),
+            r["action"].as_str().unwrap(),
+            r["kind"].as_str().unwrap(),
+            r["object_id"].as_str().unwrap(),
+            r["outcome"].as_str().unwrap(),
+            r["summary"].as_str().unwrap(),
+        )
+    };
+    let got: Vec<String> = rows.iter().map(summary).collect();
+    let (a, o) = (id_of(&admin), id_of(&other_admin));
+    let expected = [
+        format!(
+            "{a} POST create range r8 refused created IP address range 10.0.3.10-10.0.9.1 (r8) in subnet 10.0.3.0/24 (n3)"
+        ),
+        format!(
+            "{a} POST create range r9 refused created IP address range 10.0.0.10-10.0.5.1 (r9) in subnet 10.0.0.0/24 (n1)"
+        ),
+        format!(
+            "{a} DELETE delete subnet n2 applied deleted IP address subnet 10.0.1.0/24 (n2) in address space s1"
+        ),
+        format!(
+            "{a} POST create subnet n2 applied created IP address subnet 10.0.1.0/24 (n2) in address space s1"
+        ),
+        format!(
+            "{a} POST delete range r1 applied deleted IP address range 10.0.0.10-10.0.0.30 (r1) in subnet 10.0.0.0/24 (n1)"
+        ),
+        format!(
+            "{a} PUT update subnet n1 applied updated IP address subnet 10.0.0.0/24 (n1) in address space s1"
+        ),
+        format!(
+            "{a} PATCH update range r1 applied updated IP address range 10.0.0.10-10.0.0.30 (r1) in subnet 10.0.0.0/24 (n1)"
+        ),
+        format!(
+            "{o} POST create range r1 applied created IP address range 10.0.0.10-10.0.0.20 (r1) in subnet 10.0.0.0/24 (n1)"
+        ),
+        format!(
+            "{a} POST create subnet n1 applied created IP address subnet 10.0.0.0/24 (n1) in address space s1"
+        ),
+        format!(
+            "{a} POST create address_space s1 applied created IP address space \"LN1 space\" (s1) for logical network LN1"
+        ),
+    ];
+    assert_eq!(got, expected);
+    assert!(rows.iter().all(|r| r["role"] == "asm-administrator"));
+    // A refused operation's row says why; the refused batch's subnet has no row at all.
+    assert!(
+        rows[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("operation 1 of a batch of 2"),
+        "{}",
+        rows[0]
+    );
+    assert!(!rows.iter().any(|r| r["object_id"] == "n3"));
+    // Times are UTC, and no token appears anywhere.
+    assert!(
+        rows.iter()
+            .all(|r| r["at"].as_str().unwrap().ends_with('Z'))
+    );
+    let text = body.to_string();
+    for token in [&admin, &other_admin, &reader] {
+        assert!(!text.contains(token.as_str()));
+    }
+    let (_, body) = write(Method::GET, "/audit?limit=3", &admin, Value::Null).await;
+    assert_eq!(body["items"].as_array().unwrap().len(), 3);
+    let (status, body) = write(Method::GET, "/audit?since=yesterday", &admin, Value::Null).await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (400, Some("since")),
+        "{body}"
+    );
+    s.shutdown().await;
+}

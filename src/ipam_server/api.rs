@@ -12,13 +12,13 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::auth::{self, Role};
-use super::db::{self, Database, MAX_BATCH_OPS, Scope};
+use super::db::{self, Caller, Database, MAX_BATCH_OPS, Scope, rfc3339};
 use super::error::ApiError;
 use crate::ipam::model::{AddressSpace, IpRange, IpamId, IpamKind, IpamOp, IpamSubnet};
 
@@ -46,6 +46,8 @@ pub struct AppState {
     pub database_id: String,
     pub clock_offset: chrono::Duration,
     pub requests: AtomicU64,
+    /// How long a request's body may take to arrive once its headers are in.
+    pub body_deadline: std::time::Duration,
     tokens: RwLock<HashMap<String, Role>>,
     /// Requests with unknown tokens per client address, in the current window.
     failures: Mutex<HashMap<std::net::IpAddr, (u32, std::time::Instant)>>,
@@ -63,6 +65,7 @@ impl AppState {
             db: Arc::new(Mutex::new(db)),
             clock_offset,
             requests: AtomicU64::new(0),
+            body_deadline: super::guard::RequestDeadlines::default().body,
             tokens: RwLock::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
         }
@@ -142,7 +145,9 @@ async fn with_db<T: Send + 'static>(
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
-    let protected = Router::new().route("/whoami", get(whoami));
+    let protected = Router::new()
+        .route("/whoami", get(whoami))
+        .route("/audit", get(audit));
     let protected = resource_routes::<AddressSpace>(protected, "/address-spaces");
     let protected = resource_routes::<IpamSubnet>(protected, "/subnets");
     let protected = resource_routes::<IpRange>(protected, "/ranges")
@@ -158,6 +163,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .nest("/api/v1", api)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(state.clone(), body_deadline))
         .layer(middleware::from_fn_with_state(state.clone(), common))
         .with_state(state)
 }
@@ -231,6 +237,58 @@ async fn common(State(state): State<Arc<AppState>>, req: Request, next: Next) ->
     resp
 }
 
+/// Answers 408 when a request's body has not arrived within the body deadline: a client that
+/// stalls or dribbles its body cannot hold a request (and its database work) forever.
+async fn body_deadline(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    use axum::body::{Body, HttpBody};
+    use futures::StreamExt;
+    if req.body().is_end_stream() {
+        return next.run(req).await;
+    }
+    let limit = state.body_deadline;
+    let deadline = tokio::time::Instant::now() + limit;
+    let expired = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = expired.clone();
+    let req = req.map(|body| {
+        let data = body.into_data_stream();
+        Body::from_stream(futures::stream::unfold(Some(data), move |data| {
+            let flag = flag.clone();
+            async move {
+                let mut data = data?;
+                match tokio::time::timeout_at(deadline, data.next()).await {
+                    Ok(Some(chunk)) => Some((chunk, Some(data))),
+                    Ok(None) => None,
+                    Err(_) => {
+                        flag.store(true, Ordering::Relaxed);
+                        let e = std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "the request body did not arrive in time",
+                        );
+                        Some((Err(axum::Error::new(e)), None))
+                    }
+                }
+            }
+        }))
+    });
+    let resp = next.run(req).await;
+    if !expired.load(Ordering::Relaxed) {
+        return resp;
+    }
+    let mut resp = ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        format!(
+            "the request body did not arrive within {} s; send the whole body at once, or split the work into smaller requests",
+            limit.as_secs_f64()
+        ),
+        None,
+    )
+    .into_response();
+    // The rest of the body is never read: this connection cannot carry another request.
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
+}
+
 async fn require_token(
     State(state): State<Arc<AppState>>,
     mut req: Request,
@@ -245,6 +303,7 @@ async fn require_token(
         return unauthorized("send the header Authorization: Bearer <token>");
     };
     let hash = auth::token_hash(token);
+    let token_id = db::token_id(&hash);
     let cached = state.tokens.read().ok().and_then(|c| c.get(&hash).copied());
     let client = req
         .extensions()
@@ -301,7 +360,15 @@ async fn require_token(
         )
         .into_response();
     }
+    // Who asks, for the audit trail of writes: the token's public id, never the token.
+    let caller = Caller {
+        token_id,
+        role,
+        method: req.method().to_string(),
+        at: state.now(),
+    };
     req.extensions_mut().insert(role);
+    req.extensions_mut().insert(caller);
     next.run(req).await
 }
 
@@ -312,10 +379,6 @@ fn unauthorized(reason: &str) -> Response {
         HeaderValue::from_static("Bearer realm=\"ipam\""),
     );
     resp
-}
-
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 async fn status(State(state): State<Arc<AppState>>) -> Json<Value> {
@@ -338,6 +401,33 @@ async fn time(State(state): State<Arc<AppState>>) -> Json<Value> {
 
 async fn whoami(Extension(role): Extension<Role>) -> Json<Value> {
     Json(json!({ "role": role }))
+}
+
+/// `GET audit?limit=N&since=RFC3339`: the newest audit rows, newest first (administrators only).
+async fn audit(
+    State(state): State<Arc<AppState>>,
+    Extension(role): Extension<Role>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    if role != Role::AsmAdministrator {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "the token's role {role} may not read the audit log; it needs the asm-administrator role (IPAM ASM Administrators)"
+            ),
+            None,
+        ));
+    }
+    let pairs = query_pairs(q)?;
+    let limit = query_i64(&pairs, "limit", 100, 1, MAX_LIST_LIMIT)?;
+    let since = query_str(&pairs, "since")
+        .map(|s| {
+            super::parse_utc_time(s)
+                .map_err(|e| ApiError::bad_request(Some("since"), format!("since: {e}")))
+        })
+        .transpose()?;
+    let items = with_db(&state, move |db| db.audit(limit, since)).await?;
+    Ok(Json(json!({ "items": items, "limit": limit })))
 }
 
 // ---- request parsing ------------------------------------------------------------------
@@ -580,18 +670,27 @@ async fn get_one<R: Resource>(
 }
 
 /// Applies one operation and answers the object as stored.
-async fn write_one<R: Resource>(state: &Arc<AppState>, op: IpamOp) -> Result<R, ApiError> {
-    with_db(state, move |db| apply_and_load(db, op)).await
+async fn write_one<R: Resource>(
+    state: &Arc<AppState>,
+    op: IpamOp,
+    caller: Caller,
+) -> Result<R, ApiError> {
+    with_db(state, move |db| apply_and_load(db, op, &caller)).await
 }
 
 /// Applies one operation and reads back the object it wrote.
-fn apply_and_load<R: Resource>(db: &mut Database, op: IpamOp) -> Result<R, ApiError> {
-    let (id, _) = db.apply_one(op)?;
+fn apply_and_load<R: Resource>(
+    db: &mut Database,
+    op: IpamOp,
+    caller: &Caller,
+) -> Result<R, ApiError> {
+    let (id, _) = db.apply_one(op, caller)?;
     R::load(db, id.as_str())?.ok_or_else(|| missing(R::KIND, id.as_str()))
 }
 
 async fn create<R: Resource>(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let mut map = body_object(body)?;
@@ -599,21 +698,23 @@ async fn create<R: Resource>(
         map.insert("id".into(), Value::String(uuid::Uuid::new_v4().to_string()));
     }
     let resource: R = from_value(Value::Object(map))?;
-    let stored: R = write_one(&state, resource.create()).await?;
+    let stored: R = write_one(&state, resource.create(), caller).await?;
     Ok((StatusCode::CREATED, Json(stored)).into_response())
 }
 
 async fn replace<R: Resource>(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<R>, ApiError> {
     let resource: R = from_value(Value::Object(body_object_for(body, &id)?))?;
-    Ok(Json(write_one(&state, resource.update()).await?))
+    Ok(Json(write_one(&state, resource.update(), caller).await?))
 }
 
 async fn patch<R: Resource>(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<R>, ApiError> {
@@ -628,7 +729,7 @@ async fn patch<R: Resource>(
             merged.insert(k, v);
         }
         let resource: R = from_value(Value::Object(merged))?;
-        apply_and_load(db, resource.update())
+        apply_and_load(db, resource.update(), &caller)
     })
     .await?;
     Ok(Json(result))
@@ -636,14 +737,19 @@ async fn patch<R: Resource>(
 
 async fn delete<R: Resource>(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    with_db(&state, move |db| db.apply_one(R::delete(id.into()))).await?;
+    with_db(&state, move |db| {
+        db.apply_one(R::delete(id.into()), &caller)
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn batch(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let value = parse_value(&body_bytes(body)?)?;
@@ -698,7 +804,7 @@ async fn batch(
             })
         })
         .collect::<Result<Vec<IpamOp>, ApiError>>()?;
-    let outcome = with_db(&state, move |db| db.apply_batch(&ops)).await?;
+    let outcome = with_db(&state, move |db| db.apply_batch(&ops, &caller)).await?;
     let (status, error) = match &outcome.error {
         None => (StatusCode::OK, None),
         Some((index, e)) => (e.status_code(), Some((*index, e.clone()))),

@@ -1,5 +1,6 @@
 //! `fabric-console ipam-server [--listen ..] [--data DIR] [--tls] [--clock-offset 10m] [--allow-remote]`
-//! and `fabric-console ipam-server token --data DIR --role ROLE`.
+//! `fabric-console ipam-server token --data DIR --role ROLE` and
+//! `fabric-console ipam-server audit --data DIR [--limit N] [--since RFC3339]`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -37,6 +38,22 @@ pub enum IpamServerCommand {
     /// Print a new API token for a data directory, or list, revoke or rotate tokens. A running
     /// server notices within a second.
     Token(TokenArgs),
+    /// Print the audit trail of writes, newest first: when, token id, role, method, outcome and
+    /// what was changed.
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct AuditArgs {
+    /// The server's data directory.
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// At most this many rows.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
+    pub limit: i64,
+    /// Only writes at or after this time, e.g. 2025-01-31T09:00:00Z.
+    #[arg(long, value_name = "RFC3339", value_parser = super::parse_utc_time)]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -77,6 +94,16 @@ pub enum TokenAction {
 pub fn run(args: IpamServerArgs) -> Result<(), ServerError> {
     match args.command {
         Some(IpamServerCommand::Token(t)) => token_command(t),
+        Some(IpamServerCommand::Audit(a)) => {
+            let lines = audit_lines(&a)?;
+            if lines.is_empty() {
+                eprintln!("No writes recorded in {}.", a.data.display());
+            }
+            for line in lines {
+                println!("{line}");
+            }
+            Ok(())
+        }
         None => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -119,6 +146,14 @@ fn token_command(t: TokenArgs) -> Result<(), ServerError> {
     Ok(())
 }
 
+/// The lines `ipam-server audit` prints, newest first.
+pub fn audit_lines(args: &AuditArgs) -> Result<Vec<String>, ServerError> {
+    Ok(super::audit_in(&args.data, args.limit, args.since)?
+        .iter()
+        .map(ToString::to_string)
+        .collect())
+}
+
 async fn serve(args: IpamServerArgs) -> Result<(), ServerError> {
     let config = ServerConfig {
         listen: args.listen,
@@ -128,6 +163,7 @@ async fn serve(args: IpamServerArgs) -> Result<(), ServerError> {
         allow_remote: args.allow_remote,
         insecure_http: args.insecure_http,
         connections: Default::default(),
+        deadlines: Default::default(),
     };
     let server = super::start(config).await?;
     println!(
@@ -238,6 +274,79 @@ mod tests {
                 ..
             }))
         ));
+    }
+
+    #[tokio::test]
+    async fn audit_prints_the_writes_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = ServerConfig {
+            data_dir: Some(dir.path().to_path_buf()),
+            ..ServerConfig::ephemeral()
+        };
+        let server = super::super::start(config).await.unwrap();
+        let token = server.issue_token(Role::AsmAdministrator);
+        let client = reqwest::Client::new();
+        for body in [
+            serde_json::json!({"id": "s1", "name": "Blue", "kind": "provider", "vmm_logical_network": "LN1"}),
+            serde_json::json!({"id": "s2", "name": "Green", "kind": "provider"}),
+        ] {
+            let r = client
+                .post(format!("{}/api/v1/address-spaces", server.base_url()))
+                .bearer_auth(&token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+        }
+        server.shutdown().await;
+        let cli = Cli::try_parse_from([
+            "x",
+            "audit",
+            "--data",
+            dir.path().to_str().unwrap(),
+            "--limit",
+            "5",
+        ])
+        .unwrap();
+        let Some(IpamServerCommand::Audit(args)) = cli.args.command else {
+            panic!("not the audit command");
+        };
+        let lines = audit_lines(&args).unwrap();
+        assert_eq!(lines.len(), 2, "{lines:#?}");
+        let id = &super::super::auth::token_hash(&token)[..12];
+        assert!(
+            lines[0].contains(&format!("{id}  asm-administrator  POST    applied")),
+            "{}",
+            lines[0]
+        );
+        assert!(
+            lines[0].ends_with(
+                "created IP address space \"Green\" (s2) (provider, no logical network)"
+            ),
+            "{}",
+            lines[0]
+        );
+        assert!(
+            lines[1].ends_with("(s1) for logical network LN1"),
+            "{}",
+            lines[1]
+        );
+        assert!(lines.iter().all(|l| !l.contains(&token)));
+        let limited = AuditArgs {
+            limit: 1,
+            ..args.clone()
+        };
+        assert_eq!(audit_lines(&limited).unwrap(), lines[..1]);
+        let future = AuditArgs {
+            since: Some(chrono::Utc::now() + chrono::Duration::hours(1)),
+            ..args
+        };
+        assert!(audit_lines(&future).unwrap().is_empty());
+        assert!(
+            Cli::try_parse_from(["x", "audit", "--data", "/tmp/d", "--since", "yesterday"])
+                .is_err()
+        );
     }
 
     #[tokio::test]

@@ -1,7 +1,8 @@
 //! The built-in server's connections: at most `per_address` from one client address and `total`
-//! in all, each closed after `idle` without a byte read or written. Idle or slow clients (a
-//! connection that sends nothing, a header a byte at a time) cannot hold the server: they lose
-//! their connection, and one address cannot take the slots of the others.
+//! in all, each closed after `idle` without a byte read or written. Idle clients (a connection
+//! that sends nothing) cannot hold the server: they lose their connection, and one address cannot
+//! take the slots of the others. Slow ones (headers or a body a byte at a time, each byte within
+//! `idle`) are cut off by the [`RequestDeadlines`].
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -32,6 +33,26 @@ impl Default for ConnectionLimits {
             total: 1024,
             per_address: 128,
             idle: Duration::from_secs(30),
+        }
+    }
+}
+
+/// How long a client may take to send a request's headers, and then its body. The idle limit
+/// alone does not bound them: a byte now and then keeps a connection busy forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestDeadlines {
+    /// For a request's headers, from when the server starts reading them (HTTP/1); the
+    /// connection is closed when it passes.
+    pub headers: Duration,
+    /// From the end of the headers to the end of the body; the request is answered 408.
+    pub body: Duration,
+}
+
+impl Default for RequestDeadlines {
+    fn default() -> Self {
+        RequestDeadlines {
+            headers: Duration::from_secs(30),
+            body: Duration::from_secs(30),
         }
     }
 }

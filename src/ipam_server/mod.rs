@@ -40,6 +40,8 @@ pub struct ServerConfig {
     pub insecure_http: bool,
     /// At most this many connections, per address and in all; idle ones are closed.
     pub connections: guard::ConnectionLimits,
+    /// How long a request's headers and then its body may take to arrive.
+    pub deadlines: guard::RequestDeadlines,
 }
 
 impl Default for ServerConfig {
@@ -52,6 +54,7 @@ impl Default for ServerConfig {
             allow_remote: false,
             insecure_http: false,
             connections: guard::ConnectionLimits::default(),
+            deadlines: guard::RequestDeadlines::default(),
         }
     }
 }
@@ -249,6 +252,18 @@ pub fn revoke_token_in(data_dir: &Path, id: &str) -> Result<Option<Role>, Server
         .map_err(|e| ServerError::Database(e.error))
 }
 
+/// The audit trail of a data directory's writes, newest first: at most `limit` rows, only those
+/// at or after `since` when given.
+pub fn audit_in(
+    data_dir: &Path,
+    limit: i64,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<Vec<db::AuditEntry>, ServerError> {
+    open_database(Some(data_dir))?
+        .audit(limit, since)
+        .map_err(|e| ServerError::Database(e.error))
+}
+
 /// Binds, opens the database and serves on the current tokio runtime until shut down.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let remote = !is_loopback(config.listen.ip());
@@ -268,7 +283,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let db = tokio::task::spawn_blocking(move || open_database(data_dir.as_deref()))
         .await
         .map_err(|e| ServerError::Database(e.to_string()))??;
-    let state = Arc::new(AppState::new(db, config.clock_offset));
+    let mut state = AppState::new(db, config.clock_offset);
+    state.body_deadline = config.deadlines.body;
+    let state = Arc::new(state);
     let listener =
         std::net::TcpListener::bind(config.listen).map_err(|source| ServerError::Bind {
             addr: config.listen,
@@ -296,18 +313,20 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         let cert =
             tls::load_or_create(config.data_dir.as_deref(), &names).map_err(ServerError::Tls)?;
         let rustls = tls::rustls_config(&cert).map_err(ServerError::Tls)?;
-        let server = axum_server::from_tcp_rustls(
+        let mut server = axum_server::from_tcp_rustls(
             listener,
             axum_server::tls_rustls::RustlsConfig::from_config(rustls),
         )
         .handle(handle.clone())
         .map(|tls| guard::Guard::new(tls, config.connections));
+        limit_header_time(server.http_builder(), config.deadlines.headers);
         let serving: Serving = Box::pin(server.serve(make_service));
         (serving, Some(cert.fingerprint))
     } else {
-        let server = axum_server::from_tcp(listener)
+        let mut server = axum_server::from_tcp(listener)
             .handle(handle.clone())
             .map(|plain| guard::Guard::new(plain, config.connections));
+        limit_header_time(server.http_builder(), config.deadlines.headers);
         let serving: Serving = Box::pin(server.serve(make_service));
         (serving, None)
     };
@@ -327,6 +346,18 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         handle,
         task: Some(task),
     })
+}
+
+/// Closes an HTTP/1 connection whose request headers take longer than `deadline` to arrive.
+/// Hyper applies its header timeout only with a timer, which axum-server does not set.
+fn limit_header_time(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    deadline: Duration,
+) {
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(deadline);
 }
 
 /// The server's accept loop, plain or TLS.
@@ -362,6 +393,15 @@ fn watch_tokens(state: std::sync::Weak<AppState>) {
             }
         }
     });
+}
+
+/// Parses an RFC 3339 time such as `2025-01-31T09:00:00Z` (any offset) into UTC.
+pub fn parse_utc_time(input: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(input.trim())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| {
+            format!("{input:?} is not an RFC 3339 time ({e}); write e.g. 2025-01-31T09:00:00Z")
+        })
 }
 
 /// Parses `10m`, `-90s`, `2h`, `1d`, `500ms` or combinations such as `1h30m`.

@@ -1,4 +1,5 @@
-//! The IPAM server's SQLite store: address spaces, subnets, ranges, the change feed and tokens.
+//! The IPAM server's SQLite store: address spaces, subnets, ranges, the change feed, tokens and
+//! the audit trail of writes.
 //!
 //! Objects are stored as their JSON form plus the columns the relations and scope filters need.
 //! Every mutation runs in one transaction and appends `(seq, kind, id, op)` rows to `changes`.
@@ -10,8 +11,10 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+mod audit;
 mod checks;
 
+pub use audit::{AuditEntry, AuditOutcome, Caller, DEFAULT_AUDIT_RETENTION};
 pub use checks::check_id;
 use checks::{validate_range, validate_space, validate_subnet};
 
@@ -33,8 +36,10 @@ const MAX_ADDRESSES: usize = 4096;
 const MAX_LIST: usize = 64;
 const MAX_CUSTOM_FIELDS: usize = 64;
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+/// Schema steps; `PRAGMA user_version` is the number of steps applied. Append only, never edit.
+/// The first step is the schema from before versioning, so it tolerates existing tables.
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS spaces (
     id TEXT PRIMARY KEY, kind TEXT NOT NULL, provider_space TEXT,
     vmm_logical_network TEXT, body TEXT NOT NULL);
@@ -50,7 +55,14 @@ CREATE TABLE IF NOT EXISTS changes (
     seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, id TEXT NOT NULL, op TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tokens (
     hash TEXT PRIMARY KEY, role TEXT NOT NULL, created TEXT NOT NULL);
-";
+",
+    "
+CREATE TABLE audit (
+    seq INTEGER PRIMARY KEY, at TEXT NOT NULL, token_id TEXT NOT NULL, role TEXT NOT NULL,
+    method TEXT NOT NULL, action TEXT NOT NULL, kind TEXT NOT NULL, object_id TEXT NOT NULL,
+    object_name TEXT NOT NULL, summary TEXT NOT NULL, outcome TEXT NOT NULL, detail TEXT);
+",
+];
 
 /// Hex digits of a token's hash that name it in `token list`, `revoke` and `rotate`.
 pub const TOKEN_ID_LEN: usize = 12;
@@ -174,12 +186,49 @@ pub struct Database {
     conn: Connection,
     database_id: String,
     retention: i64,
+    audit_retention: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(
+        "the IPAM database has schema version {found}, newer than the {supported} this server knows; run a newer fabric-console on this data directory"
+    )]
+    NewerSchema { found: i64, supported: i64 },
+}
+
+/// Brings the schema up to date, one step per transaction.
+fn migrate(conn: &mut Connection) -> Result<(), OpenError> {
+    let supported = MIGRATIONS.len() as i64;
+    loop {
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version == supported {
+            return Ok(());
+        }
+        // Another process may be migrating too: look again under the write lock.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > supported {
+            return Err(OpenError::NewerSchema {
+                found: version,
+                supported,
+            });
+        }
+        if version < supported {
+            let step = usize::try_from(version).unwrap_or(0);
+            tx.execute_batch(MIGRATIONS[step])?;
+            tx.pragma_update(None, "user_version", version + 1)?;
+        }
+        tx.commit()?;
+    }
 }
 
 impl Database {
     /// Opens (creating if needed) `DIR/ipam.sqlite3`, or an in-memory database when `dir` is None.
-    pub fn open(dir: Option<&Path>) -> Result<Self, rusqlite::Error> {
-        let conn = match dir {
+    pub fn open(dir: Option<&Path>) -> Result<Self, OpenError> {
+        let mut conn = match dir {
             Some(d) => {
                 let conn = Connection::open(d.join("ipam.sqlite3"))?;
                 conn.busy_timeout(std::time::Duration::from_secs(5))?;
@@ -191,7 +240,7 @@ impl Database {
             None => Connection::open_in_memory()?,
         };
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.execute_batch(SCHEMA)?;
+        migrate(&mut conn)?;
         let existing: Option<String> = conn
             .query_row(
                 "SELECT value FROM meta WHERE key = 'database_id'",
@@ -219,6 +268,7 @@ impl Database {
             conn,
             database_id,
             retention: DEFAULT_CHANGE_RETENTION,
+            audit_retention: DEFAULT_AUDIT_RETENTION,
         })
     }
 
@@ -229,6 +279,19 @@ impl Database {
 
     pub fn set_change_retention(&mut self, rows: i64) {
         self.retention = rows.max(1);
+    }
+
+    pub fn set_audit_retention(&mut self, rows: i64) {
+        self.audit_retention = rows.max(1);
+    }
+
+    /// The newest `limit` audit rows, newest first; only those at or after `since` when given.
+    pub fn audit(
+        &self,
+        limit: i64,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Vec<AuditEntry>, ApiError> {
+        audit::read(&self.conn, limit, since)
     }
 
     fn meta_i64(conn: &Connection, key: &str) -> Result<i64, ApiError> {
@@ -513,18 +576,30 @@ impl Database {
 
     // ---- writes -------------------------------------------------------------------------
 
-    /// Applies the operations in order, all or none, in one transaction.
-    pub fn apply_batch(&mut self, ops: &[IpamOp]) -> Result<BatchOutcome, ApiError> {
+    /// Applies the operations in order, all or none, in one transaction, with an audit row per
+    /// operation in the same transaction. When one is refused, nothing is applied and only the
+    /// refused operation is audited (as refused, after the rollback).
+    pub fn apply_batch(
+        &mut self,
+        ops: &[IpamOp],
+        caller: &Caller,
+    ) -> Result<BatchOutcome, ApiError> {
         let retention = self.retention;
+        let audit_retention = self.audit_retention;
         let tx = self.conn.transaction()?;
         let start_seq = Self::meta_i64(&tx, "last_seq")?;
         let mut seq = start_seq;
         let mut ids = Vec::with_capacity(ops.len());
         for (i, op) in ops.iter().enumerate() {
+            let what = audit::describe(&tx, op)?;
             match apply_op(&tx, &mut seq, op) {
-                Ok(id) => ids.push(id),
+                Ok(id) => {
+                    audit::record(&tx, caller, &what, AuditOutcome::Applied, None)?;
+                    ids.push(id)
+                }
                 Err(e) => {
                     drop(tx);
+                    self.audit_refusal(caller, &what, i, ops.len(), &e);
                     let results = (0..ops.len())
                         .map(|j| {
                             if j == i {
@@ -547,6 +622,7 @@ impl Database {
                 }
             }
         }
+        audit::prune(&tx, audit_retention)?;
         if seq != start_seq {
             tx.execute(
                 "UPDATE meta SET value = ?1 WHERE key = 'last_seq'",
@@ -570,9 +646,40 @@ impl Database {
         })
     }
 
+    /// Records operation `index` of a batch of `count` as refused, after the rollback. The
+    /// refusal is worth keeping, but never worth failing the answer for.
+    fn audit_refusal(
+        &self,
+        caller: &Caller,
+        what: &audit::Described,
+        index: usize,
+        count: usize,
+        e: &ApiError,
+    ) {
+        let detail = if count > 1 {
+            format!(
+                "{} (operation {index} of a batch of {count}; none was applied)",
+                e.error
+            )
+        } else {
+            e.error.clone()
+        };
+        let recorded = audit::record(
+            &self.conn,
+            caller,
+            what,
+            AuditOutcome::Refused,
+            Some(&detail),
+        )
+        .and_then(|()| audit::prune(&self.conn, self.audit_retention));
+        if let Err(a) = recorded {
+            tracing::warn!("cannot audit a refused write: {}", a.error);
+        }
+    }
+
     /// One operation on its own; the error of a failed operation is returned as is.
-    pub fn apply_one(&mut self, op: IpamOp) -> Result<(IpamId, i64), ApiError> {
-        let outcome = self.apply_batch(std::slice::from_ref(&op))?;
+    pub fn apply_one(&mut self, op: IpamOp, caller: &Caller) -> Result<(IpamId, i64), ApiError> {
+        let outcome = self.apply_batch(std::slice::from_ref(&op), caller)?;
         if let Some((_, e)) = outcome.error {
             return Err(e);
         }
@@ -592,6 +699,12 @@ fn scope_condition(kind: IpamKind) -> String {
             "(?1 IS NULL OR subnet IN (SELECT id FROM subnets WHERE address_space IN ({SCOPED_SPACES})))"
         ),
     }
+}
+
+/// RFC 3339, UTC, milliseconds: one text form for every time the server answers or stores, so
+/// that stored text order is time order.
+pub fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 fn parse_body<T: DeserializeOwned>(body: &str) -> Result<T, ApiError> {
@@ -971,6 +1084,7 @@ fn delete_row(
 mod tests {
     use super::*;
     use crate::fabric::model::PoolSettings;
+    use crate::ipam::model::OpVerb;
 
     fn space(id: &str, ln: &str) -> AddressSpace {
         AddressSpace {
@@ -1010,14 +1124,27 @@ mod tests {
         }
     }
 
+    /// An administrator's request, as the API describes it to the database.
+    fn admin() -> Caller {
+        Caller {
+            token_id: "0123456789ab".into(),
+            role: Role::AsmAdministrator,
+            method: "POST".into(),
+            at: chrono::Utc::now(),
+        }
+    }
+
     fn seeded() -> Database {
         let mut db = Database::open(None).unwrap();
         let out = db
-            .apply_batch(&[
-                IpamOp::CreateSpace(space("s1", "LN1")),
-                IpamOp::CreateSubnet(subnet("n1", "s1", "10.0.0.0/24")),
-                IpamOp::CreateRange(range("r1", "n1", "10.0.0.10", "10.0.0.20")),
-            ])
+            .apply_batch(
+                &[
+                    IpamOp::CreateSpace(space("s1", "LN1")),
+                    IpamOp::CreateSubnet(subnet("n1", "s1", "10.0.0.0/24")),
+                    IpamOp::CreateRange(range("r1", "n1", "10.0.0.10", "10.0.0.20")),
+                ],
+                &admin(),
+            )
             .unwrap();
         assert!(out.applied, "{out:?}");
         db
@@ -1028,11 +1155,14 @@ mod tests {
         let mut db = seeded();
         let before = db.last_seq().unwrap();
         let out = db
-            .apply_batch(&[
-                IpamOp::CreateSubnet(subnet("n2", "s1", "10.0.1.0/24")),
-                IpamOp::CreateRange(range("r2", "n2", "10.0.1.10", "10.0.2.20")),
-                IpamOp::DeleteRange("r1".into()),
-            ])
+            .apply_batch(
+                &[
+                    IpamOp::CreateSubnet(subnet("n2", "s1", "10.0.1.0/24")),
+                    IpamOp::CreateRange(range("r2", "n2", "10.0.1.10", "10.0.2.20")),
+                    IpamOp::DeleteRange("r1".into()),
+                ],
+                &admin(),
+            )
             .unwrap();
         assert!(!out.applied);
         assert_eq!(out.results[0], OpResult::NotApplied);
@@ -1052,7 +1182,7 @@ mod tests {
     #[test]
     fn validation_names_the_field() {
         let mut db = seeded();
-        let field = |db: &mut Database, op: IpamOp| db.apply_one(op).unwrap_err();
+        let field = |db: &mut Database, op: IpamOp| db.apply_one(op, &admin()).unwrap_err();
         let e = field(
             &mut db,
             IpamOp::CreateRange(range("r2", "n1", "10.0.0.30", "10.0.0.25")),
@@ -1113,8 +1243,9 @@ mod tests {
         let c0 = db.last_seq().unwrap();
         let mut s = space("s1", "LN1");
         s.description = "changed".into();
-        db.apply_one(IpamOp::UpdateSpace(s)).unwrap();
-        db.apply_one(IpamOp::DeleteRange("r1".into())).unwrap();
+        db.apply_one(IpamOp::UpdateSpace(s), &admin()).unwrap();
+        db.apply_one(IpamOp::DeleteRange("r1".into()), &admin())
+            .unwrap();
         let page = db.changes(&None, c0, 100).unwrap();
         assert_eq!(page.spaces.len(), 1);
         assert_eq!(page.spaces[0].description, "changed");
@@ -1136,7 +1267,7 @@ mod tests {
     fn old_or_foreign_cursors_are_gone() {
         let mut db = seeded();
         db.set_change_retention(2);
-        db.apply_one(IpamOp::CreateSpace(space("s2", "LN2")))
+        db.apply_one(IpamOp::CreateSpace(space("s2", "LN2")), &admin())
             .unwrap();
         assert_eq!(db.changes(&None, 0, 10).unwrap_err().status, 410);
         let last = db.last_seq().unwrap();
@@ -1147,7 +1278,7 @@ mod tests {
     #[test]
     fn scoped_reads_follow_the_logical_network() {
         let mut db = seeded();
-        db.apply_one(IpamOp::CreateSpace(space("s2", "LN2")))
+        db.apply_one(IpamOp::CreateSpace(space("s2", "LN2")), &admin())
             .unwrap();
         let scope: Scope = Some(["LN1".to_string()].into());
         let page = db.snapshot_page(&scope, None, 100).unwrap();
@@ -1157,7 +1288,7 @@ mod tests {
         // Unlinking the space takes it and everything below it out of the scoped view.
         let mut s = space("s1", "LN1");
         s.vmm_logical_network = None;
-        db.apply_one(IpamOp::UpdateSpace(s)).unwrap();
+        db.apply_one(IpamOp::UpdateSpace(s), &admin()).unwrap();
         let ch = db.changes(&scope, c, 100).unwrap();
         assert_eq!(ch.deleted.len(), 3, "{ch:?}");
     }
@@ -1170,7 +1301,7 @@ mod tests {
                 IpamOp::CreateSubnet(subnet(&format!("m{i}"), "s1", &format!("10.1.{i}.0/24")))
             })
             .collect();
-        db.apply_batch(&ops).unwrap();
+        db.apply_batch(&ops, &admin()).unwrap();
         let mut token: Option<String> = None;
         let mut seen = 0;
         loop {
@@ -1182,5 +1313,174 @@ mod tests {
             }
         }
         assert_eq!(seen, 1 + 6 + 1);
+    }
+
+    #[test]
+    fn every_write_is_audited_with_who_and_what() {
+        let mut db = seeded();
+        let mut s = space("s1", "LN1");
+        s.description = "changed".into();
+        let reader = Caller {
+            token_id: "ba9876543210".into(),
+            method: "PUT".into(),
+            ..admin()
+        };
+        db.apply_one(IpamOp::UpdateSpace(s), &reader).unwrap();
+        db.apply_one(IpamOp::DeleteRange("r1".into()), &admin())
+            .unwrap();
+        let rows = db.audit(100, None).unwrap();
+        let lines: Vec<String> = rows.iter().map(|r| r.to_string()).collect();
+        assert_eq!(rows.len(), 5, "{lines:#?}");
+        // Newest first: the delete, the update, then the seeded batch's three creates.
+        let deleted = &rows[0];
+        assert_eq!(
+            (deleted.action, deleted.kind, deleted.object_id.as_str()),
+            (OpVerb::Delete, IpamKind::Range, "r1")
+        );
+        assert_eq!(deleted.object_name, "10.0.0.10-10.0.0.20");
+        assert_eq!(
+            deleted.summary,
+            "deleted IP address range 10.0.0.10-10.0.0.20 (r1) in subnet 10.0.0.0/24 (n1)"
+        );
+        assert_eq!(deleted.outcome, AuditOutcome::Applied);
+        assert_eq!(deleted.detail, None);
+        let updated = &rows[1];
+        assert_eq!(
+            (updated.token_id.as_str(), updated.method.as_str()),
+            ("ba9876543210", "PUT")
+        );
+        assert_eq!(
+            updated.summary,
+            "updated IP address space \"space s1\" (s1) for logical network LN1"
+        );
+        assert_eq!(
+            rows[2].summary,
+            "created IP address range 10.0.0.10-10.0.0.20 (r1) in subnet 10.0.0.0/24 (n1)"
+        );
+        assert_eq!(
+            rows[3].summary,
+            "created IP address subnet 10.0.0.0/24 (n1) in address space s1"
+        );
+        assert_eq!(rows[4].kind, IpamKind::AddressSpace);
+        assert!(rows.iter().all(|r| r.role == Role::AsmAdministrator));
+        assert!(rows.windows(2).all(|w| w[0].seq > w[1].seq));
+        assert!(
+            lines[0].contains("0123456789ab  asm-administrator"),
+            "{}",
+            lines[0]
+        );
+        assert!(
+            lines[0].ends_with("in subnet 10.0.0.0/24 (n1)"),
+            "{}",
+            lines[0]
+        );
+        assert_eq!(db.audit(2, None).unwrap(), rows[..2]);
+    }
+
+    #[test]
+    fn refused_writes_are_audited_as_refused_and_apply_nothing() {
+        let mut db = seeded();
+        let before = db.audit(100, None).unwrap().len();
+        let out = db
+            .apply_batch(
+                &[
+                    IpamOp::CreateSubnet(subnet("n2", "s1", "10.0.1.0/24")),
+                    IpamOp::CreateRange(range("r2", "n2", "10.0.1.10", "10.0.2.20")),
+                ],
+                &admin(),
+            )
+            .unwrap();
+        assert!(!out.applied);
+        let rows = db.audit(100, None).unwrap();
+        assert_eq!(rows.len(), before + 1);
+        let refused = &rows[0];
+        assert_eq!(refused.outcome, AuditOutcome::Refused);
+        assert_eq!(refused.object_id, "r2");
+        let detail = refused.detail.as_deref().unwrap();
+        assert!(detail.contains("operation 1 of a batch of 2"), "{detail}");
+        assert!(
+            !rows.iter().any(|r| r.object_id == "n2"),
+            "an operation of a refused batch is recorded as applied"
+        );
+        // A single refused operation names its reason alone.
+        let e = db
+            .apply_one(IpamOp::DeleteSubnet("nope".into()), &admin())
+            .unwrap_err();
+        let rows = db.audit(1, None).unwrap();
+        assert_eq!(
+            (rows[0].outcome, rows[0].detail.as_deref()),
+            (AuditOutcome::Refused, Some(e.error.as_str()))
+        );
+        assert_eq!(rows[0].summary, "deleted IP address subnet (nope)");
+    }
+
+    #[test]
+    fn a_write_and_its_audit_row_commit_together() {
+        let mut db = seeded();
+        // An audit row that cannot be written takes the change down with it.
+        db.conn
+            .execute_batch("ALTER TABLE audit RENAME TO audit_elsewhere")
+            .unwrap();
+        let e = db
+            .apply_one(IpamOp::CreateSpace(space("s2", "LN2")), &admin())
+            .unwrap_err();
+        assert_eq!(e.status, 500);
+        assert!(db.get_space("s2").unwrap().is_none());
+        db.conn
+            .execute_batch("ALTER TABLE audit_elsewhere RENAME TO audit")
+            .unwrap();
+        db.apply_one(IpamOp::CreateSpace(space("s2", "LN2")), &admin())
+            .unwrap();
+        assert_eq!(db.audit(1, None).unwrap()[0].object_id, "s2");
+    }
+
+    #[test]
+    fn audit_rows_are_bounded_and_filtered_by_time() {
+        let mut db = seeded();
+        db.set_audit_retention(4);
+        let early = admin();
+        let later = Caller {
+            at: early.at + chrono::Duration::hours(1),
+            ..admin()
+        };
+        for i in 0..3 {
+            db.apply_one(IpamOp::CreateSpace(space(&format!("x{i}"), "LN9")), &later)
+                .unwrap();
+        }
+        let rows = db.audit(100, None).unwrap();
+        let ids: Vec<&str> = rows.iter().map(|r| r.object_id.as_str()).collect();
+        assert_eq!(ids, ["x2", "x1", "x0", "r1"]);
+        let since = early.at + chrono::Duration::minutes(30);
+        assert_eq!(db.audit(100, Some(since)).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn databases_from_before_schema_versions_are_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join("ipam.sqlite3")).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('database_id', 'old'), ('last_seq', '0'), \
+                 ('trimmed_through', '0')",
+                [],
+            )
+            .unwrap();
+        }
+        let mut db = Database::open(Some(dir.path())).unwrap();
+        assert_eq!(db.database_id(), "old");
+        let version: i64 = db
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        db.apply_one(IpamOp::CreateSpace(space("s1", "LN1")), &admin())
+            .unwrap();
+        assert_eq!(db.audit(10, None).unwrap().len(), 1);
+        db.conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(db);
+        let e = Database::open(Some(dir.path())).err().unwrap();
+        assert!(matches!(e, OpenError::NewerSchema { found: 99, .. }), "{e}");
+        assert!(e.to_string().contains("newer fabric-console"), "{e}");
     }
 }
