@@ -1,15 +1,55 @@
 #!/usr/bin/env bash
 # Runs every test of Fabric Console: unit tests, integration tests in tests/ (including the
-# Nautobot tests against a real Nautobot that scripts/nautobot.sh installs and starts), and each
-# benchmark once in test mode. Needs root (or sudo) on Debian for the Nautobot harness the first time.
+# Nautobot tests against a real Nautobot that scripts/nautobot.sh installs and starts), each
+# benchmark once in test mode, and tests/secret_service.rs against a real Secret Service
+# (gnome-keyring-daemon in a private D-Bus session). Needs root (or sudo) on Debian the first time,
+# to install the Nautobot harness and the keyring.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export ICED_TEST_BACKEND="${ICED_TEST_BACKEND:-tiny-skia}"
+# Everything but tests/secret_service.rs keeps Run As secrets in the owner-only file.
 export FABRIC_CONSOLE_SECRET_BACKEND="${FABRIC_CONSOLE_SECRET_BACKEND:-file}"
+
+# The Secret Service test's needs: dbus-run-session (dbus-daemon) and gnome-keyring-daemon.
+keyring_packages=(dbus-daemon gnome-keyring)
+if command -v apt-get >/dev/null 2>&1; then
+    missing=()
+    for p in "${keyring_packages[@]}"; do
+        dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+    done
+    if ((${#missing[@]})); then
+        sudo_cmd=()
+        if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+        "${sudo_cmd[@]}" apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-upgrade \
+            --no-install-recommends "${missing[@]}"
+    fi
+fi
+for tool in dbus-run-session gnome-keyring-daemon; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "error: $tool is missing; install the packages ${keyring_packages[*]} (Debian names) to run the Secret Service test." >&2
+        exit 1
+    fi
+done
 
 bash scripts/nautobot.sh start
 eval "$(bash scripts/nautobot.sh env)"
 trap 'bash scripts/nautobot.sh stop >/dev/null 2>&1 || true' EXIT
 
 cargo test --all-targets "$@"
+
+# Run As secrets in a real Secret Service: a private D-Bus session whose gnome-keyring-daemon keeps
+# a throwaway login keyring (throwaway password, throwaway folders), unlocked, and only the test
+# binary that needs it. FABRIC_CONSOLE_TEST_SECRET_SERVICE=1 makes a missing keyring fail the tests.
+keyring_home="$(mktemp -d)"
+mkdir -m 700 "$keyring_home/data" "$keyring_home/runtime"
+status=0
+XDG_DATA_HOME="$keyring_home/data" XDG_RUNTIME_DIR="$keyring_home/runtime" \
+    FABRIC_CONSOLE_TEST_SECRET_SERVICE=1 dbus-run-session -- bash -c '
+        set -euo pipefail
+        printf "%s" "throwaway-test-keyring" | gnome-keyring-daemon --unlock --components=secrets >/dev/null
+        cargo test --test secret_service
+    ' || status=$?
+rm -rf "$keyring_home"
+exit "$status"

@@ -50,6 +50,10 @@ impl Drop for Console {
 }
 
 fn console() -> Console {
+    console_with_secrets(Arc::new(MemorySecretStore::new()))
+}
+
+fn console_with_secrets(secrets: Arc<dyn SecretStore>) -> Console {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -77,7 +81,6 @@ fn console() -> Console {
     };
     fabric.run_as_accounts.insert(account.id, account.clone());
     store.replace_all(fabric).expect("fabric");
-    let secrets: Arc<dyn SecretStore> = Arc::new(MemorySecretStore::new());
     secrets.put(account.id, &token).expect("secret");
 
     let registry = Arc::new(ProviderRegistry::default_registry());
@@ -597,6 +600,26 @@ fn settings_lists_providers_and_guards_used_accounts() {
     c.click("Run As Accounts");
     c.click(ACCOUNT);
     assert!(c.texts_containing("cannot be deleted while IPAM Seven") > 0);
+    assert!(c.texts_containing("kept in memory only") > 0);
+}
+
+#[test]
+fn settings_says_the_secrets_are_in_an_owner_only_file_and_why() {
+    use fabric_console::fabric::secrets::{FileReason, FileSecretStore, SECRETS_FILE};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut c = console_with_secrets(Arc::new(
+        FileSecretStore::new(dir.path()).because(FileReason::NoKeyringAnswered),
+    ));
+    c.click("Settings");
+    c.click("Run As Accounts");
+    let path = dir.path().join(SECRETS_FILE).display().to_string();
+    assert_eq!(c.texts_containing(&path), 1, "the file's path");
+    assert_eq!(c.texts_containing("readable only by this user"), 1);
+    assert_eq!(c.texts_containing("no system keyring"), 1);
+    assert_eq!(
+        c.texts_containing("system keyring (Secret Service), as items"),
+        0
+    );
 }
 
 #[test]

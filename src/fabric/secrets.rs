@@ -1,6 +1,7 @@
 //! Run As secrets (passwords, API tokens), kept apart from the fabric database: in the system keyring
-//! (Secret Service) when it answers, else in an owner-only `secrets.json` in the data directory.
-//! No secret is ever logged or shown by `Debug`.
+//! (the freedesktop.org Secret Service) when it answers, else in an owner-only `secrets.json` in the
+//! data directory. Platforms without the Secret Service always use the file. Where the secrets are
+//! is shown in Settings ▸ Run As Accounts. No secret is ever logged or shown by `Debug`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use super::model::Id;
 
-/// Keyring service name; the keyring user is the Run As account id.
+/// The `service` attribute of every keyring item the console stores.
 pub const KEYRING_SERVICE: &str = "fabric-console";
 /// File backend's file name inside the data directory.
 pub const SECRETS_FILE: &str = "secrets.json";
@@ -21,15 +22,72 @@ pub const BACKEND_ENV: &str = "FABRIC_CONSOLE_SECRET_BACKEND";
 pub const KEYRING_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Later keyring calls may wait for the user to unlock the keyring.
 pub const KEYRING_CALL_TIMEOUT: Duration = Duration::from_secs(30);
-const KEYRING_CALL_STOPPED: &str = "the keyring call stopped unexpectedly";
 
 pub trait SecretStore: Send + Sync {
     fn put(&self, account: Id, secret: &str) -> Result<(), SecretError>;
     fn get(&self, account: Id) -> Result<Option<String>, SecretError>;
     /// Deleting a secret that is not there succeeds.
     fn delete(&self, account: Id) -> Result<(), SecretError>;
-    /// "keyring", "file" or "memory", for the settings page and logs.
+    /// "keyring", "file" or "memory", for logs and the command line.
     fn backend_name(&self) -> &'static str;
+    /// Where the secrets are kept, for the Settings screen.
+    fn location(&self) -> SecretLocation;
+}
+
+/// Where a secret store keeps the Run As secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretLocation {
+    /// The system keyring, through the Secret Service.
+    Keyring,
+    /// The owner-only secrets file.
+    File { path: PathBuf, reason: FileReason },
+    /// Memory only: gone when the process ends.
+    Memory,
+}
+
+/// Why the secrets are in the owner-only file rather than the system keyring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileReason {
+    /// The Secret Service did not answer (or failed) when the console started.
+    NoKeyringAnswered,
+    /// This platform has no Secret Service.
+    NoSecretService,
+    /// `FABRIC_CONSOLE_SECRET_BACKEND=file`.
+    Chosen,
+    /// The demo fabric keeps its own secrets next to it.
+    Demo,
+}
+
+impl SecretLocation {
+    /// One or two sentences for people: which store holds the secrets and, for the file, who can
+    /// read it and why it is used.
+    pub fn summary(&self) -> String {
+        match self {
+            SecretLocation::Keyring => "Run As passwords and tokens are kept in the system keyring \
+                 (Secret Service), as items labelled \"Fabric Console Run As account …\"."
+                .to_string(),
+            SecretLocation::File { path, reason } => {
+                let why = match reason {
+                    FileReason::NoKeyringAnswered => {
+                        "because no system keyring (Secret Service) answered when the console started"
+                    }
+                    FileReason::NoSecretService => {
+                        "because this system has no Secret Service keyring"
+                    }
+                    FileReason::Chosen => "because FABRIC_CONSOLE_SECRET_BACKEND=file is set",
+                    FileReason::Demo => "because this is the demo fabric",
+                };
+                format!(
+                    "Run As passwords and tokens are kept in a file readable only by this user, {why}: {}",
+                    path.display()
+                )
+            }
+            SecretLocation::Memory => {
+                "Run As passwords and tokens are kept in memory only and are forgotten when the console closes."
+                    .to_string()
+            }
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,92 +118,32 @@ pub enum SecretError {
 
 // ---------------------------------------------------------------- keyring
 
-/// The desktop's Secret Service keyring. Every call runs on its own thread with a timeout: the
-/// keyring may block (locked collection, absent D-Bus) and must not run inside a tokio runtime.
-#[derive(Debug, Clone)]
-pub struct KeyringSecretStore {
-    timeout: Duration,
-}
+/// Whether this platform has the freedesktop.org Secret Service at all (Linux and the BSDs). Elsewhere
+/// Run As secrets always go to the owner-only file: no other system keyring is used.
+pub const SECRET_SERVICE_PLATFORM: bool = cfg!(any(
+    target_os = "linux",
+    target_os = "freebsd",
+    target_os = "dragonfly",
+    target_os = "netbsd",
+    target_os = "openbsd"
+));
 
-impl Default for KeyringSecretStore {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl KeyringSecretStore {
-    pub fn new() -> Self {
-        KeyringSecretStore {
-            timeout: KEYRING_CALL_TIMEOUT,
-        }
-    }
-
-    /// Asks the keyring for an entry that need not exist: any answer means the keyring works.
-    pub fn probe(timeout: Duration) -> Result<(), SecretError> {
-        let store = KeyringSecretStore { timeout };
-        store.call(|| {
-            let entry = keyring::Entry::new(KEYRING_SERVICE, "probe")?;
-            match entry.get_password() {
-                Ok(_) | Err(keyring::Error::NoEntry) => Ok(()),
-                Err(e) => Err(e),
-            }
-        })
-    }
-
-    fn call<T: Send + 'static>(
-        &self,
-        work: impl FnOnce() -> Result<T, keyring::Error> + Send + 'static,
-    ) -> Result<T, SecretError> {
-        let (tx, rx) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("keyring".into())
-            .spawn(move || {
-                let _ = tx.send(work());
-            })
-            .map_err(|e| SecretError::Keyring(e.to_string()))?;
-        match rx.recv_timeout(self.timeout) {
-            Ok(result) => result.map_err(|e| SecretError::Keyring(e.to_string())),
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                Err(SecretError::KeyringTimeout(self.timeout.as_secs().max(1)))
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                Err(SecretError::Keyring(KEYRING_CALL_STOPPED.to_string()))
-            }
-        }
-    }
-}
-
-impl SecretStore for KeyringSecretStore {
-    fn put(&self, account: Id, secret: &str) -> Result<(), SecretError> {
-        let secret = secret.to_string();
-        self.call(move || {
-            keyring::Entry::new(KEYRING_SERVICE, &account.to_string())?.set_password(&secret)
-        })
-    }
-
-    fn get(&self, account: Id) -> Result<Option<String>, SecretError> {
-        self.call(move || {
-            match keyring::Entry::new(KEYRING_SERVICE, &account.to_string())?.get_password() {
-                Ok(secret) => Ok(Some(secret)),
-                Err(keyring::Error::NoEntry) => Ok(None),
-                Err(e) => Err(e),
-            }
-        })
-    }
-
-    fn delete(&self, account: Id) -> Result<(), SecretError> {
-        self.call(move || {
-            match keyring::Entry::new(KEYRING_SERVICE, &account.to_string())?.delete_credential() {
-                Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
-                Err(e) => Err(e),
-            }
-        })
-    }
-
-    fn backend_name(&self) -> &'static str {
-        "keyring"
-    }
-}
+#[cfg(any(
+    target_os = "linux",
+    target_os = "freebsd",
+    target_os = "dragonfly",
+    target_os = "netbsd",
+    target_os = "openbsd"
+))]
+pub mod secret_service;
+#[cfg(any(
+    target_os = "linux",
+    target_os = "freebsd",
+    target_os = "dragonfly",
+    target_os = "netbsd",
+    target_os = "openbsd"
+))]
+pub use secret_service::KeyringSecretStore;
 
 // ---------------------------------------------------------------- file
 
@@ -153,6 +151,7 @@ impl SecretStore for KeyringSecretStore {
 /// atomically (temp file + rename) on every change.
 pub struct FileSecretStore {
     path: PathBuf,
+    reason: FileReason,
     /// Serialises read-modify-write within this process.
     lock: Mutex<()>,
 }
@@ -161,6 +160,7 @@ impl std::fmt::Debug for FileSecretStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FileSecretStore")
             .field("path", &self.path)
+            .field("reason", &self.reason)
             .finish_non_exhaustive()
     }
 }
@@ -170,8 +170,15 @@ impl FileSecretStore {
     pub fn new(data_dir: &Path) -> Self {
         FileSecretStore {
             path: data_dir.join(SECRETS_FILE),
+            reason: FileReason::Chosen,
             lock: Mutex::new(()),
         }
+    }
+
+    /// Records why the file is used instead of the system keyring (shown in Settings).
+    pub fn because(mut self, reason: FileReason) -> Self {
+        self.reason = reason;
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -331,6 +338,13 @@ impl SecretStore for FileSecretStore {
     fn backend_name(&self) -> &'static str {
         "file"
     }
+
+    fn location(&self) -> SecretLocation {
+        SecretLocation::File {
+            path: self.path.clone(),
+            reason: self.reason,
+        }
+    }
 }
 
 // ---------------------------------------------------------------- memory
@@ -382,23 +396,96 @@ impl SecretStore for MemorySecretStore {
     fn backend_name(&self) -> &'static str {
         "memory"
     }
+
+    fn location(&self) -> SecretLocation {
+        SecretLocation::Memory
+    }
 }
 
 // ---------------------------------------------------------------- choosing a backend
 
-/// The keyring when it answers within two seconds, else the file backend in `data_dir`.
-/// `FABRIC_CONSOLE_SECRET_BACKEND=file|keyring` skips the probe.
+/// The keyring when it answers within two seconds, else the file backend in `data_dir`; always
+/// the file on platforms without the Secret Service. `FABRIC_CONSOLE_SECRET_BACKEND=file|keyring`
+/// skips the probe.
 pub fn open_secret_store(data_dir: &Path) -> Arc<dyn SecretStore> {
-    match std::env::var(BACKEND_ENV).ok().as_deref() {
-        Some("file") => return Arc::new(FileSecretStore::new(data_dir)),
-        Some("keyring") => return Arc::new(KeyringSecretStore::new()),
-        _ => {}
-    }
-    choose_backend(
+    open_with_setting(
+        std::env::var(BACKEND_ENV).ok().as_deref(),
         data_dir,
-        || KeyringSecretStore::probe(KEYRING_PROBE_TIMEOUT),
-        KEYRING_PROBE_TIMEOUT,
+        probe_keyring,
     )
+}
+
+fn open_with_setting(
+    setting: Option<&str>,
+    data_dir: &Path,
+    probe: impl FnOnce() -> Result<(), SecretError> + Send + 'static,
+) -> Arc<dyn SecretStore> {
+    let file = |reason| Arc::new(FileSecretStore::new(data_dir).because(reason));
+    match setting {
+        Some("file") => return file(FileReason::Chosen),
+        Some("keyring") => return keyring_store(data_dir),
+        Some(other) => tracing::warn!(
+            value = other,
+            "{BACKEND_ENV} is neither \"file\" nor \"keyring\"; choosing the backend as if it were unset"
+        ),
+        None => {}
+    }
+    if !SECRET_SERVICE_PLATFORM {
+        return keyring_store(data_dir);
+    }
+    choose_backend(data_dir, probe, KEYRING_PROBE_TIMEOUT)
+}
+
+#[cfg(any(
+    target_os = "linux",
+    target_os = "freebsd",
+    target_os = "dragonfly",
+    target_os = "netbsd",
+    target_os = "openbsd"
+))]
+fn keyring_store(_data_dir: &Path) -> Arc<dyn SecretStore> {
+    Arc::new(KeyringSecretStore::new())
+}
+
+#[cfg(any(
+    target_os = "linux",
+    target_os = "freebsd",
+    target_os = "dragonfly",
+    target_os = "netbsd",
+    target_os = "openbsd"
+))]
+fn probe_keyring() -> Result<(), SecretError> {
+    KeyringSecretStore::probe(KEYRING_PROBE_TIMEOUT)
+}
+
+/// No Secret Service here, and no other system keyring is used: the owner-only file, said so.
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "freebsd",
+    target_os = "dragonfly",
+    target_os = "netbsd",
+    target_os = "openbsd"
+)))]
+fn keyring_store(data_dir: &Path) -> Arc<dyn SecretStore> {
+    let file = FileSecretStore::new(data_dir).because(FileReason::NoSecretService);
+    tracing::info!(
+        path = %file.path().display(),
+        "This system has no Secret Service keyring; Run As secrets are kept in the file backend, readable only by this user"
+    );
+    Arc::new(file)
+}
+
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "freebsd",
+    target_os = "dragonfly",
+    target_os = "netbsd",
+    target_os = "openbsd"
+)))]
+fn probe_keyring() -> Result<(), SecretError> {
+    Err(SecretError::Keyring(
+        "this system has no Secret Service".into(),
+    ))
 }
 
 /// Runs `probe` on its own thread and falls back to the file backend if it fails or takes too long.
@@ -422,10 +509,10 @@ fn choose_backend(
     match outcome {
         Ok(()) => {
             tracing::info!("Run As secrets are kept in the system keyring");
-            Arc::new(KeyringSecretStore::new())
+            keyring_store(data_dir)
         }
         Err(e) => {
-            let file = FileSecretStore::new(data_dir);
+            let file = FileSecretStore::new(data_dir).because(FileReason::NoKeyringAnswered);
             tracing::warn!(
                 reason = %e,
                 path = %file.path().display(),
@@ -534,18 +621,88 @@ mod tests {
             Duration::from_secs(2),
         );
         assert_eq!(store.backend_name(), "file");
+        match store.location() {
+            SecretLocation::File { path, reason } => {
+                assert_eq!(path, dir.path().join(SECRETS_FILE));
+                assert_eq!(reason, FileReason::NoKeyringAnswered);
+            }
+            other => panic!("{other:?}"),
+        }
         let store = choose_backend(dir.path(), || Ok(()), Duration::from_secs(2));
-        assert_eq!(store.backend_name(), "keyring");
+        let expected = if SECRET_SERVICE_PLATFORM {
+            "keyring"
+        } else {
+            "file"
+        };
+        assert_eq!(store.backend_name(), expected);
     }
 
     #[test]
+    fn settings_summary_names_the_store_and_for_the_file_its_reader_path_and_reason() {
+        let keyring = SecretLocation::Keyring.summary();
+        assert!(keyring.contains("system keyring"), "{keyring}");
+        let dir = tempfile::tempdir().unwrap();
+        let file = FileSecretStore::new(dir.path())
+            .because(FileReason::NoKeyringAnswered)
+            .location()
+            .summary();
+        assert!(file.contains("readable only by this user"), "{file}");
+        assert!(file.contains("no system keyring"), "{file}");
+        assert!(
+            file.contains(&dir.path().join(SECRETS_FILE).display().to_string()),
+            "{file}"
+        );
+        let platform = FileSecretStore::new(dir.path())
+            .because(FileReason::NoSecretService)
+            .location()
+            .summary();
+        assert!(platform.contains("no Secret Service"), "{platform}");
+        assert!(
+            MemorySecretStore::new()
+                .location()
+                .summary()
+                .contains("forgotten")
+        );
+    }
+
+    #[test]
+    fn the_setting_chooses_the_file_without_probing() {
+        let dir = tempfile::tempdir().unwrap();
+        let probed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = probed.clone();
+        let store = open_with_setting(Some("file"), dir.path(), move || {
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        });
+        assert!(!probed.load(std::sync::atomic::Ordering::SeqCst));
+        assert_eq!(
+            store.location(),
+            SecretLocation::File {
+                path: dir.path().join(SECRETS_FILE),
+                reason: FileReason::Chosen
+            }
+        );
+        // An unknown value probes as if unset.
+        let store = open_with_setting(Some("vault"), dir.path(), || {
+            Err(SecretError::Keyring("no D-Bus session".into()))
+        });
+        assert_eq!(store.backend_name(), "file");
+    }
+
+    #[cfg(any(
+        target_os = "linux",
+        target_os = "freebsd",
+        target_os = "dragonfly",
+        target_os = "netbsd",
+        target_os = "openbsd"
+    ))]
+    #[test]
     fn keyring_calls_never_panic_inside_a_runtime() {
+        use secret_service::KEYRING_CALL_STOPPED;
         // Whatever the machine offers (keyring or not), a call from async code answers or errs.
         let runtime = tokio::runtime::Runtime::new().unwrap();
         runtime.block_on(async {
-            let store = KeyringSecretStore {
-                timeout: Duration::from_secs(3),
-            };
+            let store = KeyringSecretStore::with_timeout(Duration::from_secs(3));
             let result = store.get(Uuid::new_v4());
             assert!(
                 !matches!(&result, Err(SecretError::Keyring(m)) if m == KEYRING_CALL_STOPPED),

@@ -19,7 +19,7 @@ pub use app::{App, Message};
 pub use context::AppContext;
 pub use startup::StartError;
 
-use crate::fabric::secrets::{FileSecretStore, SecretStore, open_secret_store};
+use crate::fabric::secrets::{FileReason, FileSecretStore, SecretStore, open_secret_store};
 use crate::paths::DataPaths;
 use preferences::Preferences;
 
@@ -52,7 +52,10 @@ pub fn run(paths: &DataPaths, demo: bool) -> Result<(), StartError> {
         let demo = startup::demo_paths(paths);
         // The previous demo's secrets go with its fabric.
         let _ = std::fs::remove_file(FileSecretStore::new(&demo.data_dir).path());
-        (demo.clone(), Arc::new(FileSecretStore::new(&demo.data_dir)))
+        (
+            demo.clone(),
+            Arc::new(FileSecretStore::new(&demo.data_dir).because(FileReason::Demo)),
+        )
     } else {
         (paths.clone(), open_secret_store(&paths.data_dir))
     };

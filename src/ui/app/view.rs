@@ -62,6 +62,7 @@ impl App {
                             &self.fabric,
                             &self.providers,
                             self.ctx.embedded_ipam.as_ref(),
+                            &self.ctx.secrets.location(),
                         )
                         .map(Message::Settings),
                 )

@@ -1,10 +1,11 @@
 //! The Settings workspace: Configuration Providers (as the registry reports them) and Run As
-//! Accounts (create, edit, delete only when no service uses the account).
+//! Accounts (create, edit, delete only when no service uses the account; where their secrets are).
 
 use iced::widget::{button, column, container, row, scrollable, space, table, text};
 use iced::{Element, Length, Task};
 
 use crate::fabric::model::{Fabric, Id};
+use crate::fabric::secrets::SecretLocation;
 use crate::ipam::provider::ProviderDescriptor;
 use crate::ops::run_as::services_using;
 use crate::ui::context::EmbeddedIpam;
@@ -132,10 +133,11 @@ impl SettingsWorkspace {
         fabric: &'a Fabric,
         providers: &'a [ProviderDescriptor],
         embedded: Option<&'a EmbeddedIpam>,
+        secrets: &SecretLocation,
     ) -> Element<'a, Message> {
         match self.section {
             Section::ConfigurationProviders => providers_view(providers),
-            Section::RunAsAccounts => self.accounts_view(fabric, embedded),
+            Section::RunAsAccounts => self.accounts_view(fabric, embedded, secrets),
         }
     }
 
@@ -143,6 +145,7 @@ impl SettingsWorkspace {
         &'a self,
         fabric: &'a Fabric,
         embedded: Option<&'a EmbeddedIpam>,
+        secrets: &SecretLocation,
     ) -> Element<'a, Message> {
         const COLUMNS: [grid::GridColumn; 4] = [
             col("Name", 3),
@@ -190,7 +193,13 @@ impl SettingsWorkspace {
             ),
         ]
         .spacing(8);
-        let mut page = column![style::heading("Run As Accounts"), toolbar].spacing(8);
+        let store = match secrets {
+            SecretLocation::Keyring => style::hint(secrets.summary()),
+            SecretLocation::File { .. } | SecretLocation::Memory => {
+                style::notice(Tone::Warning, secrets.summary())
+            }
+        };
+        let mut page = column![style::heading("Run As Accounts"), store, toolbar].spacing(8);
         if let Some(users) = delete_reason.filter(|u| !u.is_empty()) {
             page = page.push(style::hint(format!(
                 "This account cannot be deleted while {} use it.",
