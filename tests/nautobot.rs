@@ -6,6 +6,8 @@
 
 #[path = "support/fault_proxy.rs"]
 mod fault_proxy;
+#[path = "support/tls_proxy.rs"]
+mod tls_proxy;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -1629,4 +1631,88 @@ mod demo_fabric_sync {
         assert_eq!(job.counts.total_changes(), 0, "{:?}", job.counts);
         operator.cleanup(&tag).await;
     }
+}
+
+/// Nautobot behind a company's TLS front (its own certificate authority, or a self-signed
+/// certificate): refused until trusted, then reached through the CA file or by pinning.
+#[tokio::test]
+async fn nautobot_behind_tls_is_trusted_through_a_ca_file_or_a_pinned_certificate() {
+    use fabric_console::fabric::model::TlsTrust;
+    use fabric_console::ipam::tls::Encryption;
+    let nb = nautobot();
+    let upstream = nb
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse::<std::net::SocketAddr>()
+        .expect("NAUTOBOT_URL is http://IP:PORT");
+    let ca = tls_proxy::InternalCa::issue(&["127.0.0.1"]);
+    let proxy = tls_proxy::TlsProxy::start(upstream, ca.cert.clone(), ca.key.clone_key()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("contoso-ca.pem");
+    std::fs::write(&ca_file, &ca.ca_pem).unwrap();
+    let url = format!("https://{}", proxy.addr());
+    let test_with = |trust: TlsTrust| {
+        let url = url.clone();
+        let token = nb.token.clone();
+        async move {
+            NautobotProviderFactory::new()
+                .connect(ProviderConfig {
+                    connection: ConnectionString::parse(&url).unwrap(),
+                    credentials: Credentials {
+                        user_name: "nautobot-test-account".into(),
+                        secret: token,
+                    },
+                    trust,
+                    service_name: "interop over TLS".into(),
+                })
+                .expect("provider")
+                .test()
+                .await
+        }
+    };
+    let refused = test_with(TlsTrust::default()).await;
+    assert!(!refused.passed(), "an unknown authority is refused");
+    assert!(
+        refused.tests[0].detail.contains("TLS"),
+        "{:?}",
+        refused.tests[0]
+    );
+    let report = test_with(TlsTrust {
+        ca_file: Some(ca_file.clone()),
+        ..TlsTrust::default()
+    })
+    .await;
+    assert!(report.passed(), "{report:#?}");
+    assert_eq!(report.encryption, Some(Encryption::CaFile(ca_file)));
+    let fingerprint = fabric_console::ipam_server::tls::fingerprint(&ca.cert);
+    let report = test_with(TlsTrust::pinned(Some(fingerprint))).await;
+    assert!(report.passed(), "{report:#?}");
+    assert_eq!(report.encryption, Some(Encryption::Pinned));
+    // Another certificate: the pin refuses it.
+    let (other, key) = tls_proxy::InternalCa::self_signed(&["127.0.0.1"]);
+    let other_proxy = tls_proxy::TlsProxy::start(upstream, other, key).await;
+    let report = NautobotProviderFactory::new()
+        .connect(ProviderConfig {
+            connection: ConnectionString::parse(&format!("https://{}", other_proxy.addr()))
+                .unwrap(),
+            credentials: Credentials {
+                user_name: "nautobot-test-account".into(),
+                secret: nb.token.clone(),
+            },
+            trust: TlsTrust::pinned(Some(fabric_console::ipam_server::tls::fingerprint(
+                &ca.cert,
+            ))),
+            service_name: "interop over TLS".into(),
+        })
+        .expect("provider")
+        .test()
+        .await;
+    assert!(!report.passed());
+    assert!(
+        report.tests[0].detail.contains("certificate has changed"),
+        "{:?}",
+        report.tests[0]
+    );
+    drop(proxy);
 }

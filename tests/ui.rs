@@ -54,13 +54,17 @@ fn console() -> Console {
 }
 
 fn console_with_secrets(secrets: Arc<dyn SecretStore>) -> Console {
+    console_on(ServerConfig::ephemeral(), secrets)
+}
+
+fn console_on(server_config: ServerConfig, secrets: Arc<dyn SecretStore>) -> Console {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
     let server = runtime
-        .block_on(server::start(ServerConfig::ephemeral()))
+        .block_on(server::start(server_config))
         .expect("built-in IPAM server");
     let token = server.issue_token(server::Role::AsmAdministrator);
 
@@ -216,6 +220,23 @@ impl Console {
     }
 
     fn last_text_center(&mut self, label: &str) -> iced::Point {
+        self.last_text_center_where(label, |content, label| content == label)
+    }
+
+    /// Clicks the last text that contains `needle` (a long checkbox label, a notice).
+    fn click_containing(&mut self, needle: &str) {
+        let at = self.last_text_center_where(needle, |content, needle| content.contains(needle));
+        self.interact(|ui| {
+            ui.point_at(at);
+            ui.simulate(iced_test::simulator::click());
+        });
+    }
+
+    fn last_text_center_where(
+        &mut self,
+        label: &str,
+        matches: fn(&str, &str) -> bool,
+    ) -> iced::Point {
         let label = label.to_string();
         self.interact(|ui| {
             let mut last = None;
@@ -225,7 +246,7 @@ impl Console {
                     visible_bounds: Some(b),
                     ..
                 } = candidate
-                    && content == label.as_str()
+                    && matches(content, label.as_str())
                 {
                     last = Some(b);
                 }
@@ -297,8 +318,8 @@ impl Console {
         );
     }
 
-    /// Name, Manufacturer and Model, Credentials (Browse), Connection String.
-    fn walk_to_provider(&mut self, name: &str) {
+    /// Name, Manufacturer and Model, Credentials (Browse), Connection String, then Security.
+    fn walk_to_security(&mut self, name: &str, connection: &str) {
         self.open_wizard();
         self.type_into(wizard::name::NAME_INPUT, name);
         self.click("Next");
@@ -312,11 +333,16 @@ impl Console {
         self.click("OK");
         self.click("Next");
         assert_eq!(self.wizard().page, Page::ConnectionString);
-        let connection = self.connection();
-        self.type_into(wizard::connection::CONNECTION_INPUT, &connection);
+        self.type_into(wizard::connection::CONNECTION_INPUT, connection);
         self.click("Next");
         // Security: the console looked at the server without credentials.
         assert_eq!(self.wizard().page, Page::Security);
+    }
+
+    /// To the Provider page of the plain-HTTP test server on loopback.
+    fn walk_to_provider(&mut self, name: &str) {
+        let connection = self.connection();
+        self.walk_to_security(name, &connection);
         assert!(
             self.texts_containing("offers only plain HTTP. It is this computer") > 0,
             "the built-in test server is plain HTTP on loopback"
@@ -750,4 +776,52 @@ fn the_context_menu_stays_inside_the_window() {
     assert!(matches!(c.app.modal(), Some(Modal::Properties(_))));
     c.send(Message::Key(fabric_console::ui::app::KeyAction::Escape));
     assert!(c.app.modal().is_none(), "Escape closes Properties");
+}
+
+#[test]
+fn the_security_page_pins_a_self_signed_certificate_on_first_contact() {
+    let mut c = console_on(
+        ServerConfig {
+            tls: true,
+            ..ServerConfig::ephemeral()
+        },
+        Arc::new(MemorySecretStore::new()),
+    );
+    let server = c.server.as_ref().expect("server");
+    let fingerprint = server.tls_fingerprint().expect("TLS");
+    // Typed as an administrator would: no scheme.
+    let typed = server.addr().to_string();
+    c.walk_to_security("IPAM TLS", &typed);
+    assert!(
+        c.texts_containing("offers HTTPS, but this computer does not trust its certificate") > 0
+    );
+    assert!(
+        c.texts_containing(&fabric_console::ipam::tls::colons(&fingerprint)) > 0,
+        "the fingerprint is shown to compare"
+    );
+    c.click("Next");
+    assert_eq!(c.wizard().page, Page::Security, "not trusted, no Next");
+    c.click_containing("Trust exactly this certificate");
+    assert!(c.texts_containing("only the pinned certificate is accepted") > 0);
+    c.click("Next");
+    assert_eq!(c.wizard().page, Page::Provider);
+    c.run_test();
+    assert!(c.shows("Passed"), "the pinned server passes the tests");
+    assert!(c.texts_containing("Encrypted: yes (TLS; only the pinned certificate") > 0);
+    c.click("Next");
+    c.click("All host groups");
+    c.click("Next");
+    assert_eq!(c.wizard().page, Page::Summary);
+    c.click("Finish");
+    let fabric = c.app.fabric();
+    let service = fabric
+        .network_services
+        .values()
+        .find(|s| s.name == "IPAM TLS")
+        .expect("service added");
+    assert_eq!(
+        service.tls_fingerprint.as_deref(),
+        Some(fingerprint.as_str())
+    );
+    assert_eq!(service.connection.to_string(), format!("https://{typed}"));
 }

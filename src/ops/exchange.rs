@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::fabric::connection::ConnectionString;
 use crate::fabric::exchange::{ImportError, ImportProblem};
-use crate::fabric::model::{Fabric, Id};
+use crate::fabric::model::{Fabric, Id, TlsTrust};
 use crate::fabric::secrets::SecretStore;
 use crate::fabric::store::{FabricStore, StoreError};
 
@@ -38,14 +38,15 @@ impl Imported {
 }
 
 /// Run As accounts (id, name) of `imported` that some imported network service would use
-/// against a server (connection string) that no current service reached with that account:
-/// their stored secret was not entered for it.
+/// against a server (connection string) that no current service reached with that account, or
+/// reach with other trust (another pinned certificate or CA file, or plain HTTP newly allowed):
+/// their stored secret was not entered for that.
 pub fn secrets_that_would_move(current: &Fabric, imported: &Fabric) -> Vec<(Id, String)> {
-    let reached = |f: &Fabric, account: Id| -> HashSet<ConnectionString> {
+    let reached = |f: &Fabric, account: Id| -> HashSet<(ConnectionString, TlsTrust)> {
         f.network_services
             .values()
             .filter(|s| s.run_as == account)
-            .map(|s| s.connection.clone())
+            .map(|s| (s.connection.clone(), s.trust()))
             .collect()
     };
     imported
@@ -130,6 +131,26 @@ mod tests {
             secrets.get(account.id).unwrap().as_deref(),
             Some("token-for-ipam1")
         );
+
+        // Same host, but plain HTTP newly allowed, or another certificate pinned: the secret
+        // was not entered for that either.
+        for weaken in [
+            |s: &mut NetworkService| s.allow_cleartext = true,
+            |s: &mut NetworkService| s.tls_fingerprint = Some("cd".repeat(32)),
+        ] {
+            secrets.put(account.id, "token-for-ipam1").unwrap();
+            let mut imported = (*store.fabric()).clone();
+            let s = imported.network_services.get_mut(&ipam1.id).unwrap();
+            weaken(s);
+            let done = replace_fabric(&store, &secrets, imported).unwrap();
+            assert_eq!(done.secrets_forgotten, ["IPAM account"]);
+            assert_eq!(secrets.get(account.id).unwrap(), None);
+            let back = (*store.fabric()).clone();
+            let mut restored = back.clone();
+            restored.network_services.insert(ipam1.id, ipam1.clone());
+            replace_fabric(&store, &secrets, restored).unwrap();
+        }
+        secrets.put(account.id, "token-for-ipam1").unwrap();
 
         // The service now points at another host: the secret is forgotten and must be entered.
         let mut moved = (*store.fabric()).clone();

@@ -49,6 +49,7 @@ fields! {
     RunAsAccount => "Run As account",
     ConfigurationProvider => "Configuration provider",
     SyncInterval => "Sync interval",
+    Certificate => "Certificate",
 }
 
 impl fmt::Display for Field {

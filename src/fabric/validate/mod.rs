@@ -58,6 +58,8 @@ pub enum Rule {
     ProviderEmpty,
     ServiceScope,
     SyncInterval,
+    /// A pinned fingerprint that is not one, or a certificate setting with plain HTTP.
+    TlsSettings,
 }
 
 /// One problem in the fabric. Displayed as one sentence: what is wrong and what to do.

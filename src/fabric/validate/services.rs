@@ -44,6 +44,32 @@ pub(super) fn check_service(view: &View<'_>, n: &NetworkService, out: &mut Vec<V
     out.extend(check_service_provider(n));
     out.extend(check_service_scope(view, n));
     out.extend(check_sync_interval(n));
+    out.extend(check_trust(n));
+}
+
+/// The certificate settings can work: a pinned fingerprint is a SHA-256 one, and neither a pin
+/// nor a CA file goes with an `http://` connection string (that would silently not be used).
+fn check_trust(n: &NetworkService) -> Option<ValidationError> {
+    use crate::fabric::connection::Scheme;
+    let message = if n
+        .tls_fingerprint
+        .as_deref()
+        .is_some_and(|f| crate::ipam_server::tls::normalize_fingerprint(f).is_none())
+    {
+        "Certificate: the pinned fingerprint is not a SHA-256 fingerprint (64 hex digits). Check the certificate again on the Security page and trust it.".to_string()
+    } else if n.connection.scheme == Some(Scheme::Http)
+        && (n.tls_fingerprint.is_some() || n.tls_ca_file.is_some())
+    {
+        "Certificate: a certificate is pinned or a CA file is set, but the connection string says http://. Write https:// or clear the certificate settings.".to_string()
+    } else {
+        return None;
+    };
+    Some(service_problem(
+        n,
+        Field::Certificate,
+        Rule::TlsSettings,
+        message,
+    ))
 }
 
 fn check_service_run_as(view: &View<'_>, n: &NetworkService) -> Option<ValidationError> {
@@ -154,6 +180,16 @@ mod tests {
         expect(&errors, Rule::ReferenceMissing, SERVICE, "Host groups");
         let errors =
             broken(|f| object_mut(&mut f.network_services, SERVICE).sync_interval_secs = 29);
+        let bad_pin = broken(|f| {
+            object_mut(&mut f.network_services, SERVICE).tls_fingerprint = Some("ab12".into())
+        });
+        assert_eq!(bad_pin[0].rule, Rule::TlsSettings, "{bad_pin:?}");
+        let downgrade = broken(|f| {
+            let s = object_mut(&mut f.network_services, SERVICE);
+            s.connection = "http://ipam.contoso.com".parse().unwrap();
+            s.tls_fingerprint = Some("ab".repeat(32));
+        });
+        assert!(downgrade[0].message.contains("https://"), "{downgrade:?}");
         expect(&errors, Rule::SyncInterval, SERVICE, "Sync interval");
         let errors =
             broken(|f| object_mut(&mut f.network_services, SERVICE).sync_interval_secs = u64::MAX);
