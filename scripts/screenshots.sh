@@ -85,6 +85,8 @@ CONNECTION="$(sed 's/\x1b\[[0-9;]*m//g' "$LOG" | grep -o 'embedded_ipam=[^ ]*' |
 type_text "${CONNECTION:-127.0.0.1}"
 shot wizard-connection
 key Return
+shot wizard-security 1.5           # the console looked at the server without credentials
+key Return
 click 435 279                      # Test
 shot wizard-provider 3
 key Return
@@ -107,6 +109,8 @@ click 525 386
 click 947 523
 key Return
 type_text "127.0.0.1:9"
+key Return
+sleep 1.5                          # Security: not reachable, may be added trusting this computer's authorities
 key Return
 key Return
 click 486 218                      # All host groups

@@ -249,8 +249,9 @@ impl BuiltinProvider {
     fn transport_failure(&self, e: &reqwest::Error) -> Failure {
         let detail = error_chain(e);
         let server = self.server.clone();
-        let tls = is_tls_error(e);
-        let error = if tls {
+        let tls = tls::failure(e);
+        let tls_failed = tls.is_some();
+        let error = if let Some(detail) = tls {
             IpamError::Tls { server, detail }
         } else if e.is_timeout() {
             IpamError::Timeout { server, detail }
@@ -263,7 +264,7 @@ impl BuiltinProvider {
         };
         Failure {
             error,
-            nothing_sent: e.is_connect() && !tls,
+            nothing_sent: e.is_connect() && !tls_failed,
         }
     }
 
@@ -570,24 +571,6 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         source = s.source();
     }
     parts.join(": ")
-}
-
-fn is_tls_error(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(s) = source {
-        if s.downcast_ref::<rustls::Error>().is_some() {
-            return true;
-        }
-        // io::Error::source() skips the error it wraps, so look inside explicitly.
-        source = match s
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-        {
-            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
-            None => s.source(),
-        };
-    }
-    false
 }
 
 // ---- wire types -----------------------------------------------------------------------

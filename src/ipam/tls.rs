@@ -275,6 +275,35 @@ fn web_pki(
     Ok(verifier)
 }
 
+/// The TLS failure somewhere in an error's chain, in words an administrator acts on; `None`
+/// when the failure is not TLS.
+pub fn failure(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(tls) = s.downcast_ref::<rustls::Error>() {
+            return Some(match tls {
+                rustls::Error::General(message) => message.clone(),
+                rustls::Error::InvalidCertificate(_) => {
+                    format!("the server's certificate was refused: {}", describe_rejection(tls, "the server"))
+                }
+                rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => {
+                    "the server did not answer in TLS; if it offers only plain HTTP, write http:// in the connection string".to_string()
+                }
+                other => other.to_string(),
+            });
+        }
+        // io::Error::source() skips the error it wraps, so look inside explicitly.
+        source = match s
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => s.source(),
+        };
+    }
+    None
+}
+
 /// What a certificate problem means to an administrator.
 fn describe_rejection(e: &rustls::Error, host: &str) -> String {
     match e {
@@ -321,9 +350,12 @@ impl ServerCertVerifier for Verifier {
                 if &got == pinned {
                     Ok(ServerCertVerified::assertion())
                 } else {
+                    let begins = |hex: &str| colons(&hex[..hex.len().min(16)]);
                     Err(rustls::Error::General(format!(
-                        "the server's certificate has changed: it now has SHA-256 fingerprint {got}, not the pinned {pinned}. \
-                         If the certificate was replaced on purpose, check the new one with the server's administrator and trust it again"
+                        "the server's certificate has changed: its SHA-256 fingerprint now begins {}, the pinned one {}. \
+                         If it was replaced on purpose, compare the new one with the server's administrator (`service certificate`) and trust it again",
+                        begins(&got),
+                        begins(pinned)
                     )))
                 }
             }
@@ -433,6 +465,11 @@ impl CertificateInfo {
     pub fn fingerprint_colons(&self) -> String {
         colons(&self.fingerprint)
     }
+
+    /// The same on two lines of 16 pairs, to fit a dialog.
+    pub fn fingerprint_two_lines(&self) -> String {
+        colons_two_lines(&self.fingerprint)
+    }
 }
 
 /// `ab12…` as `AB:12:…`.
@@ -442,6 +479,15 @@ pub fn colons(hex: &str) -> String {
         .map(|p| String::from_utf8_lossy(p).to_ascii_uppercase())
         .collect::<Vec<_>>()
         .join(":")
+}
+
+/// `colons` on two lines of 16 pairs each (a SHA-256 fingerprint), to fit a dialog.
+pub fn colons_two_lines(hex: &str) -> String {
+    let pairs = colons(hex);
+    match pairs.char_indices().filter(|(_, c)| *c == ':').nth(15) {
+        Some((i, _)) => format!("{}\n{}", &pairs[..=i], &pairs[i + 1..]),
+        None => pairs,
+    }
 }
 
 /// What a server offers on first contact.
@@ -688,5 +734,21 @@ mod tests {
     #[test]
     fn fingerprints_show_as_colon_pairs() {
         assert_eq!(colons("ab01ff"), "AB:01:FF");
+        let info = CertificateInfo {
+            subject: String::new(),
+            issuer: String::new(),
+            not_before: Utc::now(),
+            not_after: Utc::now(),
+            names: Vec::new(),
+            fingerprint: "ab".repeat(32),
+        };
+        let lines: Vec<_> = info
+            .fingerprint_two_lines()
+            .lines()
+            .map(String::from)
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].len(), 16 * 3);
+        assert_eq!(lines.concat(), info.fingerprint_colons());
     }
 }

@@ -50,7 +50,7 @@ pub fn load_or_create(dir: Option<&Path>, names: &[String]) -> Result<ServerCert
             });
         }
     }
-    let generated = rcgen::generate_simple_self_signed(names.to_vec())
+    let generated = self_signed(names)
         .map_err(|e| format!("cannot generate a self-signed certificate: {e}"))?;
     if let Some(d) = dir {
         std::fs::write(d.join(CERT_FILE), generated.cert.pem())
@@ -66,6 +66,18 @@ pub fn load_or_create(dir: Option<&Path>, names: &[String]) -> Result<ServerCert
         cert,
         key,
     })
+}
+
+/// A self-signed certificate for `names`, its subject naming the product, so that an
+/// administrator comparing it on first contact sees what it is.
+fn self_signed(names: &[String]) -> Result<rcgen::CertifiedKey, rcgen::Error> {
+    let mut params = rcgen::CertificateParams::new(names.to_vec())?;
+    let mut subject = rcgen::DistinguishedName::new();
+    subject.push(rcgen::DnType::CommonName, "Fabric Console IPAM Server");
+    params.distinguished_name = subject;
+    let key_pair = rcgen::KeyPair::generate()?;
+    let cert = params.self_signed(&key_pair)?;
+    Ok(rcgen::CertifiedKey { cert, key_pair })
 }
 
 pub fn rustls_config(cert: &ServerCertificate) -> Result<Arc<rustls::ServerConfig>, String> {

@@ -306,6 +306,11 @@ pub(super) fn transport_error(server: &str, e: &reqwest::Error) -> IpamError {
             server: server.to_string(),
             detail,
         }
+    } else if let Some(detail) = crate::ipam::tls::failure(e) {
+        IpamError::Tls {
+            server: server.to_string(),
+            detail,
+        }
     } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
     {
         IpamError::Tls {

@@ -336,7 +336,10 @@ impl Wizard {
             .map(|e| e.describe())
             .unwrap_or_else(|| "Not checked".into());
         let certificate = match outcome.as_ref().and_then(|(_, t)| t.fingerprint.clone()) {
-            Some(fp) => format!("pinned, SHA-256 {}", crate::ipam::tls::colons(&fp)),
+            Some(fp) => format!(
+                "pinned, SHA-256\n{}",
+                crate::ipam::tls::colons_two_lines(&fp)
+            ),
             None => "checked against this computer's trusted authorities".into(),
         };
         let port = self.connection.port_note().unwrap_or_default();

@@ -137,6 +137,16 @@ impl SecurityPage {
             .is_some_and(|t| t.connection.is_loopback())
     }
 
+    /// A server that cannot be reached now may still be added when nothing would be weakened:
+    /// it will use HTTPS trusting only this computer's authorities (or plain HTTP to this
+    /// computer). Plain HTTP to another computer needs the look first.
+    fn may_add_unchecked(&self) -> bool {
+        self.target.as_ref().is_some_and(|t| {
+            t.connection.scheme != Some(crate::fabric::connection::Scheme::Http)
+                || t.connection.is_loopback()
+        })
+    }
+
     /// The CA file typed differs from the one the certificate was checked with.
     fn ca_changed(&self) -> bool {
         self.target
@@ -148,18 +158,20 @@ impl SecurityPage {
         match &self.probe {
             ProbeState::NotRun => Err("Check the server's security first.".into()),
             ProbeState::Running => Err("Checking what the server offers...".into()),
-            ProbeState::Done(Err(e)) => Err(format!("{e} Then click Check again.")),
+            ProbeState::Done(Err(e)) if !self.may_add_unchecked() => {
+                Err(format!("{e} Then click Check again."))
+            }
+            ProbeState::Done(Err(_)) => Ok(()),
             ProbeState::Done(Ok(probe)) => match &probe.offer {
                 _ if self.ca_changed() => {
                     Err("Click Check again to check the certificate with the CA file.".into())
                 }
                 Offer::Tls { trusted: Ok(()), .. } => Ok(()),
                 Offer::Tls { .. } if self.trust_certificate => Ok(()),
-                Offer::Tls {
-                    trusted: Err(why), ..
-                } => Err(format!(
-                    "This computer does not trust the server's certificate: {why}. Trust this certificate, or name the certificate authority file."
-                )),
+                Offer::Tls { .. } => Err(
+                    "The certificate is not trusted: trust exactly this certificate, or name its authority's CA file."
+                        .into(),
+                ),
                 Offer::Plain if self.is_loopback() || self.allow_cleartext => Ok(()),
                 Offer::Plain => Err(
                     "The server offers only plain HTTP: choose to send the token unencrypted, or give the server a certificate."
@@ -172,8 +184,16 @@ impl SecurityPage {
     /// The connection string with its scheme spelled out, and what to trust; `None` until valid.
     pub fn outcome(&self) -> Option<(ConnectionString, TlsTrust)> {
         self.validate().ok()?;
-        let ProbeState::Done(Ok(probe)) = &self.probe else {
-            return None;
+        let probe = match &self.probe {
+            ProbeState::Done(Ok(probe)) => probe,
+            // Not reached: as typed, trusting this computer's authorities only.
+            ProbeState::Done(Err(_)) => {
+                return Some((
+                    self.target.as_ref()?.connection.clone(),
+                    TlsTrust::default(),
+                ));
+            }
+            _ => return None,
         };
         let trust = match &probe.offer {
             Offer::Tls { certificate, .. } if self.trust_certificate => {
@@ -231,6 +251,11 @@ impl SecurityPage {
             }
             ProbeState::Done(Err(e)) => {
                 page = page.push(style::notice(Tone::Error, e.clone()));
+                if self.may_add_unchecked() {
+                    page = page.push(style::hint(
+                        "You can still add the service: it will accept only a certificate from an authority this computer trusts. Check again once the server runs to see its certificate.",
+                    ));
+                }
                 page = page.push(row![check_again]);
             }
             ProbeState::Done(Ok(probe)) => {
@@ -267,7 +292,7 @@ impl SecurityPage {
                                     style::field_line("Valid for", names),
                                     style::field_line(
                                         "SHA-256 fingerprint",
-                                        certificate.fingerprint_colons()
+                                        certificate.fingerprint_two_lines()
                                     ),
                                 ]
                                 .spacing(4),
@@ -379,7 +404,7 @@ mod tests {
             },
         };
         page.probe_finished(&target, Ok(probe));
-        assert!(page.validate().unwrap_err().contains("does not trust"));
+        assert!(page.validate().unwrap_err().contains("not trusted"));
         assert_eq!(page.outcome(), None);
         page.update(Message::TrustCertificate(true));
         let (conn, trust) = page.outcome().unwrap();
@@ -427,6 +452,20 @@ mod tests {
             page.encryption(),
             Some(Encryption::Cleartext { loopback: true })
         );
+    }
+
+    #[test]
+    fn a_server_not_reached_may_be_added_only_without_weakening() {
+        let mut page = SecurityPage::default();
+        let target = entered(&mut page, "ipam1.contoso.com");
+        page.probe_finished(&target, Err("Cannot reach ipam1.contoso.com:48885".into()));
+        let (conn, trust) = page.outcome().expect("may go on");
+        assert_eq!(conn.scheme, None);
+        assert_eq!(trust, TlsTrust::default());
+        assert_eq!(page.encryption(), Some(Encryption::SystemTrust));
+        let target = entered(&mut page, "http://ipam1.contoso.com");
+        page.probe_finished(&target, Err("Cannot reach ipam1.contoso.com:48885".into()));
+        assert!(page.validate().unwrap_err().contains("Check again"));
     }
 
     #[test]
