@@ -24,7 +24,7 @@ use super::{PlanInput, agreed_base, plan};
 use crate::fabric::model::{Id, NetworkService};
 use crate::fabric::secrets::SecretStore;
 use crate::fabric::store::FabricStore;
-use crate::ipam::model::{IpamSnapshot, OpVerb, SnapshotRead, SnapshotScope};
+use crate::ipam::model::{Cursor, IpamSnapshot, OpVerb, SnapshotRead, SnapshotScope};
 use crate::ipam::provider::{IpamError, IpamProvider, ProviderConfig, TestReport};
 use crate::ipam::registry::ProviderRegistry;
 use crate::ipam::retry::RetryPolicy;
@@ -603,32 +603,67 @@ impl EngineHandle {
         factory.connect(config).map_err(|e| e.to_string())
     }
 
-    /// Read the IPAM side: the change feed since the stored cursor, or everything.
+    /// Read the IPAM side: the change feed since the stored cursor, or everything. An empty
+    /// feed is answered without reading the stored mirror.
     async fn read_ipam(
         &self,
         service: Id,
         provider: &dyn IpamProvider,
-    ) -> Result<(IpamSnapshot, bool), IpamError> {
-        let mirror = self
-            .with_db(move |db| db.mirror(service))
+    ) -> Result<IpamRead, IpamError> {
+        let since = self
+            .with_db(move |db| db.cursor(service))
             .await
             .ok()
             .flatten();
-        let since = mirror.as_ref().and_then(|m| m.cursor.clone());
         self.shared.provider_calls.fetch_add(1, Ordering::Relaxed);
         match provider
             .snapshot(&SnapshotScope::All, since.as_ref())
             .await?
         {
-            SnapshotRead::Full(s) => Ok((s, true)),
-            SnapshotRead::Changes(c) => {
-                let changed = !(c.spaces.is_empty()
+            SnapshotRead::Full(s) => Ok(IpamRead::Read(s)),
+            SnapshotRead::Changes(c)
+                if c.spaces.is_empty()
                     && c.subnets.is_empty()
                     && c.ranges.is_empty()
-                    && c.deleted.is_empty());
-                let mut m = mirror.unwrap_or_default();
+                    && c.deleted.is_empty() =>
+            {
+                Ok(IpamRead::Unchanged(c.cursor))
+            }
+            SnapshotRead::Changes(c) => {
+                let Some(mut m) = self
+                    .with_db(move |db| db.mirror(service))
+                    .await
+                    .ok()
+                    .flatten()
+                else {
+                    // Changes need the state they apply to; without it, read everything.
+                    self.shared.provider_calls.fetch_add(1, Ordering::Relaxed);
+                    return match provider.snapshot(&SnapshotScope::All, None).await? {
+                        SnapshotRead::Full(s) => Ok(IpamRead::Read(s)),
+                        SnapshotRead::Changes(c) => {
+                            let mut m = IpamSnapshot::default();
+                            m.apply_changes(c);
+                            Ok(IpamRead::Read(m))
+                        }
+                    };
+                };
                 m.apply_changes(c);
-                Ok((m, changed))
+                Ok(IpamRead::Read(m))
+            }
+        }
+    }
+
+    /// The IPAM side's state: what was read, or the stored mirror at the new cursor.
+    async fn ipam_state(&self, service: Id, read: IpamRead) -> Result<IpamSnapshot, String> {
+        match read {
+            IpamRead::Read(m) => Ok(m),
+            IpamRead::Unchanged(cursor) => {
+                let mut m = self
+                    .with_db(move |db| db.mirror(service))
+                    .await?
+                    .unwrap_or_default();
+                m.cursor = cursor;
+                Ok(m)
             }
         }
     }
@@ -680,10 +715,11 @@ impl EngineHandle {
     > {
         let service = self.service(service_id).ok_or(GONE)?;
         let provider = self.connect(&service).await?;
-        let (mirror, _) = self
+        let read = self
             .read_ipam(service_id, provider.as_ref())
             .await
             .map_err(|e| e.to_string())?;
+        let mirror = self.ipam_state(service_id, read).await?;
         let fabric = self.shared.ctx.store.fabric();
         let (base, resolutions) = self.base_and_resolutions(service_id).await?;
         tokio::task::spawn_blocking(move || {
@@ -941,7 +977,7 @@ impl EngineHandle {
         }
 
         self.progress(service_id, SyncStage::ReadingIpam, 0, 0);
-        let (mut mirror, ipam_changed) = self
+        let read = self
             .read_ipam(service_id, provider.as_ref())
             .await
             .map_err(|e| ipam_err(e, skew))?;
@@ -950,26 +986,21 @@ impl EngineHandle {
         }
 
         self.progress(service_id, SyncStage::ReadingConsole, 0, 0);
-        let fabric = self.shared.ctx.store.fabric();
-        let (base, resolutions) = self
-            .base_and_resolutions(service_id)
-            .await
-            .map_err(|e| (e, false, skew))?;
-
         let revision = self.shared.ctx.store.revision();
-        let settled = self
-            .with_db(move |db| db.settled(service_id))
-            .await
-            .ok()
-            .flatten();
-        if !ipam_changed && resolutions.is_empty() && settled == Some(revision) {
-            // Neither side changed since both agreed: nothing to plan, nothing to send.
-            self.with_db(move |db| {
-                let base = db.base(service_id)?;
-                db.save_base_and_mirror(service_id, &base, &mirror)
-            })
+        let (settled, pending) = self
+            .with_db(move |db| Ok((db.settled(service_id)?, db.has_resolutions(service_id)?)))
             .await
             .map_err(|e| (e, false, skew))?;
+        if let IpamRead::Unchanged(cursor) = &read
+            && !pending
+            && settled == Some(revision)
+        {
+            // Neither side changed since both agreed: nothing to read, plan or send; only the
+            // cursor moves on. The cost does not depend on the size of the fabric.
+            let cursor = cursor.clone();
+            self.with_db(move |db| db.save_cursor(service_id, &cursor))
+                .await
+                .map_err(|e| (e, false, skew))?;
             self.update_status(service_id, |s| {
                 s.conflicts.clear();
                 s.orphans.clear();
@@ -981,6 +1012,15 @@ impl EngineHandle {
             };
             return Ok(skew);
         }
+        let mut mirror = self
+            .ipam_state(service_id, read)
+            .await
+            .map_err(|e| (e, false, skew))?;
+        let fabric = self.shared.ctx.store.fabric();
+        let (base, resolutions) = self
+            .base_and_resolutions(service_id)
+            .await
+            .map_err(|e| (e, false, skew))?;
 
         self.progress(service_id, SyncStage::Planning, 0, 0);
         let (plan, _base, mirror_for_plan) = {
@@ -1161,6 +1201,15 @@ impl EngineHandle {
         };
         Ok(skew)
     }
+}
+
+/// What a read of the IPAM side found.
+enum IpamRead {
+    /// The change feed since the stored cursor is empty: the stored mirror still holds, at
+    /// this new cursor.
+    Unchanged(Option<Cursor>),
+    /// The server's state (the stored mirror with the changes applied, or a full read).
+    Read(IpamSnapshot),
 }
 
 /// "10 min 3 s", "42 s", "850 ms".

@@ -13,7 +13,7 @@ use super::normal::BaseState;
 use super::plan::Resolution;
 use super::status::{JobRecord, ServiceStatus};
 use crate::fabric::model::Id;
-use crate::ipam::model::{IpamOp, IpamSnapshot};
+use crate::ipam::model::{Cursor, IpamOp, IpamSnapshot};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncDbError {
@@ -89,6 +89,11 @@ CREATE TABLE set_aside (seq INTEGER PRIMARY KEY AUTOINCREMENT, source TEXT NOT N
     key TEXT NOT NULL, body TEXT NOT NULL, error TEXT NOT NULL, at TEXT NOT NULL);
 CREATE INDEX journal_service_seq ON journal(service, seq);
 CREATE INDEX jobs_service_started ON jobs(service, started);
+"#,
+    // The change-feed cursor apart from the mirror, so that a sync whose feed is empty reads
+    // and writes a few bytes instead of the whole mirror.
+    r#"
+CREATE TABLE cursor (service TEXT PRIMARY KEY, body TEXT NOT NULL);
 "#,
 ];
 
@@ -321,6 +326,31 @@ impl SyncDb {
         self.get_json("mirror", service)
     }
 
+    /// Whether the operator decided conflicts the next sync has to apply.
+    pub fn has_resolutions(&self, service: Id) -> Result<bool, SyncDbError> {
+        self.with(|c| {
+            Ok(c.query_row(
+                "SELECT EXISTS(SELECT 1 FROM resolutions WHERE service = ?1)",
+                params![service.to_string()],
+                |r| r.get(0),
+            )?)
+        })
+    }
+
+    /// The change-feed cursor of the stored mirror, without reading the mirror (a database
+    /// from before the cursor was kept apart reads it from the mirror once).
+    pub fn cursor(&self, service: Id) -> Result<Option<Cursor>, SyncDbError> {
+        match self.get_json::<Option<Cursor>>("cursor", service)? {
+            Some(cursor) => Ok(cursor),
+            None => Ok(self.mirror(service)?.and_then(|m| m.cursor)),
+        }
+    }
+
+    /// Moves the stored mirror's cursor on when the server reported no change since it.
+    pub fn save_cursor(&self, service: Id, cursor: &Option<Cursor>) -> Result<(), SyncDbError> {
+        self.put_json("cursor", service, cursor)
+    }
+
     /// Base and mirror are saved together: one describes the other.
     pub fn save_base_and_mirror(
         &self,
@@ -330,11 +360,13 @@ impl SyncDb {
     ) -> Result<(), SyncDbError> {
         let b = serde_json::to_string(base)?;
         let m = serde_json::to_string(mirror)?;
+        let cursor = serde_json::to_string(&mirror.cursor)?;
         let id = service.to_string();
         self.with(|c| {
             let tx = c.transaction()?;
             put_body(&tx, "base", &id, &b)?;
             put_body(&tx, "mirror", &id, &m)?;
+            put_body(&tx, "cursor", &id, &cursor)?;
             tx.commit()?;
             Ok(())
         })
@@ -352,11 +384,13 @@ impl SyncDb {
     ) -> Result<(), SyncDbError> {
         let b = serde_json::to_string(base)?;
         let m = serde_json::to_string(mirror)?;
+        let cursor = serde_json::to_string(&mirror.cursor)?;
         let id = service.to_string();
         self.with(|c| {
             let tx = c.transaction()?;
             put_body(&tx, "base", &id, &b)?;
             put_body(&tx, "mirror", &id, &m)?;
+            put_body(&tx, "cursor", &id, &cursor)?;
             for k in consumed {
                 tx.execute(
                     "DELETE FROM resolutions WHERE service = ?1 AND key = ?2",
@@ -494,7 +528,14 @@ impl SyncDb {
     pub fn forget_service(&self, service: Id) -> Result<(), SyncDbError> {
         self.with(|c| {
             let tx = c.transaction()?;
-            for table in ["base", "mirror", "status", "resolutions", "settled"] {
+            for table in [
+                "base",
+                "mirror",
+                "cursor",
+                "status",
+                "resolutions",
+                "settled",
+            ] {
                 tx.execute(
                     &format!("DELETE FROM {table} WHERE service = ?1"),
                     params![service.to_string()],
