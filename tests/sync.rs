@@ -418,7 +418,10 @@ async fn a_no_op_sync_reads_neither_the_mirror_nor_the_base() {
         assert_eq!(job.counts.total_changes(), 0);
     }
     let aside = db.set_aside_rows().unwrap();
-    assert!(aside.is_empty(), "a no-op sync read a stored blob: {aside:?}");
+    assert!(
+        aside.is_empty(),
+        "a no-op sync read a stored blob: {aside:?}"
+    );
     // A change on the server: now the mirror is needed, found damaged, set aside and rebuilt.
     let s = r.ipam().await;
     let subnet = s

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::service::service_error;
-use super::{fail, open_store, runtime};
+use super::{fail, runtime};
 use crate::fabric::model::NetworkService;
 use crate::fabric::secrets::open_secret_store;
 use crate::fabric::store::FabricStore;
@@ -28,9 +28,10 @@ pub struct SyncArgs {
 }
 
 pub(super) fn run(paths: &DataPaths, args: SyncArgs) -> ExitCode {
-    let store = match open_store(paths) {
+    // Only the directory is read up front: a sync with nothing to do never reads the rest.
+    let store = match crate::ops::boot::open_store_lazily(paths) {
         Ok(s) => s,
-        Err(code) => return code,
+        Err(e) => return fail(e),
     };
     let rt = match runtime() {
         Ok(r) => r,
@@ -38,7 +39,7 @@ pub(super) fn run(paths: &DataPaths, args: SyncArgs) -> ExitCode {
     };
     let secrets = open_secret_store(&paths.data_dir);
     rt.block_on(async move {
-        let f = store.fabric();
+        let f = store.directory();
         let services: Vec<NetworkService> = match &args.service {
             Some(n) => match crate::ops::service::find(&f, n) {
                 Ok(s) => vec![s],

@@ -10,7 +10,10 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use tokio::sync::watch;
 
-use super::model::{Fabric, FabricChange, FabricKind, FabricObject, Id, ObjectKind};
+use super::model::{
+    Fabric, FabricChange, FabricKind, FabricObject, HostGroup, Id, NetworkService, ObjectKind,
+    RunAsAccount,
+};
 use super::validate::{ValidationError, validate_fabric};
 
 /// How long a writer waits for another process holding the database before giving up.
@@ -111,6 +114,9 @@ pub struct FabricStore {
 
 struct StoreInner {
     state: Mutex<Connected>,
+    /// Only the directory (host groups, Run As accounts, network services) is loaded yet; the
+    /// rest is read on the first `fabric()` (see `open_lazily`).
+    partial: std::sync::atomic::AtomicBool,
     /// The current fabric; `fabric()` reads it without touching the database.
     current: watch::Sender<Arc<Fabric>>,
     path: Option<PathBuf>,
@@ -145,28 +151,79 @@ impl FabricStore {
         };
         let conn = Connection::open(path).map_err(open_error)?;
         configure(&conn).map_err(open_error)?;
-        Self::from_connection(conn, Some(path.to_path_buf()))
+        Self::from_connection(conn, Some(path.to_path_buf()), false)
+    }
+
+    /// Opens the database reading only its directory (host groups, Run As accounts, network
+    /// services): what a sync needs to find out whether anything changed. The rest of the
+    /// fabric is read when first asked for (`fabric()`, `full()`), so a sync with nothing to
+    /// do never reads it. For commands; the console opens eagerly.
+    pub fn open_lazily(path: &Path) -> Result<Self, StoreError> {
+        let open_error = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(open_error)?;
+        configure(&conn).map_err(open_error)?;
+        Self::from_connection(conn, Some(path.to_path_buf()), true)
     }
 
     /// A database that lives only in memory, for tests and previews.
     pub fn open_in_memory() -> Result<Self, StoreError> {
         let conn = Connection::open_in_memory()?;
         configure(&conn)?;
-        Self::from_connection(conn, None)
+        Self::from_connection(conn, None, false)
     }
 
-    fn from_connection(mut conn: Connection, path: Option<PathBuf>) -> Result<Self, StoreError> {
+    fn from_connection(
+        mut conn: Connection,
+        path: Option<PathBuf>,
+        lazily: bool,
+    ) -> Result<Self, StoreError> {
         migrate(&mut conn)?;
         ensure_root(&mut conn)?;
-        let (fabric, revision) = load(&conn)?;
+        let (fabric, revision) = if lazily {
+            load_directory(&conn)?
+        } else {
+            load(&conn)?
+        };
         let (current, _) = watch::channel(Arc::new(fabric));
         Ok(FabricStore {
             inner: Arc::new(StoreInner {
                 state: Mutex::new(Connected { conn, revision }),
+                partial: std::sync::atomic::AtomicBool::new(lazily),
                 current,
                 path,
             }),
         })
+    }
+
+    fn is_partial(&self) -> bool {
+        self.inner
+            .partial
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The whole fabric, reading what a lazily opened store has not read yet.
+    pub fn full(&self) -> Result<Arc<Fabric>, StoreError> {
+        if self.is_partial() {
+            let mut state = self.lock();
+            if self.is_partial() {
+                let (fabric, revision) = load_consistent(&state.conn)?;
+                state.revision = revision;
+                self.publish(fabric);
+                self.inner
+                    .partial
+                    .store(false, std::sync::atomic::Ordering::Release);
+            }
+        }
+        Ok(self.inner.current.borrow().clone())
+    }
+
+    /// Host groups, Run As accounts and network services, without reading the rest of a lazily
+    /// opened store (other kinds may be missing from what it returns until `full()`).
+    pub fn directory(&self) -> Arc<Fabric> {
+        self.inner.current.borrow().clone()
     }
 
     /// The database file, or `None` for an in-memory store.
@@ -174,9 +231,16 @@ impl FabricStore {
         self.inner.path.as_deref()
     }
 
-    /// The current fabric (cached; no database access).
+    /// The current fabric (cached; no database access once read).
     pub fn fabric(&self) -> Arc<Fabric> {
-        self.inner.current.borrow().clone()
+        match self.full() {
+            Ok(f) => f,
+            Err(e) => {
+                // Only a lazily opened store can get here; callers that plan use `full()`.
+                tracing::error!(error = %e, "the fabric database could not be read whole");
+                self.directory()
+            }
+        }
     }
 
     /// A receiver that sees every fabric this store commits or reloads.
@@ -201,6 +265,9 @@ impl FabricStore {
         let mut state = self.lock();
         let (fabric, revision) = load_consistent(&state.conn)?;
         state.revision = revision;
+        self.inner
+            .partial
+            .store(false, std::sync::atomic::Ordering::Release);
         Ok(self.publish(fabric))
     }
 
@@ -211,7 +278,14 @@ impl FabricStore {
         if read_revision(&state.conn)? == state.revision {
             return Ok(false);
         }
-        let (fabric, revision) = load_consistent(&state.conn)?;
+        let (fabric, revision) = if self.is_partial() {
+            let tx = state.conn.unchecked_transaction()?;
+            let loaded = load_directory(&tx)?;
+            tx.commit()?;
+            loaded
+        } else {
+            load_consistent(&state.conn)?
+        };
         state.revision = revision;
         self.publish(fabric);
         Ok(true)
@@ -227,6 +301,8 @@ impl FabricStore {
         {
             return Err(StoreError::SubnetChange);
         }
+        // Changes are validated against the whole fabric.
+        self.full()?;
         let mut state = self.lock();
         let Connected { conn, revision } = &mut *state;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -296,6 +372,9 @@ impl FabricStore {
             write_row(&tx, row.table, &row)?;
         }
         commit_revision(tx, stored_revision, revision)?;
+        self.inner
+            .partial
+            .store(false, std::sync::atomic::Ordering::Release);
         Ok(self.publish(fabric))
     }
 
@@ -472,6 +551,16 @@ fn load(conn: &Connection) -> Result<(Fabric, u64), StoreError> {
     Ok((f, revision))
 }
 
+/// The directory of a lazily opened store: host groups, Run As accounts, network services.
+fn load_directory(conn: &Connection) -> Result<(Fabric, u64), StoreError> {
+    let mut f = Fabric::default();
+    load_table::<HostGroup>(conn, &mut f.host_groups)?;
+    load_table::<RunAsAccount>(conn, &mut f.run_as_accounts)?;
+    load_table::<NetworkService>(conn, &mut f.network_services)?;
+    let revision = read_revision(conn)?;
+    Ok((f, revision))
+}
+
 /// Reads every row of a kind's table into `into`, checking each body belongs to its row.
 fn load_table<T: FabricKind>(
     conn: &Connection,
@@ -627,6 +716,41 @@ mod tests {
             )
             .unwrap();
         assert_eq!(name, "Amsterdam");
+    }
+
+    #[test]
+    fn a_lazily_opened_store_reads_the_rest_only_when_asked() {
+        let (_dir, path, store) = file_store();
+        store.replace_all(every_kind()).unwrap();
+        let whole = store.fabric();
+        drop(store);
+        // A damaged pool row: the directory still reads, the whole fabric does not.
+        let pool = *whole.ip_pools.keys().next().unwrap();
+        let conn = Connection::open(&path).unwrap();
+        conn.execute(
+            "UPDATE ip_pools SET body = 'damaged' WHERE id = ?1",
+            [pool.to_string()],
+        )
+        .unwrap();
+        let lazy = FabricStore::open_lazily(&path).unwrap();
+        let directory = lazy.directory();
+        assert_eq!(directory.network_services, whole.network_services);
+        assert_eq!(directory.run_as_accounts, whole.run_as_accounts);
+        assert_eq!(directory.host_groups, whole.host_groups);
+        assert!(directory.ip_pools.is_empty(), "nothing else was read");
+        assert!(matches!(lazy.full(), Err(StoreError::Damaged { .. })));
+        assert!(
+            lazy.apply(&[FabricChange::Delete(ObjectKind::IpPool, pool)])
+                .is_err(),
+            "changes are validated against the whole fabric, so none is taken"
+        );
+        // Mended, the whole fabric reads and changes apply to it.
+        conn.execute("DELETE FROM ip_pools WHERE id = ?1", [pool.to_string()])
+            .unwrap();
+        let mut expected = (*whole).clone();
+        expected.ip_pools.remove(&pool);
+        assert_eq!(*lazy.full().unwrap(), expected);
+        assert_eq!(lazy.fabric(), lazy.directory(), "read once, then cached");
     }
 
     #[test]

@@ -83,6 +83,12 @@ pub fn open_store(paths: &DataPaths) -> Result<FabricStore, StoreError> {
     FabricStore::open(&paths.fabric_db())
 }
 
+/// The store for a command that may have nothing to do (`sync`): the rest of the fabric is read
+/// only when a sync needs it.
+pub fn open_store_lazily(paths: &DataPaths) -> Result<FabricStore, StoreError> {
+    FabricStore::open_lazily(&paths.fabric_db())
+}
+
 /// Who runs an engine: the console (background syncs on) or a command (syncs only when asked).
 /// The name is what another process shows while it waits for this one's sync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

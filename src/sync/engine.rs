@@ -358,7 +358,7 @@ impl EngineHandle {
 
     /// A worker for every network service of the fabric that has none yet.
     fn spawn_missing_workers(&self) {
-        let fabric = self.shared.ctx.store.fabric();
+        let fabric = self.shared.ctx.store.directory();
         for s in fabric.network_services.values() {
             if !self.has_worker(s.id) {
                 self.spawn_worker(s);
@@ -396,7 +396,7 @@ impl EngineHandle {
         self.shared
             .ctx
             .store
-            .fabric()
+            .directory()
             .network_services
             .get(&id)
             .cloned()
@@ -590,7 +590,7 @@ impl EngineHandle {
     }
 
     async fn connect(&self, service: &NetworkService) -> Result<Arc<dyn IpamProvider>, String> {
-        let fabric = self.shared.ctx.store.fabric();
+        let fabric = self.shared.ctx.store.directory();
         let config = provider_config(&fabric, &self.shared.ctx.secrets, service)
             .await
             .map_err(|e| e.to_string())?;
@@ -683,6 +683,15 @@ impl EngineHandle {
             .await
     }
 
+    /// The whole fabric, read on the blocking pool when a lazily opened store has not read it.
+    async fn full_fabric(&self) -> Result<Arc<crate::fabric::model::Fabric>, String> {
+        let store = self.shared.ctx.store.clone();
+        tokio::task::spawn_blocking(move || store.full())
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
+    }
+
     /// Runs `f` on the sync database on the blocking pool.
     async fn with_db<T: Send + 'static>(
         &self,
@@ -720,7 +729,7 @@ impl EngineHandle {
             .await
             .map_err(|e| e.to_string())?;
         let mirror = self.ipam_state(service_id, read).await?;
-        let fabric = self.shared.ctx.store.fabric();
+        let fabric = self.full_fabric().await?;
         let (base, resolutions) = self.base_and_resolutions(service_id).await?;
         tokio::task::spawn_blocking(move || {
             let p = plan(&PlanInput {
@@ -746,7 +755,7 @@ impl EngineHandle {
     ) -> (JobRecord, bool) {
         let started = Utc::now();
         let t0 = Instant::now();
-        let fabric = self.shared.ctx.store.fabric();
+        let fabric = self.shared.ctx.store.directory();
         let service_name = fabric
             .network_services
             .get(&service_id)
@@ -1016,7 +1025,7 @@ impl EngineHandle {
             .ipam_state(service_id, read)
             .await
             .map_err(|e| (e, false, skew))?;
-        let fabric = self.shared.ctx.store.fabric();
+        let fabric = self.full_fabric().await.map_err(|e| (e, false, skew))?;
         let (base, resolutions) = self
             .base_and_resolutions(service_id)
             .await
@@ -1154,7 +1163,7 @@ impl EngineHandle {
         job.errors.extend(console_report.failed.iter().cloned());
 
         self.progress(service_id, SyncStage::Recording, 0, 0);
-        let fabric_after = self.shared.ctx.store.fabric();
+        let fabric_after = self.full_fabric().await.map_err(|e| (e, false, skew))?;
         let service_c = service.clone();
         let fully =
             report.failed.is_empty() && console_report.failed.is_empty() && !report.canceled;
