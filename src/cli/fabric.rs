@@ -132,10 +132,17 @@ pub(super) fn import(paths: &DataPaths, args: ImportArgs) -> ExitCode {
                 args.file.display(),
                 paths.fabric_db().display()
             );
-            let accounts = fabric.run_as_accounts.len();
-            if accounts > 0 {
+            // Exports carry no secrets: name the accounts that have none stored here.
+            let missing: Vec<String> = fabric
+                .run_as_accounts
+                .values()
+                .filter(|a| !matches!(secrets.get(a.id), Ok(Some(_))))
+                .map(|a| format!("\"{}\"", a.name))
+                .collect();
+            if !missing.is_empty() {
                 println!(
-                    "Exports carry no passwords: enter the secrets of the {accounts} Run As account(s) again."
+                    "Exports carry no passwords: enter the password or token of Run As account(s) {} in Settings ▸ Run As Accounts.",
+                    missing.join(", ")
                 );
             }
             ExitCode::SUCCESS

@@ -393,27 +393,45 @@ pub async fn apply_ipam(
     report
 }
 
-/// Bring the local copy of the IPAM side up to date with what was applied.
+/// Bring the local copy of the IPAM side up to date with what was applied. Exactly as applying
+/// the operations one by one (an upsert moves its object to the end, a delete removes it), in
+/// time linear in the mirror and the operations.
 pub fn apply_to_mirror(mirror: &mut IpamSnapshot, applied: &[IpamOp]) {
+    let mut spaces = Vec::new();
+    let mut subnets = Vec::new();
+    let mut ranges = Vec::new();
     for op in applied {
         match op {
-            IpamOp::CreateSpace(s) | IpamOp::UpdateSpace(s) => {
-                mirror.spaces.retain(|x| x.id != s.id);
-                mirror.spaces.push(s.clone());
-            }
-            IpamOp::CreateSubnet(s) | IpamOp::UpdateSubnet(s) => {
-                mirror.subnets.retain(|x| x.id != s.id);
-                mirror.subnets.push(s.clone());
-            }
-            IpamOp::CreateRange(r) | IpamOp::UpdateRange(r) => {
-                mirror.ranges.retain(|x| x.id != r.id);
-                mirror.ranges.push(r.clone());
-            }
-            IpamOp::DeleteSpace(id) => mirror.spaces.retain(|x| &x.id != id),
-            IpamOp::DeleteSubnet(id) => mirror.subnets.retain(|x| &x.id != id),
-            IpamOp::DeleteRange(id) => mirror.ranges.retain(|x| &x.id != id),
+            IpamOp::CreateSpace(s) | IpamOp::UpdateSpace(s) => spaces.push((&s.id, Some(s))),
+            IpamOp::CreateSubnet(s) | IpamOp::UpdateSubnet(s) => subnets.push((&s.id, Some(s))),
+            IpamOp::CreateRange(r) | IpamOp::UpdateRange(r) => ranges.push((&r.id, Some(r))),
+            IpamOp::DeleteSpace(id) => spaces.push((id, None)),
+            IpamOp::DeleteSubnet(id) => subnets.push((id, None)),
+            IpamOp::DeleteRange(id) => ranges.push((id, None)),
         }
     }
+    replay(&mut mirror.spaces, &spaces, |x| &x.id);
+    replay(&mut mirror.subnets, &subnets, |x| &x.id);
+    replay(&mut mirror.ranges, &ranges, |x| &x.id);
+}
+
+/// One kind's operations in order: the objects no operation touched keep their places; each
+/// touched object whose last operation is an upsert follows, in the order of those last upserts.
+fn replay<T: Clone>(list: &mut Vec<T>, ops: &[(&IpamId, Option<&T>)], id: impl Fn(&T) -> &IpamId) {
+    if ops.is_empty() {
+        return;
+    }
+    let mut last: HashMap<&IpamId, usize> = HashMap::with_capacity(ops.len());
+    for (i, (key, _)) in ops.iter().enumerate() {
+        last.insert(*key, i);
+    }
+    list.retain(|x| !last.contains_key(id(x)));
+    list.extend(
+        ops.iter()
+            .enumerate()
+            .filter(|(i, (key, _))| last.get(key) == Some(i))
+            .filter_map(|(_, (_, item))| item.map(|x| (*x).clone())),
+    );
 }
 
 /// What happened to the console changes of one sync.
@@ -502,4 +520,70 @@ pub async fn apply_console(
         .failed
         .push("The console's changes could not be made valid; nothing was received.".into());
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ipam::model::{AddressSpace, AddressSpaceKind, IpamSubnet};
+    use proptest::prelude::*;
+
+    /// The operations applied one at a time, as the mirror was once brought up to date.
+    fn one_by_one(mirror: &mut IpamSnapshot, applied: &[IpamOp]) {
+        for op in applied {
+            match op {
+                IpamOp::CreateSpace(s) | IpamOp::UpdateSpace(s) => {
+                    mirror.spaces.retain(|x| x.id != s.id);
+                    mirror.spaces.push(s.clone());
+                }
+                IpamOp::CreateSubnet(s) | IpamOp::UpdateSubnet(s) => {
+                    mirror.subnets.retain(|x| x.id != s.id);
+                    mirror.subnets.push(s.clone());
+                }
+                IpamOp::CreateRange(r) | IpamOp::UpdateRange(r) => {
+                    mirror.ranges.retain(|x| x.id != r.id);
+                    mirror.ranges.push(r.clone());
+                }
+                IpamOp::DeleteSpace(id) => mirror.spaces.retain(|x| &x.id != id),
+                IpamOp::DeleteSubnet(id) => mirror.subnets.retain(|x| &x.id != id),
+                IpamOp::DeleteRange(id) => mirror.ranges.retain(|x| &x.id != id),
+            }
+        }
+    }
+
+    fn op(kind: u8, id: u8, version: u8) -> IpamOp {
+        let id = format!("o{id}");
+        match kind % 4 {
+            0 => IpamOp::UpdateSpace(AddressSpace::new(
+                id,
+                format!("v{version}"),
+                AddressSpaceKind::Provider,
+            )),
+            1 => IpamOp::DeleteSpace(IpamId::from(id)),
+            2 => IpamOp::UpdateSubnet(IpamSubnet::new(
+                id,
+                format!("v{version}"),
+                "10.0.0.0/24".parse().unwrap(),
+            )),
+            _ => IpamOp::DeleteSubnet(IpamId::from(id)),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn applying_at_once_equals_applying_one_by_one(
+            start in proptest::collection::vec((0u8..4, 0u8..12, 0u8..3), 0..20),
+            ops in proptest::collection::vec((0u8..4, 0u8..12, 0u8..3), 0..40),
+        ) {
+            let mut base = IpamSnapshot::default();
+            let start: Vec<IpamOp> = start.into_iter().map(|(k, i, v)| op(k, i, v)).collect();
+            one_by_one(&mut base, &start);
+            let ops: Vec<IpamOp> = ops.into_iter().map(|(k, i, v)| op(k, i, v)).collect();
+            let mut expected = base.clone();
+            one_by_one(&mut expected, &ops);
+            let mut got = base;
+            apply_to_mirror(&mut got, &ops);
+            prop_assert_eq!(got, expected);
+        }
+    }
 }

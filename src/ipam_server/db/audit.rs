@@ -190,23 +190,23 @@ pub(super) fn record(
         Some((cut, _)) => format!("{}...", &d[..cut]),
         None => d.to_string(),
     });
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO audit (at, token_id, role, method, action, kind, object_id, object_name, \
          summary, outcome, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        params![
-            rfc3339(caller.at),
-            caller.token_id,
-            caller.role.as_str(),
-            caller.method,
-            verb_name(what.action),
-            kind_name(what.kind),
-            what.object_id,
-            what.object_name,
-            what.summary,
-            outcome.as_str(),
-            detail,
-        ],
-    )?;
+    )?
+    .execute(params![
+        rfc3339(caller.at),
+        caller.token_id,
+        caller.role.as_str(),
+        caller.method,
+        verb_name(what.action),
+        kind_name(what.kind),
+        what.object_id,
+        what.object_name,
+        what.summary,
+        outcome.as_str(),
+        detail,
+    ])?;
     Ok(())
 }
 
