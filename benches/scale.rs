@@ -1,0 +1,157 @@
+//! Scale: the engine as the running console drives it (a file-backed sync database, the built-in
+//! IPAM server on loopback), at 1k, 10k and 100k objects: first sync, the sync that reads back its
+//! own writes, no-op syncs, and a sync after one change on either side. Prints one table row per
+//! size; `scripts/scale.sh` measures the same through the command line.
+//!
+//! `cargo bench --bench scale -- --bench` (sizes from `SCALE_SIZES`, default 1000,10000,100000).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use fabric_console::fabric::connection::ConnectionString;
+use fabric_console::fabric::demo::demo_fabric;
+use fabric_console::fabric::model::*;
+use fabric_console::fabric::secrets::{MemorySecretStore, SecretStore};
+use fabric_console::fabric::store::FabricStore;
+use fabric_console::ipam::registry::ProviderRegistry;
+use fabric_console::ipam_server::{self as server, ServerConfig, auth::Role};
+use fabric_console::sync::engine::{Engine, EngineContext, EngineHandle};
+use fabric_console::sync::status::{JobRecord, JobTrigger};
+
+/// `cargo test --all-targets` runs benchmarks once as a smoke test: keep that small.
+fn sizes() -> Vec<usize> {
+    if !std::env::args().any(|a| a == "--bench") {
+        return vec![300];
+    }
+    std::env::var("SCALE_SIZES")
+        .ok()
+        .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1_000, 10_000, 100_000])
+}
+
+async fn timed(engine: &EngineHandle, service: Id) -> (Duration, JobRecord) {
+    let t = Instant::now();
+    let job = engine.sync_now(service, JobTrigger::Refresh).await.unwrap();
+    (t.elapsed(), job)
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn scale(_c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    println!(
+        "| objects | first sync | second sync | no-op sync (requests) | one IPAM change | one console change |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|");
+    for size in sizes() {
+        rt.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let server = server::start(ServerConfig::ephemeral()).await.unwrap();
+            let token = server.issue_token(Role::AsmAdministrator);
+            let store = FabricStore::open(&dir.path().join("fabric.db")).unwrap();
+            let mut fabric = demo_fabric(size, 11);
+            let account = *fabric.run_as_accounts.keys().next().unwrap();
+            let svc = NetworkService {
+                id: uuid::Uuid::new_v4(),
+                name: "scale".into(),
+                description: String::new(),
+                category: ServiceCategory::NetworkManager,
+                manufacturer: "Fabric Console".into(),
+                model: "Fabric Console IPAM Server".into(),
+                connection: ConnectionString::parse(&server.base_url()).unwrap(),
+                run_as: account,
+                provider: fabric_console::ipam::builtin::PROVIDER_ID.into(),
+                scope: HostGroupScope::All,
+                sync_interval_secs: 300,
+                tls_fingerprint: None,
+                tls_ca_file: None,
+                allow_cleartext: false,
+            };
+            fabric.network_services.insert(svc.id, svc.clone());
+            let objects = fabric.object_count();
+            store.replace_all(fabric).unwrap();
+            let secrets: Arc<dyn SecretStore> = Arc::new(MemorySecretStore::default());
+            secrets.put(account, &token).unwrap();
+            let mut ctx = EngineContext::new(
+                store.clone(),
+                secrets,
+                Arc::new(ProviderRegistry::default_registry()),
+                Some(dir.path().join("sync.db")),
+            );
+            ctx.periodic = false;
+            let engine = Engine::start(ctx).unwrap();
+
+            let (first, job) = timed(&engine, svc.id).await;
+            assert!(job.counts.ipam_created > 0, "{:?}", job.errors);
+            let (second, _) = timed(&engine, svc.id).await;
+            let mut noop = Vec::new();
+            let mut requests = 0;
+            for _ in 0..3 {
+                let r0 = server.request_count();
+                let (d, job) = timed(&engine, svc.id).await;
+                assert_eq!(job.counts.total_changes(), 0);
+                requests = server.request_count() - r0;
+                noop.push(d);
+            }
+            noop.sort();
+
+            // One subnet's VLAN changed on the server by its administrator.
+            let http = reqwest::Client::new();
+            let list: serde_json::Value = http
+                .get(format!("{}/api/v1/subnets?limit=1", server.base_url()))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let items = list.get("items").unwrap_or(&list);
+            let subnet = &items[0];
+            let vlan = subnet["vlan"].as_u64().unwrap_or(0);
+            http.patch(format!(
+                "{}/api/v1/subnets/{}",
+                server.base_url(),
+                subnet["id"].as_str().unwrap()
+            ))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({ "vlan": (vlan % 4000) + 1 }))
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap();
+            let (ipam_change, job) = timed(&engine, svc.id).await;
+            assert_eq!(job.counts.console_updated, 1, "{:?}", job.counts);
+
+            // One pool's DNS suffix changed in the console.
+            let mut pool = store.fabric().ip_pools.values().next().unwrap().clone();
+            pool.settings.dns_suffix = format!("changed{size}.contoso.com");
+            store
+                .apply(&[FabricChange::Put(FabricObject::IpPool(pool))])
+                .unwrap();
+            let (console_change, job) = timed(&engine, svc.id).await;
+            assert_eq!(job.counts.ipam_updated, 1, "{:?}", job.counts);
+
+            println!(
+                "| {objects} | {} | {} | {}–{} ({requests}) | {} | {} |",
+                ms(first),
+                ms(second),
+                ms(noop[0]),
+                ms(noop[2]),
+                ms(ipam_change),
+                ms(console_change)
+            );
+            server.shutdown().await;
+        });
+    }
+}
+
+criterion_group!(benches, scale);
+criterion_main!(benches);
