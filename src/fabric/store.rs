@@ -139,6 +139,18 @@ impl std::fmt::Debug for FabricStore {
 impl FabricStore {
     /// Opens (or creates, with the root host group "All Hosts") the database file at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_file(path, false)
+    }
+
+    /// Opens the database reading only its directory (host groups, Run As accounts, network
+    /// services): what a sync needs to find out whether anything changed. The rest of the
+    /// fabric is read when first asked for (`fabric()`, `full()`), so a sync with nothing to
+    /// do never reads it. For commands; the console opens eagerly.
+    pub fn open_lazily(path: &Path) -> Result<Self, StoreError> {
+        Self::open_file(path, true)
+    }
+
+    fn open_file(path: &Path, lazily: bool) -> Result<Self, StoreError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|source| StoreError::Folder {
                 path: parent.to_path_buf(),
@@ -151,21 +163,7 @@ impl FabricStore {
         };
         let conn = Connection::open(path).map_err(open_error)?;
         configure(&conn).map_err(open_error)?;
-        Self::from_connection(conn, Some(path.to_path_buf()), false)
-    }
-
-    /// Opens the database reading only its directory (host groups, Run As accounts, network
-    /// services): what a sync needs to find out whether anything changed. The rest of the
-    /// fabric is read when first asked for (`fabric()`, `full()`), so a sync with nothing to
-    /// do never reads it. For commands; the console opens eagerly.
-    pub fn open_lazily(path: &Path) -> Result<Self, StoreError> {
-        let open_error = |source| StoreError::Open {
-            path: path.to_path_buf(),
-            source,
-        };
-        let conn = Connection::open(path).map_err(open_error)?;
-        configure(&conn).map_err(open_error)?;
-        Self::from_connection(conn, Some(path.to_path_buf()), true)
+        Self::from_connection(conn, Some(path.to_path_buf()), lazily)
     }
 
     /// A database that lives only in memory, for tests and previews.

@@ -504,12 +504,33 @@ impl SyncDb {
                     (SELECT id FROM jobs WHERE service = ?1 ORDER BY started DESC LIMIT ?2)",
                 params![id, keep.jobs as i64],
             )?;
-            let journal = tx.execute(
-                "DELETE FROM journal WHERE service = ?1 AND state != 'sent' AND seq NOT IN
-                    (SELECT seq FROM journal WHERE service = ?1 AND state != 'sent'
-                     ORDER BY seq DESC LIMIT ?2)",
-                params![id, keep.journal as i64],
+            // Sequence numbers only grow: while the service's span of them is within the limit
+            // there is nothing to prune, found in two index lookups whatever the journal's size.
+            let (first, last): (Option<i64>, Option<i64>) = tx.query_row(
+                "SELECT MIN(seq), MAX(seq) FROM journal WHERE service = ?1",
+                params![id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
+            let journal = match (first, last) {
+                (Some(first), Some(last)) if last - first >= keep.journal as i64 => {
+                    let cutoff: Option<i64> = tx
+                        .query_row(
+                            "SELECT seq FROM journal WHERE service = ?1 AND state != 'sent'
+                             ORDER BY seq DESC LIMIT 1 OFFSET ?2",
+                            params![id, keep.journal as i64],
+                            |r| r.get(0),
+                        )
+                        .optional()?;
+                    match cutoff {
+                        Some(cutoff) => tx.execute(
+                            "DELETE FROM journal WHERE service = ?1 AND state != 'sent' AND seq <= ?2",
+                            params![id, cutoff],
+                        )?,
+                        None => 0,
+                    }
+                }
+                _ => 0,
+            };
             tx.commit()?;
             Ok((jobs, journal))
         })
