@@ -1032,7 +1032,7 @@ impl EngineHandle {
             .map_err(|e| (e, false, skew))?;
 
         self.progress(service_id, SyncStage::Planning, 0, 0);
-        let (plan, _base, mirror_for_plan) = {
+        let (plan, base_before, mirror_for_plan) = {
             let fabric = fabric.clone();
             let service = service.clone();
             let resolutions = resolutions.clone();
@@ -1174,9 +1174,10 @@ impl EngineHandle {
         };
         let agreed = fully && plan.conflicts.is_empty() && plan.orphans.is_empty();
         let settled = agreed.then(|| self.shared.ctx.store.revision());
+        // The base this sync planned from: the lease kept every other sync of this service
+        // from writing another since it was read.
         self.with_db(move |db| {
-            let old = db.base(service_id)?;
-            let new_base = agreed_base(&fabric_after, &service_c, &mirror, &old);
+            let new_base = agreed_base(&fabric_after, &service_c, &mirror, &base_before);
             db.record_sync(service_id, &new_base, &mirror, &consumed, settled)
         })
         .await
