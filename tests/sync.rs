@@ -417,6 +417,8 @@ async fn a_no_op_sync_reads_neither_the_mirror_nor_the_base() {
         assert_eq!(job.result, JobResult::Succeeded, "{:?}", job.errors);
         assert_eq!(job.counts.total_changes(), 0);
     }
+    // The dry run and Preview say the same, reading as little.
+    assert!(r.engine.preview(r.service).await.unwrap().is_noop());
     let aside = db.set_aside_rows().unwrap();
     assert!(
         aside.is_empty(),

@@ -512,11 +512,12 @@ impl EngineHandle {
                     self.set_next_run(service, next);
                 }
                 WorkerCmd::Compare(reply) => {
-                    let r = self.read_and_plan(service).await.map(
-                        |(plan, fabric, svc, mirror, base)| {
-                            (compare(&fabric, &svc, &mirror, &base, &plan), plan)
-                        },
-                    );
+                    // The side-by-side view needs both sides whole: no shortcut.
+                    let r = self.read_and_plan(service, false).await.and_then(|read| {
+                        let (plan, fabric, svc, mirror, base) =
+                            read.ok_or("Both sides could not be read.")?;
+                        Ok((compare(&fabric, &svc, &mirror, &base, &plan), plan))
+                    });
                     let _ = reply.send(r);
                 }
                 WorkerCmd::Preview(reply) => {
@@ -704,22 +705,41 @@ impl EngineHandle {
             .map_err(|e| e.to_string())
     }
 
+    /// The plan a sync would carry out now. When neither side changed since both agreed, the
+    /// plan is empty and nothing but the change feed is read.
     async fn preview_once(&self, service_id: Id) -> Result<SyncPlan, String> {
-        self.read_and_plan(service_id).await.map(|r| r.0)
+        Ok(self
+            .read_and_plan(service_id, true)
+            .await?
+            .map(|r| r.0)
+            .unwrap_or_default())
     }
 
+    /// Both sides agreed at the fabric's current revision, and no conflict decision waits.
+    async fn agreed_now(&self, service_id: Id) -> Result<bool, String> {
+        self.refresh_fabric().await?;
+        let revision = self.shared.ctx.store.revision();
+        let (settled, pending) = self
+            .with_db(move |db| Ok((db.settled(service_id)?, db.has_resolutions(service_id)?)))
+            .await?;
+        Ok(!pending && settled == Some(revision))
+    }
+
+    /// Reads both sides and plans. With `shortcut`, `None` when neither side changed since both
+    /// agreed (nothing else is read).
     #[allow(clippy::type_complexity)]
     async fn read_and_plan(
         &self,
         service_id: Id,
+        shortcut: bool,
     ) -> Result<
-        (
+        Option<(
             SyncPlan,
             Arc<crate::fabric::model::Fabric>,
             NetworkService,
             IpamSnapshot,
             super::normal::BaseState,
-        ),
+        )>,
         String,
     > {
         let service = self.service(service_id).ok_or(GONE)?;
@@ -728,6 +748,10 @@ impl EngineHandle {
             .read_ipam(service_id, provider.as_ref())
             .await
             .map_err(|e| e.to_string())?;
+        if shortcut && matches!(read, IpamRead::Unchanged(_)) && self.agreed_now(service_id).await?
+        {
+            return Ok(None);
+        }
         let mirror = self.ipam_state(service_id, read).await?;
         let fabric = self.full_fabric().await?;
         let (base, resolutions) = self.base_and_resolutions(service_id).await?;
@@ -740,7 +764,7 @@ impl EngineHandle {
                 base: &base,
                 resolutions: &resolutions,
             });
-            (p, fabric, service, mirror, base)
+            Some((p, fabric, service, mirror, base))
         })
         .await
         .map_err(|e| e.to_string())
@@ -995,14 +1019,11 @@ impl EngineHandle {
         }
 
         self.progress(service_id, SyncStage::ReadingConsole, 0, 0);
-        let revision = self.shared.ctx.store.revision();
-        let (settled, pending) = self
-            .with_db(move |db| Ok((db.settled(service_id)?, db.has_resolutions(service_id)?)))
-            .await
-            .map_err(|e| (e, false, skew))?;
         if let IpamRead::Unchanged(cursor) = &read
-            && !pending
-            && settled == Some(revision)
+            && self
+                .agreed_now(service_id)
+                .await
+                .map_err(|e| (e, false, skew))?
         {
             // Neither side changed since both agreed: nothing to read, plan or send; only the
             // cursor moves on. The cost does not depend on the size of the fabric.
