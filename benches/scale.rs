@@ -8,15 +8,17 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[path = "../tests/support/engine.rs"]
+mod engine_support;
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use fabric_console::fabric::connection::ConnectionString;
 use fabric_console::fabric::demo::demo_fabric;
 use fabric_console::fabric::model::*;
 use fabric_console::fabric::secrets::{MemorySecretStore, SecretStore};
 use fabric_console::fabric::store::FabricStore;
-use fabric_console::ipam::registry::ProviderRegistry;
 use fabric_console::ipam_server::{self as server, ServerConfig, auth::Role};
-use fabric_console::sync::engine::{Engine, EngineContext, EngineHandle};
+use fabric_console::sync::engine::EngineHandle;
 use fabric_console::sync::status::{JobRecord, JobTrigger};
 
 /// `cargo test --all-targets` runs benchmarks once as a smoke test: keep that small.
@@ -78,14 +80,7 @@ fn scale(_c: &mut Criterion) {
             store.replace_all(fabric).unwrap();
             let secrets: Arc<dyn SecretStore> = Arc::new(MemorySecretStore::default());
             secrets.put(account, &token).unwrap();
-            let mut ctx = EngineContext::new(
-                store.clone(),
-                secrets,
-                Arc::new(ProviderRegistry::default_registry()),
-                Some(dir.path().join("sync.db")),
-            );
-            ctx.periodic = false;
-            let engine = Engine::start(ctx).unwrap();
+            let engine = engine_support::engine_over(&store, &secrets, dir.path());
 
             let (first, job) = timed(&engine, svc.id).await;
             assert!(job.counts.ipam_created > 0, "{:?}", job.errors);

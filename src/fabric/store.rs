@@ -202,6 +202,13 @@ impl FabricStore {
             .load(std::sync::atomic::Ordering::Acquire)
     }
 
+    /// The published fabric is the whole one from now on.
+    fn mark_whole(&self) {
+        self.inner
+            .partial
+            .store(false, std::sync::atomic::Ordering::Release);
+    }
+
     /// The whole fabric, reading what a lazily opened store has not read yet.
     pub fn full(&self) -> Result<Arc<Fabric>, StoreError> {
         if self.is_partial() {
@@ -210,9 +217,7 @@ impl FabricStore {
                 let (fabric, revision) = load_consistent(&state.conn)?;
                 state.revision = revision;
                 self.publish(fabric);
-                self.inner
-                    .partial
-                    .store(false, std::sync::atomic::Ordering::Release);
+                self.mark_whole();
             }
         }
         Ok(self.inner.current.borrow().clone())
@@ -263,9 +268,7 @@ impl FabricStore {
         let mut state = self.lock();
         let (fabric, revision) = load_consistent(&state.conn)?;
         state.revision = revision;
-        self.inner
-            .partial
-            .store(false, std::sync::atomic::Ordering::Release);
+        self.mark_whole();
         Ok(self.publish(fabric))
     }
 
@@ -370,9 +373,7 @@ impl FabricStore {
             write_row(&tx, row.table, &row)?;
         }
         commit_revision(tx, stored_revision, revision)?;
-        self.inner
-            .partial
-            .store(false, std::sync::atomic::Ordering::Release);
+        self.mark_whole();
         Ok(self.publish(fabric))
     }
 

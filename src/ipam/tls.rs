@@ -179,14 +179,24 @@ pub fn client_tls(
         }),
         None => web_pki(trust.ca_file.as_deref(), &provider).map_err(tls_error)?,
     };
+    client_config(provider, verifier)
+        .map(Some)
+        .map_err(tls_error)
+}
+
+/// A client configuration (HTTP/1.1) that checks server certificates with `verifier`.
+fn client_config(
+    provider: Arc<CryptoProvider>,
+    verifier: Arc<dyn ServerCertVerifier>,
+) -> Result<rustls::ClientConfig, String> {
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| tls_error(format!("TLS setup failed: {e}")))?
+        .map_err(|e| format!("TLS setup failed: {e}"))?
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Some(config))
+    Ok(config)
 }
 
 /// Sets up a client for a connection: its TLS, or plain HTTP when that is allowed.
@@ -590,13 +600,7 @@ async fn handshake(stream: TcpStream, host: &str) -> Result<Vec<CertificateDer<'
         mode: Mode::Record(Mutex::new(Vec::new())),
         provider: provider.clone(),
     });
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier.clone())
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let config = client_config(provider, verifier.clone())?;
     let name = ServerName::try_from(host.to_string()).map_err(|e| e.to_string())?;
     let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(name, stream)
