@@ -3,7 +3,7 @@
 //! own writes, no-op syncs, and a sync after one change on either side. Prints one table row per
 //! size; `scripts/scale.sh` measures the same through the command line.
 //!
-//! `cargo bench --bench scale -- --bench` (sizes from `SCALE_SIZES`, default 1000,10000,100000).
+//! `cargo bench --bench scale` (sizes from `SCALE_SIZES`, default 1000,10000,100000).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -84,7 +84,9 @@ fn scale(_c: &mut Criterion) {
 
             let (first, job) = timed(&engine, svc.id).await;
             assert!(job.counts.ipam_created > 0, "{:?}", job.errors);
-            let (second, _) = timed(&engine, svc.id).await;
+            let mut phases = vec![("first", job.phases)];
+            let (second, job) = timed(&engine, svc.id).await;
+            phases.push(("second", job.phases));
             let mut noop = Vec::new();
             let mut requests = 0;
             for _ in 0..3 {
@@ -99,7 +101,7 @@ fn scale(_c: &mut Criterion) {
             // One subnet's VLAN changed on the server by its administrator.
             let http = reqwest::Client::new();
             let list: serde_json::Value = http
-                .get(format!("{}/api/v1/subnets?limit=1", server.base_url()))
+                .get(format!("{}/api/v1/subnets?limit=100", server.base_url()))
                 .bearer_auth(&token)
                 .send()
                 .await
@@ -108,7 +110,13 @@ fn scale(_c: &mut Criterion) {
                 .await
                 .unwrap();
             let items = list.get("items").unwrap_or(&list);
-            let subnet = &items[0];
+            // A provider subnet: the console puts edits of VM subnets back.
+            let subnet = items
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["network_type"] == "Provider")
+                .unwrap();
             let vlan = subnet["vlan"].as_u64().unwrap_or(0);
             http.patch(format!(
                 "{}/api/v1/subnets/{}",
@@ -124,6 +132,7 @@ fn scale(_c: &mut Criterion) {
             .unwrap();
             let (ipam_change, job) = timed(&engine, svc.id).await;
             assert_eq!(job.counts.console_updated, 1, "{:?}", job.counts);
+            phases.push(("one IPAM change", job.phases));
 
             // One pool's DNS suffix changed in the console.
             let mut pool = store.fabric().ip_pools.values().next().unwrap().clone();
@@ -133,6 +142,7 @@ fn scale(_c: &mut Criterion) {
                 .unwrap();
             let (console_change, job) = timed(&engine, svc.id).await;
             assert_eq!(job.counts.ipam_updated, 1, "{:?}", job.counts);
+            phases.push(("one console change", job.phases));
 
             println!(
                 "| {objects} | {} | {} | {}–{} ({requests}) | {} | {} |",
@@ -143,6 +153,9 @@ fn scale(_c: &mut Criterion) {
                 ms(ipam_change),
                 ms(console_change)
             );
+            for (what, p) in phases {
+                eprintln!("{objects} objects, {what}: {}", p.summary());
+            }
             server.shutdown().await;
         });
     }

@@ -30,7 +30,17 @@ const MIGRATIONS: &[&str] = &["
     CREATE TABLE vm_networks (id TEXT PRIMARY KEY, name TEXT NOT NULL, body TEXT NOT NULL) WITHOUT ROWID;
     CREATE TABLE network_services (id TEXT PRIMARY KEY, name TEXT NOT NULL, body TEXT NOT NULL) WITHOUT ROWID;
     INSERT INTO meta (key, value) VALUES ('revision', '0');
+", "
+    CREATE TABLE changes (revision INTEGER NOT NULL, kind TEXT NOT NULL, id TEXT NOT NULL);
+    CREATE INDEX changes_by_revision ON changes (revision);
+    INSERT INTO meta (key, value)
+        SELECT 'changes_from', CAST(value AS INTEGER) + 1 FROM meta WHERE key = 'revision';
 "];
+
+/// How many revisions of the change log are kept; a sync that agreed longer ago plans in full.
+const CHANGES_KEPT: u64 = 4096;
+/// The change log's mark for a write of the whole fabric (an import).
+const EVERYTHING: &str = "*";
 
 /// The table of a kind stored as rows. Subnets live inside their network site's row.
 fn table_of(kind: ObjectKind) -> Option<&'static str> {
@@ -334,6 +344,9 @@ impl FabricStore {
                 FabricChange::Delete(kind, id) => (*kind, *id),
             })
             .collect();
+        for &(kind, id) in &touched {
+            log_change(&tx, stored_revision + 1, Some((kind, id)))?;
+        }
         for (kind, id) in touched {
             let Some(table) = table_of(kind) else {
                 continue;
@@ -372,9 +385,56 @@ impl FabricStore {
         for row in all_rows(&fabric)? {
             write_row(&tx, row.table, &row)?;
         }
+        log_change(&tx, stored_revision + 1, None)?;
         commit_revision(tx, stored_revision, revision)?;
         self.mark_whole();
         Ok(self.publish(fabric))
+    }
+
+    /// The objects written or deleted after `revision`, with the current revision (read
+    /// together, from the database, so other processes' writes count). `None` when the change
+    /// log no longer reaches back that far or the whole fabric was written (an import).
+    #[allow(clippy::type_complexity)]
+    pub fn changes_since(
+        &self,
+        revision: u64,
+    ) -> Result<Option<(u64, Vec<(ObjectKind, Id)>)>, StoreError> {
+        let state = self.lock();
+        let tx = state.conn.unchecked_transaction()?;
+        let current = read_revision(&tx)?;
+        let from: u64 = tx
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'changes_from'",
+                [],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(u64::MAX);
+        if revision > current || revision.saturating_add(1) < from {
+            return Ok(None);
+        }
+        let mut stmt = tx.prepare_cached(
+            "SELECT kind, id FROM changes WHERE revision > ?1 AND revision <= ?2",
+        )?;
+        let rows = stmt.query_map(params![revision as i64, current as i64], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (kind, id) = row?;
+            if kind == EVERYTHING {
+                return Ok(None);
+            }
+            let kind: Option<ObjectKind> =
+                serde_json::from_value(serde_json::Value::String(kind)).ok();
+            match (kind, id.parse::<Id>()) {
+                (Some(kind), Ok(id)) => out.push((kind, id)),
+                // A row this version cannot read: plan everything.
+                _ => return Ok(None),
+            }
+        }
+        Ok(Some((current, out)))
     }
 
     /// `apply` on the blocking thread pool, so async callers never stall the runtime.
@@ -454,6 +514,7 @@ fn ensure_root(conn: &mut Connection) -> Result<(), StoreError> {
             write_row(&tx, row.table, &row)?;
         }
         let revision = read_revision(&tx)?;
+        log_change(&tx, revision + 1, None)?;
         write_revision(&tx, revision + 1)?;
     }
     tx.commit()?;
@@ -466,6 +527,37 @@ fn load_consistent(conn: &Connection) -> Result<(Fabric, u64), StoreError> {
     let loaded = load(&tx)?;
     tx.commit()?;
     Ok(loaded)
+}
+
+/// Notes in the change log that `object` (or, for `None`, everything) changed in `revision`;
+/// now and then forgets revisions older than `CHANGES_KEPT`.
+fn log_change(
+    conn: &Connection,
+    revision: u64,
+    object: Option<(ObjectKind, Id)>,
+) -> Result<(), StoreError> {
+    let (kind, id) = match object {
+        Some((kind, id)) => (
+            serde_json::to_value(kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_else(|| EVERYTHING.to_string()),
+            id.to_string(),
+        ),
+        None => (EVERYTHING.to_string(), String::new()),
+    };
+    conn.prepare_cached("INSERT INTO changes (revision, kind, id) VALUES (?1, ?2, ?3)")?
+        .execute(params![revision as i64, kind, id])?;
+    if revision.is_multiple_of(64) && revision > CHANGES_KEPT {
+        let from = revision - CHANGES_KEPT;
+        conn.execute("DELETE FROM changes WHERE revision < ?1", [from as i64])?;
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('changes_from', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [from.to_string()],
+        )?;
+    }
+    Ok(())
 }
 
 fn read_revision(conn: &Connection) -> Result<u64, StoreError> {
@@ -662,6 +754,75 @@ mod tests {
         // Reopening keeps the same root rather than adding another.
         let again = FabricStore::open(&path).unwrap();
         assert_eq!(again.fabric(), f);
+    }
+
+    #[test]
+    fn the_change_log_lists_what_each_write_touched_since_a_revision() {
+        let (_dir, path, store) = file_store();
+        store.replace_all(every_kind()).unwrap();
+        let after_import = store.revision();
+        assert_eq!(
+            store.changes_since(after_import - 1).unwrap(),
+            None,
+            "an import touches everything"
+        );
+        assert_eq!(
+            store.changes_since(after_import).unwrap(),
+            Some((after_import, vec![]))
+        );
+        let f = store.fabric();
+        let mut ln = f.logical_networks.values().next().unwrap().clone();
+        ln.description = "edited".into();
+        let vmn = *f.vm_networks.keys().next().unwrap();
+        store
+            .apply(&[FabricChange::Put(FabricObject::LogicalNetwork(ln.clone()))])
+            .unwrap();
+        // Another process's write counts too.
+        let other = FabricStore::open(&path).unwrap();
+        let pools: Vec<FabricChange> = f
+            .ip_pools
+            .values()
+            .filter(|p| matches!(p.scope, crate::fabric::model::PoolScope::VmSubnet { vm_network, .. } if vm_network == vmn))
+            .map(|p| FabricChange::Delete(ObjectKind::IpPool, p.id))
+            .chain([FabricChange::Delete(ObjectKind::VmNetwork, vmn)])
+            .collect();
+        other.apply(&pools).unwrap();
+        let (now, mut touched) = store.changes_since(after_import).unwrap().unwrap();
+        assert_eq!(now, after_import + 2);
+        touched.sort();
+        let mut expected: Vec<(ObjectKind, Id)> = pools
+            .iter()
+            .map(|c| match c {
+                FabricChange::Delete(k, id) => (*k, *id),
+                FabricChange::Put(o) => (o.kind(), o.id()),
+            })
+            .chain([(ObjectKind::LogicalNetwork, ln.id)])
+            .collect();
+        expected.sort();
+        assert_eq!(touched, expected);
+        assert_eq!(
+            store
+                .changes_since(after_import + 1)
+                .unwrap()
+                .unwrap()
+                .1
+                .len(),
+            pools.len()
+        );
+        assert_eq!(
+            store.changes_since(now + 5).unwrap(),
+            None,
+            "a revision from the future"
+        );
+        // A database from before the change log knows nothing earlier than its upgrade.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute(
+            "UPDATE meta SET value = ?1 WHERE key = 'changes_from'",
+            [(now + 1).to_string()],
+        )
+        .unwrap();
+        assert_eq!(store.changes_since(now - 1).unwrap(), None);
+        assert_eq!(store.changes_since(now).unwrap(), Some((now, vec![])));
     }
 
     #[test]

@@ -14,17 +14,20 @@ use uuid::Uuid;
 use super::apply::{ApplySettings, apply_console, apply_ipam, apply_to_mirror, recover_journal};
 use super::compare::{CompareView, compare};
 use super::credentials::provider_config;
-use super::journal::{Retention, SyncDb, SyncDbError};
+use super::journal::{Retention, StateWrite, StoredState, SyncDb, SyncDbError};
 use super::lease::{
     DEFAULT_LEASE_WAIT, FileLeases, Lease, LeaseProvider, LeaseWait, ProcessLeases, wait_for_lease,
 };
+use super::plan::{Parts, Touched, agreed_part, join_base, plan_parts};
 use super::plan::{Side, SyncPlan};
 use super::status::*;
 use super::{PlanInput, agreed_base, plan};
-use crate::fabric::model::{Id, NetworkService};
+use crate::fabric::model::{Id, NetworkService, ObjectKind};
 use crate::fabric::secrets::SecretStore;
 use crate::fabric::store::FabricStore;
-use crate::ipam::model::{Cursor, IpamSnapshot, OpVerb, SnapshotRead, SnapshotScope};
+use crate::ipam::model::{
+    ChangeSet, Cursor, IpamId, IpamKind, IpamSnapshot, OpVerb, SnapshotRead, SnapshotScope,
+};
 use crate::ipam::provider::{IpamError, IpamProvider, ProviderConfig, TestReport};
 use crate::ipam::registry::ProviderRegistry;
 use crate::ipam::retry::RetryPolicy;
@@ -107,6 +110,9 @@ struct Shared {
     /// HTTP-level provider calls made by syncs, for benchmarks and the Jobs view.
     provider_calls: AtomicU64,
     leases: Arc<dyn LeaseProvider>,
+    /// Each service's base and mirror as this engine's last sync of it left them, so the next
+    /// sync reads them only when another process wrote them since (see `take_state`).
+    states: Mutex<HashMap<Id, StoredState>>,
 }
 
 /// A cheap, clonable handle to the running engine.
@@ -171,6 +177,7 @@ impl Engine {
             workers: Mutex::new(HashMap::new()),
             provider_calls: AtomicU64::new(0),
             leases,
+            states: Mutex::new(HashMap::new()),
         });
         let handle = EngineHandle { shared };
         handle.spawn_missing_workers();
@@ -604,8 +611,8 @@ impl EngineHandle {
         factory.connect(config).map_err(|e| e.to_string())
     }
 
-    /// Read the IPAM side: the change feed since the stored cursor, or everything. An empty
-    /// feed is answered without reading the stored mirror.
+    /// Reads the IPAM side: the change feed since the stored cursor, or everything. Nothing
+    /// else is read: an empty feed costs one request and one row.
     async fn read_ipam(
         &self,
         service: Id,
@@ -621,67 +628,88 @@ impl EngineHandle {
             .snapshot(&SnapshotScope::All, since.as_ref())
             .await?
         {
-            SnapshotRead::Full(s) => Ok(IpamRead::Read(s)),
-            SnapshotRead::Changes(c)
-                if c.spaces.is_empty()
-                    && c.subnets.is_empty()
-                    && c.ranges.is_empty()
-                    && c.deleted.is_empty() =>
-            {
-                Ok(IpamRead::Unchanged(c.cursor))
-            }
-            SnapshotRead::Changes(c) => {
-                let Some(mut m) = self
-                    .with_db(move |db| db.mirror(service))
-                    .await
-                    .ok()
-                    .flatten()
-                else {
-                    // Changes need the state they apply to; without it, read everything.
-                    self.shared.provider_calls.fetch_add(1, Ordering::Relaxed);
-                    return match provider.snapshot(&SnapshotScope::All, None).await? {
-                        SnapshotRead::Full(s) => Ok(IpamRead::Read(s)),
-                        SnapshotRead::Changes(c) => {
-                            let mut m = IpamSnapshot::default();
-                            m.apply_changes(c);
-                            Ok(IpamRead::Read(m))
-                        }
-                    };
-                };
-                m.apply_changes(c);
-                Ok(IpamRead::Read(m))
-            }
+            SnapshotRead::Full(s) => Ok(IpamRead::Full(s)),
+            SnapshotRead::Changes(c) if c.is_empty() => Ok(IpamRead::Unchanged(c.cursor)),
+            SnapshotRead::Changes(c) => Ok(IpamRead::Changes(c)),
         }
     }
 
-    /// The IPAM side's state: what was read, or the stored mirror at the new cursor.
-    async fn ipam_state(&self, service: Id, read: IpamRead) -> Result<IpamSnapshot, String> {
-        match read {
-            IpamRead::Read(m) => Ok(m),
-            IpamRead::Unchanged(cursor) => {
-                let mut m = self
-                    .with_db(move |db| db.mirror(service))
-                    .await?
-                    .unwrap_or_default();
+    /// The IPAM side's state after `read`: the stored mirror with the changes applied, or what
+    /// a full read found; with the objects the changes touched (`None` after a full read).
+    async fn ipam_state(
+        &self,
+        provider: &dyn IpamProvider,
+        read: IpamRead,
+        stored: Option<IpamSnapshot>,
+    ) -> Result<(IpamSnapshot, Option<IpamTouched>), IpamError> {
+        let (mut mirror, touched) = match (read, stored) {
+            (IpamRead::Full(s), _) => (s, None),
+            (IpamRead::Unchanged(cursor), Some(mut m)) => {
                 m.cursor = cursor;
-                Ok(m)
+                return Ok((m, Some((Vec::new(), IpamSnapshot::default()))));
             }
+            (IpamRead::Changes(c), Some(mut m)) => {
+                let ids = c.touched();
+                let before = m.only(&ids);
+                m.apply_changes(c);
+                (m, Some((ids, before)))
+            }
+            // Changes need the state they apply to; without it, read everything.
+            (IpamRead::Unchanged(_) | IpamRead::Changes(_), None) => {
+                self.shared.provider_calls.fetch_add(1, Ordering::Relaxed);
+                let m = match provider.snapshot(&SnapshotScope::All, None).await? {
+                    SnapshotRead::Full(s) => s,
+                    SnapshotRead::Changes(c) => {
+                        let mut m = IpamSnapshot::default();
+                        m.apply_changes(c);
+                        m
+                    }
+                };
+                (m, None)
+            }
+        };
+        mirror.sort_by_id();
+        Ok((mirror, touched))
+    }
+
+    /// The service's stored base and mirror: as this engine's last sync left them when no
+    /// other process wrote them since (one small query), else read from the sync database.
+    async fn take_state(&self, service: Id) -> Result<StoredState, String> {
+        let kept = self.states().remove(&service);
+        let generation = self.with_db(move |db| db.generation(service)).await?;
+        match kept {
+            Some(s) if generation > 0 && s.generation == generation => Ok(s),
+            _ => self.with_db(move |db| db.state(service)).await,
         }
     }
 
-    /// The stored base and the operator's pending conflict decisions for a service.
-    async fn base_and_resolutions(
+    /// A copy of the service's stored base and mirror (see `take_state`), leaving them kept.
+    async fn peek_state(&self, service: Id) -> Result<StoredState, String> {
+        let generation = self.with_db(move |db| db.generation(service)).await?;
+        let kept = self
+            .states()
+            .get(&service)
+            .filter(|s| generation > 0 && s.generation == generation)
+            .cloned();
+        match kept {
+            Some(s) => Ok(s),
+            None => self.with_db(move |db| db.state(service)).await,
+        }
+    }
+
+    fn states(&self) -> std::sync::MutexGuard<'_, HashMap<Id, StoredState>> {
+        self.shared
+            .states
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The operator's pending conflict decisions for a service.
+    async fn resolutions(
         &self,
         service_id: Id,
-    ) -> Result<
-        (
-            super::normal::BaseState,
-            BTreeMap<String, super::plan::Resolution>,
-        ),
-        String,
-    > {
-        self.with_db(move |db| Ok((db.base(service_id)?, db.resolutions(service_id)?)))
-            .await
+    ) -> Result<BTreeMap<String, super::plan::Resolution>, String> {
+        self.with_db(move |db| db.resolutions(service_id)).await
     }
 
     /// The whole fabric, read on the blocking pool when a lazily opened store has not read it.
@@ -713,6 +741,23 @@ impl EngineHandle {
             .await?
             .map(|r| r.0)
             .unwrap_or_default())
+    }
+
+    /// The console objects written since both sides last agreed, or `None` when that is not
+    /// known (they did not agree, or the change log no longer reaches back that far).
+    async fn console_changes_since_agreed(
+        &self,
+        service_id: Id,
+    ) -> Result<Option<Vec<(ObjectKind, Id)>>, String> {
+        let Some(settled) = self.with_db(move |db| db.settled(service_id)).await? else {
+            return Ok(None);
+        };
+        let store = self.shared.ctx.store.clone();
+        let changes = tokio::task::spawn_blocking(move || store.changes_since(settled))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        Ok(changes.map(|(_, touched)| touched))
     }
 
     /// Both sides agreed at the fabric's current revision, and no conflict decision waits.
@@ -752,9 +797,14 @@ impl EngineHandle {
         {
             return Ok(None);
         }
-        let mirror = self.ipam_state(service_id, read).await?;
+        let state = self.peek_state(service_id).await?;
+        let (mirror, _) = self
+            .ipam_state(provider.as_ref(), read, state.mirror)
+            .await
+            .map_err(|e| e.to_string())?;
+        let base = state.base;
         let fabric = self.full_fabric().await?;
-        let (base, resolutions) = self.base_and_resolutions(service_id).await?;
+        let resolutions = self.resolutions(service_id).await?;
         tokio::task::spawn_blocking(move || {
             let p = plan(&PlanInput {
                 fabric: &fabric,
@@ -795,6 +845,7 @@ impl EngineHandle {
             result: JobResult::Running,
             counts: SyncCounts::default(),
             errors: Vec::new(),
+            phases: PhaseTimes::default(),
         };
         self.record_job(&job);
         self.update_status(service_id, |s| {
@@ -878,6 +929,8 @@ impl EngineHandle {
             result = job.result.label(),
             ms = t0.elapsed().as_millis() as u64,
             changes = job.counts.total_changes(),
+            phases = %job.phases.summary(),
+            planned_networks = job.counts.planned_networks,
             "sync finished"
         );
         self.emit(EngineEvent::Finished {
@@ -974,6 +1027,11 @@ impl EngineHandle {
         let service = self
             .service(service_id)
             .ok_or((GONE.to_string(), false, None))?;
+        let mut phase = Instant::now();
+        let mut lap = |into: &mut u32| {
+            *into = phase.elapsed().as_millis().min(u128::from(u32::MAX)) as u32;
+            phase = Instant::now();
+        };
         self.progress(service_id, SyncStage::Connecting, 0, 0);
         let provider = self.connect(&service).await.map_err(|e| (e, false, None))?;
         let ipam_err = |e: IpamError, skew| {
@@ -1018,6 +1076,7 @@ impl EngineHandle {
             return Err(stop(skew));
         }
 
+        lap(&mut job.phases.read_ms);
         self.progress(service_id, SyncStage::ReadingConsole, 0, 0);
         if let IpamRead::Unchanged(cursor) = &read
             && self
@@ -1042,37 +1101,81 @@ impl EngineHandle {
             };
             return Ok(skew);
         }
-        let mut mirror = self
-            .ipam_state(service_id, read)
+        let state = self
+            .take_state(service_id)
             .await
             .map_err(|e| (e, false, skew))?;
+        let read_at = state.generation;
+        let (mut mirror, ipam_touched) = self
+            .ipam_state(provider.as_ref(), read, state.mirror)
+            .await
+            .map_err(|e| ipam_err(e, skew))?;
+        let base = state.base;
+        // The objects whose mirror rows this sync may change: what the feed touched, then what
+        // it applies (`None` after a full read: all of them).
+        let mut mirror_touched: Option<Vec<(IpamKind, IpamId)>> =
+            ipam_touched.as_ref().map(|(ids, _)| ids.clone());
+        // The revision before the fabric: the fabric planned from is at least this new.
+        let planned_revision = self.shared.ctx.store.revision();
         let fabric = self.full_fabric().await.map_err(|e| (e, false, skew))?;
-        let (base, resolutions) = self
-            .base_and_resolutions(service_id)
+        let resolutions = self
+            .resolutions(service_id)
             .await
             .map_err(|e| (e, false, skew))?;
+        // What the console changed since both sides last agreed, when that is known.
+        let console_touched = match ipam_touched {
+            Some(_) if resolutions.is_empty() => self
+                .console_changes_since_agreed(service_id)
+                .await
+                .map_err(|e| (e, false, skew))?,
+            _ => None,
+        };
 
         self.progress(service_id, SyncStage::Planning, 0, 0);
-        let (plan, base_before, mirror_for_plan) = {
+        let (plan, base_before, mirror_for_plan, parts) = {
             let fabric = fabric.clone();
             let service = service.clone();
             let resolutions = resolutions.clone();
             let m = mirror;
             tokio::task::spawn_blocking(move || {
-                let p = plan(&PlanInput {
+                let parts = match (console_touched, ipam_touched) {
+                    (Some(console), Some((ipam, ipam_before))) => {
+                        let touched = Touched {
+                            console,
+                            ipam,
+                            ipam_before,
+                        };
+                        Parts::touched(&fabric, &m, &base, &touched)
+                    }
+                    _ => None,
+                };
+                let input = |base| PlanInput {
                     fabric: &fabric,
                     service: &service,
                     ipam: &m,
                     ipam_complete: true,
-                    base: &base,
+                    base,
                     resolutions: &resolutions,
-                });
-                (p, base, m)
+                };
+                match parts {
+                    // Both sides agreed before these changes: plan only what they touched.
+                    Some(parts) => {
+                        let empty = Default::default();
+                        let p = plan_parts(&input(&empty), base, &parts);
+                        let networks = parts.logical_network_count(&fabric) as u32;
+                        (p.plan, None, m, Some((parts, p.inside, p.rest, networks)))
+                    }
+                    None => {
+                        let p = plan(&input(&base));
+                        (p, Some(base), m, None)
+                    }
+                }
             })
             .await
             .map_err(|e| (e.to_string(), false, skew))?
         };
         mirror = mirror_for_plan;
+        job.counts.planned_networks = parts.as_ref().map(|p| p.3);
         let open_conflicts: Vec<_> = plan
             .conflicts
             .iter()
@@ -1126,6 +1229,7 @@ impl EngineHandle {
         self.with_db(move |db| db.set_settled(service_id, None))
             .await
             .map_err(|e| (e, false, skew))?;
+        lap(&mut job.phases.plan_ms);
         let total = plan.ipam_ops.len() as u64;
         self.progress(service_id, SyncStage::ApplyingIpam, 0, total);
         let batches = total.div_ceil(self.shared.ctx.apply.batch_size.max(1) as u64);
@@ -1145,6 +1249,17 @@ impl EngineHandle {
         )
         .await;
         apply_to_mirror(&mut mirror, &report.applied);
+        if !report.applied.is_empty() {
+            mirror.sort_by_id();
+        }
+        if let Some(t) = &mut mirror_touched {
+            t.extend(
+                report
+                    .applied
+                    .iter()
+                    .map(|op| (op.kind(), op.target_id().clone())),
+            );
+        }
         for op in &report.applied {
             match op.verb() {
                 OpVerb::Create => job.counts.ipam_created += 1,
@@ -1158,6 +1273,7 @@ impl EngineHandle {
         }
         job.counts.failed += report.failed.len() as u32;
 
+        lap(&mut job.phases.send_ms);
         self.progress(
             service_id,
             SyncStage::ApplyingConsole,
@@ -1183,6 +1299,7 @@ impl EngineHandle {
         job.counts.failed += console_report.failed.len() as u32;
         job.errors.extend(console_report.failed.iter().cloned());
 
+        lap(&mut job.phases.receive_ms);
         self.progress(service_id, SyncStage::Recording, 0, 0);
         let fabric_after = self.full_fabric().await.map_err(|e| (e, false, skew))?;
         let service_c = service.clone();
@@ -1194,15 +1311,61 @@ impl EngineHandle {
             Vec::new()
         };
         let agreed = fully && plan.conflicts.is_empty() && plan.orphans.is_empty();
-        let settled = agreed.then(|| self.shared.ctx.store.revision());
+        // Agreed at the revision planned from, or at this sync's own write when nothing else
+        // was written meanwhile; another process's edit must stay "changed since" for the next.
+        let now = self.shared.ctx.store.revision();
+        let own_write = console_report.applied > 0;
+        let settled = agreed.then_some(if now == planned_revision + u64::from(own_write) {
+            now
+        } else {
+            planned_revision
+        });
         // The base this sync planned from: the lease kept every other sync of this service
-        // from writing another since it was read.
-        self.with_db(move |db| {
-            let new_base = agreed_base(&fabric_after, &service_c, &mirror, &base_before);
-            db.record_sync(service_id, &new_base, &mirror, &consumed, settled)
-        })
-        .await
-        .map_err(|e| (e, false, skew))?;
+        // from writing another since it was read. Only the rows that changed are written.
+        let mut parts = parts;
+        if let Some((p, ..)) = &mut parts {
+            p.add_created(&report.applied, &plan.console_changes);
+        }
+        let kept = self
+            .with_db(move |db| {
+                let (new_base, generation) = match (parts, base_before) {
+                    (Some((parts, inside, rest, _)), _) => {
+                        let part = agreed_part(&parts, &fabric_after, &service_c, &mirror, &inside);
+                        let whole = join_base(rest, part.clone());
+                        let write = StateWrite {
+                            read_at: Some(read_at),
+                            base: &whole,
+                            base_change: Some((&inside, &part)),
+                            mirror: &mirror,
+                            mirror_touched: mirror_touched.as_deref(),
+                        };
+                        let generation = db.record_sync(service_id, &write, &consumed, settled)?;
+                        (whole, generation)
+                    }
+                    (None, base_before) => {
+                        let before = base_before.unwrap_or_default();
+                        let new_base = agreed_base(&fabric_after, &service_c, &mirror, &before);
+                        let write = StateWrite {
+                            read_at: Some(read_at),
+                            base: &new_base,
+                            base_change: Some((&before, &new_base)),
+                            mirror: &mirror,
+                            mirror_touched: mirror_touched.as_deref(),
+                        };
+                        let generation = db.record_sync(service_id, &write, &consumed, settled)?;
+                        (new_base, generation)
+                    }
+                };
+                Ok(StoredState {
+                    generation,
+                    base: new_base,
+                    mirror: Some(mirror),
+                })
+            })
+            .await
+            .map_err(|e| (e, false, skew))?;
+        self.states().insert(service_id, kept);
+        lap(&mut job.phases.record_ms);
         if report.canceled {
             return Err(stop(skew));
         }
@@ -1239,9 +1402,14 @@ enum IpamRead {
     /// The change feed since the stored cursor is empty: the stored mirror still holds, at
     /// this new cursor.
     Unchanged(Option<Cursor>),
-    /// The server's state (the stored mirror with the changes applied, or a full read).
-    Read(IpamSnapshot),
+    /// What changed since the stored cursor.
+    Changes(ChangeSet),
+    /// Everything (the server issued no feed, or the cursor was too old).
+    Full(IpamSnapshot),
 }
+
+/// The IPAM objects a change feed wrote or deleted, and those objects as the mirror held them.
+type IpamTouched = (Vec<(IpamKind, IpamId)>, IpamSnapshot);
 
 /// "10 min 3 s", "42 s", "850 ms".
 pub fn format_skew(ms: i64) -> String {

@@ -11,9 +11,10 @@ use uuid::Uuid;
 
 use super::normal::BaseState;
 use super::plan::Resolution;
+use super::rows;
 use super::status::{JobRecord, ServiceStatus};
 use crate::fabric::model::Id;
-use crate::ipam::model::{Cursor, IpamOp, IpamSnapshot};
+use crate::ipam::model::{Cursor, IpamId, IpamKind, IpamOp, IpamSnapshot};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncDbError {
@@ -95,7 +96,43 @@ CREATE INDEX jobs_service_started ON jobs(service, started);
     r#"
 CREATE TABLE cursor (service TEXT PRIMARY KEY, body TEXT NOT NULL);
 "#,
+    // The base and the mirror as one row per entry (see `rows`), so a sync writes only what
+    // changed; `generation` counts the writes, so a process that keeps them in memory knows
+    // whether another one wrote since. A service without a generation row still has its base
+    // and mirror in the single-row tables above, until its next sync.
+    r#"
+CREATE TABLE base_entry (service TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (service, key)) WITHOUT ROWID;
+CREATE TABLE mirror_object (service TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (service, key)) WITHOUT ROWID;
+CREATE TABLE generation (service TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"#,
 ];
+
+/// A service's stored base and mirror, and the generation they were read at.
+#[derive(Debug, Clone, Default)]
+pub struct StoredState {
+    /// 0 before the first write.
+    pub generation: u64,
+    pub base: BaseState,
+    pub mirror: Option<IpamSnapshot>,
+}
+
+/// What a sync writes of the base and the mirror.
+pub struct StateWrite<'a> {
+    /// The generation the state was read at: the changes below are written only when the
+    /// database still holds it; otherwise (or with `None`) everything is rewritten.
+    pub read_at: Option<u64>,
+    /// The whole new base.
+    pub base: &'a BaseState,
+    /// The entries that may differ, as read and as they are now (the whole base, or the part a
+    /// sync planned); `None` rewrites the whole base.
+    pub base_change: Option<(&'a BaseState, &'a BaseState)>,
+    /// The whole new mirror, with its cursor.
+    pub mirror: &'a IpamSnapshot,
+    /// The objects whose rows may differ; `None` rewrites the whole mirror.
+    pub mirror_touched: Option<&'a [(IpamKind, IpamId)]>,
+}
 
 /// How much history the sync database keeps per service; older rows are pruned after each sync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,6 +185,101 @@ fn put_body(c: &Connection, table: &str, service: &str, body: &str) -> Result<()
     c.execute(
         &format!("INSERT INTO {table}(service, body) VALUES (?1, ?2) ON CONFLICT(service) DO UPDATE SET body = excluded.body"),
         params![service, body],
+    )?;
+    Ok(())
+}
+
+fn get_body(c: &Connection, table: &str, service: &str) -> Result<Option<String>, SyncDbError> {
+    Ok(c.query_row(
+        &format!("SELECT body FROM {table} WHERE service = ?1"),
+        params![service],
+        |r| r.get(0),
+    )
+    .optional()?)
+}
+
+fn read_generation(c: &Connection, service: &str) -> Result<u64, SyncDbError> {
+    let v: Option<i64> = c
+        .query_row(
+            "SELECT value FROM generation WHERE service = ?1",
+            params![service],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(v.unwrap_or(0).max(0) as u64)
+}
+
+fn write_generation(c: &Connection, service: &str, generation: u64) -> Result<(), SyncDbError> {
+    c.execute(
+        "INSERT INTO generation(service, value) VALUES (?1, ?2)
+         ON CONFLICT(service) DO UPDATE SET value = excluded.value",
+        params![service, generation as i64],
+    )?;
+    Ok(())
+}
+
+/// A service's rows of `table` (base_entry, mirror_object), in key order.
+fn read_rows(
+    c: &Connection,
+    table: &str,
+    service: &str,
+) -> Result<Vec<(String, String)>, SyncDbError> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT key, body FROM {table} WHERE service = ?1 ORDER BY key"
+    ))?;
+    let rows = st.query_map(params![service], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+fn write_rows(
+    c: &Connection,
+    table: &str,
+    service: &str,
+    put: &[(String, String)],
+    delete: &[String],
+) -> Result<(), SyncDbError> {
+    let mut del = c.prepare_cached(&format!(
+        "DELETE FROM {table} WHERE service = ?1 AND key = ?2"
+    ))?;
+    for k in delete {
+        del.execute(params![service, k])?;
+    }
+    let mut ins = c.prepare_cached(&format!(
+        "INSERT INTO {table}(service, key, body) VALUES (?1, ?2, ?3)
+         ON CONFLICT(service, key) DO UPDATE SET body = excluded.body"
+    ))?;
+    for (k, body) in put {
+        ins.execute(params![service, k, body])?;
+    }
+    Ok(())
+}
+
+/// Moves one unreadable row of a service's base or mirror into `set_aside`.
+fn set_aside_row(
+    c: &Connection,
+    table: &str,
+    service: &str,
+    row: &rows::BadRow,
+) -> Result<(), SyncDbError> {
+    tracing::warn!(
+        table,
+        key = %row.key,
+        error = %row.error,
+        "a row of the sync database could not be read; it was moved to the set_aside table"
+    );
+    c.execute(
+        "INSERT INTO set_aside(source, key, body, error, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            table,
+            format!("{service}/{}", row.key),
+            row.body,
+            row.error,
+            Utc::now().to_rfc3339()
+        ],
+    )?;
+    c.execute(
+        &format!("DELETE FROM {table} WHERE service = ?1 AND key = ?2"),
+        params![service, row.key],
     )?;
     Ok(())
 }
@@ -319,11 +451,70 @@ impl SyncDb {
     }
 
     pub fn base(&self, service: Id) -> Result<BaseState, SyncDbError> {
-        Ok(self.get_json("base", service)?.unwrap_or_default())
+        Ok(self.state(service)?.base)
     }
 
     pub fn mirror(&self, service: Id) -> Result<Option<IpamSnapshot>, SyncDbError> {
-        self.get_json("mirror", service)
+        Ok(self.state(service)?.mirror)
+    }
+
+    /// How many times the service's base and mirror were written (0: never as rows).
+    pub fn generation(&self, service: Id) -> Result<u64, SyncDbError> {
+        self.with(|c| read_generation(c, &service.to_string()))
+    }
+
+    /// The service's base and mirror with their generation, read together.
+    pub fn state(&self, service: Id) -> Result<StoredState, SyncDbError> {
+        let key = service.to_string();
+        let state = self.with(|c| {
+            let tx = c.transaction()?;
+            let generation = read_generation(&tx, &key)?;
+            if generation == 0 {
+                return Ok(None);
+            }
+            let (base, bad_base) = rows::base_from_rows(read_rows(&tx, "base_entry", &key)?);
+            let (mut mirror, bad_mirror) =
+                rows::mirror_from_rows(read_rows(&tx, "mirror_object", &key)?);
+            mirror.cursor = get_body(&tx, "cursor", &key)?
+                .and_then(|b| serde_json::from_str(&b).ok())
+                .flatten();
+            let damaged = !bad_base.is_empty() || !bad_mirror.is_empty();
+            // A mirror missing an object would say the server deleted it: a damaged one is
+            // read as absent, and the next sync reads the server whole. A base missing an
+            // entry only forgets that both sides once agreed on it.
+            let mirror = if bad_mirror.is_empty() {
+                Some(mirror)
+            } else {
+                // Forgotten with its cursor, so that every later read is a whole one too.
+                tx.execute("DELETE FROM mirror_object WHERE service = ?1", params![key])?;
+                tx.execute("DELETE FROM cursor WHERE service = ?1", params![key])?;
+                None
+            };
+            for (table, bad) in [("base_entry", bad_base), ("mirror_object", bad_mirror)] {
+                for row in bad {
+                    set_aside_row(&tx, table, &key, &row)?;
+                }
+            }
+            if damaged {
+                // Whoever kept the state in memory reads it again.
+                write_generation(&tx, &key, generation + 1)?;
+            }
+            tx.commit()?;
+            Ok(Some(StoredState {
+                generation: generation + u64::from(damaged),
+                base,
+                mirror,
+            }))
+        })?;
+        match state {
+            Some(s) => Ok(s),
+            // Stored before one row per entry: the single-row tables.
+            None => Ok(StoredState {
+                generation: 0,
+                base: self.get_json("base", service)?.unwrap_or_default(),
+                mirror: self.get_json("mirror", service)?,
+            }),
+        }
     }
 
     /// Whether the operator decided conflicts the next sync has to apply.
@@ -342,7 +533,10 @@ impl SyncDb {
     pub fn cursor(&self, service: Id) -> Result<Option<Cursor>, SyncDbError> {
         match self.get_json::<Option<Cursor>>("cursor", service)? {
             Some(cursor) => Ok(cursor),
-            None => Ok(self.mirror(service)?.and_then(|m| m.cursor)),
+            None if self.generation(service)? > 0 => Ok(None),
+            None => Ok(self
+                .get_json::<IpamSnapshot>("mirror", service)?
+                .and_then(|m| m.cursor)),
         }
     }
 
@@ -351,45 +545,66 @@ impl SyncDb {
         self.put_json("cursor", service, cursor)
     }
 
-    /// Base and mirror are saved together: one describes the other.
-    pub fn save_base_and_mirror(
-        &self,
-        service: Id,
-        base: &BaseState,
-        mirror: &IpamSnapshot,
-    ) -> Result<(), SyncDbError> {
-        let b = serde_json::to_string(base)?;
-        let m = serde_json::to_string(mirror)?;
-        let cursor = serde_json::to_string(&mirror.cursor)?;
-        let id = service.to_string();
-        self.with(|c| {
-            let tx = c.transaction()?;
-            put_body(&tx, "base", &id, &b)?;
-            put_body(&tx, "mirror", &id, &m)?;
-            put_body(&tx, "cursor", &id, &cursor)?;
-            tx.commit()?;
-            Ok(())
-        })
-    }
-
-    /// What a sync leaves behind, in one transaction: the new base and mirror, the conflict
-    /// decisions it consumed, and whether both sides now agree (`settled`, a fabric revision).
+    /// What a sync leaves behind, in one transaction: the base and mirror (only the rows that
+    /// changed, when the database still holds what was read), the conflict decisions it
+    /// consumed, and whether both sides now agree (`settled`, a fabric revision). Returns the
+    /// new generation.
     pub fn record_sync(
         &self,
         service: Id,
-        base: &BaseState,
-        mirror: &IpamSnapshot,
+        write: &StateWrite,
         consumed: &[String],
         settled: Option<u64>,
-    ) -> Result<(), SyncDbError> {
-        let b = serde_json::to_string(base)?;
-        let m = serde_json::to_string(mirror)?;
-        let cursor = serde_json::to_string(&mirror.cursor)?;
+    ) -> Result<u64, SyncDbError> {
         let id = service.to_string();
+        let cursor = serde_json::to_string(&write.mirror.cursor)?;
+        // Serialized before the database is locked; the whole state only if needed below.
+        let base_change = write
+            .base_change
+            .map(|(old, new)| rows::base_changes(old, new))
+            .transpose()?;
+        let mirror_change = write
+            .mirror_touched
+            .map(|t| rows::mirror_changes(write.mirror, t))
+            .transpose()?;
+        let current = self.generation(service)?;
+        let diffs = match (write.read_at, base_change, mirror_change) {
+            (Some(read_at), Some(b), Some(m)) if read_at == current && current > 0 => Some((b, m)),
+            _ => None,
+        };
+        let whole = match diffs {
+            Some(_) => None,
+            None => Some((
+                rows::base_rows(write.base)?,
+                rows::mirror_rows(write.mirror)?,
+            )),
+        };
         self.with(|c| {
             let tx = c.transaction()?;
-            put_body(&tx, "base", &id, &b)?;
-            put_body(&tx, "mirror", &id, &m)?;
+            let generation = read_generation(&tx, &id)?;
+            match (&diffs, whole) {
+                (Some((b, m)), _) if generation == current => {
+                    write_rows(&tx, "base_entry", &id, &b.put, &b.delete)?;
+                    write_rows(&tx, "mirror_object", &id, &m.put, &m.delete)?;
+                }
+                (_, whole) => {
+                    let (b, m) = match whole {
+                        Some(w) => w,
+                        None => (
+                            rows::base_rows(write.base)?,
+                            rows::mirror_rows(write.mirror)?,
+                        ),
+                    };
+                    for table in ["base_entry", "mirror_object", "base", "mirror"] {
+                        tx.execute(
+                            &format!("DELETE FROM {table} WHERE service = ?1"),
+                            params![id],
+                        )?;
+                    }
+                    write_rows(&tx, "base_entry", &id, &b, &[])?;
+                    write_rows(&tx, "mirror_object", &id, &m, &[])?;
+                }
+            }
             put_body(&tx, "cursor", &id, &cursor)?;
             for k in consumed {
                 tx.execute(
@@ -398,9 +613,28 @@ impl SyncDb {
                 )?;
             }
             put_settled(&tx, &id, settled)?;
+            write_generation(&tx, &id, generation + 1)?;
             tx.commit()?;
-            Ok(())
+            Ok(generation + 1)
         })
+    }
+
+    /// Writes a whole base and mirror (tests, and a service's state set from outside a sync).
+    pub fn save_base_and_mirror(
+        &self,
+        service: Id,
+        base: &BaseState,
+        mirror: &IpamSnapshot,
+    ) -> Result<(), SyncDbError> {
+        let write = StateWrite {
+            read_at: None,
+            base,
+            base_change: None,
+            mirror,
+            mirror_touched: None,
+        };
+        let settled = self.settled(service)?;
+        self.record_sync(service, &write, &[], settled).map(|_| ())
     }
 
     pub fn status(&self, service: Id) -> Result<Option<ServiceStatus>, SyncDbError> {
@@ -552,6 +786,9 @@ impl SyncDb {
             for table in [
                 "base",
                 "mirror",
+                "base_entry",
+                "mirror_object",
+                "generation",
                 "cursor",
                 "status",
                 "resolutions",
@@ -576,7 +813,7 @@ pub fn now() -> DateTime<Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ipam::model::IpamOp;
+    use crate::ipam::model::{AddressSpace, AddressSpaceKind, IpamOp};
     use crate::sync::status::{JobResult, JobTrigger, SyncCounts};
 
     fn job(service: Id, minute: u32) -> JobRecord {
@@ -592,6 +829,7 @@ mod tests {
             result: JobResult::Succeeded,
             counts: SyncCounts::default(),
             errors: vec![],
+            phases: Default::default(),
         }
     }
 
@@ -610,15 +848,25 @@ mod tests {
         let service = Uuid::new_v4();
         db.save_job(&job(service, 1)).unwrap();
         db.save_job(&job(service, 2)).unwrap();
-        db.save_base_and_mirror(service, &BaseState::default(), &IpamSnapshot::default())
+        let mirror = IpamSnapshot {
+            spaces: vec![
+                AddressSpace::new("a", "A", AddressSpaceKind::Provider),
+                AddressSpace::new("b", "B", AddressSpaceKind::Provider),
+            ],
+            ..IpamSnapshot::default()
+        };
+        db.save_base_and_mirror(service, &BaseState::default(), &mirror)
             .unwrap();
         db.record_sent(service, Uuid::new_v4(), &[IpamOp::DeleteRange("r1".into())])
             .unwrap();
+        // A service stored the way older versions did: one row for its whole mirror.
+        let older = Uuid::new_v4();
         raw(
             &db,
             &format!(
                 "INSERT INTO jobs(id, service, started, body) VALUES ('x', '{service}', '2026-01-01T11:00:00Z', '{{not json');
-                 UPDATE mirror SET body = '[1,2' WHERE service = '{service}';
+                 UPDATE mirror_object SET body = '[1,2' WHERE service = '{service}' AND key = 's/a';
+                 INSERT INTO mirror(service, body) VALUES ('{older}', '[1,2');
                  INSERT INTO journal(service, job, op, state, updated) VALUES ('{service}', 'j', 'garbage', 'sent', 'now');"
             ),
         );
@@ -626,7 +874,25 @@ mod tests {
         drop(db);
         let db = SyncDb::open(&dir.path().join("sync.db")).unwrap();
         assert_eq!(db.jobs(10).unwrap().len(), 2);
-        assert_eq!(db.mirror(service).unwrap(), None);
+        let generation = db.generation(service).unwrap();
+        assert_eq!(
+            db.mirror(service).unwrap(),
+            None,
+            "a mirror missing an object is none"
+        );
+        assert_eq!(
+            db.cursor(service).unwrap(),
+            None,
+            "the next sync reads the server whole"
+        );
+        let read = db.mirror(service).unwrap().unwrap();
+        assert!(read.spaces.is_empty());
+        assert_eq!(
+            db.generation(service).unwrap(),
+            generation + 1,
+            "whoever keeps the mirror in memory reads it again"
+        );
+        assert_eq!(db.mirror(older).unwrap(), None);
         assert_eq!(db.unconfirmed(service).unwrap().len(), 1);
         let aside: Vec<String> = db
             .set_aside_rows()
@@ -634,12 +900,60 @@ mod tests {
             .into_iter()
             .map(|(source, _, _)| source)
             .collect();
-        assert_eq!(aside, ["jobs", "mirror", "journal"]);
+        assert_eq!(aside, ["jobs", "mirror_object", "mirror", "journal"]);
         // Set aside once: the next reads find nothing more to move.
         assert_eq!(db.jobs(10).unwrap().len(), 2);
         assert_eq!(db.unconfirmed(service).unwrap().len(), 1);
-        assert_eq!(db.mirror(service).unwrap(), None);
-        assert_eq!(db.set_aside_rows().unwrap().len(), 3);
+        assert_eq!(db.mirror(service).unwrap().unwrap(), read);
+        assert_eq!(db.mirror(older).unwrap(), None);
+        assert_eq!(db.set_aside_rows().unwrap().len(), 4);
+    }
+
+    /// A sync writes the rows that changed when the database holds what it read, and rewrites
+    /// everything when another process wrote meanwhile.
+    #[test]
+    fn a_sync_writes_changed_rows_only_over_the_state_it_read() {
+        let db = SyncDb::open_in_memory().unwrap();
+        let service = Uuid::new_v4();
+        let mut mirror = IpamSnapshot {
+            spaces: vec![
+                AddressSpace::new("a", "A", AddressSpaceKind::Provider),
+                AddressSpace::new("b", "B", AddressSpaceKind::Provider),
+            ],
+            ..IpamSnapshot::default()
+        };
+        db.save_base_and_mirror(service, &BaseState::default(), &mirror)
+            .unwrap();
+        let read = db.state(service).unwrap();
+        mirror.spaces[0].description = "changed".into();
+        mirror.spaces.remove(1);
+        let touched = [
+            (IpamKind::AddressSpace, IpamId::from("a".to_string())),
+            (IpamKind::AddressSpace, IpamId::from("b".to_string())),
+        ];
+        let write = |read_at| StateWrite {
+            read_at: Some(read_at),
+            base: &read.base,
+            base_change: Some((&read.base, &read.base)),
+            mirror: &mirror,
+            mirror_touched: Some(&touched),
+        };
+        let g = db
+            .record_sync(service, &write(read.generation), &[], Some(3))
+            .unwrap();
+        assert_eq!(g, read.generation + 1);
+        assert_eq!(db.mirror(service).unwrap().unwrap().spaces, mirror.spaces);
+        assert_eq!(db.settled(service).unwrap(), Some(3));
+        // Written from a stale read: the touched rows alone would leave "c" behind.
+        let mut other = mirror.clone();
+        other
+            .spaces
+            .push(AddressSpace::new("c", "C", AddressSpaceKind::Provider));
+        db.save_base_and_mirror(service, &BaseState::default(), &other)
+            .unwrap();
+        db.record_sync(service, &write(g), &[], None).unwrap();
+        assert_eq!(db.mirror(service).unwrap().unwrap().spaces, mirror.spaces);
+        assert_eq!(db.settled(service).unwrap(), None);
     }
 
     #[test]

@@ -49,6 +49,10 @@ pub struct SyncCounts {
     pub console_deleted: u32,
     pub conflicts: u32,
     pub failed: u32,
+    /// When only the parts that changed since both sides agreed were planned: how many
+    /// logical networks those were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned_networks: Option<u32>,
 }
 
 impl SyncCounts {
@@ -120,6 +124,34 @@ pub struct JobRecord {
     pub counts: SyncCounts,
     /// One sentence each, naming the server or object and what to do.
     pub errors: Vec<String>,
+    /// How long each phase took.
+    #[serde(default)]
+    pub phases: PhaseTimes,
+}
+
+/// How long each phase of a job took, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhaseTimes {
+    /// Connecting, the server's clock, and its change feed (or everything).
+    pub read_ms: u32,
+    /// The stored state, the console's fabric, and planning.
+    pub plan_ms: u32,
+    /// Sending operations to the IPAM server.
+    pub send_ms: u32,
+    /// Saving the IPAM side's changes in the console.
+    pub receive_ms: u32,
+    /// Recording what both sides now agree on.
+    pub record_ms: u32,
+}
+
+impl PhaseTimes {
+    /// "read 12 ms, plan 3 ms, send 0 ms, receive 0 ms, record 1 ms".
+    pub fn summary(&self) -> String {
+        format!(
+            "read {} ms, plan {} ms, send {} ms, receive {} ms, record {} ms",
+            self.read_ms, self.plan_ms, self.send_ms, self.receive_ms, self.record_ms
+        )
+    }
 }
 
 /// The sync status shown in the Network Service tree.

@@ -5,6 +5,7 @@ mod conflict;
 mod deletion_rules;
 mod field_text;
 mod merge;
+mod parts;
 mod projection;
 mod summary;
 mod to_console;
@@ -22,6 +23,7 @@ use crate::ipam::model::{IpamOp, IpamSnapshot, OpVerb};
 pub use base::agreed_base;
 pub use conflict::{Conflict, ConflictKey, Resolution};
 pub use field_text::FieldText;
+pub use parts::{Parts, Touched, join_base};
 pub use projection::{ConsoleView, IpamView, project_both, project_console, project_ipam};
 pub use summary::{Counts, ObjectType, PlanSummary, Side};
 
@@ -112,6 +114,46 @@ pub fn plan(input: &PlanInput) -> SyncPlan {
     plan.summary.conflicts = plan.conflicts.iter().filter(|c| !c.put_back).count() as u32;
     plan.summary.orphans = plan.orphans.len() as u32;
     plan
+}
+
+/// The plan of the touched parts only, with what recording its result needs.
+pub struct PartPlan {
+    pub plan: SyncPlan,
+    /// The base of the touched parts, and of the rest (kept as it is).
+    pub inside: BaseState,
+    pub rest: BaseState,
+}
+
+/// Plans only the parts `parts` holds: when both sides agreed before the touched objects
+/// changed, this is the plan of the whole (see `parts`). `input.base` is not read: `base` is
+/// the stored base, split into the touched parts and the rest without copying the rest.
+pub fn plan_parts(input: &PlanInput, mut base: BaseState, parts: &Parts) -> PartPlan {
+    let fabric = parts.fabric(input.fabric);
+    let ipam = parts.ipam(input.ipam);
+    let inside = parts.split_base(&mut base);
+    let plan = plan(&PlanInput {
+        fabric: &fabric,
+        ipam: &ipam,
+        base: &inside,
+        ..*input
+    });
+    PartPlan {
+        plan,
+        inside,
+        rest: base,
+    }
+}
+
+/// What both sides now agree on in the parts a sync planned, after it carried out its plan
+/// (whose creations `parts` must hold: see [`Parts::add_created`]).
+pub fn agreed_part(
+    parts: &Parts,
+    fabric: &Fabric,
+    service: &NetworkService,
+    ipam: &IpamSnapshot,
+    inside: &BaseState,
+) -> BaseState {
+    agreed_base(&parts.fabric(fabric), service, &parts.ipam(ipam), inside)
 }
 
 #[cfg(test)]

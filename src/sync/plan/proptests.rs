@@ -11,7 +11,9 @@ use super::*;
 use crate::fabric::connection::ConnectionString;
 use crate::fabric::demo::demo_fabric;
 use crate::fabric::model::*;
-use crate::ipam::model::{AddressSpace, AddressSpaceKind, IpamOp, IpamSnapshot, OpVerb};
+use crate::ipam::model::{
+    AddressSpace, AddressSpaceKind, IpamId, IpamKind, IpamOp, IpamSnapshot, OpVerb,
+};
 use crate::sync::normal::BaseState;
 
 /// One edit an operator (console) or an IPAM administrator (server) makes between syncs.
@@ -363,5 +365,294 @@ proptest! {
         w.sync();
         prop_assert_eq!(&w.fabric, &fabric);
         prop_assert_eq!(&w.ipam, &ipam);
+    }
+}
+
+/// Edits for the incremental planner's test: the ones above and some that move objects between
+/// parts or break links.
+#[derive(Debug, Clone)]
+enum WideEdit {
+    Plain(Edit),
+    /// An IPAM administrator renames a provider space's VMM Logical Network: to another console
+    /// network's name (even) or a new name (odd).
+    RenameSpace(usize, usize),
+    ClearSpaceName(usize),
+    /// An IPAM administrator deletes a subnet with its ranges.
+    DeleteSubnet(usize),
+    /// An operator moves a VM network to another logical network.
+    MoveVmNetwork(usize, usize),
+}
+
+impl WideEdit {
+    fn on_ipam(&self) -> bool {
+        match self {
+            WideEdit::Plain(e) => matches!(
+                e,
+                Edit::SetRangeDns(..)
+                    | Edit::SetSubnetVlan(..)
+                    | Edit::DeleteRange(_)
+                    | Edit::AddHandMadeSpace(_)
+            ),
+            WideEdit::MoveVmNetwork(..) => false,
+            _ => true,
+        }
+    }
+}
+
+fn wide_edit() -> impl Strategy<Value = WideEdit> {
+    prop_oneof![
+        4 => edit().prop_map(WideEdit::Plain),
+        1 => (any::<usize>(), any::<usize>()).prop_map(|(i, k)| WideEdit::RenameSpace(i, k)),
+        1 => any::<usize>().prop_map(WideEdit::ClearSpaceName),
+        1 => any::<usize>().prop_map(WideEdit::DeleteSubnet),
+        1 => (any::<usize>(), any::<usize>()).prop_map(|(i, k)| WideEdit::MoveVmNetwork(i, k)),
+    ]
+}
+
+impl World {
+    fn apply_wide(&mut self, e: &WideEdit) {
+        let provider: Vec<usize> = (0..self.ipam.spaces.len())
+            .filter(|&j| self.ipam.spaces[j].kind == AddressSpaceKind::Provider)
+            .collect();
+        match *e {
+            WideEdit::Plain(ref e) => self.apply(e),
+            WideEdit::RenameSpace(i, k) if !provider.is_empty() => {
+                let name = if k % 2 == 0 {
+                    nth(&self.fabric.logical_networks, k)
+                        .map(|id| self.fabric.logical_networks[&id].name.clone())
+                } else {
+                    Some(format!("Space {k}"))
+                };
+                self.ipam.spaces[provider[i % provider.len()]].vmm_logical_network = name;
+            }
+            WideEdit::ClearSpaceName(i) if !provider.is_empty() => {
+                self.ipam.spaces[provider[i % provider.len()]].vmm_logical_network = None;
+            }
+            WideEdit::DeleteSubnet(i) if !self.ipam.subnets.is_empty() => {
+                let gone = self.ipam.subnets.remove(i % self.ipam.subnets.len()).id;
+                self.ipam.ranges.retain(|r| r.subnet != gone);
+            }
+            WideEdit::MoveVmNetwork(i, k) => {
+                if let (Some(v), Some(ln)) = (
+                    nth(&self.fabric.vm_networks, i),
+                    nth(&self.fabric.logical_networks, k),
+                ) {
+                    self.fabric.vm_networks.get_mut(&v).unwrap().logical_network = ln;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// What the store's change log would list between two fabrics.
+fn console_touched(before: &Fabric, after: &Fabric) -> Vec<(ObjectKind, Id)> {
+    fn diff<V: PartialEq>(
+        kind: ObjectKind,
+        a: &std::collections::BTreeMap<Id, V>,
+        b: &std::collections::BTreeMap<Id, V>,
+        out: &mut Vec<(ObjectKind, Id)>,
+    ) {
+        for id in a.keys().chain(b.keys()).collect::<BTreeSet<_>>() {
+            if a.get(id) != b.get(id) {
+                out.push((kind, *id));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    diff(
+        ObjectKind::HostGroup,
+        &before.host_groups,
+        &after.host_groups,
+        &mut out,
+    );
+    diff(
+        ObjectKind::LogicalNetwork,
+        &before.logical_networks,
+        &after.logical_networks,
+        &mut out,
+    );
+    diff(
+        ObjectKind::NetworkSite,
+        &before.network_sites,
+        &after.network_sites,
+        &mut out,
+    );
+    diff(
+        ObjectKind::IpPool,
+        &before.ip_pools,
+        &after.ip_pools,
+        &mut out,
+    );
+    diff(
+        ObjectKind::VmNetwork,
+        &before.vm_networks,
+        &after.vm_networks,
+        &mut out,
+    );
+    out
+}
+
+/// What the server's change feed would list between two snapshots, and the touched objects as
+/// they were.
+fn ipam_touched(
+    before: &IpamSnapshot,
+    after: &IpamSnapshot,
+) -> (Vec<(IpamKind, IpamId)>, IpamSnapshot) {
+    fn diff<T: PartialEq + Clone>(
+        kind: IpamKind,
+        a: &[T],
+        b: &[T],
+        id: impl Fn(&T) -> &IpamId,
+        out: &mut Vec<(IpamKind, IpamId)>,
+        old: &mut Vec<T>,
+    ) {
+        let bm: std::collections::HashMap<&IpamId, &T> = b.iter().map(|x| (id(x), x)).collect();
+        let am: std::collections::HashMap<&IpamId, &T> = a.iter().map(|x| (id(x), x)).collect();
+        for x in a {
+            if bm.get(id(x)) != Some(&x) {
+                out.push((kind, id(x).clone()));
+                old.push(x.clone());
+            }
+        }
+        for x in b {
+            if !am.contains_key(id(x)) {
+                out.push((kind, id(x).clone()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut old = IpamSnapshot::default();
+    diff(
+        IpamKind::AddressSpace,
+        &before.spaces,
+        &after.spaces,
+        |s| &s.id,
+        &mut out,
+        &mut old.spaces,
+    );
+    diff(
+        IpamKind::Subnet,
+        &before.subnets,
+        &after.subnets,
+        |s| &s.id,
+        &mut out,
+        &mut old.subnets,
+    );
+    diff(
+        IpamKind::Range,
+        &before.ranges,
+        &after.ranges,
+        |r| &r.id,
+        &mut out,
+        &mut old.ranges,
+    );
+    (out, old)
+}
+
+/// A plan's operations as sorted text, ids the plan made up named by what they create.
+fn canonical_ops(ops: &[IpamOp]) -> Vec<String> {
+    let mut names: Vec<(String, String)> = Vec::new();
+    for op in ops {
+        match op {
+            IpamOp::CreateSpace(s) => names.push((
+                s.id.to_string(),
+                format!("new-space:{:?}:{}", s.vmm_id, s.name),
+            )),
+            IpamOp::CreateSubnet(s) => names.push((
+                s.id.to_string(),
+                format!("new-subnet:{:?}:{}", s.vmm_id, s.network),
+            )),
+            IpamOp::CreateRange(r) => names.push((
+                r.id.to_string(),
+                format!("new-range:{:?}:{}", r.vmm_id, r.start),
+            )),
+            _ => {}
+        }
+    }
+    let mut out: Vec<String> = ops
+        .iter()
+        .map(|op| {
+            let mut text = serde_json::to_string(op).unwrap();
+            for (id, name) in &names {
+                text = text.replace(id.as_str(), name);
+            }
+            text
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn sorted_debug<T: std::fmt::Debug>(items: &[T]) -> Vec<String> {
+    let mut v: Vec<String> = items.iter().map(|x| format!("{x:?}")).collect();
+    v.sort();
+    v
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Planning only the parts the edits touched gives the plan of the whole, and recording its
+    /// result gives the base a full sync records.
+    #[test]
+    fn planning_the_touched_parts_gives_the_whole_plan(
+        size in 20usize..160,
+        seed in any::<u64>(),
+        scope_mask in any::<u8>(),
+        edits in prop::collection::vec(wide_edit(), 0..6),
+    ) {
+        let mut w = World::new(size, seed, scope_mask);
+        w.sync();
+        prop_assume!(w.plan().is_noop());
+        let (fabric0, ipam0) = (w.fabric.clone(), w.ipam.clone());
+        for e in &edits {
+            if e.on_ipam() {
+                w.apply_wide(e);
+            }
+        }
+        for e in &edits {
+            if !e.on_ipam() {
+                w.apply_wide(e);
+            }
+        }
+        prop_assume!(crate::fabric::validate::validate_fabric(&w.fabric).is_empty());
+
+        let (ipam_ids, ipam_before) = ipam_touched(&ipam0, &w.ipam);
+        let touched = Touched {
+            console: console_touched(&fabric0, &w.fabric),
+            ipam: ipam_ids,
+            ipam_before,
+        };
+        let input = PlanInput {
+            fabric: &w.fabric,
+            service: &w.service,
+            ipam: &w.ipam,
+            ipam_complete: true,
+            base: &w.base,
+            resolutions: &Default::default(),
+        };
+        let whole = plan(&input);
+        let mut parts = Parts::touched(&w.fabric, &w.ipam, &w.base, &touched)
+            .expect("no host group or service was edited");
+        if touched.console.is_empty() && touched.ipam.is_empty() {
+            prop_assert!(parts.is_empty());
+        }
+        let part = plan_parts(&input, w.base.clone(), &parts);
+        prop_assert_eq!(canonical_ops(&whole.ipam_ops), canonical_ops(&part.plan.ipam_ops));
+        prop_assert_eq!(sorted_debug(&whole.console_changes), sorted_debug(&part.plan.console_changes));
+        prop_assert_eq!(sorted_debug(&whole.conflicts), sorted_debug(&part.plan.conflicts));
+        prop_assert_eq!(sorted_debug(&whole.orphans), sorted_debug(&part.plan.orphans));
+        prop_assert_eq!(&whole.summary, &part.plan.summary);
+
+        // Both sides after the whole plan: the base of the parts joined with the rest is the
+        // base a full sync records.
+        let base = w.base.clone();
+        crate::sync::apply::apply_to_mirror(&mut w.ipam, &whole.ipam_ops);
+        w.fabric.apply_changes(&whole.console_changes);
+        let full = agreed_base(&w.fabric, &w.service, &w.ipam, &base);
+        parts.add_created(&whole.ipam_ops, &whole.console_changes);
+        let joined = join_base(part.rest, agreed_part(&parts, &w.fabric, &w.service, &w.ipam, &part.inside));
+        prop_assert_eq!(full, joined);
     }
 }
