@@ -500,6 +500,13 @@ async fn after_agreeing_a_sync_plans_only_what_changed_and_records_what_a_full_s
     r.store
         .apply(&[FabricChange::Put(FabricObject::NetworkSite(site))])
         .unwrap();
+    // Preview (and `sync --dry-run`) plan the same parts the sync will.
+    let preview = r.engine.preview(r.service).await.unwrap();
+    assert_eq!(
+        (preview.ipam_ops.len(), preview.console_changes.len()),
+        (1, 1),
+        "{preview:?}"
+    );
     let job = r.sync().await;
     assert_eq!(job.result, JobResult::Succeeded, "{:?}", job.errors);
     assert_eq!(job.counts.planned_networks, Some(1), "{job:?}");

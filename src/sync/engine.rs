@@ -18,11 +18,12 @@ use super::journal::{Retention, StateWrite, StoredState, SyncDb, SyncDbError};
 use super::lease::{
     DEFAULT_LEASE_WAIT, FileLeases, Lease, LeaseProvider, LeaseWait, ProcessLeases, wait_for_lease,
 };
+use super::normal::BaseState;
 use super::plan::{Parts, Touched, agreed_part, join_base, plan_parts};
 use super::plan::{Side, SyncPlan};
 use super::status::*;
 use super::{PlanInput, agreed_base, plan};
-use crate::fabric::model::{Id, NetworkService, ObjectKind};
+use crate::fabric::model::{Fabric, Id, NetworkService, ObjectKind};
 use crate::fabric::secrets::SecretStore;
 use crate::fabric::store::FabricStore;
 use crate::ipam::model::{
@@ -520,7 +521,7 @@ impl EngineHandle {
                 }
                 WorkerCmd::Compare(reply) => {
                     // The side-by-side view needs both sides whole: no shortcut.
-                    let r = self.read_and_plan(service, false).await.and_then(|read| {
+                    let r = self.read_and_plan(service).await.and_then(|read| {
                         let (plan, fabric, svc, mirror, base) =
                             read.ok_or("Both sides could not be read.")?;
                         Ok((compare(&fabric, &svc, &mirror, &base, &plan), plan))
@@ -736,11 +737,44 @@ impl EngineHandle {
     /// The plan a sync would carry out now. When neither side changed since both agreed, the
     /// plan is empty and nothing but the change feed is read.
     async fn preview_once(&self, service_id: Id) -> Result<SyncPlan, String> {
-        Ok(self
-            .read_and_plan(service_id, true)
-            .await?
-            .map(|r| r.0)
-            .unwrap_or_default())
+        let service = self.service(service_id).ok_or(GONE)?;
+        let provider = self.connect(&service).await?;
+        let read = self
+            .read_ipam(service_id, provider.as_ref())
+            .await
+            .map_err(|e| e.to_string())?;
+        if matches!(read, IpamRead::Unchanged(_)) && self.agreed_now(service_id).await? {
+            return Ok(SyncPlan::default());
+        }
+        let state = self.peek_state(service_id).await?;
+        let (mirror, ipam_touched) = self
+            .ipam_state(provider.as_ref(), read, state.mirror)
+            .await
+            .map_err(|e| e.to_string())?;
+        let fabric = self.full_fabric().await?;
+        let resolutions = self.resolutions(service_id).await?;
+        // What a sync now would plan: only the parts touched since both sides agreed.
+        let console_touched = match ipam_touched {
+            Some(_) if resolutions.is_empty() => {
+                self.console_changes_since_agreed(service_id).await?
+            }
+            _ => None,
+        };
+        let base = state.base;
+        tokio::task::spawn_blocking(move || {
+            plan_touched(
+                &fabric,
+                &service,
+                &mirror,
+                base,
+                &resolutions,
+                console_touched,
+                ipam_touched,
+            )
+            .0
+        })
+        .await
+        .map_err(|e| e.to_string())
     }
 
     /// The console objects written since both sides last agreed, or `None` when that is not
@@ -770,13 +804,11 @@ impl EngineHandle {
         Ok(!pending && settled == Some(revision))
     }
 
-    /// Reads both sides and plans. With `shortcut`, `None` when neither side changed since both
-    /// agreed (nothing else is read).
+    /// Reads both sides whole and plans everything.
     #[allow(clippy::type_complexity)]
     async fn read_and_plan(
         &self,
         service_id: Id,
-        shortcut: bool,
     ) -> Result<
         Option<(
             SyncPlan,
@@ -793,10 +825,6 @@ impl EngineHandle {
             .read_ipam(service_id, provider.as_ref())
             .await
             .map_err(|e| e.to_string())?;
-        if shortcut && matches!(read, IpamRead::Unchanged(_)) && self.agreed_now(service_id).await?
-        {
-            return Ok(None);
-        }
         let state = self.peek_state(service_id).await?;
         let (mirror, _) = self
             .ipam_state(provider.as_ref(), read, state.mirror)
@@ -1094,6 +1122,7 @@ impl EngineHandle {
                 s.conflicts.clear();
                 s.orphans.clear();
             });
+            job.counts.planned_networks = Some(0);
             job.result = if skew.is_some_and(|s| s.abs() > self.shared.ctx.skew_threshold_ms) {
                 JobResult::CompletedWithWarnings
             } else {
@@ -1138,38 +1167,16 @@ impl EngineHandle {
             let resolutions = resolutions.clone();
             let m = mirror;
             tokio::task::spawn_blocking(move || {
-                let parts = match (console_touched, ipam_touched) {
-                    (Some(console), Some((ipam, ipam_before))) => {
-                        let touched = Touched {
-                            console,
-                            ipam,
-                            ipam_before,
-                        };
-                        Parts::touched(&fabric, &m, &base, &touched)
-                    }
-                    _ => None,
-                };
-                let input = |base| PlanInput {
-                    fabric: &fabric,
-                    service: &service,
-                    ipam: &m,
-                    ipam_complete: true,
+                let (plan, base_before, parts) = plan_touched(
+                    &fabric,
+                    &service,
+                    &m,
                     base,
-                    resolutions: &resolutions,
-                };
-                match parts {
-                    // Both sides agreed before these changes: plan only what they touched.
-                    Some(parts) => {
-                        let empty = Default::default();
-                        let p = plan_parts(&input(&empty), base, &parts);
-                        let networks = parts.logical_network_count(&fabric) as u32;
-                        (p.plan, None, m, Some((parts, p.inside, p.rest, networks)))
-                    }
-                    None => {
-                        let p = plan(&input(&base));
-                        (p, Some(base), m, None)
-                    }
-                }
+                    &resolutions,
+                    console_touched,
+                    ipam_touched,
+                );
+                (plan, base_before, m, parts)
             })
             .await
             .map_err(|e| (e.to_string(), false, skew))?
@@ -1394,6 +1401,55 @@ impl EngineHandle {
             JobResult::CompletedWithWarnings
         };
         Ok(skew)
+    }
+}
+
+/// The parts a sync planned (when it planned only those): which, the base entries it planned
+/// from, the rest of the base, and how many logical networks that was.
+type PlannedParts = (Parts, BaseState, BaseState, u32);
+
+/// Plans the parts the changes on either side touched when both are known (both sides agreed
+/// before them), else everything. Returns the plan, and the base it planned from (everything)
+/// or the parts.
+fn plan_touched(
+    fabric: &Fabric,
+    service: &NetworkService,
+    mirror: &IpamSnapshot,
+    base: BaseState,
+    resolutions: &BTreeMap<String, super::plan::Resolution>,
+    console_touched: Option<Vec<(ObjectKind, Id)>>,
+    ipam_touched: Option<IpamTouched>,
+) -> (SyncPlan, Option<BaseState>, Option<PlannedParts>) {
+    let parts = match (console_touched, ipam_touched) {
+        (Some(console), Some((ipam, ipam_before))) => {
+            let touched = Touched {
+                console,
+                ipam,
+                ipam_before,
+            };
+            Parts::touched(fabric, mirror, &base, &touched)
+        }
+        _ => None,
+    };
+    let input = |base| PlanInput {
+        fabric,
+        service,
+        ipam: mirror,
+        ipam_complete: true,
+        base,
+        resolutions,
+    };
+    match parts {
+        Some(parts) => {
+            let empty = BaseState::default();
+            let p = plan_parts(&input(&empty), base, &parts);
+            let networks = parts.logical_network_count(fabric) as u32;
+            (p.plan, None, Some((parts, p.inside, p.rest, networks)))
+        }
+        None => {
+            let p = plan(&input(&base));
+            (p, Some(base), None)
+        }
     }
 }
 

@@ -189,6 +189,16 @@ fn job_detail<'a>(job: &'a JobRecord, fabric: &'a Fabric) -> Element<'a, Message
             "Conflicts / failed objects",
             format!("{} / {}", c.conflicts, c.failed)
         ),
+        style::field_line(
+            "Planned",
+            match c.planned_networks {
+                Some(0) => "nothing: neither side changed since they last agreed".to_string(),
+                Some(n) =>
+                    format!("only what changed since the last agreement ({n} logical network(s))"),
+                None => "everything".to_string(),
+            }
+        ),
+        style::field_line("Time per phase", job.phases.summary()),
     ]
     .spacing(4)
     .width(Length::FillPortion(2));
