@@ -1407,3 +1407,94 @@ async fn writes_are_audited_and_only_administrators_read_the_audit_log() {
     );
     s.shutdown().await;
 }
+
+/// A client waiting on the change feed hears of a write within moments, hears nothing (after
+/// the time it asked for) when nothing is written, and cannot hold more than its share of
+/// waiting requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_change_feed_can_be_waited_on() {
+    use fabric_console::ipam::provider::ChangeWait;
+    let server = start().await;
+    let provider = connect(&server, Role::AsmAdministrator);
+    let all = SnapshotScope::All;
+    provider
+        .apply(&[IpamOp::CreateSpace(space("a", "LN-A"))])
+        .await
+        .unwrap();
+    let cursor = full(provider.as_ref(), &all)
+        .await
+        .cursor
+        .expect("a cursor");
+
+    // Nothing written: the answer comes when the time is up, saying so.
+    let t = std::time::Instant::now();
+    let quiet = provider
+        .wait_for_change(&cursor, Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(quiet, ChangeWait::Quiet);
+    assert!(
+        t.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        t.elapsed()
+    );
+
+    // A write while waiting: the answer comes at once.
+    let waiter = {
+        let provider = provider.clone();
+        let cursor = cursor.clone();
+        tokio::spawn(async move {
+            let t = std::time::Instant::now();
+            let w = provider
+                .wait_for_change(&cursor, Duration::from_secs(20))
+                .await
+                .unwrap();
+            (w, t.elapsed())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    provider
+        .apply(&[IpamOp::CreateSpace(space("b", "LN-B"))])
+        .await
+        .unwrap();
+    let (w, took) = waiter.await.unwrap();
+    assert_eq!(w, ChangeWait::Changed);
+    assert!(took < Duration::from_secs(5), "woke after {took:?}");
+    // Asked from the old cursor again: changed at once.
+    assert_eq!(
+        provider
+            .wait_for_change(&cursor, Duration::from_secs(20))
+            .await
+            .unwrap(),
+        ChangeWait::Changed
+    );
+
+    // One token holds at most four waiting requests; a fifth is told to come back later.
+    let token = server.issue_token(Role::AsmAdministrator);
+    let last = match provider.snapshot(&all, None).await.unwrap() {
+        SnapshotRead::Full(s) => s.cursor.unwrap(),
+        SnapshotRead::Changes(_) => unreachable!(),
+    };
+    let (db, now) = last.0.rsplit_once(':').unwrap();
+    let url = format!(
+        "{}/api/v1/changes?since={now}&wait=3&database_id={db}",
+        server.base_url()
+    );
+    let client = reqwest::Client::new();
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let req = client.get(&url).bearer_auth(&token).send();
+        held.push(tokio::spawn(req));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let fifth = client.get(&url).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(fifth.status(), 429);
+    let body: Value = fifth.json().await.unwrap();
+    assert_eq!(body["field"], "wait", "{body}");
+    for h in held {
+        assert_eq!(h.await.unwrap().unwrap().status(), 200);
+    }
+    // Their places were given back.
+    let again = client.get(&url).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(again.status(), 200);
+}

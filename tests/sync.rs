@@ -535,6 +535,111 @@ async fn after_agreeing_a_sync_plans_only_what_changed_and_records_what_a_full_s
     assert_no_duplicates(&r.ipam().await);
 }
 
+/// With periodic syncs on (as in the console and `sync --follow`), an edit on the server reaches
+/// the console within moments, without anyone asking for a sync, and the service says it is live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ipam_edit_reaches_the_console_within_moments() {
+    use fabric_console::sync::status::Updates;
+    let r = rig(None).await;
+    assert_eq!(r.sync().await.result, JobResult::Succeeded);
+    r.sync().await;
+    let live = engine::live_engine_over(&r.store, &r.secrets, r.console_dir.path());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !matches!(
+        live.status(r.service).map(|s| s.updates),
+        Some(Updates::Live { .. })
+    ) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            live.status(r.service)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let range = r
+        .ipam()
+        .await
+        .ranges
+        .into_iter()
+        .find(|x| x.vmm_id == Some(r.ids.pool))
+        .unwrap();
+    let t = std::time::Instant::now();
+    r.admin(
+        reqwest::Method::PATCH,
+        &format!("ranges/{}", range.id),
+        Some(json!({"dns_servers": ["10.7.7.7"]})),
+    )
+    .await;
+    while r.store.fabric().ip_pools[&r.ids.pool].settings.dns_servers != vec![ip("10.7.7.7")] {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(10),
+            "not applied after {:?}",
+            t.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // The job the change started, once it is recorded as finished.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let job = loop {
+        let found = live
+            .jobs()
+            .into_iter()
+            .find(|j| j.trigger == JobTrigger::ServerChange && j.finished.is_some());
+        if let Some(j) = found {
+            break j;
+        }
+        assert!(std::time::Instant::now() < deadline, "{:?}", live.jobs());
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(job.counts.console_updated, 1, "{job:?}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        if let Some(Updates::Live {
+            last_latency_ms: Some(ms),
+            ..
+        }) = live.status(r.service).map(|s| s.updates)
+        {
+            assert!(ms < 10_000);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    // A change saved in the console reaches the server the same way.
+    let mut pool = r.store.fabric().ip_pools[&r.ids.pool].clone();
+    pool.settings.dns_suffix = "pushed.contoso.com".into();
+    let t = std::time::Instant::now();
+    r.store
+        .apply(&[FabricChange::Put(FabricObject::IpPool(pool))])
+        .unwrap();
+    loop {
+        let s = r.ipam().await;
+        let range = s
+            .ranges
+            .iter()
+            .find(|x| x.vmm_id == Some(r.ids.pool))
+            .unwrap();
+        if range.settings.dns_suffix == "pushed.contoso.com" {
+            break;
+        }
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(10),
+            "not sent after {:?}",
+            t.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        live.jobs()
+            .iter()
+            .any(|j| j.trigger == JobTrigger::ConsoleChange),
+        "{:?}",
+        live.jobs()
+    );
+    assert_no_duplicates(&r.ipam().await);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ipam_edits_arrive_and_vm_network_edits_are_put_back() {
     let r = rig(None).await;

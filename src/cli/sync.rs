@@ -23,8 +23,12 @@ pub struct SyncArgs {
     #[arg(long)]
     pub service: Option<String>,
     /// Print the plan without applying it.
-    #[arg(long = "dry-run")]
+    #[arg(long = "dry-run", conflicts_with = "follow")]
     pub dry_run: bool,
+    /// Keep running without a window: sync each service when its IPAM server reports a change
+    /// and at its interval, one line per job, until interrupted (Ctrl+C, SIGTERM).
+    #[arg(long)]
+    pub follow: bool,
 }
 
 pub(super) fn run(paths: &DataPaths, args: SyncArgs) -> ExitCode {
@@ -53,18 +57,124 @@ pub(super) fn run(paths: &DataPaths, args: SyncArgs) -> ExitCode {
             );
         }
         let registry = Arc::new(ProviderRegistry::default_registry());
-        let engine = match start_engine(
-            paths,
-            &store,
-            secrets,
-            registry,
-            Runner::Command("fabric-console sync"),
-        ) {
+        let runner = if args.follow {
+            Runner::Follow(
+                args.service
+                    .is_some()
+                    .then(|| services.iter().map(|s| s.id).collect()),
+            )
+        } else {
+            Runner::Command("fabric-console sync")
+        };
+        let engine = match start_engine(paths, &store, secrets, registry, runner) {
             Ok(e) => e,
             Err(e) => return fail(e),
         };
+        if args.follow {
+            return follow(&engine, &services).await;
+        }
         sync_services(&engine, &services, args.dry_run).await
     })
+}
+
+/// `sync --follow`: one line per job on stdout, until SIGINT or SIGTERM; then running syncs
+/// stop after their current batch and the command exits.
+async fn follow(engine: &EngineHandle, services: &[NetworkService]) -> ExitCode {
+    let names: std::collections::BTreeMap<_, _> =
+        services.iter().map(|s| (s.id, s.name.clone())).collect();
+    let mut events = engine.subscribe();
+    eprintln!(
+        "Following {} network service(s): {}. Stop with Ctrl+C.",
+        names.len(),
+        names.values().cloned().collect::<Vec<_>>().join(", ")
+    );
+    for s in services {
+        engine.send(crate::sync::status::EngineCommand::RefreshNow {
+            service: s.id,
+            trigger: JobTrigger::Refresh,
+        });
+    }
+    let printer_names = names.clone();
+    let printer = tokio::spawn(async move {
+        let names = printer_names;
+        let mut updates: std::collections::HashMap<_, String> = Default::default();
+        loop {
+            match events.recv().await {
+                Ok(EngineEvent::Finished { job, .. }) => println!("{}", job_line(&job)),
+                Ok(EngineEvent::StatusChanged(s)) => {
+                    let label = match &s.updates {
+                        crate::sync::status::Updates::Live { .. } => {
+                            "live: the server reports each change".to_string()
+                        }
+                        crate::sync::status::Updates::Polling(why) => format!("polling: {why}"),
+                        crate::sync::status::Updates::Unknown => continue,
+                    };
+                    if updates.get(&s.service) != Some(&label) {
+                        let name = names.get(&s.service).cloned().unwrap_or_default();
+                        eprintln!("{name}: {label}");
+                        updates.insert(s.service, label);
+                    }
+                }
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => break,
+            }
+        }
+    });
+    let signal = stop_signal().await;
+    eprintln!("{signal}: stopping after the current batch…");
+    for s in services {
+        engine.send(crate::sync::status::EngineCommand::Cancel { service: s.id });
+    }
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while tokio::time::Instant::now() < deadline
+        && engine
+            .statuses()
+            .values()
+            .any(|s| matches!(s.state, SyncState::Syncing { .. } | SyncState::Waiting(_)))
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    printer.abort();
+    ExitCode::SUCCESS
+}
+
+/// Waits for SIGINT or SIGTERM and names it.
+async fn stop_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => return "interrupted",
+                _ = term.recv() => return "terminated",
+            }
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    "interrupted"
+}
+
+/// "2026-12-03 23:30:01 ipam1 IPAM change: Completed — IPAM +0 ~0 -0 · console +0 ~1 -0 (42 ms)".
+fn job_line(job: &crate::sync::status::JobRecord) -> String {
+    let ms = job
+        .finished
+        .map(|f| (f - job.started).num_milliseconds().max(0))
+        .unwrap_or(0);
+    let mut line = format!(
+        "{} {} {}: {} — {} ({ms} ms)",
+        job.started
+            .with_timezone(&chrono::Local)
+            .format("%Y-%m-%d %H:%M:%S"),
+        job.service_name,
+        job.trigger.label(),
+        job.result.label(),
+        job.counts.changes(" · "),
+    );
+    if let Some(e) = job.errors.first() {
+        line.push_str(&format!("; {e}"));
+    }
+    line
 }
 
 /// Sync (or preview) each service, printing progress to stderr and a summary to stdout.

@@ -14,8 +14,8 @@ use super::model::{
     SnapshotRead, SnapshotScope,
 };
 use super::provider::{
-    IpamError, IpamProvider, OpOutcome, ProviderConfig, ProviderDescriptor, ProviderFactory,
-    ProviderOperation, TestOutcome, TestReport, TestResult,
+    ChangeWait, IpamError, IpamProvider, OpOutcome, ProviderConfig, ProviderDescriptor,
+    ProviderFactory, ProviderOperation, TestOutcome, TestReport, TestResult,
 };
 use super::retry::{RetryPolicy, retry_after};
 use super::tls;
@@ -908,6 +908,39 @@ impl IpamProvider for BuiltinProvider {
             return Ok(SnapshotRead::Changes(changes));
         }
         Ok(SnapshotRead::Full(self.full_snapshot(scope).await?))
+    }
+
+    async fn wait_for_change(
+        &self,
+        cursor: &Cursor,
+        timeout: Duration,
+    ) -> Result<ChangeWait, IpamError> {
+        let Some((database_id, seq)) = parse_cursor(cursor) else {
+            return Ok(ChangeWait::Changed);
+        };
+        // Held open by the server below the client's read timeout.
+        let secs = timeout
+            .as_secs()
+            .clamp(1, crate::ipam_server::api::MAX_FEED_WAIT_SECS as u64);
+        let path = format!(
+            "/api/v1/changes?since={seq}&limit=1&wait={secs}&database_id={}",
+            encode(database_id)
+        );
+        let (status, body) = self.get_raw(&path).await?;
+        if status == StatusCode::GONE {
+            return Ok(ChangeWait::Changed);
+        }
+        let wire: ChangesWire = self.decode(status, &body)?;
+        let changed = wire.cursor > seq
+            || !wire.spaces.is_empty()
+            || !wire.subnets.is_empty()
+            || !wire.ranges.is_empty()
+            || !wire.deleted.is_empty();
+        Ok(if changed {
+            ChangeWait::Changed
+        } else {
+            ChangeWait::Quiet
+        })
     }
 
     async fn apply(&self, batch: &[IpamOp]) -> Result<Vec<OpOutcome>, IpamError> {

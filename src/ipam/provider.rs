@@ -243,6 +243,28 @@ pub trait IpamProvider: Send + Sync {
     /// Apply a batch in order. `Err` means nothing was sent or the whole call failed; otherwise
     /// one outcome per operation.
     async fn apply(&self, batch: &[IpamOp]) -> Result<Vec<OpOutcome>, IpamError>;
+
+    /// Waits up to `timeout` for the server to record a change after `cursor`. A provider
+    /// whose server cannot be waited on answers `Unsupported` at once: its service is polled.
+    async fn wait_for_change(
+        &self,
+        cursor: &Cursor,
+        timeout: std::time::Duration,
+    ) -> Result<ChangeWait, IpamError> {
+        let _ = (cursor, timeout);
+        Ok(ChangeWait::Unsupported)
+    }
+}
+
+/// What waiting for a change on the server found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeWait {
+    /// Something changed after the cursor (or the cursor is no longer served).
+    Changed,
+    /// Nothing changed within the time.
+    Quiet,
+    /// This server cannot be waited on.
+    Unsupported,
 }
 
 /// Builds providers of one kind from a network service's settings.

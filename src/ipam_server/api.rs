@@ -28,6 +28,11 @@ pub const API_VERSION: u32 = 1;
 pub const BODY_LIMIT: usize = 8 * 1024 * 1024;
 pub const MAX_LIST_LIMIT: i64 = 1000;
 pub const MAX_FEED_LIMIT: i64 = 5000;
+/// The longest a `changes?wait=` request is held open, in seconds (below clients' read timeouts).
+pub const MAX_FEED_WAIT_SECS: i64 = 25;
+/// Waiting `changes` requests one token may hold open at once, and the server in all.
+pub const FEED_WAITERS_PER_TOKEN: usize = 4;
+pub const FEED_WAITERS: usize = 256;
 /// What the server implements, as listed by `GET status` (capability discovery).
 pub const CAPABILITIES: [&str; 9] = [
     "read_address_spaces",
@@ -51,6 +56,28 @@ pub struct AppState {
     tokens: RwLock<HashMap<String, Role>>,
     /// Requests with unknown tokens per client address, in the current window.
     failures: Mutex<HashMap<std::net::IpAddr, (u32, std::time::Instant)>>,
+    /// Counts writes; `changes?wait=` requests wait for it to move.
+    feed: tokio::sync::watch::Sender<u64>,
+    /// Waiting `changes` requests per token id.
+    waiters: Mutex<HashMap<String, usize>>,
+}
+
+/// A waiting `changes` request's place; given back when the request ends.
+struct FeedWaiter {
+    state: Arc<AppState>,
+    token: String,
+}
+
+impl Drop for FeedWaiter {
+    fn drop(&mut self) {
+        let mut w = self.state.waiters.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = w.get_mut(&self.token) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                w.remove(&self.token);
+            }
+        }
+    }
 }
 
 /// Requests with an unknown token one client address may make per window before it is told
@@ -68,7 +95,35 @@ impl AppState {
             body_deadline: super::guard::RequestDeadlines::default().body,
             tokens: RwLock::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
+            feed: tokio::sync::watch::Sender::new(0),
+            waiters: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Wakes every waiting `changes` request: something may have been written.
+    pub fn notify_writes(&self) {
+        self.feed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A place for one more waiting `changes` request of `token`, or a 429 naming the limit.
+    fn enter_feed_wait(self: &Arc<Self>, token: &str) -> Result<FeedWaiter, ApiError> {
+        let mut w = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+        let total: usize = w.values().sum();
+        let mine = w.get(token).copied().unwrap_or(0);
+        if mine >= FEED_WAITERS_PER_TOKEN || total >= FEED_WAITERS {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "too many waiting changes requests (at most {FEED_WAITERS_PER_TOKEN} per token, {FEED_WAITERS} in all); ask again without wait, or later"
+                ),
+                Some("wait"),
+            ));
+        }
+        *w.entry(token.to_string()).or_insert(0) += 1;
+        Ok(FeedWaiter {
+            state: self.clone(),
+            token: token.to_string(),
+        })
     }
 
     /// Forgets every cached token role: the next request of each token is checked again.
@@ -142,6 +197,16 @@ async fn with_db<T: Send + 'static>(
     })
     .await
     .map_err(|e| ApiError::internal(format!("request worker failed: {e}")))?
+}
+
+/// `with_db` for a request that writes: waiting `changes` requests are woken afterwards.
+async fn with_db_write<T: Send + 'static>(
+    state: &Arc<AppState>,
+    f: impl FnOnce(&mut Database) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let result = with_db(state, f).await;
+    state.notify_writes();
+    result
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -675,7 +740,7 @@ async fn write_one<R: Resource>(
     op: IpamOp,
     caller: Caller,
 ) -> Result<R, ApiError> {
-    with_db(state, move |db| apply_and_load(db, op, &caller)).await
+    with_db_write(state, move |db| apply_and_load(db, op, &caller)).await
 }
 
 /// Applies one operation and reads back the object it wrote.
@@ -719,7 +784,7 @@ async fn patch<R: Resource>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<R>, ApiError> {
     let changes = body_object_for(body, &id)?;
-    let result = with_db(&state, move |db| {
+    let result = with_db_write(&state, move |db| {
         let current = R::load(db, id.as_str())?.ok_or_else(|| missing(R::KIND, id.as_str()))?;
         let mut merged = match serde_json::to_value(&current) {
             Ok(Value::Object(m)) => m,
@@ -740,7 +805,7 @@ async fn delete<R: Resource>(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    with_db(&state, move |db| {
+    with_db_write(&state, move |db| {
         db.apply_one(R::delete(id.into()), &caller)
     })
     .await?;
@@ -804,7 +869,7 @@ async fn batch(
             })
         })
         .collect::<Result<Vec<IpamOp>, ApiError>>()?;
-    let outcome = with_db(&state, move |db| db.apply_batch(&ops, &caller)).await?;
+    let outcome = with_db_write(&state, move |db| db.apply_batch(&ops, &caller)).await?;
     let (status, error) = match &outcome.error {
         None => (StatusCode::OK, None),
         Some((index, e)) => (e.status_code(), Some((*index, e.clone()))),
@@ -913,8 +978,12 @@ async fn snapshot(
     Ok(Json(result))
 }
 
+/// The changes after `since`. With `wait=N` (seconds, at most `MAX_FEED_WAIT_SECS`), an empty
+/// answer is held back until something is written or the time is up: clients learn of a change
+/// within moments instead of at their next poll.
 async fn changes(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     RawQuery(q): RawQuery,
 ) -> Result<Json<db::ChangesPage>, ApiError> {
     let pairs = query_pairs(q)?;
@@ -926,6 +995,7 @@ async fn changes(
     }
     let since = query_i64(&pairs, "since", 0, 0, i64::MAX)?;
     let limit = query_i64(&pairs, "limit", MAX_LIST_LIMIT, 1, MAX_FEED_LIMIT)?;
+    let wait = query_i64(&pairs, "wait", 0, 0, MAX_FEED_WAIT_SECS)?;
     let scope = query_scope(&pairs)?;
     if let Some(id) = query_str(&pairs, "database_id")
         && id != state.database_id
@@ -936,8 +1006,30 @@ async fn changes(
             Some("database_id"),
         ));
     }
-    let result = with_db(&state, move |db| db.changes(&scope, since, limit)).await?;
-    Ok(Json(result))
+    let _place = if wait > 0 {
+        Some(state.enter_feed_wait(&caller.token_id)?)
+    } else {
+        None
+    };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait as u64);
+    // Subscribed before the first read, so a write between the read and the wait wakes it.
+    let mut writes = state.feed.subscribe();
+    loop {
+        let scope = scope.clone();
+        let result = with_db(&state, move |db| db.changes(&scope, since, limit)).await?;
+        let nothing = result.cursor <= since
+            && result.spaces.is_empty()
+            && result.subnets.is_empty()
+            && result.ranges.is_empty()
+            && result.deleted.is_empty();
+        if !nothing || wait == 0 {
+            return Ok(Json(result));
+        }
+        match tokio::time::timeout_at(deadline, writes.changed()).await {
+            Ok(Ok(())) => continue,
+            _ => return Ok(Json(result)),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -91,10 +91,13 @@ pub fn open_store_lazily(paths: &DataPaths) -> Result<FabricStore, StoreError> {
 
 /// Who runs an engine: the console (background syncs on) or a command (syncs only when asked).
 /// The name is what another process shows while it waits for this one's sync.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Runner {
     Console,
     Command(&'static str),
+    /// `sync --follow`: the engine without a window, syncing on changes and at the interval,
+    /// for these services (`None`: all).
+    Follow(Option<std::collections::BTreeSet<crate::fabric::model::Id>>),
 }
 
 /// The sync engine on the caller's tokio runtime, its state kept in the data directory.
@@ -106,9 +109,14 @@ pub fn start_engine(
     runner: Runner,
 ) -> Result<EngineHandle, EngineError> {
     let mut ctx = EngineContext::new(store.clone(), secrets, registry, Some(paths.sync_db()));
-    ctx.periodic = runner == Runner::Console;
-    if let Runner::Command(name) = runner {
-        ctx.program = name.to_string();
+    ctx.periodic = matches!(runner, Runner::Console | Runner::Follow(_));
+    match runner {
+        Runner::Command(name) => ctx.program = name.to_string(),
+        Runner::Follow(only) => {
+            ctx.program = "fabric-console sync --follow".to_string();
+            ctx.only = only;
+        }
+        Runner::Console => {}
     }
     Engine::start(ctx)
 }

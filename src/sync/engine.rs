@@ -29,7 +29,7 @@ use crate::fabric::store::FabricStore;
 use crate::ipam::model::{
     ChangeSet, Cursor, IpamId, IpamKind, IpamSnapshot, OpVerb, SnapshotRead, SnapshotScope,
 };
-use crate::ipam::provider::{IpamError, IpamProvider, ProviderConfig, TestReport};
+use crate::ipam::provider::{ChangeWait, IpamError, IpamProvider, ProviderConfig, TestReport};
 use crate::ipam::registry::ProviderRegistry;
 use crate::ipam::retry::RetryPolicy;
 
@@ -54,6 +54,8 @@ pub struct EngineContext {
     pub leases: Option<Arc<dyn LeaseProvider>>,
     /// Jobs and journal entries kept per service.
     pub retention: Retention,
+    /// Only these network services get a worker (`sync --follow --service`); `None`: all.
+    pub only: Option<std::collections::BTreeSet<Id>>,
 }
 
 impl EngineContext {
@@ -75,6 +77,7 @@ impl EngineContext {
             lease_wait: DEFAULT_LEASE_WAIT,
             leases: None,
             retention: Retention::default(),
+            only: None,
         }
     }
 }
@@ -98,6 +101,8 @@ struct Worker {
     tx: mpsc::UnboundedSender<WorkerCmd>,
     cancel: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<()>,
+    /// Waits for changes on the IPAM server (with periodic syncs on).
+    listener: Option<tokio::task::JoinHandle<()>>,
 }
 
 struct Shared {
@@ -182,6 +187,9 @@ impl Engine {
         });
         let handle = EngineHandle { shared };
         handle.spawn_missing_workers();
+        if handle.shared.ctx.periodic {
+            handle.push_console_changes();
+        }
         if handle.shared.ctx.store.path().is_some() {
             handle.watch_fabric();
         }
@@ -193,6 +201,36 @@ impl EngineHandle {
     /// Looks every few seconds for another process's writes to the fabric database (a CLI
     /// import, a second console) and reloads, so the console shows and plans against them.
     /// Ends when the engine is dropped.
+    /// Sends changes saved in the console (by this process or, once noticed, another) to the
+    /// IPAM servers within a second: a burst of saves becomes one sync per service, and a
+    /// service that already agrees with the fabric (a sync's own write) is left alone.
+    fn push_console_changes(&self) {
+        const SETTLE: Duration = Duration::from_millis(500);
+        let weak = Arc::downgrade(&self.shared);
+        let mut saved = self.shared.ctx.store.subscribe();
+        self.shared.runtime.spawn(async move {
+            while saved.changed().await.is_ok() {
+                tokio::time::sleep(SETTLE).await;
+                saved.borrow_and_update();
+                let Some(shared) = weak.upgrade() else {
+                    break;
+                };
+                let engine = EngineHandle { shared };
+                let revision = engine.shared.ctx.store.revision();
+                let services: Vec<Id> = engine.workers().keys().copied().collect();
+                for service in services {
+                    let settled = engine.with_db(move |db| db.settled(service)).await;
+                    if settled.ok().flatten() != Some(revision) {
+                        engine.to_worker(
+                            service,
+                            WorkerCmd::Refresh(JobTrigger::ConsoleChange, None),
+                        );
+                    }
+                }
+            }
+        });
+    }
+
     fn watch_fabric(&self) {
         let weak = Arc::downgrade(&self.shared);
         self.shared.runtime.spawn(async move {
@@ -256,6 +294,9 @@ impl EngineHandle {
                 if let Some(w) = removed {
                     w.cancel.store(true, Ordering::Relaxed);
                     w.task.abort();
+                    if let Some(l) = &w.listener {
+                        l.abort();
+                    }
                 }
                 self.publish(|snap| snap.statuses.remove(&service).map(|_| ()));
                 if let Err(e) = self.shared.db.forget_service(service) {
@@ -367,8 +408,9 @@ impl EngineHandle {
     /// A worker for every network service of the fabric that has none yet.
     fn spawn_missing_workers(&self) {
         let fabric = self.shared.ctx.store.directory();
+        let only = &self.shared.ctx.only;
         for s in fabric.network_services.values() {
-            if !self.has_worker(s.id) {
+            if only.as_ref().is_none_or(|o| o.contains(&s.id)) && !self.has_worker(s.id) {
                 self.spawn_worker(s);
             }
         }
@@ -456,7 +498,21 @@ impl EngineHandle {
             .shared
             .runtime
             .spawn(async move { handle.worker(id, interval, rx, c).await });
-        self.workers().insert(id, Worker { tx, cancel, task });
+        let listener = self.shared.ctx.periodic.then(|| {
+            let handle = self.clone();
+            self.shared
+                .runtime
+                .spawn(async move { handle.listen(id).await })
+        });
+        self.workers().insert(
+            id,
+            Worker {
+                tx,
+                cancel,
+                task,
+                listener,
+            },
+        );
     }
 
     fn emit(&self, e: EngineEvent) {
@@ -575,6 +631,123 @@ impl EngineHandle {
                 }
             }
         }
+    }
+
+    /// Waits for changes on the service's IPAM server and syncs soon after each, so an edit
+    /// there reaches the console within moments. A burst of edits becomes one sync: the first
+    /// change waits `SETTLE` for the rest, and changes during a sync wait for it to end.
+    /// A server that cannot be waited on is polled at the interval, and its status says so.
+    async fn listen(self, service: Id) {
+        const WAIT: Duration = Duration::from_secs(20);
+        const SETTLE: Duration = Duration::from_millis(200);
+        let mut failures: u32 = 0;
+        // The first wait is short: it finds out at once whether the server can be waited on.
+        let mut wait = Duration::from_secs(1);
+        loop {
+            let Some(svc) = self.service(service) else {
+                return;
+            };
+            let cursor = self
+                .with_db(move |db| db.cursor(service))
+                .await
+                .ok()
+                .flatten();
+            let asked = wait;
+            let waited = match (self.connect(&svc).await, cursor) {
+                (Ok(provider), Some(cursor)) => {
+                    let t = Instant::now();
+                    wait = WAIT;
+                    provider
+                        .wait_for_change(&cursor, asked)
+                        .await
+                        .map(|w| (w, t.elapsed()))
+                        .map_err(|e| e.to_string())
+                }
+                // Nothing to wait from until the first sync read the server.
+                (Ok(_), None) => Ok((ChangeWait::Quiet, Duration::ZERO)),
+                (Err(e), _) => Err(e),
+            };
+            match waited {
+                Ok((ChangeWait::Unsupported, _)) => {
+                    let why = format!(
+                        "this server cannot tell the console of changes; it is read every {}",
+                        match svc.sync_interval_secs {
+                            s if s % 60 == 0 => format!("{} min", s / 60),
+                            s => format!("{s} s"),
+                        }
+                    );
+                    self.update_status(service, |s| s.updates = Updates::Polling(why));
+                    // Asked again now and then: the service's settings may change.
+                    tokio::time::sleep(Duration::from_secs(300)).await;
+                }
+                Ok((ChangeWait::Quiet, took)) => {
+                    failures = 0;
+                    self.set_live(service, None);
+                    // An answer well before the time (a server that does not hold requests
+                    // open, or no cursor yet) is not asked again at once.
+                    if took < asked / 2 {
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                    }
+                }
+                Ok((ChangeWait::Changed, _)) => {
+                    failures = 0;
+                    let seen = Instant::now();
+                    tokio::time::sleep(SETTLE).await;
+                    let (tx, rx) = oneshot::channel();
+                    self.to_worker(
+                        service,
+                        WorkerCmd::Refresh(JobTrigger::ServerChange, Some(tx)),
+                    );
+                    if let Ok(job) = rx.await
+                        && job.result != JobResult::Failed
+                    {
+                        self.set_live(service, Some(seen.elapsed()));
+                    } else {
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                    }
+                }
+                Err(e) => {
+                    failures += 1;
+                    let why = format!(
+                        "waiting for changes failed ({e}); it is read at every sync until the server answers again"
+                    );
+                    self.update_status(service, |s| s.updates = Updates::Polling(why));
+                    let backoff = RetryPolicy {
+                        attempts: u32::MAX,
+                        first_delay: Duration::from_secs(2),
+                        max_delay: Duration::from_secs(60),
+                    };
+                    tokio::time::sleep(backoff.wait(failures, None)).await;
+                }
+            }
+        }
+    }
+
+    /// The service is live; with the time from a change seen to its sync's end, when one ran.
+    fn set_live(&self, service: Id, latency: Option<Duration>) {
+        let already = self
+            .status(service)
+            .is_some_and(|s| matches!(s.updates, Updates::Live { .. }));
+        if latency.is_none() && already {
+            return;
+        }
+        self.update_status(service, |s| {
+            let (last_event, last_latency_ms) = match (&s.updates, latency) {
+                (_, Some(l)) => (Some(Utc::now()), Some(l.as_millis() as u64)),
+                (
+                    Updates::Live {
+                        last_event,
+                        last_latency_ms,
+                    },
+                    None,
+                ) => (*last_event, *last_latency_ms),
+                _ => (None, None),
+            };
+            s.updates = Updates::Live {
+                last_event,
+                last_latency_ms,
+            };
+        });
     }
 
     fn set_next_run(&self, service: Id, next: tokio::time::Instant) {

@@ -109,6 +109,22 @@ pub enum JobTrigger {
     Periodic,
     /// The wizard's Finish.
     FirstSync,
+    /// The IPAM server reported a change.
+    ServerChange,
+    /// A change was saved in the console.
+    ConsoleChange,
+}
+
+impl JobTrigger {
+    pub fn label(self) -> &'static str {
+        match self {
+            JobTrigger::Refresh => "Refresh",
+            JobTrigger::Periodic => "Periodic sync",
+            JobTrigger::FirstSync => "First sync",
+            JobTrigger::ServerChange => "IPAM change",
+            JobTrigger::ConsoleChange => "Console change",
+        }
+    }
 }
 
 /// One sync run, as the Jobs workspace lists it.
@@ -145,10 +161,10 @@ pub struct PhaseTimes {
 }
 
 impl PhaseTimes {
-    /// "read 12 ms, plan 3 ms, send 0 ms, receive 0 ms, record 1 ms".
+    /// "read 12 · plan 3 · send 0 · receive 0 · record 1 ms".
     pub fn summary(&self) -> String {
         format!(
-            "read {} ms, plan {} ms, send {} ms, receive {} ms, record {} ms",
+            "read {} · plan {} · send {} · receive {} · record {} ms",
             self.read_ms, self.plan_ms, self.send_ms, self.receive_ms, self.record_ms
         )
     }
@@ -203,6 +219,40 @@ pub struct ServiceStatus {
     /// Logical networks whose VMM Logical Network name was deleted on the IPAM server.
     pub orphans: Vec<Id>,
     pub interval_secs: u64,
+    /// How the console learns of changes on the IPAM server.
+    #[serde(default)]
+    pub updates: Updates,
+}
+
+/// How the console learns of changes on a service's IPAM server.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Updates {
+    /// Not known yet (the first sync has not run, or periodic syncs are off).
+    #[default]
+    Unknown,
+    /// The server tells the console of each change as it is made; with when the last one
+    /// reached the console and how long its sync took (milliseconds).
+    Live {
+        last_event: Option<DateTime<Utc>>,
+        last_latency_ms: Option<u64>,
+    },
+    /// Read at every sync interval only, and why.
+    Polling(String),
+}
+
+impl Updates {
+    /// "Live", "Live (last change applied in 240 ms)", "Polling: …".
+    pub fn label(&self) -> String {
+        match self {
+            Updates::Unknown => "Not known yet".to_string(),
+            Updates::Live {
+                last_latency_ms: Some(ms),
+                ..
+            } => format!("Live (last applied {ms} ms after it was seen)"),
+            Updates::Live { .. } => "Live".to_string(),
+            Updates::Polling(why) => format!("Polling: {why}"),
+        }
+    }
 }
 
 impl ServiceStatus {
@@ -219,6 +269,7 @@ impl ServiceStatus {
             conflicts: Vec::new(),
             orphans: Vec::new(),
             interval_secs,
+            updates: Updates::Unknown,
         }
     }
 }

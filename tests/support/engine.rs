@@ -23,3 +23,20 @@ pub fn engine_over(
     ctx.periodic = false;
     Engine::start(ctx).expect("engine starts")
 }
+
+/// The same engine as the console runs it: periodic syncs, and listening for server changes.
+#[allow(dead_code)]
+pub fn live_engine_over(
+    store: &FabricStore,
+    secrets: &Arc<dyn SecretStore>,
+    dir: &Path,
+) -> EngineHandle {
+    let mut ctx = EngineContext::new(
+        store.clone(),
+        secrets.clone(),
+        Arc::new(ProviderRegistry::default_registry()),
+        Some(dir.join("sync.db")),
+    );
+    ctx.periodic = true;
+    Engine::start(ctx).expect("engine starts")
+}

@@ -674,6 +674,12 @@ fn service_details<'a>(data: &Data<'a>, s: &'a NetworkService) -> Element<'a, Me
             "Clock skew",
             style::format_skew(status.and_then(|s| s.skew_ms))
         ),
+        style::field_line(
+            "IPAM changes",
+            status
+                .map(|s| s.updates.label())
+                .unwrap_or_else(|| "Not known yet".to_string())
+        ),
     ]
     .spacing(4)
     .width(Length::FillPortion(1));

@@ -52,11 +52,7 @@ const COLUMNS: [GridColumn; 7] = [
 ];
 
 pub fn trigger_label(t: JobTrigger) -> &'static str {
-    match t {
-        JobTrigger::Refresh => "Refresh",
-        JobTrigger::Periodic => "Periodic sync",
-        JobTrigger::FirstSync => "First sync",
-    }
+    t.label()
 }
 
 fn result_tone(r: JobResult) -> Tone {
@@ -192,9 +188,8 @@ fn job_detail<'a>(job: &'a JobRecord, fabric: &'a Fabric) -> Element<'a, Message
         style::field_line(
             "Planned",
             match c.planned_networks {
-                Some(0) => "nothing: neither side changed since they last agreed".to_string(),
-                Some(n) =>
-                    format!("only what changed since the last agreement ({n} logical network(s))"),
+                Some(0) => "nothing (no change)".to_string(),
+                Some(n) => format!("changes only ({n} logical network(s))"),
                 None => "everything".to_string(),
             }
         ),
