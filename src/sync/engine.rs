@@ -664,7 +664,10 @@ impl EngineHandle {
                         .map_err(|e| e.to_string())
                 }
                 // Nothing to wait from until the first sync read the server.
-                (Ok(_), None) => Ok((ChangeWait::Quiet, Duration::ZERO)),
+                (Ok(_), None) => {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
                 (Err(e), _) => Err(e),
             };
             match waited {

@@ -9,6 +9,7 @@ use fabric_console::fabric::store::FabricStore;
 use fabric_console::ipam::registry::ProviderRegistry;
 use fabric_console::sync::engine::{Engine, EngineContext, EngineHandle};
 
+#[allow(dead_code)]
 pub fn engine_over(
     store: &FabricStore,
     secrets: &Arc<dyn SecretStore>,

@@ -42,9 +42,9 @@ pub enum Message {
 pub enum Event {}
 
 const COLUMNS: [GridColumn; 7] = [
-    col("Name", 4),
+    col("Name", 3),
     col("Trigger", 3),
-    col("Status", 3),
+    col("Status", 4),
     col("Start Time", 4),
     col("End Time", 4),
     col("Changes", 7),

@@ -1,0 +1,252 @@
+//! Live sync: the engine as the console runs it (periodic syncs on, listening to the built-in
+//! server's change feed). How long an edit on the server takes to reach the console's store, how
+//! long a console save takes to reach the server, and how many syncs a storm of edits becomes.
+//!
+//! `cargo bench --bench live` (fabric size from `LIVE_SIZE`, default 10000).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[path = "../tests/support/engine.rs"]
+mod engine_support;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use fabric_console::fabric::connection::ConnectionString;
+use fabric_console::fabric::demo::demo_fabric;
+use fabric_console::fabric::model::*;
+use fabric_console::fabric::secrets::{MemorySecretStore, SecretStore};
+use fabric_console::fabric::store::FabricStore;
+use fabric_console::ipam_server::{self as server, ServerConfig, auth::Role};
+use fabric_console::sync::status::{JobTrigger, Updates};
+use serde_json::{Value, json};
+
+/// `cargo test --all-targets` runs benchmarks once as a smoke test: keep that small.
+fn bench_mode() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+}
+
+async fn wait_until(what: &str, limit: Duration, mut done: impl AsyncFnMut() -> bool) -> Duration {
+    let t = Instant::now();
+    while !done().await {
+        assert!(t.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    t.elapsed()
+}
+
+fn live(_c: &mut Criterion) {
+    let (size, rounds, storm) = if bench_mode() {
+        let size = std::env::var("LIVE_SIZE")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(10_000);
+        (size, 21, 1000)
+    } else {
+        (300, 3, 20)
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let server = server::start(ServerConfig::ephemeral()).await.unwrap();
+        let token = server.issue_token(Role::AsmAdministrator);
+        let store = FabricStore::open(&dir.path().join("fabric.db")).unwrap();
+        let mut fabric = demo_fabric(size, 11);
+        let account = *fabric.run_as_accounts.keys().next().unwrap();
+        let svc = NetworkService {
+            id: uuid::Uuid::new_v4(),
+            name: "live".into(),
+            description: String::new(),
+            category: ServiceCategory::NetworkManager,
+            manufacturer: "Fabric Console".into(),
+            model: "Fabric Console IPAM Server".into(),
+            connection: ConnectionString::parse(&server.base_url()).unwrap(),
+            run_as: account,
+            provider: fabric_console::ipam::builtin::PROVIDER_ID.into(),
+            scope: HostGroupScope::All,
+            sync_interval_secs: 300,
+            tls_fingerprint: None,
+            tls_ca_file: None,
+            allow_cleartext: false,
+        };
+        fabric.network_services.insert(svc.id, svc.clone());
+        let objects = fabric.object_count();
+        store.replace_all(fabric).unwrap();
+        let secrets: Arc<dyn SecretStore> = Arc::new(MemorySecretStore::default());
+        secrets.put(account, &token).unwrap();
+        let engine = engine_support::live_engine_over(&store, &secrets, dir.path());
+        engine.sync_now(svc.id, JobTrigger::Refresh).await.unwrap();
+        engine.sync_now(svc.id, JobTrigger::Refresh).await.unwrap();
+        wait_until("live", Duration::from_secs(30), async || {
+            matches!(
+                engine.status(svc.id).map(|s| s.updates),
+                Some(Updates::Live { .. })
+            )
+        })
+        .await;
+
+        let http = reqwest::Client::new();
+        let api = format!("{}/api/v1", server.base_url());
+        let list: Value = http
+            .get(format!("{api}/subnets?limit=200"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let items = list.get("items").unwrap_or(&list).as_array().unwrap().clone();
+        let subnet = items
+            .iter()
+            .find(|s| s["network_type"] == "Provider" && s["vmm_id"].is_string())
+            .unwrap();
+        let (subnet_id, site) = (
+            subnet["id"].as_str().unwrap().to_string(),
+            subnet["vmm_id"].as_str().unwrap().parse::<Id>().unwrap(),
+        );
+        let cidr: ipnet::IpNet = subnet["network"].as_str().unwrap().parse().unwrap();
+        let console_vlan = |store: &FabricStore| {
+            store.fabric().network_sites[&site]
+                .subnets
+                .iter()
+                .find(|s| s.subnet.trunc() == cidr.trunc())
+                .map(|s| s.vlan)
+        };
+
+        // IPAM edit → in the console's store.
+        let mut to_console = Vec::new();
+        for round in 0..rounds {
+            let vlan = 3000 + round as u16;
+            http.patch(format!("{api}/subnets/{subnet_id}"))
+                .bearer_auth(&token)
+                .json(&json!({ "vlan": vlan }))
+                .send()
+                .await
+                .unwrap()
+                .error_for_status()
+                .unwrap();
+            let store = store.clone();
+            to_console.push(
+                wait_until("IPAM edit in the console", Duration::from_secs(30), async || {
+                    console_vlan(&store) == Some(vlan)
+                })
+                .await,
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+
+        // Console save → on the server.
+        let ranges: Value = http
+            .get(format!("{api}/ranges?limit=200"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        // A range of a pool on a site (edits of VM subnets' pools are put back).
+        let fabric_now = store.fabric();
+        let found = ranges
+            .get("items")
+            .unwrap_or(&ranges)
+            .as_array()
+            .unwrap()
+            .iter()
+            .find_map(|r| {
+                let pool: Id = r["vmm_id"].as_str()?.parse().ok()?;
+                matches!(fabric_now.ip_pools.get(&pool)?.scope, PoolScope::Site { .. })
+                    .then(|| (pool, r["id"].as_str().unwrap().to_string()))
+            });
+        let (pool_id, range) = match found {
+            Some((p, r)) => (p, Some(r)),
+            None => (Id::nil(), None),
+        };
+        let mut to_ipam = Vec::new();
+        if let Some(range) = range {
+            for round in 0..rounds {
+                let suffix = format!("push{round}.contoso.com");
+                let mut pool = store.fabric().ip_pools[&pool_id].clone();
+                pool.settings.dns_suffix = suffix.clone();
+                store
+                    .apply(&[FabricChange::Put(FabricObject::IpPool(pool))])
+                    .unwrap();
+                let (http, url, token) = (&http, format!("{api}/ranges/{range}"), &token);
+                to_ipam.push(
+                    wait_until("console save on the server", Duration::from_secs(30), async || {
+                        let r: Value = http
+                            .get(&url)
+                            .bearer_auth(token)
+                            .send()
+                            .await
+                            .unwrap()
+                            .json()
+                            .await
+                            .unwrap();
+                        r["dns_suffix"] == json!(suffix)
+                    })
+                    .await,
+                );
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
+
+        // A storm: `storm` edits as fast as one client sends them.
+        let jobs_before = engine.jobs().len();
+        let t = Instant::now();
+        let last = 1000 + storm as u16;
+        for i in 0..storm {
+            http.patch(format!("{api}/subnets/{subnet_id}"))
+                .bearer_auth(&token)
+                .json(&json!({ "vlan": 1001 + i as u16 }))
+                .send()
+                .await
+                .unwrap()
+                .error_for_status()
+                .unwrap();
+        }
+        let sent_in = t.elapsed();
+        let store2 = store.clone();
+        wait_until("the storm's last edit", Duration::from_secs(60), async || {
+            console_vlan(&store2) == Some(last)
+        })
+        .await;
+        let applied_in = t.elapsed();
+        // Let the last sync finish before counting.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let syncs = engine.jobs().len() - jobs_before;
+
+        println!(
+            "| objects | IPAM edit → console (median of {rounds}) | console save → IPAM (median of {rounds}) | {storm} edits sent in | all applied after | syncs |"
+        );
+        println!("|---:|---:|---:|---:|---:|---:|");
+        println!(
+            "| {objects} | {} (max {}) | {} | {} | {} | {syncs} |",
+            ms(median(to_console.clone())),
+            ms(*to_console.iter().max().unwrap()),
+            if to_ipam.is_empty() {
+                "n/a".to_string()
+            } else {
+                ms(median(to_ipam))
+            },
+            ms(sent_in),
+            ms(applied_in),
+        );
+        server.shutdown().await;
+    });
+}
+
+criterion_group!(benches, live);
+criterion_main!(benches);
