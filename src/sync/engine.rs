@@ -1377,8 +1377,12 @@ impl EngineHandle {
             s.orphans = orphans.clone();
         });
         for c in plan.conflicts.iter().filter(|c| c.put_back) {
+            let what = match c.kind {
+                ObjectKind::IpPool => "Static IP address pool",
+                _ => "VM network",
+            };
             job.errors.push(format!(
-                "VM network \"{}\": {} was changed on the IPAM server ({}) and was put back to the console's value ({}); VM networks are managed in the console.",
+                "{what} \"{}\": {} was changed on the IPAM server ({}) and was put back to the console's value ({}); VM networks and their pools are managed in the console.",
                 c.object_name, c.field, c.ipam, c.console
             ));
         }

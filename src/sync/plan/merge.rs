@@ -164,17 +164,41 @@ fn put_back_vm_pools(b: &Normalized, c: &Normalized, i: &Normalized, m: &mut Mer
             && iv != bv
             && iv != cv
         {
-            conflicts.push(Conflict {
-                key: ConflictKey::new(ObjectKind::IpPool, id, "range"),
-                kind: ObjectKind::IpPool,
-                object: *id,
-                object_name: cv.name.clone(),
-                field: "IP address range".into(),
-                base: format!("{} – {}", bv.start, bv.end),
-                console: format!("{} – {}", cv.start, cv.end),
-                ipam: format!("{} – {}", iv.start, iv.end),
-                put_back: true,
-            });
+            // Each field the IPAM side changed, by the name the pool's dialog gives it.
+            macro_rules! texts {
+                ($($($f:ident).+ : $label:expr),* $(,)?) => {
+                    [$(($label, bv.$($f).+.text(), cv.$($f).+.text(), iv.$($f).+.text())),*]
+                };
+            }
+            let fields = texts!(
+                name: "Name",
+                description: "Description",
+                start: "Range start",
+                end: "Range end",
+                settings.reserved: "Reserved addresses",
+                settings.vips: "VIP addresses",
+                settings.gateways: "Default gateways",
+                settings.dns_servers: "DNS servers",
+                settings.dns_suffix: "DNS suffix",
+                settings.dns_search_suffixes: "DNS search suffixes",
+                settings.wins_servers: "WINS servers",
+                settings.netbios_enabled: "NetBIOS over TCP/IP",
+            );
+            for (field, bt, ct, it) in fields {
+                if it != bt {
+                    conflicts.push(Conflict {
+                        key: ConflictKey::new(ObjectKind::IpPool, id, field),
+                        kind: ObjectKind::IpPool,
+                        object: *id,
+                        object_name: cv.name.clone(),
+                        field: field.into(),
+                        base: bt,
+                        console: ct,
+                        ipam: it,
+                        put_back: true,
+                    });
+                }
+            }
         }
     }
 }

@@ -713,8 +713,20 @@ fn pools_on_vm_subnets_go_to_ipam_only() {
     assert!(w.plan().is_noop(), "{:?}", w.plan().summary);
     // An IPAM-side edit is reported and put back.
     w.range_of(id).end = ip("192.168.0.50");
+    w.range_of(id).settings.dns_suffix = "edited.example".into();
     let p = w.sync();
-    assert!(p.conflicts.iter().any(|c| c.put_back && c.object == id));
+    // Each edited field is named, with both values.
+    let mut put_back: Vec<(&str, &str, &str)> = p
+        .conflicts
+        .iter()
+        .filter(|c| c.put_back && c.object == id)
+        .map(|c| (c.field.as_str(), c.ipam.as_str(), c.console.as_str()))
+        .collect();
+    put_back.sort();
+    assert_eq!(put_back.len(), 2, "{put_back:?}");
+    assert_eq!(put_back[0].0, "DNS suffix");
+    assert!(put_back[0].1.contains("edited.example"), "{put_back:?}");
+    assert_eq!(put_back[1], ("Range end", "192.168.0.50", "192.168.0.100"));
     assert!(p.console_changes.is_empty());
     assert_eq!(w.range_of(id).end, ip("192.168.0.100"));
     // A console edit goes out; a console delete removes the range.
