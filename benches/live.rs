@@ -4,19 +4,14 @@
 //!
 //! `cargo bench --bench live` (fabric size from `LIVE_SIZE`, default 10000).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[path = "../tests/support/engine.rs"]
 mod engine_support;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use fabric_console::fabric::connection::ConnectionString;
-use fabric_console::fabric::demo::demo_fabric;
 use fabric_console::fabric::model::*;
-use fabric_console::fabric::secrets::{MemorySecretStore, SecretStore};
 use fabric_console::fabric::store::FabricStore;
-use fabric_console::ipam_server::{self as server, ServerConfig, auth::Role};
 use fabric_console::sync::status::{JobTrigger, Updates};
 use serde_json::{Value, json};
 
@@ -43,6 +38,17 @@ async fn wait_until(what: &str, limit: Duration, mut done: impl AsyncFnMut() -> 
     t.elapsed()
 }
 
+async fn get_json(http: &reqwest::Client, url: &str, token: &str) -> Value {
+    http.get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 fn live(_c: &mut Criterion) {
     let (size, rounds, storm) = if bench_mode() {
         let size = std::env::var("LIVE_SIZE")
@@ -59,32 +65,14 @@ fn live(_c: &mut Criterion) {
         .unwrap();
     rt.block_on(async {
         let dir = tempfile::tempdir().unwrap();
-        let server = server::start(ServerConfig::ephemeral()).await.unwrap();
-        let token = server.issue_token(Role::AsmAdministrator);
-        let store = FabricStore::open(&dir.path().join("fabric.db")).unwrap();
-        let mut fabric = demo_fabric(size, 11);
-        let account = *fabric.run_as_accounts.keys().next().unwrap();
-        let svc = NetworkService {
-            id: uuid::Uuid::new_v4(),
-            name: "live".into(),
-            description: String::new(),
-            category: ServiceCategory::NetworkManager,
-            manufacturer: "Fabric Console".into(),
-            model: "Fabric Console IPAM Server".into(),
-            connection: ConnectionString::parse(&server.base_url()).unwrap(),
-            run_as: account,
-            provider: fabric_console::ipam::builtin::PROVIDER_ID.into(),
-            scope: HostGroupScope::All,
-            sync_interval_secs: 300,
-            tls_fingerprint: None,
-            tls_ca_file: None,
-            allow_cleartext: false,
-        };
-        fabric.network_services.insert(svc.id, svc.clone());
-        let objects = fabric.object_count();
-        store.replace_all(fabric).unwrap();
-        let secrets: Arc<dyn SecretStore> = Arc::new(MemorySecretStore::default());
-        secrets.put(account, &token).unwrap();
+        let engine_support::DemoOverServer {
+            server,
+            token,
+            store,
+            secrets,
+            service: svc,
+            objects,
+        } = engine_support::demo_over_server(dir.path(), size, "live").await;
         let engine = engine_support::live_engine_over(&store, &secrets, dir.path());
         engine.sync_now(svc.id, JobTrigger::Refresh).await.unwrap();
         engine.sync_now(svc.id, JobTrigger::Refresh).await.unwrap();
@@ -98,15 +86,7 @@ fn live(_c: &mut Criterion) {
 
         let http = reqwest::Client::new();
         let api = format!("{}/api/v1", server.base_url());
-        let list: Value = http
-            .get(format!("{api}/subnets?limit=200"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list = get_json(&http, &format!("{api}/subnets?limit=200"), &token).await;
         let items = list.get("items").unwrap_or(&list).as_array().unwrap().clone();
         let subnet = items
             .iter()
@@ -148,15 +128,7 @@ fn live(_c: &mut Criterion) {
         }
 
         // Console save → on the server.
-        let ranges: Value = http
-            .get(format!("{api}/ranges?limit=200"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let ranges = get_json(&http, &format!("{api}/ranges?limit=200"), &token).await;
         // A range of a pool on a site (edits of VM subnets' pools are put back).
         let fabric_now = store.fabric();
         let found = ranges
@@ -186,15 +158,7 @@ fn live(_c: &mut Criterion) {
                 let (http, url, token) = (&http, format!("{api}/ranges/{range}"), &token);
                 to_ipam.push(
                     wait_until("console save on the server", Duration::from_secs(30), async || {
-                        let r: Value = http
-                            .get(&url)
-                            .bearer_auth(token)
-                            .send()
-                            .await
-                            .unwrap()
-                            .json()
-                            .await
-                            .unwrap();
+                        let r = get_json(http, &url, token).await;
                         r["dns_suffix"] == json!(suffix)
                     })
                     .await,

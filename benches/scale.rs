@@ -5,19 +5,13 @@
 //!
 //! `cargo bench --bench scale` (sizes from `SCALE_SIZES`, default 1000,10000,100000).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[path = "../tests/support/engine.rs"]
 mod engine_support;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use fabric_console::fabric::connection::ConnectionString;
-use fabric_console::fabric::demo::demo_fabric;
 use fabric_console::fabric::model::*;
-use fabric_console::fabric::secrets::{MemorySecretStore, SecretStore};
-use fabric_console::fabric::store::FabricStore;
-use fabric_console::ipam_server::{self as server, ServerConfig, auth::Role};
 use fabric_console::sync::engine::EngineHandle;
 use fabric_console::sync::status::{JobRecord, JobTrigger};
 
@@ -54,32 +48,14 @@ fn scale(_c: &mut Criterion) {
     for size in sizes() {
         rt.block_on(async {
             let dir = tempfile::tempdir().unwrap();
-            let server = server::start(ServerConfig::ephemeral()).await.unwrap();
-            let token = server.issue_token(Role::AsmAdministrator);
-            let store = FabricStore::open(&dir.path().join("fabric.db")).unwrap();
-            let mut fabric = demo_fabric(size, 11);
-            let account = *fabric.run_as_accounts.keys().next().unwrap();
-            let svc = NetworkService {
-                id: uuid::Uuid::new_v4(),
-                name: "scale".into(),
-                description: String::new(),
-                category: ServiceCategory::NetworkManager,
-                manufacturer: "Fabric Console".into(),
-                model: "Fabric Console IPAM Server".into(),
-                connection: ConnectionString::parse(&server.base_url()).unwrap(),
-                run_as: account,
-                provider: fabric_console::ipam::builtin::PROVIDER_ID.into(),
-                scope: HostGroupScope::All,
-                sync_interval_secs: 300,
-                tls_fingerprint: None,
-                tls_ca_file: None,
-                allow_cleartext: false,
-            };
-            fabric.network_services.insert(svc.id, svc.clone());
-            let objects = fabric.object_count();
-            store.replace_all(fabric).unwrap();
-            let secrets: Arc<dyn SecretStore> = Arc::new(MemorySecretStore::default());
-            secrets.put(account, &token).unwrap();
+            let engine_support::DemoOverServer {
+                server,
+                token,
+                store,
+                secrets,
+                service: svc,
+                objects,
+            } = engine_support::demo_over_server(dir.path(), size, "scale").await;
             let engine = engine_support::engine_over(&store, &secrets, dir.path());
 
             let (first, job) = timed(&engine, svc.id).await;

@@ -1515,34 +1515,29 @@ impl EngineHandle {
         }
         let kept = self
             .with_db(move |db| {
-                let (new_base, generation) = match (parts, base_before) {
+                // The entries that may have changed, before and after, and the whole new base
+                // when that is more than the entries (only the parts were planned).
+                let (old, new, whole) = match (parts, base_before) {
                     (Some((parts, inside, rest, _)), _) => {
                         let part = agreed_part(&parts, &fabric_after, &service_c, &mirror, &inside);
                         let whole = join_base(rest, part.clone());
-                        let write = StateWrite {
-                            read_at: Some(read_at),
-                            base: &whole,
-                            base_change: Some((&inside, &part)),
-                            mirror: &mirror,
-                            mirror_touched: mirror_touched.as_deref(),
-                        };
-                        let generation = db.record_sync(service_id, &write, &consumed, settled)?;
-                        (whole, generation)
+                        (inside, part, Some(whole))
                     }
-                    (None, base_before) => {
-                        let before = base_before.unwrap_or_default();
-                        let new_base = agreed_base(&fabric_after, &service_c, &mirror, &before);
-                        let write = StateWrite {
-                            read_at: Some(read_at),
-                            base: &new_base,
-                            base_change: Some((&before, &new_base)),
-                            mirror: &mirror,
-                            mirror_touched: mirror_touched.as_deref(),
-                        };
-                        let generation = db.record_sync(service_id, &write, &consumed, settled)?;
-                        (new_base, generation)
+                    (None, before) => {
+                        let before = before.unwrap_or_default();
+                        let new = agreed_base(&fabric_after, &service_c, &mirror, &before);
+                        (before, new, None)
                     }
                 };
+                let write = StateWrite {
+                    read_at: Some(read_at),
+                    base: whole.as_ref().unwrap_or(&new),
+                    base_change: Some((&old, &new)),
+                    mirror: &mirror,
+                    mirror_touched: mirror_touched.as_deref(),
+                };
+                let generation = db.record_sync(service_id, &write, &consumed, settled)?;
+                let new_base = whole.unwrap_or(new);
                 Ok(StoredState {
                     generation,
                     base: new_base,

@@ -1,5 +1,5 @@
-//! An engine over a console's data folder, as the console or a `sync` command would start it,
-//! without the periodic sync (tests sync when they choose).
+//! An engine over a console's data folder, as a `sync` command starts it (no periodic sync:
+//! tests sync when they choose), or as the console runs it (periodic, listening for changes).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,14 +15,7 @@ pub fn engine_over(
     secrets: &Arc<dyn SecretStore>,
     dir: &Path,
 ) -> EngineHandle {
-    let mut ctx = EngineContext::new(
-        store.clone(),
-        secrets.clone(),
-        Arc::new(ProviderRegistry::default_registry()),
-        Some(dir.join("sync.db")),
-    );
-    ctx.periodic = false;
-    Engine::start(ctx).expect("engine starts")
+    engine_with(store, secrets, dir, false)
 }
 
 /// The same engine as the console runs it: periodic syncs, and listening for server changes.
@@ -32,12 +25,77 @@ pub fn live_engine_over(
     secrets: &Arc<dyn SecretStore>,
     dir: &Path,
 ) -> EngineHandle {
+    engine_with(store, secrets, dir, true)
+}
+
+fn engine_with(
+    store: &FabricStore,
+    secrets: &Arc<dyn SecretStore>,
+    dir: &Path,
+    periodic: bool,
+) -> EngineHandle {
     let mut ctx = EngineContext::new(
         store.clone(),
         secrets.clone(),
         Arc::new(ProviderRegistry::default_registry()),
         Some(dir.join("sync.db")),
     );
-    ctx.periodic = true;
+    ctx.periodic = periodic;
     Engine::start(ctx).expect("engine starts")
+}
+
+/// A demo fabric of `size` objects in a console data folder, one network service on a built-in
+/// server on loopback, and the service's token in the secret store: what the scale benchmarks
+/// start from.
+#[allow(dead_code)]
+pub struct DemoOverServer {
+    pub server: fabric_console::ipam_server::RunningServer,
+    pub token: String,
+    pub store: FabricStore,
+    pub secrets: Arc<dyn SecretStore>,
+    pub service: fabric_console::fabric::model::NetworkService,
+    /// Objects in the demo fabric.
+    pub objects: usize,
+}
+
+#[allow(dead_code)]
+pub async fn demo_over_server(dir: &Path, size: usize, name: &str) -> DemoOverServer {
+    use fabric_console::fabric::connection::ConnectionString;
+    use fabric_console::fabric::model::*;
+    use fabric_console::ipam_server::{self as server, ServerConfig, auth::Role};
+    let server = server::start(ServerConfig::ephemeral()).await.unwrap();
+    let token = server.issue_token(Role::AsmAdministrator);
+    let store = FabricStore::open(&dir.join("fabric.db")).unwrap();
+    let mut fabric = fabric_console::fabric::demo::demo_fabric(size, 11);
+    let account = *fabric.run_as_accounts.keys().next().unwrap();
+    let service = NetworkService {
+        id: uuid::Uuid::new_v4(),
+        name: name.into(),
+        description: String::new(),
+        category: ServiceCategory::NetworkManager,
+        manufacturer: "Fabric Console".into(),
+        model: "Fabric Console IPAM Server".into(),
+        connection: ConnectionString::parse(&server.base_url()).unwrap(),
+        run_as: account,
+        provider: fabric_console::ipam::builtin::PROVIDER_ID.into(),
+        scope: HostGroupScope::All,
+        sync_interval_secs: 300,
+        tls_fingerprint: None,
+        tls_ca_file: None,
+        allow_cleartext: false,
+    };
+    fabric.network_services.insert(service.id, service.clone());
+    let objects = fabric.object_count();
+    store.replace_all(fabric).unwrap();
+    let secrets: Arc<dyn SecretStore> =
+        Arc::new(fabric_console::fabric::secrets::MemorySecretStore::default());
+    secrets.put(account, &token).unwrap();
+    DemoOverServer {
+        server,
+        token,
+        store,
+        secrets,
+        service,
+        objects,
+    }
 }

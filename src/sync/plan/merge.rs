@@ -21,6 +21,34 @@ macro_rules! merge_fields {
     }};
 }
 
+/// A pool's fields with the names its dialog gives them, passed to `$m!($args, [fields])`.
+macro_rules! pool_fields {
+    ($m:ident, $($arg:expr),+) => {
+        $m!($($arg),+, [
+            subnet: "Subnet",
+            name: "Name",
+            description: "Description",
+            start: "Range start",
+            end: "Range end",
+            settings.reserved: "Reserved addresses",
+            settings.vips: "VIP addresses",
+            settings.gateways: "Default gateways",
+            settings.dns_servers: "DNS servers",
+            settings.dns_suffix: "DNS suffix",
+            settings.dns_search_suffixes: "DNS search suffixes",
+            settings.wins_servers: "WINS servers",
+            settings.netbios_enabled: "NetBIOS over TCP/IP",
+        ])
+    };
+}
+
+/// (label, base, console, IPAM) as text for each listed field.
+macro_rules! field_texts {
+    ($b:expr, $c:expr, $i:expr, [$($($f:ident).+ : $label:expr),* $(,)?]) => {
+        [$(($label, $b.$($f).+.text(), $c.$($f).+.text(), $i.$($f).+.text())),*]
+    };
+}
+
 /// What each side should hold after the sync, and the conflicts found on the way.
 #[derive(Default)]
 pub(super) struct Merged {
@@ -97,23 +125,7 @@ fn merge_both_ways(
         conflicts,
         resolutions,
         |id, v| (ObjectKind::IpPool, *id, v.name.clone(), id.to_string()),
-        |m, b, c, i| {
-            merge_fields!(m, b, c, i, [
-                subnet: "Subnet",
-                name: "Name",
-                description: "Description",
-                start: "Range start",
-                end: "Range end",
-                settings.reserved: "Reserved addresses",
-                settings.vips: "VIP addresses",
-                settings.gateways: "Default gateways",
-                settings.dns_servers: "DNS servers",
-                settings.dns_suffix: "DNS suffix",
-                settings.dns_search_suffixes: "DNS search suffixes",
-                settings.wins_servers: "WINS servers",
-                settings.netbios_enabled: "NetBIOS over TCP/IP",
-            ])
-        },
+        |m, b, c, i| pool_fields!(merge_fields, m, b, c, i),
     );
 }
 
@@ -165,25 +177,7 @@ fn put_back_vm_pools(b: &Normalized, c: &Normalized, i: &Normalized, m: &mut Mer
             && iv != cv
         {
             // Each field the IPAM side changed, by the name the pool's dialog gives it.
-            macro_rules! texts {
-                ($($($f:ident).+ : $label:expr),* $(,)?) => {
-                    [$(($label, bv.$($f).+.text(), cv.$($f).+.text(), iv.$($f).+.text())),*]
-                };
-            }
-            let fields = texts!(
-                name: "Name",
-                description: "Description",
-                start: "Range start",
-                end: "Range end",
-                settings.reserved: "Reserved addresses",
-                settings.vips: "VIP addresses",
-                settings.gateways: "Default gateways",
-                settings.dns_servers: "DNS servers",
-                settings.dns_suffix: "DNS suffix",
-                settings.dns_search_suffixes: "DNS search suffixes",
-                settings.wins_servers: "WINS servers",
-                settings.netbios_enabled: "NetBIOS over TCP/IP",
-            );
+            let fields = pool_fields!(field_texts, bv, cv, iv);
             for (field, bt, ct, it) in fields {
                 if it != bt {
                     conflicts.push(Conflict {
