@@ -504,3 +504,72 @@ async fn the_console_plans_against_what_another_process_wrote() {
     .await
     .expect("the console's store reloads within a few seconds");
 }
+
+/// `sync --follow` as a team's sync worker runs it: it syncs at once, again moments after an
+/// edit on the server, prints one line per job, and SIGTERM stops it cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_follow_syncs_on_server_changes_and_stops_on_sigterm() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let (_dir, server, token) = start_server().await;
+    let console = ConsoleDir::new(300, &server.addr().to_string(), &token);
+    let mut cmd = sync_command(console.path());
+    cmd.arg("--follow");
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let next_line = async |lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>| {
+        tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("a job line in time")
+            .unwrap()
+            .expect("the command still runs")
+    };
+    let first = next_line(&mut lines).await;
+    assert!(first.contains("Refresh: Completed"), "{first}");
+
+    // An administrator's edit on the server: the worker hears of it and syncs.
+    let s = ipam(&server, &token).await;
+    let subnet = s
+        .subnets
+        .iter()
+        .find(|x| x.network_type == "Provider")
+        .unwrap();
+    let resp = reqwest::Client::new()
+        .patch(format!(
+            "{}/api/v1/subnets/{}",
+            server.base_url(),
+            subnet.id
+        ))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "vlan": 3999 }))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    let line = loop {
+        let l = next_line(&mut lines).await;
+        if l.contains("IPAM change") {
+            break l;
+        }
+    };
+    assert!(line.contains("console +0 ~1 -0"), "{line}");
+
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("stops in time")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    let mut err = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut child.stderr.take().unwrap(), &mut err)
+        .await
+        .unwrap();
+    assert!(
+        err.contains("terminated: stopping after the current batch"),
+        "{err}"
+    );
+}
