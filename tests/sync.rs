@@ -522,6 +522,10 @@ async fn after_agreeing_a_sync_plans_only_what_changed_and_records_what_a_full_s
         .unwrap();
     assert_eq!(subnet.vlan, 42);
 
+    // That sync read its own write back: the next one has nothing to read or plan.
+    let next = r.sync().await;
+    assert_eq!(next.counts.planned_networks, Some(0), "{next:?}");
+
     // A full plan finds nothing left, and a full sync records the same base.
     assert!(r.engine.preview(r.service).await.unwrap().is_noop());
     let db = r.engine.sync_db().clone();
@@ -636,6 +640,19 @@ async fn an_ipam_edit_reaches_the_console_within_moments() {
             .any(|j| j.trigger == JobTrigger::ConsoleChange),
         "{:?}",
         live.jobs()
+    );
+    // The sync read its own write back: the server's report of it starts no other sync.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let jobs = live.jobs();
+    let pushed = jobs
+        .iter()
+        .position(|j| j.trigger == JobTrigger::ConsoleChange)
+        .unwrap();
+    assert!(
+        jobs[..pushed]
+            .iter()
+            .all(|j| j.trigger != JobTrigger::ServerChange),
+        "{jobs:?}"
     );
     assert_no_duplicates(&r.ipam().await);
 }

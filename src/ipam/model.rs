@@ -372,6 +372,28 @@ impl IpamSnapshot {
         self.ranges.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
     }
 
+    /// Whether applying `changes` would leave this snapshot as it is: every written object is
+    /// here exactly so, and every deleted one is gone.
+    pub fn holds(&self, changes: &ChangeSet) -> bool {
+        fn all_held<T: PartialEq>(list: &[T], new: &[T], id: impl Fn(&T) -> &str) -> bool {
+            if new.is_empty() {
+                return true;
+            }
+            let by_id: std::collections::HashMap<&str, &T> =
+                list.iter().map(|x| (id(x), x)).collect();
+            new.iter().all(|x| by_id.get(id(x)) == Some(&x))
+        }
+        let gone = |kind: IpamKind, id: &IpamId| match kind {
+            IpamKind::AddressSpace => !self.spaces.iter().any(|s| &s.id == id),
+            IpamKind::Subnet => !self.subnets.iter().any(|s| &s.id == id),
+            IpamKind::Range => !self.ranges.iter().any(|r| &r.id == id),
+        };
+        all_held(&self.spaces, &changes.spaces, |s| s.id.as_str())
+            && all_held(&self.subnets, &changes.subnets, |s| s.id.as_str())
+            && all_held(&self.ranges, &changes.ranges, |r| r.id.as_str())
+            && changes.deleted.iter().all(|(k, id)| gone(*k, id))
+    }
+
     /// Copies of the listed objects this snapshot holds (one pass over it).
     pub fn only(&self, ids: &[(IpamKind, IpamId)]) -> IpamSnapshot {
         let wanted: std::collections::HashSet<(IpamKind, &str)> =
@@ -619,5 +641,44 @@ mod ipam_id_tests {
         let map: std::collections::HashMap<IpamId, u8> = [(id.clone(), 1)].into();
         assert_eq!(map.get("a-1"), Some(&1));
         assert_eq!(id.to_string(), "a-1");
+    }
+}
+
+#[cfg(test)]
+mod holds_tests {
+    use super::*;
+
+    #[test]
+    fn a_change_set_is_held_only_when_it_would_change_nothing() {
+        let a = AddressSpace::new("a", "A", AddressSpaceKind::Provider);
+        let snap = IpamSnapshot {
+            spaces: vec![a.clone()],
+            ..IpamSnapshot::default()
+        };
+        let same = ChangeSet {
+            spaces: vec![a.clone()],
+            deleted: vec![(IpamKind::Subnet, "gone".into())],
+            ..ChangeSet::default()
+        };
+        assert!(snap.holds(&same));
+        // Another writer's edit of the same object, a new object, or a deletion of one held.
+        let mut edited = a.clone();
+        edited.description = "edited by hand".into();
+        for other in [
+            ChangeSet {
+                spaces: vec![edited],
+                ..ChangeSet::default()
+            },
+            ChangeSet {
+                spaces: vec![AddressSpace::new("b", "B", AddressSpaceKind::Provider)],
+                ..ChangeSet::default()
+            },
+            ChangeSet {
+                deleted: vec![(IpamKind::AddressSpace, "a".into())],
+                ..ChangeSet::default()
+            },
+        ] {
+            assert!(!snap.holds(&other), "{other:?}");
+        }
     }
 }

@@ -653,6 +653,7 @@ impl EngineHandle {
                 .ok()
                 .flatten();
             let asked = wait;
+            let waited_from = cursor.clone();
             let waited = match (self.connect(&svc).await, cursor) {
                 (Ok(provider), Some(cursor)) => {
                     let t = Instant::now();
@@ -696,6 +697,16 @@ impl EngineHandle {
                     failures = 0;
                     let seen = Instant::now();
                     tokio::time::sleep(SETTLE).await;
+                    // A sync meanwhile (this one's own writes, read back) moved the cursor on:
+                    // wait again from there, which answers at once if anything else changed.
+                    let now = self
+                        .with_db(move |db| db.cursor(service))
+                        .await
+                        .ok()
+                        .flatten();
+                    if now != waited_from {
+                        continue;
+                    }
                     let (tx, rx) = oneshot::channel();
                     self.to_worker(
                         service,
@@ -847,6 +858,25 @@ impl EngineHandle {
         };
         mirror.sort_by_id();
         Ok((mirror, touched))
+    }
+
+    /// Reads the change feed once more after a sync's writes: when it holds nothing but those
+    /// writes, exactly as the mirror now has them, the mirror's cursor moves past them, so the
+    /// next sync (and a listener waiting on the server) does not take the sync's own writes for
+    /// news. Anything else in the feed (another writer's edit) leaves the cursor where it was,
+    /// for the next sync to plan.
+    async fn read_back_own_writes(&self, provider: &dyn IpamProvider, mirror: &mut IpamSnapshot) {
+        let Some(since) = mirror.cursor.clone() else {
+            return;
+        };
+        self.shared.provider_calls.fetch_add(1, Ordering::Relaxed);
+        if let Ok(SnapshotRead::Changes(c)) =
+            provider.snapshot(&SnapshotScope::All, Some(&since)).await
+            && c.cursor.is_some()
+            && mirror.holds(&c)
+        {
+            mirror.cursor = c.cursor;
+        }
     }
 
     /// The service's stored base and mirror: as this engine's last sync left them when no
@@ -1447,6 +1477,17 @@ impl EngineHandle {
                     .map(|op| (op.kind(), op.target_id().clone())),
             );
         }
+        // Only after an incremental read: a server whose feed this sync could not use would be
+        // read whole again.
+        if mirror_touched.is_some()
+            && !report.applied.is_empty()
+            && report.applied.len() <= ECHO_READ_MAX
+            && report.failed.is_empty()
+            && !report.canceled
+        {
+            self.read_back_own_writes(provider.as_ref(), &mut mirror)
+                .await;
+        }
         for op in &report.applied {
             match op.verb() {
                 OpVerb::Create => job.counts.ipam_created += 1,
@@ -1627,6 +1668,11 @@ fn plan_touched(
         }
     }
 }
+
+/// Syncs that wrote at most this many operations read their own writes back at once (see
+/// `read_back_own_writes`); a larger one leaves that to the next sync, which plans only the
+/// parts the writes touched.
+const ECHO_READ_MAX: usize = 2000;
 
 /// What a read of the IPAM side found.
 enum IpamRead {
