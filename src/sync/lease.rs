@@ -360,7 +360,18 @@ mod tests {
         }
         child.kill().unwrap();
         child.wait().unwrap();
-        let _lease = granted(leases.try_acquire(service, &holder).unwrap());
+        // flock(1)'s own child holds a copy of the descriptor from its fork until it closes it
+        // (`-o`) before running `sleep`: the lock is free once that copy is closed too.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match leases.try_acquire(service, &holder).unwrap() {
+                Acquire::Granted(_lease) => break,
+                Acquire::Held(by) if std::time::Instant::now() >= deadline => {
+                    panic!("the killed holder's lease was never freed: {by:?}")
+                }
+                Acquire::Held(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
+        }
     }
 
     #[tokio::test]
