@@ -657,6 +657,54 @@ async fn an_ipam_edit_reaches_the_console_within_moments() {
     assert_no_duplicates(&r.ipam().await);
 }
 
+/// A save outside a service's host groups does not start a sync of it; one inside does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_saves_start_syncs_only_of_the_services_they_concern() {
+    use fabric_console::sync::status::Updates;
+    let r = rig(Some(&[|ids: &Ids| ids.seattle])).await;
+    assert_eq!(r.sync().await.result, JobResult::Succeeded);
+    r.sync().await;
+    let live = engine::live_engine_over(&r.store, &r.secrets, r.console_dir.path());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !matches!(
+        live.status(r.service).map(|s| s.updates),
+        Some(Updates::Live { .. })
+    ) {
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // A sync by this engine, so that it knows what both sides agreed on.
+    live.sync_now(r.service, JobTrigger::Refresh).await.unwrap();
+    let pushed = || {
+        live.jobs()
+            .iter()
+            .filter(|j| j.trigger == JobTrigger::ConsoleChange)
+            .count()
+    };
+    let mut dublin = r.store.fabric().network_sites[&r.ids.dublin_site].clone();
+    dublin.name = "Backend_Dublin renamed".into();
+    r.store
+        .apply(&[FabricChange::Put(FabricObject::NetworkSite(dublin))])
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
+    assert_eq!(pushed(), 0, "{:?}", live.jobs());
+
+    let mut pool = r.store.fabric().ip_pools[&r.ids.pool].clone();
+    pool.settings.dns_suffix = "seattle.contoso.com".into();
+    r.store
+        .apply(&[FabricChange::Put(FabricObject::IpPool(pool))])
+        .unwrap();
+    let t = std::time::Instant::now();
+    while pushed() == 0 {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(10),
+            "{:?}",
+            live.jobs()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ipam_edits_arrive_and_vm_network_edits_are_put_back() {
     let r = rig(None).await;

@@ -23,7 +23,7 @@ use super::plan::{Parts, Touched, agreed_part, join_base, plan_parts};
 use super::plan::{Side, SyncPlan};
 use super::status::*;
 use super::{PlanInput, agreed_base, plan};
-use crate::fabric::model::{Fabric, Id, NetworkService, ObjectKind};
+use crate::fabric::model::{Fabric, HostGroupScope, Id, NetworkService, ObjectKind, PoolScope};
 use crate::fabric::secrets::SecretStore;
 use crate::fabric::store::FabricStore;
 use crate::ipam::model::{
@@ -219,8 +219,12 @@ impl EngineHandle {
                 let revision = engine.shared.ctx.store.revision();
                 let services: Vec<Id> = engine.workers().keys().copied().collect();
                 for service in services {
-                    let settled = engine.with_db(move |db| db.settled(service)).await;
-                    if settled.ok().flatten() != Some(revision) {
+                    let settled = engine
+                        .with_db(move |db| db.settled(service))
+                        .await
+                        .ok()
+                        .flatten();
+                    if settled != Some(revision) && engine.saves_may_touch(service, settled).await {
                         engine.to_worker(
                             service,
                             WorkerCmd::Refresh(JobTrigger::ConsoleChange, None),
@@ -229,6 +233,88 @@ impl EngineHandle {
                 }
             }
         });
+    }
+
+    /// Whether the console saves since both sides of `service` agreed may concern it. Only
+    /// when every saved object exists, lies outside the service's host groups, and was never
+    /// agreed on with its server is the answer no; anything unknown is a yes.
+    async fn saves_may_touch(&self, service: Id, settled: Option<u64>) -> bool {
+        let Some(settled) = settled else {
+            return true;
+        };
+        let Some(svc) = self.service(service) else {
+            return false;
+        };
+        let HostGroupScope::Selected(groups) = &svc.scope else {
+            return true;
+        };
+        let store = self.shared.ctx.store.clone();
+        let Ok(Ok(Some((_, touched)))) =
+            tokio::task::spawn_blocking(move || store.changes_since(settled)).await
+        else {
+            return true;
+        };
+        let kept = self.states().get(&service).map(|s| s.base.clone());
+        let base = match kept {
+            Some(b) => b,
+            None => match self.with_db(move |db| db.base(service)).await {
+                Ok(b) => b,
+                Err(_) => return true,
+            },
+        };
+        let fabric = self.shared.ctx.store.fabric();
+        let in_groups = |hg: &[Id]| {
+            hg.iter().any(|g| {
+                fabric
+                    .host_group_ancestors(*g)
+                    .iter()
+                    .chain(std::iter::once(g))
+                    .any(|a| groups.contains(a))
+            })
+        };
+        let site_in = |site: &Id| {
+            fabric
+                .network_sites
+                .get(site)
+                .is_some_and(|s| in_groups(&s.host_groups))
+        };
+        let ln_in = |ln: &Id| {
+            fabric
+                .network_sites
+                .values()
+                .any(|s| s.logical_network == *ln && in_groups(&s.host_groups))
+        };
+        let vmn_in = |vmn: &Id| {
+            fabric
+                .vm_networks
+                .get(vmn)
+                .is_none_or(|v| ln_in(&v.logical_network))
+        };
+        let b = &base.values;
+        touched.iter().any(|(kind, id)| {
+            let agreed = b.lns.contains_key(id)
+                || b.sites.contains_key(id)
+                || b.pools.contains_key(id)
+                || b.vmns.contains_key(id)
+                || b.vm_pools.contains_key(id);
+            agreed
+                || match kind {
+                    ObjectKind::LogicalNetwork => {
+                        !fabric.logical_networks.contains_key(id) || ln_in(id)
+                    }
+                    ObjectKind::NetworkSite => {
+                        !fabric.network_sites.contains_key(id) || site_in(id)
+                    }
+                    ObjectKind::VmNetwork => vmn_in(id),
+                    ObjectKind::IpPool => match fabric.ip_pools.get(id).map(|p| &p.scope) {
+                        Some(PoolScope::Site { site, .. }) => site_in(site),
+                        Some(PoolScope::VmSubnet { vm_network, .. }) => vmn_in(vm_network),
+                        None => true,
+                    },
+                    ObjectKind::RunAsAccount => false,
+                    ObjectKind::HostGroup | ObjectKind::NetworkService | ObjectKind::Subnet => true,
+                }
+        })
     }
 
     fn watch_fabric(&self) {
