@@ -383,15 +383,29 @@ impl IpamSnapshot {
                 list.iter().map(|x| (id(x), x)).collect();
             new.iter().all(|x| by_id.get(id(x)) == Some(&x))
         }
-        let gone = |kind: IpamKind, id: &IpamId| match kind {
-            IpamKind::AddressSpace => !self.spaces.iter().any(|s| &s.id == id),
-            IpamKind::Subnet => !self.subnets.iter().any(|s| &s.id == id),
-            IpamKind::Range => !self.ranges.iter().any(|r| &r.id == id),
-        };
+        // One pass over what is held, whatever the number of deletions.
+        let deleted: std::collections::HashSet<(IpamKind, &str)> = changes
+            .deleted
+            .iter()
+            .map(|(k, id)| (*k, id.as_str()))
+            .collect();
+        let still_held = |kind: IpamKind, id: &IpamId| deleted.contains(&(kind, id.as_str()));
         all_held(&self.spaces, &changes.spaces, |s| s.id.as_str())
             && all_held(&self.subnets, &changes.subnets, |s| s.id.as_str())
             && all_held(&self.ranges, &changes.ranges, |r| r.id.as_str())
-            && changes.deleted.iter().all(|(k, id)| gone(*k, id))
+            && (deleted.is_empty()
+                || !(self
+                    .spaces
+                    .iter()
+                    .any(|s| still_held(IpamKind::AddressSpace, &s.id))
+                    || self
+                        .subnets
+                        .iter()
+                        .any(|s| still_held(IpamKind::Subnet, &s.id))
+                    || self
+                        .ranges
+                        .iter()
+                        .any(|r| still_held(IpamKind::Range, &r.id))))
     }
 
     /// Copies of the listed objects this snapshot holds (one pass over it).
