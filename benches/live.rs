@@ -12,7 +12,7 @@ mod engine_support;
 use criterion::{Criterion, criterion_group, criterion_main};
 use fabric_console::fabric::model::*;
 use fabric_console::fabric::store::FabricStore;
-use fabric_console::sync::status::{JobTrigger, Updates};
+use fabric_console::sync::status::JobTrigger;
 use serde_json::{Value, json};
 
 /// `cargo test --all-targets` runs benchmarks once as a smoke test: keep that small.
@@ -76,13 +76,7 @@ fn live(_c: &mut Criterion) {
         let engine = engine_support::live_engine_over(&store, &secrets, dir.path());
         engine.sync_now(svc.id, JobTrigger::Refresh).await.unwrap();
         engine.sync_now(svc.id, JobTrigger::Refresh).await.unwrap();
-        wait_until("live", Duration::from_secs(30), async || {
-            matches!(
-                engine.status(svc.id).map(|s| s.updates),
-                Some(Updates::Live { .. })
-            )
-        })
-        .await;
+        engine_support::wait_live(&engine, svc.id, Duration::from_secs(30)).await;
 
         let http = reqwest::Client::new();
         let api = format!("{}/api/v1", server.base_url());

@@ -315,6 +315,23 @@ impl Rig {
             SnapshotRead::Changes(_) => panic!("asked for a full snapshot"),
         }
     }
+    /// An IPAM administrator's edit of the range of the fixture's pool.
+    async fn patch_pool_range(&self, body: serde_json::Value) {
+        let range = self
+            .ipam()
+            .await
+            .ranges
+            .into_iter()
+            .find(|x| x.vmm_id == Some(self.ids.pool))
+            .expect("the pool's range");
+        self.admin(
+            reqwest::Method::PATCH,
+            &format!("ranges/{}", range.id),
+            Some(body),
+        )
+        .await;
+    }
+
     /// An IPAM administrator's edit through the server's REST API.
     async fn admin(&self, method: reqwest::Method, path: &str, body: Option<serde_json::Value>) {
         let url = format!("{}/api/v1/{path}", self.server().base_url());
@@ -483,18 +500,8 @@ async fn after_agreeing_a_sync_plans_only_what_changed_and_records_what_a_full_s
     assert_eq!(second.counts.total_changes(), 0, "{second:?}");
 
     // One edit on each side, both in "Backend".
-    let s = r.ipam().await;
-    let range = s
-        .ranges
-        .iter()
-        .find(|x| x.vmm_id == Some(r.ids.pool))
-        .unwrap();
-    r.admin(
-        reqwest::Method::PATCH,
-        &format!("ranges/{}", range.id),
-        Some(json!({"dns_servers": ["10.9.9.9"]})),
-    )
-    .await;
+    r.patch_pool_range(json!({"dns_servers": ["10.9.9.9"]}))
+        .await;
     let mut site = r.store.fabric().network_sites[&r.ids.site].clone();
     site.subnets[0].vlan = 42;
     r.store
@@ -548,32 +555,10 @@ async fn an_ipam_edit_reaches_the_console_within_moments() {
     assert_eq!(r.sync().await.result, JobResult::Succeeded);
     r.sync().await;
     let live = engine::live_engine_over(&r.store, &r.secrets, r.console_dir.path());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    while !matches!(
-        live.status(r.service).map(|s| s.updates),
-        Some(Updates::Live { .. })
-    ) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{:?}",
-            live.status(r.service)
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let range = r
-        .ipam()
-        .await
-        .ranges
-        .into_iter()
-        .find(|x| x.vmm_id == Some(r.ids.pool))
-        .unwrap();
+    engine::wait_live(&live, r.service, std::time::Duration::from_secs(15)).await;
     let t = std::time::Instant::now();
-    r.admin(
-        reqwest::Method::PATCH,
-        &format!("ranges/{}", range.id),
-        Some(json!({"dns_servers": ["10.7.7.7"]})),
-    )
-    .await;
+    r.patch_pool_range(json!({"dns_servers": ["10.7.7.7"]}))
+        .await;
     while r.store.fabric().ip_pools[&r.ids.pool].settings.dns_servers != vec![ip("10.7.7.7")] {
         assert!(
             t.elapsed() < std::time::Duration::from_secs(10),
@@ -660,19 +645,11 @@ async fn an_ipam_edit_reaches_the_console_within_moments() {
 /// A save outside a service's host groups does not start a sync of it; one inside does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_saves_start_syncs_only_of_the_services_they_concern() {
-    use fabric_console::sync::status::Updates;
     let r = rig(Some(&[|ids: &Ids| ids.seattle])).await;
     assert_eq!(r.sync().await.result, JobResult::Succeeded);
     r.sync().await;
     let live = engine::live_engine_over(&r.store, &r.secrets, r.console_dir.path());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    while !matches!(
-        live.status(r.service).map(|s| s.updates),
-        Some(Updates::Live { .. })
-    ) {
-        assert!(std::time::Instant::now() < deadline);
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    engine::wait_live(&live, r.service, std::time::Duration::from_secs(15)).await;
     // A sync by this engine, so that it knows what both sides agreed on.
     live.sync_now(r.service, JobTrigger::Refresh).await.unwrap();
     let pushed = || {

@@ -245,9 +245,9 @@ impl EngineHandle {
         let Some(svc) = self.service(service) else {
             return false;
         };
-        let HostGroupScope::Selected(groups) = &svc.scope else {
+        if svc.scope == HostGroupScope::All {
             return true;
-        };
+        }
         let store = self.shared.ctx.store.clone();
         let Ok(Ok(Some((_, touched)))) =
             tokio::task::spawn_blocking(move || store.changes_since(settled)).await
@@ -263,27 +263,14 @@ impl EngineHandle {
             },
         };
         let fabric = self.shared.ctx.store.fabric();
-        let in_groups = |hg: &[Id]| {
-            hg.iter().any(|g| {
-                fabric
-                    .host_group_ancestors(*g)
-                    .iter()
-                    .chain(std::iter::once(g))
-                    .any(|a| groups.contains(a))
-            })
-        };
+        let scope = &svc.scope;
         let site_in = |site: &Id| {
             fabric
                 .network_sites
                 .get(site)
-                .is_some_and(|s| in_groups(&s.host_groups))
+                .is_some_and(|s| fabric.site_in_scope(s, scope))
         };
-        let ln_in = |ln: &Id| {
-            fabric
-                .network_sites
-                .values()
-                .any(|s| s.logical_network == *ln && in_groups(&s.host_groups))
-        };
+        let ln_in = |ln: &Id| fabric.sites_of(*ln).any(|s| fabric.site_in_scope(s, scope));
         let vmn_in = |vmn: &Id| {
             fabric
                 .vm_networks
@@ -663,11 +650,11 @@ impl EngineHandle {
                 }
                 WorkerCmd::Compare(reply) => {
                     // The side-by-side view needs both sides whole: no shortcut.
-                    let r = self.read_and_plan(service).await.and_then(|read| {
-                        let (plan, fabric, svc, mirror, base) =
-                            read.ok_or("Both sides could not be read.")?;
-                        Ok((compare(&fabric, &svc, &mirror, &base, &plan), plan))
-                    });
+                    let r = self.read_and_plan(service).await.map(
+                        |(plan, fabric, svc, mirror, base)| {
+                            (compare(&fabric, &svc, &mirror, &base, &plan), plan)
+                        },
+                    );
                     let _ = reply.send(r);
                 }
                 WorkerCmd::Preview(reply) => {
@@ -1046,12 +1033,9 @@ impl EngineHandle {
         let fabric = self.full_fabric().await?;
         let resolutions = self.resolutions(service_id).await?;
         // What a sync now would plan: only the parts touched since both sides agreed.
-        let console_touched = match ipam_touched {
-            Some(_) if resolutions.is_empty() => {
-                self.console_changes_since_agreed(service_id).await?
-            }
-            _ => None,
-        };
+        let console_touched = self
+            .console_changes_since_agreed(service_id, ipam_touched.is_some(), &resolutions)
+            .await?;
         let base = state.base;
         tokio::task::spawn_blocking(move || {
             plan_touched(
@@ -1069,12 +1053,18 @@ impl EngineHandle {
         .map_err(|e| e.to_string())
     }
 
-    /// The console objects written since both sides last agreed, or `None` when that is not
-    /// known (they did not agree, or the change log no longer reaches back that far).
+    /// The console objects written since both sides last agreed, or `None` when only a plan of
+    /// everything will do: the IPAM side's changes are not known (`ipam_known` false), conflict
+    /// decisions wait, the sides did not agree, or the change log no longer reaches back that far.
     async fn console_changes_since_agreed(
         &self,
         service_id: Id,
+        ipam_known: bool,
+        resolutions: &BTreeMap<String, super::plan::Resolution>,
     ) -> Result<Option<Vec<(ObjectKind, Id)>>, String> {
+        if !ipam_known || !resolutions.is_empty() {
+            return Ok(None);
+        }
         let Some(settled) = self.with_db(move |db| db.settled(service_id)).await? else {
             return Ok(None);
         };
@@ -1102,13 +1092,13 @@ impl EngineHandle {
         &self,
         service_id: Id,
     ) -> Result<
-        Option<(
+        (
             SyncPlan,
             Arc<crate::fabric::model::Fabric>,
             NetworkService,
             IpamSnapshot,
             super::normal::BaseState,
-        )>,
+        ),
         String,
     > {
         let service = self.service(service_id).ok_or(GONE)?;
@@ -1134,7 +1124,7 @@ impl EngineHandle {
                 base: &base,
                 resolutions: &resolutions,
             });
-            Some((p, fabric, service, mirror, base))
+            (p, fabric, service, mirror, base)
         })
         .await
         .map_err(|e| e.to_string())
@@ -1443,14 +1433,10 @@ impl EngineHandle {
             .resolutions(service_id)
             .await
             .map_err(|e| (e, false, skew))?;
-        // What the console changed since both sides last agreed, when that is known.
-        let console_touched = match ipam_touched {
-            Some(_) if resolutions.is_empty() => self
-                .console_changes_since_agreed(service_id)
-                .await
-                .map_err(|e| (e, false, skew))?,
-            _ => None,
-        };
+        let console_touched = self
+            .console_changes_since_agreed(service_id, ipam_touched.is_some(), &resolutions)
+            .await
+            .map_err(|e| (e, false, skew))?;
 
         self.progress(service_id, SyncStage::Planning, 0, 0);
         let (plan, base_before, mirror_for_plan, parts) = {

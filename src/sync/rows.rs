@@ -18,12 +18,6 @@ pub struct RowChanges {
     pub delete: Vec<String>,
 }
 
-impl RowChanges {
-    pub fn is_empty(&self) -> bool {
-        self.put.is_empty() && self.delete.is_empty()
-    }
-}
-
 /// How a map's keys are written.
 trait RowKey: Sized + Ord + Clone {
     fn write(&self, letter: char) -> String;

@@ -68,22 +68,15 @@ pub async fn demo_over_server(dir: &Path, size: usize, name: &str) -> DemoOverSe
     let store = FabricStore::open(&dir.join("fabric.db")).unwrap();
     let mut fabric = fabric_console::fabric::demo::demo_fabric(size, 11);
     let account = *fabric.run_as_accounts.keys().next().unwrap();
-    let service = NetworkService {
-        id: uuid::Uuid::new_v4(),
-        name: name.into(),
-        description: String::new(),
-        category: ServiceCategory::NetworkManager,
-        manufacturer: "Fabric Console".into(),
-        model: "Fabric Console IPAM Server".into(),
-        connection: ConnectionString::parse(&server.base_url()).unwrap(),
-        run_as: account,
-        provider: fabric_console::ipam::builtin::PROVIDER_ID.into(),
-        scope: HostGroupScope::All,
-        sync_interval_secs: 300,
-        tls_fingerprint: None,
-        tls_ca_file: None,
-        allow_cleartext: false,
-    };
+    let service = fabric_console::ops::service::new_service(
+        &fabric_console::ipam::builtin::descriptor(),
+        name.into(),
+        String::new(),
+        ConnectionString::parse(&server.base_url()).unwrap(),
+        account,
+        HostGroupScope::All,
+        300,
+    );
     fabric.network_services.insert(service.id, service.clone());
     let objects = fabric.object_count();
     store.replace_all(fabric).unwrap();
@@ -97,5 +90,27 @@ pub async fn demo_over_server(dir: &Path, size: usize, name: &str) -> DemoOverSe
         secrets,
         service,
         objects,
+    }
+}
+
+/// Waits until the engine says the service's server tells it of each change (`limit` at most).
+#[allow(dead_code)]
+pub async fn wait_live(
+    engine: &EngineHandle,
+    service: fabric_console::fabric::model::Id,
+    limit: std::time::Duration,
+) {
+    use fabric_console::sync::status::Updates;
+    let deadline = std::time::Instant::now() + limit;
+    while !matches!(
+        engine.status(service).map(|s| s.updates),
+        Some(Updates::Live { .. })
+    ) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not live within {limit:?}: {:?}",
+            engine.status(service)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }

@@ -6,7 +6,7 @@ use iced::{Alignment, Element, Length, Task, Theme};
 use uuid::Uuid;
 
 use crate::fabric::model::Fabric;
-use crate::sync::status::{JobRecord, JobResult, JobTrigger};
+use crate::sync::status::{JobRecord, JobResult};
 use crate::ui::widget::grid::{self, GridColumn, Sort, col};
 use crate::ui::widget::style::{self, Tone};
 
@@ -51,10 +51,6 @@ const COLUMNS: [GridColumn; 7] = [
     col("Errors", 2),
 ];
 
-pub fn trigger_label(t: JobTrigger) -> &'static str {
-    t.label()
-}
-
 fn result_tone(r: JobResult) -> Tone {
     match r {
         JobResult::Running => Tone::Info,
@@ -86,7 +82,7 @@ impl JobsWorkspace {
         sorted.sort_by(|a, b| {
             let ord = match sort.column {
                 0 => grid::text_order(&a.service_name, &b.service_name),
-                1 => trigger_label(a.trigger).cmp(trigger_label(b.trigger)),
+                1 => a.trigger.label().cmp(b.trigger.label()),
                 2 => a.result.label().cmp(b.result.label()),
                 4 => a.finished.cmp(&b.finished),
                 6 => a.errors.len().cmp(&b.errors.len()),
@@ -105,7 +101,7 @@ impl JobsWorkspace {
             grid::grid_row(
                 vec![
                     grid::cell(job.service_name.clone(), COLUMNS[0].portion),
-                    grid::cell(trigger_label(job.trigger), COLUMNS[1].portion),
+                    grid::cell(job.trigger.label(), COLUMNS[1].portion),
                     grid::cell_with(status, COLUMNS[2].portion),
                     grid::cell(style::format_time(Some(job.started)), COLUMNS[3].portion),
                     grid::cell(style::format_time(job.finished), COLUMNS[4].portion),
@@ -163,7 +159,7 @@ fn job_detail<'a>(job: &'a JobRecord, fabric: &'a Fabric) -> Element<'a, Message
     let facts = column![
         style::heading(format!("Sync of {}", job.service_name)),
         style::field_line("IPAM server", server.clone()),
-        style::field_line("Trigger", trigger_label(job.trigger)),
+        style::field_line("Trigger", job.trigger.label()),
         style::field_line("Result", job.result.label()),
         style::field_line("Started", style::format_time(Some(job.started))),
         style::field_line("Finished", style::format_time(job.finished)),
