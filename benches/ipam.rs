@@ -90,6 +90,7 @@ async fn connect(server: &RunningServer) -> Arc<dyn IpamProvider> {
             },
             trust: fabric_console::fabric::model::TlsTrust::default(),
             service_name: "bench".into(),
+            event_source: None,
         })
         .unwrap()
 }

@@ -5,6 +5,10 @@
 //!   bash scripts/nautobot.sh start && eval "$(bash scripts/nautobot.sh env)"
 //!   cargo bench --bench nautobot
 //!
+//! Then live sync through Nautobot's event broker (`NAUTOBOT_EVENTS`): how long an edit made in
+//! Nautobot takes to reach the console's store and a console save to reach Nautobot (median and
+//! 95th percentile), and how many syncs a storm of edits becomes.
+//!
 //! A plain main with wall-clock timing: one run takes tens of seconds against Nautobot's
 //! development server, too long for criterion's repeated sampling.
 
@@ -23,6 +27,10 @@ use fabric_console::ipam::registry::ProviderRegistry;
 use fabric_console::sync::apply::ApplySettings;
 use fabric_console::sync::engine::{Engine, EngineContext};
 use fabric_console::sync::status::{JobResult, JobTrigger};
+use std::time::Duration;
+
+#[path = "../tests/support/engine.rs"]
+mod engine_support;
 use futures::StreamExt;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -201,15 +209,16 @@ fn bare_bodies(snapshot: &IpamSnapshot, tag: &str) -> (Vec<Value>, Vec<Value>, V
 fn main() {
     let url = env("NAUTOBOT_URL");
     let token = env("NAUTOBOT_TOKEN");
+    let events = env("NAUTOBOT_EVENTS");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("tokio runtime");
-    runtime.block_on(run(url, token));
+    runtime.block_on(run(url, token, events));
 }
 
-async fn run(url: String, token: String) {
+async fn run(url: String, token: String, events: String) {
     let rest = Rest {
         http: reqwest::Client::new(),
         url: url.trim_end_matches('/').to_string(),
@@ -253,6 +262,8 @@ async fn run(url: String, token: String) {
         tls_fingerprint: None,
         tls_ca_file: None,
         allow_cleartext: false,
+        event_source: None,
+        sync_on_change: true,
     };
     fabric.network_services.insert(service.id, service.clone());
     let dir = tempfile::tempdir().expect("temp dir");
@@ -260,6 +271,7 @@ async fn run(url: String, token: String) {
     store.replace_all(fabric).expect("demo fabric is valid");
     let secrets: Arc<dyn SecretStore> = Arc::new(MemorySecretStore::default());
     secrets.put(run_as, &token).expect("secret");
+    let secrets_clone = secrets.clone();
     let tuning = NautobotTuning {
         batch_size: BATCH,
         concurrency: 1,
@@ -282,6 +294,7 @@ async fn run(url: String, token: String) {
         ..ApplySettings::default()
     };
     let engine = Engine::start(ctx).expect("engine");
+    let secrets_again = secrets_clone.clone();
 
     // Custom fields exist before either side is timed.
     let provider = NautobotProviderFactory::with_tuning(tuning)
@@ -293,6 +306,7 @@ async fn run(url: String, token: String) {
             },
             trust: fabric_console::fabric::model::TlsTrust::default(),
             service_name: service.name.clone(),
+            event_source: None,
         })
         .expect("provider");
     provider.apply(&[]).await.expect("nothing to apply");
@@ -391,6 +405,231 @@ async fn run(url: String, token: String) {
         "ratio console/bare = {:.2} (goal >= 0.9)",
         console_rate / bare_rate
     );
+    drop(engine);
+
+    let bench = std::env::args().any(|a| a == "--bench");
+    let live_run = LiveRun {
+        store: &store,
+        secrets: &secrets_again,
+        dir: dir.path(),
+        provider: &provider,
+        rest: &rest,
+    };
+    // Edits timed per direction: `LIVE_ROUNDS`, default 60 (3 in the smoke run).
+    let rounds = std::env::var("LIVE_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(if bench { 60 } else { 3 });
+    let mut live_service = service.clone();
+    live_service.event_source = Some(events);
+    live_run
+        .measure(&live_service, rounds, if bench { 1000 } else { 20 })
+        .await;
 
     rest.cleanup(&[&tag]).await;
+}
+
+/// What the live part of the benchmark works on.
+struct LiveRun<'a> {
+    store: &'a FabricStore,
+    secrets: &'a Arc<dyn SecretStore>,
+    dir: &'a std::path::Path,
+    provider: &'a Arc<dyn fabric_console::ipam::provider::IpamProvider>,
+    rest: &'a Rest,
+}
+
+fn percentile(mut v: Vec<Duration>, p: f64) -> Duration {
+    v.sort();
+    let i = ((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1;
+    v[i]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+}
+
+async fn until(
+    what: &str,
+    limit: Duration,
+    engine: &fabric_console::sync::engine::EngineHandle,
+    mut done: impl AsyncFnMut() -> bool,
+) -> Duration {
+    let t = Instant::now();
+    while !done().await {
+        assert!(
+            t.elapsed() < limit,
+            "{what}: not within {limit:?}; latest jobs {:#?}; status {:#?}",
+            engine.jobs().iter().take(3).collect::<Vec<_>>(),
+            engine.statuses()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    t.elapsed()
+}
+
+impl LiveRun<'_> {
+    async fn measure(&self, service: &NetworkService, rounds: usize, storm: usize) {
+        use fabric_console::fabric::model::{FabricChange, FabricObject, PoolScope};
+        self.store
+            .apply(&[FabricChange::Put(FabricObject::NetworkService(
+                service.clone(),
+            ))])
+            .expect("service with its event source");
+        let engine = engine_support::live_engine_over(self.store, self.secrets, self.dir);
+        let job = engine
+            .sync_now(service.id, JobTrigger::Refresh)
+            .await
+            .expect("sync");
+        assert_eq!(job.result, JobResult::Succeeded, "{:?}", job.errors);
+        engine_support::wait_live(&engine, service.id, Duration::from_secs(60)).await;
+
+        let snapshot = match self
+            .provider
+            .snapshot(&SnapshotScope::All, None)
+            .await
+            .expect("read")
+        {
+            SnapshotRead::Full(s) => s,
+            SnapshotRead::Changes(_) => unreachable!("a read without a cursor is full"),
+        };
+        let fabric = self.store.fabric();
+        // Subnets of network sites (a VM network's edited subnet would be put back).
+        let subnets: Vec<(String, fabric_console::fabric::model::Id, ipnet::IpNet)> = snapshot
+            .subnets
+            .iter()
+            .filter_map(|s| {
+                let site = s.vmm_id?;
+                fabric
+                    .network_sites
+                    .contains_key(&site)
+                    .then(|| (s.id.to_string(), site, s.network))
+            })
+            .collect();
+        assert!(!subnets.is_empty(), "no site subnet in Nautobot");
+        let vlan_in_console = |site: fabric_console::fabric::model::Id, net: ipnet::IpNet| {
+            self.store.fabric().network_sites[&site]
+                .subnets
+                .iter()
+                .find(|x| x.subnet == net)
+                .map(|x| x.vlan)
+        };
+
+        // Nautobot edit → console store.
+        let mut to_console = Vec::new();
+        for round in 0..rounds {
+            let (id, site, net) = &subnets[round % subnets.len()];
+            let vlan = 3000 + round as u16;
+            let (status, body) = self
+                .rest
+                .call(
+                    reqwest::Method::PATCH,
+                    &format!("/api/ipam/prefixes/{id}/"),
+                    Some(&json!({"custom_fields": {"vmm_vlan": vlan}})),
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+            to_console.push(
+                until(
+                    "Nautobot edit in the console",
+                    Duration::from_secs(60),
+                    &engine,
+                    async || vlan_in_console(*site, *net) == Some(vlan),
+                )
+                .await,
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+
+        // Console save → Nautobot.
+        let (pool, range) = snapshot
+            .ranges
+            .iter()
+            .find_map(|r| {
+                let pool = r.vmm_id?;
+                matches!(fabric.ip_pools.get(&pool)?.scope, PoolScope::Site { .. })
+                    .then(|| (pool, r.id.to_string()))
+            })
+            .expect("a site pool's range");
+        let mut to_ipam = Vec::new();
+        for round in 0..rounds {
+            let suffix = format!("push{round}.contoso.com");
+            let mut p = self.store.fabric().ip_pools[&pool].clone();
+            p.settings.dns_suffix = suffix.clone();
+            self.store
+                .apply(&[FabricChange::Put(FabricObject::IpPool(p))])
+                .expect("pool saved");
+            let path = format!("/api/ipam/ip-address-ranges/{range}/");
+            to_ipam.push(
+                until(
+                    "console save in Nautobot",
+                    Duration::from_secs(60),
+                    &engine,
+                    async || {
+                        let (_, r) = self.rest.call(reqwest::Method::GET, &path, None).await;
+                        r["custom_fields"]["vmm_pool"]["dns_suffix"] == json!(suffix)
+                    },
+                )
+                .await,
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+
+        // A storm: `storm` prefix edits in bulk PATCHes of 100, as fast as Nautobot takes them.
+        let storm_began = chrono::Utc::now();
+        let mut last = std::collections::HashMap::new();
+        let edits: Vec<Value> = (0..storm)
+            .map(|i| {
+                let (id, site, net) = &subnets[i % subnets.len()];
+                let vlan = 1000 + (i % 2000) as u16;
+                last.insert((*site, *net), vlan);
+                json!({"id": id, "custom_fields": {"vmm_vlan": vlan}})
+            })
+            .collect();
+        let t = Instant::now();
+        for chunk in edits.chunks(100) {
+            let (status, body) = self
+                .rest
+                .call(
+                    reqwest::Method::PATCH,
+                    "/api/ipam/prefixes/",
+                    Some(&Value::Array(chunk.to_vec())),
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+        }
+        let sent_in = t.elapsed();
+        until(
+            "the storm's edits",
+            Duration::from_secs(120),
+            &engine,
+            async || {
+                last.iter()
+                    .all(|((site, net), vlan)| vlan_in_console(*site, *net) == Some(*vlan))
+            },
+        )
+        .await;
+        let applied_in = t.elapsed();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        // Every sync that ran after the storm began (one running then may have taken some).
+        let syncs = engine
+            .jobs()
+            .iter()
+            .filter(|j| j.finished.is_some_and(|f| f > storm_began))
+            .count();
+        println!(
+            "live (Nautobot event broker): Nautobot edit → console median {} p95 {} max {} over {rounds}; console save → Nautobot median {} p95 {} max {} over {rounds}",
+            ms(percentile(to_console.clone(), 0.5)),
+            ms(percentile(to_console.clone(), 0.95)),
+            ms(percentile(to_console, 1.0)),
+            ms(percentile(to_ipam.clone(), 0.5)),
+            ms(percentile(to_ipam.clone(), 0.95)),
+            ms(percentile(to_ipam, 1.0)),
+        );
+        println!(
+            "storm: {storm} edits of {} prefixes sent in {} (bulk PATCH of 100), all in the console after {}, {syncs} syncs",
+            subnets.len().min(storm),
+            ms(sent_in),
+            ms(applied_in)
+        );
+    }
 }

@@ -60,6 +60,8 @@ fn service(f: &Fabric) -> NetworkService {
         tls_fingerprint: None,
         tls_ca_file: None,
         allow_cleartext: false,
+        event_source: None,
+        sync_on_change: true,
     }
 }
 

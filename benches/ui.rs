@@ -51,6 +51,8 @@ fn console(size: usize) -> (tokio::runtime::Runtime, App, uuid::Uuid) {
         tls_fingerprint: None,
         tls_ca_file: None,
         allow_cleartext: false,
+        event_source: None,
+        sync_on_change: true,
     };
     let id = service.id;
     store

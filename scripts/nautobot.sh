@@ -4,7 +4,8 @@
 #   scripts/nautobot.sh start    install (once), migrate (once), create users/tokens, serve on 127.0.0.1
 #   scripts/nautobot.sh stop     stop the Nautobot server and the harness's Redis
 #   scripts/nautobot.sh status   say what is running
-#   scripts/nautobot.sh env      print `export NAUTOBOT_URL=… NAUTOBOT_TOKEN=… NAUTOBOT_READONLY_TOKEN=…`
+#   scripts/nautobot.sh env      print `export NAUTOBOT_URL=… NAUTOBOT_TOKEN=… NAUTOBOT_READONLY_TOKEN=…
+#                                NAUTOBOT_EVENTS=…` (the Redis its event broker publishes to)
 #
 # Settings (environment):
 #   NAUTOBOT_HARNESS_DIR     state directory (venv, config, tokens, logs)  default /var/lib/fabric-console-nautobot
@@ -168,6 +169,30 @@ init_config() {
     [ -s "$NAUTOBOT_CONFIG" ] || fail "nautobot-server init did not write $NAUTOBOT_CONFIG"
 }
 
+# Nautobot publishes every create/update/delete of IPAM objects to Redis Pub/Sub (its event
+# broker), which the console's live sync subscribes to. Idempotent: the block is written once.
+configure_events() {
+    if grep -q 'FABRIC_CONSOLE_EVENT_BROKERS' "$NAUTOBOT_CONFIG"; then
+        log "event broker already configured"
+        return
+    fi
+    log "enabling the Redis event broker in $NAUTOBOT_CONFIG"
+    cat >>"$NAUTOBOT_CONFIG" <<'PY'
+
+# FABRIC_CONSOLE_EVENT_BROKERS: changes to IPAM objects are published to Redis Pub/Sub
+# (topics nautobot.<action>.ipam.<model>) for Fabric Console's live sync.
+EVENT_BROKERS = {
+    "FabricConsoleRedis": {
+        "CLASS": "nautobot.core.events.RedisEventBroker",
+        "OPTIONS": {
+            "url": f"redis://{os.getenv('NAUTOBOT_REDIS_HOST', '127.0.0.1')}:{os.getenv('NAUTOBOT_REDIS_PORT', '6379')}/2",
+        },
+        "TOPICS": {"INCLUDE": ["nautobot.*.ipam.*"]},
+    }
+}
+PY
+}
+
 schema_present() {
     PGPASSWORD="$NAUTOBOT_DB_PASSWORD" psql -h 127.0.0.1 -U "$DB_USER" -d "$DB_NAME" -tAc \
         "SELECT 1 FROM django_migrations WHERE app='ipam' LIMIT 1" 2>/dev/null | grep -q 1
@@ -307,6 +332,7 @@ cmd_start() {
     timed install-nautobot install_nautobot
     nautobot_env
     timed init-config init_config
+    timed configure-events configure_events
     timed migrate migrate
     timed users-and-tokens create_users
     timed serve serve
@@ -357,6 +383,7 @@ cmd_env() {
     echo "export NAUTOBOT_URL=http://127.0.0.1:$PORT"
     echo "export NAUTOBOT_TOKEN=$(cat "$STATE_DIR/admin.token")"
     echo "export NAUTOBOT_READONLY_TOKEN=$(cat "$STATE_DIR/readonly.token")"
+    echo "export NAUTOBOT_EVENTS=redis://127.0.0.1:$REDIS_PORT/2"
 }
 
 case "${1:-}" in

@@ -250,6 +250,7 @@ fn broken_server_answers_are_clear_errors() {
             },
             trust: fabric_console::fabric::model::TlsTrust::default(),
             service_name: "ipam1".into(),
+            event_source: None,
         })
         .unwrap();
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {

@@ -33,6 +33,7 @@ fn config(url: &str, token: &str, fingerprint: Option<String>) -> ProviderConfig
         },
         trust: fabric_console::fabric::model::TlsTrust::pinned(fingerprint),
         service_name: "IPAM test".into(),
+        event_source: None,
     }
 }
 

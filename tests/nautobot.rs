@@ -6,6 +6,8 @@
 
 #[path = "support/fault_proxy.rs"]
 mod fault_proxy;
+#[path = "support/tcp_relay.rs"]
+mod tcp_relay;
 #[path = "support/tls_proxy.rs"]
 mod tls_proxy;
 
@@ -47,6 +49,10 @@ fn nautobot() -> Nautobot {
 }
 
 fn connect(nb: &Nautobot, token: &str) -> Arc<dyn IpamProvider> {
+    connect_listening(nb, token, None)
+}
+
+fn connect_listening(nb: &Nautobot, token: &str, events: Option<String>) -> Arc<dyn IpamProvider> {
     let connection = ConnectionString::parse(&nb.url).expect("NAUTOBOT_URL is a connection string");
     NautobotProviderFactory::new()
         .connect(ProviderConfig {
@@ -57,6 +63,7 @@ fn connect(nb: &Nautobot, token: &str) -> Arc<dyn IpamProvider> {
             },
             trust: fabric_console::fabric::model::TlsTrust::default(),
             service_name: "interop".into(),
+            event_source: events,
         })
         .expect("provider connects")
 }
@@ -292,6 +299,51 @@ async fn test_passes_with_a_good_token() {
         report.operations.iter().all(|(_, yes)| *yes),
         "{:?}",
         report.operations
+    );
+}
+
+/// With an event source, the Test shows whether Nautobot publishes its changes there: the
+/// permission check's changes are listened for.
+#[tokio::test]
+async fn test_checks_that_nautobot_publishes_changes_where_the_console_listens() {
+    let nb = nautobot();
+    let _serial = SERIAL.lock().await;
+    let events =
+        std::env::var("NAUTOBOT_EVENTS").expect("NAUTOBOT_EVENTS (scripts/nautobot.sh env)");
+    let report = connect_listening(&nb, &nb.token, Some(events.clone()))
+        .test()
+        .await;
+    assert!(report.passed(), "{report:#?}");
+    let line = report.tests.last().expect("lines");
+    assert_eq!(line.name, "Change events");
+    assert!(
+        line.detail.contains("published") && line.detail.contains(&events),
+        "{line:?}"
+    );
+
+    // Nothing listens on this port.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let report = connect_listening(&nb, &nb.token, Some(format!("redis://{closed}")))
+        .test()
+        .await;
+    assert!(!report.passed(), "{report:#?}");
+    let line = report.tests.last().expect("lines");
+    assert_eq!(
+        (line.name.as_str(), line.outcome),
+        ("Change events", TestOutcome::Failed),
+        "{line:?}"
+    );
+    assert!(
+        line.detail.contains("cannot subscribe") && line.detail.contains(&closed.to_string()),
+        "{line:?}"
+    );
+    assert_eq!(
+        report.tests[3].outcome,
+        TestOutcome::Passed,
+        "the rest still passes"
     );
 }
 
@@ -795,6 +847,17 @@ mod end_to_end {
     /// The sync test fixture: one logical network with a Seattle and a Dublin site, a pool and a
     /// virtualized VM network; every name carries the run's tag.
     async fn rig(nb: &Nautobot, seattle_only: bool) -> Rig {
+        rig_with(nb, seattle_only, None).await
+    }
+
+    /// The fixture as the console runs it: periodic syncs (every 5 min) and listening on
+    /// Nautobot's event broker at `events`.
+    async fn rig_live(nb: &Nautobot, events: String) -> Rig {
+        rig_with(nb, false, Some(events)).await
+    }
+
+    async fn rig_with(nb: &Nautobot, seattle_only: bool, events: Option<String>) -> Rig {
+        let live = events.is_some();
         let operator = Operator::new(nb);
         // Leftovers of interrupted runs would be imported as IPAM-made networks.
         operator.cleanup(MARKER).await;
@@ -848,6 +911,8 @@ mod end_to_end {
             tls_fingerprint: None,
             tls_ca_file: None,
             allow_cleartext: false,
+            event_source: events,
+            sync_on_change: true,
         };
         let changes = vec![
             FabricChange::Put(FabricObject::HostGroup(HostGroup {
@@ -944,7 +1009,7 @@ mod end_to_end {
             Arc::new(ProviderRegistry::default_registry()),
             Some(dir.path().join("sync.db")),
         );
-        ctx.periodic = false;
+        ctx.periodic = live;
         let engine = Engine::start(ctx).expect("engine starts");
         Rig {
             _dir: dir,
@@ -1159,6 +1224,160 @@ mod end_to_end {
         );
         let job = r.sync().await;
         assert_eq!(job.counts.total_changes(), 0, "{job:?}");
+        r.done().await;
+    }
+
+    /// The Redis address of the harness's event broker, behind a relay the test can take down.
+    async fn events_relay() -> tcp_relay::TcpRelay {
+        let url = std::env::var("NAUTOBOT_EVENTS").expect(
+            "NAUTOBOT_EVENTS is not set: run `eval \"$(bash scripts/nautobot.sh env)\"` (the harness enables Nautobot's event broker)",
+        );
+        let authority = url
+            .trim_start_matches("redis://")
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let upstream = tokio::net::lookup_host(authority)
+            .await
+            .expect("NAUTOBOT_EVENTS names a host:port")
+            .next()
+            .expect("an address");
+        tcp_relay::TcpRelay::start(upstream).await
+    }
+
+    /// Waits until `pred` holds for the console's fabric; the time it took.
+    async fn until_console(
+        r: &Rig,
+        limit: std::time::Duration,
+        what: &str,
+        pred: impl Fn(&Fabric) -> bool,
+    ) -> std::time::Duration {
+        let t = std::time::Instant::now();
+        while !pred(&r.store.fabric()) {
+            assert!(
+                t.elapsed() < limit,
+                "{what}: not in the console after {:?}; status {:?}; jobs {:?}",
+                t.elapsed(),
+                r.engine.status(r.service),
+                r.engine.jobs()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        t.elapsed()
+    }
+
+    fn vlan_of(f: &Fabric, site: Id, subnet: &str) -> u16 {
+        f.network_sites[&site]
+            .subnets
+            .iter()
+            .find(|x| x.subnet == net(subnet))
+            .map(|x| x.vlan)
+            .unwrap_or_default()
+    }
+
+    /// Live sync with Nautobot: an edit made in Nautobot reaches the console through the event
+    /// broker long before the 5-minute interval, and when the subscription is lost (Redis
+    /// restarting, the network dropping) the service says it polls, subscribes again, and the
+    /// catch-up read brings what was edited meanwhile.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn nautobot_edits_arrive_through_its_event_broker_and_after_a_lost_subscription() {
+        use fabric_console::sync::status::Updates;
+        let nb = nautobot();
+        let _serial = SERIAL.lock().await;
+        let relay = events_relay().await;
+        let r = rig_live(&nb, format!("redis://{}", relay.addr())).await;
+        let job = r.sync().await;
+        assert_eq!(job.result, JobResult::Succeeded, "{:?}", job.errors);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !matches!(
+            r.engine.status(r.service).map(|s| s.updates),
+            Some(Updates::Live { .. })
+        ) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not live: {:?}",
+                r.engine.status(r.service)
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let subnet = r
+            .ipam()
+            .await
+            .subnets
+            .into_iter()
+            .find(|x| x.network == net("10.1.1.0/24"))
+            .expect("subnet");
+        let prefix = format!("/api/ipam/prefixes/{}/", subnet.id);
+
+        r.operator
+            .patch(&prefix, json!({"custom_fields": {"vmm_vlan": 71}}))
+            .await;
+        let took = until_console(&r, std::time::Duration::from_secs(20), "VLAN 71", |f| {
+            vlan_of(f, r.ids.site, "10.1.1.0/24") == 71
+        })
+        .await;
+        eprintln!("Nautobot edit → console: {took:?}");
+        assert!(
+            r.engine
+                .jobs()
+                .iter()
+                .any(|j| j.trigger == JobTrigger::ServerChange),
+            "{:?}",
+            r.engine.jobs()
+        );
+
+        // The subscription is lost: the service says it polls, and why.
+        relay.down();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if let Some(Updates::Polling(why)) = r.engine.status(r.service).map(|s| s.updates) {
+                assert!(why.contains("IPAM change events"), "{why}");
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still {:?}",
+                r.engine.status(r.service)
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        // Edited while nobody listens: Pub/Sub drops the event.
+        r.operator
+            .patch(&prefix, json!({"custom_fields": {"vmm_vlan": 72}}))
+            .await;
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        assert_eq!(vlan_of(&r.store.fabric(), r.ids.site, "10.1.1.0/24"), 71);
+        relay.up().await;
+        until_console(
+            &r,
+            std::time::Duration::from_secs(40),
+            "VLAN 72 after resubscribing",
+            |f| vlan_of(f, r.ids.site, "10.1.1.0/24") == 72,
+        )
+        .await;
+        // Live again, and the next edit arrives by its event.
+        r.operator
+            .patch(&prefix, json!({"custom_fields": {"vmm_vlan": 73}}))
+            .await;
+        until_console(&r, std::time::Duration::from_secs(20), "VLAN 73", |f| {
+            vlan_of(f, r.ids.site, "10.1.1.0/24") == 73
+        })
+        .await;
+        assert!(matches!(
+            r.engine.status(r.service).map(|s| s.updates),
+            Some(Updates::Live { .. })
+        ));
+        // Brought by the catch-up and the event, not by the 5-minute interval.
+        let jobs = r.engine.jobs();
+        let periodic = jobs
+            .iter()
+            .filter(|j| j.trigger == JobTrigger::Periodic)
+            .count();
+        assert!(
+            periodic <= 1,
+            "only the start-up sync may be periodic: {jobs:?}"
+        );
         r.done().await;
     }
 
@@ -1537,6 +1756,8 @@ mod demo_fabric_sync {
             tls_fingerprint: None,
             tls_ca_file: None,
             allow_cleartext: false,
+            event_source: None,
+            sync_on_change: true,
         };
         fabric.network_services.insert(service.id, service.clone());
         let dir = tempfile::tempdir().expect("temp dir");
@@ -1665,6 +1886,7 @@ async fn nautobot_behind_tls_is_trusted_through_a_ca_file_or_a_pinned_certificat
                     },
                     trust,
                     service_name: "interop over TLS".into(),
+                    event_source: None,
                 })
                 .expect("provider")
                 .test()
@@ -1704,6 +1926,7 @@ async fn nautobot_behind_tls_is_trusted_through_a_ca_file_or_a_pinned_certificat
                 &ca.cert,
             ))),
             service_name: "interop over TLS".into(),
+            event_source: None,
         })
         .expect("provider")
         .test()

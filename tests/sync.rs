@@ -2,6 +2,8 @@
 
 #[path = "support/engine.rs"]
 mod engine;
+#[path = "support/tcp_relay.rs"]
+mod tcp_relay;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -249,6 +251,8 @@ async fn rig(scope: Option<&[ScopePick]>) -> Rig {
         tls_fingerprint: None,
         tls_ca_file: None,
         allow_cleartext: false,
+        event_source: None,
+        sync_on_change: true,
     };
     changes.push(FabricChange::Put(FabricObject::NetworkService(
         service.clone(),
@@ -301,6 +305,7 @@ impl Rig {
                 },
                 trust: fabric_console::fabric::model::TlsTrust::default(),
                 service_name: "ipam1".into(),
+                event_source: None,
             })
             .unwrap()
     }
@@ -544,6 +549,157 @@ async fn after_agreeing_a_sync_plans_only_what_changed_and_records_what_a_full_s
     assert_eq!(full.counts.total_changes(), 0, "{full:?}");
     assert_eq!(db.base(r.service).unwrap(), incremental);
     assert_no_duplicates(&r.ipam().await);
+}
+
+/// A save made in the console while a sync is sending (another window, another process) is
+/// not taken as agreed: the sync agrees on the value it sent, and the next sync sends the new
+/// save, with no false conflict between the two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_save_made_while_a_sync_sends_is_sent_by_the_next_without_a_conflict() {
+    let r = rig(None).await;
+    let relay = tcp_relay::TcpRelay::start(r.server().addr()).await;
+    let mut svc = r.store.fabric().network_services[&r.service].clone();
+    svc.connection = ConnectionString::parse(&relay.addr().to_string()).unwrap();
+    r.store
+        .apply(&[FabricChange::Put(FabricObject::NetworkService(svc))])
+        .unwrap();
+    assert_eq!(r.sync().await.result, JobResult::Succeeded);
+    let save_suffix = |suffix: &str| {
+        let mut pool = r.store.fabric().ip_pools[&r.ids.pool].clone();
+        pool.settings.dns_suffix = suffix.into();
+        r.store
+            .apply(&[FabricChange::Put(FabricObject::IpPool(pool))])
+            .unwrap();
+    };
+    save_suffix("first.contoso.com");
+    relay.hold_writes();
+    let engine = r.engine.clone();
+    let service = r.service;
+    let sync = tokio::spawn(async move { engine.sync_now(service, JobTrigger::Refresh).await });
+    relay.write_held().await;
+    save_suffix("second.contoso.com");
+    relay.release();
+    let job = sync.await.unwrap().expect("a job");
+    assert_eq!(job.result, JobResult::Succeeded, "{:?}", job.errors);
+    assert_eq!(job.counts.ipam_updated, 1, "{job:?}");
+
+    let job = r.sync().await;
+    assert_eq!(job.result, JobResult::Succeeded, "{:?}", job.errors);
+    assert_eq!(
+        (job.counts.conflicts, job.counts.ipam_updated),
+        (0, 1),
+        "{job:?}"
+    );
+    let range = r
+        .ipam()
+        .await
+        .ranges
+        .into_iter()
+        .find(|x| x.vmm_id == Some(r.ids.pool))
+        .unwrap();
+    assert_eq!(range.settings.dns_suffix, "second.contoso.com");
+    assert_eq!(
+        r.store.fabric().ip_pools[&r.ids.pool].settings.dns_suffix,
+        "second.contoso.com"
+    );
+    let job = r.sync().await;
+    assert_eq!(job.counts.total_changes(), 0, "{job:?}");
+}
+
+/// The wait on the change feed is lost (the network drops, the server restarts): the service
+/// says it polls, waits again from its cursor once the server answers, and the edit made
+/// meanwhile arrives, long before the 5-minute interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_made_while_the_change_feed_cannot_be_reached_arrives_once_it_can() {
+    use fabric_console::sync::status::Updates;
+    let r = rig(None).await;
+    let relay = tcp_relay::TcpRelay::start(r.server().addr()).await;
+    let mut svc = r.store.fabric().network_services[&r.service].clone();
+    svc.connection = ConnectionString::parse(&relay.addr().to_string()).unwrap();
+    r.store
+        .apply(&[FabricChange::Put(FabricObject::NetworkService(svc))])
+        .unwrap();
+    assert_eq!(r.sync().await.result, JobResult::Succeeded);
+    let live = engine::live_engine_over(&r.store, &r.secrets, r.console_dir.path());
+    engine::wait_live(&live, r.service, std::time::Duration::from_secs(15)).await;
+    let polling = async || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !matches!(
+            live.status(r.service).map(|s| s.updates),
+            Some(Updates::Polling(_))
+        ) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{:?}",
+                live.status(r.service)
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+
+    // A sync fails while the server cannot be reached; once it answers, a sync catches up
+    // at once, not at the interval.
+    relay.down();
+    polling().await;
+    let failed = live
+        .sync_now(r.service, JobTrigger::Refresh)
+        .await
+        .expect("a job");
+    assert_eq!(failed.result, JobResult::Failed);
+    relay.up().await;
+    let t = std::time::Instant::now();
+    while live.status(r.service).and_then(|s| s.last_result) != Some(JobResult::Succeeded) {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(30),
+            "{:?}",
+            live.status(r.service)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let caught_up = live
+        .jobs()
+        .into_iter()
+        .find(|j| j.result == JobResult::Succeeded)
+        .unwrap();
+    assert_eq!(
+        caught_up.trigger,
+        JobTrigger::ServerChange,
+        "started when the server answered, not by the retry timer: {:?}",
+        live.jobs()
+    );
+    engine::wait_live(&live, r.service, std::time::Duration::from_secs(15)).await;
+    let phase_two = chrono::Utc::now();
+
+    relay.down();
+    polling().await;
+    // Edited on the server itself, which the console cannot reach now.
+    r.patch_pool_range(json!({"dns_servers": ["10.8.8.8"]}))
+        .await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(
+        r.store.fabric().ip_pools[&r.ids.pool].settings.dns_servers,
+        vec![ip("10.0.0.53")]
+    );
+    relay.up().await;
+    let t = std::time::Instant::now();
+    while r.store.fabric().ip_pools[&r.ids.pool].settings.dns_servers != vec![ip("10.8.8.8")] {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(30),
+            "not applied {:?} after the server answered again: {:?}",
+            t.elapsed(),
+            live.status(r.service)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    engine::wait_live(&live, r.service, std::time::Duration::from_secs(15)).await;
+    assert!(
+        live.jobs()
+            .iter()
+            .filter(|j| j.started > phase_two)
+            .all(|j| j.trigger == JobTrigger::ServerChange),
+        "{:?}",
+        live.jobs()
+    );
 }
 
 /// With periodic syncs on (as in the console and `sync --follow`), an edit on the server reaches

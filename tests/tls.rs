@@ -33,6 +33,7 @@ fn config(url: &str, token: &str, trust: TlsTrust) -> ProviderConfig {
         },
         trust,
         service_name: "IPAM1".into(),
+        event_source: None,
     }
 }
 
@@ -289,6 +290,8 @@ async fn plain_http_to_another_computer_needs_an_explicit_choice() {
         tls_fingerprint: None,
         tls_ca_file: None,
         allow_cleartext: allow,
+        event_source: None,
+        sync_on_change: true,
     };
     let err = ops_service::resolve(&fabric, &registry, draft(remote, false)).unwrap_err();
     assert_eq!(err, ServiceError::Security(TrustProblem::Cleartext));

@@ -111,6 +111,7 @@ async fn ipam(server: &RunningServer, token: &str) -> IpamSnapshot {
             },
             trust: fabric_console::fabric::model::TlsTrust::default(),
             service_name: "ipam1".into(),
+            event_source: None,
         })
         .unwrap();
     match provider.snapshot(&SnapshotScope::All, None).await.unwrap() {

@@ -289,6 +289,8 @@ impl Console {
             tls_fingerprint: None,
             tls_ca_file: None,
             allow_cleartext: false,
+            event_source: None,
+            sync_on_change: true,
         };
         let id = service.id;
         let store = self.app.context().store.clone();

@@ -249,6 +249,8 @@ fn rig() -> Rig {
         tls_fingerprint: None,
         tls_ca_file: None,
         allow_cleartext: false,
+        event_source: None,
+        sync_on_change: true,
     };
     let secrets: Arc<dyn SecretStore> = Arc::new(MemorySecretStore::default());
     secrets.put(account.id, &token).expect("secret");
@@ -306,6 +308,7 @@ impl Rig {
                 },
                 trust: fabric_console::fabric::model::TlsTrust::default(),
                 service_name: "IPAM One".into(),
+                event_source: None,
             })
             .expect("connect");
         match self

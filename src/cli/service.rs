@@ -81,6 +81,13 @@ pub struct ServiceAddArgs {
     /// Send the token over plain HTTP to another computer: anyone on the network path can read it.
     #[arg(long = "allow-insecure-http")]
     pub allow_insecure_http: bool,
+    /// Listen for the server's changes on this Redis, where Nautobot's event broker publishes
+    /// them (redis://host:port); without it a Nautobot service is read every interval.
+    #[arg(long = "events", value_name = "URL")]
+    pub events: Option<String>,
+    /// Sync only every interval, not as soon as either side changes.
+    #[arg(long = "no-sync-on-change")]
+    pub no_sync_on_change: bool,
 }
 
 impl From<ServiceAddArgs> for ServiceDraft {
@@ -97,6 +104,8 @@ impl From<ServiceAddArgs> for ServiceDraft {
             tls_fingerprint: a.tls_fingerprint,
             tls_ca_file: a.tls_ca,
             allow_cleartext: a.allow_insecure_http,
+            event_source: a.events,
+            sync_on_change: !a.no_sync_on_change,
         }
     }
 }
@@ -106,6 +115,7 @@ pub(super) fn service_error(e: &ServiceError) -> String {
     let flag = match e {
         ServiceError::Security(TrustProblem::Fingerprint(_)) => "--tls-fingerprint",
         ServiceError::Security(TrustProblem::CaFile(_)) => "--tls-ca",
+        ServiceError::EventSource(_) => "--events",
         _ => "",
     };
     let flag = match e.field() {

@@ -357,6 +357,22 @@ pub struct NetworkService {
     /// computer. Without it such a connection is refused.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_cleartext: bool,
+    /// Where the IPAM server publishes its changes, when it does through a separate broker:
+    /// the `redis://host:port` of Nautobot's event broker. The built-in server needs none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_source: Option<String>,
+    /// Sync as soon as either side changes (the console's saves sent within a second, the
+    /// server's changes listened for), besides every interval. On unless turned off.
+    #[serde(default = "sync_on_change_default", skip_serializing_if = "is_on")]
+    pub sync_on_change: bool,
+}
+
+fn sync_on_change_default() -> bool {
+    true
+}
+
+fn is_on(v: &bool) -> bool {
+    *v
 }
 
 impl NetworkService {

@@ -722,6 +722,8 @@ mod tests {
             tls_fingerprint: Some("ab".repeat(32)),
             tls_ca_file: None,
             allow_cleartext: false,
+            event_source: None,
+            sync_on_change: true,
         };
         f.network_services.insert(service.id, service);
         f

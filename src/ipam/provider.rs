@@ -124,6 +124,11 @@ pub enum IpamError {
         "IPAM server {server} changed while it was being read ({detail}). Nothing was taken as deleted; the next sync reads again."
     )]
     Incomplete { server: String, detail: String },
+    /// The server's change events (a broker beside it) cannot be listened to.
+    #[error(
+        "Cannot listen for IPAM change events at {broker}: {detail}. Check the service's IPAM change events address and that the broker is running; meanwhile the server is read every sync interval."
+    )]
+    EventSource { broker: String, detail: String },
     #[error("IPAM server {server} answered something unexpected: {detail}.")]
     Protocol { server: String, detail: String },
     #[error("IPAM server {server} reports a conflict: {detail}.")]
@@ -220,6 +225,9 @@ pub struct ProviderConfig {
     pub trust: TlsTrust,
     /// Name of the network service, used in error messages.
     pub service_name: String,
+    /// Where the server publishes its changes, when a separate broker does (see
+    /// `NetworkService::event_source`).
+    pub event_source: Option<String>,
 }
 
 #[async_trait::async_trait]
@@ -252,7 +260,9 @@ pub trait IpamProvider: Send + Sync {
         timeout: std::time::Duration,
     ) -> Result<ChangeWait, IpamError> {
         let _ = (cursor, timeout);
-        Ok(ChangeWait::Unsupported)
+        Ok(ChangeWait::Unsupported(
+            "this server cannot tell the console of changes",
+        ))
     }
 }
 
@@ -263,8 +273,8 @@ pub enum ChangeWait {
     Changed,
     /// Nothing changed within the time.
     Quiet,
-    /// This server cannot be waited on.
-    Unsupported,
+    /// This server cannot be waited on, and why (said to the operator).
+    Unsupported(&'static str),
 }
 
 /// Builds providers of one kind from a network service's settings.

@@ -55,6 +55,9 @@ pub enum ServiceError {
     ProviderMissing(String),
     #[error(transparent)]
     Credentials(#[from] CredentialsError),
+    /// The IPAM change events address is not one the console can listen to.
+    #[error("{0}")]
+    EventSource(String),
     /// The provider refused the settings, or the store refused the change.
     #[error("{0}")]
     Failed(String),
@@ -66,7 +69,7 @@ impl ServiceError {
         match self {
             Self::UnknownService { .. } => Some(ServiceField::Service),
             Self::UnknownModel { .. } => Some(ServiceField::Model),
-            Self::Connection(_) => Some(ServiceField::Connection),
+            Self::Connection(_) | Self::EventSource(_) => Some(ServiceField::Connection),
             Self::Security(TrustProblem::HttpWithCertificate) => Some(ServiceField::Connection),
             Self::Security(_) => Some(ServiceField::Security),
             Self::UnknownRunAs(_) | Self::Credentials(_) => Some(ServiceField::RunAs),
@@ -95,6 +98,10 @@ pub struct ServiceDraft {
     pub tls_ca_file: Option<std::path::PathBuf>,
     /// Send the token over plain HTTP to another computer.
     pub allow_cleartext: bool,
+    /// Nautobot's event broker (`redis://host:port`), for live sync.
+    pub event_source: Option<String>,
+    /// Sync when either side changes, besides every interval.
+    pub sync_on_change: bool,
 }
 
 /// A network service by name, ignoring case.
@@ -171,6 +178,8 @@ pub fn new_service(
         tls_fingerprint: None,
         tls_ca_file: None,
         allow_cleartext: false,
+        event_source: None,
+        sync_on_change: true,
     }
 }
 
@@ -225,7 +234,15 @@ pub fn resolve(
             allow_cleartext: draft.allow_cleartext,
         },
     )?;
+    let event_source = draft
+        .event_source
+        .as_deref()
+        .map(crate::fabric::validate::services::parse_event_source)
+        .transpose()
+        .map_err(ServiceError::EventSource)?;
     Ok(NetworkService {
+        event_source,
+        sync_on_change: draft.sync_on_change,
         tls_fingerprint: trust.fingerprint,
         tls_ca_file: trust.ca_file,
         allow_cleartext: trust.allow_cleartext,
@@ -385,6 +402,7 @@ pub async fn test_unsaved(
         credentials,
         trust: unsaved.trust,
         service_name: unsaved.service_name,
+        event_source: None,
     };
     engine
         .test_connection(&unsaved.provider, config)

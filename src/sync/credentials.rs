@@ -62,5 +62,6 @@ pub async fn provider_config(
         credentials: credentials(fabric, secrets, &service.name, service.run_as).await?,
         trust: service.trust(),
         service_name: service.name.clone(),
+        event_source: service.event_source.clone(),
     })
 }

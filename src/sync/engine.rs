@@ -219,6 +219,9 @@ impl EngineHandle {
                 let revision = engine.shared.ctx.store.revision();
                 let services: Vec<Id> = engine.workers().keys().copied().collect();
                 for service in services {
+                    if !engine.service(service).is_some_and(|s| s.sync_on_change) {
+                        continue;
+                    }
                     let settled = engine
                         .with_db(move |db| db.settled(service))
                         .await
@@ -720,6 +723,17 @@ impl EngineHandle {
             let Some(svc) = self.service(service) else {
                 return;
             };
+            if !svc.sync_on_change {
+                self.update_status(service, |s| {
+                    s.updates = Updates::Polling(format!(
+                        "sync on change is off; the server is read every {}",
+                        interval_text(svc.sync_interval_secs)
+                    ))
+                });
+                self.until_settings_change(&svc, Duration::from_secs(300))
+                    .await;
+                continue;
+            }
             let cursor = self
                 .with_db(move |db| db.cursor(service))
                 .await
@@ -745,20 +759,17 @@ impl EngineHandle {
                 (Err(e), _) => Err(e),
             };
             match waited {
-                Ok((ChangeWait::Unsupported, _)) => {
+                Ok((ChangeWait::Unsupported(reason), _)) => {
                     let why = format!(
-                        "this server cannot tell the console of changes; it is read every {}",
-                        match svc.sync_interval_secs {
-                            s if s % 60 == 0 => format!("{} min", s / 60),
-                            s => format!("{s} s"),
-                        }
+                        "{reason}; it is read every {}",
+                        interval_text(svc.sync_interval_secs)
                     );
                     self.update_status(service, |s| s.updates = Updates::Polling(why));
-                    // Asked again now and then: the service's settings may change.
-                    tokio::time::sleep(Duration::from_secs(300)).await;
+                    self.until_settings_change(&svc, Duration::from_secs(300))
+                        .await;
                 }
                 Ok((ChangeWait::Quiet, took)) => {
-                    failures = 0;
+                    self.after_recovery(service, &mut failures);
                     self.set_live(service, None);
                     // An answer well before the time (a server that does not hold requests
                     // open, or no cursor yet) is not asked again at once.
@@ -802,11 +813,50 @@ impl EngineHandle {
                     let backoff = RetryPolicy {
                         attempts: u32::MAX,
                         first_delay: Duration::from_secs(2),
-                        max_delay: Duration::from_secs(60),
+                        max_delay: Duration::from_secs(15),
                     };
-                    tokio::time::sleep(backoff.wait(failures, None)).await;
+                    self.backoff_unless_synced(&svc, backoff.wait(failures, None))
+                        .await;
+                    // A short wait first: it tells at once whether the server answers again.
+                    wait = Duration::from_secs(1);
                 }
             }
+        }
+    }
+
+    /// The server answers again after failed waits: when the service's last sync failed too
+    /// (it could not reach the server either), a sync now catches up instead of at the interval.
+    fn after_recovery(&self, service: Id, failures: &mut u32) {
+        if std::mem::take(failures) > 0
+            && self
+                .status(service)
+                .is_some_and(|s| s.last_result == Some(JobResult::Failed))
+        {
+            self.to_worker(service, WorkerCmd::Refresh(JobTrigger::ServerChange, None));
+        }
+    }
+
+    /// Sleeps `wait` after a failed wait, less when a sync of the service succeeds meanwhile (the
+    /// server answers again) or its settings change.
+    async fn backoff_unless_synced(&self, svc: &NetworkService, wait: Duration) {
+        let from = Utc::now();
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let synced = self.status(svc.id).is_some_and(|s| {
+                s.last_end.is_some_and(|e| e > from) && s.last_result != Some(JobResult::Failed)
+            });
+            if synced || self.service(svc.id).as_ref() != Some(svc) {
+                return;
+            }
+        }
+    }
+
+    /// Sleeps until the service's settings differ from `svc` (or it is removed), `limit` at most.
+    async fn until_settings_change(&self, svc: &NetworkService, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline && self.service(svc.id).as_ref() == Some(svc) {
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
 
@@ -1602,7 +1652,6 @@ impl EngineHandle {
         lap(&mut job.phases.receive_ms);
         self.progress(service_id, SyncStage::Recording, 0, 0);
         let fabric_after = self.full_fabric().await.map_err(|e| (e, false, skew))?;
-        let service_c = service.clone();
         let fully =
             report.failed.is_empty() && console_report.failed.is_empty() && !report.canceled;
         let consumed: Vec<String> = if fully {
@@ -1615,11 +1664,19 @@ impl EngineHandle {
         // was written meanwhile; another process's edit must stay "changed since" for the next.
         let now = self.shared.ctx.store.revision();
         let own_write = console_report.applied > 0;
-        let settled = agreed.then_some(if now == planned_revision + u64::from(own_write) {
-            now
+        let foreign_write = now != planned_revision + u64::from(own_write);
+        let settled = agreed.then_some(if foreign_write { planned_revision } else { now });
+        // The sides agree on what this sync read and did. A save another writer made meanwhile
+        // (read into `fabric_after`) is not agreed on: it stays a console change for the next
+        // sync, never a false conflict against the value this sync just sent.
+        let fabric_after = if foreign_write && console_report.failed.is_empty() {
+            let mut seen = (*fabric).clone();
+            seen.apply_changes(&plan.console_changes);
+            Arc::new(seen)
         } else {
-            planned_revision
-        });
+            fabric_after
+        };
+        let service_c = service.clone();
         // The base this sync planned from: the lease kept every other sync of this service
         // from writing another since it was read. Only the rows that changed are written.
         let mut parts = parts;
@@ -1738,6 +1795,15 @@ fn plan_touched(
             let p = plan(&input(&base));
             (p, Some(base), None)
         }
+    }
+}
+
+/// A sync interval as people say it: "5 min", "90 s".
+fn interval_text(secs: u64) -> String {
+    if secs.is_multiple_of(60) {
+        format!("{} min", secs / 60)
+    } else {
+        format!("{secs} s")
     }
 }
 

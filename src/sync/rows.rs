@@ -267,6 +267,8 @@ mod tests {
             tls_fingerprint: None,
             tls_ca_file: None,
             allow_cleartext: false,
+            event_source: None,
+            sync_on_change: true,
         };
         let empty = IpamSnapshot::default();
         let p = plan(&PlanInput {

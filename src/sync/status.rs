@@ -69,6 +69,22 @@ impl SyncCounts {
         )
     }
 
+    /// Adds another job's counts (what a run of jobs changed together).
+    pub fn absorb(&mut self, other: &SyncCounts) {
+        self.ipam_created += other.ipam_created;
+        self.ipam_updated += other.ipam_updated;
+        self.ipam_deleted += other.ipam_deleted;
+        self.console_created += other.console_created;
+        self.console_updated += other.console_updated;
+        self.console_deleted += other.console_deleted;
+        self.conflicts += other.conflicts;
+        self.failed += other.failed;
+        self.planned_networks = match (self.planned_networks, other.planned_networks) {
+            (Some(a), Some(b)) => Some(a + b),
+            _ => None,
+        };
+    }
+
     pub fn total_changes(&self) -> u32 {
         self.ipam_created
             + self.ipam_updated

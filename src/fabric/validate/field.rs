@@ -50,6 +50,7 @@ fields! {
     ConfigurationProvider => "Configuration provider",
     SyncInterval => "Sync interval",
     Certificate => "Certificate",
+    EventSource => "IPAM change events",
 }
 
 impl fmt::Display for Field {

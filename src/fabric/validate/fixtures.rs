@@ -214,6 +214,8 @@ pub fn base() -> Fabric {
             tls_fingerprint: None,
             tls_ca_file: None,
             allow_cleartext: false,
+            event_source: None,
+            sync_on_change: true,
         },
     );
     f

@@ -17,7 +17,7 @@ mod host_groups;
 mod names;
 mod overlap;
 mod pools;
-mod services;
+pub mod services;
 mod sites;
 mod view;
 mod vm_networks;
@@ -60,6 +60,8 @@ pub enum Rule {
     SyncInterval,
     /// A pinned fingerprint that is not one, or a certificate setting with plain HTTP.
     TlsSettings,
+    /// An event source that is not a `redis://host:port` without a password.
+    EventSource,
 }
 
 /// One problem in the fabric. Displayed as one sentence: what is wrong and what to do.

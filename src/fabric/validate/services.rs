@@ -45,6 +45,53 @@ pub(super) fn check_service(view: &View<'_>, n: &NetworkService, out: &mut Vec<V
     out.extend(check_service_scope(view, n));
     out.extend(check_sync_interval(n));
     out.extend(check_trust(n));
+    out.extend(check_event_source(n));
+}
+
+/// The event source is a `redis://host[:port][/db]` address that holds no password: secrets
+/// never lie in the fabric database.
+pub fn parse_event_source(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let url = reqwest::Url::parse(text).map_err(|e| {
+        format!("IPAM change events: the text is not an address ({e}). Write redis://host:port, e.g. redis://nautobot-redis:6379.")
+    })?;
+    if url.scheme() != "redis" {
+        return Err(format!(
+            "IPAM change events: the scheme {}:// is not supported. Write redis://host:port (Nautobot's event broker on Redis).",
+            url.scheme()
+        ));
+    }
+    if url.password().is_some() || !url.username().is_empty() {
+        return Err("IPAM change events: the address holds a user or password, which would be stored in the fabric database. Remove it: only a Redis without a password can be listened to.".to_string());
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(
+            "IPAM change events: the address names no host. Write redis://host:port.".to_string(),
+        );
+    }
+    let path = url.path().trim_start_matches('/');
+    if !path.is_empty() && path.parse::<u16>().is_err() {
+        return Err(format!(
+            "IPAM change events: \"/{path}\" is not a Redis database number. Write redis://host:port or redis://host:port/2."
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(
+            "IPAM change events: remove the ?… or #… part; write redis://host:port.".to_string(),
+        );
+    }
+    Ok(text.to_string())
+}
+
+fn check_event_source(n: &NetworkService) -> Option<ValidationError> {
+    let source = n.event_source.as_deref()?;
+    let message = parse_event_source(source).err()?;
+    Some(service_problem(
+        n,
+        Field::EventSource,
+        Rule::EventSource,
+        message,
+    ))
 }
 
 /// The certificate settings can work: a pinned fingerprint is a SHA-256 one, and neither a pin
@@ -203,5 +250,35 @@ mod tests {
             n.sync_interval_secs = MIN_SYNC_INTERVAL_SECS;
             n.scope = HostGroupScope::All;
         }));
+    }
+
+    #[test]
+    fn an_event_source_is_a_redis_address_without_a_password() {
+        for good in [
+            "redis://127.0.0.1:6379",
+            "redis://nautobot-redis",
+            "redis://[::1]:6380/2",
+        ] {
+            assert_eq!(super::parse_event_source(good).as_deref(), Ok(good));
+            clean(&broken(|f| {
+                object_mut(&mut f.network_services, SERVICE).event_source = Some(good.into())
+            }));
+        }
+        for (bad, says) in [
+            ("nautobot-redis:6379", "scheme"),
+            ("127.0.0.1:6379", "not an address"),
+            ("rediss://redis:6379", "not supported"),
+            ("redis://:s3cret@redis:6379", "password"),
+            ("redis://admin@redis:6379", "password"),
+            ("redis://redis:6379/cache", "database number"),
+            ("redis://redis:6379?x=1", "remove"),
+        ] {
+            let errors = broken(|f| {
+                object_mut(&mut f.network_services, SERVICE).event_source = Some(bad.into())
+            });
+            expect(&errors, Rule::EventSource, SERVICE, "IPAM change events");
+            assert!(errors[0].message.contains(says), "{bad}: {errors:?}");
+            assert!(!errors[0].message.contains("s3cret"), "{errors:?}");
+        }
     }
 }

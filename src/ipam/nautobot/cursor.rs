@@ -29,6 +29,10 @@ pub(super) struct CursorState {
     pub(super) scope: String,
     /// Namespace ids in scope at the previous read.
     pub(super) spaces: BTreeSet<IpamId>,
+    /// Console clock when the previous read began: change events that arrived later may not
+    /// be in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) read_local: Option<DateTime<Utc>>,
 }
 
 impl CursorState {
@@ -134,6 +138,7 @@ impl NautobotProvider {
     }
 
     pub(super) async fn full_read(&self, scope: &SnapshotScope) -> Result<IpamSnapshot, IpamError> {
+        let read_local = Utc::now();
         let (spaces, _, _, date) = self.read_spaces(scope).await?;
         let read_at = date.ok_or_else(|| self.protocol("no Date header in the answer"))?;
         let ns_ids: Vec<String> = spaces.iter().map(|s| s.id.to_string()).collect();
@@ -162,6 +167,7 @@ impl NautobotProvider {
             reads_since_full: 0,
             scope: scope_digest(scope),
             spaces: ns_ids.into_iter().map(IpamId::from).collect(),
+            read_local: Some(read_local),
         };
         Ok(IpamSnapshot {
             cursor: Some(state.encode()),
@@ -212,9 +218,11 @@ impl NautobotProvider {
         scope: &SnapshotScope,
         previous: CursorState,
     ) -> Result<SnapshotRead, IpamError> {
+        let read_local = Utc::now();
         let (spaces, raw_spaces, existing, date) = self.read_spaces(scope).await?;
         let now = date.ok_or_else(|| self.protocol("no Date header in the answer"))?;
-        let full_due = previous.reads_since_full + 1 >= self.tuning.full_read_every
+        let full_due = (previous.reads_since_full + 1 >= self.tuning.full_read_every
+            && now - previous.full_at > self.tuning.full_read_gap)
             || now - previous.full_at > self.tuning.full_read_after
             || now < previous.read_at;
         if full_due {
@@ -355,6 +363,7 @@ impl NautobotProvider {
             reads_since_full: previous.reads_since_full + 1,
             scope: previous.scope,
             spaces: current,
+            read_local: Some(read_local),
         };
         Ok(SnapshotRead::Changes(ChangeSet {
             cursor: Some(state.encode()),
@@ -380,6 +389,7 @@ mod tests {
             reads_since_full: 3,
             scope: scope_digest(&SnapshotScope::All),
             spaces: [IpamId::from("a")].into(),
+            read_local: Some(Utc::now()),
         };
         assert_eq!(CursorState::decode(&state.encode()), Some(state));
         assert_eq!(CursorState::decode(&Cursor("42".into())), None);

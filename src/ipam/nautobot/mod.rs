@@ -23,8 +23,8 @@ use tokio::sync::Mutex;
 
 use crate::ipam::model::{Cursor, IpamOp, SnapshotRead, SnapshotScope};
 use crate::ipam::provider::{
-    IpamError, IpamProvider, OpOutcome, ProviderConfig, ProviderDescriptor, ProviderFactory,
-    ProviderOperation, TestReport,
+    ChangeWait, IpamError, IpamProvider, OpOutcome, ProviderConfig, ProviderDescriptor,
+    ProviderFactory, ProviderOperation, TestReport,
 };
 use crate::ipam::retry::RetryPolicy;
 use crate::ipam::tls;
@@ -32,6 +32,7 @@ use crate::ipam::tls;
 mod batches;
 mod client;
 mod cursor;
+mod events;
 mod mapping;
 mod test;
 
@@ -84,8 +85,10 @@ pub struct NautobotTuning {
     pub get_attempts: u32,
     /// How far before the previous read's server time an incremental read looks back.
     pub overlap: chrono::Duration,
-    /// Every n-th read is a full read, as a safety net.
+    /// Every n-th read is a full read, as a safety net, ...
     pub full_read_every: u32,
+    /// ... unless the last full read is more recent than this (live sync reads often).
+    pub full_read_gap: chrono::Duration,
     /// A cursor older than this (server clock) gets a full read.
     pub full_read_after: chrono::Duration,
 }
@@ -101,6 +104,7 @@ impl Default for NautobotTuning {
             get_attempts: 4,
             overlap: chrono::Duration::minutes(2),
             full_read_every: 10,
+            full_read_gap: chrono::Duration::minutes(10),
             full_read_after: chrono::Duration::hours(1),
         }
     }
@@ -176,6 +180,8 @@ pub struct NautobotProvider {
     schema: Mutex<Option<Schema>>,
     /// Whether the connection is encrypted, for the Test page.
     encryption: tls::Encryption,
+    /// The Redis Nautobot's event broker publishes to, when the service names one.
+    events: Option<String>,
 }
 
 impl NautobotProvider {
@@ -235,6 +241,7 @@ impl NautobotProvider {
         Ok(NautobotProvider {
             descriptor,
             encryption,
+            events: config.event_source.clone(),
             api: Api {
                 http,
                 base,
@@ -315,6 +322,31 @@ impl IpamProvider for NautobotProvider {
 
     async fn apply(&self, batch: &[IpamOp]) -> Result<Vec<OpOutcome>, IpamError> {
         self.apply_batch(batch).await
+    }
+
+    /// Listens on the Redis of Nautobot's event broker, when the service names one: an event
+    /// on an object of the cursor's scope that arrived after the cursor's read began, or a
+    /// (re)subscription made after it (events may have been dropped before), is a change.
+    async fn wait_for_change(
+        &self,
+        cursor: &Cursor,
+        timeout: Duration,
+    ) -> Result<ChangeWait, IpamError> {
+        let Some(source) = &self.events else {
+            return Ok(ChangeWait::Unsupported(
+                "no IPAM change events address (the Redis of Nautobot's event broker) is set in the service's properties",
+            ));
+        };
+        let state = CursorState::decode(cursor);
+        let since = state.as_ref().and_then(|s| s.read_local);
+        let spaces = state.map(|s| s.spaces).unwrap_or_default();
+        events::feed(source)
+            .wait(since, &spaces, timeout)
+            .await
+            .map_err(|detail| IpamError::EventSource {
+                broker: source.clone(),
+                detail,
+            })
     }
 }
 

@@ -270,30 +270,75 @@ impl NautobotProvider {
         let fix = "in Nautobot grant the token's user an object permission with add, change and \
                    delete on ipam.namespace, ipam.prefix and ipam.ipaddressrange (and view, add, \
                    change on extras.customfield for the first sync), and use a write-enabled token";
-        match self.ensure_schema(true).await {
-            Err(e) => report.tests.push(failed(
-                "Permissions",
-                format!(
-                    "the token of Run As account '{}' cannot prepare the custom fields: {e} Fix: {fix}.",
-                    self.account
-                ),
-            )),
-            Ok(schema) => match self.write_probe(&schema).await {
-                Ok(()) => report.tests.push(passed(
-                    "Permissions",
-                    "the token may add, change and delete namespaces, prefixes and IP address ranges"
-                        .into(),
-                )),
-                Err((action, e)) => report.tests.push(failed(
+        let permissions = async {
+            match self.ensure_schema(true).await {
+                Err(e) => failed(
                     "Permissions",
                     format!(
-                        "the token of Run As account '{}' may not {action}: {e} Fix: {fix}.",
+                        "the token of Run As account '{}' cannot prepare the custom fields: {e} Fix: {fix}.",
                         self.account
                     ),
-                )),
-            },
+                ),
+                Ok(schema) => match self.write_probe(&schema).await {
+                    Ok(()) => passed(
+                        "Permissions",
+                        "the token may add, change and delete namespaces, prefixes and IP address ranges"
+                            .into(),
+                    ),
+                    Err((action, e)) => failed(
+                        "Permissions",
+                        format!(
+                            "the token of Run As account '{}' may not {action}: {e} Fix: {fix}.",
+                            self.account
+                        ),
+                    ),
+                },
+            }
+        };
+        // With an event source, the permission check's own changes show whether Nautobot
+        // publishes them where the console listens.
+        match &self.events {
+            None => report.tests.push(permissions.await),
+            Some(url) => {
+                let (result, heard) =
+                    events::events_during(url, PROBE_NAMESPACE_PREFIX, permissions).await;
+                let wrote = result.outcome == TestOutcome::Passed;
+                report.tests.push(result);
+                report.tests.push(change_events(url, wrote, heard));
+            }
         }
         report
+    }
+}
+
+/// The "Change events" line: whether the permission check's changes were heard on `url`.
+fn change_events(url: &str, wrote: bool, heard: Result<usize, String>) -> TestResult {
+    const NAME: &str = "Change events";
+    match heard {
+        Err(e) => failed(
+            NAME,
+            format!(
+                "cannot subscribe to {url}: {e}. Check the service's IPAM change events address and that Redis is running; until then the server is read every sync interval"
+            ),
+        ),
+        Ok(0) if wrote => failed(
+            NAME,
+            format!(
+                "subscribed to {url}, but Nautobot published none of the permission check's changes there. Enable its event broker: EVENT_BROKERS in nautobot_config.py with nautobot.core.events.RedisEventBroker publishing to this Redis (topics nautobot.*.ipam.*)"
+            ),
+        ),
+        Ok(0) => passed(
+            NAME,
+            format!(
+                "subscribed to {url}; whether Nautobot publishes there is not known, as the permission check could not write"
+            ),
+        ),
+        Ok(n) => passed(
+            NAME,
+            format!(
+                "Nautobot published the permission check's {n} changes to {url}: changes made in Nautobot reach the console within seconds"
+            ),
+        ),
     }
 }
 

@@ -101,6 +101,8 @@ impl World {
             tls_fingerprint: None,
             tls_ca_file: None,
             allow_cleartext: false,
+            event_source: None,
+            sync_on_change: true,
         };
         World {
             fabric,

@@ -181,6 +181,8 @@ fn world() -> World {
         tls_fingerprint: None,
         tls_ca_file: None,
         allow_cleartext: false,
+        event_source: None,
+        sync_on_change: true,
     };
     World {
         fabric: f,

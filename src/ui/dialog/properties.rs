@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use iced::widget::{column, container, pick_list, row, text};
+use iced::widget::{checkbox, column, container, pick_list, row, text};
 use iced::{Element, Length, Task};
 
 use crate::fabric::model::{Fabric, Id, NetworkService};
@@ -33,6 +33,9 @@ pub struct Properties {
     pub description: String,
     pub run_as: Option<Id>,
     pub interval_minutes: String,
+    pub sync_on_change: bool,
+    /// The IPAM change events address as typed; empty for none.
+    pub event_source: String,
     pub host_groups: HostGroupTree,
     accounts: Vec<AccountChoice>,
     other_names: Vec<String>,
@@ -46,6 +49,8 @@ pub enum Message {
     Description(String),
     RunAs(AccountChoice),
     Interval(String),
+    SyncOnChange(bool),
+    EventSource(String),
     HostGroup(host_group_tree::Message),
     Save,
     Cancel,
@@ -74,6 +79,8 @@ impl Properties {
             description: service.description.clone(),
             run_as: Some(service.run_as),
             interval_minutes: (service.sync_interval_secs / 60).max(1).to_string(),
+            sync_on_change: service.sync_on_change,
+            event_source: service.event_source.clone().unwrap_or_default(),
             host_groups: HostGroupTree::from_scope(fabric.clone(), &service.scope),
             accounts,
             other_names: fabric
@@ -112,8 +119,16 @@ impl Properties {
                 );
             }
         };
+        let event_source = match self.event_source.trim() {
+            "" => None,
+            typed => Some(crate::fabric::validate::services::parse_event_source(
+                typed,
+            )?),
+        };
         self.host_groups.validate()?;
         Ok(NetworkService {
+            sync_on_change: self.sync_on_change,
+            event_source,
             name: name.to_string(),
             description: self.description.trim().to_string(),
             run_as,
@@ -129,6 +144,8 @@ impl Properties {
             Message::Description(v) => self.description = v,
             Message::RunAs(a) => self.run_as = Some(a.id),
             Message::Interval(v) => self.interval_minutes = v,
+            Message::SyncOnChange(v) => self.sync_on_change = v,
+            Message::EventSource(v) => self.event_source = v,
             Message::HostGroup(m) => self.host_groups.update(m),
             Message::Cancel => return (Task::none(), Some(Event::Cancel)),
             Message::Save => {
@@ -206,6 +223,22 @@ impl Properties {
                 text_box("5", &self.interval_minutes, Message::Interval)
                     .padding(5)
                     .width(90)
+            ),
+            field(
+                "",
+                checkbox(self.sync_on_change)
+                    .label("Sync on change: send console saves within a second and listen for the server's changes")
+                    .on_toggle(Message::SyncOnChange)
+                    .text_size(style::TEXT)
+            ),
+            field(
+                "IPAM change events:",
+                text_box(
+                    "None (the built-in server needs none); Nautobot: redis://host:6379",
+                    &self.event_source,
+                    Message::EventSource
+                )
+                .padding(5)
             ),
             text("Host groups:").size(style::TEXT),
             container(self.host_groups.checklist().map(Message::HostGroup)).height(170),

@@ -651,6 +651,14 @@ fn service_details<'a>(data: &Data<'a>, s: &'a NetworkService) -> Element<'a, Me
         style::field_line("Run As account", run_as),
         style::field_line("Host groups", scope),
         style::field_line("Sync interval", format!("{} s", s.sync_interval_secs)),
+        style::field_line(
+            "Sync on change",
+            if s.sync_on_change { "On" } else { "Off" }
+        ),
+        style::field_line(
+            "IPAM change events",
+            s.event_source.clone().unwrap_or_else(|| "None".into())
+        ),
     ]
     .spacing(4)
     .width(Length::FillPortion(1));

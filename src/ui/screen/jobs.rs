@@ -1,12 +1,14 @@
 //! The Jobs workspace: every sync run with its start, end, result, counts and errors; a failed
-//! job's detail names the server and says what to do.
+//! job's detail names the server and says what to do. Syncs that changes started one after
+//! another (live sync) and that went well show as one row, so a day of edits is not a wall of
+//! one-object jobs.
 
 use iced::widget::{column, container, row, scrollable, text};
 use iced::{Alignment, Element, Length, Task, Theme};
 use uuid::Uuid;
 
 use crate::fabric::model::Fabric;
-use crate::sync::status::{JobRecord, JobResult};
+use crate::sync::status::{JobRecord, JobResult, JobTrigger, SyncCounts};
 use crate::ui::widget::grid::{self, GridColumn, Sort, col};
 use crate::ui::widget::style::{self, Tone};
 
@@ -60,8 +62,84 @@ fn result_tone(r: JobResult) -> Tone {
     }
 }
 
-fn changes(job: &JobRecord) -> String {
-    job.counts.changes("  ·  ")
+/// One row of the list: a job, or a run of adjacent event-driven jobs that went well (newest
+/// first).
+enum JobRow<'a> {
+    One(&'a JobRecord),
+    Run(Vec<&'a JobRecord>),
+}
+
+/// Started by a change on either side, finished, and without a problem.
+fn quiet_live_job(job: &JobRecord) -> bool {
+    matches!(
+        job.trigger,
+        JobTrigger::ServerChange | JobTrigger::ConsoleChange
+    ) && job.result == JobResult::Succeeded
+        && job.errors.is_empty()
+}
+
+/// Joins adjacent quiet live jobs of one service (in the order given) into runs.
+fn coalesce<'a>(jobs: Vec<&'a JobRecord>) -> Vec<JobRow<'a>> {
+    let mut rows: Vec<JobRow<'a>> = Vec::new();
+    for job in jobs {
+        if quiet_live_job(job) {
+            match rows.last_mut() {
+                Some(JobRow::Run(run)) if run[0].service == job.service => {
+                    run.push(job);
+                    continue;
+                }
+                Some(JobRow::One(prev)) if quiet_live_job(prev) && prev.service == job.service => {
+                    let prev = *prev;
+                    *rows.last_mut().expect("a last row") = JobRow::Run(vec![prev, job]);
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        rows.push(JobRow::One(job));
+    }
+    rows
+}
+
+impl<'a> JobRow<'a> {
+    /// The newest job: it stands for the row when selected.
+    fn head(&self) -> &'a JobRecord {
+        match self {
+            JobRow::One(j) => j,
+            JobRow::Run(run) => run[0],
+        }
+    }
+
+    fn trigger(&self) -> String {
+        match self {
+            JobRow::One(j) => j.trigger.label().to_string(),
+            JobRow::Run(run) if run.iter().all(|j| j.trigger == run[0].trigger) => {
+                format!("{} ×{}", run[0].trigger.label(), run.len())
+            }
+            JobRow::Run(run) => format!("Changes ×{}", run.len()),
+        }
+    }
+
+    fn started(&self) -> chrono::DateTime<chrono::Utc> {
+        match self {
+            JobRow::One(j) => j.started,
+            JobRow::Run(run) => run
+                .iter()
+                .map(|j| j.started)
+                .min()
+                .unwrap_or(run[0].started),
+        }
+    }
+
+    fn counts(&self) -> SyncCounts {
+        match self {
+            JobRow::One(j) => j.counts.clone(),
+            JobRow::Run(run) => run[1..].iter().fold(run[0].counts.clone(), |mut sum, j| {
+                sum.absorb(&j.counts);
+                sum
+            }),
+        }
+    }
 }
 
 impl JobsWorkspace {
@@ -90,7 +168,18 @@ impl JobsWorkspace {
             };
             sort.apply(ord).then_with(|| b.started.cmp(&a.started))
         });
-        let rows = column(sorted.into_iter().map(|job| {
+        // Runs are joined only in time order, where they are adjacent.
+        let rows = if sort.column == START_COLUMN {
+            coalesce(sorted)
+        } else {
+            sorted.into_iter().map(JobRow::One).collect()
+        };
+        let selected_run = rows.iter().find_map(|r| match r {
+            JobRow::Run(run) if self.selected == Some(run[0].id) => Some(run.clone()),
+            _ => None,
+        });
+        let rows = column(rows.into_iter().map(|r| {
+            let job = r.head();
             let tone = result_tone(job.result);
             let status = row![
                 style::status_dot(tone),
@@ -101,11 +190,11 @@ impl JobsWorkspace {
             grid::grid_row(
                 vec![
                     grid::cell(job.service_name.clone(), COLUMNS[0].portion),
-                    grid::cell(job.trigger.label(), COLUMNS[1].portion),
+                    grid::cell(r.trigger(), COLUMNS[1].portion),
                     grid::cell_with(status, COLUMNS[2].portion),
-                    grid::cell(style::format_time(Some(job.started)), COLUMNS[3].portion),
+                    grid::cell(style::format_time(Some(r.started())), COLUMNS[3].portion),
                     grid::cell(style::format_time(job.finished), COLUMNS[4].portion),
-                    grid::cell(changes(job), COLUMNS[5].portion),
+                    grid::cell(r.counts().changes("  ·  "), COLUMNS[5].portion),
                     grid::cell(job.errors.len().to_string(), COLUMNS[6].portion),
                 ],
                 self.selected == Some(job.id),
@@ -124,12 +213,14 @@ impl JobsWorkspace {
         } else {
             scrollable(rows).height(Length::Fill).into()
         };
-        let detail = match self
-            .selected
-            .and_then(|id| jobs.iter().find(|j| j.id == id))
-        {
-            Some(job) => job_detail(job, fabric),
-            None => style::hint("Select a job to see its detail."),
+        let detail = match (
+            selected_run,
+            self.selected
+                .and_then(|id| jobs.iter().find(|j| j.id == id)),
+        ) {
+            (Some(run), _) => run_detail(run),
+            (None, Some(job)) => job_detail(job, fabric),
+            (None, None) => style::hint("Select a job to see its detail."),
         };
         column![
             container(column![
@@ -148,6 +239,57 @@ impl JobsWorkspace {
         .spacing(6)
         .into()
     }
+}
+
+/// A run of live syncs: what they changed together, and each one.
+fn run_detail(run: Vec<&JobRecord>) -> Element<'_, Message> {
+    let row = JobRow::Run(run.clone());
+    let c = row.counts();
+    let first = run.last().expect("a run holds jobs");
+    let facts = column![
+        style::heading(format!(
+            "{} syncs of {} started by changes",
+            run.len(),
+            first.service_name
+        )),
+        style::field_line(
+            "Between",
+            format!(
+                "{} and {}",
+                style::format_time(Some(row.started())),
+                style::format_time(run[0].finished)
+            )
+        ),
+        style::field_line(
+            "Sent to IPAM",
+            format!(
+                "{} created, {} updated, {} deleted",
+                c.ipam_created, c.ipam_updated, c.ipam_deleted
+            )
+        ),
+        style::field_line(
+            "Received into console",
+            format!(
+                "{} created, {} updated, {} deleted",
+                c.console_created, c.console_updated, c.console_deleted
+            )
+        ),
+    ]
+    .spacing(4)
+    .width(Length::FillPortion(2));
+    let each = column(run.iter().map(|j| {
+        text(format!(
+            "{}  {}  {}",
+            style::format_time(Some(j.started)),
+            j.trigger.label(),
+            j.counts.changes(" · ")
+        ))
+        .size(style::TEXT)
+        .into()
+    }))
+    .spacing(2)
+    .width(Length::FillPortion(3));
+    row![facts, each].spacing(24).into()
 }
 
 fn job_detail<'a>(job: &'a JobRecord, fabric: &'a Fabric) -> Element<'a, Message> {
@@ -224,4 +366,71 @@ fn job_detail<'a>(job: &'a JobRecord, fabric: &'a Fabric) -> Element<'a, Message
         ));
     }
     row![facts, out].spacing(24).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(service: u128, minute: i64, trigger: JobTrigger, result: JobResult) -> JobRecord {
+        let started = chrono::DateTime::from_timestamp(1_800_000_000 + minute * 60, 0).unwrap();
+        JobRecord {
+            id: Uuid::new_v4(),
+            service: Uuid::from_u128(service),
+            service_name: format!("ipam{service}"),
+            trigger,
+            started,
+            finished: Some(started),
+            result,
+            counts: SyncCounts {
+                console_updated: 1,
+                planned_networks: Some(1),
+                ..Default::default()
+            },
+            errors: Vec::new(),
+            phases: Default::default(),
+        }
+    }
+
+    #[test]
+    fn adjacent_live_syncs_that_went_well_are_one_row() {
+        use JobResult::*;
+        use JobTrigger::*;
+        // Newest first, as the list shows them.
+        let jobs = [
+            job(1, 9, ServerChange, Succeeded),
+            job(1, 8, ConsoleChange, Succeeded),
+            job(1, 7, ServerChange, Succeeded),
+            job(1, 6, Refresh, Succeeded),
+            job(1, 5, ServerChange, Succeeded),
+            job(1, 4, ServerChange, Failed),
+            job(2, 3, ServerChange, Succeeded),
+            job(1, 2, ServerChange, Succeeded),
+        ];
+        let rows = coalesce(jobs.iter().collect());
+        let shape: Vec<String> = rows
+            .iter()
+            .map(|r| match r {
+                JobRow::One(j) => format!("{} {}", j.trigger.label(), j.result.label()),
+                JobRow::Run(run) => format!("run of {}", run.len()),
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                "run of 3",
+                "Refresh Completed",
+                "IPAM change Completed",
+                "IPAM change Failed",
+                "IPAM change Completed",
+                "IPAM change Completed",
+            ]
+        );
+        let run = &rows[0];
+        assert_eq!(run.trigger(), "Changes ×3");
+        assert_eq!(run.head().id, jobs[0].id, "the newest stands for the run");
+        assert_eq!(run.started(), jobs[2].started);
+        assert_eq!(run.counts().console_updated, 3);
+        assert_eq!(run.counts().planned_networks, Some(3));
+    }
 }

@@ -420,6 +420,8 @@ impl Wizard {
             tls_fingerprint: None,
             tls_ca_file: None,
             allow_cleartext: false,
+            event_source: None,
+            sync_on_change: true,
         };
         service.set_trust(trust);
         Some(service)
