@@ -610,12 +610,7 @@ impl LiveRun<'_> {
         .await;
         let applied_in = t.elapsed();
         tokio::time::sleep(Duration::from_secs(3)).await;
-        // Every sync that ran after the storm began (one running then may have taken some).
-        let syncs = engine
-            .jobs()
-            .iter()
-            .filter(|j| j.finished.is_some_and(|f| f > storm_began))
-            .count();
+        let syncs = engine_support::syncs_finished_after(&engine, storm_began);
         println!(
             "live (Nautobot event broker): Nautobot edit → console median {} p95 {} max {} over {rounds}; console save → Nautobot median {} p95 {} max {} over {rounds}",
             ms(percentile(to_console.clone(), 0.5)),

@@ -1368,6 +1368,33 @@ mod end_to_end {
             r.engine.status(r.service).map(|s| s.updates),
             Some(Updates::Live { .. })
         ));
+        // A console save reaches Nautobot the same way (its events say nothing else changed,
+        // so the sync sends without reading first).
+        let mut pool = r.store.fabric().ip_pools[&r.ids.pool].clone();
+        pool.settings.dns_suffix = "pushed.contoso.com".into();
+        r.store
+            .apply(&[FabricChange::Put(FabricObject::IpPool(pool))])
+            .expect("pool saved");
+        let t = std::time::Instant::now();
+        loop {
+            let range = r
+                .ipam()
+                .await
+                .ranges
+                .into_iter()
+                .find(|x| x.vmm_id == Some(r.ids.pool))
+                .expect("range");
+            if range.settings.dns_suffix == "pushed.contoso.com" {
+                break;
+            }
+            assert!(
+                t.elapsed() < std::time::Duration::from_secs(20),
+                "console save not in Nautobot: {:?}",
+                r.engine.jobs()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        eprintln!("console save → Nautobot: {:?}", t.elapsed());
         // Brought by the catch-up and the event, not by the 5-minute interval.
         let jobs = r.engine.jobs();
         let periodic = jobs

@@ -320,15 +320,30 @@ impl Rig {
             SnapshotRead::Changes(_) => panic!("asked for a full snapshot"),
         }
     }
-    /// An IPAM administrator's edit of the range of the fixture's pool.
-    async fn patch_pool_range(&self, body: serde_json::Value) {
-        let range = self
-            .ipam()
+    /// The service reaches its server through a relay the test can take down or slow.
+    async fn behind_relay(&self) -> tcp_relay::TcpRelay {
+        let relay = tcp_relay::TcpRelay::start(self.server().addr()).await;
+        let mut svc = self.store.fabric().network_services[&self.service].clone();
+        svc.connection = ConnectionString::parse(&relay.addr().to_string()).unwrap();
+        self.store
+            .apply(&[FabricChange::Put(FabricObject::NetworkService(svc))])
+            .unwrap();
+        relay
+    }
+
+    /// The range of the fixture's pool, as the server holds it.
+    async fn pool_range(&self) -> fabric_console::ipam::model::IpRange {
+        self.ipam()
             .await
             .ranges
             .into_iter()
             .find(|x| x.vmm_id == Some(self.ids.pool))
-            .expect("the pool's range");
+            .expect("the pool's range")
+    }
+
+    /// An IPAM administrator's edit of the range of the fixture's pool.
+    async fn patch_pool_range(&self, body: serde_json::Value) {
+        let range = self.pool_range().await;
         self.admin(
             reqwest::Method::PATCH,
             &format!("ranges/{}", range.id),
@@ -557,12 +572,7 @@ async fn after_agreeing_a_sync_plans_only_what_changed_and_records_what_a_full_s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_save_made_while_a_sync_sends_is_sent_by_the_next_without_a_conflict() {
     let r = rig(None).await;
-    let relay = tcp_relay::TcpRelay::start(r.server().addr()).await;
-    let mut svc = r.store.fabric().network_services[&r.service].clone();
-    svc.connection = ConnectionString::parse(&relay.addr().to_string()).unwrap();
-    r.store
-        .apply(&[FabricChange::Put(FabricObject::NetworkService(svc))])
-        .unwrap();
+    let relay = r.behind_relay().await;
     assert_eq!(r.sync().await.result, JobResult::Succeeded);
     let save_suffix = |suffix: &str| {
         let mut pool = r.store.fabric().ip_pools[&r.ids.pool].clone();
@@ -590,13 +600,7 @@ async fn a_save_made_while_a_sync_sends_is_sent_by_the_next_without_a_conflict()
         (0, 1),
         "{job:?}"
     );
-    let range = r
-        .ipam()
-        .await
-        .ranges
-        .into_iter()
-        .find(|x| x.vmm_id == Some(r.ids.pool))
-        .unwrap();
+    let range = r.pool_range().await;
     assert_eq!(range.settings.dns_suffix, "second.contoso.com");
     assert_eq!(
         r.store.fabric().ip_pools[&r.ids.pool].settings.dns_suffix,
@@ -613,12 +617,7 @@ async fn a_save_made_while_a_sync_sends_is_sent_by_the_next_without_a_conflict()
 async fn an_edit_made_while_the_change_feed_cannot_be_reached_arrives_once_it_can() {
     use fabric_console::sync::status::Updates;
     let r = rig(None).await;
-    let relay = tcp_relay::TcpRelay::start(r.server().addr()).await;
-    let mut svc = r.store.fabric().network_services[&r.service].clone();
-    svc.connection = ConnectionString::parse(&relay.addr().to_string()).unwrap();
-    r.store
-        .apply(&[FabricChange::Put(FabricObject::NetworkService(svc))])
-        .unwrap();
+    let relay = r.behind_relay().await;
     assert_eq!(r.sync().await.result, JobResult::Succeeded);
     let live = engine::live_engine_over(&r.store, &r.secrets, r.console_dir.path());
     engine::wait_live(&live, r.service, std::time::Duration::from_secs(15)).await;
@@ -1041,13 +1040,7 @@ async fn a_conflict_is_reported_and_resolved_either_way() {
         r.store
             .apply(&[FabricChange::Put(FabricObject::IpPool(pool))])
             .unwrap();
-        let range = r
-            .ipam()
-            .await
-            .ranges
-            .into_iter()
-            .find(|x| x.vmm_id == Some(r.ids.pool))
-            .unwrap();
+        let range = r.pool_range().await;
         r.admin(
             reqwest::Method::PATCH,
             &format!("ranges/{}", range.id),
@@ -1071,13 +1064,7 @@ async fn a_conflict_is_reported_and_resolved_either_way() {
             r.store.fabric().ip_pools[&r.ids.pool].settings.dns_suffix,
             want
         );
-        let range = r
-            .ipam()
-            .await
-            .ranges
-            .into_iter()
-            .find(|x| x.vmm_id == Some(r.ids.pool))
-            .unwrap();
+        let range = r.pool_range().await;
         assert_eq!(range.settings.dns_suffix, want);
         assert_eq!(r.sync().await.counts.total_changes(), 0);
     }

@@ -252,6 +252,14 @@ pub trait IpamProvider: Send + Sync {
     /// one outcome per operation.
     async fn apply(&self, batch: &[IpamOp]) -> Result<Vec<OpOutcome>, IpamError>;
 
+    /// Whether the server is known, without asking it, to hold no change after `cursor`: a live
+    /// subscription to its events has heard none since the cursor's read began. `false` when
+    /// that is not known; a sync then reads the change feed.
+    fn known_unchanged(&self, cursor: &Cursor) -> bool {
+        let _ = cursor;
+        false
+    }
+
     /// Waits up to `timeout` for the server to record a change after `cursor`. A provider
     /// whose server cannot be waited on answers `Unsupported` at once: its service is polled.
     async fn wait_for_change(

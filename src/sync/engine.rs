@@ -923,17 +923,27 @@ impl EngineHandle {
     }
 
     /// Reads the IPAM side: the change feed since the stored cursor, or everything. Nothing
-    /// else is read: an empty feed costs one request and one row.
+    /// else is read: an empty feed costs one request and one row. With `trust_events` (a sync
+    /// of a console save), a server whose live events say nothing changed is not asked; other
+    /// syncs always read, as the safety net for changes that publish no event.
     async fn read_ipam(
         &self,
         service: Id,
         provider: &dyn IpamProvider,
+        trust_events: bool,
     ) -> Result<IpamRead, IpamError> {
         let since = self
             .with_db(move |db| db.cursor(service))
             .await
             .ok()
             .flatten();
+        // Its events say nothing changed since the cursor: the stored mirror holds.
+        if let Some(cursor) = &since
+            && trust_events
+            && provider.known_unchanged(cursor)
+        {
+            return Ok(IpamRead::Unchanged(Some(cursor.clone())));
+        }
         self.shared.provider_calls.fetch_add(1, Ordering::Relaxed);
         match provider
             .snapshot(&SnapshotScope::All, since.as_ref())
@@ -1069,7 +1079,7 @@ impl EngineHandle {
         let service = self.service(service_id).ok_or(GONE)?;
         let provider = self.connect(&service).await?;
         let read = self
-            .read_ipam(service_id, provider.as_ref())
+            .read_ipam(service_id, provider.as_ref(), false)
             .await
             .map_err(|e| e.to_string())?;
         if matches!(read, IpamRead::Unchanged(_)) && self.agreed_now(service_id).await? {
@@ -1154,7 +1164,7 @@ impl EngineHandle {
         let service = self.service(service_id).ok_or(GONE)?;
         let provider = self.connect(&service).await?;
         let read = self
-            .read_ipam(service_id, provider.as_ref())
+            .read_ipam(service_id, provider.as_ref(), false)
             .await
             .map_err(|e| e.to_string())?;
         let state = self.peek_state(service_id).await?;
@@ -1429,7 +1439,11 @@ impl EngineHandle {
 
         self.progress(service_id, SyncStage::ReadingIpam, 0, 0);
         let read = self
-            .read_ipam(service_id, provider.as_ref())
+            .read_ipam(
+                service_id,
+                provider.as_ref(),
+                job.trigger == JobTrigger::ConsoleChange,
+            )
             .await
             .map_err(|e| ipam_err(e, skew))?;
         if canceled() {

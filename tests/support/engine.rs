@@ -114,3 +114,14 @@ pub async fn wait_live(
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// How many syncs finished after `t`: the ones a burst of edits that began at `t` caused (one
+/// running then may have taken some of them).
+#[allow(dead_code)]
+pub fn syncs_finished_after(engine: &EngineHandle, t: chrono::DateTime<chrono::Utc>) -> usize {
+    engine
+        .jobs()
+        .iter()
+        .filter(|j| j.finished.is_some_and(|f| f > t))
+        .count()
+}

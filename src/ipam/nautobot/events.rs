@@ -136,6 +136,21 @@ pub(super) fn feed(url: &str) -> Arc<Feed> {
     feed
 }
 
+/// Whether the process's live subscription to `url` (one made before `since`) has heard no
+/// event concerning `spaces` after `since`. `false` when there is no such subscription.
+pub(super) fn heard_nothing_since(
+    url: &str,
+    since: DateTime<Utc>,
+    spaces: &BTreeSet<IpamId>,
+) -> bool {
+    let feeds = FEEDS.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(feed) = feeds.get(url) else {
+        return false;
+    };
+    let state = feed.state.borrow();
+    state.subscribed_at.is_some() && state.verdict(Some(since), spaces).is_none()
+}
+
 impl Feed {
     /// Waits up to `timeout` for an event that concerns `spaces` (the namespaces of the
     /// listener's scope) after `since` (when its last read began, console clock). `Err` says

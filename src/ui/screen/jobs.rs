@@ -241,6 +241,26 @@ impl JobsWorkspace {
     }
 }
 
+/// "Sent to IPAM" and "Received into console": what a side got.
+fn side_lines<'a>(c: &SyncCounts) -> [Element<'a, Message>; 2] {
+    let line = |label: &str, (created, updated, deleted): (u32, u32, u32)| {
+        style::field_line(
+            label,
+            format!("{created} created, {updated} updated, {deleted} deleted"),
+        )
+    };
+    [
+        line(
+            "Sent to IPAM",
+            (c.ipam_created, c.ipam_updated, c.ipam_deleted),
+        ),
+        line(
+            "Received into console",
+            (c.console_created, c.console_updated, c.console_deleted),
+        ),
+    ]
+}
+
 /// A run of live syncs: what they changed together, and each one.
 fn run_detail(run: Vec<&JobRecord>) -> Element<'_, Message> {
     let row = JobRow::Run(run.clone());
@@ -260,21 +280,8 @@ fn run_detail(run: Vec<&JobRecord>) -> Element<'_, Message> {
                 style::format_time(run[0].finished)
             )
         ),
-        style::field_line(
-            "Sent to IPAM",
-            format!(
-                "{} created, {} updated, {} deleted",
-                c.ipam_created, c.ipam_updated, c.ipam_deleted
-            )
-        ),
-        style::field_line(
-            "Received into console",
-            format!(
-                "{} created, {} updated, {} deleted",
-                c.console_created, c.console_updated, c.console_deleted
-            )
-        ),
     ]
+    .extend(side_lines(&c))
     .spacing(4)
     .width(Length::FillPortion(2));
     let each = column(run.iter().map(|j| {
@@ -305,34 +312,21 @@ fn job_detail<'a>(job: &'a JobRecord, fabric: &'a Fabric) -> Element<'a, Message
         style::field_line("Result", job.result.label()),
         style::field_line("Started", style::format_time(Some(job.started))),
         style::field_line("Finished", style::format_time(job.finished)),
-        style::field_line(
-            "Sent to IPAM",
-            format!(
-                "{} created, {} updated, {} deleted",
-                c.ipam_created, c.ipam_updated, c.ipam_deleted
-            )
-        ),
-        style::field_line(
-            "Received into console",
-            format!(
-                "{} created, {} updated, {} deleted",
-                c.console_created, c.console_updated, c.console_deleted
-            )
-        ),
-        style::field_line(
-            "Conflicts / failed objects",
-            format!("{} / {}", c.conflicts, c.failed)
-        ),
-        style::field_line(
-            "Planned",
-            match c.planned_networks {
-                Some(0) => "nothing (no change)".to_string(),
-                Some(n) => format!("changes only ({n} logical network(s))"),
-                None => "everything".to_string(),
-            }
-        ),
-        style::field_line("Time per phase", job.phases.summary()),
     ]
+    .extend(side_lines(c))
+    .push(style::field_line(
+        "Conflicts / failed objects",
+        format!("{} / {}", c.conflicts, c.failed),
+    ))
+    .push(style::field_line(
+        "Planned",
+        match c.planned_networks {
+            Some(0) => "nothing (no change)".to_string(),
+            Some(n) => format!("changes only ({n} logical network(s))"),
+            None => "everything".to_string(),
+        },
+    ))
+    .push(style::field_line("Time per phase", job.phases.summary()))
     .spacing(4)
     .width(Length::FillPortion(2));
     let mut out = column![].spacing(6).width(Length::FillPortion(3));
