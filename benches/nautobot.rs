@@ -620,6 +620,8 @@ impl LiveRun<'_> {
             ms(percentile(to_ipam.clone(), 0.95)),
             ms(percentile(to_ipam, 1.0)),
         );
+        // No sync may follow the clean-up of Nautobot.
+        engine_support::retire_service(self.store, &engine, service.id).await;
         println!(
             "storm: {storm} edits of {} prefixes sent in {} (bulk PATCH of 100), all in the console after {}, {syncs} syncs",
             subnets.len().min(storm),

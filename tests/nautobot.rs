@@ -4,6 +4,8 @@
 //!   bash scripts/nautobot.sh start && eval "$(bash scripts/nautobot.sh env)"
 //! Every test uses names with a random suffix, so they run repeatedly on a kept database.
 
+#[path = "support/engine.rs"]
+mod engine_support;
 #[path = "support/fault_proxy.rs"]
 mod fault_proxy;
 #[path = "support/tcp_relay.rs"]
@@ -859,8 +861,10 @@ mod end_to_end {
     async fn rig_with(nb: &Nautobot, seattle_only: bool, events: Option<String>) -> Rig {
         let live = events.is_some();
         let operator = Operator::new(nb);
-        // Leftovers of interrupted runs would be imported as IPAM-made networks.
+        // Leftovers of interrupted runs (of these tests and of the benchmark) would be imported
+        // as IPAM-made networks.
         operator.cleanup(MARKER).await;
+        operator.cleanup("fcbench").await;
         let (_, namespaces) = operator.get("/api/ipam/namespaces/?limit=1000").await;
         let foreign: Vec<String> = namespaces["results"]
             .as_array()
@@ -1052,6 +1056,7 @@ mod end_to_end {
         }
 
         async fn done(self) {
+            engine_support::retire_service(&self.store, &self.engine, self.service).await;
             self.operator.cleanup(&self.tag).await;
         }
     }

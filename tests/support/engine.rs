@@ -125,3 +125,22 @@ pub fn syncs_finished_after(engine: &EngineHandle, t: chrono::DateTime<chrono::U
         .filter(|j| j.finished.is_some_and(|f| f > t))
         .count()
 }
+
+/// Removes a network service from the console and waits until the engine runs no job: its
+/// listener and worker stop, so a clean-up of the server afterwards is not synced back.
+#[allow(dead_code)]
+pub async fn retire_service(
+    store: &FabricStore,
+    engine: &EngineHandle,
+    service: fabric_console::fabric::model::Id,
+) {
+    use fabric_console::fabric::model::{FabricChange, ObjectKind};
+    store
+        .apply(&[FabricChange::Delete(ObjectKind::NetworkService, service)])
+        .expect("the service is removed");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while engine.jobs().iter().any(|j| j.finished.is_none()) {
+        assert!(std::time::Instant::now() < deadline, "a job still runs");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
