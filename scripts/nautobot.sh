@@ -83,9 +83,9 @@ install_services() {
         return
     fi
     log "installing postgresql and redis-server"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql redis-server >/dev/null ||
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-upgrade postgresql redis-server >/dev/null ||
         { DEBIAN_FRONTEND=noninteractive apt-get update >/dev/null &&
-            DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql redis-server >/dev/null; } ||
+            DEBIAN_FRONTEND=noninteractive apt-get install -y --no-upgrade postgresql redis-server >/dev/null; } ||
         fail "apt-get could not install postgresql redis-server"
 }
 

@@ -152,3 +152,76 @@ fn command_line_errors_are_one_line_and_name_the_argument() {
         &["demo", "--size", "60", "--replace"],
     ));
 }
+
+/// Completion scripts and the manual page describe the program: they print and touch no data
+/// directory. A mistyped command line gets clap's suggestion, on one line.
+#[test]
+fn completions_and_the_manual_page_print_without_a_data_directory() {
+    let parent = tempfile::tempdir().unwrap();
+    let data = parent.path().join("never-made");
+    let script = ok(&console(&data, &["completions", "bash"]));
+    assert!(script.contains("complete -F") && script.contains("fabric-console"));
+    let page = ok(&console(&data, &["man"]));
+    assert!(
+        page.contains(".TH fabric-console"),
+        "{}",
+        &page[..page.len().min(300)]
+    );
+    assert!(!data.exists(), "the data directory was created");
+
+    let out = console(parent.path(), &["sync", "--folow"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("a similar argument exists: '--follow'"),
+        "{stderr}"
+    );
+
+    // Log lines as JSON objects, on stderr as in the log file: here the warning that no
+    // keyring answers (the session bus points nowhere).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fabric-console"))
+        .args(["--data-dir"])
+        .arg(parent.path())
+        .args([
+            "--log-format",
+            "json",
+            "run-as",
+            "add",
+            "--name",
+            "svc",
+            "--user",
+            "svc",
+        ])
+        .env_remove("RUST_LOG")
+        .env_remove("FABRIC_CONSOLE_SECRET_BACKEND")
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"s3cret-token")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line: Value = serde_json::from_str(
+        stderr
+            .lines()
+            .find(|l| l.contains("keyring"))
+            .unwrap_or_else(|| panic!("no keyring warning: {stderr}")),
+    )
+    .expect("a JSON log line");
+    assert_eq!(line["level"], "WARN", "{line}");
+    assert!(!stderr.contains("s3cret-token"));
+    let help = ok(&console(parent.path(), &["--help"]));
+    assert!(
+        help.contains("Examples:") && help.contains("sync --follow"),
+        "{help}"
+    );
+}

@@ -11,7 +11,7 @@ pub mod sync;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::fabric::store::FabricStore;
 use crate::logging;
@@ -22,12 +22,27 @@ pub use fabric::{DemoArgs, ExportArgs, ImportArgs};
 /// Exit code for a bad command line (clap's convention).
 pub const EXIT_USAGE: u8 = 2;
 
+/// Shown after `--help`.
+const EXAMPLES: &str = "\
+Examples:
+  fabric-console                                  open the console
+  fabric-console --demo                           open it on a demo fabric synced to the embedded IPAM server
+  fabric-console demo --size 1000                 fill an empty fabric with a generated demo
+  printf %s \"$TOKEN\" | fabric-console run-as add --name \"IPAM svc\" --user svc-ipam
+  fabric-console service add --name ipam1 --model \"Fabric Console IPAM Server\" \\
+      --connection ipam1.contoso.com:48885 --run-as \"IPAM svc\" --all-host-groups
+  fabric-console sync --service ipam1 --dry-run   print what a sync would change
+  fabric-console sync --follow                    keep both sides in sync until interrupted
+  fabric-console completions bash > /etc/bash_completion.d/fabric-console
+  fabric-console man | man -l -";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "fabric-console",
     version,
     about = "A console for a virtualization fabric's networks, kept in two-way sync with IPAM servers",
-    long_about = None
+    long_about = None,
+    after_help = EXAMPLES
 )]
 pub struct Cli {
     /// Folder for the fabric database, secrets file (when no keyring answers), logs and settings.
@@ -38,6 +53,11 @@ pub struct Cli {
     /// with the embedded IPAM server added as a network service and syncing.
     #[arg(long)]
     pub demo: bool,
+
+    /// How log lines are written (stderr and the log file): readable text, or one JSON object
+    /// per line for a log collector.
+    #[arg(long, global = true, value_enum, default_value_t = logging::LogFormat::Text)]
+    pub log_format: logging::LogFormat,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -63,6 +83,36 @@ pub enum Command {
     RunAs(run_as::RunAsCommand),
     /// Sync now with every network service (or one), printing the plan and progress.
     Sync(sync::SyncArgs),
+    /// Print a shell completion script to standard output.
+    Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to standard output: `fabric-console man | man -l -`.
+    Man,
+}
+
+/// The completion script for `shell`.
+pub fn completions(shell: clap_complete::Shell) -> Vec<u8> {
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "fabric-console", &mut out);
+    out
+}
+
+/// The manual page, in roff.
+pub fn man_page() -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+    Ok(out)
+}
+
+/// Writes what a self-describing command prints; nothing touches the data directory.
+fn print_bytes(bytes: std::io::Result<Vec<u8>>) -> ExitCode {
+    use std::io::Write;
+    match bytes.and_then(|b| std::io::stdout().write_all(&b)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(format!("could not write to standard output: {e}")),
+    }
 }
 
 /// Entry point of the binary.
@@ -71,6 +121,11 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
+    match cli.command {
+        Some(Command::Completions { shell }) => return print_bytes(Ok(completions(shell))),
+        Some(Command::Man) => return print_bytes(man_page()),
+        _ => {}
+    }
     let paths = match DataPaths::resolve(cli.data_dir.as_deref()) {
         Ok(p) => p,
         Err(e) => return fail(e),
@@ -79,7 +134,7 @@ pub fn main() -> ExitCode {
         return fail(e);
     }
     // Without a log file the commands still work; `init` itself warns on stderr.
-    let _log = logging::init(&paths.logs_dir()).ok();
+    let _log = logging::init(&paths.logs_dir(), cli.log_format).ok();
     if cli.demo && cli.command.is_none() {
         return console::open(&paths, true);
     }
@@ -101,6 +156,8 @@ pub fn run(command: Option<Command>, paths: &DataPaths) -> ExitCode {
         Some(Command::Service(cmd)) => service::run(paths, cmd),
         Some(Command::RunAs(cmd)) => run_as::run(paths, cmd),
         Some(Command::Sync(args)) => sync::run(paths, args),
+        Some(Command::Completions { shell }) => print_bytes(Ok(completions(shell))),
+        Some(Command::Man) => print_bytes(man_page()),
     }
 }
 
@@ -119,25 +176,38 @@ fn usage_error(e: clap::Error) -> ExitCode {
             ExitCode::SUCCESS
         }
         _ => {
-            let text = e.render().to_string();
-            let mut parts: Vec<&str> = Vec::new();
-            for line in text.lines() {
-                let line = line.trim();
-                if line.starts_with("Usage:") || line.starts_with("For more information") {
-                    break;
-                }
-                if !line.is_empty() && !line.starts_with("tip:") {
-                    parts.push(line);
-                }
-            }
-            let mut message = parts.join(" ");
-            if message.is_empty() {
-                message = "error: the command line is not valid".to_string();
-            }
-            eprintln!("{message} (see fabric-console --help)");
+            eprintln!("{}", usage_message(&e));
             ExitCode::from(EXIT_USAGE)
         }
     }
+}
+
+/// clap's report on one line: the error, clap's suggestions ("a similar argument exists"), and
+/// where to read more.
+fn usage_message(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let mut parts: Vec<&str> = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with("Usage:") || line.starts_with("For more information") {
+            break;
+        }
+        if !line.is_empty() {
+            parts.push(line);
+        }
+    }
+    // Lines that introduce a list (ending in ':') run on into it; others are separate points.
+    let mut message = String::new();
+    for part in parts {
+        if !message.is_empty() {
+            message.push_str(if message.ends_with(':') { " " } else { "; " });
+        }
+        message.push_str(part);
+    }
+    if message.is_empty() {
+        message = "error: the command line is not valid".to_string();
+    }
+    format!("{message} (see fabric-console --help)")
 }
 
 /// The fabric store of the data directory; a failure is already reported.
@@ -194,5 +264,88 @@ mod tests {
         assert!(err.to_string().contains("--size"), "{err}");
         let err = Cli::try_parse_from(["fabric-console", "import"]).unwrap_err();
         assert!(err.to_string().contains("FILE"), "{err}");
+    }
+
+    #[test]
+    fn a_usage_error_keeps_clap_s_suggestion_on_one_line() {
+        let err = Cli::try_parse_from(["fabric-console", "sync", "--folow"]).unwrap_err();
+        let message = usage_message(&err);
+        assert!(
+            message.contains("'--folow'")
+                && message.contains("a similar argument exists: '--follow'"),
+            "{message}"
+        );
+        assert!(!message.contains('\n'), "{message}");
+        assert!(
+            message.ends_with("(see fabric-console --help)"),
+            "{message}"
+        );
+        let err = Cli::try_parse_from(["fabric-console", "servce", "list"]).unwrap_err();
+        assert!(
+            usage_message(&err).contains("'service'"),
+            "{}",
+            usage_message(&err)
+        );
+        // A list of missing arguments runs on from the line that introduces it.
+        let err = Cli::try_parse_from(["fabric-console", "service", "add"]).unwrap_err();
+        let message = usage_message(&err);
+        assert!(message.contains("provided: --name"), "{message}");
+    }
+
+    #[test]
+    fn completions_cover_every_command_in_each_shell() {
+        for shell in [
+            clap_complete::Shell::Bash,
+            clap_complete::Shell::Zsh,
+            clap_complete::Shell::Fish,
+        ] {
+            let script = String::from_utf8(completions(shell)).unwrap();
+            // Long options without their dashes: fish writes `-l follow`.
+            for word in [
+                "service",
+                "sync",
+                "run-as",
+                "follow",
+                "log-format",
+                "events",
+            ] {
+                assert!(script.contains(word), "{shell:?} lacks {word}");
+            }
+        }
+        let cli = Cli::try_parse_from(["fabric-console", "completions", "zsh"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Completions {
+                shell: clap_complete::Shell::Zsh
+            })
+        ));
+        assert!(Cli::try_parse_from(["fabric-console", "completions", "tcsh"]).is_err());
+    }
+
+    #[test]
+    fn the_manual_page_is_roff_with_the_commands_and_examples() {
+        let page = String::from_utf8(man_page().unwrap()).unwrap();
+        assert!(page.contains(".TH fabric-console"), "{}", &page[..200]);
+        // roff escapes every dash.
+        for word in [
+            "SYNOPSIS",
+            "SUBCOMMANDS",
+            "service",
+            "Examples:",
+            "sync \\-\\-follow",
+            "\\-\\-log\\-format",
+        ] {
+            assert!(page.contains(word), "the page lacks {word}");
+        }
+    }
+
+    #[test]
+    fn log_format_is_text_unless_json_is_asked_for() {
+        let cli = Cli::try_parse_from(["fabric-console", "check"]).unwrap();
+        assert_eq!(cli.log_format, logging::LogFormat::Text);
+        let cli = Cli::try_parse_from(["fabric-console", "check", "--log-format", "json"]).unwrap();
+        assert_eq!(cli.log_format, logging::LogFormat::Json);
+        let err = Cli::try_parse_from(["fabric-console", "--log-format", "xml"]).unwrap_err();
+        assert!(usage_message(&err).contains("--log-format"), "{err}");
     }
 }
