@@ -23,6 +23,36 @@ use crate::fabric::secrets::{FileReason, FileSecretStore, SecretStore, open_secr
 use crate::paths::DataPaths;
 use preferences::Preferences;
 
+/// The reverse-DNS application id: the window's Wayland app id and X11 class, the .desktop
+/// file's and the AppStream component's name, and the icons' name.
+pub const APP_ID: &str = "io.github.fabricconsole.FabricConsole";
+
+/// The window is never made smaller than this: the ribbon, the tree and a grid stay usable.
+pub const MIN_WINDOW: iced::Size = iced::Size::new(900.0, 600.0);
+
+/// The window icon: `assets/icons/window-64.rgba`, rendered from the application icon's SVG by
+/// `scripts/icons.sh`.
+pub fn window_icon() -> Option<iced::window::Icon> {
+    const RGBA: &[u8] = include_bytes!("../../assets/icons/window-64.rgba");
+    iced::window::icon::from_rgba(RGBA.to_vec(), 64, 64).ok()
+}
+
+/// The main window's settings: size, minimum size, icon and application id.
+pub fn window_settings(size: iced::Size) -> iced::window::Settings {
+    iced::window::Settings {
+        size,
+        min_size: Some(MIN_WINDOW),
+        icon: window_icon(),
+        exit_on_close_request: false,
+        #[cfg(target_os = "linux")]
+        platform_specific: iced::window::settings::PlatformSpecific {
+            application_id: APP_ID.to_string(),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
 /// The console as an iced application; `run` and the tests build it the same way.
 pub fn application(
     context: AppContext,
@@ -37,8 +67,7 @@ pub fn application(
     .title(App::title)
     .subscription(App::subscription)
     .theme(App::theme)
-    .window_size(size)
-    .exit_on_close_request(false)
+    .window(window_settings(size))
     .antialiasing(true)
 }
 
@@ -81,4 +110,32 @@ pub fn run(paths: &DataPaths, demo: bool) -> Result<(), StartError> {
     runtime.block_on(started.server.shutdown());
     runtime.shutdown_timeout(std::time::Duration::from_secs(3));
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_has_its_icon_minimum_size_and_application_id() {
+        assert!(window_icon().is_some(), "64×64 RGBA icon");
+        let s = window_settings(iced::Size::new(1200.0, 800.0));
+        assert_eq!(s.min_size, Some(MIN_WINDOW));
+        assert!(!s.exit_on_close_request);
+        #[cfg(target_os = "linux")]
+        assert_eq!(s.platform_specific.application_id, APP_ID);
+    }
+
+    /// The .desktop file and the AppStream metadata name the same application id as the window.
+    #[test]
+    fn desktop_files_name_the_application_id() {
+        let desktop = include_str!("../../assets/io.github.fabricconsole.FabricConsole.desktop");
+        assert!(desktop.contains(&format!("Icon={APP_ID}\n")));
+        assert!(desktop.contains(&format!("StartupWMClass={APP_ID}\n")));
+        let meta = include_str!("../../assets/io.github.fabricconsole.FabricConsole.metainfo.xml");
+        assert!(meta.contains(&format!("<id>{APP_ID}</id>")));
+        assert!(meta.contains(&format!(
+            "<launchable type=\"desktop-id\">{APP_ID}.desktop</launchable>"
+        )));
+    }
 }
