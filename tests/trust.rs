@@ -120,6 +120,22 @@ async fn ipam(server: &RunningServer, token: &str) -> IpamSnapshot {
     }
 }
 
+/// An IPAM administrator's edit of a subnet's VLAN through the server's REST API.
+async fn set_vlan(
+    server: &RunningServer,
+    token: &str,
+    subnet: &str,
+    vlan: u16,
+) -> reqwest::Response {
+    reqwest::Client::new()
+        .patch(format!("{}/api/v1/subnets/{subnet}", server.base_url()))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "vlan": vlan }))
+        .send()
+        .await
+        .unwrap()
+}
+
 /// Objects the server holds twice (same console object, same kind of thing).
 fn duplicates(s: &IpamSnapshot) -> usize {
     let mut seen = BTreeSet::new();
@@ -534,17 +550,7 @@ async fn sync_follow_syncs_on_server_changes_and_stops_on_sigterm() {
         .iter()
         .find(|x| x.network_type == "Provider")
         .unwrap();
-    let resp = reqwest::Client::new()
-        .patch(format!(
-            "{}/api/v1/subnets/{}",
-            server.base_url(),
-            subnet.id
-        ))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({ "vlan": 3999 }))
-        .send()
-        .await
-        .unwrap();
+    let resp = set_vlan(&server, &token, subnet.id.as_ref(), 3999).await;
     assert!(resp.status().is_success());
     let line = loop {
         let l = next_line(&mut lines).await;
@@ -573,4 +579,102 @@ async fn sync_follow_syncs_on_server_changes_and_stops_on_sigterm() {
         err.contains("terminated: stopping after the current batch"),
         "{err}"
     );
+}
+
+/// `sync --dry-run` as a reviewer reads it: per object, the side that changes and each field
+/// before → after; `--json` the same as a versioned document; `--detailed-exitcode` 2 while
+/// anything would change and 0 once nothing would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_dry_run_lists_each_object_and_says_whether_anything_would_change() {
+    let (_dir, server, token) = start_server().await;
+    let console = ConsoleDir::new(60, &server.addr().to_string(), &token);
+    let run = |args: &'static [&'static str]| {
+        let mut c = sync_command(console.path());
+        c.args(args);
+        async move { c.output().await.unwrap() }
+    };
+    let plan_of = |out: &std::process::Output| -> serde_json::Value {
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+    };
+
+    // Everything is still to be created on the server.
+    let out = run(&["--dry-run", "--detailed-exitcode"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("+ IPAM     Logical network \""), "{text}");
+    let out = run(&["--dry-run", "--json", "--detailed-exitcode"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let doc = plan_of(&out);
+    assert_eq!(doc["format"], "fabric-console.plan");
+    assert_eq!(doc["version"], 1);
+    let objects = doc["services"][0]["objects"].as_array().unwrap();
+    assert!(!objects.is_empty());
+    assert!(
+        objects
+            .iter()
+            .all(|o| o["side"] == "ipam" && o["action"] == "create"),
+        "{objects:?}"
+    );
+    // Nothing was sent by the previews.
+    assert_eq!(ipam(&server, &token).await.subnets.len(), 0);
+
+    let out = run(&[]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["--dry-run", "--json", "--detailed-exitcode"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        plan_of(&out)["services"][0]["objects"],
+        serde_json::json!([])
+    );
+
+    // A VLAN edited on the server: the console's subnet changes, from its value to the server's.
+    let subnet = ipam(&server, &token)
+        .await
+        .subnets
+        .into_iter()
+        .find(|s| s.vmm_id.is_some() && s.vlan != 3999)
+        .expect("a site subnet with a VLAN");
+    let before = subnet.vlan;
+    let resp = set_vlan(&server, &token, subnet.id.as_ref(), 3999).await;
+    assert!(resp.status().is_success());
+    let out = run(&["--dry-run", "--json", "--detailed-exitcode"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let doc = plan_of(&out);
+    let objects = doc["services"][0]["objects"].as_array().unwrap();
+    assert_eq!(objects.len(), 1, "{objects:?}");
+    assert_eq!(objects[0]["side"], "console");
+    assert_eq!(objects[0]["action"], "update");
+    assert_eq!(
+        objects[0]["fields"],
+        serde_json::json!([{ "field": "VLAN", "before": before.to_string(), "after": "3999" }])
+    );
+    let out = run(&["--dry-run"]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("      VLAN: {before} → 3999")),
+        "{text}"
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "no --detailed-exitcode: success"
+    );
+
+    // The review flags need --dry-run.
+    assert_eq!(run(&["--json"]).await.status.code(), Some(2));
 }

@@ -22,9 +22,18 @@ pub struct SyncArgs {
     /// Sync only this network service (default: all).
     #[arg(long)]
     pub service: Option<String>,
-    /// Print the plan without applying it.
+    /// Print the plan without applying it: per object, the side that changes and each field's
+    /// value before → after.
     #[arg(long = "dry-run", conflicts_with = "follow")]
     pub dry_run: bool,
+    /// With --dry-run: print the plan as a JSON document (format "fabric-console.plan",
+    /// version 1) on standard output.
+    #[arg(long, requires = "dry_run")]
+    pub json: bool,
+    /// With --dry-run: exit 0 when nothing would change, 2 when something would (or waits for a
+    /// decision), 1 on error.
+    #[arg(long = "detailed-exitcode", requires = "dry_run")]
+    pub detailed_exitcode: bool,
     /// Keep running without a window: sync each service when its IPAM server reports a change
     /// and at its interval, one line per job, until interrupted (Ctrl+C, SIGTERM).
     #[arg(long)]
@@ -73,7 +82,11 @@ pub(super) fn run(paths: &DataPaths, args: SyncArgs) -> ExitCode {
         if args.follow {
             return follow(&engine, &services).await;
         }
-        sync_services(&engine, &services, args.dry_run).await
+        if args.dry_run {
+            review_services(&engine, &services, args.json, args.detailed_exitcode).await
+        } else {
+            sync_services(&engine, &services).await
+        }
     })
 }
 
@@ -177,33 +190,64 @@ fn job_line(job: &crate::sync::status::JobRecord) -> String {
     line
 }
 
-/// Sync (or preview) each service, printing progress to stderr and a summary to stdout.
-async fn sync_services(
+/// The plan of each service without applying it: per object and field as text, or as the JSON
+/// document. With `detailed`, the exit code says whether anything would change (2) or not (0).
+async fn review_services(
     engine: &EngineHandle,
     services: &[NetworkService],
-    dry_run: bool,
+    json: bool,
+    detailed: bool,
 ) -> ExitCode {
-    let mut ok = true;
+    use crate::sync::review::{PlanDocument, ServicePlan, review, text_lines};
+    let mut failed = false;
+    let mut changes = false;
+    let mut entries = Vec::new();
     for s in services {
-        if dry_run {
-            match engine.preview(s.id).await {
-                Ok(plan) => {
+        match engine.compare(s.id).await {
+            Ok((view, plan)) => {
+                let r = review(&s.name, &view, &plan);
+                changes |= r.has_changes();
+                if !json {
                     println!("Plan for \"{}\":", s.name);
                     print_summary(&plan.summary);
-                    for c in &plan.conflicts {
-                        println!(
-                            "  conflict: {} \"{}\" {}: console {}, IPAM {}",
-                            c.kind, c.object_name, c.field, c.console, c.ipam
-                        );
+                    for line in text_lines(&r) {
+                        println!("{line}");
                     }
                 }
-                Err(e) => {
-                    ok = false;
-                    eprintln!("error: {}: {e}", s.name);
-                }
+                entries.push(ServicePlan {
+                    service: s.name.clone(),
+                    error: None,
+                    objects: r.objects,
+                });
             }
-            continue;
+            Err(e) => {
+                failed = true;
+                eprintln!("error: {}: {e}", s.name);
+                entries.push(ServicePlan {
+                    service: s.name.clone(),
+                    error: Some(e),
+                    objects: Vec::new(),
+                });
+            }
         }
+    }
+    if json {
+        match serde_json::to_string_pretty(&PlanDocument::new(entries)) {
+            Ok(text) => println!("{text}"),
+            Err(e) => return fail(format!("the plan could not be written as JSON: {e}")),
+        }
+    }
+    match (failed, detailed && changes) {
+        (true, _) => ExitCode::FAILURE,
+        (false, true) => ExitCode::from(2),
+        (false, false) => ExitCode::SUCCESS,
+    }
+}
+
+/// Sync each service, printing progress to stderr and a summary to stdout.
+async fn sync_services(engine: &EngineHandle, services: &[NetworkService]) -> ExitCode {
+    let mut ok = true;
+    for s in services {
         let mut events = engine.subscribe();
         let id = s.id;
         let printer = tokio::spawn(async move {
@@ -329,9 +373,9 @@ pub(super) fn demo_with_ipam(paths: &DataPaths, store: &FabricStore) -> ExitCode
             "Built-in IPAM server running in-process at {}.",
             server.base_url()
         );
-        let code = sync_services(&engine, std::slice::from_ref(&service), false).await;
+        let code = sync_services(&engine, std::slice::from_ref(&service)).await;
         let before = server.request_count();
-        let code2 = sync_services(&engine, std::slice::from_ref(&service), false).await;
+        let code2 = sync_services(&engine, std::slice::from_ref(&service)).await;
         println!(
             "The refresh after it made {} HTTP request(s).",
             server.request_count() - before

@@ -9,6 +9,7 @@ pub mod lease;
 pub mod normal;
 pub mod op_order;
 pub mod plan;
+pub mod review;
 pub mod rows;
 pub mod status;
 
