@@ -699,6 +699,48 @@ fn the_preview_lists_exactly_what_the_next_sync_does() {
     });
     assert!(shown, "every planned object type is listed");
 
+    // Per object: the list the console shows under the counts, and its filter.
+    let (view, plan_again) = r
+        .runtime
+        .block_on(r.engine.compare(r.service))
+        .expect("compare");
+    dialog.objects = Some(fabric_console::sync::review::review(
+        "IPAM One",
+        &view,
+        &plan_again,
+    ));
+    let all = dialog.shown_objects();
+    assert!(all.len() >= 2, "{all:?}");
+    let vlan_line = "      VLAN: 11 → 99";
+    assert!(
+        all.iter()
+            .any(|(_, lines)| lines.iter().any(|l| l == vlan_line)),
+        "{all:?}"
+    );
+    let (_, typed) = interact(dialog.view(), |ui| {
+        ui.click(iced_test::selector::id(preview::FILTER_INPUT))
+            .expect("filter box");
+        ui.typewrite("vlan");
+    });
+    for m in typed {
+        let _ = dialog.update(m);
+    }
+    assert_eq!(dialog.filter, "vlan");
+    let filtered = dialog.shown_objects();
+    assert!(
+        !filtered.is_empty() && filtered.len() < all.len(),
+        "{filtered:?}"
+    );
+    assert!(
+        filtered
+            .iter()
+            .all(|(_, lines)| lines.iter().any(|l| l.to_lowercase().contains("vlan")))
+    );
+    let (shown, _) = interact(dialog.view(), |ui| {
+        texts(ui).iter().any(|(t, b)| t == vlan_line && b.is_some())
+    });
+    assert!(shown, "the filtered list shows the VLAN change");
+
     let job = r.sync();
     assert_eq!(job.result, JobResult::Succeeded, "{:?}", job.errors);
     let total = |side: Side| {

@@ -223,36 +223,64 @@ impl PlanDocument {
 /// One line per object and one per changed field, as `sync --dry-run` prints them:
 /// `~ IPAM      Network site "Seattle"` then `      VLAN: 10 → 77`.
 pub fn text_lines(review: &PlanReview) -> Vec<String> {
+    review.objects.iter().flat_map(object_lines).collect()
+}
+
+impl ObjectChange {
+    /// Whether the object's type, name or a changed field's name holds `needle` (lower case).
+    pub fn matches(&self, needle: &str) -> bool {
+        needle.is_empty()
+            || self.kind.to_lowercase().contains(needle)
+            || self.name.to_lowercase().contains(needle)
+            || self
+                .fields
+                .iter()
+                .any(|f| f.field.to_lowercase().contains(needle))
+    }
+}
+
+/// The lines of one object: its own, then one per field.
+pub fn object_lines(o: &ObjectChange) -> Vec<String> {
     let mut out = Vec::new();
-    for o in &review.objects {
-        let mark = match o.action {
-            ChangeAction::Create => '+',
-            ChangeAction::Update => '~',
-            ChangeAction::Delete => '-',
-            ChangeAction::Conflict | ChangeAction::Orphaned => '!',
-        };
-        let side = match (o.side, o.action) {
-            (ChangeSide::Console, _) => "console ".to_string(),
-            (ChangeSide::Ipam, _) => "IPAM    ".to_string(),
-            (ChangeSide::None, ChangeAction::Orphaned) => "orphaned".to_string(),
-            (ChangeSide::None, _) => "conflict".to_string(),
-        };
-        out.push(format!("  {mark} {side} {} \"{}\"", o.kind, o.name));
-        for f in &o.fields {
-            let v = |x: &Option<String>| x.clone().unwrap_or_else(|| "(none)".into());
-            let line = match o.action {
-                ChangeAction::Conflict => {
-                    format!(
-                        "      {}: console {} / IPAM {}",
-                        f.field,
-                        v(&f.before),
-                        v(&f.after)
-                    )
+    let mark = match o.action {
+        ChangeAction::Create => '+',
+        ChangeAction::Update => '~',
+        ChangeAction::Delete => '-',
+        ChangeAction::Conflict | ChangeAction::Orphaned => '!',
+    };
+    let side = match (o.side, o.action) {
+        (ChangeSide::Console, _) => "console ".to_string(),
+        (ChangeSide::Ipam, _) => "IPAM    ".to_string(),
+        (ChangeSide::None, ChangeAction::Orphaned) => "orphaned".to_string(),
+        (ChangeSide::None, _) => "conflict".to_string(),
+    };
+    out.push(format!("  {mark} {side} {} \"{}\"", o.kind, o.name));
+    for f in &o.fields {
+        let v = |x: &Option<String>| x.clone().unwrap_or_else(|| "(none)".into());
+        let line = match o.action {
+            // What is made or removed: its values, those it has.
+            ChangeAction::Create | ChangeAction::Delete => {
+                let value = if o.action == ChangeAction::Create {
+                    &f.after
+                } else {
+                    &f.before
+                };
+                match value.as_deref() {
+                    None | Some("") | Some("—") => continue,
+                    Some(v) => format!("      {}: {v}", f.field),
                 }
-                _ => format!("      {}: {} → {}", f.field, v(&f.before), v(&f.after)),
-            };
-            out.push(line);
-        }
+            }
+            ChangeAction::Conflict => {
+                format!(
+                    "      {}: console {} / IPAM {}",
+                    f.field,
+                    v(&f.before),
+                    v(&f.after)
+                )
+            }
+            _ => format!("      {}: {} → {}", f.field, v(&f.before), v(&f.after)),
+        };
+        out.push(line);
     }
     out
 }
@@ -335,7 +363,7 @@ mod tests {
         );
         let lines = text_lines(&r);
         assert_eq!(lines[0], "  - IPAM     IP address subnet \"b\"");
-        assert_eq!(lines[1], "      VLAN: 2 → (none)");
+        assert_eq!(lines[1], "      VLAN: 2");
         assert!(
             lines
                 .iter()

@@ -14,6 +14,7 @@ use crate::ops::run_as::RunAsError;
 use crate::ops::service::ServiceError;
 use crate::ops::{self, EngineInbox};
 use crate::sync::plan::PlanSummary;
+use crate::sync::review::PlanReview;
 use crate::sync::status::{
     EngineCommand, EngineEvent, EngineSnapshot, JobRecord, JobTrigger, StatusMap, SyncState,
 };
@@ -118,7 +119,7 @@ pub enum Message {
     TestFinished(Result<TestReport, ServiceError>),
     SecurityProbed(wizard::security::Target, Result<tls::Probe, String>),
     CaFilePicked(exchange::Picked),
-    PreviewReady(Id, Result<PlanSummary, String>),
+    PreviewReady(Id, Result<(PlanSummary, PlanReview), String>),
     Tick(Instant),
     LogMetrics,
 }
@@ -590,7 +591,10 @@ impl App {
                     && p.service == id
                 {
                     p.state = match result {
-                        Ok(summary) => PreviewState::Ready(summary),
+                        Ok((summary, review)) => {
+                            p.objects = Some(review);
+                            PreviewState::Ready(summary)
+                        }
                         Err(e) => PreviewState::Failed(e),
                     };
                 }
@@ -753,8 +757,13 @@ impl App {
                     service.name.clone(),
                 ))));
                 let engine = self.ctx.engine.clone();
+                let name = service.name.clone();
                 Task::perform(
-                    async move { engine.preview(id).await.map(|plan| plan.summary) },
+                    async move {
+                        let (view, plan) = engine.compare(id).await?;
+                        let review = crate::sync::review::review(&name, &view, &plan);
+                        Ok((plan.summary, review))
+                    },
                     move |r| Message::PreviewReady(id, r),
                 )
             }

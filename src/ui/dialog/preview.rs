@@ -1,11 +1,13 @@
 //! Preview changes: what the next sync of one service would do, per object type and side,
-//! deletions first, before anything is sent.
+//! deletions first, then per object and field (before → after) with a filter, before anything
+//! is sent.
 
-use iced::widget::{column, container, row, space, table, text};
+use iced::widget::{column, container, row, scrollable, space, table, text, text_input};
 use iced::{Element, Length, Task};
 
 use crate::fabric::model::Id;
 use crate::sync::plan::{Counts, ObjectType, PlanSummary, Side};
+use crate::sync::review::{ChangeAction, PlanReview, object_lines};
 use crate::ui::widget::style::{self, Tone};
 
 #[derive(Debug, Clone)]
@@ -20,12 +22,20 @@ pub struct Preview {
     pub service: Id,
     pub service_name: String,
     pub state: PreviewState,
+    /// Per object and field, when the plan was read with the side-by-side rows.
+    pub objects: Option<PlanReview>,
+    /// The object filter as typed.
+    pub filter: String,
 }
+
+/// The id of the object filter's text box.
+pub const FILTER_INPUT: &str = "preview-filter";
 
 #[derive(Debug, Clone)]
 pub enum Message {
     Close,
     Refresh,
+    Filter(String),
 }
 
 #[derive(Debug, Clone)]
@@ -64,12 +74,69 @@ fn side_label(side: Side) -> &'static str {
 }
 
 impl Preview {
+    /// The per-object list: a filter, then each object's lines, coloured by what happens to it.
+    fn object_list(&self, total: usize) -> Element<'_, Message> {
+        let shown = self.shown_objects();
+        let count = if shown.len() == total {
+            format!("{total} objects")
+        } else {
+            format!("{} of {total} objects", shown.len())
+        };
+        let lines = column(shown.into_iter().flat_map(|(action, lines)| {
+            let tone = match action {
+                ChangeAction::Delete => Some(Tone::Error),
+                ChangeAction::Conflict | ChangeAction::Orphaned => Some(Tone::Warning),
+                _ => None,
+            };
+            lines.into_iter().enumerate().map(move |(i, line)| {
+                text(line)
+                    .size(style::SMALL)
+                    .font(iced::Font::MONOSPACE)
+                    .style(move |theme: &iced::Theme| text::Style {
+                        color: tone.filter(|_| i == 0).map(|t| style::tone_color(theme, t)),
+                    })
+                    .into()
+            })
+        }))
+        .spacing(1);
+        column![
+            row![
+                text_input("Filter objects by type, name or field", &self.filter)
+                    .id(FILTER_INPUT)
+                    .on_input(Message::Filter)
+                    .size(style::TEXT)
+                    .padding(4),
+                text(count).size(style::SMALL),
+            ]
+            .spacing(8)
+            .align_y(iced::Alignment::Center),
+            container(scrollable(container(lines).padding([4, 8])).height(220))
+                .style(style::pane)
+                .width(Length::Fill),
+        ]
+        .spacing(6)
+        .into()
+    }
+
     pub fn new(service: Id, service_name: String) -> Self {
         Preview {
             service,
             service_name,
             state: PreviewState::Loading,
+            objects: None,
+            filter: String::new(),
         }
+    }
+
+    /// The objects that pass the filter, each as its lines.
+    pub fn shown_objects(&self) -> Vec<(ChangeAction, Vec<String>)> {
+        let needle = self.filter.trim().to_lowercase();
+        self.objects
+            .iter()
+            .flat_map(|r| &r.objects)
+            .filter(|o| o.matches(&needle))
+            .map(|o| (o.action, object_lines(o)))
+            .collect()
     }
 
     /// The update contract of every screen and dialog: a task, and an event for the shell.
@@ -77,6 +144,10 @@ impl Preview {
         let event = match message {
             Message::Close => Event::Close,
             Message::Refresh => Event::Refresh(self.service),
+            Message::Filter(f) => {
+                self.filter = f;
+                return (Task::none(), None);
+            }
         };
         (Task::none(), Some(event))
     }
@@ -158,6 +229,9 @@ impl Preview {
                         };
                         c = c.push(style::notice(Tone::Warning, message));
                     }
+                }
+                if let Some(review) = &self.objects {
+                    c = c.push(self.object_list(review.objects.len()));
                 }
                 c.into()
             }
