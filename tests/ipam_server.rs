@@ -1499,3 +1499,53 @@ async fn the_change_feed_can_be_waited_on() {
     let again = client.get(&url).bearer_auth(&token).send().await.unwrap();
     assert_eq!(again.status(), 200);
 }
+
+/// `GET /metrics`: refused without a token; with one, the Prometheus exposition counts requests
+/// by route (ids folded away) and status, and shows the objects held and the feed's cursor.
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_show_objects_and_the_cursor() {
+    let server = start().await;
+    let token = server.issue_token(Role::ReadOnly);
+    let http = reqwest::Client::new();
+    let url = format!("{}/metrics", server.base_url());
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 401);
+
+    let provider = connect(&server, Role::AsmAdministrator);
+    let outcomes = provider
+        .apply(&[
+            IpamOp::CreateSpace(space("s1", "Backend")),
+            IpamOp::CreateSubnet(subnet("n1", "s1", "10.4.0.0/24")),
+        ])
+        .await
+        .unwrap();
+    assert!(applied(&outcomes));
+    for id in ["n1", "no-such-subnet"] {
+        http.get(format!("{}/api/v1/subnets/{id}", server.base_url()))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+    }
+    let resp = http.get(&url).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()[reqwest::header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    let text = resp.text().await.unwrap();
+    for line in [
+        "fabric_ipam_http_requests_total{method=\"GET\",route=\"/api/v1/subnets/{id}\",status=\"200\"} 1",
+        "fabric_ipam_http_requests_total{method=\"GET\",route=\"/api/v1/subnets/{id}\",status=\"404\"} 1",
+        "fabric_ipam_http_requests_total{method=\"GET\",route=\"/metrics\",status=\"401\"} 1",
+        "fabric_ipam_objects{kind=\"address_space\"} 1",
+        "fabric_ipam_objects{kind=\"subnet\"} 1",
+        "fabric_ipam_objects{kind=\"range\"} 0",
+        "fabric_ipam_change_feed_cursor 2",
+    ] {
+        assert!(text.contains(line), "missing {line}:\n{text}");
+    }
+    assert!(text.contains("fabric_ipam_http_request_duration_seconds_bucket{"));
+    assert!(!text.contains(&token), "no token in the metrics");
+}

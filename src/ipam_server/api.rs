@@ -60,6 +60,8 @@ pub struct AppState {
     feed: tokio::sync::watch::Sender<u64>,
     /// Waiting `changes` requests per token id.
     waiters: Mutex<HashMap<String, usize>>,
+    /// Requests, latency, objects and cursor for `GET /metrics`.
+    pub metrics: super::metrics::Metrics,
 }
 
 /// A waiting `changes` request's place; given back when the request ends.
@@ -97,6 +99,7 @@ impl AppState {
             failures: Mutex::new(HashMap::new()),
             feed: tokio::sync::watch::Sender::new(0),
             waiters: Mutex::new(HashMap::new()),
+            metrics: super::metrics::Metrics::default(),
         }
     }
 
@@ -224,8 +227,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/status", get(status))
         .route("/time", get(time))
         .merge(protected);
+    let scraped = Router::new()
+        .route("/metrics", get(metrics))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .nest("/api/v1", api)
+        .merge(scraped)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), body_deadline))
@@ -262,8 +269,13 @@ async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
 async fn common(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     state.requests.fetch_add(1, Ordering::Relaxed);
     let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let started = std::time::Instant::now();
     let mut resp = next.run(req).await;
     let status = resp.status();
+    state
+        .metrics
+        .observe(method.as_str(), &path, status.as_u16(), started.elapsed());
     let is_json = resp
         .headers()
         .get(header::CONTENT_TYPE)
@@ -457,6 +469,20 @@ async fn status(State(state): State<Arc<AppState>>) -> Json<Value> {
         "max_page": MAX_LIST_LIMIT,
         "max_batch": MAX_BATCH_OPS,
     }))
+}
+
+/// `GET /metrics`: the Prometheus text exposition.
+async fn metrics(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    let (objects, cursor) = with_db(&state, |db| Ok((db.object_counts()?, db.last_seq()?))).await?;
+    let text = state.metrics.render(&objects, cursor);
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
 }
 
 async fn time(State(state): State<Arc<AppState>>) -> Json<Value> {

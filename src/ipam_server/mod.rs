@@ -8,6 +8,7 @@ pub mod cli;
 pub mod db;
 pub mod error;
 pub mod guard;
+pub mod metrics;
 pub mod tls;
 
 use std::net::{IpAddr, SocketAddr};

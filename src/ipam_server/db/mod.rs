@@ -306,6 +306,22 @@ impl Database {
         Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
     }
 
+    /// How many address spaces, subnets and ranges are held.
+    pub fn object_counts(&self) -> Result<Vec<(&'static str, i64)>, ApiError> {
+        let mut out = Vec::new();
+        for (kind, table) in [
+            ("address_space", "spaces"),
+            ("subnet", "subnets"),
+            ("range", "ranges"),
+        ] {
+            let n: i64 =
+                self.conn
+                    .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?;
+            out.push((kind, n));
+        }
+        Ok(out)
+    }
+
     pub fn last_seq(&self) -> Result<i64, ApiError> {
         Self::meta_i64(&self.conn, "last_seq")
     }
