@@ -734,11 +734,7 @@ impl EngineHandle {
                     .await;
                 continue;
             }
-            let cursor = self
-                .with_db(move |db| db.cursor(service))
-                .await
-                .ok()
-                .flatten();
+            let cursor = self.stored_cursor(service).await;
             let asked = wait;
             let waited_from = cursor.clone();
             let waited = match (self.connect(&svc).await, cursor) {
@@ -783,11 +779,7 @@ impl EngineHandle {
                     tokio::time::sleep(SETTLE).await;
                     // A sync meanwhile (this one's own writes, read back) moved the cursor on:
                     // wait again from there, which answers at once if anything else changed.
-                    let now = self
-                        .with_db(move |db| db.cursor(service))
-                        .await
-                        .ok()
-                        .flatten();
+                    let now = self.stored_cursor(service).await;
                     if now != waited_from {
                         continue;
                     }
@@ -850,6 +842,15 @@ impl EngineHandle {
                 return;
             }
         }
+    }
+
+    /// The service's stored change-feed cursor; none when it has none or it cannot be read
+    /// (then the server is read from the start).
+    async fn stored_cursor(&self, service: Id) -> Option<Cursor> {
+        self.with_db(move |db| db.cursor(service))
+            .await
+            .ok()
+            .flatten()
     }
 
     /// Sleeps until the service's settings differ from `svc` (or it is removed), `limit` at most.
@@ -932,11 +933,7 @@ impl EngineHandle {
         provider: &dyn IpamProvider,
         trust_events: bool,
     ) -> Result<IpamRead, IpamError> {
-        let since = self
-            .with_db(move |db| db.cursor(service))
-            .await
-            .ok()
-            .flatten();
+        let since = self.stored_cursor(service).await;
         // Its events say nothing changed since the cursor: the stored mirror holds.
         if let Some(cursor) = &since
             && trust_events

@@ -129,6 +129,30 @@ fn merge_both_ways(
     );
 }
 
+/// The report of one field the IPAM side changed on an object managed in the console only:
+/// the console's value is put back.
+fn put_back(
+    kind: ObjectKind,
+    id: Id,
+    name: &str,
+    field: &str,
+    base: String,
+    console: String,
+    ipam: String,
+) -> Conflict {
+    Conflict {
+        key: ConflictKey::new(kind, id, field),
+        kind,
+        object: id,
+        object_name: name.to_string(),
+        field: field.into(),
+        base,
+        console,
+        ipam,
+        put_back: true,
+    }
+}
+
 /// VM networks: console → IPAM only; an IPAM-side change is reported and put back.
 fn put_back_vm_networks(b: &Normalized, c: &Normalized, i: &Normalized, m: &mut Merged) {
     let (tc, ti, conflicts) = (&mut m.console, &mut m.ipam, &mut m.conflicts);
@@ -149,17 +173,15 @@ fn put_back_vm_networks(b: &Normalized, c: &Normalized, i: &Normalized, m: &mut 
                 ),
             ] {
                 if it != bt {
-                    conflicts.push(Conflict {
-                        key: ConflictKey::new(ObjectKind::VmNetwork, id, field),
-                        kind: ObjectKind::VmNetwork,
-                        object: *id,
-                        object_name: cv.name.clone(),
-                        field: field.into(),
-                        base: bt,
-                        console: ct,
-                        ipam: it,
-                        put_back: true,
-                    });
+                    conflicts.push(put_back(
+                        ObjectKind::VmNetwork,
+                        *id,
+                        &cv.name,
+                        field,
+                        bt,
+                        ct,
+                        it,
+                    ));
                 }
             }
         }
@@ -180,17 +202,15 @@ fn put_back_vm_pools(b: &Normalized, c: &Normalized, i: &Normalized, m: &mut Mer
             let fields = pool_fields!(field_texts, bv, cv, iv);
             for (field, bt, ct, it) in fields {
                 if it != bt {
-                    conflicts.push(Conflict {
-                        key: ConflictKey::new(ObjectKind::IpPool, id, field),
-                        kind: ObjectKind::IpPool,
-                        object: *id,
-                        object_name: cv.name.clone(),
-                        field: field.into(),
-                        base: bt,
-                        console: ct,
-                        ipam: it,
-                        put_back: true,
-                    });
+                    conflicts.push(put_back(
+                        ObjectKind::IpPool,
+                        *id,
+                        &cv.name,
+                        field,
+                        bt,
+                        ct,
+                        it,
+                    ));
                 }
             }
         }
