@@ -1,5 +1,6 @@
 //! Where the console keeps its files: an explicit `--data-dir`, else `FABRIC_CONSOLE_DATA`, else the
-//! platform's per-user directories (e.g. `~/.local/share/fabric-console` and `~/.config/fabric-console`).
+//! platform's per-user directories (e.g. `~/.local/share/fabric-console` and `~/.config/fabric-console`,
+//! with logs in the XDG state directory `~/.local/state/fabric-console/logs`).
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +30,9 @@ pub struct DataPaths {
     pub data_dir: PathBuf,
     /// Settings (window, theme, last workspace).
     pub config_dir: PathBuf,
+    /// Log files: the XDG state directory's `logs` where the platform has one, else the data
+    /// directory's.
+    pub logs_dir: PathBuf,
 }
 
 impl DataPaths {
@@ -44,9 +48,12 @@ impl DataPaths {
         }
         let dirs = directories::ProjectDirs::from("org", "Fabric Console", "fabric-console")
             .ok_or(PathsError::NoHome)?;
+        let data_dir = dirs.data_dir().to_path_buf();
+        let logs_dir = dirs.state_dir().unwrap_or(&data_dir).join("logs");
         Ok(DataPaths {
-            data_dir: dirs.data_dir().to_path_buf(),
             config_dir: dirs.config_dir().to_path_buf(),
+            logs_dir,
+            data_dir,
         })
     }
 
@@ -55,6 +62,7 @@ impl DataPaths {
         DataPaths {
             data_dir: data_dir.to_path_buf(),
             config_dir: data_dir.join("config"),
+            logs_dir: data_dir.join("logs"),
         }
     }
 
@@ -80,7 +88,7 @@ impl DataPaths {
     }
 
     pub fn logs_dir(&self) -> PathBuf {
-        self.data_dir.join("logs")
+        self.logs_dir.clone()
     }
 
     pub fn embedded_ipam_dir(&self) -> PathBuf {
@@ -90,6 +98,40 @@ impl DataPaths {
     pub fn settings_file(&self) -> PathBuf {
         self.config_dir.join("settings.json")
     }
+}
+
+/// Who may read a file written by [`write_atomically`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readers {
+    /// Owner only (0600 on Unix): secrets.
+    Owner,
+    /// As the umask allows (0644 before the umask on Unix): exports, settings.
+    Anyone,
+}
+
+/// Writes `bytes` to a temporary file beside `path`, flushes it to disk and renames it over `path`,
+/// so a crash or a full disk never leaves half a file and readers see the old or the new one whole.
+/// The folder must exist. The temporary file is removed when anything fails.
+pub fn write_atomically(path: &Path, bytes: &[u8], readers: Readers) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".fabric-console-").suffix(".tmp");
+    #[cfg(unix)]
+    if readers == Readers::Anyone {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    #[cfg(not(unix))]
+    let _ = readers;
+    let mut file = builder.tempfile_in(dir)?;
+    file.write_all(bytes)?;
+    file.as_file().sync_all()?;
+    file.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), PathsError> {
@@ -118,6 +160,27 @@ fn create_private_dir(dir: &Path) -> Result<(), PathsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn atomic_write_replaces_the_whole_file_and_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.json");
+        std::fs::write(&path, "old contents that are longer").unwrap();
+        write_atomically(&path, b"new", Readers::Owner).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "only the target is left");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        // A folder that does not exist fails and writes nothing.
+        let missing = dir.path().join("no/such/out.json");
+        assert!(write_atomically(&missing, b"x", Readers::Anyone).is_err());
+        assert!(!missing.exists());
+    }
 
     #[test]
     fn explicit_dir_holds_everything() {
@@ -169,5 +232,21 @@ mod tests {
         let paths = DataPaths::resolve(None).unwrap();
         assert!(!paths.data_dir.as_os_str().is_empty());
         assert!(paths.settings_file().ends_with("settings.json"));
+        assert!(paths.logs_dir().ends_with("logs"));
+        // On Linux without FABRIC_CONSOLE_DATA, logs go to the XDG state directory.
+        #[cfg(target_os = "linux")]
+        if std::env::var_os(DATA_DIR_ENV).is_none_or(|v| v.is_empty()) {
+            let state = directories::BaseDirs::new()
+                .unwrap()
+                .state_dir()
+                .unwrap()
+                .to_path_buf();
+            assert!(
+                paths.logs_dir().starts_with(&state),
+                "{}",
+                paths.logs_dir().display()
+            );
+            assert!(!paths.logs_dir().starts_with(&paths.data_dir));
+        }
     }
 }

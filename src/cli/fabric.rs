@@ -11,7 +11,7 @@ use crate::fabric::demo::demo_fabric;
 use crate::fabric::exchange::{export_json, import_json};
 use crate::fabric::model::Fabric;
 use crate::fabric::validate::validate_fabric;
-use crate::paths::DataPaths;
+use crate::paths::{DataPaths, Readers, write_atomically};
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
@@ -60,7 +60,7 @@ pub(super) fn export(paths: &DataPaths, args: ExportArgs) -> ExitCode {
         eprintln!("{summary} to standard output.");
         return ExitCode::SUCCESS;
     }
-    match write_atomically(&args.file, text.as_bytes()) {
+    match write_atomically(&args.file, text.as_bytes(), Readers::Anyone) {
         Ok(()) => {
             println!("{summary} to {}.", args.file.display());
             ExitCode::SUCCESS
@@ -70,29 +70,6 @@ pub(super) fn export(paths: &DataPaths, args: ExportArgs) -> ExitCode {
             args.file.display()
         )),
     }
-}
-
-/// Writes beside the target and renames, so a failed export never leaves half a file.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_else(|| "export".to_string());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 pub(super) fn import(paths: &DataPaths, args: ImportArgs) -> ExitCode {

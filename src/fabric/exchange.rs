@@ -259,7 +259,7 @@ fn read_collection<T: FabricKind>(
             Some(name) => format!("fabric.{collection}.{key} (\"{name}\")"),
             None => format!("fabric.{collection}.{key}"),
         };
-        match serde_json::from_value::<T>(value.clone()) {
+        match serde_path_to_error::deserialize::<_, T>(value) {
             Ok(object) => {
                 let id = object.id();
                 into.insert(id, object);
@@ -270,10 +270,19 @@ fn read_collection<T: FabricKind>(
                     });
                 }
             }
-            Err(e) => problems.push(ImportProblem::Shape {
-                path,
-                message: without_position(&e),
-            }),
+            Err(e) => {
+                // The JSON path of the bad field inside the object, e.g. `subnets[0].vlan`.
+                let inner = e.path().to_string();
+                let path = if inner.is_empty() || inner == "." {
+                    path
+                } else {
+                    format!("{path}.{inner}")
+                };
+                problems.push(ImportProblem::Shape {
+                    path,
+                    message: without_position(e.inner()),
+                })
+            }
         }
     }
 }
@@ -333,6 +342,22 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(err.to_string().contains("Line 4, column"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_nested_field_is_named_by_its_json_path() {
+        let f = demo_fabric(50, 3);
+        let mut doc: Value = serde_json::from_str(&export_json(&f)).unwrap();
+        let (pool_id, pool) = f.ip_pools.iter().next().unwrap();
+        doc["fabric"]["ip_pools"][pool_id.to_string()]["dns_servers"] =
+            serde_json::json!(["10.0.0.1", "not-an-address"]);
+        let err = import_json(&doc.to_string()).unwrap_err();
+        let text = err.to_string();
+        let expected = format!(
+            "fabric.ip_pools.{pool_id} (\"{}\").dns_servers[1]",
+            pool.name
+        );
+        assert!(text.contains(&expected), "{text}");
     }
 
     #[test]

@@ -5,7 +5,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
@@ -254,22 +253,8 @@ impl FileSecretStore {
             .unwrap_or_else(|| PathBuf::from("."));
         fs::create_dir_all(&dir).map_err(self.io_error("given a folder"))?;
         let body = serde_json::to_vec_pretty(secrets).map_err(|e| self.damaged(e))?;
-        let tmp = dir.join(format!(
-            ".{SECRETS_FILE}.{}-{}.tmp",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        let result = (|| {
-            let mut file = create_owner_only(&tmp).map_err(self.io_error("written"))?;
-            file.write_all(&body).map_err(self.io_error("written"))?;
-            file.sync_all().map_err(self.io_error("written"))?;
-            drop(file);
-            fs::rename(&tmp, &self.path).map_err(self.io_error("replaced"))
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result?;
+        crate::paths::write_atomically(&self.path, &body, crate::paths::Readers::Owner)
+            .map_err(self.io_error("written"))?;
         self.check_owner_only()
     }
 
@@ -293,24 +278,6 @@ impl FileSecretStore {
     fn guard(&self) -> std::sync::MutexGuard<'_, ()> {
         self.lock.lock().unwrap_or_else(|p| p.into_inner())
     }
-}
-
-#[cfg(unix)]
-fn create_owner_only(path: &Path) -> std::io::Result<fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-}
-
-#[cfg(not(unix))]
-fn create_owner_only(path: &Path) -> std::io::Result<fs::File> {
-    fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
 }
 
 impl SecretStore for FileSecretStore {

@@ -1,10 +1,11 @@
 //! The console's own settings (settings.json in the config directory): window size, theme,
 //! last workspace. A damaged file falls back to defaults field by field.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::paths::Readers;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -53,13 +54,21 @@ impl std::fmt::Display for ThemeChoice {
     }
 }
 
+/// Every field is optional in the file, and a field that does not parse keeps its default
+/// (`or_default`), so one bad value never costs the others.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Preferences {
+    #[serde(deserialize_with = "or_default")]
     pub window_width: f32,
+    #[serde(deserialize_with = "or_default")]
     pub window_height: f32,
+    #[serde(deserialize_with = "or_default")]
     pub workspace: Workspace,
+    #[serde(deserialize_with = "or_default")]
     pub theme: ThemeChoice,
     /// Last port of the embedded IPAM server, tried first so added services keep their address.
+    #[serde(deserialize_with = "or_default")]
     pub embedded_ipam_port: Option<u16>,
 }
 
@@ -75,6 +84,16 @@ impl Default for Preferences {
     }
 }
 
+/// A field's value, or its default when it does not parse as one.
+fn or_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    let value = serde_json::Value::deserialize(deserializer)?;
+    Ok(T::deserialize(value).unwrap_or_default())
+}
+
 const MIN_WIDTH: f32 = 800.0;
 const MIN_HEIGHT: f32 = 560.0;
 const MAX_SIDE: f32 = 16_384.0;
@@ -88,41 +107,21 @@ impl Preferences {
         }
     }
 
-    /// Field by field: every field that is missing or malformed keeps its default.
+    /// Field by field: every field that is missing or malformed keeps its default, and a window
+    /// side outside 800×560 … 16384 is replaced by the default one.
     pub fn from_json(text: &str) -> Self {
-        let mut prefs = Self::default();
-        let Ok(Value::Object(map)) = serde_json::from_str::<Value>(text) else {
-            return prefs;
+        let mut prefs: Self = serde_json::from_str(text).unwrap_or_default();
+        let default = Self::default();
+        let side = |v: f32, min: f32, fallback: f32| {
+            if v.is_finite() && (min..=MAX_SIDE).contains(&v) {
+                v
+            } else {
+                fallback
+            }
         };
-        let side = |key: &str, min: f32| {
-            map.get(key)
-                .and_then(Value::as_f64)
-                .map(|v| v as f32)
-                .filter(|v| v.is_finite() && *v >= min && *v <= MAX_SIDE)
-        };
-        if let Some(w) = side("window_width", MIN_WIDTH) {
-            prefs.window_width = w;
-        }
-        if let Some(h) = side("window_height", MIN_HEIGHT) {
-            prefs.window_height = h;
-        }
-        if let Some(w) = map
-            .get("workspace")
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
-        {
-            prefs.workspace = w;
-        }
-        if let Some(t) = map
-            .get("theme")
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
-        {
-            prefs.theme = t;
-        }
-        prefs.embedded_ipam_port = map
-            .get("embedded_ipam_port")
-            .and_then(Value::as_u64)
-            .and_then(|p| u16::try_from(p).ok())
-            .filter(|p| *p != 0);
+        prefs.window_width = side(prefs.window_width, MIN_WIDTH, default.window_width);
+        prefs.window_height = side(prefs.window_height, MIN_HEIGHT, default.window_height);
+        prefs.embedded_ipam_port = prefs.embedded_ipam_port.filter(|p| *p != 0);
         prefs
     }
 
@@ -135,9 +134,7 @@ impl Preferences {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let tmp: PathBuf = path.with_extension("json.tmp");
-        std::fs::write(&tmp, self.to_json())?;
-        std::fs::rename(&tmp, path)
+        crate::paths::write_atomically(path, self.to_json().as_bytes(), Readers::Anyone)
     }
 
     pub fn window_size(&self) -> iced::Size {
@@ -170,6 +167,9 @@ mod tests {
         assert_eq!(prefs.window_height, 900.0);
         assert_eq!(prefs.workspace, Workspace::Fabric);
         assert_eq!(prefs.theme, ThemeChoice::Dark);
+        let prefs = Preferences::from_json(r#"{"embedded_ipam_port": 70000, "theme": 3}"#);
+        assert_eq!(prefs.embedded_ipam_port, None);
+        assert_eq!(prefs.theme, ThemeChoice::System);
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::future::Future;
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde_json::Value;
@@ -185,14 +186,27 @@ impl Feed {
     }
 }
 
+/// The longest wait between two attempts to subscribe.
+const RECONNECT_MAX: Duration = Duration::from_secs(15);
+
 /// Keeps one subscription up: subscribes, records events, pings, and subscribes again after a
 /// loss (backing off while Redis cannot be reached). Ends when nobody asked for a while.
 async fn run(url: String, tx: watch::Sender<FeedState>, feed: Weak<Feed>) {
+    // 0.5 s, doubling up to 15 s; a subscription that held starts over.
+    let reconnect = || {
+        ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(500))
+            .with_max_delay(RECONNECT_MAX)
+            .without_max_times()
+            .build()
+    };
+    let mut delays = reconnect();
     let mut failures: u32 = 0;
     loop {
         match subscribe(&url).await {
             Ok(pubsub) => {
                 failures = 0;
+                delays = reconnect();
                 tracing::info!(source = %url, "listening for IPAM change events");
                 tx.send_modify(|s| {
                     s.subscribed_at = Some(Utc::now());
@@ -221,8 +235,7 @@ async fn run(url: String, tx: watch::Sender<FeedState>, feed: Weak<Feed>) {
         if stop_if_idle(&url, &feed) {
             return;
         }
-        let backoff = Duration::from_millis(500) * 2u32.saturating_pow(failures.min(5));
-        tokio::time::sleep(backoff.min(Duration::from_secs(15))).await;
+        tokio::time::sleep(delays.next().unwrap_or(RECONNECT_MAX)).await;
     }
 }
 
