@@ -68,7 +68,10 @@ pub fn application(
     .subscription(App::subscription)
     .theme(App::theme)
     .window(window_settings(size))
-    .antialiasing(true)
+    // No MSAA: the charts are drawn from axis-aligned rectangles and a thin line, and with MSAA
+    // some Linux GPU drivers (llvmpipe among them) keep showing a chart after its screen was left
+    // (stale multisample resolve). Rounded boxes and text are smoothed without it.
+    .antialiasing(false)
 }
 
 /// Opens the console. The engine and the embedded IPAM server run on a tokio runtime of their

@@ -9,6 +9,7 @@ use iced::{Alignment, Element, Length, Task, Theme};
 use crate::fabric::model::{Fabric, HostGroupScope, Id, NetworkService, ServiceCategory};
 use crate::ipam::tls::Encryption;
 use crate::sync::status::{JobRecord, JobResult, ServiceStatus, StatusMap, SyncState};
+use crate::ui::widget::chart;
 use crate::ui::widget::grid::{self, GridColumn, Sort, col};
 use crate::ui::widget::style::{self, Tone};
 
@@ -620,6 +621,9 @@ fn service_row<'a>(
     )
 }
 
+/// Syncs the health summary covers.
+const HEALTH_JOBS: usize = 20;
+
 fn service_details<'a>(data: &Data<'a>, s: &'a NetworkService) -> Element<'a, Message> {
     let status = data.statuses.get(&s.id);
     let state = status
@@ -698,6 +702,23 @@ fn service_details<'a>(data: &Data<'a>, s: &'a NetworkService) -> Element<'a, Me
             Tone::Warning,
             format!("{} conflicts wait for a decision.", st.conflicts.len()),
         ));
+    }
+    let points = chart::job_points(data.jobs, s.id, HEALTH_JOBS);
+    if let Some(health) = chart::SyncHealth::of(&points) {
+        right = right.push(style::field_with(
+            "Sync health",
+            column![
+                chart::outcome_strip(&points),
+                text(format!("Last {}: {}", health.syncs, health.summary())).size(style::TEXT),
+            ]
+            .spacing(2),
+        ));
+        if let Some(at) = health.last_failure {
+            right = right.push(style::field_line(
+                "Last failure",
+                style::format_time(Some(at)),
+            ));
+        }
     }
     match data.jobs.iter().find(|j| j.service == s.id) {
         Some(job) => {

@@ -3,12 +3,13 @@
 //! another (live sync) and that went well show as one row, so a day of edits is not a wall of
 //! one-object jobs.
 
-use iced::widget::{column, container, row, scrollable, text};
+use iced::widget::{button, column, container, row, scrollable, space, text};
 use iced::{Alignment, Element, Length, Task, Theme};
 use uuid::Uuid;
 
-use crate::fabric::model::Fabric;
+use crate::fabric::model::{Fabric, Id};
 use crate::sync::status::{JobRecord, JobResult, JobTrigger, SyncCounts};
+use crate::ui::widget::chart;
 use crate::ui::widget::grid::{self, GridColumn, Sort, col};
 use crate::ui::widget::style::{self, Tone};
 
@@ -16,12 +17,19 @@ use crate::ui::widget::style::{self, Tone};
 pub struct JobsWorkspace {
     pub selected: Option<Uuid>,
     sort: Sort,
+    /// The service whose recent syncs the chart shows; else the selected job's, else the newest
+    /// job's.
+    chart_service: Option<Id>,
 }
+
+/// Syncs the chart shows.
+pub const CHART_JOBS: usize = 60;
 
 impl Default for JobsWorkspace {
     fn default() -> Self {
         JobsWorkspace {
             selected: None,
+            chart_service: None,
             // Newest first, as the engine keeps them.
             sort: Sort {
                 column: START_COLUMN,
@@ -37,6 +45,8 @@ const START_COLUMN: usize = 3;
 pub enum Message {
     Select(Uuid),
     Sort(usize),
+    /// Show this service's syncs in the chart.
+    Chart(Id),
 }
 
 /// The Jobs workspace asks nothing of the shell; the type keeps every screen's `update` alike.
@@ -146,6 +156,7 @@ impl JobsWorkspace {
     pub fn update(&mut self, message: Message) -> (Task<Message>, Option<Event>) {
         match message {
             Message::Select(id) => self.selected = Some(id),
+            Message::Chart(service) => self.chart_service = Some(service),
             Message::Sort(c) => {
                 // Newest first is the natural order: the first click on Start keeps it.
                 self.sort.click(c)
@@ -223,6 +234,7 @@ impl JobsWorkspace {
             (None, None) => style::hint("Select a job to see its detail."),
         };
         column![
+            self.chart(jobs),
             container(column![
                 grid::header(&COLUMNS, self.sort, Message::Sort),
                 list
@@ -238,6 +250,68 @@ impl JobsWorkspace {
         ]
         .spacing(6)
         .into()
+    }
+}
+
+impl JobsWorkspace {
+    /// The service the chart shows.
+    fn chart_service(&self, jobs: &[JobRecord]) -> Option<Id> {
+        let selected = self
+            .selected
+            .and_then(|id| jobs.iter().find(|j| j.id == id))
+            .map(|j| j.service);
+        self.chart_service
+            .filter(|s| jobs.iter().any(|j| j.service == *s))
+            .or(selected)
+            .or_else(|| jobs.first().map(|j| j.service))
+    }
+
+    /// Per service, the last syncs: duration bars, a line of changes, failures marked. One
+    /// button per service with jobs picks which.
+    fn chart<'a>(&'a self, jobs: &'a [JobRecord]) -> Element<'a, Message> {
+        let Some(service) = self.chart_service(jobs) else {
+            return space().height(0).into();
+        };
+        let mut services: Vec<(Id, &str)> = Vec::new();
+        for j in jobs {
+            if !services.iter().any(|(id, _)| *id == j.service) {
+                services.push((j.service, &j.service_name));
+            }
+        }
+        services.sort_by(|a, b| grid::text_order(a.1, b.1));
+        let points = chart::job_points(jobs, service, CHART_JOBS);
+        let name = services
+            .iter()
+            .find(|(id, _)| *id == service)
+            .map(|(_, n)| *n)
+            .unwrap_or_default();
+        let mut header = row![
+            text(format!("Recent syncs of {name}"))
+                .size(style::TEXT)
+                .font(style::bold()),
+            style::hint(match chart::SyncHealth::of(&points) {
+                Some(h) => format!("{} · click a bar to see its job", h.summary()),
+                None => "none finished yet".into(),
+            }),
+            space().width(Length::Fill),
+        ]
+        .spacing(12)
+        .align_y(Alignment::Center);
+        if services.len() > 1 {
+            for (id, n) in services {
+                header = header.push(
+                    button(text(n.to_string()).size(style::SMALL))
+                        .padding([2, 8])
+                        .style(style::flat(id == service))
+                        .on_press(Message::Chart(id)),
+                );
+            }
+        }
+        container(column![header, chart::job_chart(points, Message::Select)].spacing(4))
+            .padding([6, 10])
+            .width(Length::Fill)
+            .style(style::pane)
+            .into()
     }
 }
 

@@ -393,16 +393,22 @@ pub fn expander<'a, M: Clone + 'a>(expanded: bool, toggle: Option<M>) -> Element
 
 /// A label-value line of the details pane and the Summary page.
 pub fn field_line<'a, M: 'a>(label: impl Into<String>, value: impl Into<String>) -> Element<'a, M> {
-    let label = label.into();
-    let value = value.into();
+    field_with(label, text(value.into()).size(TEXT).width(Length::Fill))
+}
+
+/// A label and any content beside it, aligned with [`field_line`]s (a chart, a bar).
+pub fn field_with<'a, M: 'a>(
+    label: impl Into<String>,
+    content: impl Into<Element<'a, M>>,
+) -> Element<'a, M> {
     row![
-        text(label)
+        text(label.into())
             .size(TEXT)
             .width(170)
             .style(|theme: &Theme| text::Style {
                 color: Some(muted_text(theme))
             }),
-        text(value).size(TEXT).width(Length::Fill),
+        content.into(),
     ]
     .spacing(8)
     .into()

@@ -8,6 +8,7 @@ use iced::{Alignment, Element, Length};
 
 use super::{Admin, LIST_ID, Message, Tab, form};
 use crate::fabric::model::{Fabric, Id, PoolScope};
+use crate::ui::widget::chart;
 use crate::ui::widget::grid::{self, Sort};
 use crate::ui::widget::style;
 
@@ -40,6 +41,14 @@ impl Admin {
         let body: Element<'a, Message> = match lines.split_first() {
             Some(((_, title), rest)) => {
                 let mut c = column![style::heading(title.clone())].spacing(4);
+                if self.tab == Tab::IpPools
+                    && let Some(pool) = self.selected.and_then(|id| fabric.ip_pools.get(&id))
+                {
+                    c = c.push(style::field_with(
+                        "Use of the range",
+                        chart::usage_bar(pool),
+                    ));
+                }
                 for (label, value) in rest {
                     c = c.push(style::field_line(*label, value.clone()));
                 }
