@@ -209,6 +209,10 @@ impl Console {
     /// Right-clicks the last text equal to `label` (the grid row; the tree lists the name first).
     fn right_click(&mut self, label: &str) {
         let at = self.last_text_center(label);
+        self.right_click_at(at);
+    }
+
+    fn right_click_at(&mut self, at: iced::Point) {
         self.interact(|ui| {
             ui.point_at(at);
             ui.simulate([
@@ -838,4 +842,129 @@ fn the_security_page_pins_a_self_signed_certificate_on_first_contact() {
         Some(fingerprint.as_str())
     );
     assert_eq!(service.connection.to_string(), format!("https://{typed}"));
+}
+
+#[test]
+fn arrow_keys_page_home_and_end_move_the_selection_in_the_lists() {
+    use fabric_console::ui::app::KeyAction;
+    use fabric_console::ui::widget::virtual_list::Step;
+    let step = |c: &mut Console, s: Step| c.send(Message::Key(KeyAction::Step(s)));
+
+    // The host groups list (All Hosts, Seattle and two more), in its name order.
+    let mut c = console();
+    let store = c.app.context().store.clone();
+    let mut fabric = store.fabric().as_ref().clone();
+    for name in ["Berlin", "Zurich"] {
+        let g = HostGroup {
+            id: Uuid::new_v4(),
+            name: name.into(),
+            parent: Some(c.seattle),
+        };
+        fabric.host_groups.insert(g.id, g);
+    }
+    store.replace_all(fabric).expect("fabric");
+    c.send(Message::FabricReloaded(Ok(store.fabric())));
+    c.click("Servers");
+    let mut names: Vec<String> = c
+        .app
+        .fabric()
+        .host_groups
+        .values()
+        .map(|g| g.name.clone())
+        .collect();
+    names.sort_by_key(|n| n.to_lowercase());
+    assert_eq!(names.len(), 4);
+    let selected = |c: &Console| {
+        c.app
+            .admin()
+            .selected
+            .and_then(|id| c.app.fabric().host_groups.get(&id))
+            .map(|g| g.name.clone())
+    };
+    assert_eq!(selected(&c), None);
+    step(&mut c, Step::Down);
+    assert_eq!(
+        selected(&c).as_ref(),
+        Some(&names[0]),
+        "Down selects the first row"
+    );
+    step(&mut c, Step::Down);
+    assert_eq!(selected(&c).as_ref(), Some(&names[1]));
+    step(&mut c, Step::End);
+    assert_eq!(
+        selected(&c).as_ref(),
+        names.last(),
+        "End selects the last row"
+    );
+    assert!(
+        c.texts_containing(names.last().unwrap()) >= 2,
+        "the details pane shows the row the keys selected"
+    );
+    step(&mut c, Step::PageUp);
+    step(&mut c, Step::Home);
+    assert_eq!(
+        selected(&c).as_ref(),
+        Some(&names[0]),
+        "Home selects the first row"
+    );
+    step(&mut c, Step::Up);
+    assert_eq!(
+        selected(&c).as_ref(),
+        Some(&names[0]),
+        "Up stops at the top"
+    );
+
+    // The network services grid, in its order (Network managers: a, then b).
+    let second = c.add_service("ipam-keys-b");
+    let first = c.add_service("ipam-keys-a");
+    use fabric_console::ui::screen::fabric_workspace::{Message as FabricMessage, Node};
+    c.send(Message::Fabric(FabricMessage::SelectNode(
+        Node::NetworkService,
+    )));
+    step(&mut c, Step::Home);
+    assert_eq!(c.app.selected_service(), Some(first));
+    step(&mut c, Step::Down);
+    assert_eq!(c.app.selected_service(), Some(second));
+}
+
+#[test]
+fn right_click_on_an_administration_row_offers_its_properties_and_deletion() {
+    let mut c = console();
+    c.click("Servers");
+    // The list's row (the tree names Seattle only once it is expanded; the details pane names
+    // it once it is selected).
+    let row = c.last_text_center("Seattle");
+    c.right_click_at(row);
+    assert!(
+        c.app.context_menu_open(),
+        "a right-click opens the row's menu"
+    );
+    assert_eq!(
+        c.app
+            .admin()
+            .selected
+            .and_then(|id| c.app.fabric().host_groups.get(&id))
+            .map(|g| g.name.as_str()),
+        Some("Seattle"),
+        "the right-clicked row is selected"
+    );
+    assert!(c.shows("Delete..."));
+    c.click_last("Properties");
+    assert!(!c.app.context_menu_open());
+    assert!(
+        c.app.admin().object_dialog().is_some(),
+        "Properties opens the host group's dialog"
+    );
+    c.send(Message::Key(fabric_console::ui::app::KeyAction::Escape));
+    c.send(Message::DialogKey(
+        fabric_console::ui::widget::focus::DialogKey::Cancel,
+        false,
+    ));
+    assert!(c.app.admin().object_dialog().is_none());
+    c.right_click_at(row);
+    c.click_last("Delete...");
+    assert!(
+        c.texts_containing("Delete the host group \"Seattle\"") >= 1,
+        "Delete asks before deleting"
+    );
 }

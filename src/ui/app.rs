@@ -43,8 +43,8 @@ mod view;
 
 pub use keys::{KeyAction, key_action};
 use keys::{dialog_key_event, key_message};
-use menu::ContextMenu;
 pub use menu::MenuItem;
+use menu::{ContextMenu, MenuFor};
 
 /// Which lists of the fabric administration a node of the Fabric pane shows.
 pub fn admin_tabs(node: Node) -> &'static [admin::Tab] {
@@ -316,7 +316,7 @@ impl App {
                 let follow = match event {
                     Some(fabric_workspace::Event::OpenProperties(id)) => self.open_properties(id),
                     Some(fabric_workspace::Event::ContextMenu(id)) => {
-                        self.open_menu(Some(id), self.cursor);
+                        self.open_menu(MenuFor::Service(id), self.cursor);
                         Task::none()
                     }
                     None => Task::none(),
@@ -381,7 +381,9 @@ impl App {
             }
             Message::Admin(m) => {
                 let (task, event) = self.admin.update(m, &self.fabric, &self.ctx.store);
-                if let Some(admin::Event::FabricChanged(fabric, text)) = event {
+                if let Some(admin::Event::ContextMenu(tab)) = event {
+                    self.open_menu(MenuFor::Object(tab), self.cursor);
+                } else if let Some(admin::Event::FabricChanged(fabric, text)) = event {
                     self.set_fabric(fabric);
                     self.notice = Some((Tone::Success, text));
                 }
@@ -395,12 +397,22 @@ impl App {
                 let Some(menu) = self.context_menu.take() else {
                     return Task::none();
                 };
-                match menu.service {
-                    Some(id) => {
+                match (menu.target, item) {
+                    (MenuFor::Object(_), MenuItem::ObjectProperties) => {
+                        self.handle(Message::Admin(admin::Message::Properties))
+                    }
+                    (MenuFor::Object(_), MenuItem::ObjectCreateIn(tab)) => {
+                        self.handle(Message::Admin(admin::Message::CreateIn(tab)))
+                    }
+                    (MenuFor::Object(_), MenuItem::ObjectDelete) => {
+                        self.handle(Message::Admin(admin::Message::Delete))
+                    }
+                    (MenuFor::Service(id), _) => {
                         self.fabric_ws.selected_service = Some(id);
                         self.service_action(item, id)
                     }
-                    None => self.open_wizard(),
+                    (MenuFor::AddResources, _) => self.open_wizard(),
+                    (MenuFor::Object(_), _) => Task::none(),
                 }
             }
             Message::CloseMenu => {
@@ -649,7 +661,10 @@ impl App {
             }
             Action::AddResources => {
                 if self.modal.is_none() {
-                    self.open_menu(None, Point::new(self.cursor.x - 20.0, 104.0));
+                    self.open_menu(
+                        MenuFor::AddResources,
+                        Point::new(self.cursor.x - 20.0, 104.0),
+                    );
                 }
                 Task::none()
             }
@@ -747,6 +762,10 @@ impl App {
                 Task::none()
             }
             MenuItem::AddNetworkService => self.open_wizard(),
+            // The administration lists' items never reach a service.
+            MenuItem::ObjectProperties | MenuItem::ObjectCreateIn(_) | MenuItem::ObjectDelete => {
+                Task::none()
+            }
             MenuItem::Compare => self.open_compare(id),
             MenuItem::Preview => {
                 if self.modal.is_some() {

@@ -68,6 +68,7 @@ pub fn application(
     .subscription(App::subscription)
     .theme(App::theme)
     .window(window_settings(size))
+    .font(lucide_icons::LUCIDE_FONT_BYTES)
     // No MSAA: the charts are drawn from axis-aligned rectangles and a thin line, and with MSAA
     // some Linux GPU drivers (llvmpipe among them) keep showing a chart after its screen was left
     // (stale multisample resolve). Rounded boxes and text are smoothed without it.

@@ -2,6 +2,7 @@
 //! Tab, Enter, Escape and Ctrl+F for the dialogs and the side-by-side view.
 
 use super::*;
+use crate::ui::widget::virtual_list::Step;
 
 /// Keys the console answers when no widget took them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,6 +14,8 @@ pub enum KeyAction {
     PropertiesSelected,
     /// Enter: the open wizard's Next (or Finish on Summary).
     Submit,
+    /// Arrow keys, Page Up/Down, Home, End: move the selection in the list in view.
+    Step(Step),
 }
 
 /// F5 refreshes, Escape closes, Ctrl+N adds a network service, Delete removes, Alt+Enter opens
@@ -27,6 +30,9 @@ pub fn key_action(key: &keyboard::Key, modifiers: keyboard::Modifiers) -> Option
             Some(KeyAction::PropertiesSelected)
         }
         keyboard::Key::Named(Named::Enter) => Some(KeyAction::Submit),
+        _ if Step::of_key(key, modifiers).is_some() => {
+            Step::of_key(key, modifiers).map(KeyAction::Step)
+        }
         keyboard::Key::Character(c)
             if modifiers.command() && c.as_str().eq_ignore_ascii_case("n") =>
         {
@@ -65,6 +71,9 @@ impl App {
         // The screens' own dialogs answer their keys through `dialog_key`.
         if self.screen_dialog_open() {
             return Task::none();
+        }
+        if let KeyAction::Step(step) = key {
+            return self.step(step);
         }
         if self.modal.is_none()
             && self.context_menu.is_none()
@@ -123,6 +132,7 @@ impl App {
                 _ => Task::none(),
             },
             _ if self.modal.is_some() => Task::none(),
+            KeyAction::Step(_) => Task::none(),
             KeyAction::AddNetworkService => self.open_wizard(),
             KeyAction::RefreshSelected
             | KeyAction::RemoveSelected
@@ -140,6 +150,31 @@ impl App {
                 };
                 self.service_action(item, id)
             }
+        }
+    }
+
+    /// Moves the selection of the list in view: the side-by-side rows, an administration list,
+    /// the network services or the jobs.
+    fn step(&mut self, step: Step) -> Task<Message> {
+        if self.modal.is_some() || self.context_menu.is_some() {
+            return Task::none();
+        }
+        match self.prefs.workspace {
+            Workspace::Fabric => {
+                if let Some(c) = &mut self.compare {
+                    return c.step(step).map(Message::Compare);
+                }
+                if !admin_tabs(self.fabric_ws.node).is_empty() {
+                    return self.admin.step(step, &self.fabric).map(Message::Admin);
+                }
+                if self.fabric_ws.node == fabric_workspace::Node::NetworkService {
+                    self.fabric_ws
+                        .step_service(step, &self.fabric, &self.sync.statuses);
+                }
+                Task::none()
+            }
+            Workspace::Jobs => self.jobs_ws.step(step, &self.sync.jobs).map(Message::Jobs),
+            Workspace::Settings => Task::none(),
         }
     }
 

@@ -1,4 +1,5 @@
-//! The network service context menu and the ribbon's Add Resources dropdown.
+//! The network service context menu, the administration lists' context menu and the ribbon's
+//! Add Resources dropdown.
 
 use super::*;
 
@@ -13,6 +14,10 @@ pub enum MenuItem {
     Properties,
     /// Add Resources ▸ Network Service.
     AddNetworkService,
+    /// An administration list's row: its properties, an object created in it, its deletion.
+    ObjectProperties,
+    ObjectCreateIn(admin::Tab),
+    ObjectDelete,
 }
 
 impl MenuItem {
@@ -31,6 +36,9 @@ impl MenuItem {
             MenuItem::Remove => "Remove",
             MenuItem::Properties => "Properties",
             MenuItem::AddNetworkService => "Network Service",
+            MenuItem::ObjectProperties => "Properties",
+            MenuItem::ObjectCreateIn(tab) => tab.create_label(),
+            MenuItem::ObjectDelete => "Delete...",
         }
     }
 }
@@ -38,27 +46,43 @@ impl MenuItem {
 pub(super) const MENU_WIDTH: f32 = 190.0;
 pub(super) const MENU_ITEM_HEIGHT: f32 = 26.0;
 
-/// A context menu (a service's actions) or the ribbon's Add Resources dropdown.
+/// What a context menu is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum MenuFor {
+    /// A network service's actions.
+    Service(Id),
+    /// The ribbon's Add Resources dropdown.
+    AddResources,
+    /// A row of an administration list of this kind.
+    Object(admin::Tab),
+}
+
 #[derive(Debug, Clone, Copy)]
 pub(super) struct ContextMenu {
-    pub(super) service: Option<Id>,
+    pub(super) target: MenuFor,
     pub(super) position: Point,
 }
 
 impl ContextMenu {
-    pub(super) fn items(&self) -> &'static [MenuItem] {
-        match self.service {
-            Some(_) => &MenuItem::ALL,
-            None => &[MenuItem::AddNetworkService],
+    pub(super) fn items(&self) -> Vec<MenuItem> {
+        match self.target {
+            MenuFor::Service(_) => MenuItem::ALL.to_vec(),
+            MenuFor::AddResources => vec![MenuItem::AddNetworkService],
+            MenuFor::Object(tab) => {
+                let mut items = vec![MenuItem::ObjectProperties];
+                items.extend(tab.inner().map(MenuItem::ObjectCreateIn));
+                items.push(MenuItem::ObjectDelete);
+                items
+            }
         }
     }
 }
 
 impl App {
     /// Opens a menu at the cursor, kept inside the window.
-    pub(super) fn open_menu(&mut self, service: Option<Id>, at: Point) {
+    pub(super) fn open_menu(&mut self, target: MenuFor, at: Point) {
         let mut menu = ContextMenu {
-            service,
+            target,
             position: at,
         };
         let height = MENU_ITEM_HEIGHT * menu.items().len() as f32 + 10.0;

@@ -73,14 +73,24 @@ impl App {
             ),
         };
         let workspace_buttons = column(Workspace::ALL.iter().map(|ws| {
+            let icon = match ws {
+                Workspace::Fabric => style::Icon::Network,
+                Workspace::Jobs => style::Icon::History,
+                Workspace::Settings => style::Icon::Settings,
+            };
             button(
-                text(ws.label())
-                    .size(style::TEXT)
-                    .font(if *ws == self.prefs.workspace {
-                        style::bold()
-                    } else {
-                        iced::Font::DEFAULT
-                    }),
+                row![
+                    style::icon(icon, 15),
+                    text(ws.label())
+                        .size(style::TEXT)
+                        .font(if *ws == self.prefs.workspace {
+                            style::bold()
+                        } else {
+                            iced::Font::DEFAULT
+                        })
+                ]
+                .spacing(8)
+                .align_y(iced::Alignment::Center),
             )
             .width(Length::Fill)
             .padding([6, 12])
@@ -143,13 +153,13 @@ impl App {
                     .on_press(Message::CloseMenu)
                     .on_right_press(Message::CloseMenu),
             ));
-            let items = column(menu.items().iter().map(|item| {
+            let items = column(menu.items().into_iter().map(|item| {
                 button(text(item.label()).size(style::TEXT))
                     .width(Length::Fill)
                     .height(MENU_ITEM_HEIGHT)
                     .padding([4, 12])
                     .style(style::flat(false))
-                    .on_press(Message::Menu(*item))
+                    .on_press(Message::Menu(item))
                     .into()
             }));
             layers = layers.push(

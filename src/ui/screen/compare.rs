@@ -21,7 +21,7 @@ use crate::sync::plan::{Resolution, SyncPlan};
 use crate::ui::dialog::admin::delete::Deletion;
 use crate::ui::dialog::admin::{self, SaveError};
 use crate::ui::widget::style::Tone;
-use crate::ui::widget::virtual_list::VirtualList;
+use crate::ui::widget::virtual_list::{Step, VirtualList};
 
 pub const SEARCH_INPUT: &str = "compare-search";
 pub const LIST_ID: &str = "compare-rows";
@@ -190,6 +190,17 @@ impl CompareScreen {
 
     pub fn loaded(&self) -> Option<&Loaded> {
         self.data.as_deref()
+    }
+
+    /// Arrow keys, Page Up/Down, Home and End move the selection in the list.
+    pub fn step(&mut self, step: Step) -> Task<Message> {
+        let total = self.rows().len();
+        let (next, task) = self.list.step(LIST_ID, step, self.selected, total);
+        if let Some(i) = next {
+            self.selected = Some(i);
+            self.selected_identity = self.rows().get(i).map(identity);
+        }
+        task
     }
 
     pub fn rows(&self) -> &[CompareRow] {

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeSet;
 
-use iced::widget::{button, column, container, progress_bar, row, scrollable, space, text};
+use iced::widget::{
+    button, column, container, progress_bar, responsive, row, scrollable, space, text, tooltip,
+};
 use iced::{Alignment, Element, Length, Task, Theme};
 
 use crate::fabric::model::{Fabric, HostGroupScope, Id, NetworkService, ServiceCategory};
@@ -11,7 +13,8 @@ use crate::ipam::tls::Encryption;
 use crate::sync::status::{JobRecord, JobResult, ServiceStatus, StatusMap, SyncState};
 use crate::ui::widget::chart;
 use crate::ui::widget::grid::{self, GridColumn, Sort, col};
-use crate::ui::widget::style::{self, Tone};
+use crate::ui::widget::style::{self, Icon, Tone};
+use crate::ui::widget::virtual_list::Step;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Node {
@@ -57,6 +60,9 @@ pub enum Event {
     OpenProperties(Id),
     ContextMenu(Id),
 }
+
+/// Services one Page Up/Down moves over.
+const SERVICE_PAGE: usize = 10;
 
 pub const SERVICE_COLUMNS: [GridColumn; 8] = [
     col("Name", 5),
@@ -134,6 +140,22 @@ impl FabricWorkspace {
     }
 
     /// Services in display order: grouped by category, sorted by the chosen column.
+    /// Arrow keys, Page Up/Down, Home and End move the selection among the network services,
+    /// in the order the grid shows them.
+    pub fn step_service(&mut self, step: Step, fabric: &Fabric, statuses: &StatusMap) {
+        let order: Vec<Id> = ServiceCategory::ALL
+            .iter()
+            .flat_map(|c| self.sorted_services(fabric, statuses, *c))
+            .map(|s| s.id)
+            .collect();
+        let current = self
+            .selected_service
+            .and_then(|id| order.iter().position(|s| *s == id));
+        if let Some(i) = step.apply(current, order.len(), SERVICE_PAGE) {
+            self.selected_service = Some(order[i]);
+        }
+    }
+
     pub fn sorted_services<'a>(
         &self,
         fabric: &'a Fabric,
@@ -170,16 +192,17 @@ impl FabricWorkspace {
 
     pub fn tree<'a>(&'a self, data: &Data<'a>) -> Element<'a, Message> {
         let mut items: Vec<Element<'a, Message>> = Vec::new();
-        items.push(self.tree_item(Node::Servers, "Servers", 0, true, None));
+        items.push(self.tree_item(Node::Servers, Icon::Server, "Servers", 0, true, None));
         if self.expanded.contains(&Node::Servers)
             && let Some(root) = data.fabric.root_host_group()
         {
             self.push_host_group(&mut items, data.fabric, root.id, 1);
         }
-        items.push(self.tree_item(Node::Networking, "Networking", 0, true, None));
+        items.push(self.tree_item(Node::Networking, Icon::Network, "Networking", 0, true, None));
         if self.expanded.contains(&Node::Networking) {
             items.push(self.tree_item(
                 Node::LogicalNetworks,
+                Icon::Waypoints,
                 "Logical Networks",
                 1,
                 false,
@@ -187,6 +210,7 @@ impl FabricWorkspace {
             ));
             items.push(self.tree_item(
                 Node::VmNetworks,
+                Icon::Boxes,
                 "VM Networks",
                 1,
                 false,
@@ -195,6 +219,7 @@ impl FabricWorkspace {
             let has_services = !data.fabric.network_services.is_empty();
             items.push(self.tree_item(
                 Node::NetworkService,
+                Icon::ServerCog,
                 "Network Service",
                 1,
                 has_services,
@@ -217,6 +242,7 @@ impl FabricWorkspace {
                             row![
                                 space().width(2.0 * 16.0 + 18.0),
                                 style::sync_dot(&state),
+                                style::icon(Icon::Database, 14),
                                 text(s.name.clone()).size(style::TEXT),
                             ]
                             .spacing(6)
@@ -239,6 +265,7 @@ impl FabricWorkspace {
     fn tree_item<'a>(
         &self,
         node: Node,
+        icon: Icon,
         label: &str,
         depth: u16,
         expandable: bool,
@@ -246,7 +273,12 @@ impl FabricWorkspace {
     ) -> Element<'a, Message> {
         let expanded = self.expanded.contains(&node);
         let expander = style::expander(expanded, expandable.then_some(Message::Toggle(node)));
-        let mut line = row![text(label.to_string()).size(style::TEXT)].spacing(6);
+        let mut line = row![
+            style::icon(icon, 14),
+            text(label.to_string()).size(style::TEXT)
+        ]
+        .spacing(6)
+        .align_y(Alignment::Center);
         if let Some(n) = count {
             line = line.push(style::hint(format!("({n})")));
         }
@@ -276,8 +308,10 @@ impl FabricWorkspace {
             return;
         };
         let children = fabric.host_group_children(id);
+        let open = self.expanded.contains(&Node::HostGroup(id)) && !children.is_empty();
         items.push(self.tree_item(
             Node::HostGroup(id),
+            if open { Icon::FolderOpen } else { Icon::Folder },
             &group.name,
             depth,
             !children.is_empty(),
@@ -555,6 +589,19 @@ pub fn progress_fraction(state: &SyncState) -> Option<f32> {
     }
 }
 
+/// `text` cut to at most `max` characters at a word boundary, with "…" when anything was cut.
+pub fn fit_text(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let keep: String = text.chars().take(max.saturating_sub(1)).collect();
+    let cut = match keep.rfind(' ') {
+        Some(i) if i > keep.len() / 2 => keep[..i].trim_end_matches([',', ':', ';', ' ']),
+        _ => keep.as_str(),
+    };
+    format!("{cut}…")
+}
+
 /// Short text of the Sync Status column.
 pub fn short_status(state: &SyncState) -> String {
     match state {
@@ -580,22 +627,43 @@ fn service_row<'a>(
         .unwrap_or(SyncState::NeverSynced);
     let tone = style::sync_tone(&state);
     let label = short_status(&state);
-    let mut status_cell = row![
-        style::sync_dot(&state),
-        text(label)
-            .size(style::TEXT)
-            .wrapping(text::Wrapping::None)
-            .style(move |theme: &Theme| text::Style {
-                color: tone
-                    .filter(|t| matches!(t, Tone::Error | Tone::Warning))
-                    .map(|t| style::tone_color(theme, t)),
-            }),
-    ]
-    .spacing(6)
-    .align_y(Alignment::Center);
-    if let Some(f) = progress_fraction(&state) {
-        status_cell = status_cell.push(progress_bar(0.0..=1.0, f).length(50).girth(6));
-    }
+    let progress = progress_fraction(&state);
+    // The text is fitted to the column's width at a word boundary ("Error: the server…"); the
+    // whole of it shows in a tooltip and in the details pane.
+    let full = label.clone();
+    let fitted = responsive(move |size| {
+        let bar = if progress.is_some() { 56.0 } else { 0.0 };
+        let chars = ((size.width - 22.0 - bar) / style::CHAR_WIDTH).max(4.0) as usize;
+        let shown = fit_text(&label, chars);
+        let mut cell = row![
+            style::sync_dot(&state),
+            text(shown)
+                .size(style::TEXT)
+                .wrapping(text::Wrapping::None)
+                .style(move |theme: &Theme| text::Style {
+                    color: tone
+                        .filter(|t| matches!(t, Tone::Error | Tone::Warning))
+                        .map(|t| style::tone_color(theme, t)),
+                }),
+        ]
+        .spacing(6)
+        .align_y(Alignment::Center);
+        if let Some(f) = progress {
+            cell = cell.push(progress_bar(0.0..=1.0, f).length(50).girth(6));
+        }
+        container(cell)
+            .height(Length::Fill)
+            .align_y(Alignment::Center)
+            .into()
+    });
+    let status_cell = tooltip(
+        fitted,
+        container(text(full).size(style::TEXT))
+            .padding([4, 8])
+            .max_width(420)
+            .style(style::tooltip_box),
+        tooltip::Position::Bottom,
+    );
     let cells = vec![
         grid::cell(s.name.clone(), SERVICE_COLUMNS[0].portion),
         grid::cell(category_singular(s.category), SERVICE_COLUMNS[1].portion),
@@ -741,4 +809,20 @@ fn service_details<'a>(data: &Data<'a>, s: &'a NetworkService) -> Element<'a, Me
         None => right = right.push(style::field_line("Latest job", "none yet")),
     }
     row![left, right].spacing(24).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fit_text;
+
+    #[test]
+    fn status_text_is_cut_at_a_word_with_an_ellipsis() {
+        assert_eq!(fit_text("In sync", 20), "In sync");
+        assert_eq!(
+            fit_text("Error: the IPAM server rejected the credentials", 24),
+            "Error: the IPAM server…"
+        );
+        assert_eq!(fit_text("Error:Unbroken-long-word", 10), "Error:Unb…");
+        assert_eq!(fit_text("abc", 0), "…");
+    }
 }

@@ -3,6 +3,7 @@
 //! another (live sync) and that went well show as one row, so a day of edits is not a wall of
 //! one-object jobs.
 
+use iced::widget::scrollable::Viewport;
 use iced::widget::{button, column, container, row, scrollable, space, text};
 use iced::{Alignment, Element, Length, Task, Theme};
 use uuid::Uuid;
@@ -12,6 +13,7 @@ use crate::sync::status::{JobRecord, JobResult, JobTrigger, SyncCounts};
 use crate::ui::widget::chart;
 use crate::ui::widget::grid::{self, GridColumn, Sort, col};
 use crate::ui::widget::style::{self, Tone};
+use crate::ui::widget::virtual_list::{Step, VirtualList};
 
 #[derive(Debug, Clone)]
 pub struct JobsWorkspace {
@@ -20,6 +22,8 @@ pub struct JobsWorkspace {
     /// The service whose recent syncs the chart shows; else the selected job's, else the newest
     /// job's.
     chart_service: Option<Id>,
+    /// Where the list is scrolled, so the keys can bring the selected row into view.
+    list: VirtualList,
 }
 
 /// Syncs the chart shows.
@@ -30,6 +34,8 @@ impl Default for JobsWorkspace {
         JobsWorkspace {
             selected: None,
             chart_service: None,
+            // Rows are one grid row apart, 1 px between them.
+            list: VirtualList::new(style::ROW_HEIGHT + 1.0),
             // Newest first, as the engine keeps them.
             sort: Sort {
                 column: START_COLUMN,
@@ -47,7 +53,11 @@ pub enum Message {
     Sort(usize),
     /// Show this service's syncs in the chart.
     Chart(Id),
+    Scrolled(Viewport),
 }
+
+/// The list's scrollable, for the keys that move the selection.
+const LIST_ID: &str = "jobs-rows";
 
 /// The Jobs workspace asks nothing of the shell; the type keeps every screen's `update` alike.
 #[derive(Debug, Clone)]
@@ -157,6 +167,7 @@ impl JobsWorkspace {
         match message {
             Message::Select(id) => self.selected = Some(id),
             Message::Chart(service) => self.chart_service = Some(service),
+            Message::Scrolled(v) => self.list.scrolled(v),
             Message::Sort(c) => {
                 // Newest first is the natural order: the first click on Start keeps it.
                 self.sort.click(c)
@@ -165,7 +176,8 @@ impl JobsWorkspace {
         (Task::none(), None)
     }
 
-    pub fn view<'a>(&'a self, jobs: &'a [JobRecord], fabric: &'a Fabric) -> Element<'a, Message> {
+    /// The rows in the order shown: sorted, and in time order adjacent live syncs joined.
+    fn rows<'a>(&self, jobs: &'a [JobRecord]) -> Vec<JobRow<'a>> {
         let mut sorted: Vec<&JobRecord> = jobs.iter().collect();
         let sort = self.sort;
         sorted.sort_by(|a, b| {
@@ -180,11 +192,28 @@ impl JobsWorkspace {
             sort.apply(ord).then_with(|| b.started.cmp(&a.started))
         });
         // Runs are joined only in time order, where they are adjacent.
-        let rows = if sort.column == START_COLUMN {
+        if sort.column == START_COLUMN {
             coalesce(sorted)
         } else {
             sorted.into_iter().map(JobRow::One).collect()
-        };
+        }
+    }
+
+    /// Arrow keys, Page Up/Down, Home and End move the selection in the list.
+    pub fn step(&mut self, step: Step, jobs: &[JobRecord]) -> Task<Message> {
+        let heads: Vec<Uuid> = self.rows(jobs).iter().map(|r| r.head().id).collect();
+        let current = self
+            .selected
+            .and_then(|id| heads.iter().position(|h| *h == id));
+        let (next, task) = self.list.step(LIST_ID, step, current, heads.len());
+        if let Some(i) = next {
+            self.selected = Some(heads[i]);
+        }
+        task
+    }
+
+    pub fn view<'a>(&'a self, jobs: &'a [JobRecord], fabric: &'a Fabric) -> Element<'a, Message> {
+        let rows = self.rows(jobs);
         let selected_run = rows.iter().find_map(|r| match r {
             JobRow::Run(run) if self.selected == Some(run[0].id) => Some(run.clone()),
             _ => None,
@@ -222,7 +251,11 @@ impl JobsWorkspace {
             .padding(12)
             .into()
         } else {
-            scrollable(rows).height(Length::Fill).into()
+            scrollable(rows)
+                .id(LIST_ID)
+                .on_scroll(Message::Scrolled)
+                .height(Length::Fill)
+                .into()
         };
         let detail = match (
             selected_run,

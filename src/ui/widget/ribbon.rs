@@ -4,7 +4,7 @@ use iced::widget::{button, column, container, row, rule, text};
 use iced::{Alignment, Element, Length, Task};
 
 use crate::ui::preferences::ThemeChoice;
-use crate::ui::widget::style;
+use crate::ui::widget::style::{self, Icon};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Tab {
@@ -115,55 +115,62 @@ impl Ribbon {
     }
 }
 
-/// A ribbon button: its glyph, its label and what it asks of the console.
-type BigButton = (&'static str, &'static str, Action);
+/// A ribbon button: its icon, its label and what it asks of the console.
+type BigButton = (Icon, &'static str, Action);
 
 /// The Home tab's groups before the selected service's.
 const HOME_GROUPS: [(&str, &[BigButton]); 4] = [
     (
         "Show",
-        &[("▤", "Fabric Resources", Action::ShowFabricResources)],
+        &[(
+            Icon::LayoutList,
+            "Fabric Resources",
+            Action::ShowFabricResources,
+        )],
     ),
-    ("Add", &[("+", "Add Resources ▾", Action::AddResources)]),
+    (
+        "Add",
+        &[(Icon::Plus, "Add Resources ▾", Action::AddResources)],
+    ),
     (
         "Window",
         &[
-            ("≣", "Jobs", Action::ShowJobs),
-            ("⚙", "Settings", Action::ShowSettings),
+            (Icon::History, "Jobs", Action::ShowJobs),
+            (Icon::Settings, "Settings", Action::ShowSettings),
         ],
     ),
     (
         "Fabric",
         &[
-            ("↓", "Import...", Action::Import),
-            ("↑", "Export...", Action::Export),
+            (Icon::Download, "Import...", Action::Import),
+            (Icon::Upload, "Export...", Action::Export),
         ],
     ),
 ];
 
 /// The selected network service's actions.
 const SERVICE_BUTTONS: [BigButton; 5] = [
-    ("⟳", "Refresh", Action::Refresh),
-    ("⇄", "Preview", Action::Preview),
-    ("◫", "Side-by-side", Action::Compare),
-    ("✕", "Remove", Action::Remove),
-    ("☰", "Properties", Action::Properties),
+    (Icon::RefreshCw, "Refresh", Action::Refresh),
+    (Icon::FileDiff, "Preview", Action::Preview),
+    (Icon::Columns2, "Side-by-side", Action::Compare),
+    (Icon::Trash2, "Remove", Action::Remove),
+    (Icon::SlidersHorizontal, "Properties", Action::Properties),
 ];
 
 /// A labelled group of big buttons, all enabled or all disabled.
 fn big_group<'a>(label: &'a str, buttons: &'a [BigButton], enabled: bool) -> Element<'a, Message> {
     group(
         label,
-        row(buttons.iter().map(|(glyph, label, action)| {
-            big(glyph, label, enabled.then_some(Message::Action(*action)))
+        row(buttons.iter().map(|(icon, label, action)| {
+            big(*icon, label, enabled.then_some(Message::Action(*action)))
         }))
         .spacing(2),
     )
 }
 
-fn big<'a>(glyph: &'a str, label: &'a str, on_press: Option<Message>) -> Element<'a, Message> {
+fn big<'a>(icon: Icon, label: &'a str, on_press: Option<Message>) -> Element<'a, Message> {
     button(
-        column![text(glyph).size(18), text(label).size(style::SMALL)]
+        column![style::icon(icon, 20), text(label).size(style::SMALL)]
             .align_x(Alignment::Center)
             .spacing(1),
     )

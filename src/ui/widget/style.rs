@@ -6,6 +6,8 @@ use iced::{Background, Border, Color, Element, Length, Shadow, Theme, Vector, th
 use crate::sync::status::SyncState;
 
 /// Body text size; dense like a management console.
+pub use lucide_icons::Icon;
+
 pub const TEXT: u32 = 13;
 pub const SMALL: u32 = 12;
 pub const HEADING: u32 = 15;
@@ -88,6 +90,20 @@ pub fn pane(theme: &Theme) -> container::Style {
         ..container::Style::default()
     }
 }
+
+/// A tooltip's box: the pane's colours with a shadowless border.
+pub fn tooltip_box(theme: &Theme) -> container::Style {
+    container::Style {
+        border: Border::default()
+            .width(1)
+            .color(separator(theme))
+            .rounded(3),
+        ..pane(theme)
+    }
+}
+
+/// The average width of a character of body text, for fitting text to a column.
+pub const CHAR_WIDTH: f32 = 7.0;
 
 /// The ribbon band and the status bar.
 pub fn band(theme: &Theme) -> container::Style {
@@ -412,6 +428,17 @@ pub fn field_with<'a, M: 'a>(
     ]
     .spacing(8)
     .into()
+}
+
+/// The icon font (Lucide, ISC licence), loaded with the window.
+pub const ICON_FONT: iced::Font = iced::Font::with_name("lucide");
+
+/// An icon of the Lucide set at `size` pixels.
+pub fn icon<'a>(icon: Icon, size: u32) -> iced::widget::Text<'a> {
+    text(char::from(icon).to_string())
+        .font(ICON_FONT)
+        .size(size)
+        .line_height(1.0)
 }
 
 /// A section heading inside a pane or dialog.

@@ -11,6 +11,7 @@ use crate::fabric::model::{Fabric, Id, PoolScope};
 use crate::ui::widget::chart;
 use crate::ui::widget::grid::{self, Sort};
 use crate::ui::widget::style;
+use crate::ui::widget::virtual_list::Step;
 
 /// Rows of the current tab in display order, kept until the fabric or the sort changes.
 #[derive(Debug, Clone)]
@@ -63,6 +64,19 @@ impl Admin {
         scrollable(container(body).padding([8, 12]).width(Length::Fill))
             .height(Length::Fill)
             .into()
+    }
+
+    /// Arrow keys, Page Up/Down, Home and End move the selection in the list.
+    pub fn step(&mut self, step: Step, fabric: &Arc<Fabric>) -> iced::Task<Message> {
+        let rows = self.rows(fabric).rows;
+        let current = self
+            .selected
+            .and_then(|id| rows.iter().position(|r| *r == id));
+        let (next, task) = self.list.step(LIST_ID, step, current, rows.len());
+        if let Some(i) = next {
+            self.selected = Some(rows[i]);
+        }
+        task
     }
 
     fn rows(&self, fabric: &Arc<Fabric>) -> ListCache {
@@ -121,11 +135,7 @@ impl Admin {
         }))
         .spacing(2);
         let selected = self.selected.filter(|id| cache.rows.contains(id));
-        let inside = match tab {
-            Tab::LogicalNetworks => Some(Tab::NetworkSites),
-            Tab::NetworkSites => Some(Tab::IpPools),
-            _ => None,
-        };
+        let inside = tab.inner();
         let mut toolbar = row![tab_bar, space().width(Length::Fill)]
             .spacing(6)
             .align_y(Alignment::Center);
@@ -172,7 +182,7 @@ impl Admin {
                         self.selected == Some(id),
                         Message::Select(id),
                         Some(Message::Open(id)),
-                        None,
+                        Some(Message::Menu(id)),
                     ))
                     .height(self.list.row_height)
                     .padding(iced::Padding {

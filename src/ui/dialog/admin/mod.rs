@@ -83,6 +83,16 @@ impl Tab {
     }
 
     /// The toolbar's create command, as VMM words it.
+    /// The kind created inside an object of this kind (a site in a logical network, a pool in
+    /// a site).
+    pub fn inner(self) -> Option<Tab> {
+        match self {
+            Tab::LogicalNetworks => Some(Tab::NetworkSites),
+            Tab::NetworkSites => Some(Tab::IpPools),
+            _ => None,
+        }
+    }
+
     pub fn create_label(self) -> &'static str {
         match self {
             Tab::HostGroups => "Create Host Group...",
@@ -152,6 +162,8 @@ pub enum Message {
     Tab(Tab),
     Select(Id),
     Open(Id),
+    /// A right-click on a row: select it and ask for its context menu.
+    Menu(Id),
     Sort(usize),
     Create,
     /// Create an object of another kind in the selected one (a pool in a site, a site in a network).
@@ -172,6 +184,8 @@ pub enum Message {
 pub enum Event {
     /// The store holds a new fabric; the text says what changed.
     FabricChanged(Arc<Fabric>, String),
+    /// Open the context menu of the selected row, a row of this list.
+    ContextMenu(Tab),
 }
 
 impl Default for Admin {
@@ -362,6 +376,10 @@ impl Admin {
                 }
             }
             Message::Select(id) => self.selected = Some(id),
+            Message::Menu(id) => {
+                self.selected = Some(id);
+                return (Task::none(), Some(Event::ContextMenu(self.tab)));
+            }
             Message::Open(id) => {
                 self.selected = Some(id);
                 return (self.edit(self.tab.kind(), id, fabric), None);
