@@ -8,7 +8,7 @@ pub mod run_as;
 pub mod service;
 pub mod sync;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
@@ -88,8 +88,14 @@ pub enum Command {
         /// The shell: bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
-    /// Print the manual page (roff) to standard output: `fabric-console man | man -l -`.
-    Man,
+    /// Print the manual page (roff) to standard output: `fabric-console man | man -l -`; with
+    /// --dir, write it and one page per subcommand to a folder instead.
+    Man {
+        /// Write fabric-console.1 and one page per subcommand (fabric-console-sync.1,
+        /// fabric-console-service-add.1, …) into this folder, created when missing.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// The completion script for `shell`.
@@ -99,11 +105,63 @@ pub fn completions(shell: clap_complete::Shell) -> Vec<u8> {
     out
 }
 
+/// The command line as the manual pages describe it: without the `help` subcommands, which have
+/// no page of their own (`--help` is on every page).
+fn man_command() -> clap::Command {
+    Cli::command().disable_help_subcommand(true)
+}
+
+/// The manual page of `cmd`; every page's footer names the program and its version.
+fn man_for(cmd: clap::Command) -> clap_mangen::Man {
+    clap_mangen::Man::new(cmd).source(concat!("fabric-console ", env!("CARGO_PKG_VERSION")))
+}
+
 /// The manual page, in roff.
 pub fn man_page() -> std::io::Result<Vec<u8>> {
     let mut out = Vec::new();
-    clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+    man_for(man_command()).render(&mut out)?;
     Ok(out)
+}
+
+/// Writes the manual pages into `dir` (created when missing): fabric-console.1 and one page per
+/// subcommand at every level, named after its full command (fabric-console-sync.1,
+/// fabric-console-service-add.1). Returns the files written, the top page first.
+pub fn write_man_pages(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let failed = |e: std::io::Error| {
+        format!(
+            "could not write the manual pages to the folder {}: {e}",
+            dir.display()
+        )
+    };
+    std::fs::create_dir_all(dir).map_err(failed)?;
+    let mut cmd = man_command();
+    // Building gives every subcommand its full name (fabric-console-service-add) as its page's
+    // title and file name, and its full usage (fabric-console service add) in the synopsis.
+    cmd.build();
+    let mut written = Vec::new();
+    let mut pending = vec![cmd];
+    while let Some(cmd) = pending.pop() {
+        written.push(man_for(cmd.clone()).generate_to(dir).map_err(failed)?);
+        let mut subcommands: Vec<clap::Command> = cmd
+            .get_subcommands()
+            .filter(|sub| !sub.is_hide_set())
+            .cloned()
+            .collect();
+        subcommands.reverse();
+        pending.extend(subcommands);
+    }
+    Ok(written)
+}
+
+/// The `man` command: the top page to standard output, or every page into a folder.
+fn man(dir: Option<&Path>) -> ExitCode {
+    match dir {
+        Some(dir) => match write_man_pages(dir) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => fail(e),
+        },
+        None => print_bytes(man_page()),
+    }
 }
 
 /// Writes what a self-describing command prints; nothing touches the data directory.
@@ -123,7 +181,7 @@ pub fn main() -> ExitCode {
     };
     match cli.command {
         Some(Command::Completions { shell }) => return print_bytes(Ok(completions(shell))),
-        Some(Command::Man) => return print_bytes(man_page()),
+        Some(Command::Man { dir }) => return man(dir.as_deref()),
         _ => {}
     }
     let paths = match DataPaths::resolve(cli.data_dir.as_deref()) {
@@ -157,7 +215,7 @@ pub fn run(command: Option<Command>, paths: &DataPaths) -> ExitCode {
         Some(Command::RunAs(cmd)) => run_as::run(paths, cmd),
         Some(Command::Sync(args)) => sync::run(paths, args),
         Some(Command::Completions { shell }) => print_bytes(Ok(completions(shell))),
-        Some(Command::Man) => print_bytes(man_page()),
+        Some(Command::Man { dir }) => man(dir.as_deref()),
     }
 }
 
@@ -337,6 +395,75 @@ mod tests {
         ] {
             assert!(page.contains(word), "the page lacks {word}");
         }
+    }
+
+    #[test]
+    fn man_dir_holds_one_roff_page_per_command_and_subcommand() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("man1");
+        let written = write_man_pages(&out).unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(written.len(), names.len());
+        assert_eq!(written[0], out.join("fabric-console.1"));
+        for expected in [
+            "fabric-console.1",
+            "fabric-console-sync.1",
+            "fabric-console-man.1",
+            "fabric-console-service.1",
+            "fabric-console-service-add.1",
+            "fabric-console-service-list.1",
+            "fabric-console-run-as-add.1",
+            "fabric-console-ipam-server.1",
+        ] {
+            assert!(
+                names.iter().any(|n| n == expected),
+                "{expected} in {names:?}"
+            );
+        }
+        // No page for clap's `help` subcommands.
+        assert!(!names.iter().any(|n| n.contains("help")), "{names:?}");
+        for name in &names {
+            let page = std::fs::read_to_string(out.join(name)).unwrap();
+            let command = name.strip_suffix(".1").unwrap();
+            // roff escapes every dash.
+            let roff_name = command.replace('-', "\\-");
+            assert!(
+                page.contains(&format!(
+                    ".TH {command} 1  \"fabric-console {}\"",
+                    env!("CARGO_PKG_VERSION")
+                )),
+                "{name}: {}",
+                &page[..page.len().min(300)]
+            );
+            assert!(page.contains(".SH NAME"), "{name}");
+            assert!(
+                page.contains(&format!("{roff_name} \\-")),
+                "{name} does not name its command: {}",
+                &page[..page.len().min(400)]
+            );
+        }
+        // A subcommand's synopsis is its full command line; the top page refers to the others.
+        let add = std::fs::read_to_string(out.join("fabric-console-service-add.1")).unwrap();
+        assert!(add.contains("fabric\\-console service add"), "{add}");
+        let top = std::fs::read_to_string(out.join("fabric-console.1")).unwrap();
+        assert!(top.contains("fabric\\-console\\-sync(1)"), "{top}");
+        assert_eq!(top.as_bytes(), man_page().unwrap().as_slice());
+    }
+
+    #[test]
+    fn man_dir_that_cannot_be_written_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("not-a-folder");
+        std::fs::write(&file, b"").unwrap();
+        let err = write_man_pages(&file.join("man1")).unwrap_err();
+        assert!(
+            err.contains("manual pages") && err.contains(&file.join("man1").display().to_string()),
+            "{err}"
+        );
     }
 
     #[test]
