@@ -968,3 +968,47 @@ fn right_click_on_an_administration_row_offers_its_properties_and_deletion() {
         "Delete asks before deleting"
     );
 }
+
+#[test]
+fn dragging_a_column_border_resizes_the_column() {
+    use fabric_console::ui::screen::fabric_workspace::{Message as FabricMessage, Node};
+    let mut c = console();
+    c.send(Message::Fabric(FabricMessage::SelectNode(
+        Node::NetworkService,
+    )));
+    let before = c.interact(|ui| ui.find("Category").expect("header").bounds());
+    // The border between Name and Category: left of Category's padding, in the middle of the
+    // 7-pixel handle.
+    let y = before.center_y();
+    let at = iced::Point::new(before.x - 6.0 - 3.5, y);
+    let to = iced::Point::new(at.x + 80.0, y);
+    c.interact(|ui| {
+        ui.point_at(at);
+        ui.simulate([
+            Event::Mouse(mouse::Event::CursorMoved { position: at }),
+            Event::Mouse(mouse::Event::ButtonPressed(mouse::Button::Left)),
+        ]);
+    });
+    c.interact(|ui| {
+        ui.point_at(to);
+        ui.simulate([
+            Event::Mouse(mouse::Event::CursorMoved { position: to }),
+            Event::Mouse(mouse::Event::ButtonReleased(mouse::Button::Left)),
+        ]);
+    });
+    let after = c.interact(|ui| ui.find("Category").expect("header").bounds());
+    assert!(
+        (after.x - before.x - 80.0).abs() < 3.0,
+        "Category starts 80 px further right: {} → {}",
+        before.x,
+        after.x
+    );
+    // Moving the pointer again after the release changes nothing.
+    c.interact(|ui| {
+        let far = iced::Point::new(to.x + 100.0, y);
+        ui.point_at(far);
+        ui.simulate([Event::Mouse(mouse::Event::CursorMoved { position: far })]);
+    });
+    let still = c.interact(|ui| ui.find("Category").expect("header").bounds());
+    assert!((still.x - after.x).abs() < 0.5);
+}

@@ -12,7 +12,7 @@ use crate::fabric::model::{Fabric, HostGroupScope, Id, NetworkService, ServiceCa
 use crate::ipam::tls::Encryption;
 use crate::sync::status::{JobRecord, JobResult, ServiceStatus, StatusMap, SyncState};
 use crate::ui::widget::chart;
-use crate::ui::widget::grid::{self, GridColumn, Sort, col};
+use crate::ui::widget::grid::{self, ColumnWidths, GridColumn, Sort, col};
 use crate::ui::widget::style::{self, Icon, Tone};
 use crate::ui::widget::virtual_list::Step;
 
@@ -41,6 +41,7 @@ pub struct FabricWorkspace {
     pub selected_row: Option<Id>,
     service_sort: Sort,
     row_sort: Sort,
+    widths: ColumnWidths,
 }
 
 #[derive(Debug, Clone)]
@@ -53,6 +54,7 @@ pub enum Message {
     SortServices(usize),
     SelectRow(Id),
     SortRows(usize),
+    Resize(grid::Resize),
 }
 
 #[derive(Debug, Clone)]
@@ -86,6 +88,7 @@ impl Default for FabricWorkspace {
             selected_row: None,
             service_sort: Sort::default(),
             row_sort: Sort::default(),
+            widths: ColumnWidths::default(),
         }
     }
 }
@@ -119,6 +122,7 @@ impl FabricWorkspace {
             Message::SortServices(c) => self.service_sort.click(c),
             Message::SelectRow(id) => self.selected_row = Some(id),
             Message::SortRows(c) => self.row_sort.click(c),
+            Message::Resize(r) => self.widths.update(r),
         }
         (Task::none(), None)
     }
@@ -371,6 +375,7 @@ impl FabricWorkspace {
             );
             for s in services {
                 rows.push(service_row(
+                    &self.widths,
                     s,
                     data.statuses.get(&s.id),
                     self.selected_service == Some(s.id),
@@ -378,7 +383,14 @@ impl FabricWorkspace {
             }
         }
         column![
-            grid::header(&SERVICE_COLUMNS, self.service_sort, Message::SortServices),
+            grid::header(
+                "services",
+                &SERVICE_COLUMNS,
+                &self.widths,
+                self.service_sort,
+                Message::SortServices,
+                Message::Resize,
+            ),
             scrollable(column(rows).spacing(1)).height(Length::Fill),
         ]
         .into()
@@ -386,7 +398,8 @@ impl FabricWorkspace {
 
     fn simple_grid<'a>(
         &'a self,
-        columns: &[GridColumn],
+        key: &'static str,
+        columns: &'static [GridColumn],
         mut rows: Vec<(Id, Vec<String>)>,
     ) -> Element<'a, Message> {
         let sort = self.row_sort;
@@ -402,7 +415,9 @@ impl FabricWorkspace {
             };
             sort.apply(ord)
         });
-        let portions: Vec<u16> = columns.iter().map(|c| c.portion).collect();
+        let portions: Vec<u16> = (0..columns.len())
+            .map(|i| self.widths.portion(key, columns, i))
+            .collect();
         let body = column(rows.into_iter().map(|(id, cells)| {
             let cells = cells
                 .into_iter()
@@ -419,7 +434,14 @@ impl FabricWorkspace {
         }))
         .spacing(1);
         column![
-            grid::header(columns, sort, Message::SortRows),
+            grid::header(
+                key,
+                columns,
+                &self.widths,
+                sort,
+                Message::SortRows,
+                Message::Resize,
+            ),
             scrollable(body).height(Length::Fill),
         ]
         .into()
@@ -451,7 +473,7 @@ impl FabricWorkspace {
                 )
             })
             .collect();
-        self.simple_grid(&COLUMNS, rows)
+        self.simple_grid("logical-networks", &COLUMNS, rows)
     }
 
     fn vm_networks_grid<'a>(&'a self, fabric: &'a Fabric) -> Element<'a, Message> {
@@ -484,7 +506,7 @@ impl FabricWorkspace {
                 )
             })
             .collect();
-        self.simple_grid(&COLUMNS, rows)
+        self.simple_grid("vm-networks", &COLUMNS, rows)
     }
 
     fn host_groups_grid<'a>(&'a self, fabric: &'a Fabric) -> Element<'a, Message> {
@@ -512,7 +534,7 @@ impl FabricWorkspace {
                 )
             })
             .collect();
-        self.simple_grid(&COLUMNS, rows)
+        self.simple_grid("host-groups", &COLUMNS, rows)
     }
 
     /// The details pane: the selected object's properties and, for a service, its latest job.
@@ -618,6 +640,7 @@ pub fn short_status(state: &SyncState) -> String {
 }
 
 fn service_row<'a>(
+    widths: &ColumnWidths,
     s: &'a NetworkService,
     status: Option<&ServiceStatus>,
     selected: bool,
@@ -665,19 +688,34 @@ fn service_row<'a>(
         tooltip::Position::Bottom,
     );
     let cells = vec![
-        grid::cell(s.name.clone(), SERVICE_COLUMNS[0].portion),
-        grid::cell(category_singular(s.category), SERVICE_COLUMNS[1].portion),
-        grid::cell(s.manufacturer.clone(), SERVICE_COLUMNS[2].portion),
-        grid::cell(s.model.clone(), SERVICE_COLUMNS[3].portion),
-        grid::cell(s.connection.to_string(), SERVICE_COLUMNS[4].portion),
-        grid::cell_with(status_cell, SERVICE_COLUMNS[5].portion),
+        grid::cell(
+            s.name.clone(),
+            widths.portion("services", &SERVICE_COLUMNS, 0),
+        ),
+        grid::cell(
+            category_singular(s.category),
+            widths.portion("services", &SERVICE_COLUMNS, 1),
+        ),
+        grid::cell(
+            s.manufacturer.clone(),
+            widths.portion("services", &SERVICE_COLUMNS, 2),
+        ),
+        grid::cell(
+            s.model.clone(),
+            widths.portion("services", &SERVICE_COLUMNS, 3),
+        ),
+        grid::cell(
+            s.connection.to_string(),
+            widths.portion("services", &SERVICE_COLUMNS, 4),
+        ),
+        grid::cell_with(status_cell, widths.portion("services", &SERVICE_COLUMNS, 5)),
         grid::cell(
             style::format_short_time(status.and_then(|s| s.last_end)),
-            SERVICE_COLUMNS[6].portion,
+            widths.portion("services", &SERVICE_COLUMNS, 6),
         ),
         grid::cell(
             style::format_skew(status.and_then(|s| s.skew_ms)),
-            SERVICE_COLUMNS[7].portion,
+            widths.portion("services", &SERVICE_COLUMNS, 7),
         ),
     ];
     grid::grid_row(

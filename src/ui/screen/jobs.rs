@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::fabric::model::{Fabric, Id};
 use crate::sync::status::{JobRecord, JobResult, JobTrigger, SyncCounts};
 use crate::ui::widget::chart;
-use crate::ui::widget::grid::{self, GridColumn, Sort, col};
+use crate::ui::widget::grid::{self, ColumnWidths, GridColumn, Sort, col};
 use crate::ui::widget::style::{self, Tone};
 use crate::ui::widget::virtual_list::{Step, VirtualList};
 
@@ -24,6 +24,7 @@ pub struct JobsWorkspace {
     chart_service: Option<Id>,
     /// Where the list is scrolled, so the keys can bring the selected row into view.
     list: VirtualList,
+    widths: ColumnWidths,
 }
 
 /// Syncs the chart shows.
@@ -36,6 +37,7 @@ impl Default for JobsWorkspace {
             chart_service: None,
             // Rows are one grid row apart, 1 px between them.
             list: VirtualList::new(style::ROW_HEIGHT + 1.0),
+            widths: ColumnWidths::default(),
             // Newest first, as the engine keeps them.
             sort: Sort {
                 column: START_COLUMN,
@@ -54,6 +56,7 @@ pub enum Message {
     /// Show this service's syncs in the chart.
     Chart(Id),
     Scrolled(Viewport),
+    Resize(grid::Resize),
 }
 
 /// The list's scrollable, for the keys that move the selection.
@@ -168,6 +171,7 @@ impl JobsWorkspace {
             Message::Select(id) => self.selected = Some(id),
             Message::Chart(service) => self.chart_service = Some(service),
             Message::Scrolled(v) => self.list.scrolled(v),
+            Message::Resize(r) => self.widths.update(r),
             Message::Sort(c) => {
                 // Newest first is the natural order: the first click on Start keeps it.
                 self.sort.click(c)
@@ -229,13 +233,28 @@ impl JobsWorkspace {
             .align_y(Alignment::Center);
             grid::grid_row(
                 vec![
-                    grid::cell(job.service_name.clone(), COLUMNS[0].portion),
-                    grid::cell(r.trigger(), COLUMNS[1].portion),
-                    grid::cell_with(status, COLUMNS[2].portion),
-                    grid::cell(style::format_time(Some(r.started())), COLUMNS[3].portion),
-                    grid::cell(style::format_time(job.finished), COLUMNS[4].portion),
-                    grid::cell(r.counts().changes("  ·  "), COLUMNS[5].portion),
-                    grid::cell(job.errors.len().to_string(), COLUMNS[6].portion),
+                    grid::cell(
+                        job.service_name.clone(),
+                        self.widths.portion("jobs", &COLUMNS, 0),
+                    ),
+                    grid::cell(r.trigger(), self.widths.portion("jobs", &COLUMNS, 1)),
+                    grid::cell_with(status, self.widths.portion("jobs", &COLUMNS, 2)),
+                    grid::cell(
+                        style::format_time(Some(r.started())),
+                        self.widths.portion("jobs", &COLUMNS, 3),
+                    ),
+                    grid::cell(
+                        style::format_time(job.finished),
+                        self.widths.portion("jobs", &COLUMNS, 4),
+                    ),
+                    grid::cell(
+                        r.counts().changes("  ·  "),
+                        self.widths.portion("jobs", &COLUMNS, 5),
+                    ),
+                    grid::cell(
+                        job.errors.len().to_string(),
+                        self.widths.portion("jobs", &COLUMNS, 6),
+                    ),
                 ],
                 self.selected == Some(job.id),
                 Message::Select(job.id),
@@ -269,7 +288,14 @@ impl JobsWorkspace {
         column![
             self.chart(jobs),
             container(column![
-                grid::header(&COLUMNS, self.sort, Message::Sort),
+                grid::header(
+                    "jobs",
+                    &COLUMNS,
+                    &self.widths,
+                    self.sort,
+                    Message::Sort,
+                    Message::Resize
+                ),
                 list
             ])
             .height(Length::FillPortion(3))

@@ -27,6 +27,7 @@ pub struct SettingsWorkspace {
     pub dialog: Option<RunAsDialog>,
     pub confirm_delete: Option<Id>,
     pub error: Option<String>,
+    widths: grid::ColumnWidths,
 }
 
 #[derive(Debug, Clone)]
@@ -38,6 +39,7 @@ pub enum Message {
     Delete(Id),
     ConfirmDelete(bool),
     Dialog(run_as_dialog::Message),
+    Resize(grid::Resize),
 }
 
 #[derive(Debug, Clone)]
@@ -58,6 +60,7 @@ impl SettingsWorkspace {
     fn apply(&mut self, message: Message, fabric: &Fabric) -> Option<Event> {
         match message {
             Message::Section(s) => self.section = s,
+            Message::Resize(r) => self.widths.update(r),
             Message::SelectAccount(id) => self.selected_account = Some(id),
             Message::Create => {
                 self.error = None;
@@ -153,22 +156,23 @@ impl SettingsWorkspace {
             col("Description", 3),
             col("Used By", 3),
         ];
+        let portion = |i| self.widths.portion("run-as-accounts", &COLUMNS, i);
         let mut accounts: Vec<_> = fabric.run_as_accounts.values().collect();
         accounts.sort_by(|a, b| grid::text_order(&a.name, &b.name));
         let rows = column(accounts.into_iter().map(|a| {
             let users = services_using(fabric, a.id);
             grid::grid_row(
                 vec![
-                    grid::cell(a.name.clone(), 3),
-                    grid::cell(a.user_name.clone(), 2),
-                    grid::cell(a.description.clone(), 3),
+                    grid::cell(a.name.clone(), portion(0)),
+                    grid::cell(a.user_name.clone(), portion(1)),
+                    grid::cell(a.description.clone(), portion(2)),
                     grid::cell(
                         if users.is_empty() {
                             "—".into()
                         } else {
                             users.join(", ")
                         },
-                        3,
+                        portion(3),
                     ),
                 ],
                 self.selected_account == Some(a.id),
@@ -211,9 +215,14 @@ impl SettingsWorkspace {
         }
         page = page.push(
             container(column![
-                grid::header(&COLUMNS, grid::Sort::default(), |_| Message::Section(
-                    Section::RunAsAccounts
-                )),
+                grid::header(
+                    "run-as-accounts",
+                    &COLUMNS,
+                    &self.widths,
+                    grid::Sort::default(),
+                    |_| Message::Section(Section::RunAsAccounts),
+                    Message::Resize,
+                ),
                 scrollable(rows).height(Length::Fill)
             ])
             .height(Length::Fill)

@@ -174,8 +174,8 @@ impl Admin {
                     let values = cells(fabric_ref, tab, id, &counts);
                     let cells = values
                         .into_iter()
-                        .zip(columns.iter())
-                        .map(|(v, c)| grid::cell(v, c.portion))
+                        .enumerate()
+                        .map(|(i, v)| grid::cell(v, self.widths.portion(tab.label(), columns, i)))
                         .collect();
                     container(grid::grid_row(
                         cells,
@@ -196,7 +196,14 @@ impl Admin {
         };
         column![
             container(toolbar).padding([4, 6]),
-            grid::header(columns, self.sort, Message::Sort),
+            grid::header(
+                tab.label(),
+                columns,
+                &self.widths,
+                self.sort,
+                Message::Sort,
+                Message::Resize
+            ),
             body,
             container(style::hint(format!(
                 "{} {}",

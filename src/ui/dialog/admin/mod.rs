@@ -24,7 +24,7 @@ use iced::{Element, Task};
 use crate::fabric::model::{Fabric, Id, ObjectKind, PoolScope};
 use crate::fabric::store::FabricStore;
 use crate::ui::widget::focus::{self, DialogKey};
-use crate::ui::widget::grid::{GridColumn, Sort, col};
+use crate::ui::widget::grid::{self, ColumnWidths, GridColumn, Sort, col};
 use crate::ui::widget::style;
 use crate::ui::widget::virtual_list::VirtualList;
 use delete::Deletion;
@@ -155,6 +155,8 @@ pub struct Admin {
     cache: RefCell<Option<ListCache>>,
     /// The open dialog: one at a time.
     pub dialog: Option<Dialog>,
+    /// The lists' column widths, per kind.
+    widths: ColumnWidths,
 }
 
 #[derive(Debug, Clone)]
@@ -165,6 +167,7 @@ pub enum Message {
     /// A right-click on a row: select it and ask for its context menu.
     Menu(Id),
     Sort(usize),
+    Resize(grid::Resize),
     Create,
     /// Create an object of another kind in the selected one (a pool in a site, a site in a network).
     CreateIn(Tab),
@@ -197,6 +200,7 @@ impl Default for Admin {
             list: VirtualList::new(style::ROW_HEIGHT + 1.0),
             cache: RefCell::new(None),
             dialog: None,
+            widths: ColumnWidths::default(),
         }
     }
 }
@@ -385,6 +389,7 @@ impl Admin {
                 return (self.edit(self.tab.kind(), id, fabric), None);
             }
             Message::Sort(c) => self.sort.click(c),
+            Message::Resize(r) => self.widths.update(r),
             Message::Create => return (self.create(self.tab, fabric), None),
             Message::CreateIn(tab) => return (self.create(tab, fabric), None),
             Message::Properties => {
