@@ -225,3 +225,99 @@ fn completions_and_the_manual_page_print_without_a_data_directory() {
         "{help}"
     );
 }
+
+#[test]
+fn address_grants_from_processes_at_once_never_share_an_address() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(&console(dir.path(), &["demo", "--size", "20"]));
+    let store = FabricStore::open(&dir.path().join("fabric.db")).unwrap();
+    let pool = store.fabric().ip_pools.values().next().unwrap().clone();
+    drop(store);
+    let pool_id = pool.id.to_string();
+    // Eight processes, five grants each, all at once.
+    let workers: Vec<_> = (0..8)
+        .map(|w| {
+            let data = dir.path().to_path_buf();
+            let pool = pool_id.clone();
+            std::thread::spawn(move || {
+                (0..5)
+                    .map(|i| {
+                        let holder = format!("vm-{w}-{i}/eth0");
+                        let out = console(
+                            &data,
+                            &["address", "grant", "--pool", &pool, "--to", &holder],
+                        );
+                        ok(&out).trim().to_string()
+                    })
+                    .collect::<Vec<String>>()
+            })
+        })
+        .collect();
+    let mut granted: Vec<String> = workers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    granted.sort();
+    let before = granted.len();
+    granted.dedup();
+    assert_eq!(before, 40);
+    assert_eq!(granted.len(), 40, "every process got a different address");
+    for a in &granted {
+        let a: std::net::IpAddr = a.parse().expect("an address is printed");
+        assert!(a >= pool.range_start && a <= pool.range_end);
+        assert!(!pool.settings.reserved.contains(&a) && !pool.settings.vips.contains(&a));
+    }
+
+    // The list shows them; revoking one gives it back; bad input names the field.
+    let list = ok(&console(
+        dir.path(),
+        &["address", "list", "--pool", &pool_id, "--json"],
+    ));
+    let doc: Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(doc["grants"].as_array().unwrap().len(), 40);
+    let first = granted[0].clone();
+    ok(&console(
+        dir.path(),
+        &[
+            "address",
+            "revoke",
+            "--pool",
+            &pool.name,
+            "--address",
+            &first,
+        ],
+    ));
+    let out = console(
+        dir.path(),
+        &[
+            "address",
+            "revoke",
+            "--pool",
+            &pool.name,
+            "--address",
+            &first,
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not granted"));
+    let out = console(
+        dir.path(),
+        &["address", "grant", "--pool", "No such pool", "--to", "x"],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--pool: no static IP address pool"));
+    let out = console(
+        dir.path(),
+        &[
+            "address",
+            "grant",
+            "--pool",
+            &pool_id,
+            "--to",
+            "x",
+            "--address",
+            &granted[1],
+        ],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is already granted to"));
+}

@@ -2,6 +2,7 @@
 //! data directory. Each command group has its own module with a function
 //! `fn(&DataPaths, Args) -> ExitCode`; the work itself is in `crate::ops`.
 
+pub mod address;
 mod console;
 pub mod fabric;
 pub mod run_as;
@@ -33,6 +34,7 @@ Examples:
       --connection ipam1.contoso.com:48885 --run-as \"IPAM svc\" --all-host-groups
   fabric-console sync --service ipam1 --dry-run   print what a sync would change
   fabric-console sync --follow                    keep both sides in sync until interrupted
+  fabric-console address grant --pool Web-Pool --to web-01/eth0   hand out the next free address
   fabric-console completions bash > /etc/bash_completion.d/fabric-console
   fabric-console man | man -l -";
 
@@ -83,6 +85,9 @@ pub enum Command {
     RunAs(run_as::RunAsCommand),
     /// Sync now with every network service (or one), printing the plan and progress.
     Sync(sync::SyncArgs),
+    /// Grant, revoke or list addresses of the static IP address pools.
+    #[command(subcommand)]
+    Address(address::AddressCommand),
     /// Print a shell completion script to standard output.
     Completions {
         /// The shell: bash, zsh, fish, elvish or powershell.
@@ -214,6 +219,7 @@ pub fn run(command: Option<Command>, paths: &DataPaths) -> ExitCode {
         Some(Command::Service(cmd)) => service::run(paths, cmd),
         Some(Command::RunAs(cmd)) => run_as::run(paths, cmd),
         Some(Command::Sync(args)) => sync::run(paths, args),
+        Some(Command::Address(cmd)) => address::run(paths, cmd),
         Some(Command::Completions { shell }) => print_bytes(Ok(completions(shell))),
         Some(Command::Man { dir }) => man(dir.as_deref()),
     }

@@ -16,6 +16,11 @@ use super::model::{
 };
 use super::validate::{ValidationError, validate_fabric};
 
+mod grants;
+pub use grants::{
+    Consumer, Grant, GrantCounts, GrantError, GrantRequest, MAX_HOLDER, choose as choose_address,
+};
+
 /// How long a writer waits for another process holding the database before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -35,6 +40,15 @@ const MIGRATIONS: &[&str] = &["
     CREATE INDEX changes_by_revision ON changes (revision);
     INSERT INTO meta (key, value)
         SELECT 'changes_from', CAST(value AS INTEGER) + 1 FROM meta WHERE key = 'revision';
+", "
+    CREATE TABLE address_grants (
+        pool TEXT NOT NULL,
+        address TEXT NOT NULL,
+        holder TEXT NOT NULL,
+        consumer TEXT NOT NULL,
+        granted_at TEXT NOT NULL,
+        PRIMARY KEY (pool, address)
+    ) WITHOUT ROWID;
 "];
 
 /// How many revisions of the change log are kept; a sync that agreed longer ago plans in full.
@@ -87,6 +101,31 @@ pub enum StoreError {
     SubnetChange,
     #[error("The fabric database task stopped unexpectedly: {0}. Try again.")]
     Task(String),
+    #[error("{}", stranded_message(.pool, .grants))]
+    GrantsStranded {
+        pool: String,
+        grants: Vec<(std::net::IpAddr, String)>,
+    },
+}
+
+fn stranded_message(pool: &str, grants: &[(std::net::IpAddr, String)]) -> String {
+    let shown: Vec<String> = grants
+        .iter()
+        .take(5)
+        .map(|(a, holder)| format!("{a} ({holder})"))
+        .collect();
+    let more = grants.len().saturating_sub(shown.len());
+    format!(
+        "The change was not saved: the pool {pool} has granted {}{} that the new range or reserved list would leave out. Revoke {} first, or keep {} in the range.",
+        shown.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        },
+        if grants.len() == 1 { "it" } else { "them" },
+        if grants.len() == 1 { "it" } else { "them" },
+    )
 }
 
 fn invalid_message(errors: &[ValidationError]) -> String {
@@ -344,6 +383,20 @@ impl FabricStore {
                 FabricChange::Delete(kind, id) => (*kind, *id),
             })
             .collect();
+        // A pool edit never strands an address granted from it.
+        for &(kind, id) in &touched {
+            if kind == ObjectKind::IpPool
+                && let Some(pool) = next.ip_pools.get(&id)
+            {
+                let stranded = grants::stranded(&tx, pool)?;
+                if !stranded.is_empty() {
+                    return Err(StoreError::GrantsStranded {
+                        pool: pool.name.clone(),
+                        grants: stranded,
+                    });
+                }
+            }
+        }
         for &(kind, id) in &touched {
             log_change(&tx, stored_revision + 1, Some((kind, id)))?;
         }
@@ -362,6 +415,10 @@ impl FabricStore {
                         &format!("DELETE FROM {table} WHERE id = ?1"),
                         [id.to_string()],
                     )?;
+                    // A deleted pool takes its grants with it.
+                    if kind == ObjectKind::IpPool {
+                        grants::forget_pool(&tx, id)?;
+                    }
                 }
             }
         }
@@ -386,6 +443,7 @@ impl FabricStore {
             write_row(&tx, row.table, &row)?;
         }
         log_change(&tx, stored_revision + 1, None)?;
+        grants::forget_orphans(&tx)?;
         commit_revision(tx, stored_revision, revision)?;
         self.mark_whole();
         Ok(self.publish(fabric))

@@ -1,0 +1,648 @@
+//! Addresses granted from static IP address pools, as the virtual-machine manager hands them out:
+//! the next free address of a pool (or a chosen one) to a named consumer — a VM's network
+//! adapter, a host, or a load balancer's VIP from the pool's VIP set.
+//!
+//! Grants live in the fabric database beside the pools (table `address_grants`, one row per
+//! pool and address). A grant is chosen and written in one immediate transaction, and the
+//! (pool, address) key refuses a second row, so two grants never hand out the same address,
+//! also when several processes share the data directory.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use serde::{Deserialize, Serialize};
+
+use super::{FabricStore, StoreError};
+use crate::fabric::model::{Id, IpPool};
+
+crate::labelled_enum! {
+    /// What an address is granted to.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Consumer {
+        VmAdapter => "VM network adapter",
+        Host => "Host",
+        Vip => "Load-balancer VIP",
+    }
+}
+
+/// One address handed out from a pool.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    pub pool: Id,
+    pub address: IpAddr,
+    /// Who holds it: a VM and adapter ("web-01/eth0"), a host name, a VIP's service name.
+    pub holder: String,
+    pub consumer: Consumer,
+    pub granted_at: DateTime<Utc>,
+}
+
+/// What a grant asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantRequest {
+    pub pool: Id,
+    /// A specific address, or `None` for the pool's next free one.
+    pub address: Option<IpAddr>,
+    pub holder: String,
+    pub consumer: Consumer,
+}
+
+/// Longest holder name kept.
+pub const MAX_HOLDER: usize = 200;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GrantError {
+    #[error("No static IP address pool has the id {0}. Choose a pool that exists.")]
+    NoSuchPool(Id),
+    #[error("Holder: name who gets the address (a VM and adapter, a host, a VIP's service).")]
+    NoHolder,
+    #[error("Holder: at most {MAX_HOLDER} characters.")]
+    HolderTooLong,
+    #[error(
+        "Address: {address} is outside the pool {pool}'s range {start} – {end}. Choose an address in the range or leave it empty for the next free one."
+    )]
+    OutsideRange {
+        address: IpAddr,
+        pool: String,
+        start: IpAddr,
+        end: IpAddr,
+    },
+    #[error(
+        "Address: {address} is reserved in the pool {pool} and is never granted. Choose another address."
+    )]
+    Reserved { address: IpAddr, pool: String },
+    #[error(
+        "Address: {address} is one of the pool {pool}'s VIP addresses; only a load-balancer VIP gets it. Choose another address or grant it as a VIP."
+    )]
+    VipAddress { address: IpAddr, pool: String },
+    #[error(
+        "Address: {address} is not one of the pool {pool}'s VIP addresses. A load-balancer VIP comes from the pool's VIP set; add the address to it in the pool's properties."
+    )]
+    NotAVip { address: IpAddr, pool: String },
+    #[error(
+        "Address: {address} in the pool {pool} is already granted to {holder}. Choose another address or revoke that grant first."
+    )]
+    Taken {
+        address: IpAddr,
+        pool: String,
+        holder: String,
+    },
+    #[error(
+        "The pool {pool} has no free {what} left ({granted} granted, {reserved} reserved, {vips} VIPs of {total} addresses). Revoke a grant, widen the range or use another pool."
+    )]
+    Exhausted {
+        pool: String,
+        what: &'static str,
+        granted: u128,
+        reserved: u128,
+        vips: u128,
+        total: u128,
+    },
+    #[error("Address: {address} is not granted from the pool {pool}; nothing was revoked.")]
+    NotGranted { address: IpAddr, pool: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for GrantError {
+    fn from(e: rusqlite::Error) -> Self {
+        GrantError::Store(StoreError::Sqlite(e))
+    }
+}
+
+fn number(a: IpAddr) -> u128 {
+    match a {
+        IpAddr::V4(v) => u128::from(u32::from(v)),
+        IpAddr::V6(v) => u128::from(v),
+    }
+}
+
+fn address_of(n: u128, v4: bool) -> IpAddr {
+    if v4 {
+        IpAddr::V4(std::net::Ipv4Addr::from(n as u32))
+    } else {
+        IpAddr::V6(std::net::Ipv6Addr::from(n))
+    }
+}
+
+fn in_range(pool: &IpPool, a: &IpAddr) -> bool {
+    a.is_ipv4() == pool.range_start.is_ipv4() && *a >= pool.range_start && *a <= pool.range_end
+}
+
+/// The address a request gets from `pool` with `granted` already handed out, or why none.
+/// Reserved addresses are never granted; VIP addresses go only to VIPs, and VIPs only get VIP
+/// addresses.
+pub fn choose(
+    pool: &IpPool,
+    granted: &HashMap<IpAddr, String>,
+    request: &GrantRequest,
+) -> Result<IpAddr, GrantError> {
+    let name = || pool.name.clone();
+    let reserved = &pool.settings.reserved;
+    let vips = &pool.settings.vips;
+    if let Some(address) = request.address {
+        if !in_range(pool, &address) {
+            return Err(GrantError::OutsideRange {
+                address,
+                pool: name(),
+                start: pool.range_start,
+                end: pool.range_end,
+            });
+        }
+        if reserved.contains(&address) {
+            return Err(GrantError::Reserved {
+                address,
+                pool: name(),
+            });
+        }
+        match (request.consumer, vips.contains(&address)) {
+            (Consumer::Vip, false) => {
+                return Err(GrantError::NotAVip {
+                    address,
+                    pool: name(),
+                });
+            }
+            (Consumer::VmAdapter | Consumer::Host, true) => {
+                return Err(GrantError::VipAddress {
+                    address,
+                    pool: name(),
+                });
+            }
+            _ => {}
+        }
+        if let Some(holder) = granted.get(&address) {
+            return Err(GrantError::Taken {
+                address,
+                pool: name(),
+                holder: holder.clone(),
+            });
+        }
+        return Ok(address);
+    }
+    let free = |a: &IpAddr| !granted.contains_key(a) && !reserved.contains(a);
+    let found = if request.consumer == Consumer::Vip {
+        vips.iter()
+            .filter(|a| in_range(pool, a))
+            .find(|a| free(a))
+            .copied()
+    } else {
+        // The lowest address that is neither reserved, a VIP nor granted. Each address skipped
+        // is one of those, so the walk is at most as long as they are many.
+        let v4 = pool.range_start.is_ipv4();
+        let (start, end) = (number(pool.range_start), number(pool.range_end));
+        let mut n = start;
+        let mut found = None;
+        while n <= end {
+            let a = address_of(n, v4);
+            if free(&a) && !vips.contains(&a) {
+                found = Some(a);
+                break;
+            }
+            match n.checked_add(1) {
+                Some(next) => n = next,
+                None => break,
+            }
+        }
+        found
+    };
+    found.ok_or_else(|| {
+        let total = if pool.range_end >= pool.range_start {
+            number(pool.range_end) - number(pool.range_start) + 1
+        } else {
+            0
+        };
+        GrantError::Exhausted {
+            pool: name(),
+            what: if request.consumer == Consumer::Vip {
+                "VIP address"
+            } else {
+                "address"
+            },
+            granted: granted.len() as u128,
+            reserved: reserved.iter().filter(|a| in_range(pool, a)).count() as u128,
+            vips: vips.iter().filter(|a| in_range(pool, a)).count() as u128,
+            total,
+        }
+    })
+}
+
+fn check_holder(holder: &str) -> Result<String, GrantError> {
+    let holder = holder.trim();
+    if holder.is_empty() {
+        return Err(GrantError::NoHolder);
+    }
+    if holder.chars().count() > MAX_HOLDER {
+        return Err(GrantError::HolderTooLong);
+    }
+    Ok(holder.to_string())
+}
+
+fn read_pool(conn: &rusqlite::Connection, pool: Id) -> Result<IpPool, GrantError> {
+    let body: Option<String> = conn
+        .query_row(
+            "SELECT body FROM ip_pools WHERE id = ?1",
+            [pool.to_string()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let body = body.ok_or(GrantError::NoSuchPool(pool))?;
+    serde_json::from_str(&body).map_err(|e| {
+        GrantError::Store(StoreError::Damaged {
+            kind: crate::fabric::model::ObjectKind::IpPool,
+            id: pool.to_string(),
+            message: e.to_string(),
+        })
+    })
+}
+
+fn granted_in(
+    conn: &rusqlite::Connection,
+    pool: Id,
+) -> Result<HashMap<IpAddr, String>, GrantError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT address, holder FROM address_grants WHERE pool = ?1")?;
+    let rows = stmt.query_map([pool.to_string()], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut out = HashMap::new();
+    for row in rows {
+        let (address, holder) = row?;
+        if let Ok(a) = address.parse() {
+            out.insert(a, holder);
+        }
+    }
+    Ok(out)
+}
+
+fn grant_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Grant>> {
+    let pool: String = row.get(0)?;
+    let address: String = row.get(1)?;
+    let consumer: String = row.get(3)?;
+    let granted_at: String = row.get(4)?;
+    Ok((|| {
+        Some(Grant {
+            pool: pool.parse().ok()?,
+            address: address.parse().ok()?,
+            holder: row.get(2).ok()?,
+            consumer: serde_json::from_value(serde_json::Value::String(consumer)).ok()?,
+            granted_at: granted_at.parse().ok()?,
+        })
+    })())
+}
+
+fn consumer_text(c: Consumer) -> String {
+    serde_json::to_value(c)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// How many addresses of each pool are granted.
+pub type GrantCounts = HashMap<Id, u64>;
+
+impl FabricStore {
+    /// Grants an address: the pool's next free one, or the one asked for. Chosen and written
+    /// in one immediate transaction, so concurrent grants (in this or another process) never
+    /// get the same address.
+    pub fn grant(&self, request: &GrantRequest) -> Result<Grant, GrantError> {
+        let holder = check_holder(&request.holder)?;
+        let mut state = self.lock();
+        let tx = state
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let pool = read_pool(&tx, request.pool)?;
+        let granted = granted_in(&tx, request.pool)?;
+        let address = choose(&pool, &granted, request)?;
+        let grant = Grant {
+            pool: request.pool,
+            address,
+            holder,
+            consumer: request.consumer,
+            granted_at: Utc::now(),
+        };
+        tx.execute(
+            "INSERT INTO address_grants (pool, address, holder, consumer, granted_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                grant.pool.to_string(),
+                grant.address.to_string(),
+                grant.holder,
+                consumer_text(grant.consumer),
+                grant.granted_at.to_rfc3339(),
+            ],
+        )?;
+        tx.commit()?;
+        Ok(grant)
+    }
+
+    /// Revokes the grant of `address` from `pool`; says so when there is none.
+    pub fn revoke(&self, pool: Id, address: IpAddr) -> Result<Grant, GrantError> {
+        let mut state = self.lock();
+        let tx = state
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let found = tx
+            .query_row(
+                "SELECT pool, address, holder, consumer, granted_at FROM address_grants
+                 WHERE pool = ?1 AND address = ?2",
+                params![pool.to_string(), address.to_string()],
+                grant_of,
+            )
+            .optional()?
+            .flatten();
+        let Some(grant) = found else {
+            let name = read_pool(&tx, pool)
+                .map(|p| p.name)
+                .unwrap_or_else(|_| pool.to_string());
+            return Err(GrantError::NotGranted {
+                address,
+                pool: name,
+            });
+        };
+        tx.execute(
+            "DELETE FROM address_grants WHERE pool = ?1 AND address = ?2",
+            params![pool.to_string(), address.to_string()],
+        )?;
+        tx.commit()?;
+        Ok(grant)
+    }
+
+    /// The grants of one pool, or of every pool, in address order.
+    pub fn grants(&self, pool: Option<Id>) -> Result<Vec<Grant>, StoreError> {
+        let state = self.lock();
+        let mut stmt = state.conn.prepare_cached(
+            "SELECT pool, address, holder, consumer, granted_at FROM address_grants
+             WHERE ?1 IS NULL OR pool = ?1",
+        )?;
+        let rows = stmt.query_map([pool.map(|p| p.to_string())], grant_of)?;
+        let mut out = Vec::new();
+        for row in rows {
+            if let Some(g) = row? {
+                out.push(g);
+            }
+        }
+        out.sort_by_key(|g| (g.pool, g.address));
+        Ok(out)
+    }
+
+    /// How many addresses each pool has granted.
+    pub fn grant_counts(&self) -> Result<GrantCounts, StoreError> {
+        let state = self.lock();
+        let mut stmt = state
+            .conn
+            .prepare_cached("SELECT pool, COUNT(*) FROM address_grants GROUP BY pool")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        let mut out = GrantCounts::new();
+        for row in rows {
+            let (pool, n) = row?;
+            if let Ok(id) = pool.parse() {
+                out.insert(id, n.max(0) as u64);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Grants a pool edit would strand: addresses outside the new range or now reserved, with
+/// their holders. Checked before a pool is saved.
+pub(super) fn stranded(
+    conn: &rusqlite::Connection,
+    pool: &IpPool,
+) -> Result<Vec<(IpAddr, String)>, StoreError> {
+    let granted = granted_in(conn, pool.id).map_err(|e| match e {
+        GrantError::Store(s) => s,
+        other => StoreError::Task(other.to_string()),
+    })?;
+    let mut out: Vec<(IpAddr, String)> = granted
+        .into_iter()
+        .filter(|(a, _)| !in_range(pool, a) || pool.settings.reserved.contains(a))
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// Forgets the grants of a deleted pool.
+pub(super) fn forget_pool(conn: &rusqlite::Connection, pool: Id) -> Result<(), StoreError> {
+    conn.execute(
+        "DELETE FROM address_grants WHERE pool = ?1",
+        [pool.to_string()],
+    )?;
+    Ok(())
+}
+
+/// Forgets the grants of pools that no longer exist (after an import).
+pub(super) fn forget_orphans(conn: &rusqlite::Connection) -> Result<(), StoreError> {
+    conn.execute(
+        "DELETE FROM address_grants WHERE pool NOT IN (SELECT id FROM ip_pools)",
+        [],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fabric::demo::demo_fabric;
+    use crate::fabric::model::{FabricChange, FabricObject, ObjectKind};
+
+    /// A store holding a demo fabric whose first pool is 10.9.0.10 – 10.9.0.19 with .10
+    /// reserved and .18, .19 VIPs.
+    fn store_with_pool() -> (FabricStore, IpPool) {
+        let store = FabricStore::open_in_memory().unwrap();
+        let fabric = demo_fabric(20, 2);
+        store.replace_all(fabric.clone()).unwrap();
+        let mut pool = fabric.ip_pools.values().next().unwrap().clone();
+        // Keep the range inside the pool's /24 subnet: .10 – .19.
+        let base = match pool.range_start {
+            IpAddr::V4(v) => u32::from(v) & !0xff,
+            IpAddr::V6(_) => unreachable!("demo pools are IPv4"),
+        };
+        let at = |n: u32| IpAddr::V4(std::net::Ipv4Addr::from(base + n));
+        pool.range_start = at(10);
+        pool.range_end = at(19);
+        pool.settings.reserved = [at(10)].into();
+        pool.settings.vips = [at(18), at(19)].into();
+        store
+            .apply(&[FabricChange::Put(FabricObject::IpPool(pool.clone()))])
+            .unwrap();
+        (store, pool)
+    }
+
+    fn request(pool: &IpPool, address: Option<IpAddr>, consumer: Consumer) -> GrantRequest {
+        GrantRequest {
+            pool: pool.id,
+            address,
+            holder: "web-01/eth0".into(),
+            consumer,
+        }
+    }
+
+    #[test]
+    fn the_next_free_address_skips_reserved_vips_and_grants() {
+        let (store, pool) = store_with_pool();
+        let at = |n: u8| {
+            let IpAddr::V4(s) = pool.range_start else {
+                unreachable!()
+            };
+            let o = s.octets();
+            IpAddr::V4(std::net::Ipv4Addr::new(o[0], o[1], o[2], n))
+        };
+        let mut got = Vec::new();
+        for _ in 0..7 {
+            got.push(
+                store
+                    .grant(&request(&pool, None, Consumer::VmAdapter))
+                    .unwrap()
+                    .address,
+            );
+        }
+        assert_eq!(got, (11..=17).map(at).collect::<Vec<_>>());
+        // The VIPs are left; only a VIP gets them.
+        let err = store
+            .grant(&request(&pool, None, Consumer::Host))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains(
+                "has no free address left (7 granted, 1 reserved, 2 VIPs of 10 addresses)"
+            ),
+            "{err}"
+        );
+        assert_eq!(
+            store
+                .grant(&request(&pool, None, Consumer::Vip))
+                .unwrap()
+                .address,
+            at(18)
+        );
+        assert_eq!(
+            store
+                .grant(&request(&pool, None, Consumer::Vip))
+                .unwrap()
+                .address,
+            at(19)
+        );
+        let err = store
+            .grant(&request(&pool, None, Consumer::Vip))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("no free VIP address left"),
+            "{err}"
+        );
+        // Revoking frees the address for the next grant.
+        let revoked = store.revoke(pool.id, at(13)).unwrap();
+        assert_eq!(revoked.holder, "web-01/eth0");
+        assert_eq!(
+            store
+                .grant(&request(&pool, None, Consumer::Host))
+                .unwrap()
+                .address,
+            at(13)
+        );
+        let err = store.revoke(pool.id, at(10)).unwrap_err();
+        assert!(matches!(err, GrantError::NotGranted { .. }), "{err}");
+        assert_eq!(store.grants(Some(pool.id)).unwrap().len(), 9);
+        assert_eq!(store.grant_counts().unwrap().get(&pool.id), Some(&9));
+    }
+
+    #[test]
+    fn a_specific_address_follows_the_rules() {
+        let (store, pool) = store_with_pool();
+        let IpAddr::V4(s) = pool.range_start else {
+            unreachable!()
+        };
+        let o = s.octets();
+        let at = |n: u8| IpAddr::V4(std::net::Ipv4Addr::new(o[0], o[1], o[2], n));
+        let ask = |address: u8, consumer| store.grant(&request(&pool, Some(at(address)), consumer));
+        assert!(matches!(
+            ask(10, Consumer::Host),
+            Err(GrantError::Reserved { .. })
+        ));
+        assert!(matches!(
+            ask(9, Consumer::Host),
+            Err(GrantError::OutsideRange { .. })
+        ));
+        assert!(matches!(
+            ask(18, Consumer::Host),
+            Err(GrantError::VipAddress { .. })
+        ));
+        assert!(matches!(
+            ask(12, Consumer::Vip),
+            Err(GrantError::NotAVip { .. })
+        ));
+        assert_eq!(ask(15, Consumer::VmAdapter).unwrap().address, at(15));
+        let err = ask(15, Consumer::Host).unwrap_err();
+        assert!(
+            err.to_string().contains("already granted to web-01/eth0"),
+            "{err}"
+        );
+        assert_eq!(ask(18, Consumer::Vip).unwrap().address, at(18));
+        let mut blank = request(&pool, None, Consumer::Host);
+        blank.holder = "  ".into();
+        assert!(matches!(store.grant(&blank), Err(GrantError::NoHolder)));
+        let mut missing = request(&pool, None, Consumer::Host);
+        missing.pool = uuid::Uuid::new_v4();
+        assert!(matches!(
+            store.grant(&missing),
+            Err(GrantError::NoSuchPool(_))
+        ));
+    }
+
+    #[test]
+    fn a_pool_edit_never_strands_a_grant_and_a_deleted_pool_forgets_its_grants() {
+        let (store, pool) = store_with_pool();
+        let g = store.grant(&request(&pool, None, Consumer::Host)).unwrap();
+        let mut narrower = pool.clone();
+        narrower.settings.reserved.insert(g.address);
+        let err = store
+            .apply(&[FabricChange::Put(FabricObject::IpPool(narrower))])
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(&format!("{} (web-01/eth0)", g.address)),
+            "{err}"
+        );
+        assert_eq!(store.fabric().ip_pools[&pool.id], pool, "nothing was saved");
+        store
+            .apply(&[FabricChange::Delete(ObjectKind::IpPool, pool.id)])
+            .unwrap();
+        assert!(store.grants(Some(pool.id)).unwrap().is_empty());
+    }
+
+    #[test]
+    fn grants_from_two_connections_at_once_never_share_an_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fabric.db");
+        let first = FabricStore::open(&path).unwrap();
+        let fabric = demo_fabric(20, 2);
+        first.replace_all(fabric.clone()).unwrap();
+        let pool = fabric.ip_pools.values().next().unwrap().clone();
+        let second = FabricStore::open(&path).unwrap();
+        let grant_many = |store: FabricStore, holder: &'static str| {
+            let pool = pool.id;
+            std::thread::spawn(move || {
+                (0..40)
+                    .map(|i| {
+                        store
+                            .grant(&GrantRequest {
+                                pool,
+                                address: None,
+                                holder: format!("{holder}-{i}"),
+                                consumer: Consumer::VmAdapter,
+                            })
+                            .unwrap()
+                            .address
+                    })
+                    .collect::<Vec<_>>()
+            })
+        };
+        let a = grant_many(first.clone(), "a");
+        let b = grant_many(second, "b");
+        let mut all = a.join().unwrap();
+        all.extend(b.join().unwrap());
+        let distinct: std::collections::BTreeSet<_> = all.iter().collect();
+        assert_eq!(distinct.len(), 80);
+        assert_eq!(first.grants(Some(pool.id)).unwrap().len(), 80);
+    }
+}
