@@ -94,26 +94,32 @@ fn find_pool<'a>(fabric: &'a Fabric, wanted: &str) -> Result<&'a IpPool, String>
     }
 }
 
-fn print_grants(fabric: &Fabric, grants: &[Grant]) {
-    println!(
-        "{:<40} {:<39} {:<20} {:<28} GRANTED",
+/// The table of grants. A reader that stops early (`| head`) ends the listing quietly.
+fn print_grants(fabric: &Fabric, grants: &[Grant]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    writeln!(
+        out,
+        "{:<40} {:<39} {:<20} {:<32} GRANTED",
         "POOL", "ADDRESS", "AS", "HOLDER"
-    );
+    )?;
     for g in grants {
         let pool = fabric
             .ip_pools
             .get(&g.pool)
             .map(|p| p.name.as_str())
             .unwrap_or("(removed)");
-        println!(
-            "{:<40} {:<39} {:<20} {:<28} {}",
+        writeln!(
+            out,
+            "{:<40} {:<39} {:<20} {:<32} {}",
             pool,
             g.address,
             g.consumer.label(),
             g.holder,
             g.granted_at.format("%Y-%m-%d %H:%M:%S")
-        );
+        )?;
     }
+    out.flush()
 }
 
 pub(super) fn run(paths: &DataPaths, cmd: AddressCommand) -> ExitCode {
@@ -175,8 +181,10 @@ pub(super) fn run(paths: &DataPaths, cmd: AddressCommand) -> ExitCode {
                     "{}",
                     serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".into())
                 );
-            } else {
-                print_grants(&fabric, &grants);
+            } else if let Err(e) = print_grants(&fabric, &grants)
+                && e.kind() != std::io::ErrorKind::BrokenPipe
+            {
+                return fail(format!("could not write to standard output: {e}"));
             }
             ExitCode::SUCCESS
         }

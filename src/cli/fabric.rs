@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::{fail, open_store};
-use crate::fabric::demo::demo_fabric;
+use crate::fabric::demo::{demo_fabric, demo_grants};
 use crate::fabric::exchange::{export_json, import_json};
 use crate::fabric::model::Fabric;
 use crate::fabric::validate::validate_fabric;
@@ -188,8 +188,12 @@ pub(super) fn demo(paths: &DataPaths, args: DemoArgs) -> ExitCode {
     let fabric = demo_fabric(args.size as usize, args.seed);
     match store.replace_all(fabric) {
         Ok(f) => {
+            let grants = match store.grant_batch(&demo_grants(&f, args.seed)) {
+                Ok(g) => g.len(),
+                Err(e) => return fail(e),
+            };
             println!(
-                "Filled {} with a demo fabric (size {}, seed {}): {}.",
+                "Filled {} with a demo fabric (size {}, seed {}): {}, {grants} addresses granted.",
                 paths.fabric_db().display(),
                 args.size,
                 args.seed,

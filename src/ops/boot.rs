@@ -162,9 +162,15 @@ pub async fn start_console(
     paths.create_dirs().map_err(|e| store_err(&e))?;
     let store = open_store(paths).map_err(|e| store_err(&e))?;
     if demo {
-        store
+        let fabric = store
             .replace_all_async(crate::fabric::demo::demo_fabric(demo_size(), DEMO_SEED))
             .await
+            .map_err(|e| store_err(&e))?;
+        let requests = crate::fabric::demo::demo_grants(&fabric, DEMO_SEED);
+        let granting = store.clone();
+        tokio::task::spawn_blocking(move || granting.grant_batch(&requests))
+            .await
+            .map_err(|e| store_err(&e))?
             .map_err(|e| store_err(&e))?;
     }
     // The demo's server gets any free port and never moves the real fabric's services.

@@ -139,6 +139,17 @@ pub fn choose(
     granted: &HashMap<IpAddr, String>,
     request: &GrantRequest,
 ) -> Result<IpAddr, GrantError> {
+    choose_from(pool, granted, request, None)
+}
+
+/// [`choose`], with the next free address searched from `hint` on: every address of the range
+/// below it is known to be taken (a batch of grants from one pool walks the range once).
+fn choose_from(
+    pool: &IpPool,
+    granted: &HashMap<IpAddr, String>,
+    request: &GrantRequest,
+    hint: Option<u128>,
+) -> Result<IpAddr, GrantError> {
     let name = || pool.name.clone();
     let reserved = &pool.settings.reserved;
     let vips = &pool.settings.vips;
@@ -192,7 +203,7 @@ pub fn choose(
         // is one of those, so the walk is at most as long as they are many.
         let v4 = pool.range_start.is_ipv4();
         let (start, end) = (number(pool.range_start), number(pool.range_end));
-        let mut n = start;
+        let mut n = hint.map_or(start, |h| h.max(start));
         let mut found = None;
         while n <= end {
             let a = address_of(n, v4);
@@ -335,6 +346,58 @@ impl FabricStore {
         )?;
         tx.commit()?;
         Ok(grant)
+    }
+
+    /// Grants every request in one transaction: all of them, or none when one cannot be
+    /// granted (the error says which). For bulk work: the demo, an import of grants.
+    pub fn grant_batch(&self, requests: &[GrantRequest]) -> Result<Vec<Grant>, GrantError> {
+        let mut state = self.lock();
+        let tx = state
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut pools: HashMap<Id, (IpPool, HashMap<IpAddr, String>, Option<u128>)> =
+            HashMap::new();
+        let now = Utc::now();
+        let mut out = Vec::with_capacity(requests.len());
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO address_grants (pool, address, holder, consumer, granted_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for request in requests {
+                let holder = check_holder(&request.holder)?;
+                if !pools.contains_key(&request.pool) {
+                    let pool = read_pool(&tx, request.pool)?;
+                    let granted = granted_in(&tx, request.pool)?;
+                    pools.insert(request.pool, (pool, granted, None));
+                }
+                let (pool, granted, hint) = pools.get_mut(&request.pool).expect("just read");
+                let next_free = request.address.is_none() && request.consumer != Consumer::Vip;
+                let address =
+                    choose_from(pool, granted, request, if next_free { *hint } else { None })?;
+                if next_free {
+                    *hint = Some(number(address) + 1);
+                }
+                granted.insert(address, holder.clone());
+                let grant = Grant {
+                    pool: request.pool,
+                    address,
+                    holder,
+                    consumer: request.consumer,
+                    granted_at: now,
+                };
+                insert.execute(params![
+                    grant.pool.to_string(),
+                    grant.address.to_string(),
+                    grant.holder,
+                    consumer_text(grant.consumer),
+                    grant.granted_at.to_rfc3339(),
+                ])?;
+                out.push(grant);
+            }
+        }
+        tx.commit()?;
+        Ok(out)
     }
 
     /// Revokes the grant of `address` from `pool`; says so when there is none.
@@ -608,6 +671,39 @@ mod tests {
             .apply(&[FabricChange::Delete(ObjectKind::IpPool, pool.id)])
             .unwrap();
         assert!(store.grants(Some(pool.id)).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_batch_grants_all_or_nothing() {
+        let (store, pool) = store_with_pool();
+        let many = |n: usize| {
+            (0..n)
+                .map(|i| GrantRequest {
+                    holder: format!("vm-{i}"),
+                    ..request(&pool, None, Consumer::VmAdapter)
+                })
+                .collect::<Vec<_>>()
+        };
+        // Seven plain addresses are free: eight fail as a whole.
+        assert!(matches!(
+            store.grant_batch(&many(8)),
+            Err(GrantError::Exhausted { .. })
+        ));
+        assert!(
+            store.grants(None).unwrap().is_empty(),
+            "nothing was granted"
+        );
+        let granted = store.grant_batch(&many(7)).unwrap();
+        let single: Vec<IpAddr> = granted.iter().map(|g| g.address).collect();
+        let mut sorted = single.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 7);
+        assert!(
+            single
+                .iter()
+                .all(|a| !pool.settings.reserved.contains(a) && !pool.settings.vips.contains(a))
+        );
     }
 
     #[test]
