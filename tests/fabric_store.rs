@@ -1,6 +1,7 @@
 //! The fabric store through the real binary: demo → export → import elsewhere → export again, and a
 //! bad import that must change nothing and list every problem.
 
+use std::net::IpAddr;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -231,7 +232,25 @@ fn address_grants_from_processes_at_once_never_share_an_address() {
     let dir = tempfile::tempdir().unwrap();
     ok(&console(dir.path(), &["demo", "--size", "20"]));
     let store = FabricStore::open(&dir.path().join("fabric.db")).unwrap();
-    let pool = store.fabric().ip_pools.values().next().unwrap().clone();
+    // The demo granted addresses already: take an IPv4 pool with room for 40 more.
+    let counts = store.grant_counts().unwrap();
+    let already = store.grants(None).unwrap();
+    let pool = store
+        .fabric()
+        .ip_pools
+        .values()
+        .find(|p| {
+            let (IpAddr::V4(a), IpAddr::V4(b)) = (p.range_start, p.range_end) else {
+                return false;
+            };
+            let total = u64::from(u32::from(b) - u32::from(a) + 1);
+            let set_aside = (p.settings.reserved.len() + p.settings.vips.len()) as u64;
+            let granted = counts.get(&p.id).map_or(0, |c| c.plain + c.vips);
+            total.saturating_sub(set_aside + granted) >= 40
+        })
+        .expect("a demo pool with 40 free addresses")
+        .clone();
+    let demo_granted = already.iter().filter(|g| g.pool == pool.id).count();
     drop(store);
     let pool_id = pool.id.to_string();
     // Eight processes, five grants each, all at once.
@@ -263,7 +282,11 @@ fn address_grants_from_processes_at_once_never_share_an_address() {
     assert_eq!(before, 40);
     assert_eq!(granted.len(), 40, "every process got a different address");
     for a in &granted {
-        let a: std::net::IpAddr = a.parse().expect("an address is printed");
+        let a: IpAddr = a.parse().expect("an address is printed");
+        assert!(
+            !already.iter().any(|g| g.pool == pool.id && g.address == a),
+            "never an address the demo granted"
+        );
         assert!(a >= pool.range_start && a <= pool.range_end);
         assert!(!pool.settings.reserved.contains(&a) && !pool.settings.vips.contains(&a));
     }
@@ -274,7 +297,7 @@ fn address_grants_from_processes_at_once_never_share_an_address() {
         &["address", "list", "--pool", &pool_id, "--json"],
     ));
     let doc: Value = serde_json::from_str(&list).unwrap();
-    assert_eq!(doc["grants"].as_array().unwrap().len(), 40);
+    assert_eq!(doc["grants"].as_array().unwrap().len(), demo_granted + 40);
     let first = granted[0].clone();
     ok(&console(
         dir.path(),

@@ -801,8 +801,14 @@ impl Screen {
     fn interact<T>(&mut self, f: impl FnOnce(&mut Simulator<'_, admin::Message>) -> T) -> T {
         let fabric = self.fabric.clone();
         let (out, messages) = {
-            let mut layers: Vec<Element<'_, admin::Message>> =
-                vec![self.admin.list(&fabric, &Tab::ALL)];
+            // The list above its details pane, as the Fabric workspace shows them.
+            let mut layers: Vec<Element<'_, admin::Message>> = vec![
+                iced::widget::column![
+                    self.admin.list(&fabric, &Tab::ALL),
+                    self.admin.details(&fabric)
+                ]
+                .into(),
+            ];
             if let Some(m) = self.admin.modal(&fabric) {
                 layers = vec![m];
             }
@@ -1454,4 +1460,97 @@ fn tab_moves_through_the_open_dialog_only() {
         seen.iter().any(|f| f.is_some()),
         "Tab reaches the wizard's fields: {seen:?}"
     );
+}
+
+// ---------------------------------------------------------------- addresses granted from pools
+
+#[test]
+fn a_pool_grants_and_revokes_addresses_in_its_details() {
+    use fabric_console::ui::dialog::admin::grants::{ADDRESS_INPUT, HOLDER_INPUT};
+    let mut s = admin_screen();
+    s.send(admin::Message::Tab(Tab::IpPools));
+    let pool = *s.fabric.ip_pools.keys().next().expect("the fixture's pool");
+    s.send(admin::Message::Select(pool));
+    assert!(s.shows("Granted addresses (0)"));
+
+    // The next free address, to a VM adapter.
+    s.interact(|ui| {
+        ui.click(selector::id(HOLDER_INPUT)).expect("holder");
+        ui.typewrite("web-01/eth0");
+        ui.click("Grant").expect("grant");
+    });
+    assert!(s.shows("Granted addresses (1)"), "the list shows the grant");
+    assert!(s.shows("Granted 10.1.0.10 to web-01/eth0."));
+    assert!(s.shows("10.1.0.10"));
+    assert_eq!(s.store.grants(Some(pool)).unwrap().len(), 1);
+
+    // A taken address is refused at the form, naming its holder; nothing is granted.
+    s.interact(|ui| {
+        ui.click(selector::id(HOLDER_INPUT)).expect("holder");
+        ui.typewrite("web-02/eth0");
+        ui.click(selector::id(ADDRESS_INPUT)).expect("address");
+        ui.typewrite("10.1.0.10");
+        ui.click("Grant").expect("grant");
+    });
+    assert!(
+        s.interact(|ui| texts(ui)
+            .iter()
+            .any(|(t, _)| t.contains("already granted to web-01/eth0"))),
+        "the refusal names the holder"
+    );
+    assert_eq!(s.store.grants(Some(pool)).unwrap().len(), 1);
+
+    // The usage column of the list counts it.
+    assert!(s.shows("  1 %"), "1 of 191 addresses used rounds to 1 %");
+
+    s.interact(|ui| {
+        ui.click("Revoke").expect("revoke");
+    });
+    assert!(s.shows("Granted addresses (0)"));
+    assert!(s.store.grants(Some(pool)).unwrap().is_empty());
+}
+
+#[test]
+fn the_near_exhaustion_filter_keeps_only_full_ranges() {
+    use fabric_console::fabric::store::{Consumer, GrantRequest};
+    let mut s = admin_screen();
+    // A second, small pool in the site's other subnet, 10 of its 11 addresses granted.
+    let mut spare = s.fabric.ip_pools.values().next().unwrap().clone();
+    spare.id = Uuid::new_v4();
+    spare.name = "Spare pool".into();
+    spare.scope = PoolScope::Site {
+        site: s.site,
+        subnet: net("10.1.1.0/24"),
+    };
+    spare.range_start = ip("10.1.1.10");
+    spare.range_end = ip("10.1.1.20");
+    spare.settings.gateways = vec![Gateway::Address {
+        address: ip("10.1.1.1"),
+        metric: 1,
+    }];
+    s.fabric = s
+        .store
+        .apply(&[FabricChange::Put(FabricObject::IpPool(spare.clone()))])
+        .unwrap();
+    let requests: Vec<GrantRequest> = (0..10)
+        .map(|i| GrantRequest {
+            pool: spare.id,
+            address: None,
+            holder: format!("vm-{i}/eth0"),
+            consumer: Consumer::VmAdapter,
+        })
+        .collect();
+    s.store.grant_batch(&requests).unwrap();
+    s.send(admin::Message::Tab(Tab::IpPools));
+    assert!(s.shows(" 91 %"), "10 of 11 used");
+    assert!(s.shows("Backend pool") && s.shows("Spare pool"));
+    s.interact(|ui| {
+        ui.click("Near exhaustion").expect("filter");
+    });
+    assert!(s.shows("Spare pool"));
+    assert!(!s.shows("Backend pool"), "a pool with room is filtered out");
+    assert!(s.shows("1 of 2 static IP address pools near exhaustion (≥ 80 % used)"));
+    // The site holding both pools: 10 of 202 addresses, far from full.
+    s.send(admin::Message::Tab(Tab::NetworkSites));
+    assert!(s.shows("None of the network sites is 80 % used or more."));
 }

@@ -188,6 +188,10 @@ pub(super) fn demo(paths: &DataPaths, args: DemoArgs) -> ExitCode {
     let fabric = demo_fabric(args.size as usize, args.seed);
     match store.replace_all(fabric) {
         Ok(f) => {
+            // The demo's grants replace any there were.
+            if let Err(e) = store.revoke_all() {
+                return fail(e);
+            }
             let grants = match store.grant_batch(&demo_grants(&f, args.seed)) {
                 Ok(g) => g.len(),
                 Err(e) => return fail(e),

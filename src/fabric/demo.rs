@@ -456,6 +456,61 @@ fn split_range(first: IpAddr, last: IpAddr, part: u32, parts: u32) -> (IpAddr, I
     (back(start), back(end))
 }
 
+/// Addresses the demo grants from its pools: in each pool a share between none and nearly all
+/// of its free addresses (so the demo shows every level of use, some pools near exhaustion),
+/// to VM network adapters, and one VIP in every third pool that has VIP addresses.
+pub fn demo_grants(fabric: &Fabric, seed: u64) -> Vec<crate::fabric::store::GrantRequest> {
+    use crate::fabric::store::{Consumer, GrantRequest};
+    /// No pool gets more than this many (an IPv6 pool's range is vast).
+    const MOST: u128 = 250;
+    const SHARES: [f64; 10] = [0.0, 0.08, 0.2, 0.35, 0.5, 0.62, 0.74, 0.83, 0.9, 0.97];
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x9e37_79b9);
+    let number = |a: IpAddr| match a {
+        IpAddr::V4(v) => u128::from(u32::from(v)),
+        IpAddr::V6(v) => u128::from(v),
+    };
+    let mut out = Vec::new();
+    for (n, pool) in fabric.ip_pools.values().enumerate() {
+        if number(pool.range_end) < number(pool.range_start) {
+            continue;
+        }
+        let inside = |a: &&IpAddr| {
+            a.is_ipv4() == pool.range_start.is_ipv4()
+                && **a >= pool.range_start
+                && **a <= pool.range_end
+        };
+        let total = number(pool.range_end) - number(pool.range_start) + 1;
+        let set_aside = pool
+            .settings
+            .reserved
+            .iter()
+            .chain(pool.settings.vips.iter())
+            .filter(inside)
+            .count() as u128;
+        let free = total.saturating_sub(set_aside).min(MOST);
+        let share = SHARES[rng.random_range(0..SHARES.len())];
+        let count = (free as f64 * share).floor() as u128;
+        let short = pool.name.replace(' ', "-");
+        for i in 0..count {
+            out.push(GrantRequest {
+                pool: pool.id,
+                address: None,
+                holder: format!("{short}-vm{:03}/eth0", i + 1),
+                consumer: Consumer::VmAdapter,
+            });
+        }
+        if n % 3 == 0 && pool.settings.vips.iter().any(|a| inside(&a)) {
+            out.push(GrantRequest {
+                pool: pool.id,
+                address: None,
+                holder: format!("{short}-lb"),
+                consumer: Consumer::Vip,
+            });
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -539,59 +594,4 @@ mod tests {
         assert_eq!(rack_label(0), "A");
         assert_eq!(rack_label(26), "AA");
     }
-}
-
-/// Addresses the demo grants from its pools: in each pool a share between none and nearly all
-/// of its free addresses (so the demo shows every level of use, some pools near exhaustion),
-/// to VM network adapters, and one VIP in every third pool that has VIP addresses.
-pub fn demo_grants(fabric: &Fabric, seed: u64) -> Vec<crate::fabric::store::GrantRequest> {
-    use crate::fabric::store::{Consumer, GrantRequest};
-    /// No pool gets more than this many (an IPv6 pool's range is vast).
-    const MOST: u128 = 250;
-    const SHARES: [f64; 10] = [0.0, 0.08, 0.2, 0.35, 0.5, 0.62, 0.74, 0.83, 0.9, 0.97];
-    let mut rng = StdRng::seed_from_u64(seed ^ 0x9e37_79b9);
-    let number = |a: IpAddr| match a {
-        IpAddr::V4(v) => u128::from(u32::from(v)),
-        IpAddr::V6(v) => u128::from(v),
-    };
-    let mut out = Vec::new();
-    for (n, pool) in fabric.ip_pools.values().enumerate() {
-        if number(pool.range_end) < number(pool.range_start) {
-            continue;
-        }
-        let inside = |a: &&IpAddr| {
-            a.is_ipv4() == pool.range_start.is_ipv4()
-                && **a >= pool.range_start
-                && **a <= pool.range_end
-        };
-        let total = number(pool.range_end) - number(pool.range_start) + 1;
-        let set_aside = pool
-            .settings
-            .reserved
-            .iter()
-            .chain(pool.settings.vips.iter())
-            .filter(inside)
-            .count() as u128;
-        let free = total.saturating_sub(set_aside).min(MOST);
-        let share = SHARES[rng.random_range(0..SHARES.len())];
-        let count = (free as f64 * share).floor() as u128;
-        let short = pool.name.replace(' ', "-");
-        for i in 0..count {
-            out.push(GrantRequest {
-                pool: pool.id,
-                address: None,
-                holder: format!("{short}-vm{:03}/eth0", i + 1),
-                consumer: Consumer::VmAdapter,
-            });
-        }
-        if n % 3 == 0 && pool.settings.vips.iter().any(|a| inside(&a)) {
-            out.push(GrantRequest {
-                pool: pool.id,
-                address: None,
-                holder: format!("{short}-lb"),
-                consumer: Consumer::Vip,
-            });
-        }
-    }
-    out
 }

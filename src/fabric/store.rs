@@ -18,7 +18,8 @@ use super::validate::{ValidationError, validate_fabric};
 
 mod grants;
 pub use grants::{
-    Consumer, Grant, GrantCounts, GrantError, GrantRequest, MAX_HOLDER, choose as choose_address,
+    Consumer, Grant, GrantCounts, GrantError, GrantRequest, MAX_HOLDER, PoolGrants,
+    choose as choose_address,
 };
 
 /// How long a writer waits for another process holding the database before giving up.

@@ -162,6 +162,7 @@ impl App {
         let fabric = ctx.store.fabric();
         let sync = ctx.engine.snapshot();
         let providers = ctx.registry.list();
+        let levels = prefs.usage_levels();
         App {
             window: prefs.window_size(),
             ctx,
@@ -176,7 +177,7 @@ impl App {
             fabric_ws: FabricWorkspace::default(),
             jobs_ws: JobsWorkspace::default(),
             settings_ws: SettingsWorkspace::default(),
-            admin: Admin::default(),
+            admin: Admin::with_levels(levels),
             compare: None,
             modal: None,
             context_menu: None,
@@ -312,6 +313,18 @@ impl App {
                 Task::batch([task.map(Message::Ribbon), follow])
             }
             Message::Fabric(m) => {
+                // A node with administration lists shows how full the ranges are: read the
+                // grant counts (another process may have granted since).
+                let counts = match &m {
+                    fabric_workspace::Message::SelectNode(node)
+                        if !admin_tabs(*node).is_empty() =>
+                    {
+                        Task::done(Message::Admin(admin::Message::Grants(
+                            admin::grants::GrantMessage::Refresh,
+                        )))
+                    }
+                    _ => Task::none(),
+                };
                 let (task, event) = self.fabric_message(m);
                 let follow = match event {
                     Some(fabric_workspace::Event::OpenProperties(id)) => self.open_properties(id),
@@ -321,7 +334,7 @@ impl App {
                     }
                     None => Task::none(),
                 };
-                Task::batch([task.map(Message::Fabric), follow])
+                Task::batch([task.map(Message::Fabric), follow, counts])
             }
             Message::Jobs(m) => {
                 let (task, event) = self.jobs_ws.update(m);
@@ -381,11 +394,16 @@ impl App {
             }
             Message::Admin(m) => {
                 let (task, event) = self.admin.update(m, &self.fabric, &self.ctx.store);
-                if let Some(admin::Event::ContextMenu(tab)) = event {
-                    self.open_menu(MenuFor::Object(tab), self.cursor);
-                } else if let Some(admin::Event::FabricChanged(fabric, text)) = event {
-                    self.set_fabric(fabric);
-                    self.notice = Some((Tone::Success, text));
+                match event {
+                    Some(admin::Event::ContextMenu(tab)) => {
+                        self.open_menu(MenuFor::Object(tab), self.cursor)
+                    }
+                    Some(admin::Event::FabricChanged(fabric, text)) => {
+                        self.set_fabric(fabric);
+                        self.notice = Some((Tone::Success, text));
+                    }
+                    Some(admin::Event::Notice(tone, text)) => self.notice = Some((tone, text)),
+                    None => {}
                 }
                 task.map(Message::Admin)
             }

@@ -70,6 +70,12 @@ pub struct Preferences {
     /// Last port of the embedded IPAM server, tried first so added services keep their address.
     #[serde(deserialize_with = "or_default")]
     pub embedded_ipam_port: Option<u16>,
+    /// A range this full (percent) shows its use as a warning.
+    #[serde(deserialize_with = "or_default")]
+    pub usage_warning_percent: f32,
+    /// A range this full (percent) shows its use as critical.
+    #[serde(deserialize_with = "or_default")]
+    pub usage_critical_percent: f32,
 }
 
 impl Default for Preferences {
@@ -80,6 +86,8 @@ impl Default for Preferences {
             workspace: Workspace::Fabric,
             theme: ThemeChoice::System,
             embedded_ipam_port: None,
+            usage_warning_percent: 80.0,
+            usage_critical_percent: 95.0,
         }
     }
 }
@@ -122,7 +130,21 @@ impl Preferences {
         prefs.window_width = side(prefs.window_width, MIN_WIDTH, default.window_width);
         prefs.window_height = side(prefs.window_height, MIN_HEIGHT, default.window_height);
         prefs.embedded_ipam_port = prefs.embedded_ipam_port.filter(|p| *p != 0);
+        // Levels between 1 and 100 %, the warning below the critical one; else the defaults.
+        let (w, c) = (prefs.usage_warning_percent, prefs.usage_critical_percent);
+        if !(w.is_finite() && c.is_finite() && 1.0 <= w && w < c && c <= 100.0) {
+            prefs.usage_warning_percent = default.usage_warning_percent;
+            prefs.usage_critical_percent = default.usage_critical_percent;
+        }
         prefs
+    }
+
+    /// Where a range's use turns to a warning and to critical.
+    pub fn usage_levels(&self) -> crate::ui::widget::chart::UsageLevels {
+        crate::ui::widget::chart::UsageLevels {
+            warning: self.usage_warning_percent / 100.0,
+            critical: self.usage_critical_percent / 100.0,
+        }
     }
 
     pub fn to_json(&self) -> String {
@@ -154,6 +176,8 @@ mod tests {
             workspace: Workspace::Jobs,
             theme: ThemeChoice::Dark,
             embedded_ipam_port: Some(45123),
+            usage_warning_percent: 70.0,
+            usage_critical_percent: 90.0,
         };
         assert_eq!(Preferences::from_json(&prefs.to_json()), prefs);
     }
@@ -170,6 +194,14 @@ mod tests {
         let prefs = Preferences::from_json(r#"{"embedded_ipam_port": 70000, "theme": 3}"#);
         assert_eq!(prefs.embedded_ipam_port, None);
         assert_eq!(prefs.theme, ThemeChoice::System);
+        let prefs = Preferences::from_json(
+            r#"{"usage_warning_percent": 97, "usage_critical_percent": 90}"#,
+        );
+        assert_eq!(
+            prefs.usage_levels().warning,
+            0.8,
+            "a warning above critical is refused"
+        );
     }
 
     #[test]

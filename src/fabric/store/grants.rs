@@ -310,8 +310,15 @@ fn consumer_text(c: Consumer) -> String {
         .unwrap_or_default()
 }
 
-/// How many addresses of each pool are granted.
-pub type GrantCounts = HashMap<Id, u64>;
+/// How many addresses of a pool are granted: to VM adapters and hosts, and to VIPs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolGrants {
+    pub plain: u64,
+    pub vips: u64,
+}
+
+/// Grant counts per pool.
+pub type GrantCounts = HashMap<Id, PoolGrants>;
 
 impl FabricStore {
     /// Grants an address: the pool's next free one, or the one asked for. Chosen and written
@@ -355,8 +362,13 @@ impl FabricStore {
         let tx = state
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut pools: HashMap<Id, (IpPool, HashMap<IpAddr, String>, Option<u128>)> =
-            HashMap::new();
+        // Per pool: the pool, what is granted, and where the next free address search starts.
+        struct Walk {
+            pool: IpPool,
+            granted: HashMap<IpAddr, String>,
+            hint: Option<u128>,
+        }
+        let mut pools: HashMap<Id, Walk> = HashMap::new();
         let now = Utc::now();
         let mut out = Vec::with_capacity(requests.len());
         {
@@ -366,12 +378,19 @@ impl FabricStore {
             )?;
             for request in requests {
                 let holder = check_holder(&request.holder)?;
-                if !pools.contains_key(&request.pool) {
-                    let pool = read_pool(&tx, request.pool)?;
-                    let granted = granted_in(&tx, request.pool)?;
-                    pools.insert(request.pool, (pool, granted, None));
-                }
-                let (pool, granted, hint) = pools.get_mut(&request.pool).expect("just read");
+                let walk = match pools.entry(request.pool) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(e) => e.insert(Walk {
+                        pool: read_pool(&tx, request.pool)?,
+                        granted: granted_in(&tx, request.pool)?,
+                        hint: None,
+                    }),
+                };
+                let Walk {
+                    pool,
+                    granted,
+                    hint,
+                } = walk;
                 let next_free = request.address.is_none() && request.consumer != Consumer::Vip;
                 let address =
                     choose_from(pool, granted, request, if next_free { *hint } else { None })?;
@@ -398,6 +417,12 @@ impl FabricStore {
         }
         tx.commit()?;
         Ok(out)
+    }
+
+    /// Revokes every grant of every pool (a demo starting over).
+    pub fn revoke_all(&self) -> Result<usize, StoreError> {
+        let state = self.lock();
+        Ok(state.conn.execute("DELETE FROM address_grants", [])?)
     }
 
     /// Revokes the grant of `address` from `pool`; says so when there is none.
@@ -450,21 +475,60 @@ impl FabricStore {
         Ok(out)
     }
 
-    /// How many addresses each pool has granted.
+    /// How many addresses each pool has granted, VIPs apart.
     pub fn grant_counts(&self) -> Result<GrantCounts, StoreError> {
         let state = self.lock();
-        let mut stmt = state
-            .conn
-            .prepare_cached("SELECT pool, COUNT(*) FROM address_grants GROUP BY pool")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        let mut stmt = state.conn.prepare_cached(
+            "SELECT pool, consumer = 'vip', COUNT(*) FROM address_grants GROUP BY pool, consumer = 'vip'",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, bool>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
         let mut out = GrantCounts::new();
         for row in rows {
-            let (pool, n) = row?;
+            let (pool, vip, n) = row?;
             if let Ok(id) = pool.parse() {
-                out.insert(id, n.max(0) as u64);
+                let entry = out.entry(id).or_default();
+                if vip {
+                    entry.vips += n.max(0) as u64;
+                } else {
+                    entry.plain += n.max(0) as u64;
+                }
             }
         }
         Ok(out)
+    }
+
+    /// `grant` on the blocking thread pool.
+    pub async fn grant_async(&self, request: GrantRequest) -> Result<Grant, GrantError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.grant(&request))
+            .await
+            .map_err(|e| GrantError::Store(StoreError::Task(e.to_string())))?
+    }
+
+    /// `revoke` on the blocking thread pool.
+    pub async fn revoke_async(&self, pool: Id, address: IpAddr) -> Result<Grant, GrantError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.revoke(pool, address))
+            .await
+            .map_err(|e| GrantError::Store(StoreError::Task(e.to_string())))?
+    }
+
+    /// `grants` on the blocking thread pool.
+    pub async fn grants_async(&self, pool: Option<Id>) -> Result<Vec<Grant>, StoreError> {
+        let store = self.clone();
+        super::spawn_blocking(move || store.grants(pool)).await
+    }
+
+    /// `grant_counts` on the blocking thread pool.
+    pub async fn grant_counts_async(&self) -> Result<GrantCounts, StoreError> {
+        let store = self.clone();
+        super::spawn_blocking(move || store.grant_counts()).await
     }
 }
 
@@ -606,7 +670,10 @@ mod tests {
         let err = store.revoke(pool.id, at(10)).unwrap_err();
         assert!(matches!(err, GrantError::NotGranted { .. }), "{err}");
         assert_eq!(store.grants(Some(pool.id)).unwrap().len(), 9);
-        assert_eq!(store.grant_counts().unwrap().get(&pool.id), Some(&9));
+        assert_eq!(
+            store.grant_counts().unwrap().get(&pool.id),
+            Some(&PoolGrants { plain: 7, vips: 2 })
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ use iced::{Color, Element, Length, Point, Rectangle, Renderer, Size, Theme, mous
 use uuid::Uuid;
 
 use crate::fabric::model::{Id, IpPool};
+use crate::fabric::store::PoolGrants;
 use crate::sync::status::{JobRecord, JobResult};
 use crate::ui::widget::style::{self, Tone};
 
@@ -134,18 +135,40 @@ impl SyncHealth {
     }
 }
 
-/// What a pool's range holds: reserved addresses, VIPs and the rest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a pool's range holds (or several pools' ranges together): granted addresses, reserved
+/// addresses, VIPs and the rest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PoolUsage {
     pub total: u128,
+    /// Granted to VM adapters and hosts.
+    pub granted: u128,
     pub reserved: u128,
+    /// The VIP set, granted or not.
     pub vips: u128,
+    /// Of the VIPs, those granted.
+    pub granted_vips: u128,
+}
+
+/// Where use turns to a warning and to critical, as fractions of a range.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UsageLevels {
+    pub warning: f32,
+    pub critical: f32,
+}
+
+impl Default for UsageLevels {
+    fn default() -> Self {
+        UsageLevels {
+            warning: 0.80,
+            critical: 0.95,
+        }
+    }
 }
 
 impl PoolUsage {
     /// Counts only the reserved addresses and VIPs inside the range; an address both reserved
     /// and a VIP counts once, as reserved.
-    pub fn of(pool: &IpPool) -> PoolUsage {
+    pub fn of(pool: &IpPool, grants: PoolGrants) -> PoolUsage {
         let total = range_size(pool.range_start, pool.range_end);
         let inside = |a: &IpAddr| {
             a.is_ipv4() == pool.range_start.is_ipv4()
@@ -161,20 +184,62 @@ impl PoolUsage {
             .count() as u128;
         PoolUsage {
             total,
+            granted: u128::from(grants.plain),
             reserved,
             vips,
+            granted_vips: u128::from(grants.vips).min(vips),
         }
     }
 
-    pub fn free(&self) -> u128 {
-        self.total.saturating_sub(self.reserved + self.vips)
+    /// Two ranges' use together (a site's pools, a logical network's).
+    pub fn plus(self, other: PoolUsage) -> PoolUsage {
+        PoolUsage {
+            total: self.total.saturating_add(other.total),
+            granted: self.granted + other.granted,
+            reserved: self.reserved + other.reserved,
+            vips: self.vips + other.vips,
+            granted_vips: self.granted_vips + other.granted_vips,
+        }
     }
 
-    /// "Reserved 5 · VIPs 2 · Free 93 of 100".
+    /// Addresses a VM adapter or host could still be granted.
+    pub fn free(&self) -> u128 {
+        self.total
+            .saturating_sub(self.reserved + self.vips + self.granted)
+    }
+
+    /// The share of the range that is not free (0 … 1); 0 for an empty range.
+    pub fn used(&self) -> f32 {
+        if self.total == 0 {
+            return 0.0;
+        }
+        (1.0 - self.free() as f64 / self.total as f64) as f32
+    }
+
+    /// Normal, warning or critical.
+    pub fn tone(&self, levels: UsageLevels) -> Tone {
+        let used = self.used();
+        if used >= levels.critical {
+            Tone::Error
+        } else if used >= levels.warning {
+            Tone::Warning
+        } else {
+            Tone::Success
+        }
+    }
+
+    /// " 37 %": padded so the text sorts in order.
+    pub fn percent(&self) -> String {
+        format!("{:>3} %", (self.used() * 100.0).round() as u32)
+    }
+
+    /// "Granted 12 · Reserved 5 · VIPs 1 of 2 · Free 80 of 100".
     pub fn summary(&self) -> String {
         format!(
-            "Reserved {} · VIPs {} · Free {} of {}",
+            "Granted {} · Reserved {} · VIPs {} of {} granted · Free {} of {}",
+            self.granted,
             self.reserved,
+            self.granted_vips,
             self.vips,
             self.free(),
             self.total
@@ -508,12 +573,14 @@ pub fn outcome_strip<'a, M: 'a>(points: &[JobPoint]) -> Element<'a, M> {
         .into()
 }
 
-/// A bar across the pool's range: reserved, VIPs, free.
+/// A bar across the pool's range: granted, reserved, VIPs, free.
 struct UsageBar {
     usage: PoolUsage,
-    /// Where each reserved address and VIP lies in the range (0 = start, 1 = past the end).
+    /// Where each reserved address, VIP and granted address lies in the range (0 = start,
+    /// 1 = past the end).
     reserved: Vec<f64>,
     vips: Vec<f64>,
+    granted: Vec<f64>,
 }
 
 impl<M> canvas::Program<M> for UsageBar {
@@ -544,8 +611,12 @@ impl<M> canvas::Program<M> for UsageBar {
                 },
             );
             let slot = (w as f64 / u.total as f64).max(2.0) as f32;
-            for (marks, tone) in [(&self.vips, Tone::Info), (&self.reserved, Tone::Warning)] {
-                let color = style::tone_color(theme, tone);
+            let granted = style::tone_color(theme, Tone::Success);
+            for (marks, color) in [
+                (&self.granted, granted),
+                (&self.vips, style::tone_color(theme, Tone::Info)),
+                (&self.reserved, style::tone_color(theme, Tone::Warning)),
+            ] {
                 for at in marks.iter() {
                     let x = (*at * f64::from(w)) as f32;
                     frame.fill_rectangle(
@@ -563,17 +634,34 @@ impl<M> canvas::Program<M> for UsageBar {
                 .with_width(1.0),
         );
         let legend = [
-            (Tone::Warning, format!("Reserved {}", u.reserved)),
-            (Tone::Info, format!("VIPs {}", u.vips)),
-            (Tone::Success, format!("Free {} of {}", u.free(), u.total)),
+            (
+                style::tone_color(theme, Tone::Success),
+                format!("Granted {}", u.granted),
+            ),
+            (
+                style::tone_color(theme, Tone::Warning),
+                format!("Reserved {}", u.reserved),
+            ),
+            (
+                style::tone_color(theme, Tone::Info),
+                format!("VIPs {} ({} granted)", u.vips, u.granted_vips),
+            ),
+            (
+                Color {
+                    a: 0.35,
+                    ..style::tone_color(theme, Tone::Success)
+                },
+                format!(
+                    "Free {} of {} ({:.0} % used)",
+                    u.free(),
+                    u.total,
+                    u.used() * 100.0
+                ),
+            ),
         ];
         let mut x = 0.0;
-        for (tone, text) in legend {
-            frame.fill_rectangle(
-                Point::new(x, bar_h + 8.0),
-                Size::new(9.0, 9.0),
-                style::tone_color(theme, tone),
-            );
+        for (color, text) in legend {
+            frame.fill_rectangle(Point::new(x, bar_h + 8.0), Size::new(9.0, 9.0), color);
             let width = 16.0 + text.chars().count() as f32 * 6.6;
             frame.fill_text(label(
                 text,
@@ -586,17 +674,81 @@ impl<M> canvas::Program<M> for UsageBar {
     }
 }
 
-/// The use of a pool's range as a bar with a legend.
-pub fn usage_bar<'a, M: 'a>(pool: &IpPool) -> Element<'a, M> {
-    let usage = PoolUsage::of(pool);
+/// The use of a pool's range as a bar with a legend: each granted address, reserved address and
+/// VIP where it lies.
+pub fn usage_bar<'a, M: 'a>(
+    pool: &IpPool,
+    granted: &[IpAddr],
+    counts: PoolGrants,
+) -> Element<'a, M> {
+    let usage = PoolUsage::of(pool, counts);
     let (reserved, vips) = usage_marks(pool, usage.total);
+    let start = address_number(pool.range_start);
+    let granted = granted
+        .iter()
+        .filter(|a| a.is_ipv4() == pool.range_start.is_ipv4())
+        .filter_map(|a| address_number(*a).checked_sub(start))
+        .filter(|offset| *offset < usage.total)
+        .map(|offset| offset as f64 / usage.total as f64)
+        .collect();
     Canvas::new(UsageBar {
         usage,
         reserved,
         vips,
+        granted,
     })
     .width(Length::Fill)
     .height(36)
+    .into()
+}
+
+/// A small bar of how full a range is, coloured by level, for a grid row.
+struct UsageMeter {
+    used: f32,
+    tone: Tone,
+}
+
+impl<M> canvas::Program<M> for UsageMeter {
+    type State = ();
+
+    fn draw(
+        &self,
+        _state: &(),
+        renderer: &Renderer,
+        theme: &Theme,
+        bounds: Rectangle,
+        _cursor: mouse::Cursor,
+    ) -> Vec<Geometry> {
+        let mut frame = Frame::new(renderer, bounds.size());
+        let h = 8.0;
+        let y = (bounds.height - h) / 2.0;
+        frame.fill_rectangle(
+            Point::new(0.0, y),
+            Size::new(bounds.width, h),
+            faint(theme, 0.12),
+        );
+        frame.fill_rectangle(
+            Point::new(0.0, y),
+            Size::new(bounds.width * self.used.clamp(0.0, 1.0), h),
+            style::tone_color(theme, self.tone),
+        );
+        vec![frame.into_geometry()]
+    }
+}
+
+/// "▬▬▬▭▭  37 %": a range's use at a glance.
+pub fn usage_meter<'a, M: 'a>(usage: PoolUsage, levels: UsageLevels) -> Element<'a, M> {
+    iced::widget::row![
+        Canvas::new(UsageMeter {
+            used: usage.used(),
+            tone: usage.tone(levels),
+        })
+        .width(56)
+        .height(14),
+        iced::widget::text(usage.percent()).size(style::SMALL),
+    ]
+    .spacing(6)
+    .align_y(iced::Alignment::Center)
     .into()
 }
 
@@ -682,22 +834,37 @@ mod tests {
             .iter()
             .map(|a| a.parse().unwrap())
             .collect();
-        let u = PoolUsage::of(&pool);
+        let u = PoolUsage::of(&pool, PoolGrants { plain: 7, vips: 1 });
         assert_eq!(
             u,
             PoolUsage {
                 total: 100,
+                granted: 7,
                 reserved: 2,
-                vips: 1
+                vips: 1,
+                granted_vips: 1,
             }
         );
-        assert_eq!(u.free(), 97);
-        assert_eq!(u.summary(), "Reserved 2 · VIPs 1 · Free 97 of 100");
+        assert_eq!(u.free(), 90);
+        assert_eq!(u.percent(), " 10 %");
+        assert_eq!(u.tone(UsageLevels::default()), Tone::Success);
+        assert_eq!(
+            u.summary(),
+            "Granted 7 · Reserved 2 · VIPs 1 of 1 granted · Free 90 of 100"
+        );
+        let full = PoolUsage { granted: 83, ..u };
+        assert_eq!(full.tone(UsageLevels::default()), Tone::Warning);
+        let both = full.plus(PoolUsage { granted: 10, ..u });
+        assert_eq!((both.total, both.free()), (200, 101));
+        assert_eq!(
+            PoolUsage { granted: 95, ..u }.tone(UsageLevels::default()),
+            Tone::Error
+        );
         // .10 and .11 are the first two of 100; .50 is the 41st; the rest lie outside.
         assert_eq!(usage_marks(&pool, u.total), (vec![0.0, 0.01], vec![0.4]));
         pool.range_start = "fd00::".parse().unwrap();
         pool.range_end = "fd00::ffff:ffff:ffff:ffff".parse().unwrap();
-        assert_eq!(PoolUsage::of(&pool).total, 1 << 64);
+        assert_eq!(PoolUsage::of(&pool, PoolGrants::default()).total, 1 << 64);
     }
 
     #[test]

@@ -6,9 +6,11 @@ use std::sync::Arc;
 use iced::widget::{button, column, container, row, scrollable, space, text};
 use iced::{Alignment, Element, Length};
 
+use super::grants;
 use super::{Admin, LIST_ID, Message, Tab, form};
 use crate::fabric::model::{Fabric, Id, PoolScope};
-use crate::ui::widget::chart;
+use crate::fabric::store::GrantCounts;
+use crate::ui::widget::chart::{self, PoolUsage};
 use crate::ui::widget::grid::{self, Sort};
 use crate::ui::widget::style;
 use crate::ui::widget::virtual_list::Step;
@@ -22,6 +24,13 @@ pub(super) struct ListCache {
     rows: Arc<Vec<Id>>,
     /// Sites per host group; sites and VM networks per logical network.
     counts: Arc<HashMap<Id, (usize, usize)>>,
+    /// The grant counts the use was computed from, and each row's use.
+    grant_counts: Arc<GrantCounts>,
+    usage: Arc<HashMap<Id, PoolUsage>>,
+    /// Only rows near exhaustion.
+    near: bool,
+    /// Rows of the tab before the near-exhaustion filter.
+    all: usize,
 }
 
 impl Admin {
@@ -32,12 +41,21 @@ impl Admin {
             .cache
             .borrow()
             .as_ref()
-            .filter(|c| c.tab == self.tab && std::ptr::eq(Arc::as_ptr(&c.fabric), fabric))
-            .map(|c| c.counts.clone());
-        let counts = cached.unwrap_or_else(|| Arc::new(object_counts(fabric, self.tab)));
+            .filter(|c| {
+                c.tab == self.tab
+                    && std::ptr::eq(Arc::as_ptr(&c.fabric), fabric)
+                    && Arc::ptr_eq(&c.grant_counts, &self.grant_counts)
+            })
+            .map(|c| (c.counts.clone(), c.usage.clone()));
+        let (counts, usage) = cached.unwrap_or_else(|| {
+            (
+                Arc::new(object_counts(fabric, self.tab)),
+                Arc::new(grants::usage_map(fabric, self.tab, &self.grant_counts)),
+            )
+        });
         let lines = self
             .selected
-            .map(|id| detail_lines(fabric, self.tab, id, &counts))
+            .map(|id| detail_lines(fabric, self.tab, id, &counts, &usage))
             .unwrap_or_default();
         let body: Element<'a, Message> = match lines.split_first() {
             Some(((_, title), rest)) => {
@@ -45,10 +63,11 @@ impl Admin {
                 if self.tab == Tab::IpPools
                     && let Some(pool) = self.selected.and_then(|id| fabric.ip_pools.get(&id))
                 {
-                    c = c.push(style::field_with(
-                        "Use of the range",
-                        chart::usage_bar(pool),
-                    ));
+                    c = c.push(
+                        self.grants
+                            .view(pool, &self.grant_counts)
+                            .map(Message::Grants),
+                    );
                 }
                 for (label, value) in rest {
                     c = c.push(style::field_line(*label, value.clone()));
@@ -73,10 +92,13 @@ impl Admin {
             .selected
             .and_then(|id| rows.iter().position(|r| *r == id));
         let (next, task) = self.list.step(LIST_ID, step, current, rows.len());
-        if let Some(i) = next {
-            self.selected = Some(rows[i]);
+        match next {
+            // Through Select, so a pool's grants follow the selection.
+            Some(i) if self.selected != Some(rows[i]) => {
+                iced::Task::batch([task, iced::Task::done(Message::Select(rows[i]))])
+            }
+            _ => task,
         }
-        task
     }
 
     fn rows(&self, fabric: &Arc<Fabric>) -> ListCache {
@@ -84,10 +106,13 @@ impl Admin {
             && Arc::ptr_eq(&c.fabric, fabric)
             && c.tab == self.tab
             && c.sort == self.sort
+            && Arc::ptr_eq(&c.grant_counts, &self.grant_counts)
+            && c.near == self.near_exhaustion
         {
             return c.clone();
         }
         let counts = Arc::new(object_counts(fabric, self.tab));
+        let usage = Arc::new(grants::usage_map(fabric, self.tab, &self.grant_counts));
         let mut keyed: Vec<(String, Id)> = match self.tab {
             Tab::HostGroups => unkeyed(&fabric.host_groups),
             Tab::LogicalNetworks => unkeyed(&fabric.logical_networks),
@@ -99,7 +124,7 @@ impl Admin {
             *key = if self.sort.column == 0 {
                 name_of(fabric, self.tab, *id)
             } else {
-                cells(fabric, self.tab, *id, &counts)
+                row_cells(fabric, self.tab, *id, &counts, &usage)
                     .get(self.sort.column)
                     .cloned()
                     .unwrap_or_default()
@@ -107,12 +132,22 @@ impl Admin {
             .to_lowercase();
         }
         keyed.sort_by(|a, b| self.sort.apply(a.0.cmp(&b.0)));
+        let all = keyed.len();
+        let near = self.near_exhaustion && self.tab.has_usage();
+        if near {
+            let warning = self.levels.warning;
+            keyed.retain(|(_, id)| usage.get(id).is_some_and(|u| u.used() >= warning));
+        }
         let cache = ListCache {
             fabric: fabric.clone(),
             tab: self.tab,
             sort: self.sort,
             rows: Arc::new(keyed.into_iter().map(|(_, id)| id).collect()),
             counts,
+            grant_counts: self.grant_counts.clone(),
+            usage,
+            near: self.near_exhaustion,
+            all,
         };
         *self.cache.borrow_mut() = Some(cache.clone());
         cache
@@ -153,11 +188,38 @@ impl Admin {
             ]
             .spacing(6),
         );
+        // The near-exhaustion filter sits under the list, beside the count it changes.
+        let near_filter: Element<'a, Message> = if tab.has_usage() {
+            button(
+                row![
+                    style::icon(style::Icon::Gauge, 13),
+                    text("Near exhaustion").size(style::SMALL)
+                ]
+                .spacing(5)
+                .align_y(Alignment::Center),
+            )
+            .padding([2, 8])
+            .style(style::flat(self.near_exhaustion))
+            .on_press(Message::NearExhaustion(!self.near_exhaustion))
+            .into()
+        } else {
+            space().width(0).into()
+        };
         let columns = tab.columns();
         let rows = cache.rows.clone();
         let counts = cache.counts.clone();
+        let usage = cache.usage.clone();
+        let levels = self.levels;
         let fabric_ref: &'a Fabric = fabric;
-        let body: Element<'a, Message> = if rows.is_empty() {
+        let body: Element<'a, Message> = if rows.is_empty() && cache.near {
+            container(style::hint(format!(
+                "None of the {} is {:.0} % used or more.",
+                tab.plural(),
+                self.levels.warning * 100.0
+            )))
+            .padding(12)
+            .into()
+        } else if rows.is_empty() {
             container(style::hint(format!(
                 "No {} yet. Use \"{}\" to add one.",
                 tab.plural(),
@@ -171,11 +233,19 @@ impl Admin {
                 rows.len(),
                 move |i| {
                     let id = rows[i];
-                    let values = cells(fabric_ref, tab, id, &counts);
+                    let values = row_cells(fabric_ref, tab, id, &counts, &usage);
                     let cells = values
                         .into_iter()
                         .enumerate()
-                        .map(|(i, v)| grid::cell(v, self.widths.portion(tab.label(), columns, i)))
+                        .map(|(i, v)| {
+                            let portion = self.widths.portion(tab.label(), columns, i);
+                            if columns[i].title == super::USAGE {
+                                let u = usage.get(&id).copied().unwrap_or_default();
+                                grid::cell_with(chart::usage_meter(u, levels), portion)
+                            } else {
+                                grid::cell(v, portion)
+                            }
+                        })
                         .collect();
                     container(grid::grid_row(
                         cells,
@@ -205,11 +275,24 @@ impl Admin {
                 Message::Resize
             ),
             body,
-            container(style::hint(format!(
-                "{} {}",
-                cache.rows.len(),
-                tab.plural()
-            )))
+            container(
+                row![
+                    near_filter,
+                    style::hint(if cache.near {
+                        format!(
+                            "{} of {} {} near exhaustion (≥ {:.0} % used)",
+                            cache.rows.len(),
+                            cache.all,
+                            tab.plural(),
+                            self.levels.warning * 100.0
+                        )
+                    } else {
+                        format!("{} {}", cache.rows.len(), tab.plural())
+                    }),
+                ]
+                .spacing(10)
+                .align_y(Alignment::Center),
+            )
             .padding([2, 8]),
         ]
         .into()
@@ -227,8 +310,15 @@ fn detail_lines(
     tab: Tab,
     id: Id,
     counts: &HashMap<Id, (usize, usize)>,
+    usage: &HashMap<Id, PoolUsage>,
 ) -> Vec<(&'static str, String)> {
-    let cells = cells(fabric, tab, id, counts);
+    let mut cells = row_cells(fabric, tab, id, counts, usage);
+    if let Some(u) = usage.get(&id)
+        && let Some(last) = cells.last_mut()
+        && tab.has_usage()
+    {
+        *last = format!("{} ({})", last.trim(), u.summary());
+    }
     if cells.is_empty() {
         return Vec::new();
     }
@@ -302,7 +392,22 @@ fn object_counts(fabric: &Fabric, tab: Tab) -> HashMap<Id, (usize, usize)> {
     counts
 }
 
-/// The cells of one row, in the tab's column order.
+/// The cells of one row with its use, in the tab's column order.
+fn row_cells(
+    fabric: &Fabric,
+    tab: Tab,
+    id: Id,
+    counts: &HashMap<Id, (usize, usize)>,
+    usage: &HashMap<Id, PoolUsage>,
+) -> Vec<String> {
+    let mut out = cells(fabric, tab, id, counts);
+    if tab.has_usage() && !out.is_empty() {
+        out.push(usage.get(&id).copied().unwrap_or_default().percent());
+    }
+    out
+}
+
+/// The cells of one row without its use, in the tab's column order.
 fn cells(fabric: &Fabric, tab: Tab, id: Id, counts: &HashMap<Id, (usize, usize)>) -> Vec<String> {
     let ln_name = |l: &Id| {
         fabric

@@ -6,6 +6,7 @@
 pub mod delete;
 pub mod dialog;
 pub mod form;
+pub mod grants;
 pub mod host_group;
 pub mod ip_pool;
 mod list;
@@ -23,6 +24,8 @@ use iced::{Element, Task};
 
 use crate::fabric::model::{Fabric, Id, ObjectKind, PoolScope};
 use crate::fabric::store::FabricStore;
+use crate::fabric::store::GrantCounts;
+use crate::ui::widget::chart::UsageLevels;
 use crate::ui::widget::focus::{self, DialogKey};
 use crate::ui::widget::grid::{self, ColumnWidths, GridColumn, Sort, col};
 use crate::ui::widget::style;
@@ -102,26 +105,37 @@ impl Tab {
             Tab::VmNetworks => "Create VM Network...",
         }
     }
+    /// Kinds whose rows show how full their ranges are.
+    pub fn has_usage(self) -> bool {
+        matches!(
+            self,
+            Tab::LogicalNetworks | Tab::NetworkSites | Tab::IpPools
+        )
+    }
+
     fn columns(self) -> &'static [GridColumn] {
         const HG: [GridColumn; 3] = [col("Name", 3), col("Path", 5), col("Network Sites", 2)];
-        const LN: [GridColumn; 4] = [
+        const LN: [GridColumn; 5] = [
             col("Name", 4),
             col("Isolation", 5),
             col("Sites / VM Networks", 3),
             col("Description", 4),
+            col(USAGE, 3),
         ];
-        const NS: [GridColumn; 4] = [
+        const NS: [GridColumn; 5] = [
             col("Name", 4),
             col("Logical Network", 3),
             col("Host Groups", 4),
             col("Subnets (VLAN)", 5),
+            col(USAGE, 3),
         ];
-        const IP: [GridColumn; 5] = [
+        const IP: [GridColumn; 6] = [
             col("Name", 4),
             col("Network Site / VM Network", 4),
             col("Subnet", 3),
             col("Range", 5),
             col("Gateways", 3),
+            col(USAGE, 3),
         ];
         const VM: [GridColumn; 4] = [
             col("Name", 4),
@@ -138,6 +152,9 @@ impl Tab {
         }
     }
 }
+
+/// The title of the column of a range's use.
+pub const USAGE: &str = "Usage";
 
 /// The administration's dialogs over its lists.
 #[derive(Debug, Clone)]
@@ -157,6 +174,14 @@ pub struct Admin {
     pub dialog: Option<Dialog>,
     /// The lists' column widths, per kind.
     widths: ColumnWidths,
+    /// The selected pool's grants and the grant form.
+    pub grants: grants::GrantPane,
+    /// Grants per pool, for the usage column.
+    pub grant_counts: Arc<GrantCounts>,
+    /// Where a range's use turns to a warning and to critical.
+    pub levels: UsageLevels,
+    /// Only rows whose use is at the warning level or above.
+    pub near_exhaustion: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -168,6 +193,10 @@ pub enum Message {
     Menu(Id),
     Sort(usize),
     Resize(grid::Resize),
+    /// The grant form, the granted list and the counts.
+    Grants(grants::GrantMessage),
+    /// Show only rows near exhaustion.
+    NearExhaustion(bool),
     Create,
     /// Create an object of another kind in the selected one (a pool in a site, a site in a network).
     CreateIn(Tab),
@@ -189,6 +218,8 @@ pub enum Event {
     FabricChanged(Arc<Fabric>, String),
     /// Open the context menu of the selected row, a row of this list.
     ContextMenu(Tab),
+    /// Something to say in the status bar (a pool near exhaustion).
+    Notice(style::Tone, String),
 }
 
 impl Default for Admin {
@@ -201,11 +232,29 @@ impl Default for Admin {
             cache: RefCell::new(None),
             dialog: None,
             widths: ColumnWidths::default(),
+            grants: grants::GrantPane::default(),
+            grant_counts: Arc::new(GrantCounts::new()),
+            levels: UsageLevels::default(),
+            near_exhaustion: false,
         }
     }
 }
 
 impl Admin {
+    /// The administration with these usage levels.
+    pub fn with_levels(levels: UsageLevels) -> Self {
+        Admin {
+            levels,
+            ..Admin::default()
+        }
+    }
+
+    /// A pool selected in the pools list shows its grants; another selection clears them.
+    fn follow_selection(&mut self, store: &FabricStore) -> Task<Message> {
+        let pool = self.selected.filter(|_| self.tab == Tab::IpPools);
+        self.grants.select(pool, store).map(Message::Grants)
+    }
+
     /// A dialog or confirmation is open.
     pub fn is_modal(&self) -> bool {
         self.dialog.is_some()
@@ -371,19 +420,39 @@ impl Admin {
                     self.selected = None;
                     self.list.reset();
                     return (
-                        iced::widget::operation::scroll_to(
-                            LIST_ID,
-                            scrollable::AbsoluteOffset { x: 0.0, y: 0.0 },
-                        ),
+                        Task::batch([
+                            iced::widget::operation::scroll_to(
+                                LIST_ID,
+                                scrollable::AbsoluteOffset { x: 0.0, y: 0.0 },
+                            ),
+                            self.follow_selection(store),
+                            grants::refresh(store, None).map(Message::Grants),
+                        ]),
                         None,
                     );
                 }
             }
-            Message::Select(id) => self.selected = Some(id),
+            Message::Select(id) => {
+                self.selected = Some(id);
+                return (self.follow_selection(store), None);
+            }
             Message::Menu(id) => {
                 self.selected = Some(id);
-                return (Task::none(), Some(Event::ContextMenu(self.tab)));
+                return (
+                    self.follow_selection(store),
+                    Some(Event::ContextMenu(self.tab)),
+                );
             }
+            Message::Grants(m) => {
+                let (task, notice) =
+                    self.grants
+                        .update(m, store, fabric, &mut self.grant_counts, self.levels);
+                return (
+                    task.map(Message::Grants),
+                    notice.map(|(tone, text)| Event::Notice(tone, text)),
+                );
+            }
+            Message::NearExhaustion(on) => self.near_exhaustion = on,
             Message::Open(id) => {
                 self.selected = Some(id);
                 return (self.edit(self.tab.kind(), id, fabric), None);
