@@ -1306,3 +1306,54 @@ async fn side_by_side_rows_show_in_sync_differs_conflict_and_out_of_scope() {
     assert_eq!(filtered.len(), 1);
     assert!(!view.filter(&BTreeSet::new(), "10.1.1").is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ipam_range_edit_that_would_strand_a_grant_waits_until_it_is_revoked() {
+    use fabric_console::fabric::store::{Consumer, GrantRequest};
+    let r = rig(None).await;
+    r.sync().await;
+    let grant = r
+        .store
+        .grant(&GrantRequest {
+            pool: r.ids.pool,
+            address: Some(ip("10.1.0.180")),
+            holder: "vm-9/eth0".into(),
+            consumer: Consumer::VmAdapter,
+        })
+        .unwrap();
+    // An IPAM administrator shrinks the range past the granted address.
+    r.patch_pool_range(json!({"end": "10.1.0.150", "dns_servers": ["10.9.9.9"]}))
+        .await;
+    let job = r.sync().await;
+    assert!(
+        job.errors
+            .iter()
+            .any(|e| e.contains("10.1.0.180 (vm-9/eth0)")),
+        "the job names the stranded grant: {:?}",
+        job.errors
+    );
+    let f = r.store.fabric();
+    assert_eq!(
+        f.ip_pools[&r.ids.pool].range_end,
+        ip("10.1.0.200"),
+        "the console keeps the range that holds the grant"
+    );
+    assert_eq!(
+        r.pool_range().await.end,
+        ip("10.1.0.150"),
+        "the IPAM edit is not undone"
+    );
+    // Once the address is revoked, the edit arrives.
+    r.store.revoke(r.ids.pool, grant.address).unwrap();
+    let job = r.sync().await;
+    let f = r.store.fabric();
+    assert_eq!(
+        f.ip_pools[&r.ids.pool].range_end,
+        ip("10.1.0.150"),
+        "{job:?}"
+    );
+    assert_eq!(
+        f.ip_pools[&r.ids.pool].settings.dns_servers,
+        vec![ip("10.9.9.9")]
+    );
+}

@@ -102,31 +102,6 @@ pub enum StoreError {
     SubnetChange,
     #[error("The fabric database task stopped unexpectedly: {0}. Try again.")]
     Task(String),
-    #[error("{}", stranded_message(.pool, .grants))]
-    GrantsStranded {
-        pool: String,
-        grants: Vec<(std::net::IpAddr, String)>,
-    },
-}
-
-fn stranded_message(pool: &str, grants: &[(std::net::IpAddr, String)]) -> String {
-    let shown: Vec<String> = grants
-        .iter()
-        .take(5)
-        .map(|(a, holder)| format!("{a} ({holder})"))
-        .collect();
-    let more = grants.len().saturating_sub(shown.len());
-    format!(
-        "The change was not saved: the pool {pool} has granted {}{} that the new range or reserved list would leave out. Revoke {} first, or keep {} in the range.",
-        shown.join(", "),
-        if more > 0 {
-            format!(" and {more} more")
-        } else {
-            String::new()
-        },
-        if grants.len() == 1 { "it" } else { "them" },
-        if grants.len() == 1 { "it" } else { "them" },
-    )
 }
 
 fn invalid_message(errors: &[ValidationError]) -> String {
@@ -391,10 +366,9 @@ impl FabricStore {
             {
                 let stranded = grants::stranded(&tx, pool)?;
                 if !stranded.is_empty() {
-                    return Err(StoreError::GrantsStranded {
-                        pool: pool.name.clone(),
-                        grants: stranded,
-                    });
+                    return Err(StoreError::Invalid(vec![grants::stranded_error(
+                        pool, &stranded,
+                    )]));
                 }
             }
         }

@@ -550,6 +550,45 @@ pub(super) fn stranded(
     Ok(out)
 }
 
+/// The refusal of a pool edit that strands grants: on the pool's range (or its reserved list
+/// when the range still holds them), naming the addresses and their holders.
+pub(super) fn stranded_error(
+    pool: &IpPool,
+    grants: &[(IpAddr, String)],
+) -> crate::fabric::validate::ValidationError {
+    use crate::fabric::validate::{Field, Rule, ValidationError};
+    let shown: Vec<String> = grants
+        .iter()
+        .take(5)
+        .map(|(a, holder)| format!("{a} ({holder})"))
+        .collect();
+    let more = grants.len().saturating_sub(shown.len());
+    let outside = grants.iter().any(|(a, _)| !in_range(pool, a));
+    let (field, what) = if outside {
+        (Field::RangeEnd, "the new range would leave out")
+    } else {
+        (Field::ReservedAddresses, "the reserved list would take")
+    };
+    let them = if grants.len() == 1 { "it" } else { "them" };
+    ValidationError {
+        kind: crate::fabric::model::ObjectKind::IpPool,
+        object: pool.id,
+        name: pool.name.clone(),
+        field,
+        message: format!(
+            "{}: {} granted from this pool{}, which {what}. Revoke {them} first (fabric-console address revoke), or keep {them} available.",
+            field.label(),
+            shown.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            },
+        ),
+        rule: Rule::GrantStranded,
+    }
+}
+
 /// Forgets the grants of a deleted pool.
 pub(super) fn forget_pool(conn: &rusqlite::Connection, pool: Id) -> Result<(), StoreError> {
     conn.execute(

@@ -62,6 +62,9 @@ pub enum Rule {
     TlsSettings,
     /// An event source that is not a `redis://host:port` without a password.
     EventSource,
+    /// A pool edit that would leave an address granted from the pool outside its range or
+    /// reserved.
+    GrantStranded,
 }
 
 /// One problem in the fabric. Displayed as one sentence: what is wrong and what to do.
