@@ -515,6 +515,18 @@ impl Fabric {
         names.join("/")
     }
 
+    /// The logical network a pool belongs to: its site's, or its VM network's.
+    pub fn logical_network_of_pool(&self, pool: &IpPool) -> Option<Id> {
+        match pool.scope {
+            PoolScope::Site { site, .. } => {
+                self.network_sites.get(&site).map(|s| s.logical_network)
+            }
+            PoolScope::VmSubnet { vm_network, .. } => {
+                self.vm_networks.get(&vm_network).map(|v| v.logical_network)
+            }
+        }
+    }
+
     pub fn sites_of(&self, logical_network: Id) -> impl Iterator<Item = &NetworkSite> {
         self.network_sites
             .values()

@@ -13,7 +13,7 @@ use iced::Task;
 use iced::widget::scrollable;
 use iced::widget::scrollable::Viewport;
 
-use crate::fabric::model::{Fabric, Id, ObjectKind, PoolScope};
+use crate::fabric::model::{Fabric, Id, ObjectKind};
 use crate::fabric::store::FabricStore;
 use crate::sync::compare::{CompareRow, CompareView, RowKind, RowStatus};
 use crate::sync::engine::EngineHandle;
@@ -417,20 +417,10 @@ pub fn logical_network_of(row: &CompareRow, fabric: &Fabric) -> Option<Id> {
             .network_sites
             .get(&row.object)
             .map(|s| s.logical_network),
-        RowKind::Pool | RowKind::VmPool => {
-            fabric
-                .ip_pools
-                .get(&row.object)
-                .and_then(|p| match p.scope {
-                    PoolScope::Site { site, .. } => {
-                        fabric.network_sites.get(&site).map(|s| s.logical_network)
-                    }
-                    PoolScope::VmSubnet { vm_network, .. } => fabric
-                        .vm_networks
-                        .get(&vm_network)
-                        .map(|v| v.logical_network),
-                })
-        }
+        RowKind::Pool | RowKind::VmPool => fabric
+            .ip_pools
+            .get(&row.object)
+            .and_then(|p| fabric.logical_network_of_pool(p)),
         RowKind::VmNetwork => fabric
             .vm_networks
             .get(&row.object)

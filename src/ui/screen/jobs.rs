@@ -76,15 +76,6 @@ const COLUMNS: [GridColumn; 7] = [
     col("Errors", 2),
 ];
 
-fn result_tone(r: JobResult) -> Tone {
-    match r {
-        JobResult::Running => Tone::Info,
-        JobResult::Succeeded => Tone::Success,
-        JobResult::CompletedWithWarnings | JobResult::Canceled => Tone::Warning,
-        JobResult::Failed => Tone::Error,
-    }
-}
-
 /// One row of the list: a job, or a run of adjacent event-driven jobs that went well (newest
 /// first).
 enum JobRow<'a> {
@@ -224,7 +215,7 @@ impl JobsWorkspace {
         });
         let rows = column(rows.into_iter().map(|r| {
             let job = r.head();
-            let tone = result_tone(job.result);
+            let tone = chart::result_tone(job.result);
             let status = row![
                 style::status_dot(tone),
                 text(job.result.label()).size(style::TEXT),

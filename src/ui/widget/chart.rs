@@ -25,14 +25,19 @@ pub struct JobPoint {
     pub result: JobResult,
 }
 
+/// A job result's colour: failed red, warnings amber, running blue, done green.
+pub fn result_tone(r: JobResult) -> Tone {
+    match r {
+        JobResult::Failed => Tone::Error,
+        JobResult::CompletedWithWarnings | JobResult::Canceled => Tone::Warning,
+        JobResult::Running => Tone::Info,
+        JobResult::Succeeded => Tone::Success,
+    }
+}
+
 impl JobPoint {
     fn tone(&self) -> Tone {
-        match self.result {
-            JobResult::Failed => Tone::Error,
-            JobResult::CompletedWithWarnings | JobResult::Canceled => Tone::Warning,
-            JobResult::Running => Tone::Info,
-            JobResult::Succeeded => Tone::Success,
-        }
+        result_tone(self.result)
     }
 
     /// "10:02:03 · 420 ms · 5 changes · Failed".
@@ -546,17 +551,10 @@ impl<M> canvas::Program<M> for OutcomeStrip {
     ) -> Vec<Geometry> {
         let mut frame = Frame::new(renderer, bounds.size());
         for (i, r) in self.results.iter().enumerate() {
-            let point = JobPoint {
-                id: Uuid::nil(),
-                started: DateTime::<Utc>::MIN_UTC,
-                millis: 0,
-                changes: 0,
-                result: *r,
-            };
             frame.fill_rectangle(
                 Point::new(i as f32 * (SQUARE + GAP), (bounds.height - SQUARE) / 2.0),
                 Size::new(SQUARE, SQUARE),
-                style::tone_color(theme, point.tone()),
+                style::tone_color(theme, result_tone(*r)),
             );
         }
         vec![frame.into_geometry()]

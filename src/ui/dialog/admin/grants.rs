@@ -69,16 +69,7 @@ pub fn usage_map(fabric: &Fabric, tab: super::Tab, counts: &GrantCounts) -> Hash
         }
         Tab::LogicalNetworks => {
             for p in fabric.ip_pools.values() {
-                let ln = match p.scope {
-                    PoolScope::Site { site, .. } => {
-                        fabric.network_sites.get(&site).map(|s| s.logical_network)
-                    }
-                    PoolScope::VmSubnet { vm_network, .. } => fabric
-                        .vm_networks
-                        .get(&vm_network)
-                        .map(|v| v.logical_network),
-                };
-                if let Some(ln) = ln {
+                if let Some(ln) = fabric.logical_network_of_pool(p) {
                     let e = out.entry(ln).or_default();
                     *e = e.plus(of(p));
                 }
