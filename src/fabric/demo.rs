@@ -463,13 +463,17 @@ pub fn demo_grants(fabric: &Fabric, seed: u64) -> Vec<crate::fabric::store::Gran
     use crate::fabric::store::{Consumer, GrantRequest};
     /// No pool gets more than this many (an IPv6 pool's range is vast).
     const MOST: u128 = 250;
+    /// Grants of the whole demo at most.
+    const MOST_IN_ALL: u128 = 100_000;
     const SHARES: [f64; 10] = [0.0, 0.08, 0.2, 0.35, 0.5, 0.62, 0.74, 0.83, 0.9, 0.97];
     let mut rng = StdRng::seed_from_u64(seed ^ 0x9e37_79b9);
     let number = |a: IpAddr| match a {
         IpAddr::V4(v) => u128::from(u32::from(v)),
         IpAddr::V6(v) => u128::from(v),
     };
-    let mut out = Vec::new();
+    // First how many each pool would get, then scaled down so a large demo grants at most
+    // MOST_IN_ALL addresses in all (a 100,000-object demo would otherwise grant millions).
+    let mut plan: Vec<(&IpPool, u128, bool)> = Vec::new();
     for (n, pool) in fabric.ip_pools.values().enumerate() {
         if number(pool.range_end) < number(pool.range_start) {
             continue;
@@ -490,6 +494,18 @@ pub fn demo_grants(fabric: &Fabric, seed: u64) -> Vec<crate::fabric::store::Gran
         let free = total.saturating_sub(set_aside).min(MOST);
         let share = SHARES[rng.random_range(0..SHARES.len())];
         let count = (free as f64 * share).floor() as u128;
+        let vip = n % 3 == 0 && pool.settings.vips.iter().any(|a| inside(&a));
+        plan.push((pool, count, vip));
+    }
+    let wanted: u128 = plan.iter().map(|(_, c, v)| c + u128::from(*v)).sum();
+    let scale = if wanted > MOST_IN_ALL {
+        MOST_IN_ALL as f64 / wanted as f64
+    } else {
+        1.0
+    };
+    let mut out = Vec::new();
+    for (pool, count, vip) in plan {
+        let count = (count as f64 * scale).floor() as u128;
         let short = pool.name.replace(' ', "-");
         for i in 0..count {
             out.push(GrantRequest {
@@ -499,7 +515,7 @@ pub fn demo_grants(fabric: &Fabric, seed: u64) -> Vec<crate::fabric::store::Gran
                 consumer: Consumer::VmAdapter,
             });
         }
-        if n % 3 == 0 && pool.settings.vips.iter().any(|a| inside(&a)) {
+        if vip && out.len() < MOST_IN_ALL as usize {
             out.push(GrantRequest {
                 pool: pool.id,
                 address: None,
@@ -508,6 +524,7 @@ pub fn demo_grants(fabric: &Fabric, seed: u64) -> Vec<crate::fabric::store::Gran
             });
         }
     }
+    out.truncate(MOST_IN_ALL as usize);
     out
 }
 
