@@ -1357,3 +1357,41 @@ async fn an_ipam_range_edit_that_would_strand_a_grant_waits_until_it_is_revoked(
         vec![ip("10.9.9.9")]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_range_deleted_in_ipam_keeps_its_pool_while_addresses_are_granted() {
+    use fabric_console::fabric::store::{Consumer, GrantRequest};
+    let r = rig(None).await;
+    r.sync().await;
+    let grant = r
+        .store
+        .grant(&GrantRequest {
+            pool: r.ids.pool,
+            address: None,
+            holder: "db-01/eth0".into(),
+            consumer: Consumer::VmAdapter,
+        })
+        .unwrap();
+    let range = r.pool_range().await;
+    r.admin(
+        reqwest::Method::DELETE,
+        &format!("ranges/{}", range.id),
+        None,
+    )
+    .await;
+    let job = r.sync().await;
+    assert!(
+        job.errors
+            .iter()
+            .any(|e| e.contains("1 address is granted from this pool")),
+        "the job says why the pool stays: {:?}",
+        job.errors
+    );
+    assert!(r.store.fabric().ip_pools.contains_key(&r.ids.pool));
+    r.store.revoke(r.ids.pool, grant.address).unwrap();
+    let job = r.sync().await;
+    assert!(
+        !r.store.fabric().ip_pools.contains_key(&r.ids.pool),
+        "once revoked, the deletion arrives: {job:?}"
+    );
+}

@@ -359,18 +359,30 @@ impl FabricStore {
                 FabricChange::Delete(kind, id) => (*kind, *id),
             })
             .collect();
-        // A pool edit never strands an address granted from it.
+        // A pool edit never strands an address granted from it, and a pool that has granted
+        // addresses is not deleted (revoke them first).
+        let mut refused = Vec::new();
         for &(kind, id) in &touched {
-            if kind == ObjectKind::IpPool
-                && let Some(pool) = next.ip_pools.get(&id)
-            {
-                let stranded = grants::stranded(&tx, pool)?;
-                if !stranded.is_empty() {
-                    return Err(StoreError::Invalid(vec![grants::stranded_error(
-                        pool, &stranded,
-                    )]));
-                }
+            if kind != ObjectKind::IpPool {
+                continue;
             }
+            match (next.ip_pools.get(&id), base.ip_pools.get(&id)) {
+                (Some(pool), _) => {
+                    let stranded = grants::stranded(&tx, pool)?;
+                    if !stranded.is_empty() {
+                        refused.push(grants::stranded_error(pool, &stranded));
+                    }
+                }
+                (None, Some(gone)) => {
+                    if let Some(e) = grants::deletion_refused(&tx, gone)? {
+                        refused.push(e);
+                    }
+                }
+                (None, None) => {}
+            }
+        }
+        if !refused.is_empty() {
+            return Err(StoreError::Invalid(refused));
         }
         for &(kind, id) in &touched {
             log_change(&tx, stored_revision + 1, Some((kind, id)))?;
@@ -390,10 +402,6 @@ impl FabricStore {
                         &format!("DELETE FROM {table} WHERE id = ?1"),
                         [id.to_string()],
                     )?;
-                    // A deleted pool takes its grants with it.
-                    if kind == ObjectKind::IpPool {
-                        grants::forget_pool(&tx, id)?;
-                    }
                 }
             }
         }

@@ -589,13 +589,45 @@ pub(super) fn stranded_error(
     }
 }
 
-/// Forgets the grants of a deleted pool.
-pub(super) fn forget_pool(conn: &rusqlite::Connection, pool: Id) -> Result<(), StoreError> {
-    conn.execute(
-        "DELETE FROM address_grants WHERE pool = ?1",
-        [pool.to_string()],
-    )?;
-    Ok(())
+/// The refusal to delete a pool that has granted addresses, naming a few.
+pub(super) fn deletion_refused(
+    conn: &rusqlite::Connection,
+    pool: &IpPool,
+) -> Result<Option<crate::fabric::validate::ValidationError>, StoreError> {
+    use crate::fabric::validate::{Field, Rule, ValidationError};
+    let granted = granted_in(conn, pool.id).map_err(|e| match e {
+        GrantError::Store(s) => s,
+        other => StoreError::Task(other.to_string()),
+    })?;
+    if granted.is_empty() {
+        return Ok(None);
+    }
+    let mut some: Vec<(IpAddr, String)> = granted.into_iter().collect();
+    some.sort();
+    let shown: Vec<String> = some
+        .iter()
+        .take(3)
+        .map(|(a, holder)| format!("{a} ({holder})"))
+        .collect();
+    let more = some.len().saturating_sub(shown.len());
+    Ok(Some(ValidationError {
+        kind: crate::fabric::model::ObjectKind::IpPool,
+        object: pool.id,
+        name: pool.name.clone(),
+        field: Field::Name,
+        message: format!(
+            "{} address{} granted from this pool ({}{}), so it is not deleted. Revoke them first (fabric-console address revoke), then delete it.",
+            some.len(),
+            if some.len() == 1 { " is" } else { "es are" },
+            shown.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        ),
+        rule: Rule::GrantStranded,
+    }))
 }
 
 /// Forgets the grants of pools that no longer exist (after an import).
@@ -759,7 +791,7 @@ mod tests {
     }
 
     #[test]
-    fn a_pool_edit_never_strands_a_grant_and_a_deleted_pool_forgets_its_grants() {
+    fn a_pool_edit_never_strands_a_grant_and_a_pool_with_grants_is_not_deleted() {
         let (store, pool) = store_with_pool();
         let g = store.grant(&request(&pool, None, Consumer::Host)).unwrap();
         let mut narrower = pool.clone();
@@ -773,10 +805,19 @@ mod tests {
             "{err}"
         );
         assert_eq!(store.fabric().ip_pools[&pool.id], pool, "nothing was saved");
+        let err = store
+            .apply(&[FabricChange::Delete(ObjectKind::IpPool, pool.id)])
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("1 address is granted from this pool"),
+            "{err}"
+        );
+        assert!(store.fabric().ip_pools.contains_key(&pool.id));
+        store.revoke(pool.id, g.address).unwrap();
         store
             .apply(&[FabricChange::Delete(ObjectKind::IpPool, pool.id)])
             .unwrap();
-        assert!(store.grants(Some(pool.id)).unwrap().is_empty());
     }
 
     #[test]
