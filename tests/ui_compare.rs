@@ -1554,3 +1554,46 @@ fn the_near_exhaustion_filter_keeps_only_full_ranges() {
     s.send(admin::Message::Tab(Tab::NetworkSites));
     assert!(s.shows("None of the network sites is 80 % used or more."));
 }
+
+#[test]
+fn a_pool_edit_that_would_reserve_a_granted_address_is_refused_in_its_dialog() {
+    use fabric_console::fabric::store::{Consumer, GrantRequest};
+    let mut s = admin_screen();
+    let pool = *s.fabric.ip_pools.keys().next().expect("the fixture's pool");
+    s.store
+        .grant(&GrantRequest {
+            pool,
+            address: Some(ip("10.1.0.50")),
+            holder: "vm-x/eth0".into(),
+            consumer: Consumer::VmAdapter,
+        })
+        .unwrap();
+    s.send(admin::Message::Tab(Tab::IpPools));
+    s.send(admin::Message::Open(pool));
+    assert!(s.admin.object_dialog().is_some());
+    s.interact(|ui| {
+        ui.click(selector::id(admin::ip_pool::RESERVED_INPUT))
+            .expect("reserved");
+        ui.typewrite("10.1.0.50");
+    });
+    s.interact(|ui| {
+        ui.click("OK").expect("OK");
+    });
+    assert!(
+        s.admin.object_dialog().is_some(),
+        "the dialog stays open with the refusal"
+    );
+    assert!(
+        s.interact(|ui| texts(ui)
+            .iter()
+            .any(|(t, _)| t.contains("10.1.0.50 (vm-x/eth0)") && t.contains("Revoke"))),
+        "the refusal names the grant and what to do"
+    );
+    assert!(
+        s.store.fabric().ip_pools[&pool]
+            .settings
+            .reserved
+            .is_empty(),
+        "nothing was saved"
+    );
+}
