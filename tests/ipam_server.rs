@@ -1549,3 +1549,104 @@ async fn metrics_count_requests_by_route_and_show_objects_and_the_cursor() {
     assert!(text.contains("fabric_ipam_http_request_duration_seconds_bucket{"));
     assert!(!text.contains(&token), "no token in the metrics");
 }
+
+#[tokio::test]
+async fn range_usage_is_checked_kept_and_read_back() {
+    use fabric_console::ipam::model::{IpamId, RangeUsage, UsedAddress};
+    let server = start().await;
+    let provider = connect(&server, Role::AsmAdministrator);
+    provider
+        .apply(&[
+            IpamOp::CreateSpace(space("s1", "LN1")),
+            IpamOp::CreateSubnet(subnet("n1", "s1", "10.0.0.0/24")),
+            IpamOp::CreateRange(range("r1", "n1", "10.0.0.10", "10.0.0.19")),
+        ])
+        .await
+        .unwrap();
+    let r1 = IpamId::from("r1");
+    assert!(provider.range_usages().await.unwrap().is_empty());
+    let used = |a: &str| UsedAddress {
+        address: a.parse().unwrap(),
+        holder: format!("vm-{a}"),
+        kind: "vm_adapter".into(),
+    };
+    let good = RangeUsage {
+        total: 10,
+        granted: 2,
+        vips: 0,
+        vips_granted: 0,
+        reserved: 1,
+        free: 7,
+        addresses: vec![used("10.0.0.11"), used("10.0.0.12")],
+    };
+    provider.report_usage(&r1, &good).await.unwrap();
+    assert_eq!(provider.range_usages().await.unwrap().get(&r1), Some(&good));
+
+    // Counts that do not add up, an address outside the range, a range that does not exist:
+    // refused, naming the field; the kept report stays.
+    let token = server.issue_token(Role::AsmAdministrator);
+    let client = reqwest::Client::new();
+    let url = |id: &str| format!("{}/api/v1/ranges/{id}/usage", server.base_url());
+    let mut wrong = serde_json::to_value(&good).unwrap();
+    wrong["free"] = 8.into();
+    let (status, body) = send(
+        &client,
+        reqwest::Method::PUT,
+        url("r1"),
+        &token,
+        serde_json::to_vec(&wrong).unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (422, Some("free")),
+        "{body}"
+    );
+    let mut outside = good.clone();
+    outside.addresses[1] = used("10.0.0.99");
+    let (status, body) = send(
+        &client,
+        reqwest::Method::PUT,
+        url("r1"),
+        &token,
+        serde_json::to_vec(&outside).unwrap(),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("10.0.0.99 is outside the range")
+    );
+    let (status, _) = send(
+        &client,
+        reqwest::Method::PUT,
+        url("nope"),
+        &token,
+        serde_json::to_vec(&good).unwrap(),
+    )
+    .await;
+    assert_eq!(status, 404);
+    // A read-only token reads it but cannot report.
+    let reader = server.issue_token(Role::ReadOnly);
+    let (status, body) = send(
+        &client,
+        reqwest::Method::GET,
+        url("r1"),
+        &reader,
+        Vec::new(),
+    )
+    .await;
+    assert_eq!((status, body["granted"].as_u64()), (200, Some(2)));
+    let (status, _) = send(
+        &client,
+        reqwest::Method::PUT,
+        url("r1"),
+        &reader,
+        serde_json::to_vec(&good).unwrap(),
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert_eq!(provider.range_usages().await.unwrap().get(&r1), Some(&good));
+}

@@ -1395,3 +1395,63 @@ async fn a_range_deleted_in_ipam_keeps_its_pool_while_addresses_are_granted() {
         "once revoked, the deletion arrives: {job:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn granted_addresses_reach_the_range_on_the_built_in_server() {
+    use fabric_console::fabric::store::{Consumer, GrantRequest};
+    let r = rig(None).await;
+    r.sync().await;
+    let usage = async |r: &Rig| -> serde_json::Value {
+        let range = r.pool_range().await;
+        let url = format!("{}/api/v1/ranges/{}/usage", r.server().base_url(), range.id);
+        let resp = reqwest::Client::new()
+            .get(&url)
+            .bearer_auth(&r.token)
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{}", resp.status());
+        resp.json().await.unwrap()
+    };
+    let first = r
+        .store
+        .grant(&GrantRequest {
+            pool: r.ids.pool,
+            address: None,
+            holder: "web-01/eth0".into(),
+            consumer: Consumer::VmAdapter,
+        })
+        .unwrap();
+    r.store
+        .grant(&GrantRequest {
+            pool: r.ids.pool,
+            address: Some(ip("10.1.0.77")),
+            holder: "db-01/eth0".into(),
+            consumer: Consumer::Host,
+        })
+        .unwrap();
+    let job = r.sync().await;
+    assert!(job.errors.is_empty(), "{:?}", job.errors);
+    let u = usage(&r).await;
+    assert_eq!(u["granted"], 2, "{u}");
+    assert_eq!(u["source"], "VMM");
+    let addresses: Vec<&str> = u["addresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(addresses, [first.address.to_string().as_str(), "10.1.0.77"]);
+    let n = |k: &str| u[k].as_u64().unwrap();
+    assert_eq!(
+        n("free") + n("granted") + n("reserved") + n("vips"),
+        n("total"),
+        "{u}"
+    );
+    // A revocation reaches it with the next sync.
+    r.store.revoke(r.ids.pool, ip("10.1.0.77")).unwrap();
+    r.sync().await;
+    let u = usage(&r).await;
+    assert_eq!(u["granted"], 1, "{u}");
+    assert_eq!(u["addresses"].as_array().unwrap().len(), 1);
+}

@@ -6,4 +6,5 @@ pub mod exchange;
 pub mod model;
 pub mod secrets;
 pub mod store;
+pub mod usage;
 pub mod validate;

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 
 use super::model::{
     AddressSpace, ChangeSet, Cursor, IpRange, IpamId, IpamKind, IpamOp, IpamSnapshot, IpamSubnet,
-    SnapshotRead, SnapshotScope,
+    RangeUsage, SnapshotRead, SnapshotScope,
 };
 use super::provider::{
     ChangeWait, IpamError, IpamProvider, OpOutcome, ProviderConfig, ProviderDescriptor,
@@ -941,6 +941,46 @@ impl IpamProvider for BuiltinProvider {
         } else {
             ChangeWait::Quiet
         })
+    }
+
+    fn keeps_usage(&self) -> bool {
+        true
+    }
+
+    async fn range_usages(
+        &self,
+    ) -> Result<std::collections::HashMap<IpamId, RangeUsage>, IpamError> {
+        #[derive(serde::Deserialize)]
+        struct AllUsage {
+            ranges: std::collections::HashMap<String, RangeUsage>,
+        }
+        let all: AllUsage = self.get_json("/api/v1/usage").await?;
+        Ok(all
+            .ranges
+            .into_iter()
+            .map(|(id, u)| (IpamId::from(id), u))
+            .collect())
+    }
+
+    async fn report_usage(&self, range: &IpamId, usage: &RangeUsage) -> Result<(), IpamError> {
+        let path = format!("/api/v1/ranges/{}/usage", encode(range.as_str()));
+        let body = serde_json::to_vec(usage).map_err(|e| IpamError::Protocol {
+            server: self.server.clone(),
+            detail: format!("the range usage cannot be encoded: {e}"),
+        })?;
+        // Sent again only when it never left; any other failure is looked up by the next sync.
+        let answer = self
+            .retry_policy()
+            .unsent(
+                || self.execute(Method::PUT, &path, Some(body.clone())),
+                |f: &Failure| f.nothing_sent,
+            )
+            .await
+            .map_err(|f| f.error)?;
+        if !answer.status.is_success() {
+            return Err(self.status_error(answer.status, &answer.body));
+        }
+        Ok(())
     }
 
     async fn apply(&self, batch: &[IpamOp]) -> Result<Vec<OpOutcome>, IpamError> {

@@ -224,6 +224,37 @@ impl IpamSubnet {
     }
 }
 
+/// How much of a range the console has handed out, as it reports it to the IPAM server:
+/// counts, and the granted addresses themselves (marked as the console's).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RangeUsage {
+    /// Addresses in the range.
+    pub total: u128,
+    /// Granted to VM adapters and hosts.
+    pub granted: u64,
+    /// VIP addresses of the range, and how many of them are granted.
+    pub vips: u64,
+    pub vips_granted: u64,
+    /// Reserved addresses in the range (never granted).
+    pub reserved: u64,
+    /// Addresses a VM adapter or host could still be granted.
+    pub free: u128,
+    /// The granted addresses.
+    #[serde(default)]
+    pub addresses: Vec<UsedAddress>,
+}
+
+/// One address the console granted.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsedAddress {
+    pub address: IpAddr,
+    pub holder: String,
+    /// `vm_adapter`, `host` or `vip`.
+    pub kind: String,
+}
+
 /// An IP address range. Its JSON (the built-in server's API and rows, the plan journal) spells the
 /// settings inline: see [`pool_settings_wire!`].
 #[derive(Debug, Clone, PartialEq, Eq)]

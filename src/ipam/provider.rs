@@ -5,7 +5,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::model::{Cursor, IpamId, IpamOp, SnapshotRead, SnapshotScope};
+use super::model::{Cursor, IpamId, IpamOp, RangeUsage, SnapshotRead, SnapshotScope};
 use crate::fabric::connection::ConnectionString;
 use crate::fabric::model::TlsTrust;
 
@@ -258,6 +258,26 @@ pub trait IpamProvider: Send + Sync {
     fn known_unchanged(&self, cursor: &Cursor) -> bool {
         let _ = cursor;
         false
+    }
+
+    /// Whether the server keeps the console's reports of range usage (`range_usage`,
+    /// `report_usage`).
+    fn keeps_usage(&self) -> bool {
+        false
+    }
+
+    /// The usage the console last reported for each range, as the server holds it.
+    async fn range_usages(
+        &self,
+    ) -> Result<std::collections::HashMap<IpamId, RangeUsage>, IpamError> {
+        Ok(Default::default())
+    }
+
+    /// Reports a range's usage (replacing the last report). Sent only when the server's copy
+    /// differs; after an unknown outcome the next sync reads the copy again before sending.
+    async fn report_usage(&self, range: &IpamId, usage: &RangeUsage) -> Result<(), IpamError> {
+        let _ = (range, usage);
+        Ok(())
     }
 
     /// Waits up to `timeout` for the server to record a change after `cursor`. A provider

@@ -219,6 +219,8 @@ pub fn router(state: Arc<AppState>) -> Router {
     let protected = resource_routes::<AddressSpace>(protected, "/address-spaces");
     let protected = resource_routes::<IpamSubnet>(protected, "/subnets");
     let protected = resource_routes::<IpRange>(protected, "/ranges")
+        .route("/ranges/{id}/usage", get(get_usage).put(put_usage))
+        .route("/usage", get(all_usage))
         .route("/batch", axum::routing::post(batch))
         .route("/snapshot", get(snapshot))
         .route("/changes", get(changes))
@@ -252,6 +254,61 @@ fn resource_routes<R: Resource>(
             .patch(patch::<R>)
             .delete(delete::<R>),
     )
+}
+
+/// Every range's usage as the console reported it: `{"ranges": {"<range id>": usage}}`.
+async fn all_usage(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+    let all = with_db(&state, |db| db.all_usage()).await?;
+    let ranges: serde_json::Map<String, Value> = all
+        .into_iter()
+        .filter_map(|(id, u)| serde_json::to_value(u).ok().map(|v| (id, v)))
+        .collect();
+    Ok(Json(serde_json::json!({ "ranges": ranges })))
+}
+
+/// The usage the console reported for a range, with when it did.
+async fn get_usage(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let found = {
+        let id = id.clone();
+        with_db(&state, move |db| {
+            if db.get_range(&id)?.is_none() {
+                return Err(missing(IpamKind::Range, &id));
+            }
+            db.get_usage(&id)
+        })
+        .await?
+    };
+    match found {
+        Some((usage, updated)) => {
+            let mut v = serde_json::to_value(usage)
+                .map_err(|e| ApiError::internal(format!("usage cannot be answered: {e}")))?;
+            if let Value::Object(m) = &mut v {
+                m.insert("updated".into(), Value::String(updated));
+                m.insert("source".into(), Value::String("VMM".into()));
+            }
+            Ok(Json(v))
+        }
+        None => Err(ApiError::not_found(
+            "usage",
+            format!("The console has not reported the usage of range {id} yet."),
+        )),
+    }
+}
+
+/// The console's report of a range's usage: counts and granted addresses, replacing the last.
+/// Not part of the change feed (it is the console's own report, not an IPAM edit).
+async fn put_usage(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let map = body_object(body)?;
+    let usage: crate::ipam::model::RangeUsage = from_value(Value::Object(map))?;
+    let updated = with_db(&state, move |db| db.put_usage(&id, &usage)).await?;
+    Ok(Json(serde_json::json!({ "updated": updated })))
 }
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {

@@ -119,6 +119,17 @@ struct Shared {
     /// Each service's base and mirror as this engine's last sync of it left them, so the next
     /// sync reads them only when another process wrote them since (see `take_state`).
     states: Mutex<HashMap<Id, StoredState>>,
+    /// Per service, the (grants revision, fabric revision) its usage was last reported at.
+    usage_reported: Mutex<HashMap<Id, (u64, u64)>>,
+}
+
+/// The ranges of a mirror that stand for console pools: (pool, range).
+fn usage_ranges(mirror: &IpamSnapshot) -> Vec<(Id, IpamId)> {
+    mirror
+        .ranges
+        .iter()
+        .filter_map(|r| r.vmm_id.map(|pool| (pool, r.id.clone())))
+        .collect()
 }
 
 /// A cheap, clonable handle to the running engine.
@@ -184,6 +195,7 @@ impl Engine {
             provider_calls: AtomicU64::new(0),
             leases,
             states: Mutex::new(HashMap::new()),
+            usage_reported: Mutex::new(HashMap::new()),
         });
         let handle = EngineHandle { shared };
         handle.spawn_missing_workers();
@@ -995,6 +1007,53 @@ impl EngineHandle {
     /// next sync (and a listener waiting on the server) does not take the sync's own writes for
     /// news. Anything else in the feed (another writer's edit) leaves the cursor where it was,
     /// for the next sync to plan.
+    /// Whether grants or the fabric changed since this engine last reported the service's usage.
+    fn usage_due(&self, service_id: Id) -> bool {
+        let store = &self.shared.ctx.store;
+        let Ok(grants) = store.grants_revision() else {
+            return true;
+        };
+        let mark = (grants, store.revision());
+        self.shared
+            .usage_reported
+            .lock()
+            .map_or(true, |m| m.get(&service_id) != Some(&mark))
+    }
+
+    /// Reports address usage to a server that keeps it, when grants or the fabric changed
+    /// since this engine last did for the service. A failure is a warning: the next sync reads
+    /// the server's copy and sends what still differs.
+    async fn report_usage(
+        &self,
+        service_id: Id,
+        provider: &dyn IpamProvider,
+        fabric: &Fabric,
+        ranges: &[(Id, IpamId)],
+    ) -> Option<String> {
+        if !self.usage_due(service_id) {
+            return None;
+        }
+        let store = &self.shared.ctx.store;
+        let mark = (store.grants_revision().ok()?, store.revision());
+        let grants = match store.grants_async(None).await {
+            Ok(g) => g,
+            Err(e) => return Some(format!("Address usage was not reported: {e}")),
+        };
+        let desired = super::usage::desired(fabric, &grants, ranges);
+        match super::usage::report(provider, desired).await {
+            Ok(sent) => {
+                tracing::info!(service = %service_id, ranges = sent, "address usage reported");
+                if let Ok(mut m) = self.shared.usage_reported.lock() {
+                    m.insert(service_id, mark);
+                }
+                None
+            }
+            Err(e) => Some(format!(
+                "Address usage was not reported to the IPAM server: {e} The next sync reads what the server holds and sends what still differs."
+            )),
+        }
+    }
+
     async fn read_back_own_writes(&self, provider: &dyn IpamProvider, mirror: &mut IpamSnapshot) {
         let Some(since) = mirror.cursor.clone() else {
             return;
@@ -1466,7 +1525,24 @@ impl EngineHandle {
                 s.orphans.clear();
             });
             job.counts.planned_networks = Some(0);
-            job.result = if skew.is_some_and(|s| s.abs() > self.shared.ctx.skew_threshold_ms) {
+            // Grants change without the fabric: their usage may still be due.
+            if provider.keeps_usage()
+                && self.usage_due(service_id)
+                && let Ok(state) = self.peek_state(service_id).await
+                && let Some(mirror) = &state.mirror
+            {
+                let ranges = usage_ranges(mirror);
+                let fabric = self.full_fabric().await.map_err(|e| (e, false, skew))?;
+                if let Some(warning) = self
+                    .report_usage(service_id, provider.as_ref(), &fabric, &ranges)
+                    .await
+                {
+                    job.errors.push(warning);
+                }
+            }
+            job.result = if !job.errors.is_empty()
+                || skew.is_some_and(|s| s.abs() > self.shared.ctx.skew_threshold_ms)
+            {
                 JobResult::CompletedWithWarnings
             } else {
                 JobResult::Succeeded
@@ -1687,6 +1763,13 @@ impl EngineHandle {
         } else {
             fabric_after
         };
+        // The ranges that stand for console pools, for the usage report after recording.
+        let usage_ranges: Vec<(Id, IpamId)> = if provider.keeps_usage() {
+            usage_ranges(&mirror)
+        } else {
+            Vec::new()
+        };
+        let usage_fabric = fabric_after.clone();
         let service_c = service.clone();
         // The base this sync planned from: the lease kept every other sync of this service
         // from writing another since it was read. Only the rows that changed are written.
@@ -1729,6 +1812,13 @@ impl EngineHandle {
             .map_err(|e| (e, false, skew))?;
         self.states().insert(service_id, kept);
         lap(&mut job.phases.record_ms);
+        if !usage_ranges.is_empty()
+            && let Some(warning) = self
+                .report_usage(service_id, provider.as_ref(), &usage_fabric, &usage_ranges)
+                .await
+        {
+            job.errors.push(warning);
+        }
         if report.canceled {
             return Err(stop(skew));
         }

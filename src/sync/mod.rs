@@ -12,6 +12,7 @@ pub mod plan;
 pub mod review;
 pub mod rows;
 pub mod status;
+pub mod usage;
 
 pub use plan::{
     ConsoleView, FieldText, IpamView, PlanInput, agreed_base, derived_id, plan, project_console,

@@ -303,6 +303,16 @@ fn grant_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Grant>> {
     })())
 }
 
+/// Counts grant changes (meta `grants_revision`), so a sync can tell whether usage changed.
+fn bump(conn: &rusqlite::Connection) -> Result<(), rusqlite::Error> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('grants_revision', '1')
+         ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+        [],
+    )?;
+    Ok(())
+}
+
 fn consumer_text(c: Consumer) -> String {
     serde_json::to_value(c)
         .ok()
@@ -351,6 +361,7 @@ impl FabricStore {
                 grant.granted_at.to_rfc3339(),
             ],
         )?;
+        bump(&tx)?;
         tx.commit()?;
         Ok(grant)
     }
@@ -415,6 +426,7 @@ impl FabricStore {
                 out.push(grant);
             }
         }
+        bump(&tx)?;
         tx.commit()?;
         Ok(out)
     }
@@ -422,7 +434,24 @@ impl FabricStore {
     /// Revokes every grant of every pool (a demo starting over).
     pub fn revoke_all(&self) -> Result<usize, StoreError> {
         let state = self.lock();
-        Ok(state.conn.execute("DELETE FROM address_grants", [])?)
+        let n = state.conn.execute("DELETE FROM address_grants", [])?;
+        bump(&state.conn)?;
+        Ok(n)
+    }
+
+    /// How many times grants changed in this database (any process): a sync reports usage
+    /// again only when this or the fabric changed.
+    pub fn grants_revision(&self) -> Result<u64, StoreError> {
+        let state = self.lock();
+        let v: Option<String> = state
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'grants_revision'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
     }
 
     /// Revokes the grant of `address` from `pool`; says so when there is none.
@@ -453,6 +482,7 @@ impl FabricStore {
             "DELETE FROM address_grants WHERE pool = ?1 AND address = ?2",
             params![pool.to_string(), address.to_string()],
         )?;
+        bump(&tx)?;
         tx.commit()?;
         Ok(grant)
     }
@@ -636,6 +666,7 @@ pub(super) fn forget_orphans(conn: &rusqlite::Connection) -> Result<(), StoreErr
         "DELETE FROM address_grants WHERE pool NOT IN (SELECT id FROM ip_pools)",
         [],
     )?;
+    bump(conn)?;
     Ok(())
 }
 

@@ -21,7 +21,7 @@ use checks::{validate_range, validate_space, validate_subnet};
 use super::auth::Role;
 use super::error::ApiError;
 use crate::ipam::model::{
-    AddressSpace, AddressSpaceKind, IpRange, IpamId, IpamKind, IpamOp, IpamSubnet,
+    AddressSpace, AddressSpaceKind, IpRange, IpamId, IpamKind, IpamOp, IpamSubnet, RangeUsage,
 };
 
 /// How many change rows are kept; older cursors get 410 Gone and a full snapshot.
@@ -61,6 +61,10 @@ CREATE TABLE audit (
     seq INTEGER PRIMARY KEY, at TEXT NOT NULL, token_id TEXT NOT NULL, role TEXT NOT NULL,
     method TEXT NOT NULL, action TEXT NOT NULL, kind TEXT NOT NULL, object_id TEXT NOT NULL,
     object_name TEXT NOT NULL, summary TEXT NOT NULL, outcome TEXT NOT NULL, detail TEXT);
+",
+    "
+CREATE TABLE range_usage (
+    range_id TEXT PRIMARY KEY, body TEXT NOT NULL, updated TEXT NOT NULL);
 ",
 ];
 
@@ -422,6 +426,111 @@ impl Database {
     }
     pub fn get_range(&self, id: &str) -> Result<Option<IpRange>, ApiError> {
         get_body(&self.conn, IpamKind::Range, id)
+    }
+
+    /// The usage the console last reported for a range, and when; `None` when it never did.
+    pub fn get_usage(&self, range: &str) -> Result<Option<(RangeUsage, String)>, ApiError> {
+        let row: Option<(String, String)> = self
+            .conn
+            .query_row(
+                "SELECT body, updated FROM range_usage WHERE range_id = ?1",
+                params![range],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        row.map(|(body, updated)| {
+            serde_json::from_str(&body)
+                .map(|u| (u, updated))
+                .map_err(|e| {
+                    ApiError::internal(format!("stored usage of range {range} is damaged: {e}"))
+                })
+        })
+        .transpose()
+    }
+
+    /// Every range's reported usage, by range id (reports of ranges deleted since are left out).
+    pub fn all_usage(&self) -> Result<Vec<(String, RangeUsage)>, ApiError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT u.range_id, u.body FROM range_usage u JOIN ranges r ON r.id = u.range_id",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, body) = row?;
+            let usage = serde_json::from_str(&body).map_err(|e| {
+                ApiError::internal(format!("stored usage of range {id} is damaged: {e}"))
+            })?;
+            out.push((id, usage));
+        }
+        Ok(out)
+    }
+
+    /// Records the usage of a range (replacing what was there). The range must exist, the
+    /// counts must add up, and every address must lie in the range, once.
+    pub fn put_usage(&mut self, range_id: &str, usage: &RangeUsage) -> Result<String, ApiError> {
+        let range = self.get_range(range_id)?.ok_or_else(|| {
+            ApiError::not_found(
+                "id",
+                format!(
+                    "No range has the id {range_id}. Read the range list and use one of its ids."
+                ),
+            )
+        })?;
+        let invalid =
+            |field: &str, message: String| ApiError::invalid(field, format!("{field}: {message}"));
+        let used = u128::from(usage.granted) + u128::from(usage.reserved) + u128::from(usage.vips);
+        if used + usage.free != usage.total {
+            return Err(invalid(
+                "free",
+                format!(
+                    "granted {} + reserved {} + VIPs {} + free {} is not the total {}.",
+                    usage.granted, usage.reserved, usage.vips, usage.free, usage.total
+                ),
+            ));
+        }
+        if usage.vips_granted > usage.vips {
+            return Err(invalid("vips_granted", "is more than the VIPs.".into()));
+        }
+        if usage.addresses.len() as u64 != usage.granted + usage.vips_granted {
+            return Err(invalid(
+                "addresses",
+                format!(
+                    "lists {} addresses, but {} are granted.",
+                    usage.addresses.len(),
+                    usage.granted + usage.vips_granted
+                ),
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for a in &usage.addresses {
+            let inside = a.address.is_ipv4() == range.start.is_ipv4()
+                && a.address >= range.start
+                && a.address <= range.end;
+            if !inside {
+                return Err(invalid(
+                    "addresses",
+                    format!(
+                        "{} is outside the range {} – {}.",
+                        a.address, range.start, range.end
+                    ),
+                ));
+            }
+            if !seen.insert(a.address) {
+                return Err(invalid(
+                    "addresses",
+                    format!("{} is listed twice.", a.address),
+                ));
+            }
+        }
+        let body = serde_json::to_string(usage)
+            .map_err(|e| ApiError::internal(format!("usage cannot be stored: {e}")))?;
+        let updated = rfc3339(chrono::Utc::now());
+        self.conn.execute(
+            "INSERT INTO range_usage (range_id, body, updated) VALUES (?1, ?2, ?3)
+             ON CONFLICT(range_id) DO UPDATE SET body = excluded.body, updated = excluded.updated",
+            params![range_id, body, updated],
+        )?;
+        Ok(updated)
     }
 
     /// A page of one kind, ordered by id; `parent` filters subnets by address space and ranges by subnet.

@@ -10,7 +10,7 @@ use iced::{Alignment, Element, Length, Task};
 
 use crate::fabric::model::{Fabric, Id, IpPool, PoolScope};
 use crate::fabric::store::{Consumer, FabricStore, Grant, GrantCounts, GrantRequest};
-use crate::ui::widget::chart::{self, PoolUsage, UsageLevels};
+use crate::ui::widget::chart::{self, PoolUsage, UsageLevels, UsageTone};
 use crate::ui::widget::style::{self, Tone};
 
 /// The holder field of the grant form.
