@@ -1579,7 +1579,21 @@ async fn range_usage_is_checked_kept_and_read_back() {
         free: 7,
         addresses: vec![used("10.0.0.11"), used("10.0.0.12")],
     };
-    provider.report_usage(&r1, &good).await.unwrap();
+    provider
+        .report_usages(&[(r1.clone(), good.clone())])
+        .await
+        .unwrap();
+    assert_eq!(provider.range_usages().await.unwrap().get(&r1), Some(&good));
+    // Several in one request: all or none; the error names the range.
+    let mut one_more = good.clone();
+    one_more.granted = 3;
+    one_more.free = 6;
+    one_more.addresses.push(used("10.0.0.13"));
+    let err = provider
+        .report_usages(&[(r1.clone(), one_more), (IpamId::from("nope"), good.clone())])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("Range nope"), "{err}");
     assert_eq!(provider.range_usages().await.unwrap().get(&r1), Some(&good));
 
     // Counts that do not add up, an address outside the range, a range that does not exist:

@@ -962,23 +962,51 @@ impl IpamProvider for BuiltinProvider {
             .collect())
     }
 
-    async fn report_usage(&self, range: &IpamId, usage: &RangeUsage) -> Result<(), IpamError> {
-        let path = format!("/api/v1/ranges/{}/usage", encode(range.as_str()));
-        let body = serde_json::to_vec(usage).map_err(|e| IpamError::Protocol {
-            server: self.server.clone(),
-            detail: format!("the range usage cannot be encoded: {e}"),
-        })?;
-        // Sent again only when it never left; any other failure is looked up by the next sync.
-        let answer = self
-            .retry_policy()
-            .unsent(
-                || self.execute(Method::PUT, &path, Some(body.clone())),
-                |f: &Failure| f.nothing_sent,
-            )
-            .await
-            .map_err(|f| f.error)?;
-        if !answer.status.is_success() {
-            return Err(self.status_error(answer.status, &answer.body));
+    async fn report_usages(&self, reports: &[(IpamId, RangeUsage)]) -> Result<(), IpamError> {
+        // Requests stay well under the server's 8 MB body limit.
+        const ADDRESSES_PER_REQUEST: usize = 20_000;
+        const RANGES_PER_REQUEST: usize = 1_000;
+        let mut start = 0;
+        while start < reports.len() {
+            let mut end = start;
+            let mut addresses = 0;
+            while end < reports.len()
+                && end - start < RANGES_PER_REQUEST
+                && (end == start
+                    || addresses + reports[end].1.addresses.len() <= ADDRESSES_PER_REQUEST)
+            {
+                addresses += reports[end].1.addresses.len();
+                end += 1;
+            }
+            let ranges: serde_json::Map<String, serde_json::Value> = reports[start..end]
+                .iter()
+                .filter_map(|(id, u)| {
+                    serde_json::to_value(u)
+                        .ok()
+                        .map(|v| (id.as_str().to_string(), v))
+                })
+                .collect();
+            let body =
+                serde_json::to_vec(&serde_json::json!({ "ranges": ranges })).map_err(|e| {
+                    IpamError::Protocol {
+                        server: self.server.clone(),
+                        detail: format!("the range usage cannot be encoded: {e}"),
+                    }
+                })?;
+            // Sent again only when it never left; any other failure is looked up by the next
+            // sync, which reads the server's copies first.
+            let answer = self
+                .retry_policy()
+                .unsent(
+                    || self.execute(Method::PUT, "/api/v1/usage", Some(body.clone())),
+                    |f: &Failure| f.nothing_sent,
+                )
+                .await
+                .map_err(|f| f.error)?;
+            if !answer.status.is_success() {
+                return Err(self.status_error(answer.status, &answer.body));
+            }
+            start = end;
         }
         Ok(())
     }

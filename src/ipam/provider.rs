@@ -273,10 +273,11 @@ pub trait IpamProvider: Send + Sync {
         Ok(Default::default())
     }
 
-    /// Reports a range's usage (replacing the last report). Sent only when the server's copy
-    /// differs; after an unknown outcome the next sync reads the copy again before sending.
-    async fn report_usage(&self, range: &IpamId, usage: &RangeUsage) -> Result<(), IpamError> {
-        let _ = (range, usage);
+    /// Reports ranges' usage (each replacing its last report). Sent only for ranges whose copy
+    /// on the server differs; after an unknown outcome the next sync reads the copies again
+    /// before sending.
+    async fn report_usages(&self, reports: &[(IpamId, RangeUsage)]) -> Result<(), IpamError> {
+        let _ = reports;
         Ok(())
     }
 

@@ -220,7 +220,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let protected = resource_routes::<IpamSubnet>(protected, "/subnets");
     let protected = resource_routes::<IpRange>(protected, "/ranges")
         .route("/ranges/{id}/usage", get(get_usage).put(put_usage))
-        .route("/usage", get(all_usage))
+        .route("/usage", get(all_usage).put(put_all_usage))
         .route("/batch", axum::routing::post(batch))
         .route("/snapshot", get(snapshot))
         .route("/changes", get(changes))
@@ -264,6 +264,25 @@ async fn all_usage(State(state): State<Arc<AppState>>) -> Result<Json<Value>, Ap
         .filter_map(|(id, u)| serde_json::to_value(u).ok().map(|v| (id, v)))
         .collect();
     Ok(Json(serde_json::json!({ "ranges": ranges })))
+}
+
+/// Many ranges' usage reports in one request, `{"ranges": {"<range id>": usage}}`: all stored, or
+/// none when one is wrong (the error names its range).
+async fn put_all_usage(
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Reports {
+        ranges: std::collections::BTreeMap<String, crate::ipam::model::RangeUsage>,
+    }
+    let map = body_object(body)?;
+    let reports: Reports = from_value(Value::Object(map))?;
+    let reports: Vec<_> = reports.ranges.into_iter().collect();
+    let n = reports.len();
+    let updated = with_db(&state, move |db| db.put_usages(&reports)).await?;
+    Ok(Json(serde_json::json!({ "updated": updated, "ranges": n })))
 }
 
 /// The usage the console reported for a range, with when it did.

@@ -73,13 +73,10 @@ pub async fn report(
     desired: Vec<(IpamId, RangeUsage)>,
 ) -> Result<usize, IpamError> {
     let held = provider.range_usages().await?;
-    let mut sent = 0;
-    for (range, usage) in desired {
-        if held.get(&range) == Some(&usage) {
-            continue;
-        }
-        provider.report_usage(&range, &usage).await?;
-        sent += 1;
-    }
-    Ok(sent)
+    let differing: Vec<(IpamId, RangeUsage)> = desired
+        .into_iter()
+        .filter(|(range, usage)| held.get(range) != Some(usage))
+        .collect();
+    provider.report_usages(&differing).await?;
+    Ok(differing.len())
 }

@@ -468,68 +468,23 @@ impl Database {
     /// Records the usage of a range (replacing what was there). The range must exist, the
     /// counts must add up, and every address must lie in the range, once.
     pub fn put_usage(&mut self, range_id: &str, usage: &RangeUsage) -> Result<String, ApiError> {
-        let range = self.get_range(range_id)?.ok_or_else(|| {
-            ApiError::not_found(
-                "id",
-                format!(
-                    "No range has the id {range_id}. Read the range list and use one of its ids."
-                ),
-            )
-        })?;
-        let invalid =
-            |field: &str, message: String| ApiError::invalid(field, format!("{field}: {message}"));
-        let used = u128::from(usage.granted) + u128::from(usage.reserved) + u128::from(usage.vips);
-        if used + usage.free != usage.total {
-            return Err(invalid(
-                "free",
-                format!(
-                    "granted {} + reserved {} + VIPs {} + free {} is not the total {}.",
-                    usage.granted, usage.reserved, usage.vips, usage.free, usage.total
-                ),
-            ));
-        }
-        if usage.vips_granted > usage.vips {
-            return Err(invalid("vips_granted", "is more than the VIPs.".into()));
-        }
-        if usage.addresses.len() as u64 != usage.granted + usage.vips_granted {
-            return Err(invalid(
-                "addresses",
-                format!(
-                    "lists {} addresses, but {} are granted.",
-                    usage.addresses.len(),
-                    usage.granted + usage.vips_granted
-                ),
-            ));
-        }
-        let mut seen = std::collections::BTreeSet::new();
-        for a in &usage.addresses {
-            let inside = a.address.is_ipv4() == range.start.is_ipv4()
-                && a.address >= range.start
-                && a.address <= range.end;
-            if !inside {
-                return Err(invalid(
-                    "addresses",
-                    format!(
-                        "{} is outside the range {} – {}.",
-                        a.address, range.start, range.end
-                    ),
-                ));
-            }
-            if !seen.insert(a.address) {
-                return Err(invalid(
-                    "addresses",
-                    format!("{} is listed twice.", a.address),
-                ));
-            }
-        }
-        let body = serde_json::to_string(usage)
-            .map_err(|e| ApiError::internal(format!("usage cannot be stored: {e}")))?;
         let updated = rfc3339(chrono::Utc::now());
-        self.conn.execute(
-            "INSERT INTO range_usage (range_id, body, updated) VALUES (?1, ?2, ?3)
-             ON CONFLICT(range_id) DO UPDATE SET body = excluded.body, updated = excluded.updated",
-            params![range_id, body, updated],
-        )?;
+        write_usage(&self.conn, range_id, usage, &updated)?;
+        Ok(updated)
+    }
+
+    /// Records many ranges' usage in one transaction: all of them, or none when one is wrong
+    /// (the error names its range).
+    pub fn put_usages(&mut self, reports: &[(String, RangeUsage)]) -> Result<String, ApiError> {
+        let updated = rfc3339(chrono::Utc::now());
+        let tx = self.conn.transaction()?;
+        for (range_id, usage) in reports {
+            write_usage(&tx, range_id, usage, &updated).map_err(|mut e| {
+                e.error = format!("Range {range_id}: {}", e.error);
+                e
+            })?;
+        }
+        tx.commit()?;
         Ok(updated)
     }
 
@@ -843,6 +798,75 @@ fn parse_body<T: DeserializeOwned>(body: &str) -> Result<T, ApiError> {
 fn to_body<T: Serialize>(value: &T) -> Result<String, ApiError> {
     serde_json::to_string(value)
         .map_err(|e| ApiError::internal(format!("object cannot be stored: {e}")))
+}
+
+/// Checks a range's usage report and stores it.
+fn write_usage(
+    conn: &Connection,
+    range_id: &str,
+    usage: &RangeUsage,
+    updated: &str,
+) -> Result<(), ApiError> {
+    let range: IpRange = get_body(conn, IpamKind::Range, range_id)?.ok_or_else(|| {
+        ApiError::not_found(
+            "id",
+            format!("No range has the id {range_id}. Read the range list and use one of its ids."),
+        )
+    })?;
+    let invalid =
+        |field: &str, message: String| ApiError::invalid(field, format!("{field}: {message}"));
+    let used = u128::from(usage.granted) + u128::from(usage.reserved) + u128::from(usage.vips);
+    if used + usage.free != usage.total {
+        return Err(invalid(
+            "free",
+            format!(
+                "granted {} + reserved {} + VIPs {} + free {} is not the total {}.",
+                usage.granted, usage.reserved, usage.vips, usage.free, usage.total
+            ),
+        ));
+    }
+    if usage.vips_granted > usage.vips {
+        return Err(invalid("vips_granted", "is more than the VIPs.".into()));
+    }
+    if usage.addresses.len() as u64 != usage.granted + usage.vips_granted {
+        return Err(invalid(
+            "addresses",
+            format!(
+                "lists {} addresses, but {} are granted.",
+                usage.addresses.len(),
+                usage.granted + usage.vips_granted
+            ),
+        ));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for a in &usage.addresses {
+        let inside = a.address.is_ipv4() == range.start.is_ipv4()
+            && a.address >= range.start
+            && a.address <= range.end;
+        if !inside {
+            return Err(invalid(
+                "addresses",
+                format!(
+                    "{} is outside the range {} – {}.",
+                    a.address, range.start, range.end
+                ),
+            ));
+        }
+        if !seen.insert(a.address) {
+            return Err(invalid(
+                "addresses",
+                format!("{} is listed twice.", a.address),
+            ));
+        }
+    }
+    let body = serde_json::to_string(usage)
+        .map_err(|e| ApiError::internal(format!("usage cannot be stored: {e}")))?;
+    conn.execute(
+        "INSERT INTO range_usage (range_id, body, updated) VALUES (?1, ?2, ?3)
+             ON CONFLICT(range_id) DO UPDATE SET body = excluded.body, updated = excluded.updated",
+        params![range_id, body, updated],
+    )?;
+    Ok(())
 }
 
 fn get_body<T: DeserializeOwned>(
