@@ -562,9 +562,8 @@ impl FabricStore {
     }
 }
 
-/// Grants a pool edit would strand: addresses outside the new range or now reserved, with
-/// their holders. Checked before a pool is saved.
-pub(super) fn stranded(
+/// A pool's grants as (address, holder), in address order.
+fn sorted_grants(
     conn: &rusqlite::Connection,
     pool: &IpPool,
 ) -> Result<Vec<(IpAddr, String)>, StoreError> {
@@ -572,12 +571,34 @@ pub(super) fn stranded(
         GrantError::Store(s) => s,
         other => StoreError::Task(other.to_string()),
     })?;
-    let mut out: Vec<(IpAddr, String)> = granted
-        .into_iter()
-        .filter(|(a, _)| !in_range(pool, a) || pool.settings.reserved.contains(a))
-        .collect();
+    let mut out: Vec<(IpAddr, String)> = granted.into_iter().collect();
     out.sort();
     Ok(out)
+}
+
+/// "10.0.0.5 (web-01/eth0), 10.0.0.6 (web-02/eth0) and 4 more": the first `n` grants.
+fn name_some(grants: &[(IpAddr, String)], n: usize) -> String {
+    let shown: Vec<String> = grants
+        .iter()
+        .take(n)
+        .map(|(a, holder)| format!("{a} ({holder})"))
+        .collect();
+    match grants.len().saturating_sub(shown.len()) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
+    }
+}
+
+/// Grants a pool edit would strand: addresses outside the new range or now reserved, with
+/// their holders. Checked before a pool is saved.
+pub(super) fn stranded(
+    conn: &rusqlite::Connection,
+    pool: &IpPool,
+) -> Result<Vec<(IpAddr, String)>, StoreError> {
+    Ok(sorted_grants(conn, pool)?
+        .into_iter()
+        .filter(|(a, _)| !in_range(pool, a) || pool.settings.reserved.contains(a))
+        .collect())
 }
 
 /// The refusal of a pool edit that strands grants: on the pool's range (or its reserved list
@@ -587,12 +608,6 @@ pub(super) fn stranded_error(
     grants: &[(IpAddr, String)],
 ) -> crate::fabric::validate::ValidationError {
     use crate::fabric::validate::{Field, Rule, ValidationError};
-    let shown: Vec<String> = grants
-        .iter()
-        .take(5)
-        .map(|(a, holder)| format!("{a} ({holder})"))
-        .collect();
-    let more = grants.len().saturating_sub(shown.len());
     let outside = grants.iter().any(|(a, _)| !in_range(pool, a));
     let (field, what) = if outside {
         (Field::RangeEnd, "the new range would leave out")
@@ -606,14 +621,9 @@ pub(super) fn stranded_error(
         name: pool.name.clone(),
         field,
         message: format!(
-            "{}: {} granted from this pool{}, which {what}. Revoke {them} first (fabric-console address revoke), or keep {them} available.",
+            "{}: {} granted from this pool, which {what}. Revoke {them} first (fabric-console address revoke), or keep {them} available.",
             field.label(),
-            shown.join(", "),
-            if more > 0 {
-                format!(" and {more} more")
-            } else {
-                String::new()
-            },
+            name_some(grants, 5),
         ),
         rule: Rule::GrantStranded,
     }
@@ -625,36 +635,20 @@ pub(super) fn deletion_refused(
     pool: &IpPool,
 ) -> Result<Option<crate::fabric::validate::ValidationError>, StoreError> {
     use crate::fabric::validate::{Field, Rule, ValidationError};
-    let granted = granted_in(conn, pool.id).map_err(|e| match e {
-        GrantError::Store(s) => s,
-        other => StoreError::Task(other.to_string()),
-    })?;
-    if granted.is_empty() {
+    let some = sorted_grants(conn, pool)?;
+    if some.is_empty() {
         return Ok(None);
     }
-    let mut some: Vec<(IpAddr, String)> = granted.into_iter().collect();
-    some.sort();
-    let shown: Vec<String> = some
-        .iter()
-        .take(3)
-        .map(|(a, holder)| format!("{a} ({holder})"))
-        .collect();
-    let more = some.len().saturating_sub(shown.len());
     Ok(Some(ValidationError {
         kind: crate::fabric::model::ObjectKind::IpPool,
         object: pool.id,
         name: pool.name.clone(),
         field: Field::Name,
         message: format!(
-            "{} address{} granted from this pool ({}{}), so it is not deleted. Revoke them first (fabric-console address revoke), then delete it.",
+            "{} address{} granted from this pool ({}), so it is not deleted. Revoke them first (fabric-console address revoke), then delete it.",
             some.len(),
             if some.len() == 1 { " is" } else { "es are" },
-            shown.join(", "),
-            if more > 0 {
-                format!(" and {more} more")
-            } else {
-                String::new()
-            }
+            name_some(&some, 3),
         ),
         rule: Rule::GrantStranded,
     }))
