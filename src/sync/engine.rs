@@ -1002,40 +1002,36 @@ impl EngineHandle {
         Ok((mirror, touched))
     }
 
-    /// Reads the change feed once more after a sync's writes: when it holds nothing but those
-    /// writes, exactly as the mirror now has them, the mirror's cursor moves past them, so the
-    /// next sync (and a listener waiting on the server) does not take the sync's own writes for
-    /// news. Anything else in the feed (another writer's edit) leaves the cursor where it was,
-    /// for the next sync to plan.
-    /// Whether grants or the fabric changed since this engine last reported the service's usage.
-    fn usage_due(&self, service_id: Id) -> bool {
+    /// The grants and fabric revisions to report a service's usage at, when they changed
+    /// since this engine last reported it; `None` when nothing is due.
+    fn usage_due(&self, service_id: Id) -> Option<(u64, u64)> {
         let store = &self.shared.ctx.store;
-        let Ok(grants) = store.grants_revision() else {
-            return true;
-        };
-        let mark = (grants, store.revision());
-        self.shared
+        // An unreadable revision never counts as reported: the usage is due.
+        let mark = (
+            store.grants_revision().unwrap_or(u64::MAX),
+            store.revision(),
+        );
+        let reported = self
+            .shared
             .usage_reported
             .lock()
-            .map_or(true, |m| m.get(&service_id) != Some(&mark))
+            .ok()
+            .and_then(|m| m.get(&service_id).copied());
+        (reported != Some(mark)).then_some(mark)
     }
 
-    /// Reports address usage to a server that keeps it, when grants or the fabric changed
-    /// since this engine last did for the service. A failure is a warning: the next sync reads
-    /// the server's copy and sends what still differs.
+    /// Reports address usage to a server that keeps it, as of `mark` (from `usage_due`). A
+    /// failure is a warning: the next sync reads the server's copy and sends what still
+    /// differs.
     async fn report_usage(
         &self,
         service_id: Id,
+        mark: (u64, u64),
         provider: &dyn IpamProvider,
         fabric: &Fabric,
         ranges: &[(Id, IpamId)],
     ) -> Option<String> {
-        if !self.usage_due(service_id) {
-            return None;
-        }
-        let store = &self.shared.ctx.store;
-        let mark = (store.grants_revision().ok()?, store.revision());
-        let grants = match store.grants_async(None).await {
+        let grants = match self.shared.ctx.store.grants_async(None).await {
             Ok(g) => g,
             Err(e) => return Some(format!("Address usage was not reported: {e}")),
         };
@@ -1054,6 +1050,11 @@ impl EngineHandle {
         }
     }
 
+    /// Reads the change feed once more after a sync's writes: when it holds nothing but those
+    /// writes, exactly as the mirror now has them, the mirror's cursor moves past them, so the
+    /// next sync (and a listener waiting on the server) does not take the sync's own writes for
+    /// news. Anything else in the feed (another writer's edit) leaves the cursor where it was,
+    /// for the next sync to plan.
     async fn read_back_own_writes(&self, provider: &dyn IpamProvider, mirror: &mut IpamSnapshot) {
         let Some(since) = mirror.cursor.clone() else {
             return;
@@ -1527,14 +1528,14 @@ impl EngineHandle {
             job.counts.planned_networks = Some(0);
             // Grants change without the fabric: their usage may still be due.
             if provider.keeps_usage()
-                && self.usage_due(service_id)
+                && let Some(mark) = self.usage_due(service_id)
                 && let Ok(state) = self.peek_state(service_id).await
                 && let Some(mirror) = &state.mirror
             {
                 let ranges = usage_ranges(mirror);
                 let fabric = self.full_fabric().await.map_err(|e| (e, false, skew))?;
                 if let Some(warning) = self
-                    .report_usage(service_id, provider.as_ref(), &fabric, &ranges)
+                    .report_usage(service_id, mark, provider.as_ref(), &fabric, &ranges)
                     .await
                 {
                     job.errors.push(warning);
@@ -1813,8 +1814,15 @@ impl EngineHandle {
         self.states().insert(service_id, kept);
         lap(&mut job.phases.record_ms);
         if !usage_ranges.is_empty()
+            && let Some(mark) = self.usage_due(service_id)
             && let Some(warning) = self
-                .report_usage(service_id, provider.as_ref(), &usage_fabric, &usage_ranges)
+                .report_usage(
+                    service_id,
+                    mark,
+                    provider.as_ref(),
+                    &usage_fabric,
+                    &usage_ranges,
+                )
                 .await
         {
             job.errors.push(warning);

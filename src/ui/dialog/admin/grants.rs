@@ -82,26 +82,24 @@ pub fn usage_map(fabric: &Fabric, tab: super::Tab, counts: &GrantCounts) -> Hash
 
 /// Reads the counts, and the grants of `pool` when one is selected.
 pub fn refresh(store: &FabricStore, pool: Option<Id>) -> Task<GrantMessage> {
-    let counts = {
-        let store = store.clone();
-        Task::perform(
-            async move { store.grant_counts_async().await.map(Arc::new) },
-            |r| GrantMessage::Counts(r.map_err(|e| e.to_string())),
-        )
+    let store_c = store.clone();
+    let counts = Task::perform(
+        async move { store_c.grant_counts_async().await.map(Arc::new) },
+        |r| GrantMessage::Counts(r.map_err(|e| e.to_string())),
+    );
+    Task::batch([counts, load_pool(store, pool)])
+}
+
+/// Reads the grants of `pool` when one is selected.
+fn load_pool(store: &FabricStore, pool: Option<Id>) -> Task<GrantMessage> {
+    let Some(pool) = pool else {
+        return Task::none();
     };
-    match pool {
-        Some(pool) => {
-            let store = store.clone();
-            Task::batch([
-                counts,
-                Task::perform(
-                    async move { store.grants_async(Some(pool)).await },
-                    move |r| GrantMessage::Loaded(pool, r.map(Arc::new).map_err(|e| e.to_string())),
-                ),
-            ])
-        }
-        None => counts,
-    }
+    let store = store.clone();
+    Task::perform(
+        async move { store.grants_async(Some(pool)).await },
+        move |r| GrantMessage::Loaded(pool, r.map(Arc::new).map_err(|e| e.to_string())),
+    )
 }
 
 impl GrantPane {
@@ -243,7 +241,8 @@ impl GrantPane {
             pool,
             ..GrantPane::default()
         };
-        refresh(store, pool)
+        // Only the pool's list: the counts do not change with the selection.
+        load_pool(store, pool)
     }
 
     /// The pool's details: the range's use, the grant form and the granted addresses.
