@@ -1576,6 +1576,7 @@ async fn range_usage_is_checked_kept_and_read_back() {
         vips: 0,
         vips_granted: 0,
         reserved: 1,
+        held: 0,
         free: 7,
         addresses: vec![used("10.0.0.11"), used("10.0.0.12")],
     };
@@ -1663,4 +1664,124 @@ async fn range_usage_is_checked_kept_and_read_back() {
     .await;
     assert_eq!(status, 403);
     assert_eq!(provider.range_usages().await.unwrap().get(&r1), Some(&good));
+}
+
+#[tokio::test]
+async fn addresses_assigned_on_the_ipam_side_are_checked_listed_and_released() {
+    use fabric_console::ipam::model::{IpamId, RangeUsage, UsedAddress};
+    let server = start().await;
+    let provider = connect(&server, Role::AsmAdministrator);
+    provider
+        .apply(&[
+            IpamOp::CreateSpace(space("s1", "LN1")),
+            IpamOp::CreateSubnet(subnet("n1", "s1", "10.0.0.0/24")),
+            IpamOp::CreateRange(range("r1", "n1", "10.0.0.10", "10.0.0.19")),
+        ])
+        .await
+        .unwrap();
+    assert!(provider.assignments().await.unwrap().is_empty());
+    // The console granted 10.0.0.11.
+    let granted = RangeUsage {
+        total: 10,
+        granted: 1,
+        vips: 0,
+        vips_granted: 0,
+        reserved: 0,
+        held: 0,
+        free: 9,
+        addresses: vec![UsedAddress {
+            address: "10.0.0.11".parse().unwrap(),
+            holder: "web-01/eth0".into(),
+            kind: "vm_adapter".into(),
+        }],
+    };
+    provider
+        .report_usages(&[(IpamId::from("r1"), granted)])
+        .await
+        .unwrap();
+    let token = server.issue_token(Role::AsmAdministrator);
+    let client = reqwest::Client::new();
+    let url = format!("{}/api/v1/ranges/r1/assignments", server.base_url());
+    let assign = |address: &str, holder: &str| {
+        serde_json::to_vec(&serde_json::json!({"address": address, "holder": holder})).unwrap()
+    };
+    let post = |body: Vec<u8>| send(&client, reqwest::Method::POST, url.clone(), &token, body);
+    let (status, body) = post(assign("10.0.0.15", "printer-3")).await;
+    assert_eq!(
+        (status, body["kind"].as_str()),
+        (201, Some("ipam")),
+        "{body}"
+    );
+    // Refused, naming the field: outside the range, granted by the console, taken, no holder.
+    let (status, body) = post(assign("10.0.0.99", "x")).await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (422, Some("address")),
+        "{body}"
+    );
+    let (status, body) = post(assign("10.0.0.11", "router")).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("web-01/eth0"),
+        "{body}"
+    );
+    let (status, body) = post(assign("10.0.0.15", "other")).await;
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = post(assign("10.0.0.16", "  ")).await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (422, Some("holder")),
+        "{body}"
+    );
+    let (status, _) = send(
+        &client,
+        reqwest::Method::POST,
+        format!("{}/api/v1/ranges/nope/assignments", server.base_url()),
+        &token,
+        assign("10.0.0.15", "x"),
+    )
+    .await;
+    assert_eq!(status, 404);
+    // A reader lists them and cannot assign.
+    let reader = server.issue_token(Role::ReadOnly);
+    let (status, body) = send(
+        &client,
+        reqwest::Method::GET,
+        url.clone(),
+        &reader,
+        Vec::new(),
+    )
+    .await;
+    assert_eq!((status, body["count"].as_u64()), (200, Some(1)), "{body}");
+    let (status, _) = send(
+        &client,
+        reqwest::Method::POST,
+        url.clone(),
+        &reader,
+        assign("10.0.0.17", "x"),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let all = provider.assignments().await.unwrap();
+    assert_eq!(
+        all.get(&IpamId::from("r1")).map(|l| l
+            .iter()
+            .map(|a| (a.address.to_string(), a.holder.clone()))
+            .collect::<Vec<_>>()),
+        Some(vec![("10.0.0.15".to_string(), "printer-3".to_string())])
+    );
+    // Released: gone; releasing again says it was not assigned.
+    let one = format!("{url}/10.0.0.15");
+    let (status, _) = send(
+        &client,
+        reqwest::Method::DELETE,
+        one.clone(),
+        &token,
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, _) = send(&client, reqwest::Method::DELETE, one, &token, Vec::new()).await;
+    assert_eq!(status, 404);
+    assert!(provider.assignments().await.unwrap().is_empty());
 }

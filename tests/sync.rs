@@ -1455,3 +1455,131 @@ async fn granted_addresses_reach_the_range_on_the_built_in_server() {
     assert_eq!(u["granted"], 1, "{u}");
     assert_eq!(u["addresses"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn an_address_assigned_on_the_ipam_side_is_never_granted() {
+    use fabric_console::fabric::store::{Consumer, GrantError, GrantRequest};
+    let r = rig(None).await;
+    r.sync().await;
+    let range = r.pool_range().await;
+    let client = reqwest::Client::new();
+    let assign = async |address: &str, holder: &str| {
+        let resp = client
+            .post(format!(
+                "{}/api/v1/ranges/{}/assignments",
+                r.server().base_url(),
+                range.id
+            ))
+            .bearer_auth(&r.token)
+            .json(&serde_json::json!({"address": address, "holder": holder}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+    };
+    // An IPAM administrator assigns the pool's first address and one in the middle by hand.
+    assign("10.1.0.10", "printer-3").await;
+    assign("10.1.0.50", "router-a/ge-0/0/1").await;
+    let job = r.sync().await;
+    assert!(job.errors.is_empty(), "{:?}", job.errors);
+    let held = r.store.ipam_held(Some(r.ids.pool)).unwrap();
+    assert_eq!(
+        held.iter()
+            .map(|h| (h.address.to_string(), h.holder.as_str(), h.service))
+            .collect::<Vec<_>>(),
+        [
+            ("10.1.0.10".to_string(), "printer-3", r.service),
+            ("10.1.0.50".to_string(), "router-a/ge-0/0/1", r.service)
+        ]
+    );
+    let request = |address: Option<&str>| GrantRequest {
+        pool: r.ids.pool,
+        address: address.map(ip),
+        holder: "web-01/eth0".into(),
+        consumer: Consumer::VmAdapter,
+    };
+    // The next free address skips it (10.1.0.11 is reserved, 10.1.0.12 a VIP); asking for it
+    // is refused, naming the holder and server.
+    let g = r.store.grant(&request(None)).unwrap();
+    assert_eq!(g.address, ip("10.1.0.13"));
+    let err = r.store.grant(&request(Some("10.1.0.50"))).unwrap_err();
+    assert!(matches!(err, GrantError::HeldOnIpam { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("10.1.0.50") && text.contains("router-a/ge-0/0/1 on ipam1"),
+        "{text}"
+    );
+    // The usage the server keeps counts them as in use.
+    let job = r.sync().await;
+    assert!(job.errors.is_empty(), "{:?}", job.errors);
+    let usage = r.provider().range_usages().await.unwrap();
+    let u = &usage[&range.id];
+    assert_eq!((u.granted, u.held), (1, 2), "{u:?}");
+    assert_eq!(
+        u.free,
+        u.total - 5,
+        "1 granted, 1 reserved, 1 VIP, 2 in use on the IPAM side"
+    );
+    // Released on the IPAM side: the next sync frees it for grants.
+    let resp = client
+        .delete(format!(
+            "{}/api/v1/ranges/{}/assignments/10.1.0.50",
+            r.server().base_url(),
+            range.id
+        ))
+        .bearer_auth(&r.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    r.sync().await;
+    assert_eq!(r.store.ipam_held(Some(r.ids.pool)).unwrap().len(), 1);
+    assert_eq!(
+        r.store.grant(&request(Some("10.1.0.50"))).unwrap().address,
+        ip("10.1.0.50")
+    );
+}
+
+#[tokio::test]
+async fn a_grant_that_clashes_with_an_ipam_assignment_is_a_warning_naming_both() {
+    use fabric_console::fabric::store::{Consumer, GrantRequest};
+    let r = rig(None).await;
+    r.sync().await;
+    let range = r.pool_range().await;
+    // The IPAM side assigns 10.1.0.60 before the console has read it, and the console grants
+    // the same address meanwhile.
+    let resp = reqwest::Client::new()
+        .post(format!(
+            "{}/api/v1/ranges/{}/assignments",
+            r.server().base_url(),
+            range.id
+        ))
+        .bearer_auth(&r.token)
+        .json(&serde_json::json!({"address": "10.1.0.60", "holder": "camera-7"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    r.store
+        .grant(&GrantRequest {
+            pool: r.ids.pool,
+            address: Some(ip("10.1.0.60")),
+            holder: "app-02/eth0".into(),
+            consumer: Consumer::VmAdapter,
+        })
+        .unwrap();
+    let job = r.sync().await;
+    let warning = job
+        .errors
+        .iter()
+        .find(|e| e.contains("10.1.0.60"))
+        .unwrap_or_else(|| panic!("{:?}", job.errors));
+    assert!(
+        warning.contains("app-02/eth0") && warning.contains("camera-7"),
+        "{warning}"
+    );
+    // Revoking the console's grant ends the warning.
+    r.store.revoke(r.ids.pool, ip("10.1.0.60")).unwrap();
+    let job = r.sync().await;
+    assert!(job.errors.is_empty(), "{:?}", job.errors);
+}

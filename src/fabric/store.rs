@@ -18,8 +18,8 @@ use super::validate::{ValidationError, validate_fabric};
 
 mod grants;
 pub use grants::{
-    Consumer, Grant, GrantCounts, GrantError, GrantRequest, MAX_HOLDER, PoolGrants,
-    choose as choose_address,
+    Consumer, Grant, GrantCounts, GrantError, GrantRequest, IpamHeld, MAX_HOLDER, PoolGrants,
+    Taken, choose as choose_address,
 };
 
 /// How long a writer waits for another process holding the database before giving up.
@@ -49,6 +49,14 @@ const MIGRATIONS: &[&str] = &["
         consumer TEXT NOT NULL,
         granted_at TEXT NOT NULL,
         PRIMARY KEY (pool, address)
+    ) WITHOUT ROWID;
+", "
+    CREATE TABLE ipam_held_addresses (
+        service TEXT NOT NULL,
+        pool TEXT NOT NULL,
+        address TEXT NOT NULL,
+        holder TEXT NOT NULL,
+        PRIMARY KEY (pool, address, service)
     ) WITHOUT ROWID;
 "];
 

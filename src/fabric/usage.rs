@@ -18,6 +18,8 @@ pub struct PoolUsage {
     pub vips: u128,
     /// Of the VIPs, those granted.
     pub granted_vips: u128,
+    /// In use on the IPAM side, not granted by the console.
+    pub held: u128,
 }
 
 impl PoolUsage {
@@ -43,6 +45,7 @@ impl PoolUsage {
             reserved,
             vips,
             granted_vips: u128::from(grants.vips).min(vips),
+            held: u128::from(grants.held),
         }
     }
 
@@ -54,13 +57,14 @@ impl PoolUsage {
             reserved: self.reserved + other.reserved,
             vips: self.vips + other.vips,
             granted_vips: self.granted_vips + other.granted_vips,
+            held: self.held + other.held,
         }
     }
 
     /// Addresses a VM adapter or host could still be granted.
     pub fn free(&self) -> u128 {
         self.total
-            .saturating_sub(self.reserved + self.vips + self.granted)
+            .saturating_sub(self.reserved + self.vips + self.granted + self.held)
     }
 
     /// The share of the range that is not free (0 … 1); 0 for an empty range.
@@ -76,10 +80,16 @@ impl PoolUsage {
         format!("{:>3} %", (self.used() * 100.0).round() as u32)
     }
 
-    /// "Granted 12 · Reserved 5 · VIPs 1 of 2 · Free 80 of 100".
+    /// "Granted 12 · Reserved 5 · VIPs 1 of 2 granted · Free 80 of 100", with "In use on the
+    /// IPAM side 3" when there are such.
     pub fn summary(&self) -> String {
+        let held = if self.held > 0 {
+            format!(" · In use on the IPAM side {}", self.held)
+        } else {
+            String::new()
+        };
         format!(
-            "Granted {} · Reserved {} · VIPs {} of {} granted · Free {} of {}",
+            "Granted {} · Reserved {} · VIPs {} of {} granted{held} · Free {} of {}",
             self.granted,
             self.reserved,
             self.granted_vips,
@@ -87,6 +97,53 @@ impl PoolUsage {
             self.free(),
             self.total
         )
+    }
+}
+
+/// Where use turns to a warning and to critical, as fractions of a range.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UsageLevels {
+    pub warning: f32,
+    pub critical: f32,
+}
+
+impl Default for UsageLevels {
+    fn default() -> Self {
+        UsageLevels {
+            warning: 0.80,
+            critical: 0.95,
+        }
+    }
+}
+
+impl UsageLevels {
+    /// The levels from percentages: between 1 and 100 %, the warning below the critical one;
+    /// `None` otherwise.
+    pub fn from_percent(warning: f32, critical: f32) -> Option<UsageLevels> {
+        (warning.is_finite()
+            && critical.is_finite()
+            && 1.0 <= warning
+            && warning < critical
+            && critical <= 100.0)
+            .then_some(UsageLevels {
+                warning: warning / 100.0,
+                critical: critical / 100.0,
+            })
+    }
+
+    /// The levels the console's settings file sets (`usage_warning_percent`,
+    /// `usage_critical_percent`), for the sync engine's warnings; the defaults when it sets none
+    /// or cannot be read.
+    pub fn from_settings(path: &std::path::Path) -> UsageLevels {
+        let read = || -> Option<UsageLevels> {
+            let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+            let pct = |key: &str| v.get(key).and_then(|x| x.as_f64()).map(|x| x as f32);
+            UsageLevels::from_percent(
+                pct("usage_warning_percent")?,
+                pct("usage_critical_percent")?,
+            )
+        };
+        read().unwrap_or_default()
     }
 }
 

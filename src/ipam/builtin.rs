@@ -962,6 +962,19 @@ impl IpamProvider for BuiltinProvider {
             .collect())
     }
 
+    async fn assignments(&self) -> Result<crate::ipam::model::Assignments, IpamError> {
+        #[derive(serde::Deserialize)]
+        struct All {
+            ranges: std::collections::HashMap<String, Vec<crate::ipam::model::UsedAddress>>,
+        }
+        let all: All = self.get_json("/api/v1/assignments").await?;
+        Ok(all
+            .ranges
+            .into_iter()
+            .map(|(id, a)| (IpamId::from(id), a))
+            .collect())
+    }
+
     async fn report_usages(&self, reports: &[(IpamId, RangeUsage)]) -> Result<(), IpamError> {
         // Requests stay well under the server's 8 MB body limit.
         const ADDRESSES_PER_REQUEST: usize = 20_000;

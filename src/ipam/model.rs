@@ -238,6 +238,10 @@ pub struct RangeUsage {
     pub vips_granted: u64,
     /// Reserved addresses in the range (never granted).
     pub reserved: u64,
+    /// Addresses in use on the IPAM side that the console did not grant (assigned there by hand),
+    /// as the console last read them.
+    #[serde(default)]
+    pub held: u64,
     /// Addresses a VM adapter or host could still be granted.
     pub free: u128,
     /// The granted addresses.
@@ -245,13 +249,20 @@ pub struct RangeUsage {
     pub addresses: Vec<UsedAddress>,
 }
 
-/// One address the console granted.
+/// The `kind` of an address assigned on the IPAM side.
+pub const ASSIGNED_ON_IPAM: &str = "ipam";
+
+/// Per range, the addresses in use on the IPAM side that the console did not grant.
+pub type Assignments = std::collections::HashMap<IpamId, Vec<UsedAddress>>;
+
+/// One address in use in a range: granted by the console, or assigned on the IPAM side.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UsedAddress {
     pub address: IpAddr,
     pub holder: String,
-    /// `vm_adapter`, `host` or `vip`.
+    /// `vm_adapter`, `host` or `vip` for the console's grants; `ipam` for an assignment made on
+    /// the IPAM side.
     pub kind: String,
 }
 

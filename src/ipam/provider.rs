@@ -281,6 +281,13 @@ pub trait IpamProvider: Send + Sync {
         Ok(())
     }
 
+    /// Addresses in use on the IPAM side inside ranges that the console did not grant (assigned
+    /// there by hand or by another tool), by range. Read on every sync of a server that keeps
+    /// usage, so the console never grants an address the IPAM already assigned.
+    async fn assignments(&self) -> Result<super::model::Assignments, IpamError> {
+        Ok(Default::default())
+    }
+
     /// Waits up to `timeout` for the server to record a change after `cursor`. A provider
     /// whose server cannot be waited on answers `Unsupported` at once: its service is polled.
     async fn wait_for_change(

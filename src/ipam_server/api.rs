@@ -221,6 +221,15 @@ pub fn router(state: Arc<AppState>) -> Router {
     let protected = resource_routes::<IpRange>(protected, "/ranges")
         .route("/ranges/{id}/usage", get(get_usage).put(put_usage))
         .route("/usage", get(all_usage).put(put_all_usage))
+        .route("/assignments", get(all_assignments))
+        .route(
+            "/ranges/{id}/assignments",
+            get(range_assignments).post(assign),
+        )
+        .route(
+            "/ranges/{id}/assignments/{address}",
+            axum::routing::delete(unassign),
+        )
         .route("/batch", axum::routing::post(batch))
         .route("/snapshot", get(snapshot))
         .route("/changes", get(changes))
@@ -328,6 +337,84 @@ async fn put_usage(
     let usage: crate::ipam::model::RangeUsage = from_value(Value::Object(map))?;
     let updated = with_db(&state, move |db| db.put_usage(&id, &usage)).await?;
     Ok(Json(serde_json::json!({ "updated": updated })))
+}
+
+/// Every range's addresses assigned on the IPAM side: `{"ranges": {"<range id>": [address]}}`.
+async fn all_assignments(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+    let all = with_db(&state, |db| db.assignments(None)).await?;
+    let mut ranges: serde_json::Map<String, Value> = serde_json::Map::new();
+    for (range, a) in all {
+        let entry = ranges
+            .entry(range)
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let (Value::Array(list), Ok(v)) = (entry, serde_json::to_value(a)) {
+            list.push(v);
+        }
+    }
+    Ok(Json(json!({ "ranges": ranges })))
+}
+
+/// The addresses of one range assigned on the IPAM side.
+async fn range_assignments(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let list = with_db(&state, move |db| {
+        if db.get_range(&id)?.is_none() {
+            return Err(missing(IpamKind::Range, &id));
+        }
+        db.assignments(Some(&id))
+    })
+    .await?;
+    let results: Vec<Value> = list
+        .into_iter()
+        .filter_map(|(_, a)| serde_json::to_value(a).ok())
+        .collect();
+    Ok(Json(json!({ "count": results.len(), "results": results })))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AssignBody {
+    address: std::net::IpAddr,
+    holder: String,
+}
+
+/// Assigns an address of a range on the IPAM side (`{"address", "holder"}`), as an IPAM
+/// administrator does for a device the console does not manage.
+async fn assign(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let map = body_object(body)?;
+    let body: AssignBody = from_value(Value::Object(map))?;
+    let made = with_db_write(&state, move |db| db.assign(&id, body.address, &body.holder)).await?;
+    let v = serde_json::to_value(made)
+        .map_err(|e| ApiError::internal(format!("assignment cannot be answered: {e}")))?;
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+/// Releases an address assigned on the IPAM side.
+async fn unassign(
+    State(state): State<Arc<AppState>>,
+    Path((id, address)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let address: std::net::IpAddr = address.parse().map_err(|_| {
+        ApiError::invalid(
+            "address",
+            format!("address: {address:?} is not an IP address."),
+        )
+    })?;
+    let released = with_db_write(&state, move |db| db.unassign(&id, address)).await?;
+    if released {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(
+            "address",
+            format!("address: {address} is not assigned on the IPAM side in this range."),
+        ))
+    }
 }
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {

@@ -110,6 +110,7 @@ pub fn start_engine(
 ) -> Result<EngineHandle, EngineError> {
     let mut ctx = EngineContext::new(store.clone(), secrets, registry, Some(paths.sync_db()));
     ctx.periodic = matches!(runner, Runner::Console | Runner::Follow(_));
+    ctx.usage_levels = crate::fabric::usage::UsageLevels::from_settings(&paths.settings_file());
     match runner {
         Runner::Command(name) => ctx.program = name.to_string(),
         Runner::Follow(only) => {

@@ -56,6 +56,8 @@ pub struct EngineContext {
     pub retention: Retention,
     /// Only these network services get a worker (`sync --follow --service`); `None`: all.
     pub only: Option<std::collections::BTreeSet<Id>>,
+    /// Where a pool's use raises a notice in the job that reported it.
+    pub usage_levels: crate::fabric::usage::UsageLevels,
 }
 
 impl EngineContext {
@@ -78,6 +80,7 @@ impl EngineContext {
             leases: None,
             retention: Retention::default(),
             only: None,
+            usage_levels: Default::default(),
         }
     }
 }
@@ -121,7 +124,13 @@ struct Shared {
     states: Mutex<HashMap<Id, StoredState>>,
     /// Per service, the (grants revision, fabric revision) its usage was last reported at.
     usage_reported: Mutex<HashMap<Id, (u64, u64)>>,
+    /// Per service, the ranges that stand for console pools as of a state generation, so a
+    /// no-op sync runs the usage step without reading the stored mirror.
+    usage_ranges: Mutex<HashMap<Id, (u64, PoolRanges)>>,
 }
+
+/// (pool, range) pairs of the ranges that stand for console pools.
+type PoolRanges = Arc<Vec<(Id, IpamId)>>;
 
 /// The ranges of a mirror that stand for console pools: (pool, range).
 fn usage_ranges(mirror: &IpamSnapshot) -> Vec<(Id, IpamId)> {
@@ -196,6 +205,7 @@ impl Engine {
             leases,
             states: Mutex::new(HashMap::new()),
             usage_reported: Mutex::new(HashMap::new()),
+            usage_ranges: Mutex::new(HashMap::new()),
         });
         let handle = EngineHandle { shared };
         handle.spawn_missing_workers();
@@ -1020,31 +1030,98 @@ impl EngineHandle {
         (reported != Some(mark)).then_some(mark)
     }
 
-    /// Reports address usage to a server that keeps it, as of `mark` (from `usage_due`). A
-    /// failure is a warning: the next sync reads the server's copy and sends what still
-    /// differs.
-    async fn report_usage(
+    /// The pool ranges for a no-op sync's usage step: those this engine knows as of the stored
+    /// state's generation; else, when usage is due, read from the stored mirror; else none (the
+    /// process that wrote the state ran the step, and this one's next full sync will).
+    async fn noop_usage_ranges(&self, service_id: Id) -> Option<PoolRanges> {
+        let generation = self
+            .with_db(move |db| db.generation(service_id))
+            .await
+            .ok()?;
+        let known = self
+            .shared
+            .usage_ranges
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&service_id).cloned())
+            .filter(|(g, _)| *g == generation)
+            .map(|(_, r)| r);
+        if known.is_some() {
+            return known;
+        }
+        self.usage_due(service_id)?;
+        let state = self.peek_state(service_id).await.ok()?;
+        let ranges = Arc::new(usage_ranges(state.mirror.as_ref()?));
+        if let Ok(mut m) = self.shared.usage_ranges.lock() {
+            m.insert(service_id, (state.generation, ranges.clone()));
+        }
+        Some(ranges)
+    }
+
+    /// The usage step of a sync with a server that keeps usage: reads the addresses the server
+    /// holds in the console's pools (every sync, so grants avoid them), warns of console grants
+    /// on them, and reports usage when grants or the fabric changed since this engine last did.
+    /// Failures are warnings: the next sync reads the server's copy and sends what still
+    /// differs. Pools the report finds near exhaustion become notices.
+    async fn sync_usage(
         &self,
         service_id: Id,
-        mark: (u64, u64),
         provider: &dyn IpamProvider,
         fabric: &Fabric,
         ranges: &[(Id, IpamId)],
-    ) -> Option<String> {
-        let grants = match self.shared.ctx.store.grants_async(None).await {
-            Ok(g) => g,
-            Err(e) => return Some(format!("Address usage was not reported: {e}")),
+        job: &mut JobRecord,
+    ) {
+        let store = &self.shared.ctx.store;
+        match provider.assignments().await {
+            Ok(assignments) => {
+                let rows = super::usage::held_rows(&assignments, ranges);
+                if !rows.is_empty()
+                    && let Ok(grants) = store.grants_async(None).await
+                    && let Some(w) = super::usage::clashes(fabric, &grants, &rows)
+                {
+                    job.errors.push(w);
+                }
+                if let Err(e) = store.replace_ipam_held_async(service_id, rows).await {
+                    job.errors.push(format!(
+                        "The addresses in use on the IPAM side were not saved in the console: {e}"
+                    ));
+                }
+            }
+            Err(e) => job.errors.push(format!(
+                "The addresses in use on the IPAM side were not read: {e} Grants still avoid the ones the last sync read."
+            )),
+        }
+        let Some(mark) = self.usage_due(service_id) else {
+            return;
         };
-        let desired = super::usage::desired(fabric, &grants, ranges);
+        let read = async {
+            let grants = store.grants_async(None).await?;
+            let counts = store.grant_counts_async().await?;
+            Ok::<_, crate::fabric::store::StoreError>((grants, counts))
+        };
+        let (grants, counts) = match read.await {
+            Ok(r) => r,
+            Err(e) => {
+                job.errors
+                    .push(format!("Address usage was not reported: {e}"));
+                return;
+            }
+        };
+        let desired = super::usage::desired(fabric, &grants, ranges, &counts);
         match super::usage::report(provider, desired).await {
             Ok(sent) => {
-                tracing::info!(service = %service_id, ranges = sent, "address usage reported");
+                tracing::info!(service = %service_id, ranges = sent.len(), "address usage reported");
                 if let Ok(mut m) = self.shared.usage_reported.lock() {
                     m.insert(service_id, mark);
                 }
-                None
+                job.notices.extend(super::usage::level_notices(
+                    fabric,
+                    &sent,
+                    ranges,
+                    self.shared.ctx.usage_levels,
+                ));
             }
-            Err(e) => Some(format!(
+            Err(e) => job.errors.push(format!(
                 "Address usage was not reported to the IPAM server: {e} The next sync reads what the server holds and sends what still differs."
             )),
         }
@@ -1272,6 +1349,7 @@ impl EngineHandle {
             result: JobResult::Running,
             counts: SyncCounts::default(),
             errors: Vec::new(),
+            notices: Vec::new(),
             phases: PhaseTimes::default(),
         };
         self.record_job(&job);
@@ -1526,20 +1604,15 @@ impl EngineHandle {
                 s.orphans.clear();
             });
             job.counts.planned_networks = Some(0);
-            // Grants change without the fabric: their usage may still be due.
+            // Grants change without the fabric, and the server's assignments without its
+            // change feed: the usage step runs still.
             if provider.keeps_usage()
-                && let Some(mark) = self.usage_due(service_id)
-                && let Ok(state) = self.peek_state(service_id).await
-                && let Some(mirror) = &state.mirror
+                && let Some(ranges) = self.noop_usage_ranges(service_id).await
+                && !ranges.is_empty()
             {
-                let ranges = usage_ranges(mirror);
                 let fabric = self.full_fabric().await.map_err(|e| (e, false, skew))?;
-                if let Some(warning) = self
-                    .report_usage(service_id, mark, provider.as_ref(), &fabric, &ranges)
-                    .await
-                {
-                    job.errors.push(warning);
-                }
+                self.sync_usage(service_id, provider.as_ref(), &fabric, &ranges, job)
+                    .await;
             }
             job.result = if !job.errors.is_empty()
                 || skew.is_some_and(|s| s.abs() > self.shared.ctx.skew_threshold_ms)
@@ -1811,21 +1884,23 @@ impl EngineHandle {
             })
             .await
             .map_err(|e| (e, false, skew))?;
+        if let Ok(mut m) = self.shared.usage_ranges.lock() {
+            m.insert(
+                service_id,
+                (kept.generation, Arc::new(usage_ranges.clone())),
+            );
+        }
         self.states().insert(service_id, kept);
         lap(&mut job.phases.record_ms);
-        if !usage_ranges.is_empty()
-            && let Some(mark) = self.usage_due(service_id)
-            && let Some(warning) = self
-                .report_usage(
-                    service_id,
-                    mark,
-                    provider.as_ref(),
-                    &usage_fabric,
-                    &usage_ranges,
-                )
-                .await
-        {
-            job.errors.push(warning);
+        if !usage_ranges.is_empty() {
+            self.sync_usage(
+                service_id,
+                provider.as_ref(),
+                &usage_fabric,
+                &usage_ranges,
+                job,
+            )
+            .await;
         }
         if report.canceled {
             return Err(stop(skew));

@@ -829,6 +829,7 @@ mod tests {
             result: JobResult::Succeeded,
             counts: SyncCounts::default(),
             errors: vec![],
+            notices: Vec::new(),
             phases: Default::default(),
         }
     }

@@ -156,6 +156,10 @@ pub struct JobRecord {
     pub counts: SyncCounts,
     /// One sentence each, naming the server or object and what to do.
     pub errors: Vec<String>,
+    /// What the job saw that is worth knowing without being a fault (a pool running out of
+    /// addresses); it leaves the result as it is.
+    #[serde(default)]
+    pub notices: Vec<String>,
     /// How long each phase took.
     #[serde(default)]
     pub phases: PhaseTimes,

@@ -132,7 +132,7 @@ impl Preferences {
         prefs.embedded_ipam_port = prefs.embedded_ipam_port.filter(|p| *p != 0);
         // Levels between 1 and 100 %, the warning below the critical one; else the defaults.
         let (w, c) = (prefs.usage_warning_percent, prefs.usage_critical_percent);
-        if !(w.is_finite() && c.is_finite() && 1.0 <= w && w < c && c <= 100.0) {
+        if crate::fabric::usage::UsageLevels::from_percent(w, c).is_none() {
             prefs.usage_warning_percent = default.usage_warning_percent;
             prefs.usage_critical_percent = default.usage_critical_percent;
         }
@@ -141,10 +141,11 @@ impl Preferences {
 
     /// Where a range's use turns to a warning and to critical.
     pub fn usage_levels(&self) -> crate::ui::widget::chart::UsageLevels {
-        crate::ui::widget::chart::UsageLevels {
-            warning: self.usage_warning_percent / 100.0,
-            critical: self.usage_critical_percent / 100.0,
-        }
+        crate::fabric::usage::UsageLevels::from_percent(
+            self.usage_warning_percent,
+            self.usage_critical_percent,
+        )
+        .unwrap_or_default()
     }
 
     pub fn to_json(&self) -> String {

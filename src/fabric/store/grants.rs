@@ -6,6 +6,10 @@
 //! pool and address). A grant is chosen and written in one immediate transaction, and the
 //! (pool, address) key refuses a second row, so two grants never hand out the same address,
 //! also when several processes share the data directory.
+//!
+//! Addresses an IPAM server holds inside a pool's range that the console did not grant
+//! (assigned there by hand) are kept per service in `ipam_held_addresses`, as the last sync read
+//! them; a grant never hands one out.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -90,7 +94,15 @@ pub enum GrantError {
         holder: String,
     },
     #[error(
-        "The pool {pool} has no free {what} left ({granted} granted, {reserved} reserved, {vips} VIPs of {total} addresses). Revoke a grant, widen the range or use another pool."
+        "Address: {address} in the pool {pool} is in use on the IPAM side ({holder}). Choose another address; it can be granted once the IPAM server releases it and a sync has read that."
+    )]
+    HeldOnIpam {
+        address: IpAddr,
+        pool: String,
+        holder: String,
+    },
+    #[error(
+        "The pool {pool} has no free {what} left ({granted} granted, {reserved} reserved, {vips} VIPs, {held} in use on the IPAM side, of {total} addresses). Revoke a grant, widen the range or use another pool."
     )]
     Exhausted {
         pool: String,
@@ -98,6 +110,7 @@ pub enum GrantError {
         granted: u128,
         reserved: u128,
         vips: u128,
+        held: u128,
         total: u128,
     },
     #[error("Address: {address} is not granted from the pool {pool}; nothing was revoked.")]
@@ -131,25 +144,37 @@ fn in_range(pool: &IpPool, a: &IpAddr) -> bool {
     a.is_ipv4() == pool.range_start.is_ipv4() && *a >= pool.range_start && *a <= pool.range_end
 }
 
-/// The address a request gets from `pool` with `granted` already handed out, or why none.
-/// Reserved addresses are never granted; VIP addresses go only to VIPs, and VIPs only get VIP
-/// addresses.
-pub fn choose(
-    pool: &IpPool,
-    granted: &HashMap<IpAddr, String>,
-    request: &GrantRequest,
-) -> Result<IpAddr, GrantError> {
-    choose_from(pool, granted, request, None)
+/// What is taken in a pool: addresses granted by the console and addresses in use on the IPAM
+/// side, each with who holds it.
+#[derive(Debug, Clone, Default)]
+pub struct Taken {
+    pub granted: HashMap<IpAddr, String>,
+    /// In use on an IPAM server: "holder (server)".
+    pub held: HashMap<IpAddr, String>,
+}
+
+impl Taken {
+    fn contains(&self, a: &IpAddr) -> bool {
+        self.granted.contains_key(a) || self.held.contains_key(a)
+    }
+}
+
+/// The address a request gets from `pool` with `taken` already handed out or in use on the IPAM
+/// side, or why none. Reserved addresses are never granted; VIP addresses go only to VIPs, and
+/// VIPs only get VIP addresses.
+pub fn choose(pool: &IpPool, taken: &Taken, request: &GrantRequest) -> Result<IpAddr, GrantError> {
+    choose_from(pool, taken, request, None)
 }
 
 /// [`choose`], with the next free address searched from `hint` on: every address of the range
 /// below it is known to be taken (a batch of grants from one pool walks the range once).
 fn choose_from(
     pool: &IpPool,
-    granted: &HashMap<IpAddr, String>,
+    taken: &Taken,
     request: &GrantRequest,
     hint: Option<u128>,
 ) -> Result<IpAddr, GrantError> {
+    let granted = &taken.granted;
     let name = || pool.name.clone();
     let reserved = &pool.settings.reserved;
     let vips = &pool.settings.vips;
@@ -190,9 +215,16 @@ fn choose_from(
                 holder: holder.clone(),
             });
         }
+        if let Some(holder) = taken.held.get(&address) {
+            return Err(GrantError::HeldOnIpam {
+                address,
+                pool: name(),
+                holder: holder.clone(),
+            });
+        }
         return Ok(address);
     }
-    let free = |a: &IpAddr| !granted.contains_key(a) && !reserved.contains(a);
+    let free = |a: &IpAddr| !taken.contains(a) && !reserved.contains(a);
     let found = if request.consumer == Consumer::Vip {
         vips.iter()
             .filter(|a| in_range(pool, a))
@@ -234,6 +266,11 @@ fn choose_from(
             granted: granted.len() as u128,
             reserved: reserved.iter().filter(|a| in_range(pool, a)).count() as u128,
             vips: vips.iter().filter(|a| in_range(pool, a)).count() as u128,
+            held: taken
+                .held
+                .keys()
+                .filter(|a| !granted.contains_key(a))
+                .count() as u128,
             total,
         }
     })
@@ -265,6 +302,36 @@ fn read_pool(conn: &rusqlite::Connection, pool: Id) -> Result<IpPool, GrantError
             id: pool.to_string(),
             message: e.to_string(),
         })
+    })
+}
+
+/// A pool's grants and the addresses IPAM servers hold in it.
+fn taken_in(conn: &rusqlite::Connection, pool: Id) -> Result<Taken, GrantError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT h.address, h.holder, s.name FROM ipam_held_addresses h
+         LEFT JOIN network_services s ON s.id = h.service WHERE h.pool = ?1",
+    )?;
+    let rows = stmt.query_map([pool.to_string()], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, Option<String>>(2)?,
+        ))
+    })?;
+    let mut held = HashMap::new();
+    for row in rows {
+        let (address, holder, server) = row?;
+        if let Ok(a) = address.parse() {
+            let holder = match server {
+                Some(s) => format!("{holder} on {s}"),
+                None => holder,
+            };
+            held.insert(a, holder);
+        }
+    }
+    Ok(Taken {
+        granted: granted_in(conn, pool)?,
+        held,
     })
 }
 
@@ -320,11 +387,23 @@ fn consumer_text(c: Consumer) -> String {
         .unwrap_or_default()
 }
 
-/// How many addresses of a pool are granted: to VM adapters and hosts, and to VIPs.
+/// How many addresses of a pool are granted: to VM adapters and hosts, and to VIPs; and how
+/// many others IPAM servers hold in use.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PoolGrants {
     pub plain: u64,
     pub vips: u64,
+    /// In use on the IPAM side and not granted by the console.
+    pub held: u64,
+}
+
+/// An address an IPAM server holds in use inside a pool's range that the console did not grant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpamHeld {
+    pub service: Id,
+    pub pool: Id,
+    pub address: IpAddr,
+    pub holder: String,
 }
 
 /// Grant counts per pool.
@@ -341,8 +420,8 @@ impl FabricStore {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let pool = read_pool(&tx, request.pool)?;
-        let granted = granted_in(&tx, request.pool)?;
-        let address = choose(&pool, &granted, request)?;
+        let taken = taken_in(&tx, request.pool)?;
+        let address = choose(&pool, &taken, request)?;
         let grant = Grant {
             pool: request.pool,
             address,
@@ -376,7 +455,7 @@ impl FabricStore {
         // Per pool: the pool, what is granted, and where the next free address search starts.
         struct Walk {
             pool: IpPool,
-            granted: HashMap<IpAddr, String>,
+            taken: Taken,
             hint: Option<u128>,
         }
         let mut pools: HashMap<Id, Walk> = HashMap::new();
@@ -393,22 +472,18 @@ impl FabricStore {
                     std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                     std::collections::hash_map::Entry::Vacant(e) => e.insert(Walk {
                         pool: read_pool(&tx, request.pool)?,
-                        granted: granted_in(&tx, request.pool)?,
+                        taken: taken_in(&tx, request.pool)?,
                         hint: None,
                     }),
                 };
-                let Walk {
-                    pool,
-                    granted,
-                    hint,
-                } = walk;
+                let Walk { pool, taken, hint } = walk;
                 let next_free = request.address.is_none() && request.consumer != Consumer::Vip;
                 let address =
-                    choose_from(pool, granted, request, if next_free { *hint } else { None })?;
+                    choose_from(pool, taken, request, if next_free { *hint } else { None })?;
                 if next_free {
                     *hint = Some(number(address) + 1);
                 }
-                granted.insert(address, holder.clone());
+                taken.granted.insert(address, holder.clone());
                 let grant = Grant {
                     pool: request.pool,
                     address,
@@ -530,6 +605,97 @@ impl FabricStore {
                 }
             }
         }
+        let mut stmt = state.conn.prepare_cached(
+            "SELECT h.pool, COUNT(DISTINCT h.address) FROM ipam_held_addresses h
+             WHERE NOT EXISTS (SELECT 1 FROM address_grants g
+                               WHERE g.pool = h.pool AND g.address = h.address)
+             GROUP BY h.pool",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        for row in rows {
+            let (pool, n) = row?;
+            if let Ok(id) = pool.parse() {
+                out.entry(id).or_default().held = n.max(0) as u64;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Replaces what one service's IPAM server holds in use in the console's pools (`held`:
+    /// pool, address, holder), as a sync just read it. `true` when it changed; a change counts
+    /// as a grants change, so usage is reported again and the views refresh.
+    pub fn replace_ipam_held(
+        &self,
+        service: Id,
+        held: &[(Id, IpAddr, String)],
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        let tx = state
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let sid = service.to_string();
+        let mut now: Vec<(String, String, String)> = held
+            .iter()
+            .map(|(p, a, h)| (p.to_string(), a.to_string(), h.clone()))
+            .collect();
+        now.sort();
+        now.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
+        let mut before: Vec<(String, String, String)> = {
+            let mut stmt = tx.prepare_cached(
+                "SELECT pool, address, holder FROM ipam_held_addresses WHERE service = ?1",
+            )?;
+            let rows = stmt.query_map([&sid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        before.sort();
+        if before == now {
+            return Ok(false);
+        }
+        tx.execute("DELETE FROM ipam_held_addresses WHERE service = ?1", [&sid])?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO ipam_held_addresses (service, pool, address, holder)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for (pool, address, holder) in &now {
+                insert.execute(params![sid, pool, address, holder])?;
+            }
+        }
+        bump(&tx)?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// The addresses IPAM servers hold in use in one pool, or in every pool, in address order.
+    pub fn ipam_held(&self, pool: Option<Id>) -> Result<Vec<IpamHeld>, StoreError> {
+        let state = self.lock();
+        let mut stmt = state.conn.prepare_cached(
+            "SELECT service, pool, address, holder FROM ipam_held_addresses
+             WHERE ?1 IS NULL OR pool = ?1",
+        )?;
+        let rows = stmt.query_map([pool.map(|p| p.to_string())], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (service, pool, address, holder) = row?;
+            if let (Ok(service), Ok(pool), Ok(address)) =
+                (service.parse(), pool.parse(), address.parse())
+            {
+                out.push(IpamHeld {
+                    service,
+                    pool,
+                    address,
+                    holder,
+                });
+            }
+        }
+        out.sort_by_key(|h| (h.pool, h.address, h.service));
         Ok(out)
     }
 
@@ -553,6 +719,22 @@ impl FabricStore {
     pub async fn grants_async(&self, pool: Option<Id>) -> Result<Vec<Grant>, StoreError> {
         let store = self.clone();
         super::spawn_blocking(move || store.grants(pool)).await
+    }
+
+    /// `ipam_held` on the blocking thread pool.
+    pub async fn ipam_held_async(&self, pool: Option<Id>) -> Result<Vec<IpamHeld>, StoreError> {
+        let store = self.clone();
+        super::spawn_blocking(move || store.ipam_held(pool)).await
+    }
+
+    /// `replace_ipam_held` on the blocking thread pool.
+    pub async fn replace_ipam_held_async(
+        &self,
+        service: Id,
+        held: Vec<(Id, IpAddr, String)>,
+    ) -> Result<bool, StoreError> {
+        let store = self.clone();
+        super::spawn_blocking(move || store.replace_ipam_held(service, &held)).await
     }
 
     /// `grant_counts` on the blocking thread pool.
@@ -728,7 +910,7 @@ mod tests {
             .unwrap_err();
         assert!(
             err.to_string().contains(
-                "has no free address left (7 granted, 1 reserved, 2 VIPs of 10 addresses)"
+                "has no free address left (7 granted, 1 reserved, 2 VIPs, 0 in use on the IPAM side, of 10 addresses)"
             ),
             "{err}"
         );
@@ -768,7 +950,11 @@ mod tests {
         assert_eq!(store.grants(Some(pool.id)).unwrap().len(), 9);
         assert_eq!(
             store.grant_counts().unwrap().get(&pool.id),
-            Some(&PoolGrants { plain: 7, vips: 2 })
+            Some(&PoolGrants {
+                plain: 7,
+                vips: 2,
+                held: 0
+            })
         );
     }
 

@@ -29,6 +29,12 @@ pub mod field {
     pub const VLAN: &str = "vmm_vlan";
     pub const SECONDARY_VLAN: &str = "vmm_secondary_vlan";
     pub const POOL: &str = "vmm_pool";
+    /// On a range: the console's usage counts (granted, reserved, VIPs, free, total).
+    pub const USAGE: &str = "vmm_usage";
+    /// On an IP address the console granted: the id of its range.
+    pub const RANGE: &str = "vmm_range";
+    /// On an IP address the console granted: `vm_adapter`, `host` or `vip`.
+    pub const CONSUMER: &str = "vmm_consumer";
 }
 
 pub(super) struct CustomFieldDef {
@@ -51,7 +57,7 @@ pub(super) const CUSTOM_FIELD_DEFS: &[CustomFieldDef] = &[
         key: field::VMM_SERVER,
         label: "VMM Server",
         kind: "text",
-        content_types: &[CT_NAMESPACE, CT_PREFIX, CT_RANGE],
+        content_types: &[CT_NAMESPACE, CT_PREFIX, CT_RANGE, CT_ADDRESS],
         description: "Fabric Console network service that manages this object",
     },
     CustomFieldDef {
@@ -123,6 +129,27 @@ pub(super) const CUSTOM_FIELD_DEFS: &[CustomFieldDef] = &[
         kind: "json",
         content_types: &[CT_RANGE],
         description: "Static IP address pool settings: reserved, VIPs, gateways, DNS, WINS, NetBIOS",
+    },
+    CustomFieldDef {
+        key: field::USAGE,
+        label: "VMM Address Usage",
+        kind: "json",
+        content_types: &[CT_RANGE],
+        description: "Addresses of the pool granted, reserved, VIPs and free, as the console reports them",
+    },
+    CustomFieldDef {
+        key: field::RANGE,
+        label: "VMM Range",
+        kind: "text",
+        content_types: &[CT_ADDRESS],
+        description: "IP address range of the static IP address pool that granted this address",
+    },
+    CustomFieldDef {
+        key: field::CONSUMER,
+        label: "VMM Consumer",
+        kind: "text",
+        content_types: &[CT_ADDRESS],
+        description: "What the console granted the address to: vm_adapter, host or vip",
     },
 ];
 
@@ -537,7 +564,7 @@ impl NautobotProvider {
         })?;
         let active_id = str_of(active, "id").unwrap_or_default().to_string();
         let cts = content_types(active);
-        let needed = [CT_PREFIX, CT_RANGE];
+        let needed = [CT_PREFIX, CT_RANGE, CT_ADDRESS];
         if needed.iter().any(|ct| !cts.contains(*ct)) {
             if create {
                 let mut all: Vec<String> = cts.into_iter().collect();
@@ -551,7 +578,7 @@ impl NautobotProvider {
                 )
                 .await?;
             } else {
-                missing.push("status Active for prefixes and ranges");
+                missing.push("status Active for prefixes, ranges and IP addresses");
             }
         }
         let schema = Schema {

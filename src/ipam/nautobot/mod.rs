@@ -35,6 +35,7 @@ mod cursor;
 mod events;
 mod mapping;
 mod test;
+mod usage;
 
 pub use client::{nautobot_message, status_error};
 pub use mapping::{field, namespace_name};
@@ -61,6 +62,7 @@ const SKEW_WARNING_MS: i64 = 5 * 60 * 1000;
 const NAMESPACES: &str = "/api/ipam/namespaces/";
 const PREFIXES: &str = "/api/ipam/prefixes/";
 const RANGES: &str = "/api/ipam/ip-address-ranges/";
+const IP_ADDRESSES: &str = "/api/ipam/ip-addresses/";
 const CUSTOM_FIELDS: &str = "/api/extras/custom-fields/";
 const STATUSES: &str = "/api/extras/statuses/";
 const OBJECT_CHANGES: &str = "/api/extras/object-changes/";
@@ -72,6 +74,7 @@ const API_ROOT: &str = "/api/";
 const CT_NAMESPACE: &str = "ipam.namespace";
 const CT_PREFIX: &str = "ipam.prefix";
 const CT_RANGE: &str = "ipam.ipaddressrange";
+const CT_ADDRESS: &str = "ipam.ipaddress";
 
 /// Knobs of the client; the defaults suit a Nautobot on a small server.
 #[derive(Debug, Clone)]
@@ -325,6 +328,30 @@ impl IpamProvider for NautobotProvider {
 
     async fn apply(&self, batch: &[IpamOp]) -> Result<Vec<OpOutcome>, IpamError> {
         self.apply_batch(batch).await
+    }
+
+    fn keeps_usage(&self) -> bool {
+        true
+    }
+
+    async fn range_usages(
+        &self,
+    ) -> Result<
+        std::collections::HashMap<crate::ipam::model::IpamId, crate::ipam::model::RangeUsage>,
+        IpamError,
+    > {
+        Ok(self.read_usage().await?.reported())
+    }
+
+    async fn assignments(&self) -> Result<crate::ipam::model::Assignments, IpamError> {
+        Ok(self.read_usage().await?.foreign)
+    }
+
+    async fn report_usages(
+        &self,
+        reports: &[(crate::ipam::model::IpamId, crate::ipam::model::RangeUsage)],
+    ) -> Result<(), IpamError> {
+        self.write_usage(reports).await
     }
 
     fn known_unchanged(&self, cursor: &Cursor) -> bool {

@@ -11,9 +11,11 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+mod assignments;
 mod audit;
 mod checks;
 
+pub use assignments::ASSIGNMENT_KIND;
 pub use audit::{AuditEntry, AuditOutcome, Caller, DEFAULT_AUDIT_RETENTION};
 pub use checks::check_id;
 use checks::{validate_range, validate_space, validate_subnet};
@@ -65,6 +67,11 @@ CREATE TABLE audit (
     "
 CREATE TABLE range_usage (
     range_id TEXT PRIMARY KEY, body TEXT NOT NULL, updated TEXT NOT NULL);
+",
+    "
+CREATE TABLE range_assignments (
+    range_id TEXT NOT NULL, address TEXT NOT NULL, holder TEXT NOT NULL, created TEXT NOT NULL,
+    PRIMARY KEY (range_id, address));
 ",
 ];
 
@@ -815,13 +822,16 @@ fn write_usage(
     })?;
     let invalid =
         |field: &str, message: String| ApiError::invalid(field, format!("{field}: {message}"));
-    let used = u128::from(usage.granted) + u128::from(usage.reserved) + u128::from(usage.vips);
+    let used = u128::from(usage.granted)
+        + u128::from(usage.reserved)
+        + u128::from(usage.vips)
+        + u128::from(usage.held);
     if used + usage.free != usage.total {
         return Err(invalid(
             "free",
             format!(
-                "granted {} + reserved {} + VIPs {} + free {} is not the total {}.",
-                usage.granted, usage.reserved, usage.vips, usage.free, usage.total
+                "granted {} + reserved {} + VIPs {} + held on the IPAM side {} + free {} is not the total {}.",
+                usage.granted, usage.reserved, usage.vips, usage.held, usage.free, usage.total
             ),
         ));
     }

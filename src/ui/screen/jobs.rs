@@ -506,6 +506,7 @@ mod tests {
                 ..Default::default()
             },
             errors: Vec::new(),
+            notices: Vec::new(),
             phases: Default::default(),
         }
     }

@@ -142,21 +142,7 @@ impl SyncHealth {
     }
 }
 
-/// Where use turns to a warning and to critical, as fractions of a range.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct UsageLevels {
-    pub warning: f32,
-    pub critical: f32,
-}
-
-impl Default for UsageLevels {
-    fn default() -> Self {
-        UsageLevels {
-            warning: 0.80,
-            critical: 0.95,
-        }
-    }
-}
+pub use crate::fabric::usage::UsageLevels;
 
 /// Normal, warning or critical, by the levels.
 pub trait UsageTone {
@@ -489,6 +475,8 @@ struct UsageBar {
     reserved: Vec<f64>,
     vips: Vec<f64>,
     granted: Vec<f64>,
+    /// In use on the IPAM side.
+    held: Vec<f64>,
 }
 
 impl<M> canvas::Program<M> for UsageBar {
@@ -524,6 +512,7 @@ impl<M> canvas::Program<M> for UsageBar {
                 (&self.granted, granted),
                 (&self.vips, style::tone_color(theme, Tone::Info)),
                 (&self.reserved, style::tone_color(theme, Tone::Warning)),
+                (&self.held, style::tone_color(theme, Tone::Error)),
             ] {
                 for at in marks.iter() {
                     let x = (*at * f64::from(w)) as f32;
@@ -541,7 +530,7 @@ impl<M> canvas::Program<M> for UsageBar {
                 .with_color(faint(theme, 0.3))
                 .with_width(1.0),
         );
-        let legend = [
+        let mut legend = vec![
             (
                 style::tone_color(theme, Tone::Success),
                 format!("Granted {}", u.granted),
@@ -567,6 +556,15 @@ impl<M> canvas::Program<M> for UsageBar {
                 ),
             ),
         ];
+        if u.held > 0 {
+            legend.insert(
+                3,
+                (
+                    style::tone_color(theme, Tone::Error),
+                    format!("In use on the IPAM side {}", u.held),
+                ),
+            );
+        }
         let mut x = 0.0;
         for (color, text) in legend {
             frame.fill_rectangle(Point::new(x, bar_h + 8.0), Size::new(9.0, 9.0), color);
@@ -582,28 +580,32 @@ impl<M> canvas::Program<M> for UsageBar {
     }
 }
 
-/// The use of a pool's range as a bar with a legend: each granted address, reserved address and
-/// VIP where it lies.
+/// The use of a pool's range as a bar with a legend: each granted address, reserved address,
+/// VIP and address in use on the IPAM side where it lies.
 pub fn usage_bar<'a, M: 'a>(
     pool: &IpPool,
     granted: &[IpAddr],
+    held: &[IpAddr],
     counts: PoolGrants,
 ) -> Element<'a, M> {
     let usage = PoolUsage::of(pool, counts);
     let (reserved, vips) = usage_marks(pool, usage.total);
     let start = address_number(pool.range_start);
-    let granted = granted
-        .iter()
-        .filter(|a| a.is_ipv4() == pool.range_start.is_ipv4())
-        .filter_map(|a| address_number(*a).checked_sub(start))
-        .filter(|offset| *offset < usage.total)
-        .map(|offset| offset as f64 / usage.total as f64)
-        .collect();
+    let marks = |addresses: &[IpAddr]| -> Vec<f64> {
+        addresses
+            .iter()
+            .filter(|a| a.is_ipv4() == pool.range_start.is_ipv4())
+            .filter_map(|a| address_number(*a).checked_sub(start))
+            .filter(|offset| *offset < usage.total)
+            .map(|offset| offset as f64 / usage.total as f64)
+            .collect()
+    };
     Canvas::new(UsageBar {
         usage,
         reserved,
         vips,
-        granted,
+        granted: marks(granted),
+        held: marks(held),
     })
     .width(Length::Fill)
     .height(36)
@@ -680,6 +682,7 @@ mod tests {
                 ..Default::default()
             },
             errors: Vec::new(),
+            notices: Vec::new(),
             phases: Default::default(),
         }
     }
@@ -742,7 +745,14 @@ mod tests {
             .iter()
             .map(|a| a.parse().unwrap())
             .collect();
-        let u = PoolUsage::of(&pool, PoolGrants { plain: 7, vips: 1 });
+        let u = PoolUsage::of(
+            &pool,
+            PoolGrants {
+                plain: 7,
+                vips: 1,
+                held: 0,
+            },
+        );
         assert_eq!(
             u,
             PoolUsage {
@@ -751,6 +761,7 @@ mod tests {
                 reserved: 2,
                 vips: 1,
                 granted_vips: 1,
+                held: 0,
             }
         );
         assert_eq!(u.free(), 90);

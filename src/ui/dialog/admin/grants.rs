@@ -9,7 +9,7 @@ use iced::widget::{button, column, container, row, text, text_input};
 use iced::{Alignment, Element, Length, Task};
 
 use crate::fabric::model::{Fabric, Id, IpPool, PoolScope};
-use crate::fabric::store::{Consumer, FabricStore, Grant, GrantCounts, GrantRequest};
+use crate::fabric::store::{Consumer, FabricStore, Grant, GrantCounts, GrantRequest, IpamHeld};
 use crate::ui::widget::chart::{self, PoolUsage, UsageLevels, UsageTone};
 use crate::ui::widget::style::{self, Tone};
 
@@ -24,6 +24,8 @@ pub struct GrantPane {
     /// The pool the list belongs to.
     pub pool: Option<Id>,
     pub list: Arc<Vec<Grant>>,
+    /// Addresses of the pool in use on the IPAM side, as the last syncs read them.
+    pub held: Arc<Vec<IpamHeld>>,
     pub holder: String,
     pub consumer: Option<Consumer>,
     pub address: String,
@@ -32,12 +34,15 @@ pub struct GrantPane {
     pub busy: bool,
 }
 
+/// A pool's grants and the addresses IPAM servers hold in it.
+pub type PoolLists = (Arc<Vec<Grant>>, Arc<Vec<IpamHeld>>);
+
 #[derive(Debug, Clone)]
 pub enum GrantMessage {
     /// Read the grant counts (and the selected pool's grants) again.
     Refresh,
     Counts(Result<Arc<GrantCounts>, String>),
-    Loaded(Id, Result<Arc<Vec<Grant>>, String>),
+    Loaded(Id, Result<PoolLists, String>),
     Holder(String),
     As(Consumer),
     Address(String),
@@ -97,8 +102,12 @@ fn load_pool(store: &FabricStore, pool: Option<Id>) -> Task<GrantMessage> {
     };
     let store = store.clone();
     Task::perform(
-        async move { store.grants_async(Some(pool)).await },
-        move |r| GrantMessage::Loaded(pool, r.map(Arc::new).map_err(|e| e.to_string())),
+        async move {
+            let grants = store.grants_async(Some(pool)).await?;
+            let held = store.ipam_held_async(Some(pool)).await?;
+            Ok::<_, crate::fabric::store::StoreError>((Arc::new(grants), Arc::new(held)))
+        },
+        move |r| GrantMessage::Loaded(pool, r.map_err(|e| e.to_string())),
     )
 }
 
@@ -135,9 +144,10 @@ impl GrantPane {
             GrantMessage::Counts(Err(e)) | GrantMessage::Loaded(_, Err(e)) => {
                 self.error = Some(e);
             }
-            GrantMessage::Loaded(pool, Ok(list)) => {
+            GrantMessage::Loaded(pool, Ok((list, held))) => {
                 if self.pool == Some(pool) {
                     self.list = list;
+                    self.held = held;
                 }
             }
             GrantMessage::Holder(h) => {
@@ -246,8 +256,14 @@ impl GrantPane {
     }
 
     /// The pool's details: the range's use, the grant form and the granted addresses.
-    pub fn view<'a>(&'a self, pool: &'a IpPool, counts: &GrantCounts) -> Element<'a, GrantMessage> {
+    pub fn view<'a>(
+        &'a self,
+        pool: &'a IpPool,
+        counts: &GrantCounts,
+        fabric: &Fabric,
+    ) -> Element<'a, GrantMessage> {
         let granted: Vec<IpAddr> = self.list.iter().map(|g| g.address).collect();
+        let held: Vec<IpAddr> = self.held.iter().map(|h| h.address).collect();
         let pool_counts = counts.get(&pool.id).copied().unwrap_or_default();
         let consumer = self.consumer.unwrap_or(Consumer::VmAdapter);
         let kinds = row(Consumer::ALL.iter().map(|c| {
@@ -285,7 +301,7 @@ impl GrantPane {
         let mut out = column![
             style::field_with(
                 "Use of the range",
-                chart::usage_bar(pool, &granted, pool_counts)
+                chart::usage_bar(pool, &granted, &held, pool_counts)
             ),
             style::field_with("Grant an address", form),
         ]
@@ -325,10 +341,51 @@ impl GrantPane {
             .spacing(2)
             .into()
         };
-        out.push(style::field_with(
+        out = out.push(style::field_with(
             title,
             container(list).width(Length::Fill),
-        ))
-        .into()
+        ));
+        if !self.held.is_empty() {
+            let server = |id: &Id| {
+                fabric
+                    .network_services
+                    .get(id)
+                    .map(|s| s.name.clone())
+                    .unwrap_or_else(|| "a removed network service".to_string())
+            };
+            let rows = column(self.held.iter().map(|h| {
+                let granted_too = self.list.iter().any(|g| g.address == h.address);
+                row![
+                    text(h.address.to_string())
+                        .size(style::TEXT)
+                        .width(Length::FillPortion(2)),
+                    text(h.holder.clone())
+                        .size(style::TEXT)
+                        .width(Length::FillPortion(3)),
+                    text(server(&h.service))
+                        .size(style::SMALL)
+                        .width(Length::FillPortion(2)),
+                    text(if granted_too {
+                        "Also granted by the console: revoke one"
+                    } else {
+                        "Never granted by the console"
+                    })
+                    .size(style::SMALL)
+                    .style(move |t: &iced::Theme| text::Style {
+                        color: granted_too.then(|| style::tone_color(t, Tone::Error)),
+                    })
+                    .width(Length::FillPortion(3)),
+                ]
+                .spacing(8)
+                .align_y(Alignment::Center)
+                .into()
+            }))
+            .spacing(2);
+            out = out.push(style::field_with(
+                format!("In use on the IPAM side ({})", self.held.len()),
+                container(rows).width(Length::Fill),
+            ));
+        }
+        out.into()
     }
 }

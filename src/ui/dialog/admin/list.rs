@@ -65,7 +65,7 @@ impl Admin {
                 {
                     c = c.push(
                         self.grants
-                            .view(pool, &self.grant_counts)
+                            .view(pool, &self.grant_counts, fabric)
                             .map(Message::Grants),
                     );
                 }
