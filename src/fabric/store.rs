@@ -410,6 +410,19 @@ impl FabricStore {
                         &format!("DELETE FROM {table} WHERE id = ?1"),
                         [id.to_string()],
                     )?;
+                    // What a removed service's server held, or what was held in a removed
+                    // pool, no longer keeps addresses from being granted.
+                    let column = match kind {
+                        ObjectKind::NetworkService => Some("service"),
+                        ObjectKind::IpPool => Some("pool"),
+                        _ => None,
+                    };
+                    if let Some(column) = column {
+                        tx.execute(
+                            &format!("DELETE FROM ipam_held_addresses WHERE {column} = ?1"),
+                            [id.to_string()],
+                        )?;
+                    }
                 }
             }
         }

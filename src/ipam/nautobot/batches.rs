@@ -329,6 +329,18 @@ impl NautobotProvider {
                         Some(_) => items.push((*i, json!({ "id": id }))),
                     }
                 }
+                if kind == IpamKind::Range {
+                    let ranges: Vec<String> = items
+                        .iter()
+                        .filter_map(|(_, v)| str_of(v, "id").map(str::to_string))
+                        .collect();
+                    if let Err(e) = self.delete_range_addresses(&ranges).await {
+                        for (i, _) in items {
+                            outcomes[i] = Some(outcome_of_error(e.clone()));
+                        }
+                        return;
+                    }
+                }
                 for (i, result) in self.bulk(Method::DELETE, path, items).await {
                     outcomes[i] = Some(match result {
                         Ok(_) => OpOutcome::Applied {

@@ -28,6 +28,8 @@ pub(super) struct UsageRead {
     ranges: HashMap<String, ConsoleRange>,
     /// The console's addresses by range id: (IP address object id, address).
     console: HashMap<String, Vec<(String, UsedAddress)>>,
+    /// The console's addresses whose range is gone (deleted in Nautobot): ids to delete.
+    orphans: Vec<String>,
     pub(super) foreign: Assignments,
 }
 
@@ -143,32 +145,42 @@ impl NautobotProvider {
             .chunks(40)
             .map(|c| c.iter().map(|p| ("parent".into(), (*p).clone())).collect())
             .collect();
-        let addresses = self.api.list_filtered(IP_ADDRESSES, &[], filters).await?;
-        let mut by_parent: HashMap<&str, Vec<&String>> = HashMap::new();
-        for (id, r) in &ranges {
-            by_parent.entry(r.parent.as_str()).or_default().push(id);
-        }
+        let (ours, _) = self.api.list_all(IP_ADDRESSES, &mine).await?;
         let mut console: HashMap<String, Vec<(String, UsedAddress)>> = HashMap::new();
-        let mut foreign = Assignments::new();
-        for v in &addresses {
+        let mut orphans = Vec::new();
+        let mut our_ids = HashSet::new();
+        for v in &ours {
             let (Some(id), Some(host)) = (str_of(v, "id"), address_of(v, "host")) else {
                 continue;
             };
-            let ours = cf_text(v, field::VMM_SERVER).as_deref() == Some(self.manager.as_str());
-            if ours && let Some(range) = cf_text(v, field::RANGE) {
-                console.entry(range).or_default().push((
+            our_ids.insert(id.to_string());
+            match cf_text(v, field::RANGE).filter(|r| ranges.contains_key(r)) {
+                Some(range) => console.entry(range).or_default().push((
                     id.to_string(),
                     UsedAddress {
                         address: host,
                         holder: str_of(v, "description").unwrap_or_default().to_string(),
                         kind: cf_text(v, field::CONSUMER).unwrap_or_default(),
                     },
-                ));
-                continue;
+                )),
+                None => orphans.push(id.to_string()),
             }
-            let Some(parent) = ref_id(v, "parent") else {
+        }
+        let addresses = self.api.list_filtered(IP_ADDRESSES, &[], filters).await?;
+        let mut by_parent: HashMap<&str, Vec<&String>> = HashMap::new();
+        for (id, r) in &ranges {
+            by_parent.entry(r.parent.as_str()).or_default().push(id);
+        }
+        let mut foreign = Assignments::new();
+        for v in &addresses {
+            let (Some(id), Some(host), Some(parent)) =
+                (str_of(v, "id"), address_of(v, "host"), ref_id(v, "parent"))
+            else {
                 continue;
             };
+            if our_ids.contains(id) {
+                continue;
+            }
             for range in by_parent.get(parent.as_str()).into_iter().flatten() {
                 if inside(&ranges[*range], host) {
                     foreign
@@ -188,6 +200,7 @@ impl NautobotProvider {
         Ok(UsageRead {
             ranges,
             console,
+            orphans,
             foreign,
         })
     }
@@ -229,6 +242,7 @@ impl NautobotProvider {
         }
         let (mut deletes, mut patches, mut posts, mut counts) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        deletes.extend(now.orphans.iter().map(|id| json!({ "id": id })));
         for (range, usage) in reports {
             let r = &now.ranges[range.as_str()];
             let (len, namespace) = where_.get(&r.parent).cloned().ok_or_else(|| {
@@ -299,6 +313,33 @@ impl NautobotProvider {
             for (_, result) in self.bulk(method, path, tagged).await {
                 result?;
             }
+        }
+        Ok(())
+    }
+
+    /// Deletes the IP addresses the console granted from these ranges, before the ranges go
+    /// (they would otherwise keep the range's prefix from being deleted).
+    pub(super) async fn delete_range_addresses(&self, ranges: &[String]) -> Result<(), IpamError> {
+        if ranges.is_empty() {
+            return Ok(());
+        }
+        let mine = [(
+            format!("cf_{}", field::VMM_SERVER),
+            self.manager.clone(),
+        )];
+        let filters = ranges
+            .iter()
+            .map(|r| vec![(format!("cf_{}", field::RANGE), r.clone())])
+            .collect();
+        let found = self.api.list_filtered(IP_ADDRESSES, &mine, filters).await?;
+        let items: Vec<(usize, Value)> = found
+            .iter()
+            .filter_map(|v| str_of(v, "id"))
+            .map(|id| json!({ "id": id }))
+            .enumerate()
+            .collect();
+        for (_, result) in self.bulk(Method::DELETE, IP_ADDRESSES, items).await {
+            result?;
         }
         Ok(())
     }
