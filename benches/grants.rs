@@ -3,9 +3,16 @@
 //! then single grants of the next free address, the per-pool counts the usage columns read, and
 //! the whole list. Prints a markdown table with the peak memory of the process.
 //!
+//! Then their usage through the engine: the same size as a demo over the built-in IPAM server,
+//! a first sync, 100,000 grants, the sync that reports their usage (wall time, requests, peak
+//! memory), a sync after one more grant, and a no-op sync.
+//!
 //! `cargo bench --bench grants` (`cargo test --all-targets` runs it once, small).
 
 use std::time::{Duration, Instant};
+
+#[path = "../tests/support/engine.rs"]
+mod engine_support;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use fabric_console::fabric::demo::{demo_fabric, demo_grants};
@@ -46,21 +53,7 @@ fn grants(_c: &mut Criterion) {
     let objects = fabric.object_count();
     // 100,000 grants at the default size: the next free addresses of the pools in turn.
     let target = if bench_mode() { 100_000 } else { 2_000 };
-    let mut requests: Vec<GrantRequest> = Vec::with_capacity(target);
-    for p in fabric.ip_pools.values() {
-        let room = PoolUsage::of(p, PoolGrants::default()).free().min(250) as usize;
-        for i in 0..room.min(target - requests.len()) {
-            requests.push(GrantRequest {
-                pool: p.id,
-                address: None,
-                holder: format!("{}-vm{i:03}/eth0", p.name),
-                consumer: Consumer::VmAdapter,
-            });
-        }
-        if requests.len() == target {
-            break;
-        }
-    }
+    let requests = spread(&fabric, target);
     // The demo's own grants are what the window shows; they are counted, not granted here.
     let demo_share = demo_grants(&fabric, 1).len();
 
@@ -117,5 +110,93 @@ fn grants(_c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, grants);
+/// `target` next free addresses across the pools, at most 250 from each.
+fn spread(fabric: &fabric_console::fabric::model::Fabric, target: usize) -> Vec<GrantRequest> {
+    let mut requests: Vec<GrantRequest> = Vec::with_capacity(target);
+    for p in fabric.ip_pools.values() {
+        let room = PoolUsage::of(p, PoolGrants::default()).free().min(250) as usize;
+        for i in 0..room.min(target - requests.len()) {
+            requests.push(GrantRequest {
+                pool: p.id,
+                address: None,
+                holder: format!("{}-vm{i:03}/eth0", p.name),
+                consumer: Consumer::VmAdapter,
+            });
+        }
+        if requests.len() == target {
+            break;
+        }
+    }
+    requests
+}
+
+fn usage_sync(_c: &mut Criterion) {
+    use fabric_console::sync::status::JobTrigger;
+    let size: usize = std::env::var("GRANTS_SIZE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(if bench_mode() { 100_000 } else { 500 });
+    let target = if bench_mode() { 100_000 } else { 2_000 };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let demo = engine_support::demo_over_server(dir.path(), size, "usage").await;
+        let engine = engine_support::engine_over(&demo.store, &demo.secrets, dir.path());
+        let sync = async || {
+            let r0 = demo.server.request_count();
+            let t = Instant::now();
+            let job = engine
+                .sync_now(demo.service.id, JobTrigger::Refresh)
+                .await
+                .unwrap();
+            assert!(job.errors.is_empty(), "{:?}", job.errors);
+            (t.elapsed(), demo.server.request_count() - r0, job)
+        };
+        let (first, first_requests, _) = sync().await;
+        let (settle, _, _) = sync().await;
+        let requests = spread(&demo.store.fabric(), target);
+        let t = Instant::now();
+        let granted = demo.store.grant_batch(&requests).unwrap().len();
+        let grant_time = t.elapsed();
+        let (report, report_requests, job) = sync().await;
+        assert_eq!(job.counts.total_changes(), 0);
+        let ranges = demo
+            .store
+            .grant_counts()
+            .unwrap()
+            .len();
+        let pool = requests[0].pool;
+        demo.store
+            .grant(&GrantRequest {
+                pool,
+                address: None,
+                holder: "one-more/eth0".into(),
+                consumer: Consumer::VmAdapter,
+            })
+            .unwrap();
+        let (one, one_requests, _) = sync().await;
+        let (noop, noop_requests, _) = sync().await;
+        println!();
+        println!(
+            "| objects | first sync (requests) | grants | granting | usage sync of {ranges} ranges (requests) | after one grant (requests) | no-op (requests) | peak memory |"
+        );
+        println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+        println!(
+            "| {} | {} ({first_requests}); then {} | {granted} | {} | {} ({report_requests}) | {} ({one_requests}) | {} ({noop_requests}) | {} |",
+            demo.objects,
+            ms(first),
+            ms(settle),
+            ms(grant_time),
+            ms(report),
+            ms(one),
+            ms(noop),
+            peak_mib(),
+        );
+    });
+}
+
+criterion_group!(benches, grants, usage_sync);
 criterion_main!(benches);

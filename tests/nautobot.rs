@@ -156,7 +156,9 @@ impl Operator {
             let id = ns["id"].as_str().unwrap_or("");
             // Addresses first: they keep their prefix from being deleted.
             let (_, addresses) = self
-                .get(&format!("/api/ipam/ip-addresses/?namespace={id}&limit=1000"))
+                .get(&format!(
+                    "/api/ipam/ip-addresses/?namespace={id}&limit=1000"
+                ))
                 .await;
             let ids: Vec<Value> = addresses["results"]
                 .as_array()
@@ -1154,14 +1156,18 @@ mod end_to_end {
                     (
                         a["address"].as_str().unwrap().to_string(),
                         a["description"].as_str().unwrap_or("").to_string(),
-                        a["custom_fields"]["vmm_consumer"].as_str().map(str::to_string),
+                        a["custom_fields"]["vmm_consumer"]
+                            .as_str()
+                            .map(str::to_string),
                     )
                 })
                 .collect();
             out.sort();
             out
         };
-        let s = |a: &str, d: &str, k: Option<&str>| (a.to_string(), d.to_string(), k.map(str::to_string));
+        let s = |a: &str, d: &str, k: Option<&str>| {
+            (a.to_string(), d.to_string(), k.map(str::to_string))
+        };
         assert_eq!(
             addresses().await,
             [
@@ -1184,7 +1190,13 @@ mod end_to_end {
                 counts["total"].as_u64(),
                 counts["free"].as_u64()
             ),
-            (Some(2), Some(1), Some(1), Some(191), Some(191 - 2 - 1 - 1 - 1)),
+            (
+                Some(2),
+                Some(1),
+                Some(1),
+                Some(191),
+                Some(191 - 2 - 1 - 1 - 1)
+            ),
             "{nb_range}"
         );
 
@@ -1200,10 +1212,18 @@ mod end_to_end {
             .store
             .grant(&grant(None, "web-02/eth0", Consumer::VmAdapter))
             .unwrap();
-        assert_eq!(next.address, ip("10.1.0.14"), "10.1.0.11 reserved, .12 a VIP, .13 the printer's");
+        assert_eq!(
+            next.address,
+            ip("10.1.0.14"),
+            "10.1.0.11 reserved, .12 a VIP, .13 the printer's"
+        );
         let err = r
             .store
-            .grant(&grant(Some("10.1.0.13"), "web-03/eth0", Consumer::VmAdapter))
+            .grant(&grant(
+                Some("10.1.0.13"),
+                "web-03/eth0",
+                Consumer::VmAdapter,
+            ))
             .unwrap_err();
         assert!(matches!(err, GrantError::HeldOnIpam { .. }), "{err}");
 
@@ -1240,10 +1260,7 @@ mod end_to_end {
             .unwrap();
         let job = r.sync().await;
         assert_eq!(job.result, JobResult::Succeeded, "{:?}", job.errors);
-        assert_eq!(
-            addresses().await,
-            [s("10.1.0.13/24", "printer-3", None)]
-        );
+        assert_eq!(addresses().await, [s("10.1.0.13/24", "printer-3", None)]);
         r.done().await;
     }
 

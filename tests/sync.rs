@@ -1457,6 +1457,117 @@ async fn granted_addresses_reach_the_range_on_the_built_in_server() {
 }
 
 #[tokio::test]
+async fn the_side_by_side_view_shows_utilization_on_both_sides_and_differs_when_they_disagree() {
+    use fabric_console::fabric::store::{Consumer, GrantRequest};
+    use fabric_console::sync::compare::{RowKind, RowStatus};
+    let r = rig(None).await;
+    r.sync().await;
+    let pool_row = async |r: &Rig| {
+        let (view, _) = r.engine.compare(r.service).await.unwrap();
+        view.rows
+            .into_iter()
+            .find(|row| row.kind == RowKind::Pool && row.object == r.ids.pool)
+            .expect("the pool's row")
+    };
+    let field = |cell: &Option<fabric_console::sync::compare::Cell>| {
+        cell.as_ref()
+            .unwrap()
+            .fields
+            .iter()
+            .find(|(k, _)| k == "Utilization")
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    // Reported and unchanged: both sides say the same.
+    let row = pool_row(&r).await;
+    assert_eq!(row.status, RowStatus::InSync, "{row:?}");
+    assert_eq!(field(&row.console), field(&row.ipam));
+    assert!(
+        field(&row.console).starts_with("2 of 191 in use"),
+        "{}",
+        field(&row.console)
+    );
+    // Granted in the console, not yet reported: the row differs on utilization alone.
+    r.store
+        .grant(&GrantRequest {
+            pool: r.ids.pool,
+            address: None,
+            holder: "web-01/eth0".into(),
+            consumer: Consumer::VmAdapter,
+        })
+        .unwrap();
+    let row = pool_row(&r).await;
+    assert_eq!(row.status, RowStatus::Differs, "{row:?}");
+    assert_eq!(row.changed, ["Utilization"]);
+    assert!(
+        field(&row.console).contains("1 granted"),
+        "{}",
+        field(&row.console)
+    );
+    assert!(
+        field(&row.ipam).contains("0 granted"),
+        "{}",
+        field(&row.ipam)
+    );
+    // The sync reports it: in sync again.
+    r.sync().await;
+    assert_eq!(pool_row(&r).await.status, RowStatus::InSync);
+    // Someone edits the server's copy by hand: it differs until the next report.
+    let range = r.pool_range().await;
+    let mut usage = r.provider().range_usages().await.unwrap()[&range.id].clone();
+    usage.addresses.clear();
+    usage.free += u128::from(usage.granted);
+    usage.granted = 0;
+    r.provider()
+        .report_usages(&[(range.id.clone(), usage)])
+        .await
+        .unwrap();
+    let row = pool_row(&r).await;
+    assert_eq!(row.status, RowStatus::Differs, "{row:?}");
+    // A Refresh looks at the server's copy again and puts the console's back.
+    r.sync().await;
+    assert_eq!(pool_row(&r).await.status, RowStatus::InSync);
+}
+
+#[tokio::test]
+async fn a_pool_past_the_warning_level_is_a_notice_of_the_sync_that_reports_it() {
+    use fabric_console::fabric::store::{Consumer, GrantRequest};
+    use fabric_console::sync::status::JobResult;
+    let r = rig(None).await;
+    r.sync().await;
+    let requests = |n: usize| -> Vec<GrantRequest> {
+        (0..n)
+            .map(|i| GrantRequest {
+                pool: r.ids.pool,
+                address: None,
+                holder: format!("vm-{i}/eth0"),
+                consumer: Consumer::VmAdapter,
+            })
+            .collect()
+    };
+    // 155 of 191 granted, with 1 reserved and 1 VIP: 157 in use, 82 %.
+    r.store.grant_batch(&requests(155)).unwrap();
+    let job = r.sync().await;
+    assert_eq!(job.result, JobResult::Succeeded, "{:?}", job.errors);
+    assert_eq!(job.notices.len(), 1, "{:?}", job.notices);
+    let n = &job.notices[0];
+    assert!(
+        n.contains("Backend pool") && n.contains("82 % used") && n.contains("warning at 80 %"),
+        "{n}"
+    );
+    // Nothing new to report: no notice.
+    assert!(r.sync().await.notices.is_empty());
+    // Past the critical level: 184 in use, 96 %.
+    r.store.grant_batch(&requests(27)).unwrap();
+    let job = r.sync().await;
+    assert!(
+        job.notices[0].contains("critical at 95 %"),
+        "{:?}",
+        job.notices
+    );
+}
+
+#[tokio::test]
 async fn an_address_assigned_on_the_ipam_side_is_never_granted() {
     use fabric_console::fabric::store::{Consumer, GrantError, GrantRequest};
     let r = rig(None).await;

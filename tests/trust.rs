@@ -66,7 +66,10 @@ impl ConsoleDir {
         let id = service.id;
         f.network_services.insert(id, service);
         let objects = f.object_count();
+        let grants = fabric_console::fabric::demo::demo_grants(&f, 11);
         store.replace_all(f).unwrap();
+        // Addresses granted from the pools: their usage is reported under the same faults.
+        store.grant_batch(&grants).unwrap();
         let secrets: Arc<dyn SecretStore> = Arc::new(FileSecretStore::new(dir.path()));
         secrets.put(run_as, token).unwrap();
         ConsoleDir {
@@ -100,7 +103,44 @@ async fn start_server() -> (tempfile::TempDir, RunningServer, String) {
 
 /// Everything the server holds, read directly (not through a proxy).
 async fn ipam(server: &RunningServer, token: &str) -> IpamSnapshot {
-    let provider = ProviderRegistry::default_registry()
+    match direct(server, token)
+        .snapshot(&SnapshotScope::All, None)
+        .await
+        .unwrap()
+    {
+        SnapshotRead::Full(s) => s,
+        SnapshotRead::Changes(_) => panic!("asked for a full snapshot"),
+    }
+}
+
+/// Ranges whose usage on the server is not the console's (lost, stale or never sent).
+async fn usage_differing(console: &ConsoleDir, server: &RunningServer, token: &str) -> usize {
+    let s = ipam(server, token).await;
+    let ranges: Vec<(Id, fabric_console::ipam::model::IpamId)> = s
+        .ranges
+        .iter()
+        .filter_map(|r| r.vmm_id.map(|p| (p, r.id.clone())))
+        .collect();
+    let store = FabricStore::open(&console.path().join("fabric.db")).unwrap();
+    let desired = fabric_console::sync::usage::desired(
+        &store.full().unwrap(),
+        &store.grants(None).unwrap(),
+        &ranges,
+        &store.grant_counts().unwrap(),
+    );
+    let held = direct(server, token).range_usages().await.unwrap();
+    desired
+        .iter()
+        .filter(|(range, usage)| held.get(range) != Some(usage))
+        .count()
+}
+
+/// A provider talking to the server directly.
+fn direct(
+    server: &RunningServer,
+    token: &str,
+) -> Arc<dyn fabric_console::ipam::provider::IpamProvider> {
+    ProviderRegistry::default_registry()
         .get(PROVIDER_ID)
         .unwrap()
         .connect(ProviderConfig {
@@ -113,11 +153,7 @@ async fn ipam(server: &RunningServer, token: &str) -> IpamSnapshot {
             service_name: "ipam1".into(),
             event_source: None,
         })
-        .unwrap();
-    match provider.snapshot(&SnapshotScope::All, None).await.unwrap() {
-        SnapshotRead::Full(s) => s,
-        SnapshotRead::Changes(_) => panic!("asked for a full snapshot"),
-    }
+        .unwrap()
 }
 
 /// An IPAM administrator's edit of a subnet's VLAN through the server's REST API.
@@ -169,6 +205,8 @@ struct Outcome {
     lost: usize,
     /// Changes a dry run still plans after the clean sync.
     still_planned: usize,
+    /// Ranges whose usage on the server is not the console's after the clean sync.
+    usage_differs: usize,
 }
 
 /// The clean sync after a faulty run, and what it finds.
@@ -203,6 +241,7 @@ async fn settle(
             + e.2.abs_diff(g.2)
             + console.objects.abs_diff(console_objects),
         still_planned: plan.ipam_ops.len() + plan.console_changes.len(),
+        usage_differs: usage_differing(console, server, token).await,
     }
 }
 
@@ -211,8 +250,8 @@ async fn settle(
 fn assert_clean(table: &[(u64, Outcome)], what: &str) {
     for (n, o) in table {
         assert_eq!(
-            (o.duplicated, o.lost, o.still_planned),
-            (0, 0, 0),
+            (o.duplicated, o.lost, o.still_planned, o.usage_differs),
+            (0, 0, 0, 0),
             "{what} {n}: {o:?}"
         );
     }

@@ -306,6 +306,9 @@ async fn sync_services(engine: &EngineHandle, services: &[NetworkService]) -> Ex
                 for e in &job.errors {
                     println!("  {e}");
                 }
+                for n in &job.notices {
+                    println!("  note: {n}");
+                }
                 if job.result == JobResult::Failed || job.result == JobResult::Canceled {
                     ok = false;
                 }

@@ -122,12 +122,16 @@ struct Shared {
     /// Each service's base and mirror as this engine's last sync of it left them, so the next
     /// sync reads them only when another process wrote them since (see `take_state`).
     states: Mutex<HashMap<Id, StoredState>>,
-    /// Per service, the (grants revision, fabric revision) its usage was last reported at.
-    usage_reported: Mutex<HashMap<Id, (u64, u64)>>,
+    /// Per service, the (grants revision, fabric revision) its usage was last reported at, and
+    /// when.
+    usage_reported: Mutex<HashMap<Id, (u64, u64, Instant)>>,
     /// Per service, the ranges that stand for console pools as of a state generation, so a
     /// no-op sync runs the usage step without reading the stored mirror.
     usage_ranges: Mutex<HashMap<Id, (u64, PoolRanges)>>,
 }
+
+/// How long a usage report's look at the server's copy stands before a sync looks again.
+const USAGE_RECHECK: Duration = Duration::from_secs(600);
 
 /// (pool, range) pairs of the ranges that stand for console pools.
 type PoolRanges = Arc<Vec<(Id, IpamId)>>;
@@ -211,6 +215,7 @@ impl Engine {
         handle.spawn_missing_workers();
         if handle.shared.ctx.periodic {
             handle.push_console_changes();
+            handle.push_grants();
         }
         if handle.shared.ctx.store.path().is_some() {
             handle.watch_fabric();
@@ -250,6 +255,53 @@ impl EngineHandle {
                         .ok()
                         .flatten();
                     if settled != Some(revision) && engine.saves_may_touch(service, settled).await {
+                        engine.to_worker(
+                            service,
+                            WorkerCmd::Refresh(JobTrigger::ConsoleChange, None),
+                        );
+                    }
+                }
+            }
+        });
+    }
+
+    /// Sends address usage soon after grants change (in this process or another: the command
+    /// line): every two seconds the grants revision is read, and a service that reports usage,
+    /// syncs on change and has not reported this revision gets a sync (a no-op one in the
+    /// fabric, which runs the usage step).
+    fn push_grants(&self) {
+        const EVERY: Duration = Duration::from_secs(2);
+        let weak = Arc::downgrade(&self.shared);
+        self.shared.runtime.spawn(async move {
+            let mut seen: Option<u64> = None;
+            loop {
+                tokio::time::sleep(EVERY).await;
+                let Some(shared) = weak.upgrade() else {
+                    break;
+                };
+                let engine = EngineHandle { shared };
+                let Ok(now) = engine.shared.ctx.store.grants_revision_async().await else {
+                    continue;
+                };
+                let first = seen.is_none();
+                if seen == Some(now) {
+                    continue;
+                }
+                seen = Some(now);
+                if first {
+                    // What was granted before this engine started goes with its first sync.
+                    continue;
+                }
+                let reported = engine
+                    .shared
+                    .usage_reported
+                    .lock()
+                    .map(|m| m.clone())
+                    .unwrap_or_default();
+                let services: Vec<Id> = engine.workers().keys().copied().collect();
+                for service in services {
+                    let due = reported.get(&service).is_none_or(|(g, ..)| *g != now);
+                    if due && engine.service(service).is_some_and(|s| s.sync_on_change) {
                         engine.to_worker(
                             service,
                             WorkerCmd::Refresh(JobTrigger::ConsoleChange, None),
@@ -674,13 +726,7 @@ impl EngineHandle {
                     self.set_next_run(service, next);
                 }
                 WorkerCmd::Compare(reply) => {
-                    // The side-by-side view needs both sides whole: no shortcut.
-                    let r = self.read_and_plan(service).await.map(
-                        |(plan, fabric, svc, mirror, base)| {
-                            (compare(&fabric, &svc, &mirror, &base, &plan), plan)
-                        },
-                    );
-                    let _ = reply.send(r);
+                    let _ = reply.send(self.compare_once(service).await);
                 }
                 WorkerCmd::Preview(reply) => {
                     let r = self.preview_once(service).await;
@@ -1013,8 +1059,10 @@ impl EngineHandle {
     }
 
     /// The grants and fabric revisions to report a service's usage at, when they changed
-    /// since this engine last reported it; `None` when nothing is due.
-    fn usage_due(&self, service_id: Id) -> Option<(u64, u64)> {
+    /// since this engine last reported it, when that was longer than `USAGE_RECHECK` ago (a hand
+    /// edit of the server's copy is put back), or when `force`d (a Refresh by the operator);
+    /// `None` when nothing is due.
+    fn usage_due(&self, service_id: Id, force: bool) -> Option<(u64, u64)> {
         let store = &self.shared.ctx.store;
         // An unreadable revision never counts as reported: the usage is due.
         let mark = (
@@ -1027,7 +1075,30 @@ impl EngineHandle {
             .lock()
             .ok()
             .and_then(|m| m.get(&service_id).copied());
-        (reported != Some(mark)).then_some(mark)
+        let fresh =
+            reported.is_some_and(|(g, f, at)| (g, f) == mark && at.elapsed() < USAGE_RECHECK);
+        (force || !fresh).then_some(mark)
+    }
+
+    /// The side-by-side view of a service. It needs both sides whole: no shortcut. With a server
+    /// that keeps usage, each pool row shows the utilization on both sides too.
+    async fn compare_once(&self, service: Id) -> Result<(CompareView, SyncPlan), String> {
+        let (plan, fabric, svc, mirror, base) = self.read_and_plan(service).await?;
+        let mut view = compare(&fabric, &svc, &mirror, &base, &plan);
+        let provider = self.connect(&svc).await?;
+        if provider.keeps_usage() {
+            let ranges = usage_ranges(&mirror);
+            let store = &self.shared.ctx.store;
+            let grants = store.grants_async(None).await.map_err(|e| e.to_string())?;
+            let counts = store
+                .grant_counts_async()
+                .await
+                .map_err(|e| e.to_string())?;
+            let desired = super::usage::desired(&fabric, &grants, &ranges, &counts);
+            let held = provider.range_usages().await.map_err(|e| e.to_string())?;
+            super::usage::annotate(&mut view, &ranges, &desired, &held);
+        }
+        Ok((view, plan))
     }
 
     /// The pool ranges for a no-op sync's usage step: those this engine knows as of the stored
@@ -1049,7 +1120,7 @@ impl EngineHandle {
         if known.is_some() {
             return known;
         }
-        self.usage_due(service_id)?;
+        self.usage_due(service_id, false)?;
         let state = self.peek_state(service_id).await.ok()?;
         let ranges = Arc::new(usage_ranges(state.mirror.as_ref()?));
         if let Ok(mut m) = self.shared.usage_ranges.lock() {
@@ -1091,7 +1162,7 @@ impl EngineHandle {
                 "The addresses in use on the IPAM side were not read: {e} Grants still avoid the ones the last sync read."
             )),
         }
-        let Some(mark) = self.usage_due(service_id) else {
+        let Some(mark) = self.usage_due(service_id, job.trigger == JobTrigger::Refresh) else {
             return;
         };
         let read = async {
@@ -1112,7 +1183,7 @@ impl EngineHandle {
             Ok(sent) => {
                 tracing::info!(service = %service_id, ranges = sent.len(), "address usage reported");
                 if let Ok(mut m) = self.shared.usage_reported.lock() {
-                    m.insert(service_id, mark);
+                    m.insert(service_id, (mark.0, mark.1, Instant::now()));
                 }
                 job.notices.extend(super::usage::level_notices(
                     fabric,

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use super::compare::{CompareView, RowKind, RowStatus};
 use crate::fabric::model::{Fabric, Id, IpPool};
 use crate::fabric::store::{Consumer, Grant, GrantCounts, PoolGrants};
 use crate::fabric::usage::{PoolUsage, UsageLevels};
@@ -171,4 +172,67 @@ pub fn level_notices(
     }
     out.sort();
     out
+}
+
+/// The label of the utilization field in the side-by-side view.
+pub const UTILIZATION: &str = "Utilization";
+
+/// "14 of 191 in use (7 %): 10 granted, 1 of 1 VIPs, 1 reserved, 2 in use on the IPAM side".
+pub fn usage_text(u: &RangeUsage) -> String {
+    let used = u.total.saturating_sub(u.free);
+    let pct = if u.total == 0 {
+        0.0
+    } else {
+        used as f64 * 100.0 / u.total as f64
+    };
+    let mut text = format!(
+        "{used} of {} in use ({pct:.0} %): {} granted, {} of {} VIPs, {} reserved",
+        u.total, u.granted, u.vips_granted, u.vips, u.reserved
+    );
+    if u.held > 0 {
+        text.push_str(&format!(", {} in use on the IPAM side", u.held));
+    }
+    text
+}
+
+/// Adds each pool's utilization to its side-by-side row: the console's (`desired`) and the
+/// copy the IPAM server holds (`held`). When they disagree the row differs on "Utilization"
+/// (the next sync that reports usage sends the console's).
+pub fn annotate(
+    view: &mut CompareView,
+    ranges: &[(Id, IpamId)],
+    desired: &[(IpamId, RangeUsage)],
+    held: &HashMap<IpamId, RangeUsage>,
+) {
+    let range_of: HashMap<Id, &IpamId> = ranges.iter().map(|(p, r)| (*p, r)).collect();
+    let console: HashMap<&IpamId, &RangeUsage> = desired.iter().map(|(r, u)| (r, u)).collect();
+    for row in &mut view.rows {
+        if !matches!(row.kind, RowKind::Pool | RowKind::VmPool) {
+            continue;
+        }
+        let Some(range) = range_of.get(&row.object) else {
+            continue;
+        };
+        let mine = console.get(range).copied();
+        let theirs = held.get(*range);
+        if let (Some(cell), Some(u)) = (row.console.as_mut(), mine) {
+            cell.fields.push((UTILIZATION.to_string(), usage_text(u)));
+        }
+        if let Some(cell) = row.ipam.as_mut() {
+            cell.fields.push((
+                UTILIZATION.to_string(),
+                theirs.map_or_else(|| "Not reported yet".to_string(), usage_text),
+            ));
+        }
+        if mine.is_some() && row.ipam.is_some() && mine != theirs {
+            row.changed.push(UTILIZATION.to_string());
+            if row.status == RowStatus::InSync {
+                row.status = RowStatus::Differs;
+            }
+        }
+    }
+    view.counts.clear();
+    for row in &view.rows {
+        *view.counts.entry(row.status).or_default() += 1;
+    }
 }

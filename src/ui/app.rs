@@ -287,6 +287,13 @@ impl App {
             iced::system::theme_changes().map(Message::SystemTheme),
             iced::time::every(Duration::from_secs(30)).map(|_| Message::LogMetrics),
         ];
+        // Grants made by another process (the command line) or IPAM-held addresses a sync read
+        // show in the usage columns within seconds.
+        if !admin_tabs(self.fabric_ws.node).is_empty() {
+            subs.push(iced::time::every(Duration::from_secs(2)).map(|_| {
+                Message::Admin(admin::Message::Grants(admin::grants::GrantMessage::Poll))
+            }));
+        }
         let animating = self.wizard().is_some_and(Wizard::is_testing)
             || matches!(&self.modal, Some(Modal::Preview(p)) if matches!(p.state, PreviewState::Loading));
         if animating {

@@ -721,6 +721,12 @@ impl FabricStore {
         super::spawn_blocking(move || store.grants(pool)).await
     }
 
+    /// `grants_revision` on the blocking thread pool.
+    pub async fn grants_revision_async(&self) -> Result<u64, StoreError> {
+        let store = self.clone();
+        super::spawn_blocking(move || store.grants_revision()).await
+    }
+
     /// `ipam_held` on the blocking thread pool.
     pub async fn ipam_held_async(&self, pool: Option<Id>) -> Result<Vec<IpamHeld>, StoreError> {
         let store = self.clone();

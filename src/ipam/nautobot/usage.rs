@@ -323,10 +323,7 @@ impl NautobotProvider {
         if ranges.is_empty() {
             return Ok(());
         }
-        let mine = [(
-            format!("cf_{}", field::VMM_SERVER),
-            self.manager.clone(),
-        )];
+        let mine = [(format!("cf_{}", field::VMM_SERVER), self.manager.clone())];
         let filters = ranges
             .iter()
             .map(|r| vec![(format!("cf_{}", field::RANGE), r.clone())])

@@ -45,8 +45,16 @@ impl App {
                 }
             }
             EngineEvent::FabricChanged => self.set_fabric(self.ctx.store.fabric()),
-            EngineEvent::Finished { service, .. } => {
+            EngineEvent::Finished { service, job } => {
                 self.end_activity(service);
+                // A pool near exhaustion, seen by the sync that reported its usage.
+                if let Some(first) = job.notices.first() {
+                    let more = match job.notices.len() {
+                        1 => String::new(),
+                        n => format!(" ({} more in the job's details under Jobs)", n - 1),
+                    };
+                    self.notice = Some((Tone::Warning, format!("{first}{more}")));
+                }
                 if let Some(c) = self.compare.as_mut().filter(|c| c.service == service) {
                     c.synced();
                     return self.reload_compare();

@@ -469,6 +469,9 @@ fn job_detail<'a>(job: &'a JobRecord, fabric: &'a Fabric) -> Element<'a, Message
             out = out.push(style::notice(Tone::Error, e.clone()));
         }
     }
+    for n in &job.notices {
+        out = out.push(style::notice(Tone::Warning, n.clone()));
+    }
     if job.result == JobResult::Failed {
         let account = service
             .and_then(|s| fabric.run_as_accounts.get(&s.run_as))

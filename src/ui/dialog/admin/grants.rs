@@ -32,6 +32,9 @@ pub struct GrantPane {
     pub error: Option<String>,
     pub done: Option<String>,
     pub busy: bool,
+    /// The grants revision the counts were last read at: another process's grants (the
+    /// command line, a sync reading what the IPAM server holds) change it.
+    pub revision: Option<u64>,
 }
 
 /// A pool's grants and the addresses IPAM servers hold in it.
@@ -41,6 +44,9 @@ pub type PoolLists = (Arc<Vec<Grant>>, Arc<Vec<IpamHeld>>);
 pub enum GrantMessage {
     /// Read the grant counts (and the selected pool's grants) again.
     Refresh,
+    /// Look whether grants changed since the counts were read (cheap; on a timer).
+    Poll,
+    Revision(u64),
     Counts(Result<Arc<GrantCounts>, String>),
     Loaded(Id, Result<PoolLists, String>),
     Holder(String),
@@ -140,6 +146,22 @@ impl GrantPane {
     ) -> (Task<GrantMessage>, Option<(Tone, String)>) {
         match message {
             GrantMessage::Refresh => return (refresh(store, self.pool), None),
+            GrantMessage::Poll => {
+                let store = store.clone();
+                return (
+                    Task::perform(async move { store.grants_revision_async().await }, |r| {
+                        // An unreadable revision reads as "changed": the counts are read again.
+                        GrantMessage::Revision(r.unwrap_or(u64::MAX))
+                    }),
+                    None,
+                );
+            }
+            GrantMessage::Revision(r) => {
+                if self.revision != Some(r) {
+                    self.revision = Some(r);
+                    return (refresh(store, self.pool), None);
+                }
+            }
             GrantMessage::Counts(Ok(c)) => *counts = c,
             GrantMessage::Counts(Err(e)) | GrantMessage::Loaded(_, Err(e)) => {
                 self.error = Some(e);
@@ -341,10 +363,7 @@ impl GrantPane {
             .spacing(2)
             .into()
         };
-        out = out.push(style::field_with(
-            title,
-            container(list).width(Length::Fill),
-        ));
+        // The IPAM side's few first: the granted list can be long.
         if !self.held.is_empty() {
             let server = |id: &Id| {
                 fabric
@@ -386,6 +405,10 @@ impl GrantPane {
                 container(rows).width(Length::Fill),
             ));
         }
+        out = out.push(style::field_with(
+            title,
+            container(list).width(Length::Fill),
+        ));
         out.into()
     }
 }
