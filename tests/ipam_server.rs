@@ -1784,4 +1784,26 @@ async fn addresses_assigned_on_the_ipam_side_are_checked_listed_and_released() {
     let (status, _) = send(&client, reqwest::Method::DELETE, one, &token, Vec::new()).await;
     assert_eq!(status, 404);
     assert!(provider.assignments().await.unwrap().is_empty());
+    // The audit trail names each write: the report, the assignment, the release.
+    let (_, audit) = send(
+        &client,
+        reqwest::Method::GET,
+        format!("{}/api/v1/audit?limit=10", server.base_url()),
+        &token,
+        Vec::new(),
+    )
+    .await;
+    let summaries: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["summary"].as_str().unwrap())
+        .collect();
+    for what in [
+        "usage reported (1 granted, 0 of 0 VIPs, 9 free of 10) in IP address range 10.0.0.10-10.0.0.19 (r1)",
+        "address 10.0.0.15 assigned to printer-3 in IP address range 10.0.0.10-10.0.0.19 (r1)",
+        "address 10.0.0.15 released in IP address range 10.0.0.10-10.0.0.19 (r1)",
+    ] {
+        assert!(summaries.contains(&what), "{what} not in {summaries:#?}");
+    }
 }

@@ -279,6 +279,7 @@ async fn all_usage(State(state): State<Arc<AppState>>) -> Result<Json<Value>, Ap
 /// none when one is wrong (the error names its range).
 async fn put_all_usage(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     #[derive(serde::Deserialize)]
@@ -290,7 +291,7 @@ async fn put_all_usage(
     let reports: Reports = from_value(Value::Object(map))?;
     let reports: Vec<_> = reports.ranges.into_iter().collect();
     let n = reports.len();
-    let updated = with_db(&state, move |db| db.put_usages(&reports)).await?;
+    let updated = with_db(&state, move |db| db.put_usages(&reports, &caller)).await?;
     Ok(Json(serde_json::json!({ "updated": updated, "ranges": n })))
 }
 
@@ -331,11 +332,12 @@ async fn get_usage(
 async fn put_usage(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
+    Extension(caller): Extension<Caller>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let map = body_object(body)?;
     let usage: crate::ipam::model::RangeUsage = from_value(Value::Object(map))?;
-    let updated = with_db(&state, move |db| db.put_usage(&id, &usage)).await?;
+    let updated = with_db(&state, move |db| db.put_usage(&id, &usage, &caller)).await?;
     Ok(Json(serde_json::json!({ "updated": updated })))
 }
 
@@ -385,11 +387,15 @@ struct AssignBody {
 async fn assign(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
+    Extension(caller): Extension<Caller>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let map = body_object(body)?;
     let body: AssignBody = from_value(Value::Object(map))?;
-    let made = with_db_write(&state, move |db| db.assign(&id, body.address, &body.holder)).await?;
+    let made = with_db_write(&state, move |db| {
+        db.assign(&id, body.address, &body.holder, &caller)
+    })
+    .await?;
     let v = serde_json::to_value(made)
         .map_err(|e| ApiError::internal(format!("assignment cannot be answered: {e}")))?;
     Ok((StatusCode::CREATED, Json(v)))
@@ -399,6 +405,7 @@ async fn assign(
 async fn unassign(
     State(state): State<Arc<AppState>>,
     Path((id, address)): Path<(String, String)>,
+    Extension(caller): Extension<Caller>,
 ) -> Result<StatusCode, ApiError> {
     let address: std::net::IpAddr = address.parse().map_err(|_| {
         ApiError::invalid(
@@ -406,7 +413,7 @@ async fn unassign(
             format!("address: {address:?} is not an IP address."),
         )
     })?;
-    let released = with_db_write(&state, move |db| db.unassign(&id, address)).await?;
+    let released = with_db_write(&state, move |db| db.unassign(&id, address, &caller)).await?;
     if released {
         Ok(StatusCode::NO_CONTENT)
     } else {

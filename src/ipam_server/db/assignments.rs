@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use rusqlite::params;
 
-use super::{Database, get_body, rfc3339};
+use super::{AuditOutcome, Caller, Database, audit, get_body, rfc3339};
 use crate::ipam::model::{IpRange, IpamKind, RangeUsage, UsedAddress};
 use crate::ipam_server::error::ApiError;
 
@@ -58,6 +58,7 @@ impl Database {
         range_id: &str,
         address: IpAddr,
         holder: &str,
+        caller: &Caller,
     ) -> Result<UsedAddress, ApiError> {
         let holder = holder.trim();
         if holder.is_empty() {
@@ -128,6 +129,9 @@ impl Database {
             "INSERT INTO range_assignments (range_id, address, holder, created) VALUES (?1, ?2, ?3, ?4)",
             params![range_id, address.to_string(), holder, rfc3339(chrono::Utc::now())],
         )?;
+        let what = audit::range_write(&range, format!("address {address} assigned to {holder}"));
+        audit::record(&tx, caller, &what, AuditOutcome::Applied, None)?;
+        audit::prune(&tx, self.audit_retention)?;
         tx.commit()?;
         Ok(UsedAddress {
             address,
@@ -137,11 +141,25 @@ impl Database {
     }
 
     /// Releases an address assigned on the IPAM side; `false` when it was not assigned.
-    pub fn unassign(&mut self, range_id: &str, address: IpAddr) -> Result<bool, ApiError> {
-        let n = self.conn.execute(
+    pub fn unassign(
+        &mut self,
+        range_id: &str,
+        address: IpAddr,
+        caller: &Caller,
+    ) -> Result<bool, ApiError> {
+        let tx = self.conn.transaction()?;
+        let n = tx.execute(
             "DELETE FROM range_assignments WHERE range_id = ?1 AND address = ?2",
             params![range_id, address.to_string()],
         )?;
+        if n > 0
+            && let Some(range) = get_body::<IpRange>(&tx, IpamKind::Range, range_id)?
+        {
+            let what = audit::range_write(&range, format!("address {address} released"));
+            audit::record(&tx, caller, &what, AuditOutcome::Applied, None)?;
+            audit::prune(&tx, self.audit_retention)?;
+        }
+        tx.commit()?;
         Ok(n > 0)
     }
 }

@@ -146,6 +146,19 @@ pub(super) fn describe(conn: &Connection, op: &IpamOp) -> Result<Described, ApiE
     })
 }
 
+/// A write to a range that is not an operation on it (a usage report, an address assigned on
+/// the IPAM side): an update of the range, named by its addresses, with `what` said after.
+pub(super) fn range_write(range: &IpRange, what: String) -> Described {
+    let object_name = format!("{}-{}", range.start, range.end);
+    Described {
+        action: OpVerb::Update,
+        kind: IpamKind::Range,
+        object_id: range.id.as_str().to_string(),
+        summary: format!("{what} in IP address range {object_name} ({})", range.id),
+        object_name,
+    }
+}
+
 fn space_terms(s: &AddressSpace) -> (String, String) {
     let whereabouts = match (s.kind, &s.vmm_logical_network, &s.vm_network) {
         (AddressSpaceKind::Provider, Some(ln), _) => format!("for logical network {ln}"),

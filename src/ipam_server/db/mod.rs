@@ -474,23 +474,46 @@ impl Database {
 
     /// Records the usage of a range (replacing what was there). The range must exist, the
     /// counts must add up, and every address must lie in the range, once.
-    pub fn put_usage(&mut self, range_id: &str, usage: &RangeUsage) -> Result<String, ApiError> {
-        let updated = rfc3339(chrono::Utc::now());
-        write_usage(&self.conn, range_id, usage, &updated)?;
-        Ok(updated)
+    pub fn put_usage(
+        &mut self,
+        range_id: &str,
+        usage: &RangeUsage,
+        caller: &Caller,
+    ) -> Result<String, ApiError> {
+        self.put_usages(&[(range_id.to_string(), usage.clone())], caller)
+            .map_err(|mut e| {
+                // One range: the error needs no "Range …:" prefix.
+                if let Some(rest) = e.error.strip_prefix(&format!("Range {range_id}: ")) {
+                    e.error = rest.to_string();
+                }
+                e
+            })
     }
 
     /// Records many ranges' usage in one transaction: all of them, or none when one is wrong
     /// (the error names its range).
-    pub fn put_usages(&mut self, reports: &[(String, RangeUsage)]) -> Result<String, ApiError> {
+    pub fn put_usages(
+        &mut self,
+        reports: &[(String, RangeUsage)],
+        caller: &Caller,
+    ) -> Result<String, ApiError> {
         let updated = rfc3339(chrono::Utc::now());
         let tx = self.conn.transaction()?;
         for (range_id, usage) in reports {
-            write_usage(&tx, range_id, usage, &updated).map_err(|mut e| {
+            let range = write_usage(&tx, range_id, usage, &updated).map_err(|mut e| {
                 e.error = format!("Range {range_id}: {}", e.error);
                 e
             })?;
+            let what = audit::range_write(
+                &range,
+                format!(
+                    "usage reported ({} granted, {} of {} VIPs, {} free of {})",
+                    usage.granted, usage.vips_granted, usage.vips, usage.free, usage.total
+                ),
+            );
+            audit::record(&tx, caller, &what, AuditOutcome::Applied, None)?;
         }
+        audit::prune(&tx, self.audit_retention)?;
         tx.commit()?;
         Ok(updated)
     }
@@ -807,13 +830,13 @@ fn to_body<T: Serialize>(value: &T) -> Result<String, ApiError> {
         .map_err(|e| ApiError::internal(format!("object cannot be stored: {e}")))
 }
 
-/// Checks a range's usage report and stores it.
+/// Checks a range's usage report and stores it; the range it is for.
 fn write_usage(
     conn: &Connection,
     range_id: &str,
     usage: &RangeUsage,
     updated: &str,
-) -> Result<(), ApiError> {
+) -> Result<IpRange, ApiError> {
     let range: IpRange = get_body(conn, IpamKind::Range, range_id)?.ok_or_else(|| {
         ApiError::not_found(
             "id",
@@ -876,7 +899,7 @@ fn write_usage(
              ON CONFLICT(range_id) DO UPDATE SET body = excluded.body, updated = excluded.updated",
         params![range_id, body, updated],
     )?;
-    Ok(())
+    Ok(range)
 }
 
 fn get_body<T: DeserializeOwned>(
