@@ -1511,6 +1511,52 @@ fn a_pool_grants_and_revokes_addresses_in_its_details() {
 }
 
 #[test]
+fn addresses_in_use_on_the_ipam_side_are_listed_and_never_granted() {
+    use fabric_console::ui::dialog::admin::grants::{ADDRESS_INPUT, HOLDER_INPUT};
+    let mut s = admin_screen();
+    let pool = *s.fabric.ip_pools.keys().next().expect("the fixture's pool");
+    // As a sync records what the IPAM server holds in the pool (the service is gone from this
+    // fabric: the list says so rather than name a server).
+    s.store
+        .replace_ipam_held(
+            uuid::Uuid::new_v4(),
+            &[(pool, "10.1.0.10".parse().unwrap(), "printer-3".into())],
+        )
+        .unwrap();
+    s.send(admin::Message::Tab(Tab::IpPools));
+    s.send(admin::Message::Select(pool));
+    assert!(s.shows("In use on the IPAM side (1)"));
+    assert!(s.shows("printer-3"));
+    assert!(s.shows("Never granted by the console"));
+
+    // Asked for, it is refused naming its holder; the next free address skips it.
+    s.interact(|ui| {
+        ui.click(selector::id(HOLDER_INPUT)).expect("holder");
+        ui.typewrite("web-01/eth0");
+        ui.click(selector::id(ADDRESS_INPUT)).expect("address");
+        ui.typewrite("10.1.0.10");
+        ui.click("Grant").expect("grant");
+    });
+    assert!(
+        s.interact(|ui| texts(ui)
+            .iter()
+            .any(|(t, _)| t.contains("is in use on the IPAM side (printer-3)"))),
+        "the refusal names the holder"
+    );
+    assert!(s.store.grants(Some(pool)).unwrap().is_empty());
+    s.send(admin::Message::Grants(
+        fabric_console::ui::dialog::admin::grants::GrantMessage::Address(String::new()),
+    ));
+    s.interact(|ui| {
+        ui.click("Grant").expect("grant");
+    });
+    let granted = s.store.grants(Some(pool)).unwrap();
+    assert_eq!(granted.len(), 1, "the next free address is granted");
+    assert_ne!(granted[0].address.to_string(), "10.1.0.10");
+    assert!(s.shows(&format!("Granted {} to web-01/eth0.", granted[0].address)));
+}
+
+#[test]
 fn the_near_exhaustion_filter_keeps_only_full_ranges() {
     use fabric_console::fabric::store::{Consumer, GrantRequest};
     let mut s = admin_screen();
