@@ -1550,9 +1550,9 @@ async fn metrics_count_requests_by_route_and_show_objects_and_the_cursor() {
     assert!(!text.contains(&token), "no token in the metrics");
 }
 
-#[tokio::test]
-async fn range_usage_is_checked_kept_and_read_back() {
-    use fabric_console::ipam::model::{IpamId, RangeUsage, UsedAddress};
+/// A server holding range r1 (10.0.0.10 – 10.0.0.19) in subnet n1 of space s1, and an
+/// administrator's provider.
+async fn one_range() -> (RunningServer, Arc<dyn IpamProvider>) {
     let server = start().await;
     let provider = connect(&server, Role::AsmAdministrator);
     provider
@@ -1563,6 +1563,13 @@ async fn range_usage_is_checked_kept_and_read_back() {
         ])
         .await
         .unwrap();
+    (server, provider)
+}
+
+#[tokio::test]
+async fn range_usage_is_checked_kept_and_read_back() {
+    use fabric_console::ipam::model::{IpamId, RangeUsage, UsedAddress};
+    let (server, provider) = one_range().await;
     let r1 = IpamId::from("r1");
     assert!(provider.range_usages().await.unwrap().is_empty());
     let used = |a: &str| UsedAddress {
@@ -1669,16 +1676,7 @@ async fn range_usage_is_checked_kept_and_read_back() {
 #[tokio::test]
 async fn addresses_assigned_on_the_ipam_side_are_checked_listed_and_released() {
     use fabric_console::ipam::model::{IpamId, RangeUsage, UsedAddress};
-    let server = start().await;
-    let provider = connect(&server, Role::AsmAdministrator);
-    provider
-        .apply(&[
-            IpamOp::CreateSpace(space("s1", "LN1")),
-            IpamOp::CreateSubnet(subnet("n1", "s1", "10.0.0.0/24")),
-            IpamOp::CreateRange(range("r1", "n1", "10.0.0.10", "10.0.0.19")),
-        ])
-        .await
-        .unwrap();
+    let (server, provider) = one_range().await;
     assert!(provider.assignments().await.unwrap().is_empty());
     // The console granted 10.0.0.11.
     let granted = RangeUsage {

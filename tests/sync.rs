@@ -331,6 +331,23 @@ impl Rig {
         relay
     }
 
+    /// Grants an address of the fixture's pool (the next free one, or `address`).
+    fn grant(
+        &self,
+        address: Option<&str>,
+        holder: &str,
+        consumer: fabric_console::fabric::store::Consumer,
+    ) -> fabric_console::fabric::store::Grant {
+        self.store
+            .grant(&fabric_console::fabric::store::GrantRequest {
+                pool: self.ids.pool,
+                address: address.map(ip),
+                holder: holder.into(),
+                consumer,
+            })
+            .expect("granted")
+    }
+
     /// The range of the fixture's pool, as the server holds it.
     async fn pool_range(&self) -> fabric_console::ipam::model::IpRange {
         self.ipam()
@@ -1309,18 +1326,10 @@ async fn side_by_side_rows_show_in_sync_differs_conflict_and_out_of_scope() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ipam_range_edit_that_would_strand_a_grant_waits_until_it_is_revoked() {
-    use fabric_console::fabric::store::{Consumer, GrantRequest};
+    use fabric_console::fabric::store::Consumer;
     let r = rig(None).await;
     r.sync().await;
-    let grant = r
-        .store
-        .grant(&GrantRequest {
-            pool: r.ids.pool,
-            address: Some(ip("10.1.0.180")),
-            holder: "vm-9/eth0".into(),
-            consumer: Consumer::VmAdapter,
-        })
-        .unwrap();
+    let grant = r.grant(Some("10.1.0.180"), "vm-9/eth0", Consumer::VmAdapter);
     // An IPAM administrator shrinks the range past the granted address.
     r.patch_pool_range(json!({"end": "10.1.0.150", "dns_servers": ["10.9.9.9"]}))
         .await;
@@ -1360,18 +1369,10 @@ async fn an_ipam_range_edit_that_would_strand_a_grant_waits_until_it_is_revoked(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_range_deleted_in_ipam_keeps_its_pool_while_addresses_are_granted() {
-    use fabric_console::fabric::store::{Consumer, GrantRequest};
+    use fabric_console::fabric::store::Consumer;
     let r = rig(None).await;
     r.sync().await;
-    let grant = r
-        .store
-        .grant(&GrantRequest {
-            pool: r.ids.pool,
-            address: None,
-            holder: "db-01/eth0".into(),
-            consumer: Consumer::VmAdapter,
-        })
-        .unwrap();
+    let grant = r.grant(None, "db-01/eth0", Consumer::VmAdapter);
     let range = r.pool_range().await;
     r.admin(
         reqwest::Method::DELETE,
@@ -1398,7 +1399,7 @@ async fn a_range_deleted_in_ipam_keeps_its_pool_while_addresses_are_granted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn granted_addresses_reach_the_range_on_the_built_in_server() {
-    use fabric_console::fabric::store::{Consumer, GrantRequest};
+    use fabric_console::fabric::store::Consumer;
     let r = rig(None).await;
     r.sync().await;
     let usage = async |r: &Rig| -> serde_json::Value {
@@ -1413,23 +1414,8 @@ async fn granted_addresses_reach_the_range_on_the_built_in_server() {
         assert!(resp.status().is_success(), "{}", resp.status());
         resp.json().await.unwrap()
     };
-    let first = r
-        .store
-        .grant(&GrantRequest {
-            pool: r.ids.pool,
-            address: None,
-            holder: "web-01/eth0".into(),
-            consumer: Consumer::VmAdapter,
-        })
-        .unwrap();
-    r.store
-        .grant(&GrantRequest {
-            pool: r.ids.pool,
-            address: Some(ip("10.1.0.77")),
-            holder: "db-01/eth0".into(),
-            consumer: Consumer::Host,
-        })
-        .unwrap();
+    let first = r.grant(None, "web-01/eth0", Consumer::VmAdapter);
+    r.grant(Some("10.1.0.77"), "db-01/eth0", Consumer::Host);
     let job = r.sync().await;
     assert!(job.errors.is_empty(), "{:?}", job.errors);
     let u = usage(&r).await;
@@ -1458,7 +1444,7 @@ async fn granted_addresses_reach_the_range_on_the_built_in_server() {
 
 #[tokio::test]
 async fn the_side_by_side_view_shows_utilization_on_both_sides_and_differs_when_they_disagree() {
-    use fabric_console::fabric::store::{Consumer, GrantRequest};
+    use fabric_console::fabric::store::Consumer;
     use fabric_console::sync::compare::{RowKind, RowStatus};
     let r = rig(None).await;
     r.sync().await;
@@ -1488,14 +1474,7 @@ async fn the_side_by_side_view_shows_utilization_on_both_sides_and_differs_when_
         field(&row.console)
     );
     // Granted in the console, not yet reported: the row differs on utilization alone.
-    r.store
-        .grant(&GrantRequest {
-            pool: r.ids.pool,
-            address: None,
-            holder: "web-01/eth0".into(),
-            consumer: Consumer::VmAdapter,
-        })
-        .unwrap();
+    r.grant(None, "web-01/eth0", Consumer::VmAdapter);
     let row = pool_row(&r).await;
     assert_eq!(row.status, RowStatus::Differs, "{row:?}");
     assert_eq!(row.changed, ["Utilization"]);
@@ -1653,7 +1632,7 @@ async fn an_address_assigned_on_the_ipam_side_is_never_granted() {
 
 #[tokio::test]
 async fn a_grant_that_clashes_with_an_ipam_assignment_is_a_warning_naming_both() {
-    use fabric_console::fabric::store::{Consumer, GrantRequest};
+    use fabric_console::fabric::store::Consumer;
     let r = rig(None).await;
     r.sync().await;
     let range = r.pool_range().await;
@@ -1671,14 +1650,7 @@ async fn a_grant_that_clashes_with_an_ipam_assignment_is_a_warning_naming_both()
         .await
         .unwrap();
     assert_eq!(resp.status(), 201);
-    r.store
-        .grant(&GrantRequest {
-            pool: r.ids.pool,
-            address: Some(ip("10.1.0.60")),
-            holder: "app-02/eth0".into(),
-            consumer: Consumer::VmAdapter,
-        })
-        .unwrap();
+    r.grant(Some("10.1.0.60"), "app-02/eth0", Consumer::VmAdapter);
     let job = r.sync().await;
     let warning = job
         .errors
