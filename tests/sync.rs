@@ -1491,20 +1491,39 @@ async fn the_side_by_side_view_shows_utilization_on_both_sides_and_differs_when_
     // The sync reports it: in sync again.
     r.sync().await;
     assert_eq!(pool_row(&r).await.status, RowStatus::InSync);
-    // Someone edits the server's copy by hand: it differs until the next report.
+    // Someone edits the server's copy by hand: the row differs.
     let range = r.pool_range().await;
-    let mut usage = r.provider().range_usages().await.unwrap()[&range.id].clone();
-    usage.addresses.clear();
-    usage.free += u128::from(usage.granted);
-    usage.granted = 0;
-    r.provider()
-        .report_usages(&[(range.id.clone(), usage)])
-        .await
-        .unwrap();
+    let hand_edit = async || {
+        let mut usage = r.provider().range_usages().await.unwrap()[&range.id].clone();
+        usage.addresses.clear();
+        usage.free += u128::from(usage.granted);
+        usage.granted = 0;
+        r.provider()
+            .report_usages(&[(range.id.clone(), usage)])
+            .await
+            .unwrap();
+    };
+    hand_edit().await;
     let row = pool_row(&r).await;
     assert_eq!(row.status, RowStatus::Differs, "{row:?}");
-    // A Refresh looks at the server's copy again and puts the console's back.
+    // Within the recheck time (10 minutes) a sync does not read the server's copy again: it
+    // costs as much as the fabric is large.
     r.sync().await;
+    assert_eq!(pool_row(&r).await.status, RowStatus::Differs);
+    // Past it, the sync reads the copy and puts the console's back.
+    let rechecking = engine::engine_tuned(&r.store, &r.secrets, r.console_dir.path(), |ctx| {
+        ctx.usage_recheck = std::time::Duration::ZERO
+    });
+    let sync = async || {
+        rechecking
+            .sync_now(r.service, JobTrigger::Refresh)
+            .await
+            .unwrap()
+    };
+    sync().await;
+    assert_eq!(pool_row(&r).await.status, RowStatus::InSync);
+    hand_edit().await;
+    sync().await;
     assert_eq!(pool_row(&r).await.status, RowStatus::InSync);
 }
 

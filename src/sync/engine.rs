@@ -58,6 +58,9 @@ pub struct EngineContext {
     pub only: Option<std::collections::BTreeSet<Id>>,
     /// Where a pool's use raises a notice in the job that reported it.
     pub usage_levels: crate::fabric::usage::UsageLevels,
+    /// How long a usage report's look at the server's copy stands before a sync looks again
+    /// (a hand edit of the server's copy is put back within this).
+    pub usage_recheck: Duration,
 }
 
 impl EngineContext {
@@ -81,6 +84,7 @@ impl EngineContext {
             retention: Retention::default(),
             only: None,
             usage_levels: Default::default(),
+            usage_recheck: DEFAULT_USAGE_RECHECK,
         }
     }
 }
@@ -131,7 +135,7 @@ struct Shared {
 }
 
 /// How long a usage report's look at the server's copy stands before a sync looks again.
-const USAGE_RECHECK: Duration = Duration::from_secs(600);
+pub const DEFAULT_USAGE_RECHECK: Duration = Duration::from_secs(600);
 
 /// (pool, range) pairs of the ranges that stand for console pools.
 type PoolRanges = Arc<Vec<(Id, IpamId)>>;
@@ -1059,10 +1063,10 @@ impl EngineHandle {
     }
 
     /// The grants and fabric revisions to report a service's usage at, when they changed
-    /// since this engine last reported it, when that was longer than `USAGE_RECHECK` ago (a hand
-    /// edit of the server's copy is put back), or when `force`d (a Refresh by the operator);
-    /// `None` when nothing is due.
-    fn usage_due(&self, service_id: Id, force: bool) -> Option<(u64, u64)> {
+    /// since this engine last reported it or that was longer than `usage_recheck` ago (a hand
+    /// edit of the server's copy is put back); `None` when nothing is due. Reading the server's
+    /// copy costs about as much as the fabric is large, so a no-op sync does not do it each time.
+    fn usage_due(&self, service_id: Id) -> Option<(u64, u64)> {
         let store = &self.shared.ctx.store;
         // An unreadable revision never counts as reported: the usage is due.
         let mark = (
@@ -1075,9 +1079,9 @@ impl EngineHandle {
             .lock()
             .ok()
             .and_then(|m| m.get(&service_id).copied());
-        let fresh =
-            reported.is_some_and(|(g, f, at)| (g, f) == mark && at.elapsed() < USAGE_RECHECK);
-        (force || !fresh).then_some(mark)
+        let recheck = self.shared.ctx.usage_recheck;
+        let fresh = reported.is_some_and(|(g, f, at)| (g, f) == mark && at.elapsed() < recheck);
+        (!fresh).then_some(mark)
     }
 
     /// The side-by-side view of a service. It needs both sides whole: no shortcut. With a server
@@ -1120,7 +1124,7 @@ impl EngineHandle {
         if known.is_some() {
             return known;
         }
-        self.usage_due(service_id, false)?;
+        self.usage_due(service_id)?;
         let state = self.peek_state(service_id).await.ok()?;
         let ranges = Arc::new(usage_ranges(state.mirror.as_ref()?));
         if let Ok(mut m) = self.shared.usage_ranges.lock() {
@@ -1162,7 +1166,7 @@ impl EngineHandle {
                 "The addresses in use on the IPAM side were not read: {e} Grants still avoid the ones the last sync read."
             )),
         }
-        let Some(mark) = self.usage_due(service_id, job.trigger == JobTrigger::Refresh) else {
+        let Some(mark) = self.usage_due(service_id) else {
             return;
         };
         let read = async {

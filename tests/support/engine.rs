@@ -34,13 +34,25 @@ fn engine_with(
     dir: &Path,
     periodic: bool,
 ) -> EngineHandle {
+    engine_tuned(store, secrets, dir, |ctx| ctx.periodic = periodic)
+}
+
+/// `engine_over` with its context changed by `tune` first.
+#[allow(dead_code)]
+pub fn engine_tuned(
+    store: &FabricStore,
+    secrets: &Arc<dyn SecretStore>,
+    dir: &Path,
+    tune: impl FnOnce(&mut EngineContext),
+) -> EngineHandle {
     let mut ctx = EngineContext::new(
         store.clone(),
         secrets.clone(),
         Arc::new(ProviderRegistry::default_registry()),
         Some(dir.join("sync.db")),
     );
-    ctx.periodic = periodic;
+    ctx.periodic = false;
+    tune(&mut ctx);
     Engine::start(ctx).expect("engine starts")
 }
 
