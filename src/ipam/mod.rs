@@ -6,5 +6,6 @@ pub mod model;
 pub mod nautobot;
 pub mod provider;
 pub mod registry;
+pub(crate) mod rest;
 pub mod retry;
 pub mod tls;

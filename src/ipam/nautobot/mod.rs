@@ -30,17 +30,30 @@ use crate::ipam::retry::RetryPolicy;
 use crate::ipam::tls;
 
 mod batches;
-mod client;
 mod cursor;
 mod events;
 mod mapping;
 mod test;
 mod usage;
 
-pub use client::{nautobot_message, status_error};
+pub use crate::ipam::rest::drf_message as nautobot_message;
 pub use mapping::{field, namespace_name};
 
-use client::*;
+use crate::ipam::rest::*;
+
+/// What Nautobot's messages name.
+pub(crate) const PRODUCT: Product = Product {
+    name: "Nautobot",
+    permissions: "in Nautobot grant the token's user object permissions on ipam.namespace, \
+                  ipam.prefix and ipam.ipaddressrange (view to read; add, change and delete to \
+                  write)",
+    valid_id: is_uuid,
+};
+
+/// Maps an HTTP failure of Nautobot to the console's error, keeping Nautobot's message.
+pub fn status_error(server: &str, status: reqwest::StatusCode, body: &Value) -> IpamError {
+    crate::ipam::rest::status_error(server, PRODUCT, status, body)
+}
 use cursor::*;
 use mapping::*;
 
@@ -259,7 +272,8 @@ impl NautobotProvider {
                 },
                 page_size: tuning.page_size.clamp(1, 1000),
                 concurrency: tuning.concurrency.max(1),
-                max_answer_bytes: client::MAX_ANSWER_BYTES,
+                max_answer_bytes: MAX_ANSWER_BYTES,
+                product: PRODUCT,
             },
             tuning,
             manager,

@@ -1,5 +1,6 @@
-//! The HTTP side of Nautobot: requests with the API version and token, paging, and
-//! Nautobot's errors mapped to the console's.
+//! The HTTP side of an IPAM server with a Django REST Framework API (Nautobot, NetBox): requests
+//! with the API version and token, limit/offset paging that is checked to be complete, bulk
+//! answers, and the server's errors mapped to the console's.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -14,33 +15,45 @@ use uuid::Uuid;
 use crate::ipam::provider::IpamError;
 use crate::ipam::retry::{RetryPolicy, retry_after};
 
-/// One answer of Nautobot: status, JSON body (Null when empty) and the server's clock.
-#[derive(Debug)]
-pub(super) struct Reply {
-    pub(super) status: StatusCode,
-    pub(super) body: Value,
-    pub(super) date: Option<DateTime<Utc>>,
-    pub(super) retry_after: Option<Duration>,
+/// Which server an `Api` talks to, for its messages.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Product {
+    /// "Nautobot", "NetBox".
+    pub(crate) name: &'static str,
+    /// What to grant when the server answers 403 to a valid token.
+    pub(crate) permissions: &'static str,
+    /// Whether a string can be one of the server's object ids (a UUID, a number).
+    pub(crate) valid_id: fn(&str) -> bool,
 }
 
-pub(super) struct Api {
-    pub(super) http: reqwest::Client,
-    pub(super) base: String,
-    pub(super) server: String,
-    pub(super) get_retry: RetryPolicy,
-    pub(super) page_size: usize,
-    pub(super) concurrency: usize,
+/// One answer of the server: status, JSON body (Null when empty) and the server's clock.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) body: Value,
+    pub(crate) date: Option<DateTime<Utc>>,
+    pub(crate) retry_after: Option<Duration>,
+}
+
+pub(crate) struct Api {
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: String,
+    pub(crate) server: String,
+    pub(crate) get_retry: RetryPolicy,
+    pub(crate) page_size: usize,
+    pub(crate) concurrency: usize,
     /// The largest answer read; anything larger is refused.
-    pub(super) max_answer_bytes: usize,
+    pub(crate) max_answer_bytes: usize,
+    pub(crate) product: Product,
 }
 
 impl Api {
-    pub(super) fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
 
     /// Sends one request; any HTTP status is an `Ok`, only transport failures are errors.
-    pub(super) async fn send(
+    pub(crate) async fn send(
         &self,
         method: Method,
         path: &str,
@@ -87,7 +100,7 @@ impl Api {
     }
 
     /// The answer's body, refused beyond `max_answer_bytes` (a page of a thousand objects is a
-    /// few megabytes; anything far larger is not Nautobot or is broken).
+    /// few megabytes; anything far larger is not the server it should be, or is broken).
     async fn body_of(
         &self,
         mut response: reqwest::Response,
@@ -96,8 +109,9 @@ impl Api {
         let too_large = || IpamError::Protocol {
             server: self.server.clone(),
             detail: format!(
-                "{path} answered more than {} MB; check that the connection string points at Nautobot",
-                (self.max_answer_bytes >> 20).max(1)
+                "{path} answered more than {} MB; check that the connection string points at {}",
+                (self.max_answer_bytes >> 20).max(1),
+                self.product.name
             ),
         };
         if response
@@ -121,7 +135,7 @@ impl Api {
     }
 
     /// An idempotent GET, retried with backoff and jitter on timeouts, 429 and 5xx.
-    pub(super) async fn get(
+    pub(crate) async fn get(
         &self,
         path: &str,
         query: &[(String, String)],
@@ -132,8 +146,10 @@ impl Api {
                 if reply.status.is_success() {
                     return Ok(reply);
                 }
-                Err(status_error(&self.server, reply.status, &reply.body)
-                    .with_retry_after(reply.retry_after))
+                Err(
+                    status_error(&self.server, self.product, reply.status, &reply.body)
+                        .with_retry_after(reply.retry_after),
+                )
             })
             .await
     }
@@ -145,7 +161,7 @@ impl Api {
     /// when another is added), so a read counts only when every page reports the same total
     /// and exactly that many distinct objects arrived; otherwise it is read again, and after a
     /// few tries it fails as `Incomplete` rather than pass for complete.
-    pub(super) async fn list_all(
+    pub(crate) async fn list_all(
         &self,
         path: &str,
         query: &[(String, String)],
@@ -178,7 +194,10 @@ impl Api {
             .and_then(Value::as_u64)
             .ok_or_else(|| IpamError::Protocol {
                 server: self.server.clone(),
-                detail: format!("{path} answered without a \"count\" (not a Nautobot list)"),
+                detail: format!(
+                    "{path} answered without a \"count\" (not a {} list)",
+                    self.product.name
+                ),
             })? as usize;
         let mut objects = results_of(&self.server, path, first.body)?;
         let mut totals_agree = true;
@@ -218,8 +237,9 @@ impl Api {
         Ok(Listed::Complete(objects, first.date))
     }
 
-    /// Lists objects by id (Nautobot accepts repeated `id=`), in chunks that keep URLs short.
-    pub(super) async fn list_by_ids(
+    /// Lists objects by id (repeated `id=` is accepted), in chunks that keep URLs short; ids
+    /// that cannot be the server's (`valid`) are left out.
+    pub(crate) async fn list_by_ids(
         &self,
         path: &str,
         ids: &[String],
@@ -230,7 +250,7 @@ impl Api {
             .map(|chunk| {
                 chunk
                     .iter()
-                    .filter(|id| is_uuid(id))
+                    .filter(|id| (self.product.valid_id)(id))
                     .map(|id| ("id".into(), id.clone()))
                     .collect()
             })
@@ -240,7 +260,7 @@ impl Api {
 
     /// Lists the objects each filter (query pairs added to `extra`) selects, one listing per
     /// filter, all in one list; an empty filter selects nothing and is skipped.
-    pub(super) async fn list_filtered(
+    pub(crate) async fn list_filtered(
         &self,
         path: &str,
         extra: &[(String, String)],
@@ -268,7 +288,7 @@ enum Listed {
     Changed(String),
 }
 
-pub(super) fn results_of(server: &str, path: &str, body: Value) -> Result<Vec<Value>, IpamError> {
+pub(crate) fn results_of(server: &str, path: &str, body: Value) -> Result<Vec<Value>, IpamError> {
     match body {
         Value::Object(mut map) => match map.remove("results") {
             Some(Value::Array(items)) => Ok(items),
@@ -284,7 +304,7 @@ pub(super) fn results_of(server: &str, path: &str, body: Value) -> Result<Vec<Va
     }
 }
 
-pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
@@ -298,7 +318,7 @@ pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-pub(super) fn transport_error(server: &str, e: &reqwest::Error) -> IpamError {
+pub(crate) fn transport_error(server: &str, e: &reqwest::Error) -> IpamError {
     let detail = error_chain(e);
     let lower = detail.to_ascii_lowercase();
     if e.is_timeout() {
@@ -331,9 +351,9 @@ pub(super) fn transport_error(server: &str, e: &reqwest::Error) -> IpamError {
     }
 }
 
-/// Nautobot's own words from an error body, and the field it names when there is one.
-pub fn nautobot_message(body: &Value) -> (Option<String>, String) {
-    pub(super) fn text(v: &Value) -> String {
+/// The server's own words from an error body, and the field it names when there is one.
+pub fn drf_message(body: &Value) -> (Option<String>, String) {
+    pub(crate) fn text(v: &Value) -> String {
         match v {
             Value::String(s) => s.clone(),
             Value::Array(items) => items.iter().map(text).collect::<Vec<_>>().join(" "),
@@ -363,10 +383,10 @@ pub fn nautobot_message(body: &Value) -> (Option<String>, String) {
                 .enumerate()
                 .filter(|(_, v)| !is_empty_error(v))
                 .collect();
-            let field = parts.iter().find_map(|(_, v)| nautobot_message(v).0);
+            let field = parts.iter().find_map(|(_, v)| drf_message(v).0);
             let joined = parts
                 .iter()
-                .map(|(i, v)| format!("object {}: {}", i + 1, nautobot_message(v).1))
+                .map(|(i, v)| format!("object {}: {}", i + 1, drf_message(v).1))
                 .collect::<Vec<_>>()
                 .join("; ");
             (field, joined)
@@ -376,7 +396,7 @@ pub fn nautobot_message(body: &Value) -> (Option<String>, String) {
     }
 }
 
-pub(super) fn is_empty_error(v: &Value) -> bool {
+pub(crate) fn is_empty_error(v: &Value) -> bool {
     match v {
         Value::Null => true,
         Value::Object(m) => m.is_empty(),
@@ -386,9 +406,14 @@ pub(super) fn is_empty_error(v: &Value) -> bool {
     }
 }
 
-/// Maps an HTTP failure to the console's error, keeping Nautobot's message.
-pub fn status_error(server: &str, status: StatusCode, body: &Value) -> IpamError {
-    let (field, message) = nautobot_message(body);
+/// Maps an HTTP failure to the console's error, keeping the server's message.
+pub(crate) fn status_error(
+    server: &str,
+    product: Product,
+    status: StatusCode,
+    body: &Value,
+) -> IpamError {
+    let (field, message) = drf_message(body);
     let server = server.to_string();
     let detail = format!("{message} (HTTP {})", status.as_u16());
     let lower = message.to_ascii_lowercase();
@@ -403,11 +428,7 @@ pub fn status_error(server: &str, status: StatusCode, body: &Value) -> IpamError
         }
         StatusCode::FORBIDDEN => IpamError::Forbidden {
             server,
-            detail: format!(
-                "{detail}; in Nautobot grant the token's user object permissions on \
-                 ipam.namespace, ipam.prefix and ipam.ipaddressrange (view to read; add, change \
-                 and delete to write)"
-            ),
+            detail: format!("{detail}; {}", product.permissions),
         },
         StatusCode::INTERNAL_SERVER_ERROR
             if message.contains("IntegrityError") || lower.contains("unique constraint") =>
@@ -433,12 +454,12 @@ pub fn status_error(server: &str, status: StatusCode, body: &Value) -> IpamError
     }
 }
 
-pub(super) fn is_uuid(s: &str) -> bool {
+pub(crate) fn is_uuid(s: &str) -> bool {
     Uuid::parse_str(s).is_ok()
 }
 
-/// The largest answer read from Nautobot.
-pub(super) const MAX_ANSWER_BYTES: usize = 64 << 20;
+/// The largest answer read from the server.
+pub(crate) const MAX_ANSWER_BYTES: usize = 64 << 20;
 
 /// More objects than any list endpoint may claim: a larger `count` is a broken or hostile answer,
 /// refused before it can drive the number of requests or allocations.
@@ -455,7 +476,7 @@ fn page_offsets(
         return Err(IpamError::Protocol {
             server: server.to_string(),
             detail: format!(
-                "{path} claims {count} objects, more than the {MAX_LISTED_OBJECTS} a list may hold; check that the connection string points at Nautobot"
+                "{path} claims {count} objects, more than the {MAX_LISTED_OBJECTS} a list may hold; check that the connection string points at the IPAM server"
             ),
         });
     }
@@ -466,6 +487,12 @@ fn page_offsets(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    const TEST_PRODUCT: Product = Product {
+        name: "the test server",
+        permissions: "grant the rights",
+        valid_id: is_uuid,
+    };
 
     /// A list endpoint on a loopback port whose objects change as it is read: `ids_at(n)`
     /// are the objects when the n-th request arrives.
@@ -511,6 +538,7 @@ mod tests {
             page_size: 2,
             concurrency: 1,
             max_answer_bytes: MAX_ANSWER_BYTES,
+            product: TEST_PRODUCT,
         };
         (api, task)
     }
@@ -583,15 +611,15 @@ mod tests {
     }
 
     #[test]
-    fn messages_keep_nautobot_words_and_field() {
+    fn messages_keep_the_servers_words_and_field() {
         let (field, text) =
-            nautobot_message(&json!({"prefix": ["Enter a valid IPv4 or IPv6 network."]}));
+            drf_message(&json!({"prefix": ["Enter a valid IPv4 or IPv6 network."]}));
         assert_eq!(field.as_deref(), Some("prefix"));
         assert!(text.contains("Enter a valid IPv4"));
-        let (field, text) = nautobot_message(&json!({"detail": "Invalid token"}));
+        let (field, text) = drf_message(&json!({"detail": "Invalid token"}));
         assert_eq!(field, None);
         assert_eq!(text, "Invalid token");
-        let (field, text) = nautobot_message(&json!([{}, {"__all__": ["overlaps"]}]));
+        let (field, text) = drf_message(&json!([{}, {"__all__": ["overlaps"]}]));
         assert_eq!(field, None);
         assert_eq!(text, "object 2: __all__: overlaps");
     }
@@ -600,21 +628,32 @@ mod tests {
     fn statuses_map_to_errors() {
         let e = status_error(
             "nb",
+            TEST_PRODUCT,
             StatusCode::FORBIDDEN,
             &json!({"detail": "Invalid token"}),
         );
         assert!(matches!(e, IpamError::Unauthorized { .. }));
         let e = status_error(
             "nb",
+            TEST_PRODUCT,
             StatusCode::FORBIDDEN,
             &json!({"detail": "You do not have permission to perform this action."}),
         );
         assert!(
-            matches!(e, IpamError::Forbidden { ref detail, .. } if detail.contains("ipam.prefix"))
+            matches!(e, IpamError::Forbidden { ref detail, .. } if detail.contains("grant the rights"))
         );
-        let e = status_error("nb", StatusCode::BAD_REQUEST, &json!({"name": ["taken"]}));
+        let e = status_error(
+            "nb",
+            TEST_PRODUCT,
+            StatusCode::BAD_REQUEST,
+            &json!({"name": ["taken"]}),
+        );
         assert!(matches!(e, IpamError::Invalid { ref field, .. } if field == "name"));
-        assert!(status_error("nb", StatusCode::BAD_GATEWAY, &Value::Null).is_transient());
-        assert!(!status_error("nb", StatusCode::CONFLICT, &Value::Null).is_transient());
+        assert!(
+            status_error("nb", TEST_PRODUCT, StatusCode::BAD_GATEWAY, &Value::Null).is_transient()
+        );
+        assert!(
+            !status_error("nb", TEST_PRODUCT, StatusCode::CONFLICT, &Value::Null).is_transient()
+        );
     }
 }
