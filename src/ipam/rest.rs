@@ -2,7 +2,7 @@
 //! with the API version and token, limit/offset paging that is checked to be complete, bulk
 //! answers, and the server's errors mapped to the console's.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -12,7 +12,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::ipam::provider::IpamError;
+use crate::ipam::model::{IpamId, IpamOp, OpVerb};
+use crate::ipam::provider::{IpamError, OpOutcome};
 use crate::ipam::retry::{RetryPolicy, retry_after};
 
 /// Which server an `Api` talks to, for its messages.
@@ -483,6 +484,222 @@ fn page_offsets(
     Ok((step..count).step_by(step.max(1)))
 }
 
+// ---------------------------------------------------------------------------------------------
+// Bulk writes
+// ---------------------------------------------------------------------------------------------
+
+impl Api {
+    /// Sends objects to a list endpoint in batches with bounded concurrency. Each entry is one
+    /// operation's object; the result keeps the entry's tag. DRF bulk calls are
+    /// all-or-none: when some objects are rejected, the others are sent again without them.
+    pub(crate) async fn bulk(
+        &self,
+        method: Method,
+        path: &str,
+        items: Vec<(usize, Value)>,
+        batch_size: usize,
+    ) -> Vec<(usize, Result<Value, IpamError>)> {
+        let batch = batch_size.max(1);
+        let chunks: Vec<Vec<(usize, Value)>> = items.chunks(batch).map(|c| c.to_vec()).collect();
+        let results: Vec<Vec<(usize, Result<Value, IpamError>)>> = stream::iter(chunks)
+            .map(|chunk| {
+                let method = method.clone();
+                async move { self.bulk_chunk(method, path, chunk, true).await }
+            })
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
+        results.into_iter().flatten().collect()
+    }
+
+    pub(crate) async fn bulk_chunk(
+        &self,
+        method: Method,
+        path: &str,
+        chunk: Vec<(usize, Value)>,
+        may_split: bool,
+    ) -> Vec<(usize, Result<Value, IpamError>)> {
+        let body = Value::Array(chunk.iter().map(|(_, v)| v.clone()).collect());
+        let reply = match self.send(method.clone(), path, &[], Some(&body)).await {
+            Ok(r) => r,
+            Err(e) => {
+                return chunk
+                    .into_iter()
+                    .map(|(i, _)| (i, Err(e.clone())))
+                    .collect();
+            }
+        };
+        if reply.status.is_success() {
+            return match reply.body {
+                Value::Array(objects) if objects.len() == chunk.len() => chunk
+                    .into_iter()
+                    .zip(objects)
+                    .map(|((i, _), o)| (i, Ok(o)))
+                    .collect(),
+                // DELETE answers 204 without a body.
+                Value::Null => chunk
+                    .into_iter()
+                    .map(|(i, _)| (i, Ok(Value::Null)))
+                    .collect(),
+                _ => {
+                    let e = IpamError::Protocol {
+                        server: self.server.clone(),
+                        detail: format!(
+                            "{path} answered a bulk {method} with something other than one object per item"
+                        ),
+                    };
+                    chunk
+                        .into_iter()
+                        .map(|(i, _)| (i, Err(e.clone())))
+                        .collect()
+                }
+            };
+        }
+        let error = status_error(&self.server, self.product, reply.status, &reply.body);
+        let per_item = match &reply.body {
+            Value::Array(errors) if errors.len() == chunk.len() => Some(errors.clone()),
+            _ => None,
+        };
+        let splittable = may_split
+            && chunk.len() > 1
+            && matches!(
+                reply.status,
+                StatusCode::BAD_REQUEST
+                    | StatusCode::CONFLICT
+                    | StatusCode::NOT_FOUND
+                    // Bulk writes run in one transaction: a 500 (e.g. two equal prefixes in
+                    // one batch) left nothing behind, so the objects can go one by one.
+                    | StatusCode::INTERNAL_SERVER_ERROR
+            );
+        if !splittable {
+            return chunk
+                .into_iter()
+                .map(|(i, _)| (i, Err(error.clone())))
+                .collect();
+        }
+        let mut out = Vec::new();
+        let mut again = Vec::new();
+        match per_item {
+            Some(errors) => {
+                for ((i, v), e) in chunk.into_iter().zip(errors) {
+                    if is_empty_error(&e) {
+                        again.push((i, v));
+                    } else {
+                        out.push((
+                            i,
+                            Err(status_error(&self.server, self.product, reply.status, &e)),
+                        ));
+                    }
+                }
+            }
+            None => again = chunk,
+        }
+        if per_item_failed(&out) && !again.is_empty() {
+            // The rejected objects are known: send the others once more as one batch.
+            let retried = Box::pin(self.bulk_chunk(method, path, again, false)).await;
+            out.extend(retried);
+        } else {
+            // The answer does not say which object failed: send them one by one.
+            let singles: Vec<Vec<(usize, Result<Value, IpamError>)>> = stream::iter(again)
+                .map(|item| {
+                    let method = method.clone();
+                    async move { Box::pin(self.bulk_chunk(method, path, vec![item], false)).await }
+                })
+                .buffer_unordered(self.concurrency)
+                .collect()
+                .await;
+            out.extend(singles.into_iter().flatten());
+        }
+        out
+    }
+}
+
+/// Ids another operation refers to (target of updates/deletes, parents of creates).
+pub(crate) fn references(op: &IpamOp) -> Vec<&IpamId> {
+    match op {
+        IpamOp::CreateSpace(s) => s.provider_space.iter().collect(),
+        IpamOp::UpdateSpace(s) => {
+            let mut r = vec![&s.id];
+            r.extend(s.provider_space.as_ref());
+            r
+        }
+        IpamOp::CreateSubnet(s) => vec![&s.address_space],
+        IpamOp::UpdateSubnet(s) => vec![&s.id, &s.address_space],
+        IpamOp::CreateRange(r) => vec![&r.subnet],
+        IpamOp::UpdateRange(r) => vec![&r.id, &r.subnet],
+        IpamOp::DeleteSpace(id) | IpamOp::DeleteSubnet(id) | IpamOp::DeleteRange(id) => {
+            vec![id]
+        }
+    }
+}
+
+/// Replaces ids proposed earlier in the batch by the ids the server assigned.
+pub(crate) fn translate(op: &IpamOp, ids: &HashMap<IpamId, IpamId>) -> IpamOp {
+    let t = |s: &IpamId| ids.get(s).cloned().unwrap_or_else(|| s.clone());
+    let mut op = op.clone();
+    match &mut op {
+        IpamOp::CreateSpace(s) => s.provider_space = s.provider_space.as_ref().map(t),
+        IpamOp::UpdateSpace(s) => {
+            s.id = t(&s.id);
+            s.provider_space = s.provider_space.as_ref().map(t);
+        }
+        IpamOp::CreateSubnet(s) => s.address_space = t(&s.address_space),
+        IpamOp::UpdateSubnet(s) => {
+            s.id = t(&s.id);
+            s.address_space = t(&s.address_space);
+        }
+        IpamOp::CreateRange(r) => r.subnet = t(&r.subnet),
+        IpamOp::UpdateRange(r) => {
+            r.id = t(&r.id);
+            r.subnet = t(&r.subnet);
+        }
+        IpamOp::DeleteSpace(id) | IpamOp::DeleteSubnet(id) | IpamOp::DeleteRange(id) => *id = t(id),
+    }
+    op
+}
+
+/// Splits a batch into runs of one kind and verb that can go out as bulk requests; a run ends
+/// where an operation refers to an object created within the same run.
+pub(crate) fn runs(batch: &[IpamOp]) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut proposed: HashSet<&IpamId> = HashSet::new();
+    for (i, op) in batch.iter().enumerate() {
+        let same_kind =
+            i > start && batch[start].kind() == op.kind() && batch[start].verb() == op.verb();
+        let depends = references(op).iter().any(|r| proposed.contains(r));
+        if i > start && (!same_kind || depends) {
+            out.push(start..i);
+            start = i;
+            proposed.clear();
+        }
+        if op.verb() == OpVerb::Create {
+            proposed.insert(op.target_id());
+        }
+    }
+    if start < batch.len() {
+        out.push(start..batch.len());
+    }
+    out
+}
+
+/// A write that failed after it may have reached the server (timeout, reset, a gateway's 502,
+/// a 503 or 429 on the way) has an unknown outcome: the engine looks it up instead of taking
+/// it as failed.
+pub(crate) fn outcome_of_error(e: IpamError) -> OpOutcome {
+    // Any transient failure but a refused connection (nothing sent) may hide a done write;
+    // looking it up is always safe, and what was not done is sent again.
+    if e.is_transient() && !e.nothing_sent() {
+        OpOutcome::Unknown(e)
+    } else {
+        OpOutcome::Failed(e)
+    }
+}
+
+pub(crate) fn per_item_failed(out: &[(usize, Result<Value, IpamError>)]) -> bool {
+    out.iter().any(|(_, r)| r.is_err())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -654,6 +871,37 @@ mod tests {
         );
         assert!(
             !status_error("nb", TEST_PRODUCT, StatusCode::CONFLICT, &Value::Null).is_transient()
+        );
+    }
+
+    #[test]
+    fn runs_split_by_kind_verb_and_dependency() {
+        use crate::ipam::model::{AddressSpace, AddressSpaceKind};
+        let p = AddressSpace::new("p", "Prod", AddressSpaceKind::Provider);
+        let mut c = AddressSpace::new("c", "T", AddressSpaceKind::Customer);
+        c.provider_space = Some("p".into());
+        let batch = vec![
+            IpamOp::CreateSpace(p.clone()),
+            IpamOp::CreateSpace(c),
+            IpamOp::DeleteSubnet("x".into()),
+            IpamOp::DeleteSubnet("y".into()),
+            IpamOp::UpdateSpace(p),
+        ];
+        assert_eq!(runs(&batch), vec![0..1, 1..2, 2..4, 4..5]);
+    }
+
+    #[test]
+    fn translate_replaces_proposed_ids() {
+        use crate::ipam::model::IpamSubnet;
+        let ids: HashMap<IpamId, IpamId> = [("p".into(), "real".into())].into();
+        let op = IpamOp::CreateSubnet(IpamSubnet::new("s", "p", "10.0.0.0/24".parse().unwrap()));
+        match translate(&op, &ids) {
+            IpamOp::CreateSubnet(s) => assert_eq!(s.address_space, "real"),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(
+            translate(&IpamOp::DeleteSpace("p".into()), &ids),
+            IpamOp::DeleteSpace("real".into())
         );
     }
 }
