@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of Fabric Console: unit tests, integration tests in tests/ (including the
-# Nautobot tests against a real Nautobot that scripts/nautobot.sh installs and starts), each
+# Nautobot and NetBox tests against a real Nautobot and a real NetBox that scripts/nautobot.sh and
+# scripts/netbox.sh install and start), each
 # benchmark once in test mode, and tests/secret_service.rs against a real Secret Service
 # (gnome-keyring-daemon in a private D-Bus session). Needs root (or sudo) on Debian the first time,
 # to install the Nautobot harness and the keyring.
@@ -36,6 +37,9 @@ done
 bash scripts/nautobot.sh start
 eval "$(bash scripts/nautobot.sh env)"
 trap 'bash scripts/nautobot.sh stop >/dev/null 2>&1 || true' EXIT
+bash scripts/netbox.sh start
+eval "$(bash scripts/netbox.sh env)"
+trap 'bash scripts/nautobot.sh stop >/dev/null 2>&1 || true; bash scripts/netbox.sh stop >/dev/null 2>&1 || true' EXIT
 
 cargo test --all-targets "$@"
 

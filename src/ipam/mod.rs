@@ -4,6 +4,7 @@
 pub mod builtin;
 pub mod model;
 pub mod nautobot;
+pub mod netbox;
 pub mod provider;
 pub mod registry;
 pub(crate) mod rest;

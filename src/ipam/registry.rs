@@ -17,6 +17,7 @@ impl ProviderRegistry {
         let mut registry = ProviderRegistry::default();
         registry.register(Arc::new(BuiltinProviderFactory::new()));
         registry.register(Arc::new(super::nautobot::NautobotProviderFactory::new()));
+        registry.register(Arc::new(super::netbox::NetboxProviderFactory::new()));
         registry
     }
 

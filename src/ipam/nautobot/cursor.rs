@@ -58,7 +58,7 @@ pub(super) fn watermark(t: DateTime<Utc>) -> String {
 }
 
 /// The namespaces of the mapping that a scope selects.
-pub(super) fn spaces_in_scope(
+pub(crate) fn spaces_in_scope(
     spaces: Vec<AddressSpace>,
     scope: &SnapshotScope,
 ) -> Vec<AddressSpace> {

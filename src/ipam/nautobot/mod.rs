@@ -37,6 +37,7 @@ mod test;
 mod usage;
 
 pub use crate::ipam::rest::drf_message as nautobot_message;
+pub(crate) use cursor::spaces_in_scope;
 pub use mapping::{field, namespace_name};
 
 use crate::ipam::rest::*;

@@ -1,0 +1,606 @@
+//! Console ↔ NetBox objects: VRFs, prefixes and IP ranges as the neutral model, the custom fields
+//! that carry console identity, and making sure they exist.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use reqwest::Method;
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use crate::fabric::model::{PoolSettings, pool_settings_wire};
+use crate::ipam::model::{AddressSpace, AddressSpaceKind, IpRange, IpamId, IpamSubnet};
+use crate::ipam::provider::IpamError;
+
+use super::*;
+
+/// Custom field names (the same as Nautobot's, so a team moving between them finds them).
+pub mod field {
+    pub const VMM_ID: &str = "vmm_id";
+    pub const VMM_SERVER: &str = "vmm_server";
+    pub const LOGICAL_NETWORK: &str = "vmm_logical_network";
+    pub const VM_NETWORK: &str = "vmm_vm_network";
+    pub const PROVIDER_SPACE: &str = "vmm_provider_space";
+    pub const TENANT: &str = "vmm_tenant";
+    pub const OWNER: &str = "vmm_owner";
+    pub const NETWORK_SITE: &str = "vmm_network_site";
+    pub const NETWORK_TYPE: &str = "vmm_network_type";
+    pub const VLAN: &str = "vmm_vlan";
+    pub const SECONDARY_VLAN: &str = "vmm_secondary_vlan";
+    pub const POOL: &str = "vmm_pool";
+}
+
+pub(super) const OT_VRF: &str = "ipam.vrf";
+pub(super) const OT_PREFIX: &str = "ipam.prefix";
+pub(super) const OT_RANGE: &str = "ipam.iprange";
+
+pub(super) struct CustomFieldDef {
+    pub(super) name: &'static str,
+    pub(super) label: &'static str,
+    pub(super) kind: &'static str,
+    pub(super) object_types: &'static [&'static str],
+    pub(super) description: &'static str,
+}
+
+pub(super) const CUSTOM_FIELD_DEFS: &[CustomFieldDef] = &[
+    CustomFieldDef {
+        name: field::VMM_ID,
+        label: "VMM ID",
+        kind: "text",
+        object_types: &[OT_VRF, OT_PREFIX, OT_RANGE],
+        description: "Fabric Console identity of the linked console object",
+    },
+    CustomFieldDef {
+        name: field::VMM_SERVER,
+        label: "VMM Server",
+        kind: "text",
+        object_types: &[OT_VRF, OT_PREFIX, OT_RANGE],
+        description: "Fabric Console network service that manages this object",
+    },
+    CustomFieldDef {
+        name: field::LOGICAL_NETWORK,
+        label: "VMM Logical Network",
+        kind: "text",
+        object_types: &[OT_VRF, OT_PREFIX],
+        description: "VMM logical network; clearing it on a VRF breaks the link",
+    },
+    CustomFieldDef {
+        name: field::VM_NETWORK,
+        label: "VM Network",
+        kind: "text",
+        object_types: &[OT_VRF],
+        description: "VMM VM network of a customer address space",
+    },
+    CustomFieldDef {
+        name: field::PROVIDER_SPACE,
+        label: "VMM Provider Address Space",
+        kind: "text",
+        object_types: &[OT_VRF],
+        description: "VRF id of the provider address space of a customer address space",
+    },
+    CustomFieldDef {
+        name: field::TENANT,
+        label: "VMM Tenant",
+        kind: "text",
+        object_types: &[OT_VRF],
+        description: "Tenant of a VM network",
+    },
+    CustomFieldDef {
+        name: field::OWNER,
+        label: "VMM Owner",
+        kind: "text",
+        object_types: &[OT_VRF, OT_PREFIX],
+        description: "Owner of the address space or subnet",
+    },
+    CustomFieldDef {
+        name: field::NETWORK_SITE,
+        label: "Network Site",
+        kind: "text",
+        object_types: &[OT_PREFIX],
+        description: "VMM network site of the subnet",
+    },
+    CustomFieldDef {
+        name: field::NETWORK_TYPE,
+        label: "VMM Network Type",
+        kind: "text",
+        object_types: &[OT_PREFIX],
+        description: "Provider or Customer",
+    },
+    CustomFieldDef {
+        name: field::VLAN,
+        label: "VMM VLAN",
+        kind: "integer",
+        object_types: &[OT_PREFIX],
+        description: "VLAN id (0-4094) of the subnet in its network site",
+    },
+    CustomFieldDef {
+        name: field::SECONDARY_VLAN,
+        label: "VMM Secondary VLAN",
+        kind: "integer",
+        object_types: &[OT_PREFIX],
+        description: "Secondary VLAN id for private VLANs",
+    },
+    CustomFieldDef {
+        name: field::POOL,
+        label: "VMM Pool",
+        kind: "json",
+        object_types: &[OT_RANGE],
+        description: "Static IP address pool: name, reserved, VIPs, gateways, DNS, WINS, NetBIOS",
+    },
+];
+
+pub(super) fn is_console_field(name: &str) -> bool {
+    CUSTOM_FIELD_DEFS.iter().any(|d| d.name == name)
+}
+
+pub(super) fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+/// An object's id as text: NetBox's ids are numbers.
+pub(super) fn id_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Number(n) => n.as_u64().map(|n| n.to_string()),
+        Value::String(s) if is_netbox_id(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+pub(super) fn id_of(v: &Value) -> Option<String> {
+    v.get("id").and_then(id_text)
+}
+
+/// The id of a related object, whether NetBox sent `{"id": …}` or a bare id.
+pub(super) fn ref_id(v: &Value, key: &str) -> Option<String> {
+    match v.get(key)? {
+        Value::Object(m) => m.get("id").and_then(id_text),
+        other => id_text(other),
+    }
+}
+
+/// An id as NetBox takes it in a body: a number.
+pub(super) fn id_json(id: &IpamId) -> Value {
+    id.as_str()
+        .parse::<u64>()
+        .map_or_else(|_| Value::String(id.as_str().to_string()), Value::from)
+}
+
+pub(super) fn is_netbox_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 19 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+pub(super) fn custom_fields(v: &Value) -> Option<&Map<String, Value>> {
+    v.get("custom_fields").and_then(Value::as_object)
+}
+
+pub(super) fn cf_text(v: &Value, key: &str) -> Option<String> {
+    match custom_fields(v)?.get(key)? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Whether Fabric Console created or linked this object (it may then delete it).
+pub(super) fn is_console_object(v: &Value) -> bool {
+    cf_text(v, field::VMM_ID).is_some() || cf_text(v, field::VMM_SERVER).is_some()
+}
+
+pub(super) fn describe(v: &Value) -> String {
+    str_of(v, "display")
+        .or_else(|| str_of(v, "name"))
+        .or_else(|| str_of(v, "prefix"))
+        .unwrap_or("object")
+        .to_string()
+}
+
+pub(super) fn bad_field(
+    server: &str,
+    what: &str,
+    object: &Value,
+    field: &str,
+    why: &str,
+) -> IpamError {
+    IpamError::Protocol {
+        server: server.to_string(),
+        detail: format!(
+            "{what} {} has an unusable {field}: {why}; correct it in NetBox",
+            describe(object)
+        ),
+    }
+}
+
+fn cf_uuid(server: &str, what: &str, v: &Value) -> Result<Option<Uuid>, IpamError> {
+    match cf_text(v, field::VMM_ID) {
+        None => Ok(None),
+        Some(s) => Uuid::parse_str(&s)
+            .map(Some)
+            .map_err(|_| bad_field(server, what, v, field::VMM_ID, "not a UUID")),
+    }
+}
+
+fn cf_vlan(server: &str, v: &Value, key: &str) -> Result<Option<u16>, IpamError> {
+    match custom_fields(v).and_then(|m| m.get(key)) {
+        None | Some(Value::Null) => Ok(None),
+        Some(x) => {
+            let n = x
+                .as_u64()
+                .or_else(|| x.as_str().and_then(|s| s.trim().parse().ok()))
+                .filter(|n| *n <= 4094)
+                .ok_or_else(|| bad_field(server, "prefix", v, key, "not a VLAN id 0-4094"))?;
+            Ok(Some(n as u16))
+        }
+    }
+}
+
+/// Whether a VRF is an address space of the console's mapping.
+pub(super) fn is_address_space(v: &Value) -> bool {
+    let name = str_of(v, "name").unwrap_or("");
+    if name.starts_with(PROBE_PREFIX) {
+        return false;
+    }
+    name.starts_with(PROVIDER_VRF_PREFIX)
+        || name.starts_with(CUSTOMER_VRF_PREFIX)
+        || cf_text(v, field::VMM_ID).is_some()
+        || cf_text(v, field::LOGICAL_NETWORK).is_some()
+        || cf_text(v, field::VM_NETWORK).is_some()
+}
+
+pub fn vrf_name(space: &AddressSpace) -> String {
+    let prefix = match space.kind {
+        AddressSpaceKind::Provider => PROVIDER_VRF_PREFIX,
+        AddressSpaceKind::Customer => CUSTOMER_VRF_PREFIX,
+    };
+    format!("{prefix}{}", space.name)
+}
+
+pub(super) fn space_from_json(server: &str, v: &Value) -> Result<AddressSpace, IpamError> {
+    let id = id_of(v).ok_or_else(|| bad_field(server, "VRF", v, "id", "missing"))?;
+    let name = str_of(v, "name").unwrap_or("");
+    let (kind, name) = if let Some(rest) = name.strip_prefix(CUSTOMER_VRF_PREFIX) {
+        (AddressSpaceKind::Customer, rest.to_string())
+    } else if let Some(rest) = name.strip_prefix(PROVIDER_VRF_PREFIX) {
+        (AddressSpaceKind::Provider, rest.to_string())
+    } else if cf_text(v, field::VM_NETWORK).is_some() {
+        (AddressSpaceKind::Customer, name.to_string())
+    } else {
+        (AddressSpaceKind::Provider, name.to_string())
+    };
+    Ok(AddressSpace {
+        id: id.into(),
+        vmm_id: cf_uuid(server, "VRF", v)?,
+        name,
+        kind,
+        description: str_of(v, "description").unwrap_or("").to_string(),
+        vmm_logical_network: cf_text(v, field::LOGICAL_NETWORK),
+        vm_network: cf_text(v, field::VM_NETWORK),
+        provider_space: cf_text(v, field::PROVIDER_SPACE).map(IpamId::from),
+        tenant: cf_text(v, field::TENANT).unwrap_or_default(),
+        owner: cf_text(v, field::OWNER).unwrap_or_default(),
+    })
+}
+
+fn other_custom_fields(v: &Value) -> BTreeMap<String, String> {
+    custom_fields(v)
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| !is_console_field(k))
+                .filter_map(|(k, v)| match v {
+                    Value::Null => None,
+                    Value::String(s) if s.is_empty() => None,
+                    Value::String(s) => Some((k.clone(), s.clone())),
+                    other => Some((k.clone(), other.to_string())),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub(super) fn subnet_from_json(server: &str, v: &Value) -> Result<IpamSubnet, IpamError> {
+    let id = id_of(v).ok_or_else(|| bad_field(server, "prefix", v, "id", "missing"))?;
+    let network: IpNet = str_of(v, "prefix")
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| bad_field(server, "prefix", v, "prefix", "not a CIDR"))?;
+    let vrf = ref_id(v, "vrf").ok_or_else(|| bad_field(server, "prefix", v, "vrf", "missing"))?;
+    Ok(IpamSubnet {
+        id: id.into(),
+        vmm_id: cf_uuid(server, "prefix", v)?,
+        address_space: vrf.into(),
+        network: network.trunc(),
+        name: str_of(v, "description").unwrap_or("").to_string(),
+        network_type: cf_text(v, field::NETWORK_TYPE).unwrap_or_default(),
+        vmm_logical_network: cf_text(v, field::LOGICAL_NETWORK),
+        network_site: cf_text(v, field::NETWORK_SITE),
+        vlan: cf_vlan(server, v, field::VLAN)?.unwrap_or(0),
+        secondary_vlan: cf_vlan(server, v, field::SECONDARY_VLAN)?,
+        owner: cf_text(v, field::OWNER).unwrap_or_default(),
+        custom_fields: other_custom_fields(v),
+    })
+}
+
+/// What NetBox's IP range has no columns for, kept in the `vmm_pool` JSON field: the pool's
+/// name and settings inline, then its management fields, every field optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct VmmPool {
+    pub(super) name: String,
+    pub(super) settings: PoolSettings,
+    pub(super) managed_by_service: String,
+    pub(super) service_instance: String,
+}
+
+pool_settings_wire! {
+    VmmPool via VmmPoolWire, VmmPoolWireRef;
+    settings_attrs { #[serde(default)] }
+    before {
+        #[serde(default)]
+        name: String,
+    }
+    after {
+        #[serde(default)]
+        managed_by_service: String,
+        #[serde(default)]
+        service_instance: String,
+    }
+}
+
+impl VmmPool {
+    pub(super) fn of(r: &IpRange) -> Self {
+        VmmPool {
+            name: r.name.clone(),
+            settings: r.settings.clone(),
+            managed_by_service: r.managed_by_service.clone(),
+            service_instance: r.service_instance.clone(),
+        }
+    }
+}
+
+pub(super) fn address_of(v: &Value, key: &str) -> Option<IpAddr> {
+    let s = str_of(v, key)?;
+    s.split('/').next().unwrap_or(s).parse().ok()
+}
+
+/// A range of a VRF, its subnet being the longest prefix of the range's VRF that holds it
+/// (`subnets`: the subnets read); `None` for a range outside every subnet read.
+pub(super) fn range_from_json(
+    server: &str,
+    v: &Value,
+    subnets: &[IpamSubnet],
+) -> Result<Option<IpRange>, IpamError> {
+    let id = id_of(v).ok_or_else(|| bad_field(server, "IP range", v, "id", "missing"))?;
+    let start = address_of(v, "start_address")
+        .ok_or_else(|| bad_field(server, "IP range", v, "start_address", "not an IP address"))?;
+    let end = address_of(v, "end_address")
+        .ok_or_else(|| bad_field(server, "IP range", v, "end_address", "not an IP address"))?;
+    let Some(vrf) = ref_id(v, "vrf") else {
+        return Ok(None);
+    };
+    let Some(subnet) = subnets
+        .iter()
+        .filter(|s| s.address_space.as_str() == vrf)
+        .filter(|s| s.network.contains(&start) && s.network.contains(&end))
+        .max_by_key(|s| s.network.prefix_len())
+    else {
+        return Ok(None);
+    };
+    let pool: VmmPool = match custom_fields(v).and_then(|m| m.get(field::POOL)) {
+        None | Some(Value::Null) => VmmPool::default(),
+        Some(Value::String(s)) if s.trim().is_empty() => VmmPool::default(),
+        Some(Value::String(s)) => serde_json::from_str(s)
+            .map_err(|e| bad_field(server, "IP range", v, field::POOL, &e.to_string()))?,
+        Some(other) => serde_json::from_value(other.clone())
+            .map_err(|e| bad_field(server, "IP range", v, field::POOL, &e.to_string()))?,
+    };
+    Ok(Some(IpRange {
+        id: id.into(),
+        vmm_id: cf_uuid(server, "IP range", v)?,
+        subnet: subnet.id.clone(),
+        name: pool.name,
+        description: str_of(v, "description").unwrap_or("").to_string(),
+        start,
+        end,
+        settings: pool.settings,
+        managed_by_service: pool.managed_by_service,
+        service_instance: pool.service_instance,
+    }))
+}
+
+fn opt_text<S: AsRef<str>>(s: &Option<S>) -> Value {
+    match s.as_ref().map(AsRef::as_ref) {
+        Some(s) if !s.is_empty() => Value::String(s.to_string()),
+        _ => Value::Null,
+    }
+}
+
+fn text_or_null(s: &str) -> Value {
+    if s.is_empty() {
+        Value::Null
+    } else {
+        Value::String(s.to_string())
+    }
+}
+
+pub(super) fn space_body(space: &AddressSpace, manager: &str) -> Value {
+    json!({
+        "name": vrf_name(space),
+        "description": space.description,
+        "custom_fields": {
+            field::VMM_ID: space.vmm_id.map(|u| u.to_string()),
+            field::VMM_SERVER: manager,
+            field::LOGICAL_NETWORK: opt_text(&space.vmm_logical_network),
+            field::VM_NETWORK: opt_text(&space.vm_network),
+            field::PROVIDER_SPACE: space.provider_space.as_ref().map(|p| p.as_str()),
+            field::TENANT: text_or_null(&space.tenant),
+            field::OWNER: text_or_null(&space.owner),
+        }
+    })
+}
+
+pub(super) fn subnet_body(subnet: &IpamSubnet, manager: &str) -> Value {
+    let mut fields = Map::new();
+    for (k, v) in &subnet.custom_fields {
+        fields.insert(k.clone(), Value::String(v.clone()));
+    }
+    fields.insert(
+        field::VMM_ID.into(),
+        json!(subnet.vmm_id.map(|u| u.to_string())),
+    );
+    fields.insert(field::VMM_SERVER.into(), json!(manager));
+    fields.insert(
+        field::LOGICAL_NETWORK.into(),
+        opt_text(&subnet.vmm_logical_network),
+    );
+    fields.insert(field::NETWORK_SITE.into(), opt_text(&subnet.network_site));
+    fields.insert(
+        field::NETWORK_TYPE.into(),
+        text_or_null(&subnet.network_type),
+    );
+    fields.insert(field::VLAN.into(), json!(subnet.vlan));
+    fields.insert(field::SECONDARY_VLAN.into(), json!(subnet.secondary_vlan));
+    fields.insert(field::OWNER.into(), text_or_null(&subnet.owner));
+    json!({
+        "prefix": subnet.network.trunc().to_string(),
+        "vrf": id_json(&subnet.address_space),
+        "status": "active",
+        "description": subnet.name,
+        "custom_fields": fields,
+    })
+}
+
+/// A range's body; `prefix_len` and `vrf` are those of its subnet's prefix.
+pub(super) fn range_body(range: &IpRange, manager: &str, prefix_len: u8, vrf: &Value) -> Value {
+    json!({
+        "start_address": format!("{}/{prefix_len}", range.start),
+        "end_address": format!("{}/{prefix_len}", range.end),
+        "vrf": vrf,
+        "status": "active",
+        "description": range.description,
+        "custom_fields": {
+            field::VMM_ID: range.vmm_id.map(|u| u.to_string()),
+            field::VMM_SERVER: manager,
+            field::POOL: VmmPool::of(range),
+        }
+    })
+}
+
+impl NetboxProvider {
+    /// Makes sure the custom fields exist on the right object types, creating or extending
+    /// what is missing when `create` is set; the names of those missing otherwise.
+    pub(super) async fn ensure_schema(&self, create: bool) -> Result<(), IpamError> {
+        let mut done = self.schema_ready.lock().await;
+        if *done {
+            return Ok(());
+        }
+        let (fields, _) = self.api.list_all(CUSTOM_FIELDS, &[]).await?;
+        let mut missing = Vec::new();
+        for def in CUSTOM_FIELD_DEFS {
+            let existing = fields.iter().find(|f| str_of(f, "name") == Some(def.name));
+            match existing {
+                None => {
+                    if !create {
+                        missing.push(def.name);
+                        continue;
+                    }
+                    let body = json!({
+                        "name": def.name,
+                        "label": def.label,
+                        "type": def.kind,
+                        "object_types": def.object_types,
+                        "description": def.description,
+                        "group_name": "Fabric Console",
+                        "filter_logic": "exact",
+                    });
+                    if let Err(e) = self.send_ok(Method::POST, CUSTOM_FIELDS, Some(&body)).await {
+                        // Another console may have created it meanwhile.
+                        let (now, _) = self.api.list_all(CUSTOM_FIELDS, &[]).await?;
+                        if !now.iter().any(|f| str_of(f, "name") == Some(def.name)) {
+                            return Err(e);
+                        }
+                    }
+                }
+                Some(f) => {
+                    let have: BTreeSet<String> = f
+                        .get("object_types")
+                        .and_then(Value::as_array)
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(Value::as_str)
+                                .map(str::to_string)
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    let lacking: Vec<&str> = def
+                        .object_types
+                        .iter()
+                        .copied()
+                        .filter(|t| !have.contains(*t))
+                        .collect();
+                    if lacking.is_empty() {
+                        continue;
+                    }
+                    if !create {
+                        missing.push(def.name);
+                        continue;
+                    }
+                    let id = id_of(f).unwrap_or_default();
+                    let mut all: Vec<String> = have.into_iter().collect();
+                    all.extend(lacking.iter().map(|s| s.to_string()));
+                    self.send_ok(
+                        Method::PATCH,
+                        &format!("{CUSTOM_FIELDS}{id}/"),
+                        Some(&json!({ "object_types": all })),
+                    )
+                    .await?;
+                }
+            }
+        }
+        if !missing.is_empty() {
+            return Err(IpamError::Forbidden {
+                server: self.api.server.clone(),
+                detail: format!(
+                    "NetBox lacks the console's custom fields {}; a sync with a token that may add custom fields creates them",
+                    missing.join(", ")
+                ),
+            });
+        }
+        *done = true;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_numbers_in_bodies_and_text_in_the_model() {
+        assert_eq!(id_of(&json!({"id": 42})).as_deref(), Some("42"));
+        assert_eq!(
+            ref_id(&json!({"vrf": {"id": 7}}), "vrf").as_deref(),
+            Some("7")
+        );
+        assert_eq!(ref_id(&json!({"vrf": null}), "vrf"), None);
+        assert_eq!(id_json(&IpamId::from("7")), json!(7));
+    }
+
+    #[test]
+    fn a_range_belongs_to_the_longest_prefix_of_its_vrf() {
+        let wide = IpamSubnet::new("1", "9", "10.0.0.0/16".parse().unwrap());
+        let narrow = IpamSubnet::new("2", "9", "10.0.1.0/24".parse().unwrap());
+        let other_vrf = IpamSubnet::new("3", "8", "10.0.1.0/25".parse().unwrap());
+        let v = json!({
+            "id": 5, "start_address": "10.0.1.10/24", "end_address": "10.0.1.20/24",
+            "vrf": {"id": 9}, "description": "",
+            "custom_fields": {"vmm_pool": {"name": "Web", "reserved": ["10.0.1.11"]}},
+        });
+        let r = range_from_json("nb", &v, &[wide, narrow, other_vrf])
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.subnet, IpamId::from("2"));
+        assert_eq!(r.name, "Web");
+        assert_eq!(r.settings.reserved.len(), 1);
+        let body = range_body(&r, "ipam1", 24, &json!(9));
+        assert_eq!(body["start_address"], "10.0.1.10/24");
+        assert_eq!(body["custom_fields"]["vmm_pool"]["name"], "Web");
+    }
+}

@@ -1,0 +1,571 @@
+//! NetBox (NetBox Labs) as an IPAM server, over its REST API (pinned to API version 4.7).
+//!
+//! | neutral model          | NetBox                                                               |
+//! |------------------------|----------------------------------------------------------------------|
+//! | provider address space | VRF `vmm-ln-<name>`                                                  |
+//! | customer address space | VRF `vmm-vmn-<name>` (tenants reuse subnets: one VRF each)           |
+//! | IP address subnet      | Prefix in that VRF; name in its description                          |
+//! | IP address range       | IP Range in that VRF inside the prefix; name and settings in `vmm_pool` |
+//!
+//! Console identity and the seed's columns live in custom fields (`vmm_id`, `vmm_server`,
+//! `vmm_logical_network`, `vmm_network_site`, `vmm_vlan`, …), created on first use. Objects
+//! without `vmm_id`/`vmm_server` were made by someone else: they are read, never deleted.
+//! NetBox ignores filters it does not know and answers with everything, so every list read is
+//! checked against what it asked for.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use reqwest::Method;
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use crate::ipam::model::{
+    AddressSpace, Cursor, IpamId, IpamKind, IpamOp, IpamSnapshot, OpVerb, SnapshotRead,
+    SnapshotScope,
+};
+use crate::ipam::provider::{
+    IpamError, IpamProvider, OpOutcome, ProviderConfig, ProviderDescriptor, ProviderFactory,
+    ProviderOperation, TestReport,
+};
+use crate::ipam::rest::*;
+use crate::ipam::retry::RetryPolicy;
+use crate::ipam::tls;
+
+mod mapping;
+mod test;
+
+pub use mapping::{field, vrf_name};
+
+use mapping::*;
+
+/// Stable id stored in a network service's `provider` field.
+pub const PROVIDER_ID: &str = "netbox";
+/// NetBox is served over HTTPS in production.
+pub const DEFAULT_HTTPS: bool = true;
+/// The REST API version every request pins in `Accept`.
+pub const API_VERSION: &str = "4.7";
+/// VRF name prefix of provider address spaces (logical networks).
+pub const PROVIDER_VRF_PREFIX: &str = "vmm-ln-";
+/// VRF name prefix of customer address spaces (VM networks).
+pub const CUSTOMER_VRF_PREFIX: &str = "vmm-vmn-";
+/// Name prefix of the Test page's scratch VRFs (never read as address spaces).
+const PROBE_PREFIX: &str = "fabric-console-permission-check-";
+/// Clock skew beyond which the Test page warns (seed: time synchrony).
+const SKEW_WARNING_MS: i64 = 5 * 60 * 1000;
+
+const VRFS: &str = "/api/ipam/vrfs/";
+const PREFIXES: &str = "/api/ipam/prefixes/";
+const RANGES: &str = "/api/ipam/ip-ranges/";
+const CUSTOM_FIELDS: &str = "/api/extras/custom-fields/";
+const OBJECT_CHANGES: &str = "/api/core/object-changes/";
+const STATUS: &str = "/api/status/";
+/// Objects per bulk POST/PATCH/DELETE (one transaction each).
+const BATCH_SIZE: usize = 200;
+
+/// What NetBox's messages name.
+pub(crate) const PRODUCT: Product = Product {
+    name: "NetBox",
+    permissions: "in NetBox grant the token's user object permissions on ipam.vrf, ipam.prefix \
+                  and ipam.iprange (view to read; add, change and delete to write)",
+    valid_id: is_netbox_id,
+};
+
+pub fn descriptor() -> ProviderDescriptor {
+    ProviderDescriptor {
+        id: PROVIDER_ID.to_string(),
+        manufacturer: "NetBox Labs".to_string(),
+        model: "NetBox".to_string(),
+        provider_name: "Fabric Console NetBox Provider".to_string(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        default_port: 443,
+        default_https: DEFAULT_HTTPS,
+        operations: ProviderOperation::ALL
+            .iter()
+            .map(|op| (*op, *op != ProviderOperation::ChangeFeed))
+            .collect(),
+    }
+}
+
+/// Builds [`NetboxProvider`]s from network services' settings.
+pub struct NetboxProviderFactory {
+    descriptor: ProviderDescriptor,
+}
+
+impl NetboxProviderFactory {
+    pub fn new() -> Self {
+        NetboxProviderFactory {
+            descriptor: descriptor(),
+        }
+    }
+}
+
+impl Default for NetboxProviderFactory {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ProviderFactory for NetboxProviderFactory {
+    fn descriptor(&self) -> &ProviderDescriptor {
+        &self.descriptor
+    }
+
+    fn connect(&self, config: ProviderConfig) -> Result<Arc<dyn IpamProvider>, IpamError> {
+        Ok(Arc::new(NetboxProvider::new(config)?))
+    }
+}
+
+/// One network service's connection to a NetBox.
+pub struct NetboxProvider {
+    descriptor: ProviderDescriptor,
+    api: Api,
+    /// Value of `vmm_server` on objects this console writes.
+    manager: String,
+    /// Run As account's user name, for messages (never the secret).
+    account: String,
+    schema_ready: Mutex<bool>,
+    encryption: tls::Encryption,
+}
+
+impl NetboxProvider {
+    pub fn new(config: ProviderConfig) -> Result<Self, IpamError> {
+        let descriptor = descriptor();
+        let scheme =
+            tls::effective_scheme(&config.connection, &config.trust, descriptor.default_https);
+        let base = config.connection.base_url(scheme, descriptor.default_port);
+        let server = if config.service_name.trim().is_empty() {
+            format!("NetBox {base}")
+        } else {
+            format!("{} ({base})", config.service_name.trim())
+        };
+        let account = config.credentials.user_name.clone();
+        let token = config.credentials.secret.trim();
+        if token.is_empty() {
+            return Err(IpamError::Unauthorized {
+                server,
+                detail: format!(
+                    "the Run As account '{account}' has no token; store a NetBox API token as its password"
+                ),
+            });
+        }
+        // v2 tokens (`nbt_<key>.<secret>`) go as Bearer, v1 tokens (40 characters) as Token.
+        let scheme_word = if token.starts_with("nbt_") {
+            "Bearer"
+        } else {
+            "Token"
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            ACCEPT,
+            HeaderValue::from_str(&format!("application/json; version={API_VERSION}"))
+                .expect("static header"),
+        );
+        let mut auth = HeaderValue::from_str(&format!("{scheme_word} {token}")).map_err(|_| {
+            IpamError::Unauthorized {
+                server: server.clone(),
+                detail: format!(
+                    "the token of Run As account '{account}' holds characters a header cannot carry; store the token exactly as NetBox showed it"
+                ),
+            }
+        })?;
+        auth.set_sensitive(true);
+        headers.insert(AUTHORIZATION, auth);
+        let builder = reqwest::Client::builder()
+            .default_headers(headers)
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(180))
+            .user_agent(concat!("fabric-console/", env!("CARGO_PKG_VERSION")));
+        let http = tls::configure(builder, &config.connection, &config.trust, scheme, &server)?
+            .build()
+            .map_err(|e| IpamError::Tls {
+                server: server.clone(),
+                detail: error_chain(&e),
+            })?;
+        let manager = if config.service_name.trim().is_empty() {
+            "Fabric Console".to_string()
+        } else {
+            config.service_name.trim().to_string()
+        };
+        let encryption =
+            tls::Encryption::of(&config.connection, &config.trust, descriptor.default_https);
+        Ok(NetboxProvider {
+            descriptor,
+            encryption,
+            api: Api {
+                http,
+                base,
+                server,
+                get_retry: RetryPolicy {
+                    attempts: 4,
+                    first_delay: Duration::from_millis(500),
+                    max_delay: Duration::from_millis(250 << 6),
+                },
+                page_size: 1000,
+                concurrency: 4,
+                max_answer_bytes: MAX_ANSWER_BYTES,
+                product: PRODUCT,
+            },
+            manager,
+            account,
+            schema_ready: Mutex::new(false),
+        })
+    }
+
+    fn protocol(&self, detail: impl Into<String>) -> IpamError {
+        IpamError::Protocol {
+            server: self.api.server.clone(),
+            detail: detail.into(),
+        }
+    }
+
+    async fn send_ok(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Reply, IpamError> {
+        let reply = self.api.send(method, path, &[], body).await?;
+        if reply.status.is_success() {
+            Ok(reply)
+        } else {
+            Err(status_error(
+                &self.api.server,
+                PRODUCT,
+                reply.status,
+                &reply.body,
+            ))
+        }
+    }
+
+    /// Lists `path` for each of `ids` in `key` (repeated, in chunks), keeping only objects whose
+    /// `key` object is one of them: NetBox answers with everything when it ignores a filter.
+    async fn list_in(
+        &self,
+        path: &str,
+        filter: &str,
+        key: &str,
+        ids: &[String],
+    ) -> Result<Vec<Value>, IpamError> {
+        let filters = ids
+            .chunks(60)
+            .map(|c| {
+                c.iter()
+                    .map(|id| (filter.to_string(), id.clone()))
+                    .collect()
+            })
+            .collect();
+        let wanted: HashSet<&str> = ids.iter().map(String::as_str).collect();
+        let mut out = self.api.list_filtered(path, &[], filters).await?;
+        let before = out.len();
+        out.retain(|o| ref_id(o, key).is_some_and(|id| wanted.contains(id.as_str())));
+        if out.len() != before {
+            tracing::warn!(
+                server = %self.api.server,
+                path,
+                filter,
+                dropped = before - out.len(),
+                "NetBox answered objects outside the filter; they were left out"
+            );
+        }
+        Ok(out)
+    }
+
+    /// Everything in scope, read whole.
+    async fn full_read(&self, scope: &SnapshotScope) -> Result<IpamSnapshot, IpamError> {
+        let (vrfs, date) = self.api.list_all(VRFS, &[]).await?;
+        let read_at = date.ok_or_else(|| self.protocol("no Date header in the answer"))?;
+        let mut spaces: Vec<AddressSpace> = Vec::new();
+        for v in vrfs.iter().filter(|v| is_address_space(v)) {
+            spaces.push(space_from_json(&self.api.server, v)?);
+        }
+        let spaces = crate::ipam::nautobot::spaces_in_scope(spaces, scope);
+        let ids: Vec<String> = spaces.iter().map(|s| s.id.to_string()).collect();
+        let (prefixes, ranges) = tokio::try_join!(
+            self.list_in(PREFIXES, "vrf_id", "vrf", &ids),
+            self.list_in(RANGES, "vrf_id", "vrf", &ids),
+        )?;
+        let subnets = prefixes
+            .iter()
+            .map(|p| subnet_from_json(&self.api.server, p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut out_ranges = Vec::new();
+        for r in &ranges {
+            if let Some(range) = range_from_json(&self.api.server, r, &subnets)? {
+                out_ranges.push(range);
+            }
+        }
+        Ok(IpamSnapshot {
+            cursor: Some(Cursor(format!("netbox-full:{}", read_at.to_rfc3339()))),
+            spaces,
+            subnets,
+            ranges: out_ranges,
+        })
+    }
+
+    /// The prefix length and VRF of each subnet a range write needs, read from NetBox.
+    async fn prefixes_of(&self, ids: &[String]) -> Result<HashMap<String, (u8, Value)>, IpamError> {
+        let found = self.api.list_by_ids(PREFIXES, ids, &[]).await?;
+        let mut out = HashMap::new();
+        for p in &found {
+            let (Some(id), Some(net)) = (
+                id_of(p),
+                str_of(p, "prefix").and_then(|s| s.parse::<ipnet::IpNet>().ok()),
+            ) else {
+                continue;
+            };
+            let vrf = ref_id(p, "vrf").map_or(Value::Null, |v| id_json(&IpamId::from(v)));
+            out.insert(id, (net.prefix_len(), vrf));
+        }
+        Ok(out)
+    }
+
+    /// One run of operations of one kind and verb, as bulk requests.
+    async fn apply_run(&self, ops: &[(usize, IpamOp)], outcomes: &mut [Option<OpOutcome>]) {
+        let Some((_, first)) = ops.first() else {
+            return;
+        };
+        let kind = first.kind();
+        let path = path_of(kind);
+        match first.verb() {
+            OpVerb::Create | OpVerb::Update => {
+                let is_update = first.verb() == OpVerb::Update;
+                // Ranges need their prefix's length and VRF.
+                let subnet_ids: Vec<String> = ops
+                    .iter()
+                    .filter_map(|(_, op)| match op {
+                        IpamOp::CreateRange(r) | IpamOp::UpdateRange(r) => {
+                            Some(r.subnet.to_string())
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                let prefixes = if subnet_ids.is_empty() {
+                    HashMap::new()
+                } else {
+                    match self.prefixes_of(&subnet_ids).await {
+                        Ok(p) => p,
+                        Err(e) => {
+                            for (i, _) in ops {
+                                outcomes[*i] = Some(outcome_of_error(e.clone()));
+                            }
+                            return;
+                        }
+                    }
+                };
+                let mut items = Vec::new();
+                for (i, op) in ops {
+                    let mut body = match op {
+                        IpamOp::CreateSpace(s) | IpamOp::UpdateSpace(s) => {
+                            space_body(s, &self.manager)
+                        }
+                        IpamOp::CreateSubnet(s) | IpamOp::UpdateSubnet(s) => {
+                            subnet_body(s, &self.manager)
+                        }
+                        IpamOp::CreateRange(r) | IpamOp::UpdateRange(r) => {
+                            match prefixes.get(r.subnet.as_str()) {
+                                Some((len, vrf)) => range_body(r, &self.manager, *len, vrf),
+                                None => {
+                                    outcomes[*i] = Some(OpOutcome::Failed(IpamError::NotFound {
+                                        server: self.api.server.clone(),
+                                        detail: format!(
+                                            "the prefix {} of IP range {}-{} is not in NetBox",
+                                            r.subnet, r.start, r.end
+                                        ),
+                                    }));
+                                    continue;
+                                }
+                            }
+                        }
+                        _ => Value::Null,
+                    };
+                    if is_update && let Value::Object(m) = &mut body {
+                        m.insert("id".into(), id_json(op.target_id()));
+                        // A prefix stays in its VRF; status is the operator's to change.
+                        if kind == IpamKind::Subnet {
+                            m.remove("vrf");
+                        }
+                        m.remove("status");
+                    }
+                    items.push((*i, body));
+                }
+                let method = if is_update {
+                    Method::PATCH
+                } else {
+                    Method::POST
+                };
+                for (i, result) in self.api.bulk(method, path, items, BATCH_SIZE).await {
+                    outcomes[i] = Some(match result {
+                        Ok(object) => match id_of(&object) {
+                            Some(id) => OpOutcome::Applied { id: id.into() },
+                            None => OpOutcome::Failed(
+                                self.protocol(format!("{path} answered an object without an id")),
+                            ),
+                        },
+                        Err(e) => outcome_of_error(e),
+                    });
+                }
+            }
+            OpVerb::Delete => {
+                let ids: Vec<String> = ops
+                    .iter()
+                    .map(|(_, op)| op.target_id().to_string())
+                    .collect();
+                let existing: HashMap<String, Value> =
+                    match self.api.list_by_ids(path, &ids, &[]).await {
+                        Ok(found) => found
+                            .into_iter()
+                            .filter_map(|o| id_of(&o).map(|id| (id, o)))
+                            .collect(),
+                        Err(e) => {
+                            for (i, _) in ops {
+                                outcomes[*i] = Some(OpOutcome::Failed(e.clone()));
+                            }
+                            return;
+                        }
+                    };
+                let mut items = Vec::new();
+                for (i, op) in ops {
+                    let id = op.target_id();
+                    match existing.get(id.as_str()) {
+                        // Already gone: the wanted state holds.
+                        None if is_netbox_id(id.as_str()) => {
+                            outcomes[*i] = Some(OpOutcome::Applied { id: id.clone() })
+                        }
+                        None => {
+                            outcomes[*i] = Some(OpOutcome::Failed(IpamError::NotFound {
+                                server: self.api.server.clone(),
+                                detail: format!("{} id \"{id}\" is not a NetBox id", kind.label()),
+                            }))
+                        }
+                        Some(object) if !is_console_object(object) => {
+                            outcomes[*i] = Some(OpOutcome::Failed(IpamError::Conflict {
+                                server: self.api.server.clone(),
+                                detail: format!(
+                                    "{} {} was not created by Fabric Console (it has no vmm_id or \
+                                     vmm_server custom field), so the console does not delete it; \
+                                     delete it in NetBox if it should go",
+                                    kind.label(),
+                                    describe(object)
+                                ),
+                            }))
+                        }
+                        Some(_) => items.push((*i, json!({ "id": id_json(id) }))),
+                    }
+                }
+                for (i, result) in self.api.bulk(Method::DELETE, path, items, BATCH_SIZE).await {
+                    outcomes[i] = Some(match result {
+                        Ok(_) => OpOutcome::Applied {
+                            id: ops
+                                .iter()
+                                .find(|(j, _)| *j == i)
+                                .map(|(_, op)| op.target_id().clone())
+                                .unwrap_or_default(),
+                        },
+                        Err(e) => outcome_of_error(e),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Applies a batch in runs that go out as bulk requests, translating proposed ids.
+    async fn apply_batch(&self, batch: &[IpamOp]) -> Result<Vec<OpOutcome>, IpamError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.ensure_schema(true).await?;
+        let mut outcomes: Vec<Option<OpOutcome>> = vec![None; batch.len()];
+        let mut ids: HashMap<IpamId, IpamId> = HashMap::new();
+        let mut failed_creates: HashSet<IpamId> = HashSet::new();
+        for run in runs(batch) {
+            let mut ops = Vec::new();
+            for i in run {
+                let op = &batch[i];
+                if references(op).iter().any(|r| failed_creates.contains(*r)) {
+                    outcomes[i] = Some(OpOutcome::NotApplied);
+                    if op.verb() == OpVerb::Create {
+                        failed_creates.insert(op.target_id().clone());
+                    }
+                    continue;
+                }
+                ops.push((i, translate(op, &ids)));
+            }
+            self.apply_run(&ops, &mut outcomes).await;
+            for (i, _) in &ops {
+                let op = &batch[*i];
+                if op.verb() != OpVerb::Create {
+                    continue;
+                }
+                match &outcomes[*i] {
+                    Some(OpOutcome::Applied { id }) => {
+                        ids.insert(op.target_id().clone(), id.clone());
+                    }
+                    _ => {
+                        failed_creates.insert(op.target_id().clone());
+                    }
+                }
+            }
+        }
+        Ok(outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or(OpOutcome::NotApplied))
+            .collect())
+    }
+}
+
+fn path_of(kind: IpamKind) -> &'static str {
+    match kind {
+        IpamKind::AddressSpace => VRFS,
+        IpamKind::Subnet => PREFIXES,
+        IpamKind::Range => RANGES,
+    }
+}
+
+#[async_trait::async_trait]
+impl IpamProvider for NetboxProvider {
+    fn descriptor(&self) -> &ProviderDescriptor {
+        &self.descriptor
+    }
+
+    async fn test(&self) -> TestReport {
+        self.run_test().await
+    }
+
+    async fn server_time(&self) -> Result<DateTime<Utc>, IpamError> {
+        let reply = self.api.get(STATUS, &[]).await?;
+        reply
+            .date
+            .ok_or_else(|| self.protocol("no Date header in the answer to /api/status/"))
+    }
+
+    /// Every read is a full read for now (the change log is not read yet).
+    async fn snapshot(
+        &self,
+        scope: &SnapshotScope,
+        _since: Option<&Cursor>,
+    ) -> Result<SnapshotRead, IpamError> {
+        Ok(SnapshotRead::Full(self.full_read(scope).await?))
+    }
+
+    async fn apply(&self, batch: &[IpamOp]) -> Result<Vec<OpOutcome>, IpamError> {
+        self.apply_batch(batch).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptor_names_netbox() {
+        let d = descriptor();
+        assert_eq!(d.manufacturer, "NetBox Labs");
+        assert_eq!(d.model, "NetBox");
+        assert_eq!(d.provider_name, "Fabric Console NetBox Provider");
+        assert!(d.default_https);
+    }
+}
