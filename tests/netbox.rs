@@ -6,6 +6,8 @@
 
 #[path = "support/engine.rs"]
 mod engine_support;
+#[path = "support/fault_proxy.rs"]
+mod fault_proxy;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -835,6 +837,123 @@ mod end_to_end {
         assert_eq!(customer.vm_network.as_deref(), Some(r.vmn_name.as_str()));
         r.sync_changes_nothing().await;
         r.done().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn faults_between_the_console_and_netbox_never_duplicate_or_lose() {
+        let nb = netbox();
+        let _serial = SERIAL.lock().await;
+        let upstream: std::net::SocketAddr = nb
+            .url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .parse()
+            .expect("NETBOX_URL is http://<ip>:<port>");
+        const EXTRA: usize = 40;
+        for seed in 0..3u64 {
+            let r = rig(&nb, false).await;
+            let proxy = fault_proxy::FaultProxy::start(upstream, seed, 25).await;
+            // Forty more subnets with a pool each, so that writes meet faults too.
+            let f = r.store.fabric();
+            let mut site = f.network_sites[&r.ids.site].clone();
+            let mut changes = Vec::new();
+            for k in 0..EXTRA {
+                let subnet = net(&format!("10.50.{k}.0/24"));
+                site.subnets.push(SubnetVlan {
+                    subnet,
+                    vlan: 300 + k as u16,
+                    secondary_vlan: None,
+                });
+                changes.push(FabricChange::Put(FabricObject::IpPool(IpPool {
+                    id: Uuid::new_v4(),
+                    name: format!("Pool {k}"),
+                    description: String::new(),
+                    scope: PoolScope::Site {
+                        site: r.ids.site,
+                        subnet,
+                    },
+                    range_start: ip(&format!("10.50.{k}.10")),
+                    range_end: ip(&format!("10.50.{k}.20")),
+                    settings: PoolSettings::default(),
+                })));
+            }
+            changes.insert(0, FabricChange::Put(FabricObject::NetworkSite(site)));
+            let mut service = f.network_services[&r.service].clone();
+            service.connection = ConnectionString::parse(&format!("http://{}", proxy.addr()))
+                .expect("proxy address");
+            changes.push(FabricChange::Put(FabricObject::NetworkService(service)));
+            r.store.apply(&changes).expect("valid additions");
+
+            let faulty = r.sync().await;
+            if faulty.counts.failed > 0 {
+                assert_eq!(faulty.result, JobResult::Failed, "{:?}", faulty.errors);
+            }
+            assert!(
+                !faulty
+                    .errors
+                    .iter()
+                    .any(|e| e.contains("already exists") || e.contains("Duplicate")),
+                "seed {seed}: something was sent again: {:?}",
+                faulty.errors
+            );
+            // A write whose answer was lost is looked up, not reported failed on the spot.
+            assert!(
+                !faulty
+                    .errors
+                    .iter()
+                    .any(|e| e.contains("did not answer in time")
+                        || e.contains("broke before its answer arrived")
+                        || e.contains("HTTP 502")),
+                "seed {seed}: an unknown outcome was taken as a failure: {:?}",
+                faulty.errors
+            );
+            if faulty.result == JobResult::Failed {
+                eprintln!(
+                    "  errors: {:?}",
+                    &faulty.errors[..faulty.errors.len().min(3)]
+                );
+            }
+            proxy.set_enabled(false);
+            let clean = r.sync().await;
+            assert_ne!(clean.result, JobResult::Failed, "{:?}", clean.errors);
+            let plan = r.engine.preview(r.service).await.expect("a dry run");
+            let s = r.ipam().await;
+            let mut keys = std::collections::BTreeSet::new();
+            let twice = s
+                .subnets
+                .iter()
+                .filter(|x| !keys.insert((x.address_space.clone(), x.network)))
+                .count();
+            let ranges: std::collections::BTreeSet<_> =
+                s.ranges.iter().map(|x| (x.start, x.end)).collect();
+            eprintln!(
+                "netbox seed {seed}: {} requests, faults {:?}; faulty sync {} (+{} ~{} -{}, {} failed); after the clean sync {} spaces, {} subnets, {} ranges, {} planned",
+                proxy.requests(),
+                proxy.injected(),
+                faulty.result.label(),
+                faulty.counts.ipam_created,
+                faulty.counts.ipam_updated,
+                faulty.counts.ipam_deleted,
+                faulty.counts.failed,
+                s.spaces.len(),
+                s.subnets.len(),
+                s.ranges.len(),
+                plan.ipam_ops.len() + plan.console_changes.len()
+            );
+            assert_eq!(twice, 0, "seed {seed}: duplicated prefixes");
+            assert_eq!(
+                ranges.len(),
+                s.ranges.len(),
+                "seed {seed}: duplicated ranges"
+            );
+            assert_eq!(
+                (s.spaces.len(), s.subnets.len(), s.ranges.len()),
+                (2, 4 + EXTRA, 1 + EXTRA),
+                "seed {seed}: lost objects"
+            );
+            assert!(plan.is_noop(), "seed {seed}: {:?}", plan.summary);
+            r.done().await;
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
