@@ -2,6 +2,7 @@
 //! and the retry policy they share. The built-in IPAM server lives in `crate::ipam_server`.
 
 pub mod builtin;
+pub(crate) mod drf;
 pub mod model;
 pub mod nautobot;
 pub mod netbox;

@@ -64,6 +64,24 @@ pub struct TestResult {
     pub detail: String,
 }
 
+impl TestResult {
+    pub fn passed(name: &str, detail: String) -> TestResult {
+        TestResult {
+            name: name.to_string(),
+            outcome: TestOutcome::Passed,
+            detail,
+        }
+    }
+
+    pub fn failed(name: &str, detail: String) -> TestResult {
+        TestResult {
+            name: name.to_string(),
+            outcome: TestOutcome::Failed,
+            detail,
+        }
+    }
+}
+
 /// The Provider page's Test: Passed/Failed per test, Implemented/Not implemented per API, clock skew.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TestReport {

@@ -2,7 +2,6 @@
 //! custom fields that carry console identity, and making sure they exist.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
 
 use ipnet::IpNet;
 use reqwest::Method;
@@ -170,43 +169,13 @@ pub(super) fn is_console_field(key: &str) -> bool {
     CUSTOM_FIELD_DEFS.iter().any(|d| d.key == key)
 }
 
-pub(super) fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    v.get(key).and_then(Value::as_str)
-}
+pub(super) use crate::ipam::drf::{
+    address_of, cf_text, custom_fields, describe, is_console_object, opt_text, ref_id, str_of,
+    text_or_null,
+};
 
-/// The id of a related object, whether Nautobot sent `{"id": …}` or a bare id.
-pub(super) fn ref_id(v: &Value, key: &str) -> Option<String> {
-    match v.get(key)? {
-        Value::String(s) => Some(s.clone()),
-        Value::Object(m) => m.get("id").and_then(Value::as_str).map(str::to_string),
-        _ => None,
-    }
-}
-
-pub(super) fn custom_fields(v: &Value) -> Option<&Map<String, Value>> {
-    v.get("custom_fields").and_then(Value::as_object)
-}
-
-pub(super) fn cf_text(v: &Value, key: &str) -> Option<String> {
-    match custom_fields(v)?.get(key)? {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-/// Whether Fabric Console created or linked this object (it may then delete it).
-pub(super) fn is_console_object(v: &Value) -> bool {
-    cf_text(v, field::VMM_ID).is_some() || cf_text(v, field::VMM_SERVER).is_some()
-}
-
-pub(super) fn describe(v: &Value) -> String {
-    str_of(v, "display")
-        .or_else(|| str_of(v, "name"))
-        .or_else(|| str_of(v, "prefix"))
-        .unwrap_or("object")
-        .to_string()
-}
+/// The product name in the messages of the shared readers.
+const NAME: &str = "Nautobot";
 
 pub(super) fn bad_field(
     server: &str,
@@ -215,38 +184,15 @@ pub(super) fn bad_field(
     field: &str,
     why: &str,
 ) -> IpamError {
-    IpamError::Protocol {
-        server: server.to_string(),
-        detail: format!(
-            "{what} {} has an unusable {field}: {why}; correct it in Nautobot",
-            describe(object)
-        ),
-    }
+    crate::ipam::drf::bad_field(server, NAME, what, object, field, why)
 }
 
 pub(super) fn cf_uuid(server: &str, what: &str, v: &Value) -> Result<Option<Uuid>, IpamError> {
-    match cf_text(v, field::VMM_ID) {
-        None => Ok(None),
-        Some(s) => Uuid::parse_str(&s)
-            .map(Some)
-            .map_err(|_| bad_field(server, what, v, field::VMM_ID, "not a UUID")),
-    }
+    crate::ipam::drf::cf_uuid(server, NAME, what, v)
 }
 
 pub(super) fn cf_vlan(server: &str, v: &Value, key: &str) -> Result<Option<u16>, IpamError> {
-    match custom_fields(v).and_then(|m| m.get(key)) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => match n.as_u64() {
-            Some(id) if id <= u64::from(crate::fabric::model::MAX_VLAN) => Ok(Some(id as u16)),
-            _ => Err(bad_field(server, "prefix", v, key, "not a VLAN id 0-4094")),
-        },
-        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(Value::String(s)) => match s.trim().parse::<u16>() {
-            Ok(id) if id <= crate::fabric::model::MAX_VLAN => Ok(Some(id)),
-            _ => Err(bad_field(server, "prefix", v, key, "not a VLAN id 0-4094")),
-        },
-        Some(_) => Err(bad_field(server, "prefix", v, key, "not a VLAN id 0-4094")),
-    }
+    crate::ipam::drf::cf_vlan(server, NAME, v, key)
 }
 
 pub(super) fn space_kind_and_name(name: &str, v: &Value) -> (AddressSpaceKind, String) {
@@ -301,19 +247,7 @@ pub(super) fn space_from_json(server: &str, v: &Value) -> Result<AddressSpace, I
 }
 
 pub(super) fn other_custom_fields(v: &Value) -> BTreeMap<String, String> {
-    custom_fields(v)
-        .map(|m| {
-            m.iter()
-                .filter(|(k, _)| !is_console_field(k))
-                .filter_map(|(k, v)| match v {
-                    Value::Null => None,
-                    Value::String(s) if s.is_empty() => None,
-                    Value::String(s) => Some((k.clone(), s.clone())),
-                    other => Some((k.clone(), other.to_string())),
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    crate::ipam::drf::other_custom_fields(v, is_console_field)
 }
 
 pub(super) fn subnet_from_json(server: &str, v: &Value) -> Result<IpamSubnet, IpamError> {
@@ -371,12 +305,6 @@ impl VmmPool {
     }
 }
 
-pub(super) fn address_of(v: &Value, key: &str) -> Option<IpAddr> {
-    let s = str_of(v, key)?;
-    let bare = s.split('/').next().unwrap_or(s);
-    bare.parse().ok()
-}
-
 pub(super) fn range_from_json(server: &str, v: &Value) -> Result<IpRange, IpamError> {
     let id = str_of(v, "id").ok_or_else(|| bad_field(server, "range", v, "id", "missing"))?;
     let start = address_of(v, "start_address")
@@ -385,15 +313,7 @@ pub(super) fn range_from_json(server: &str, v: &Value) -> Result<IpRange, IpamEr
         .ok_or_else(|| bad_field(server, "range", v, "end_address", "not an IP address"))?;
     let subnet =
         ref_id(v, "parent").ok_or_else(|| bad_field(server, "range", v, "parent", "missing"))?;
-    let settings = match custom_fields(v).and_then(|m| m.get(field::POOL)) {
-        None | Some(Value::Null) => VmmPool::default(),
-        Some(Value::String(s)) if s.trim().is_empty() => VmmPool::default(),
-        // A text-typed field (made by hand) holds the same JSON as a string.
-        Some(Value::String(s)) => serde_json::from_str(s)
-            .map_err(|e| bad_field(server, "range", v, field::POOL, &e.to_string()))?,
-        Some(other) => serde_json::from_value(other.clone())
-            .map_err(|e| bad_field(server, "range", v, field::POOL, &e.to_string()))?,
-    };
+    let settings: VmmPool = crate::ipam::drf::cf_json(server, NAME, "range", v, field::POOL)?;
     Ok(IpRange {
         id: id.into(),
         vmm_id: cf_uuid(server, "range", v)?,
@@ -406,21 +326,6 @@ pub(super) fn range_from_json(server: &str, v: &Value) -> Result<IpRange, IpamEr
         managed_by_service: settings.managed_by_service,
         service_instance: settings.service_instance,
     })
-}
-
-pub(super) fn opt_text<S: AsRef<str>>(s: &Option<S>) -> Value {
-    match s.as_ref().map(AsRef::as_ref) {
-        Some(s) if !s.is_empty() => Value::String(s.to_string()),
-        _ => Value::Null,
-    }
-}
-
-pub(super) fn text_or_null(s: &str) -> Value {
-    if s.is_empty() {
-        Value::Null
-    } else {
-        Value::String(s.to_string())
-    }
 }
 
 pub(super) fn space_body(space: &AddressSpace, manager: &str) -> Value {

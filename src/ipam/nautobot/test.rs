@@ -147,7 +147,7 @@ impl NautobotProvider {
                 let version = str_of(&reply.body, "nautobot-version")
                     .unwrap_or("unknown")
                     .to_string();
-                report.tests.push(passed(
+                report.tests.push(TestResult::passed(
                     "Open connection",
                     format!(
                         "connected to {} as Run As account '{}'",
@@ -170,11 +170,14 @@ impl NautobotProvider {
                     ),
                     _ => e.to_string(),
                 };
-                report.tests.push(failed("Open connection", detail));
+                report
+                    .tests
+                    .push(TestResult::failed("Open connection", detail));
                 for name in ["Capability discovery", "System info", "Permissions"] {
-                    report
-                        .tests
-                        .push(failed(name, "not run: the connection failed".into()));
+                    report.tests.push(TestResult::failed(
+                        name,
+                        "not run: the connection failed".into(),
+                    ));
                 }
                 return report;
             }
@@ -222,7 +225,7 @@ impl NautobotProvider {
             }
         }
         if problems.is_empty() {
-            report.tests.push(passed(
+            report.tests.push(TestResult::passed(
                 "Capability discovery",
                 format!(
                     "readable: {}; change log {}",
@@ -235,9 +238,10 @@ impl NautobotProvider {
                 ),
             ));
         } else {
-            report
-                .tests
-                .push(failed("Capability discovery", problems.join("; ")));
+            report.tests.push(TestResult::failed(
+                "Capability discovery",
+                problems.join("; "),
+            ));
         }
 
         // System info.
@@ -258,9 +262,9 @@ impl NautobotProvider {
                         "; warning: the clocks differ by more than 5 minutes, synchronise them (NTP)",
                     );
                 }
-                report.tests.push(passed("System info", detail));
+                report.tests.push(TestResult::passed("System info", detail));
             }
-            None => report.tests.push(failed(
+            None => report.tests.push(TestResult::failed(
                 "System info",
                 "Nautobot's answer carried no Date header, so its clock cannot be read".into(),
             )),
@@ -272,7 +276,7 @@ impl NautobotProvider {
                    change on extras.customfield for the first sync), and use a write-enabled token";
         let permissions = async {
             match self.ensure_schema(true).await {
-                Err(e) => failed(
+                Err(e) => TestResult::failed(
                     "Permissions",
                     format!(
                         "the token of Run As account '{}' cannot prepare the custom fields: {e} Fix: {fix}.",
@@ -280,12 +284,12 @@ impl NautobotProvider {
                     ),
                 ),
                 Ok(schema) => match self.write_probe(&schema).await {
-                    Ok(()) => passed(
+                    Ok(()) => TestResult::passed(
                         "Permissions",
                         "the token may add, change and delete namespaces, prefixes and IP address ranges"
                             .into(),
                     ),
-                    Err((action, e)) => failed(
+                    Err((action, e)) => TestResult::failed(
                         "Permissions",
                         format!(
                             "the token of Run As account '{}' may not {action}: {e} Fix: {fix}.",
@@ -315,45 +319,29 @@ impl NautobotProvider {
 fn change_events(url: &str, wrote: bool, heard: Result<usize, String>) -> TestResult {
     const NAME: &str = "Change events";
     match heard {
-        Err(e) => failed(
+        Err(e) => TestResult::failed(
             NAME,
             format!(
                 "cannot subscribe to {url}: {e}. Check the service's IPAM change events address and that Redis is running; until then the server is read every sync interval"
             ),
         ),
-        Ok(0) if wrote => failed(
+        Ok(0) if wrote => TestResult::failed(
             NAME,
             format!(
                 "subscribed to {url}, but Nautobot published none of the permission check's changes there. Enable its event broker: EVENT_BROKERS in nautobot_config.py with nautobot.core.events.RedisEventBroker publishing to this Redis (topics nautobot.*.ipam.*)"
             ),
         ),
-        Ok(0) => passed(
+        Ok(0) => TestResult::passed(
             NAME,
             format!(
                 "subscribed to {url}; whether Nautobot publishes there is not known, as the permission check could not write"
             ),
         ),
-        Ok(n) => passed(
+        Ok(n) => TestResult::passed(
             NAME,
             format!(
                 "Nautobot published the permission check's {n} changes to {url}: changes made in Nautobot reach the console within seconds"
             ),
         ),
-    }
-}
-
-pub(super) fn passed(name: &str, detail: String) -> TestResult {
-    TestResult {
-        name: name.to_string(),
-        outcome: TestOutcome::Passed,
-        detail,
-    }
-}
-
-pub(super) fn failed(name: &str, detail: String) -> TestResult {
-    TestResult {
-        name: name.to_string(),
-        outcome: TestOutcome::Failed,
-        detail,
     }
 }

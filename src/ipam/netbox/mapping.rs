@@ -2,7 +2,6 @@
 //! that carry console identity, and making sure they exist.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
 
 use ipnet::IpNet;
 use reqwest::Method;
@@ -134,30 +133,9 @@ pub(super) fn is_console_field(name: &str) -> bool {
     CUSTOM_FIELD_DEFS.iter().any(|d| d.name == name)
 }
 
-pub(super) fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    v.get(key).and_then(Value::as_str)
-}
-
-/// An object's id as text: NetBox's ids are numbers.
-pub(super) fn id_text(v: &Value) -> Option<String> {
-    match v {
-        Value::Number(n) => n.as_u64().map(|n| n.to_string()),
-        Value::String(s) if is_netbox_id(s) => Some(s.clone()),
-        _ => None,
-    }
-}
-
-pub(super) fn id_of(v: &Value) -> Option<String> {
-    v.get("id").and_then(id_text)
-}
-
-/// The id of a related object, whether NetBox sent `{"id": …}` or a bare id.
-pub(super) fn ref_id(v: &Value, key: &str) -> Option<String> {
-    match v.get(key)? {
-        Value::Object(m) => m.get("id").and_then(id_text),
-        other => id_text(other),
-    }
-}
+pub(super) use crate::ipam::drf::{
+    address_of, cf_text, describe, id_of, is_console_object, opt_text, ref_id, str_of, text_or_null,
+};
 
 /// An id as NetBox takes it in a body: a number.
 pub(super) fn id_json(id: &IpamId) -> Value {
@@ -170,30 +148,8 @@ pub(super) fn is_netbox_id(s: &str) -> bool {
     !s.is_empty() && s.len() <= 19 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
-pub(super) fn custom_fields(v: &Value) -> Option<&Map<String, Value>> {
-    v.get("custom_fields").and_then(Value::as_object)
-}
-
-pub(super) fn cf_text(v: &Value, key: &str) -> Option<String> {
-    match custom_fields(v)?.get(key)? {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-/// Whether Fabric Console created or linked this object (it may then delete it).
-pub(super) fn is_console_object(v: &Value) -> bool {
-    cf_text(v, field::VMM_ID).is_some() || cf_text(v, field::VMM_SERVER).is_some()
-}
-
-pub(super) fn describe(v: &Value) -> String {
-    str_of(v, "display")
-        .or_else(|| str_of(v, "name"))
-        .or_else(|| str_of(v, "prefix"))
-        .unwrap_or("object")
-        .to_string()
-}
+/// The product name in the messages of the shared readers.
+const NAME: &str = "NetBox";
 
 pub(super) fn bad_field(
     server: &str,
@@ -202,36 +158,15 @@ pub(super) fn bad_field(
     field: &str,
     why: &str,
 ) -> IpamError {
-    IpamError::Protocol {
-        server: server.to_string(),
-        detail: format!(
-            "{what} {} has an unusable {field}: {why}; correct it in NetBox",
-            describe(object)
-        ),
-    }
+    crate::ipam::drf::bad_field(server, NAME, what, object, field, why)
 }
 
 fn cf_uuid(server: &str, what: &str, v: &Value) -> Result<Option<Uuid>, IpamError> {
-    match cf_text(v, field::VMM_ID) {
-        None => Ok(None),
-        Some(s) => Uuid::parse_str(&s)
-            .map(Some)
-            .map_err(|_| bad_field(server, what, v, field::VMM_ID, "not a UUID")),
-    }
+    crate::ipam::drf::cf_uuid(server, NAME, what, v)
 }
 
 fn cf_vlan(server: &str, v: &Value, key: &str) -> Result<Option<u16>, IpamError> {
-    match custom_fields(v).and_then(|m| m.get(key)) {
-        None | Some(Value::Null) => Ok(None),
-        Some(x) => {
-            let n = x
-                .as_u64()
-                .or_else(|| x.as_str().and_then(|s| s.trim().parse().ok()))
-                .filter(|n| *n <= 4094)
-                .ok_or_else(|| bad_field(server, "prefix", v, key, "not a VLAN id 0-4094"))?;
-            Ok(Some(n as u16))
-        }
-    }
+    crate::ipam::drf::cf_vlan(server, NAME, v, key)
 }
 
 /// Whether a VRF is an address space of the console's mapping.
@@ -282,19 +217,7 @@ pub(super) fn space_from_json(server: &str, v: &Value) -> Result<AddressSpace, I
 }
 
 fn other_custom_fields(v: &Value) -> BTreeMap<String, String> {
-    custom_fields(v)
-        .map(|m| {
-            m.iter()
-                .filter(|(k, _)| !is_console_field(k))
-                .filter_map(|(k, v)| match v {
-                    Value::Null => None,
-                    Value::String(s) if s.is_empty() => None,
-                    Value::String(s) => Some((k.clone(), s.clone())),
-                    other => Some((k.clone(), other.to_string())),
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    crate::ipam::drf::other_custom_fields(v, is_console_field)
 }
 
 pub(super) fn subnet_from_json(server: &str, v: &Value) -> Result<IpamSubnet, IpamError> {
@@ -355,11 +278,6 @@ impl VmmPool {
     }
 }
 
-pub(super) fn address_of(v: &Value, key: &str) -> Option<IpAddr> {
-    let s = str_of(v, key)?;
-    s.split('/').next().unwrap_or(s).parse().ok()
-}
-
 /// A range of a VRF, its subnet being the longest prefix of the range's VRF that holds it
 /// (`subnets`: the subnets read); `None` for a range outside every subnet read.
 pub(super) fn range_from_json(
@@ -383,14 +301,7 @@ pub(super) fn range_from_json(
     else {
         return Ok(None);
     };
-    let pool: VmmPool = match custom_fields(v).and_then(|m| m.get(field::POOL)) {
-        None | Some(Value::Null) => VmmPool::default(),
-        Some(Value::String(s)) if s.trim().is_empty() => VmmPool::default(),
-        Some(Value::String(s)) => serde_json::from_str(s)
-            .map_err(|e| bad_field(server, "IP range", v, field::POOL, &e.to_string()))?,
-        Some(other) => serde_json::from_value(other.clone())
-            .map_err(|e| bad_field(server, "IP range", v, field::POOL, &e.to_string()))?,
-    };
+    let pool: VmmPool = crate::ipam::drf::cf_json(server, NAME, "IP range", v, field::POOL)?;
     Ok(Some(IpRange {
         id: id.into(),
         vmm_id: cf_uuid(server, "IP range", v)?,
@@ -403,21 +314,6 @@ pub(super) fn range_from_json(
         managed_by_service: pool.managed_by_service,
         service_instance: pool.service_instance,
     }))
-}
-
-fn opt_text<S: AsRef<str>>(s: &Option<S>) -> Value {
-    match s.as_ref().map(AsRef::as_ref) {
-        Some(s) if !s.is_empty() => Value::String(s.to_string()),
-        _ => Value::Null,
-    }
-}
-
-fn text_or_null(s: &str) -> Value {
-    if s.is_empty() {
-        Value::Null
-    } else {
-        Value::String(s.to_string())
-    }
 }
 
 pub(super) fn space_body(space: &AddressSpace, manager: &str) -> Value {

@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::ipam::provider::{IpamError, ProviderOperation, TestOutcome, TestReport, TestResult};
+use crate::ipam::provider::{IpamError, ProviderOperation, TestReport, TestResult};
 
 use super::*;
 
@@ -127,7 +127,7 @@ impl NetboxProvider {
                 let version = str_of(&reply.body, "netbox-version")
                     .unwrap_or("unknown")
                     .to_string();
-                report.tests.push(passed(
+                report.tests.push(TestResult::passed(
                     "Open connection",
                     format!(
                         "connected to {} as Run As account '{}'",
@@ -147,11 +147,14 @@ impl NetboxProvider {
                     ),
                     _ => e.to_string(),
                 };
-                report.tests.push(failed("Open connection", detail));
+                report
+                    .tests
+                    .push(TestResult::failed("Open connection", detail));
                 for name in ["Capability discovery", "System info", "Permissions"] {
-                    report
-                        .tests
-                        .push(failed(name, "not run: the connection failed".into()));
+                    report.tests.push(TestResult::failed(
+                        name,
+                        "not run: the connection failed".into(),
+                    ));
                 }
                 return report;
             }
@@ -185,7 +188,7 @@ impl NetboxProvider {
             }
         }
         if problems.is_empty() {
-            report.tests.push(passed(
+            report.tests.push(TestResult::passed(
                 "Capability discovery",
                 format!(
                     "readable: {}; change log {} (every read is a full read for now)",
@@ -198,9 +201,10 @@ impl NetboxProvider {
                 ),
             ));
         } else {
-            report
-                .tests
-                .push(failed("Capability discovery", problems.join("; ")));
+            report.tests.push(TestResult::failed(
+                "Capability discovery",
+                problems.join("; "),
+            ));
         }
 
         // System info.
@@ -221,9 +225,9 @@ impl NetboxProvider {
                         "; warning: the clocks differ by more than 5 minutes, synchronise them (NTP)",
                     );
                 }
-                report.tests.push(passed("System info", detail));
+                report.tests.push(TestResult::passed("System info", detail));
             }
-            None => report.tests.push(failed(
+            None => report.tests.push(TestResult::failed(
                 "System info",
                 "NetBox's answer carried no Date header, so its clock cannot be read".into(),
             )),
@@ -234,7 +238,7 @@ impl NetboxProvider {
                    delete on ipam.vrf, ipam.prefix and ipam.iprange (and view, add, change on \
                    extras.customfield for the first sync), and use a write-enabled token";
         let result = match self.ensure_schema(true).await {
-            Err(e) => failed(
+            Err(e) => TestResult::failed(
                 "Permissions",
                 format!(
                     "the token of Run As account '{}' cannot prepare the custom fields: {e} Fix: {fix}.",
@@ -242,11 +246,11 @@ impl NetboxProvider {
                 ),
             ),
             Ok(()) => match self.write_probe().await {
-                Ok(()) => passed(
+                Ok(()) => TestResult::passed(
                     "Permissions",
                     "the token may add, change and delete VRFs, prefixes and IP ranges".into(),
                 ),
-                Err((action, e)) => failed(
+                Err((action, e)) => TestResult::failed(
                     "Permissions",
                     format!(
                         "the token of Run As account '{}' may not {action}: {e} Fix: {fix}.",
@@ -257,21 +261,5 @@ impl NetboxProvider {
         };
         report.tests.push(result);
         report
-    }
-}
-
-fn passed(name: &str, detail: String) -> TestResult {
-    TestResult {
-        name: name.to_string(),
-        outcome: TestOutcome::Passed,
-        detail,
-    }
-}
-
-fn failed(name: &str, detail: String) -> TestResult {
-    TestResult {
-        name: name.to_string(),
-        outcome: TestOutcome::Failed,
-        detail,
     }
 }
