@@ -128,6 +128,8 @@ pub struct NetboxProvider {
     /// Run As account's user name, for messages (never the secret).
     account: String,
     schema_ready: Mutex<bool>,
+    /// Whether the filters the reads rely on were seen to work on this connection.
+    filters_checked: Mutex<bool>,
     encryption: tls::Encryption,
 }
 
@@ -212,6 +214,7 @@ impl NetboxProvider {
             manager,
             account,
             schema_ready: Mutex::new(false),
+            filters_checked: Mutex::new(false),
         })
     }
 
@@ -274,8 +277,65 @@ impl NetboxProvider {
         Ok(out)
     }
 
+    /// Checks, once per connection, that NetBox knows the filters the reads rely on: it ignores
+    /// a filter it does not know and answers with everything, which would read or delete the
+    /// wrong objects. `vrf_id` with an id no VRF has must be refused (400 naming it); `id` with an
+    /// id no object has must select nothing.
+    async fn check_filters(&self) -> Result<(), IpamError> {
+        let mut checked = self.filters_checked.lock().await;
+        if *checked {
+            return Ok(());
+        }
+        // The largest 32-bit id: NetBox's ids never get there.
+        const NO_SUCH_ID: &str = "2147483647";
+        let ignored = |filter: &str| {
+            self.protocol(format!(
+                "NetBox ignored the filter {filter} on {PREFIXES} (it answered as if unfiltered);                  this NetBox version is not one the provider supports (tested with 4.7)"
+            ))
+        };
+        let reply = self
+            .api
+            .send(
+                Method::GET,
+                PREFIXES,
+                &[
+                    ("vrf_id".into(), NO_SUCH_ID.into()),
+                    ("limit".into(), "1".into()),
+                ],
+                None,
+            )
+            .await?;
+        let refused =
+            reply.status == reqwest::StatusCode::BAD_REQUEST && reply.body.get("vrf_id").is_some();
+        let empty =
+            reply.status.is_success() && reply.body.get("count").and_then(Value::as_u64) == Some(0);
+        if !(refused || empty) {
+            return Err(if reply.status.is_success() {
+                ignored("vrf_id")
+            } else {
+                status_error(&self.api.server, PRODUCT, reply.status, &reply.body)
+            });
+        }
+        let reply = self
+            .api
+            .get(
+                PREFIXES,
+                &[
+                    ("id".into(), NO_SUCH_ID.into()),
+                    ("limit".into(), "1".into()),
+                ],
+            )
+            .await?;
+        if reply.body.get("count").and_then(Value::as_u64) != Some(0) {
+            return Err(ignored("id"));
+        }
+        *checked = true;
+        Ok(())
+    }
+
     /// Everything in scope, read whole.
     async fn full_read(&self, scope: &SnapshotScope) -> Result<IpamSnapshot, IpamError> {
+        self.check_filters().await?;
         let (vrfs, date) = self.api.list_all(VRFS, &[]).await?;
         let read_at = date.ok_or_else(|| self.protocol("no Date header in the answer"))?;
         let mut spaces: Vec<AddressSpace> = Vec::new();
@@ -478,6 +538,7 @@ impl NetboxProvider {
             return Ok(Vec::new());
         }
         self.ensure_schema(true).await?;
+        self.check_filters().await?;
         let mut outcomes: Vec<Option<OpOutcome>> = vec![None; batch.len()];
         let mut ids: HashMap<IpamId, IpamId> = HashMap::new();
         let mut failed_creates: HashSet<IpamId> = HashSet::new();
@@ -559,6 +620,50 @@ impl IpamProvider for NetboxProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A server that answers every prefix list with everything, whatever the filters.
+    async fn ignoring_filters() -> (NetboxProvider, tokio::task::JoinHandle<()>) {
+        let app = axum::Router::new().route(
+            "/api/ipam/prefixes/",
+            axum::routing::get(|| async {
+                axum::Json(json!({"count": 2, "results": [{"id": 1}, {"id": 2}]}))
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        let provider = NetboxProvider::new(ProviderConfig {
+            connection: crate::fabric::connection::ConnectionString::parse(&format!(
+                "http://{addr}"
+            ))
+            .unwrap(),
+            credentials: crate::ipam::provider::Credentials {
+                user_name: "t".into(),
+                secret: "nbt_abcdefabcdef.secret".into(),
+            },
+            trust: crate::fabric::model::TlsTrust::default(),
+            service_name: "nb".into(),
+            event_source: None,
+        })
+        .unwrap();
+        (provider, task)
+    }
+
+    #[tokio::test]
+    async fn a_server_that_ignores_the_filters_is_refused_before_anything_is_read_or_written() {
+        let (provider, task) = ignoring_filters().await;
+        let err = provider
+            .snapshot(&SnapshotScope::All, None)
+            .await
+            .expect_err("refused");
+        assert!(
+            err.to_string().contains("ignored the filter vrf_id"),
+            "{err}"
+        );
+        task.abort();
+    }
 
     #[test]
     fn descriptor_names_netbox() {
