@@ -8,11 +8,150 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use ipnet::IpNet;
+use serde_json::json;
+
+use crate::ipam::model::{AddressSpace, AddressSpaceKind, IpamId, IpamSubnet};
 use crate::ipam::provider::IpamError;
 
-/// The console's identity fields, the same on every server.
-pub(crate) const VMM_ID: &str = "vmm_id";
-pub(crate) const VMM_SERVER: &str = "vmm_server";
+/// Custom field keys the console writes on every DRF server (a team moving between Nautobot and
+/// NetBox finds the same ones).
+pub mod field {
+    pub const VMM_ID: &str = "vmm_id";
+    pub const VMM_SERVER: &str = "vmm_server";
+    pub const LOGICAL_NETWORK: &str = "vmm_logical_network";
+    pub const VM_NETWORK: &str = "vmm_vm_network";
+    pub const PROVIDER_SPACE: &str = "vmm_provider_space";
+    pub const TENANT: &str = "vmm_tenant";
+    pub const OWNER: &str = "vmm_owner";
+    pub const NETWORK_SITE: &str = "vmm_network_site";
+    pub const NETWORK_TYPE: &str = "vmm_network_type";
+    pub const VLAN: &str = "vmm_vlan";
+    pub const SECONDARY_VLAN: &str = "vmm_secondary_vlan";
+    pub const POOL: &str = "vmm_pool";
+}
+
+use field::{VMM_ID, VMM_SERVER};
+
+/// Name prefix of the container (namespace, VRF) of a provider address space.
+pub const PROVIDER_PREFIX: &str = "vmm-ln-";
+/// Name prefix of the container of a customer address space.
+pub const CUSTOMER_PREFIX: &str = "vmm-vmn-";
+
+/// The kind and console name of an address space from its container's name, else from its
+/// custom fields.
+pub(crate) fn space_kind_and_name(name: &str, v: &Value) -> (AddressSpaceKind, String) {
+    if let Some(rest) = name.strip_prefix(CUSTOMER_PREFIX) {
+        (AddressSpaceKind::Customer, rest.to_string())
+    } else if let Some(rest) = name.strip_prefix(PROVIDER_PREFIX) {
+        (AddressSpaceKind::Provider, rest.to_string())
+    } else if cf_text(v, field::VM_NETWORK).is_some() {
+        (AddressSpaceKind::Customer, name.to_string())
+    } else {
+        (AddressSpaceKind::Provider, name.to_string())
+    }
+}
+
+/// The container name of an address space.
+pub(crate) fn space_container_name(space: &AddressSpace) -> String {
+    let prefix = match space.kind {
+        AddressSpaceKind::Provider => PROVIDER_PREFIX,
+        AddressSpaceKind::Customer => CUSTOMER_PREFIX,
+    };
+    format!("{prefix}{}", space.name)
+}
+
+/// An address space from its container (`what`: "namespace", "VRF").
+pub(crate) fn space_from_json(
+    server: &str,
+    product: &str,
+    what: &str,
+    v: &Value,
+) -> Result<AddressSpace, IpamError> {
+    let id = id_of(v).ok_or_else(|| bad_field(server, product, what, v, "id", "missing"))?;
+    let (kind, name) = space_kind_and_name(str_of(v, "name").unwrap_or(""), v);
+    Ok(AddressSpace {
+        id: id.into(),
+        vmm_id: cf_uuid(server, product, what, v)?,
+        name,
+        kind,
+        description: str_of(v, "description").unwrap_or("").to_string(),
+        vmm_logical_network: cf_text(v, field::LOGICAL_NETWORK),
+        vm_network: cf_text(v, field::VM_NETWORK),
+        provider_space: cf_text(v, field::PROVIDER_SPACE).map(IpamId::from),
+        tenant: cf_text(v, field::TENANT).unwrap_or_default(),
+        owner: cf_text(v, field::OWNER).unwrap_or_default(),
+    })
+}
+
+/// A subnet from its prefix; `container` names the field holding its address space
+/// ("namespace", "vrf"); `is_console` tells the console's custom fields from others.
+pub(crate) fn subnet_from_json(
+    server: &str,
+    product: &str,
+    v: &Value,
+    container: &str,
+    is_console: fn(&str) -> bool,
+) -> Result<IpamSubnet, IpamError> {
+    let bad = |field: &str, why: &str| bad_field(server, product, "prefix", v, field, why);
+    let id = id_of(v).ok_or_else(|| bad("id", "missing"))?;
+    let network: IpNet = str_of(v, "prefix")
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| bad("prefix", "not a CIDR"))?;
+    let address_space = ref_id(v, container).ok_or_else(|| bad(container, "missing"))?;
+    Ok(IpamSubnet {
+        id: id.into(),
+        vmm_id: cf_uuid(server, product, "prefix", v)?,
+        address_space: address_space.into(),
+        network: network.trunc(),
+        name: str_of(v, "description").unwrap_or("").to_string(),
+        network_type: cf_text(v, field::NETWORK_TYPE).unwrap_or_default(),
+        vmm_logical_network: cf_text(v, field::LOGICAL_NETWORK),
+        network_site: cf_text(v, field::NETWORK_SITE),
+        vlan: cf_vlan(server, product, v, field::VLAN)?.unwrap_or(0),
+        secondary_vlan: cf_vlan(server, product, v, field::SECONDARY_VLAN)?,
+        owner: cf_text(v, field::OWNER).unwrap_or_default(),
+        custom_fields: other_custom_fields(v, is_console),
+    })
+}
+
+/// The console's custom fields of an address space's container.
+pub(crate) fn space_custom_fields(space: &AddressSpace, manager: &str) -> Value {
+    json!({
+        VMM_ID: space.vmm_id.map(|u| u.to_string()),
+        VMM_SERVER: manager,
+        field::LOGICAL_NETWORK: opt_text(&space.vmm_logical_network),
+        field::VM_NETWORK: opt_text(&space.vm_network),
+        field::PROVIDER_SPACE: opt_text(&space.provider_space),
+        field::TENANT: text_or_null(&space.tenant),
+        field::OWNER: text_or_null(&space.owner),
+    })
+}
+
+/// The custom fields of a subnet's prefix: its others as read, then the console's.
+pub(crate) fn subnet_custom_fields(subnet: &IpamSubnet, manager: &str) -> Map<String, Value> {
+    let mut fields = Map::new();
+    for (k, v) in &subnet.custom_fields {
+        fields.insert(k.clone(), Value::String(v.clone()));
+    }
+    let console = [
+        (VMM_ID, json!(subnet.vmm_id.map(|u| u.to_string()))),
+        (VMM_SERVER, json!(manager)),
+        (
+            field::LOGICAL_NETWORK,
+            opt_text(&subnet.vmm_logical_network),
+        ),
+        (field::NETWORK_SITE, opt_text(&subnet.network_site)),
+        (field::NETWORK_TYPE, text_or_null(&subnet.network_type)),
+        (field::VLAN, json!(subnet.vlan)),
+        (field::SECONDARY_VLAN, json!(subnet.secondary_vlan)),
+        (field::OWNER, text_or_null(&subnet.owner)),
+    ];
+    for (k, v) in console {
+        fields.insert(k.into(), v);
+    }
+    fields
+}
 
 pub(crate) fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Value::as_str)

@@ -1,33 +1,21 @@
 //! Console ↔ Nautobot objects: namespaces, prefixes and ranges as the neutral model, the
 //! custom fields that carry console identity, and making sure they exist.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-use ipnet::IpNet;
 use reqwest::Method;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::fabric::model::{PoolSettings, pool_settings_wire};
-use crate::ipam::model::{AddressSpace, AddressSpaceKind, IpRange, IpamId, IpamSubnet};
+use crate::ipam::model::{AddressSpace, IpRange, IpamSubnet};
 use crate::ipam::provider::IpamError;
 
 use super::*;
 
 /// Custom field keys.
 pub mod field {
-    pub const VMM_ID: &str = "vmm_id";
-    pub const VMM_SERVER: &str = "vmm_server";
-    pub const LOGICAL_NETWORK: &str = "vmm_logical_network";
-    pub const VM_NETWORK: &str = "vmm_vm_network";
-    pub const PROVIDER_SPACE: &str = "vmm_provider_space";
-    pub const TENANT: &str = "vmm_tenant";
-    pub const OWNER: &str = "vmm_owner";
-    pub const NETWORK_SITE: &str = "vmm_network_site";
-    pub const NETWORK_TYPE: &str = "vmm_network_type";
-    pub const VLAN: &str = "vmm_vlan";
-    pub const SECONDARY_VLAN: &str = "vmm_secondary_vlan";
-    pub const POOL: &str = "vmm_pool";
+    pub use crate::ipam::drf::field::*;
     /// On a range: the console's usage counts (granted, reserved, VIPs, free, total).
     pub const USAGE: &str = "vmm_usage";
     /// On an IP address the console granted: the id of its range.
@@ -170,8 +158,7 @@ pub(super) fn is_console_field(key: &str) -> bool {
 }
 
 pub(super) use crate::ipam::drf::{
-    address_of, cf_text, custom_fields, describe, is_console_object, opt_text, ref_id, str_of,
-    text_or_null,
+    address_of, cf_text, custom_fields, describe, is_console_object, ref_id, str_of,
 };
 
 /// The product name in the messages of the shared readers.
@@ -191,22 +178,6 @@ pub(super) fn cf_uuid(server: &str, what: &str, v: &Value) -> Result<Option<Uuid
     crate::ipam::drf::cf_uuid(server, NAME, what, v)
 }
 
-pub(super) fn cf_vlan(server: &str, v: &Value, key: &str) -> Result<Option<u16>, IpamError> {
-    crate::ipam::drf::cf_vlan(server, NAME, v, key)
-}
-
-pub(super) fn space_kind_and_name(name: &str, v: &Value) -> (AddressSpaceKind, String) {
-    if let Some(rest) = name.strip_prefix(CUSTOMER_NAMESPACE_PREFIX) {
-        (AddressSpaceKind::Customer, rest.to_string())
-    } else if let Some(rest) = name.strip_prefix(PROVIDER_NAMESPACE_PREFIX) {
-        (AddressSpaceKind::Provider, rest.to_string())
-    } else if cf_text(v, field::VM_NETWORK).is_some() {
-        (AddressSpaceKind::Customer, name.to_string())
-    } else {
-        (AddressSpaceKind::Provider, name.to_string())
-    }
-}
-
 /// Whether a namespace is an address space of the console's mapping.
 pub(super) fn is_address_space(v: &Value) -> bool {
     let name = str_of(v, "name").unwrap_or("");
@@ -221,56 +192,15 @@ pub(super) fn is_address_space(v: &Value) -> bool {
 }
 
 pub fn namespace_name(space: &AddressSpace) -> String {
-    let prefix = match space.kind {
-        AddressSpaceKind::Provider => PROVIDER_NAMESPACE_PREFIX,
-        AddressSpaceKind::Customer => CUSTOMER_NAMESPACE_PREFIX,
-    };
-    format!("{prefix}{}", space.name)
+    crate::ipam::drf::space_container_name(space)
 }
 
 pub(super) fn space_from_json(server: &str, v: &Value) -> Result<AddressSpace, IpamError> {
-    let id = str_of(v, "id").ok_or_else(|| bad_field(server, "namespace", v, "id", "missing"))?;
-    let name = str_of(v, "name").unwrap_or("");
-    let (kind, name) = space_kind_and_name(name, v);
-    Ok(AddressSpace {
-        id: id.into(),
-        vmm_id: cf_uuid(server, "namespace", v)?,
-        name,
-        kind,
-        description: str_of(v, "description").unwrap_or("").to_string(),
-        vmm_logical_network: cf_text(v, field::LOGICAL_NETWORK),
-        vm_network: cf_text(v, field::VM_NETWORK),
-        provider_space: cf_text(v, field::PROVIDER_SPACE).map(IpamId::from),
-        tenant: cf_text(v, field::TENANT).unwrap_or_default(),
-        owner: cf_text(v, field::OWNER).unwrap_or_default(),
-    })
-}
-
-pub(super) fn other_custom_fields(v: &Value) -> BTreeMap<String, String> {
-    crate::ipam::drf::other_custom_fields(v, is_console_field)
+    crate::ipam::drf::space_from_json(server, NAME, "namespace", v)
 }
 
 pub(super) fn subnet_from_json(server: &str, v: &Value) -> Result<IpamSubnet, IpamError> {
-    let id = str_of(v, "id").ok_or_else(|| bad_field(server, "prefix", v, "id", "missing"))?;
-    let network: IpNet = str_of(v, "prefix")
-        .and_then(|p| p.parse().ok())
-        .ok_or_else(|| bad_field(server, "prefix", v, "prefix", "not a CIDR"))?;
-    let address_space = ref_id(v, "namespace")
-        .ok_or_else(|| bad_field(server, "prefix", v, "namespace", "missing"))?;
-    Ok(IpamSubnet {
-        id: id.into(),
-        vmm_id: cf_uuid(server, "prefix", v)?,
-        address_space: address_space.into(),
-        network: network.trunc(),
-        name: str_of(v, "description").unwrap_or("").to_string(),
-        network_type: cf_text(v, field::NETWORK_TYPE).unwrap_or_default(),
-        vmm_logical_network: cf_text(v, field::LOGICAL_NETWORK),
-        network_site: cf_text(v, field::NETWORK_SITE),
-        vlan: cf_vlan(server, v, field::VLAN)?.unwrap_or(0),
-        secondary_vlan: cf_vlan(server, v, field::SECONDARY_VLAN)?,
-        owner: cf_text(v, field::OWNER).unwrap_or_default(),
-        custom_fields: other_custom_fields(v),
-    })
+    crate::ipam::drf::subnet_from_json(server, NAME, v, "namespace", is_console_field)
 }
 
 /// The pool settings Nautobot's range has no columns for, kept in the `vmm_pool` JSON field:
@@ -332,47 +262,18 @@ pub(super) fn space_body(space: &AddressSpace, manager: &str) -> Value {
     json!({
         "name": namespace_name(space),
         "description": space.description,
-        "custom_fields": {
-            field::VMM_ID: space.vmm_id.map(|u| u.to_string()),
-            field::VMM_SERVER: manager,
-            field::LOGICAL_NETWORK: opt_text(&space.vmm_logical_network),
-            field::VM_NETWORK: opt_text(&space.vm_network),
-            field::PROVIDER_SPACE: opt_text(&space.provider_space),
-            field::TENANT: text_or_null(&space.tenant),
-            field::OWNER: text_or_null(&space.owner),
-        }
+        "custom_fields": crate::ipam::drf::space_custom_fields(space, manager),
     })
 }
 
 pub(super) fn subnet_body(subnet: &IpamSubnet, manager: &str, status_id: &str) -> Value {
-    let mut fields = Map::new();
-    for (k, v) in &subnet.custom_fields {
-        fields.insert(k.clone(), Value::String(v.clone()));
-    }
-    fields.insert(
-        field::VMM_ID.into(),
-        json!(subnet.vmm_id.map(|u| u.to_string())),
-    );
-    fields.insert(field::VMM_SERVER.into(), json!(manager));
-    fields.insert(
-        field::LOGICAL_NETWORK.into(),
-        opt_text(&subnet.vmm_logical_network),
-    );
-    fields.insert(field::NETWORK_SITE.into(), opt_text(&subnet.network_site));
-    fields.insert(
-        field::NETWORK_TYPE.into(),
-        text_or_null(&subnet.network_type),
-    );
-    fields.insert(field::VLAN.into(), json!(subnet.vlan));
-    fields.insert(field::SECONDARY_VLAN.into(), json!(subnet.secondary_vlan));
-    fields.insert(field::OWNER.into(), text_or_null(&subnet.owner));
     json!({
         "prefix": subnet.network.trunc().to_string(),
         "namespace": subnet.address_space,
         "type": "network",
         "status": status_id,
         "description": subnet.name,
-        "custom_fields": fields,
+        "custom_fields": crate::ipam::drf::subnet_custom_fields(subnet, manager),
     })
 }
 
@@ -512,6 +413,8 @@ pub(super) mod tests {
     use super::*;
     use crate::fabric::model::Gateway;
     use crate::fabric::model::wire_checks::*;
+    use crate::ipam::model::AddressSpaceKind;
+    use std::collections::BTreeMap;
 
     pub(in crate::ipam::nautobot) fn space(
         id: &str,

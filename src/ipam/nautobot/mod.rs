@@ -65,9 +65,9 @@ pub const DEFAULT_HTTPS: bool = false;
 /// The REST API version every request pins in `Accept`.
 pub const API_VERSION: &str = "2.4";
 /// Namespace name prefix of provider address spaces (logical networks).
-pub const PROVIDER_NAMESPACE_PREFIX: &str = "vmm-ln-";
+pub const PROVIDER_NAMESPACE_PREFIX: &str = crate::ipam::drf::PROVIDER_PREFIX;
 /// Namespace name prefix of customer address spaces (VM networks).
-pub const CUSTOMER_NAMESPACE_PREFIX: &str = "vmm-vmn-";
+pub const CUSTOMER_NAMESPACE_PREFIX: &str = crate::ipam::drf::CUSTOMER_PREFIX;
 /// Namespace name prefix of the Test page's scratch objects (never read as address spaces).
 const PROBE_NAMESPACE_PREFIX: &str = "fabric-console-permission-check-";
 /// Clock skew beyond which the Test page warns (seed: time synchrony).

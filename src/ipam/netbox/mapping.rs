@@ -1,33 +1,21 @@
 //! Console ↔ NetBox objects: VRFs, prefixes and IP ranges as the neutral model, the custom fields
 //! that carry console identity, and making sure they exist.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-use ipnet::IpNet;
 use reqwest::Method;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::fabric::model::{PoolSettings, pool_settings_wire};
-use crate::ipam::model::{AddressSpace, AddressSpaceKind, IpRange, IpamId, IpamSubnet};
+use crate::ipam::model::{AddressSpace, IpRange, IpamId, IpamSubnet};
 use crate::ipam::provider::IpamError;
 
 use super::*;
 
 /// Custom field names (the same as Nautobot's, so a team moving between them finds them).
 pub mod field {
-    pub const VMM_ID: &str = "vmm_id";
-    pub const VMM_SERVER: &str = "vmm_server";
-    pub const LOGICAL_NETWORK: &str = "vmm_logical_network";
-    pub const VM_NETWORK: &str = "vmm_vm_network";
-    pub const PROVIDER_SPACE: &str = "vmm_provider_space";
-    pub const TENANT: &str = "vmm_tenant";
-    pub const OWNER: &str = "vmm_owner";
-    pub const NETWORK_SITE: &str = "vmm_network_site";
-    pub const NETWORK_TYPE: &str = "vmm_network_type";
-    pub const VLAN: &str = "vmm_vlan";
-    pub const SECONDARY_VLAN: &str = "vmm_secondary_vlan";
-    pub const POOL: &str = "vmm_pool";
+    pub use crate::ipam::drf::field::*;
 }
 
 pub(super) const OT_VRF: &str = "ipam.vrf";
@@ -134,7 +122,7 @@ pub(super) fn is_console_field(name: &str) -> bool {
 }
 
 pub(super) use crate::ipam::drf::{
-    address_of, cf_text, describe, id_of, is_console_object, opt_text, ref_id, str_of, text_or_null,
+    address_of, cf_text, describe, id_of, is_console_object, ref_id, str_of,
 };
 
 /// An id as NetBox takes it in a body: a number.
@@ -165,10 +153,6 @@ fn cf_uuid(server: &str, what: &str, v: &Value) -> Result<Option<Uuid>, IpamErro
     crate::ipam::drf::cf_uuid(server, NAME, what, v)
 }
 
-fn cf_vlan(server: &str, v: &Value, key: &str) -> Result<Option<u16>, IpamError> {
-    crate::ipam::drf::cf_vlan(server, NAME, v, key)
-}
-
 /// Whether a VRF is an address space of the console's mapping.
 pub(super) fn is_address_space(v: &Value) -> bool {
     let name = str_of(v, "name").unwrap_or("");
@@ -183,63 +167,15 @@ pub(super) fn is_address_space(v: &Value) -> bool {
 }
 
 pub fn vrf_name(space: &AddressSpace) -> String {
-    let prefix = match space.kind {
-        AddressSpaceKind::Provider => PROVIDER_VRF_PREFIX,
-        AddressSpaceKind::Customer => CUSTOMER_VRF_PREFIX,
-    };
-    format!("{prefix}{}", space.name)
+    crate::ipam::drf::space_container_name(space)
 }
 
 pub(super) fn space_from_json(server: &str, v: &Value) -> Result<AddressSpace, IpamError> {
-    let id = id_of(v).ok_or_else(|| bad_field(server, "VRF", v, "id", "missing"))?;
-    let name = str_of(v, "name").unwrap_or("");
-    let (kind, name) = if let Some(rest) = name.strip_prefix(CUSTOMER_VRF_PREFIX) {
-        (AddressSpaceKind::Customer, rest.to_string())
-    } else if let Some(rest) = name.strip_prefix(PROVIDER_VRF_PREFIX) {
-        (AddressSpaceKind::Provider, rest.to_string())
-    } else if cf_text(v, field::VM_NETWORK).is_some() {
-        (AddressSpaceKind::Customer, name.to_string())
-    } else {
-        (AddressSpaceKind::Provider, name.to_string())
-    };
-    Ok(AddressSpace {
-        id: id.into(),
-        vmm_id: cf_uuid(server, "VRF", v)?,
-        name,
-        kind,
-        description: str_of(v, "description").unwrap_or("").to_string(),
-        vmm_logical_network: cf_text(v, field::LOGICAL_NETWORK),
-        vm_network: cf_text(v, field::VM_NETWORK),
-        provider_space: cf_text(v, field::PROVIDER_SPACE).map(IpamId::from),
-        tenant: cf_text(v, field::TENANT).unwrap_or_default(),
-        owner: cf_text(v, field::OWNER).unwrap_or_default(),
-    })
-}
-
-fn other_custom_fields(v: &Value) -> BTreeMap<String, String> {
-    crate::ipam::drf::other_custom_fields(v, is_console_field)
+    crate::ipam::drf::space_from_json(server, NAME, "VRF", v)
 }
 
 pub(super) fn subnet_from_json(server: &str, v: &Value) -> Result<IpamSubnet, IpamError> {
-    let id = id_of(v).ok_or_else(|| bad_field(server, "prefix", v, "id", "missing"))?;
-    let network: IpNet = str_of(v, "prefix")
-        .and_then(|p| p.parse().ok())
-        .ok_or_else(|| bad_field(server, "prefix", v, "prefix", "not a CIDR"))?;
-    let vrf = ref_id(v, "vrf").ok_or_else(|| bad_field(server, "prefix", v, "vrf", "missing"))?;
-    Ok(IpamSubnet {
-        id: id.into(),
-        vmm_id: cf_uuid(server, "prefix", v)?,
-        address_space: vrf.into(),
-        network: network.trunc(),
-        name: str_of(v, "description").unwrap_or("").to_string(),
-        network_type: cf_text(v, field::NETWORK_TYPE).unwrap_or_default(),
-        vmm_logical_network: cf_text(v, field::LOGICAL_NETWORK),
-        network_site: cf_text(v, field::NETWORK_SITE),
-        vlan: cf_vlan(server, v, field::VLAN)?.unwrap_or(0),
-        secondary_vlan: cf_vlan(server, v, field::SECONDARY_VLAN)?,
-        owner: cf_text(v, field::OWNER).unwrap_or_default(),
-        custom_fields: other_custom_fields(v),
-    })
+    crate::ipam::drf::subnet_from_json(server, NAME, v, "vrf", is_console_field)
 }
 
 /// What NetBox's IP range has no columns for, kept in the `vmm_pool` JSON field: the pool's
@@ -320,46 +256,17 @@ pub(super) fn space_body(space: &AddressSpace, manager: &str) -> Value {
     json!({
         "name": vrf_name(space),
         "description": space.description,
-        "custom_fields": {
-            field::VMM_ID: space.vmm_id.map(|u| u.to_string()),
-            field::VMM_SERVER: manager,
-            field::LOGICAL_NETWORK: opt_text(&space.vmm_logical_network),
-            field::VM_NETWORK: opt_text(&space.vm_network),
-            field::PROVIDER_SPACE: space.provider_space.as_ref().map(|p| p.as_str()),
-            field::TENANT: text_or_null(&space.tenant),
-            field::OWNER: text_or_null(&space.owner),
-        }
+        "custom_fields": crate::ipam::drf::space_custom_fields(space, manager),
     })
 }
 
 pub(super) fn subnet_body(subnet: &IpamSubnet, manager: &str) -> Value {
-    let mut fields = Map::new();
-    for (k, v) in &subnet.custom_fields {
-        fields.insert(k.clone(), Value::String(v.clone()));
-    }
-    fields.insert(
-        field::VMM_ID.into(),
-        json!(subnet.vmm_id.map(|u| u.to_string())),
-    );
-    fields.insert(field::VMM_SERVER.into(), json!(manager));
-    fields.insert(
-        field::LOGICAL_NETWORK.into(),
-        opt_text(&subnet.vmm_logical_network),
-    );
-    fields.insert(field::NETWORK_SITE.into(), opt_text(&subnet.network_site));
-    fields.insert(
-        field::NETWORK_TYPE.into(),
-        text_or_null(&subnet.network_type),
-    );
-    fields.insert(field::VLAN.into(), json!(subnet.vlan));
-    fields.insert(field::SECONDARY_VLAN.into(), json!(subnet.secondary_vlan));
-    fields.insert(field::OWNER.into(), text_or_null(&subnet.owner));
     json!({
         "prefix": subnet.network.trunc().to_string(),
         "vrf": id_json(&subnet.address_space),
         "status": "active",
         "description": subnet.name,
-        "custom_fields": fields,
+        "custom_fields": crate::ipam::drf::subnet_custom_fields(subnet, manager),
     })
 }
 

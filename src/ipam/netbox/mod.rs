@@ -49,9 +49,9 @@ pub const DEFAULT_HTTPS: bool = true;
 /// The REST API version every request pins in `Accept`.
 pub const API_VERSION: &str = "4.7";
 /// VRF name prefix of provider address spaces (logical networks).
-pub const PROVIDER_VRF_PREFIX: &str = "vmm-ln-";
+pub const PROVIDER_VRF_PREFIX: &str = crate::ipam::drf::PROVIDER_PREFIX;
 /// VRF name prefix of customer address spaces (VM networks).
-pub const CUSTOMER_VRF_PREFIX: &str = "vmm-vmn-";
+pub const CUSTOMER_VRF_PREFIX: &str = crate::ipam::drf::CUSTOMER_PREFIX;
 /// Name prefix of the Test page's scratch VRFs (never read as address spaces).
 const PROBE_PREFIX: &str = "fabric-console-permission-check-";
 /// Clock skew beyond which the Test page warns (seed: time synchrony).
