@@ -1,6 +1,7 @@
 //! First sync of a demo fabric (≥ 2,000 objects) into a real NetBox, against a bare reqwest client
 //! that bulk-POSTs the same VRFs, prefixes and IP ranges with the same batch size and concurrency,
-//! in the same run. Prints both rates and their ratio.
+//! in the same run. Prints both rates and their ratio; then the cost of a full read against an
+//! incremental one (nothing changed, one prefix edited) of the same server.
 //!
 //!   bash scripts/netbox.sh start && eval "$(bash scripts/netbox.sh env)"
 //!   cargo bench --bench netbox
@@ -16,6 +17,7 @@ use fabric_console::fabric::demo::demo_fabric;
 use fabric_console::fabric::model::{HostGroupScope, NetworkService, ServiceCategory};
 use fabric_console::fabric::secrets::{MemorySecretStore, SecretStore};
 use fabric_console::fabric::store::FabricStore;
+use fabric_console::ipam::incremental::FullReads;
 use fabric_console::ipam::model::{IpamId, IpamSnapshot, SnapshotRead, SnapshotScope};
 use fabric_console::ipam::netbox::{NetboxProviderFactory, PROVIDER_ID};
 use fabric_console::ipam::provider::{Credentials, ProviderConfig, ProviderFactory};
@@ -240,17 +242,18 @@ async fn run(url: String, token: String) {
         ..ApplySettings::default()
     };
     let engine = Engine::start(ctx).expect("engine");
+    let config = ProviderConfig {
+        connection: service.connection.clone(),
+        credentials: Credentials {
+            user_name: "bench".into(),
+            secret: token.clone(),
+        },
+        trust: fabric_console::fabric::model::TlsTrust::default(),
+        service_name: service.name.clone(),
+        event_source: None,
+    };
     let provider = NetboxProviderFactory::new()
-        .connect(ProviderConfig {
-            connection: service.connection.clone(),
-            credentials: Credentials {
-                user_name: "bench".into(),
-                secret: token.clone(),
-            },
-            trust: fabric_console::fabric::model::TlsTrust::default(),
-            service_name: service.name.clone(),
-            event_source: None,
-        })
+        .connect(config.clone())
         .expect("provider");
     // Custom fields exist before either side is timed.
     let _ = provider.test().await;
@@ -347,6 +350,69 @@ async fn run(url: String, token: String) {
         "bare reqwest bulk POST (batch {BATCH}, {CONCURRENCY} in flight): {bare_objects} objects in {bare_secs:.1} s = {bare_rate:.1} objects/s"
     );
     println!("ratio console/bare = {:.2}", console_rate / bare_rate);
+    reads(&rest, &config, mine.subnets.first().map(|s| s.id.clone())).await;
     drop(engine);
     rest.cleanup(&[&tag]).await;
+}
+
+/// A full read of the whole server, then incremental reads from its cursor: with nothing changed,
+/// and after one prefix was edited through the REST API. No look-back, so each incremental read
+/// shows what a read long after the previous sync costs (the default looks two minutes back).
+async fn reads(rest: &Rest, config: &ProviderConfig, edited: Option<IpamId>) {
+    let provider = NetboxProviderFactory::with_reads(FullReads {
+        overlap: chrono::Duration::zero(),
+        every: 1000,
+        ..FullReads::default()
+    })
+    .connect(config.clone())
+    .expect("provider");
+    let started = Instant::now();
+    let base = match provider
+        .snapshot(&SnapshotScope::All, None)
+        .await
+        .expect("full read")
+    {
+        SnapshotRead::Full(s) => s,
+        SnapshotRead::Changes(_) => unreachable!("a read without a cursor is full"),
+    };
+    let full_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let objects = base.spaces.len() + base.subnets.len() + base.ranges.len();
+    let incremental = |cursor| {
+        let provider = provider.clone();
+        async move {
+            // NetBox's clock is read to the second.
+            tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+            let started = Instant::now();
+            let read = provider
+                .snapshot(&SnapshotScope::All, Some(&cursor))
+                .await
+                .expect("incremental read");
+            let ms = started.elapsed().as_secs_f64() * 1000.0;
+            match read {
+                SnapshotRead::Changes(c) => (ms, c.subnets.len() + c.ranges.len(), c.cursor),
+                SnapshotRead::Full(_) => panic!("a fresh cursor gives an incremental read"),
+            }
+        }
+    };
+    let cursor = base.cursor.clone().expect("cursor");
+    let (quiet_ms, quiet_objects, cursor) = incremental(cursor).await;
+    let mut edit = (0.0, 0);
+    if let Some(id) = edited {
+        rest.call(
+            reqwest::Method::PATCH,
+            &format!("/api/ipam/prefixes/{id}/"),
+            Some(&json!({"description": "edited by the bench"})),
+        )
+        .await;
+        let (ms, n, _) = incremental(cursor.expect("cursor")).await;
+        edit = (ms, n);
+    }
+    println!("full read of the server: {objects} objects in {full_ms:.0} ms");
+    println!(
+        "incremental read, nothing changed: {quiet_ms:.0} ms ({quiet_objects} objects read back)"
+    );
+    println!(
+        "incremental read, one prefix edited: {:.0} ms ({} subnets and ranges of its VRF read back)",
+        edit.0, edit.1
+    );
 }

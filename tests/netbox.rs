@@ -14,8 +14,9 @@ use std::sync::Arc;
 
 use fabric_console::fabric::connection::ConnectionString;
 use fabric_console::fabric::model::{Gateway, PoolSettings};
+use fabric_console::ipam::incremental::FullReads;
 use fabric_console::ipam::model::{
-    AddressSpace, AddressSpaceKind, IpRange, IpamId, IpamOp, IpamSnapshot, IpamSubnet,
+    AddressSpace, AddressSpaceKind, IpRange, IpamId, IpamKind, IpamOp, IpamSnapshot, IpamSubnet,
     SnapshotRead, SnapshotScope,
 };
 use fabric_console::ipam::netbox::NetboxProviderFactory;
@@ -49,7 +50,11 @@ fn netbox() -> Netbox {
 }
 
 fn connect(nb: &Netbox, token: &str) -> Arc<dyn IpamProvider> {
-    NetboxProviderFactory::new()
+    connect_with(NetboxProviderFactory::new(), nb, token)
+}
+
+fn connect_with(factory: NetboxProviderFactory, nb: &Netbox, token: &str) -> Arc<dyn IpamProvider> {
+    factory
         .connect(ProviderConfig {
             connection: ConnectionString::parse(&nb.url).expect("NETBOX_URL"),
             credentials: Credentials {
@@ -1071,4 +1076,270 @@ mod end_to_end {
         r.sync_changes_nothing().await;
         r.done().await;
     }
+}
+
+/// Spaces, subnets and ranges sorted by id, to compare two views of the same server.
+#[allow(clippy::type_complexity)]
+fn sorted(s: &IpamSnapshot) -> (Vec<AddressSpace>, Vec<IpamSubnet>, Vec<IpRange>) {
+    let mut spaces = s.spaces.clone();
+    spaces.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut subnets = s.subnets.clone();
+    subnets.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut ranges = s.ranges.clone();
+    ranges.sort_by(|a, b| a.id.cmp(&b.id));
+    (spaces, subnets, ranges)
+}
+
+/// Reads incrementally from `base`'s cursor and checks that the changes, applied to `base`,
+/// give what a full read gives now; returns the new base and the changes.
+async fn incremental_matches_full(
+    provider: &Arc<dyn IpamProvider>,
+    scope: &SnapshotScope,
+    base: IpamSnapshot,
+    step: &str,
+) -> (IpamSnapshot, fabric_console::ipam::model::ChangeSet) {
+    // NetBox's clock is read to the second: edits must be a second older than the read for the
+    // next read (which looks back no further) to leave them out.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let cursor = base.cursor.clone().expect("a cursor");
+    let changes = match provider
+        .snapshot(scope, Some(&cursor))
+        .await
+        .expect("incremental read")
+    {
+        SnapshotRead::Changes(c) => c,
+        SnapshotRead::Full(_) => panic!("{step}: a fresh cursor must give an incremental read"),
+    };
+    let mut merged = base;
+    merged.apply_changes(changes.clone());
+    merged.cursor = changes.cursor.clone();
+    let now = full(provider, scope).await;
+    assert_eq!(
+        sorted(&merged),
+        sorted(&now),
+        "{step}: the changes applied to the previous read differ from a full read"
+    );
+    (merged, changes)
+}
+
+#[tokio::test]
+async fn incremental_reads_see_rest_edits_moves_and_deletions_as_a_full_read_does() {
+    let nb = netbox();
+    let _serial = SERIAL.lock().await;
+    // No look-back, so each step's read shows only that step's edits (the default looks two
+    // minutes back, which would hide a step that reads too little behind the steps before it).
+    let provider = connect_with(
+        NetboxProviderFactory::with_reads(FullReads {
+            overlap: chrono::Duration::zero(),
+            every: 1000,
+            ..FullReads::default()
+        }),
+        &nb,
+        &nb.token,
+    );
+    let operator = Operator::new(&nb);
+    let tag = suffix();
+    let ln = format!("Inc-{tag}");
+    let ln_b = format!("IncB-{tag}");
+    let ln_new = format!("IncNew-{tag}");
+    let space = provider_space(&ln);
+    let space_b = provider_space(&ln_b);
+    let out = provider
+        .apply(&[
+            IpamOp::CreateSpace(space.clone()),
+            IpamOp::CreateSpace(space_b.clone()),
+        ])
+        .await
+        .expect("apply");
+    let space_id = applied_id(&out[0]);
+    let space_b_id = applied_id(&out[1]);
+    let vrf_a: u64 = space_id.as_str().parse().expect("a NetBox id");
+    let kept = subnet(&space_id, "10.31.1.0/24", "Site", 5);
+    let doomed = subnet(&space_id, "10.31.2.0/24", "Site", 6);
+    // NetBox keeps the global table's prefixes unique: a network of its own for the one that
+    // moves there.
+    let octet = Uuid::new_v4().as_bytes()[0];
+    let mover_net = format!("10.33.{octet}.0/24");
+    let mover = subnet(&space_b_id, &mover_net, "Site", 7);
+    let out = provider
+        .apply(&[
+            IpamOp::CreateSubnet(kept.clone()),
+            IpamOp::CreateSubnet(doomed.clone()),
+            IpamOp::CreateSubnet(mover.clone()),
+        ])
+        .await
+        .expect("apply");
+    let kept_id = applied_id(&out[0]);
+    let doomed_id = applied_id(&out[1]);
+    let mover_id = applied_id(&out[2]);
+    let pool = range(&kept_id, "10.31.1.10", "10.31.1.20");
+    let moved_pool = range(
+        &mover_id,
+        &format!("10.33.{octet}.10"),
+        &format!("10.33.{octet}.20"),
+    );
+    let out = provider
+        .apply(&[
+            IpamOp::CreateRange(pool.clone()),
+            IpamOp::CreateRange(moved_pool.clone()),
+        ])
+        .await
+        .expect("apply");
+    let pool_id = applied_id(&out[0]);
+    let moved_pool_id = applied_id(&out[1]);
+
+    let scope = SnapshotScope::LogicalNetworks([ln.clone(), ln_b.clone(), ln_new.clone()].into());
+    let base = full(&provider, &scope).await;
+
+    // Edits, a deletion and a prefix made by hand through the REST API.
+    operator
+        .patch(
+            &format!("/api/ipam/prefixes/{kept_id}/"),
+            json!({"description": "renamed in NetBox", "custom_fields": {"vmm_network_site": "Moved"}}),
+        )
+        .await;
+    operator
+        .delete(&format!("/api/ipam/prefixes/{doomed_id}/"))
+        .await;
+    let hand = operator
+        .post(
+            "/api/ipam/prefixes/",
+            json!({"prefix": "10.31.4.0/24", "vrf": vrf_a, "status": "active",
+                   "description": "made by hand"}),
+        )
+        .await;
+    let hand_id = hand["id"].as_u64().expect("id").to_string();
+    let (base, changes) = incremental_matches_full(&provider, &scope, base, "edits").await;
+    let edited = changes
+        .subnets
+        .iter()
+        .find(|s| s.id == kept_id)
+        .expect("edited subnet reported");
+    assert_eq!(edited.name, "renamed in NetBox");
+    assert_eq!(edited.network_site.as_deref(), Some("Moved"));
+    let made = changes
+        .subnets
+        .iter()
+        .find(|s| s.id.as_str() == hand_id)
+        .expect("hand-made subnet reported");
+    assert_eq!(made.vmm_id, None, "not linked to the console yet");
+    assert!(
+        changes
+            .deleted
+            .contains(&(IpamKind::Subnet, doomed_id.clone())),
+        "{:?}",
+        changes.deleted
+    );
+
+    // A range edited alone: only it is reported.
+    operator
+        .patch(
+            &format!("/api/ipam/ip-ranges/{pool_id}/"),
+            json!({"end_address": "10.31.1.40/24"}),
+        )
+        .await;
+    let (base, changes) = incremental_matches_full(&provider, &scope, base, "range edit").await;
+    assert_eq!(changes.ranges.len(), 1, "{:?}", changes.ranges);
+    assert_eq!(
+        changes.ranges[0].end,
+        "10.31.1.40".parse::<std::net::IpAddr>().expect("ip")
+    );
+    assert!(changes.subnets.is_empty() && changes.deleted.is_empty());
+
+    // A narrower prefix made by hand takes the pool.
+    let child = operator
+        .post(
+            "/api/ipam/prefixes/",
+            json!({"prefix": "10.31.1.0/26", "vrf": vrf_a, "status": "active"}),
+        )
+        .await;
+    let child_id = child["id"].as_u64().expect("id").to_string();
+    let (base, _) = incremental_matches_full(&provider, &scope, base, "narrower prefix").await;
+    assert_eq!(
+        base.ranges
+            .iter()
+            .find(|r| r.id == pool_id)
+            .map(|r| r.subnet.to_string()),
+        Some(child_id.clone()),
+        "the longest prefix holds the pool"
+    );
+
+    // A prefix moves to the global table (out of scope): its pool, untouched, leaves the view.
+    operator
+        .patch(
+            &format!("/api/ipam/prefixes/{mover_id}/"),
+            json!({"vrf": null}),
+        )
+        .await;
+    let (base, changes) = incremental_matches_full(&provider, &scope, base, "move out").await;
+    assert!(
+        changes
+            .deleted
+            .contains(&(IpamKind::Subnet, mover_id.clone()))
+            && changes
+                .deleted
+                .contains(&(IpamKind::Range, moved_pool_id.clone())),
+        "{:?}",
+        changes.deleted
+    );
+
+    // A VRF made by hand enters the scope with a prefix; the narrower prefix goes and the pool
+    // falls back to its subnet.
+    let vrf_new = operator
+        .post(
+            "/api/ipam/vrfs/",
+            json!({ "name": format!("vmm-ln-{ln_new}") }),
+        )
+        .await;
+    let vrf_new_id = vrf_new["id"].as_u64().expect("id");
+    let p_new = operator
+        .post(
+            "/api/ipam/prefixes/",
+            json!({"prefix": "10.32.0.0/24", "vrf": vrf_new_id, "status": "active"}),
+        )
+        .await;
+    operator
+        .delete(&format!("/api/ipam/prefixes/{child_id}/"))
+        .await;
+    let (base, _) = incremental_matches_full(&provider, &scope, base, "new VRF").await;
+    assert!(
+        base.spaces
+            .iter()
+            .any(|s| s.id.as_str() == vrf_new_id.to_string())
+    );
+    assert_eq!(
+        base.ranges
+            .iter()
+            .find(|r| r.id == pool_id)
+            .map(|r| r.subnet.clone()),
+        Some(kept_id.clone())
+    );
+
+    // The hand-made VRF is deleted with its prefix.
+    operator
+        .delete(&format!("/api/ipam/prefixes/{}/", p_new["id"]))
+        .await;
+    operator
+        .delete(&format!("/api/ipam/vrfs/{vrf_new_id}/"))
+        .await;
+    let (base, changes) = incremental_matches_full(&provider, &scope, base, "VRF deleted").await;
+    assert!(
+        changes
+            .deleted
+            .contains(&(IpamKind::AddressSpace, vrf_new_id.to_string().into())),
+        "{:?}",
+        changes.deleted
+    );
+
+    // Nothing changed: nothing is reported.
+    let (_, changes) = incremental_matches_full(&provider, &scope, base, "no change").await;
+    assert!(changes.is_empty(), "{changes:?}");
+
+    operator
+        .patch(
+            &format!("/api/ipam/prefixes/{mover_id}/"),
+            json!({"vrf": space_b_id.as_str().parse::<u64>().expect("id")}),
+        )
+        .await;
+    operator.cleanup(&tag).await;
 }

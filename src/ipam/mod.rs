@@ -3,6 +3,7 @@
 
 pub mod builtin;
 pub(crate) mod drf;
+pub mod incremental;
 pub mod model;
 pub mod nautobot;
 pub mod netbox;

@@ -225,8 +225,8 @@ impl Api {
         let read = objects.len();
         // Offsets shift when objects are added during the read: drop repeats.
         let mut seen = HashSet::new();
-        objects.retain(|o| match o.get("id").and_then(Value::as_str) {
-            Some(id) => seen.insert(id.to_string()),
+        objects.retain(|o| match o.get("id").and_then(crate::ipam::drf::id_text) {
+            Some(id) => seen.insert(id),
             None => true,
         });
         if !totals_agree || objects.len() != count {

@@ -3,96 +3,17 @@
 use std::collections::{BTreeSet, HashSet};
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
+pub(super) use crate::ipam::incremental::{CursorState, spaces_in_scope, watermark};
 use crate::ipam::model::{
-    AddressSpace, AddressSpaceKind, ChangeSet, Cursor, IpamId, IpamKind, IpamSnapshot,
-    SnapshotRead, SnapshotScope,
+    AddressSpace, ChangeSet, IpamId, IpamKind, IpamSnapshot, SnapshotRead, SnapshotScope,
 };
 use crate::ipam::provider::IpamError;
 
 use super::*;
 
 pub(super) const CURSOR_TAG: &str = "nautobot-v1:";
-
-/// What an incremental read needs from the previous one; opaque to the rest of the console.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(super) struct CursorState {
-    /// Server clock at the start of the previous read.
-    pub(super) read_at: DateTime<Utc>,
-    /// Server clock at the start of the last full read.
-    pub(super) full_at: DateTime<Utc>,
-    pub(super) reads_since_full: u32,
-    /// Digest of the scope the reads were made for.
-    pub(super) scope: String,
-    /// Namespace ids in scope at the previous read.
-    pub(super) spaces: BTreeSet<IpamId>,
-    /// Console clock when the previous read began: change events that arrived later may not
-    /// be in it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(super) read_local: Option<DateTime<Utc>>,
-}
-
-impl CursorState {
-    pub(super) fn encode(&self) -> Cursor {
-        Cursor(format!(
-            "{CURSOR_TAG}{}",
-            serde_json::to_string(self).unwrap_or_default()
-        ))
-    }
-
-    pub(super) fn decode(cursor: &Cursor) -> Option<Self> {
-        serde_json::from_str(cursor.0.strip_prefix(CURSOR_TAG)?).ok()
-    }
-}
-
-pub(super) fn scope_digest(scope: &SnapshotScope) -> String {
-    let text = serde_json::to_string(scope).unwrap_or_default();
-    hex::encode(&Sha256::digest(text.as_bytes())[..8])
-}
-
-pub(super) fn watermark(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
-}
-
-/// The namespaces of the mapping that a scope selects.
-pub(crate) fn spaces_in_scope(
-    spaces: Vec<AddressSpace>,
-    scope: &SnapshotScope,
-) -> Vec<AddressSpace> {
-    match scope {
-        SnapshotScope::All => spaces,
-        SnapshotScope::LogicalNetworks(names) => {
-            let provider_ids: HashSet<IpamId> = spaces
-                .iter()
-                .filter(|s| s.kind == AddressSpaceKind::Provider)
-                .filter(|s| match &s.vmm_logical_network {
-                    Some(ln) => names.contains(ln),
-                    // A cleared VMM Logical Network field keeps the space visible by its name,
-                    // so the console can see the broken link.
-                    None => names.contains(&s.name),
-                })
-                .map(|s| s.id.clone())
-                .collect();
-            spaces
-                .into_iter()
-                .filter(|s| match s.kind {
-                    AddressSpaceKind::Provider => provider_ids.contains(&s.id),
-                    AddressSpaceKind::Customer => {
-                        s.provider_space
-                            .as_ref()
-                            .is_some_and(|p| provider_ids.contains(p))
-                            || s.vmm_logical_network
-                                .as_ref()
-                                .is_some_and(|ln| names.contains(ln))
-                    }
-                })
-                .collect()
-        }
-    }
-}
 
 pub(super) fn namespace_filters(ids: &[String]) -> Vec<Vec<(String, String)>> {
     ids.chunks(60)
@@ -105,6 +26,15 @@ pub(super) fn namespace_filters(ids: &[String]) -> Vec<Vec<(String, String)>> {
 }
 
 impl NautobotProvider {
+    fn full_reads(&self) -> FullReads {
+        FullReads {
+            overlap: self.tuning.overlap,
+            every: self.tuning.full_read_every,
+            gap: self.tuning.full_read_gap,
+            after: self.tuning.full_read_after,
+        }
+    }
+
     /// The address spaces in scope (and their JSON), every namespace id that exists now, and
     /// the server's clock.
     #[allow(clippy::type_complexity)]
@@ -161,16 +91,14 @@ impl NautobotProvider {
                 out_ranges.push(range_from_json(&self.api.server, r)?);
             }
         }
-        let state = CursorState {
+        let state = CursorState::after_full_read(
             read_at,
-            full_at: read_at,
-            reads_since_full: 0,
-            scope: scope_digest(scope),
-            spaces: ns_ids.into_iter().map(IpamId::from).collect(),
-            read_local: Some(read_local),
-        };
+            read_local,
+            scope,
+            ns_ids.into_iter().map(IpamId::from),
+        );
         Ok(IpamSnapshot {
-            cursor: Some(state.encode()),
+            cursor: Some(state.encode(CURSOR_TAG)),
             spaces,
             subnets,
             ranges: out_ranges,
@@ -221,14 +149,11 @@ impl NautobotProvider {
         let read_local = Utc::now();
         let (spaces, raw_spaces, existing, date) = self.read_spaces(scope).await?;
         let now = date.ok_or_else(|| self.protocol("no Date header in the answer"))?;
-        let full_due = (previous.reads_since_full + 1 >= self.tuning.full_read_every
-            && now - previous.full_at > self.tuning.full_read_gap)
-            || now - previous.full_at > self.tuning.full_read_after
-            || now < previous.read_at;
-        if full_due {
+        let policy = self.full_reads();
+        if previous.full_due(now, &policy) {
             return Ok(SnapshotRead::Full(self.full_read(scope).await?));
         }
-        let since_time = previous.read_at - self.tuning.overlap;
+        let since_time = previous.since(&policy);
         let since = watermark(since_time);
         let current: BTreeSet<IpamId> = spaces.iter().map(|s| s.id.clone()).collect();
         // A namespace that entered the scope with old contents (its link changed) needs a full read.
@@ -357,57 +282,13 @@ impl NautobotProvider {
             })
             .map(|(s, _)| s)
             .collect();
-        let state = CursorState {
-            read_at: now,
-            full_at: previous.full_at,
-            reads_since_full: previous.reads_since_full + 1,
-            scope: previous.scope,
-            spaces: current,
-            read_local: Some(read_local),
-        };
+        let state = previous.next(now, read_local, current);
         Ok(SnapshotRead::Changes(ChangeSet {
-            cursor: Some(state.encode()),
+            cursor: Some(state.encode(CURSOR_TAG)),
             spaces: changed_spaces,
             subnets,
             ranges: out_ranges,
             deleted,
         }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::super::mapping::tests::space;
-    use super::*;
-    use crate::ipam::model::AddressSpaceKind;
-
-    #[test]
-    fn cursor_round_trips_and_rejects_foreign_strings() {
-        let state = CursorState {
-            read_at: Utc::now(),
-            full_at: Utc::now(),
-            reads_since_full: 3,
-            scope: scope_digest(&SnapshotScope::All),
-            spaces: [IpamId::from("a")].into(),
-            read_local: Some(Utc::now()),
-        };
-        assert_eq!(CursorState::decode(&state.encode()), Some(state));
-        assert_eq!(CursorState::decode(&Cursor("42".into())), None);
-    }
-
-    #[test]
-    fn scope_keeps_linked_and_broken_link_spaces() {
-        let mut prod = space("1", AddressSpaceKind::Provider, "Prod");
-        prod.vmm_logical_network = Some("Prod".into());
-        let broken = space("2", AddressSpaceKind::Provider, "Dev");
-        let other = space("3", AddressSpaceKind::Provider, "Lab");
-        let mut tenant = space("4", AddressSpaceKind::Customer, "T");
-        tenant.provider_space = Some("1".into());
-        let scope = SnapshotScope::LogicalNetworks(["Prod".to_string(), "Dev".to_string()].into());
-        let kept: Vec<IpamId> = spaces_in_scope(vec![prod, broken, other, tenant], &scope)
-            .into_iter()
-            .map(|s| s.id)
-            .collect();
-        assert_eq!(kept, vec!["1", "2", "4"]);
     }
 }

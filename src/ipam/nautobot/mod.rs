@@ -37,9 +37,9 @@ mod test;
 mod usage;
 
 pub use crate::ipam::rest::drf_message as nautobot_message;
-pub(crate) use cursor::spaces_in_scope;
 pub use mapping::{field, namespace_name};
 
+use crate::ipam::incremental::FullReads;
 use crate::ipam::rest::*;
 
 /// What Nautobot's messages name.
@@ -122,10 +122,10 @@ impl Default for NautobotTuning {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(180),
             get_attempts: 4,
-            overlap: chrono::Duration::minutes(2),
-            full_read_every: 10,
-            full_read_gap: chrono::Duration::minutes(10),
-            full_read_after: chrono::Duration::hours(1),
+            overlap: FullReads::default().overlap,
+            full_read_every: FullReads::default().every,
+            full_read_gap: FullReads::default().gap,
+            full_read_after: FullReads::default().after,
         }
     }
 }
@@ -332,9 +332,7 @@ impl IpamProvider for NautobotProvider {
         scope: &SnapshotScope,
         since: Option<&Cursor>,
     ) -> Result<SnapshotRead, IpamError> {
-        let previous = since
-            .and_then(CursorState::decode)
-            .filter(|c| c.scope == scope_digest(scope));
+        let previous = since.and_then(|c| CursorState::decode_for(c, CURSOR_TAG, scope));
         match previous {
             Some(state) => self.incremental_read(scope, state).await,
             None => Ok(SnapshotRead::Full(self.full_read(scope).await?)),
@@ -370,7 +368,8 @@ impl IpamProvider for NautobotProvider {
     }
 
     fn known_unchanged(&self, cursor: &Cursor) -> bool {
-        let (Some(source), Some(state)) = (&self.events, CursorState::decode(cursor)) else {
+        let (Some(source), Some(state)) = (&self.events, CursorState::decode(cursor, CURSOR_TAG))
+        else {
             return false;
         };
         state
@@ -391,7 +390,7 @@ impl IpamProvider for NautobotProvider {
                 "no IPAM change events address (the Redis of Nautobot's event broker) is set in the service's properties",
             ));
         };
-        let state = CursorState::decode(cursor);
+        let state = CursorState::decode(cursor, CURSOR_TAG);
         let since = state.as_ref().and_then(|s| s.read_local);
         let spaces = state.map(|s| s.spaces).unwrap_or_default();
         events::feed(source)

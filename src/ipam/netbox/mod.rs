@@ -23,10 +23,8 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use crate::ipam::model::{
-    AddressSpace, Cursor, IpamId, IpamKind, IpamOp, IpamSnapshot, OpVerb, SnapshotRead,
-    SnapshotScope,
-};
+use crate::ipam::incremental::{CursorState, FullReads};
+use crate::ipam::model::{Cursor, IpamId, IpamKind, IpamOp, OpVerb, SnapshotRead, SnapshotScope};
 use crate::ipam::provider::{
     IpamError, IpamProvider, OpOutcome, ProviderConfig, ProviderDescriptor, ProviderFactory,
     ProviderOperation, TestReport,
@@ -35,11 +33,13 @@ use crate::ipam::rest::*;
 use crate::ipam::retry::RetryPolicy;
 use crate::ipam::tls;
 
+mod cursor;
 mod mapping;
 mod test;
 
 pub use mapping::{field, vrf_name};
 
+use cursor::*;
 use mapping::*;
 
 /// Stable id stored in a network service's `provider` field.
@@ -66,6 +66,13 @@ const STATUS: &str = "/api/status/";
 /// Objects per bulk POST/PATCH/DELETE (one transaction each).
 const BATCH_SIZE: usize = 200;
 
+/// What the check of the filters found (see `check_filters`).
+#[derive(Debug, Clone, Copy)]
+struct Filters {
+    /// The change log can be read and filtered: incremental reads are possible.
+    change_log: bool,
+}
+
 /// What NetBox's messages name.
 pub(crate) const PRODUCT: Product = Product {
     name: "NetBox",
@@ -85,7 +92,7 @@ pub fn descriptor() -> ProviderDescriptor {
         default_https: DEFAULT_HTTPS,
         operations: ProviderOperation::ALL
             .iter()
-            .map(|op| (*op, *op != ProviderOperation::ChangeFeed))
+            .map(|op| (*op, true))
             .collect(),
     }
 }
@@ -93,12 +100,19 @@ pub fn descriptor() -> ProviderDescriptor {
 /// Builds [`NetboxProvider`]s from network services' settings.
 pub struct NetboxProviderFactory {
     descriptor: ProviderDescriptor,
+    reads: FullReads,
 }
 
 impl NetboxProviderFactory {
     pub fn new() -> Self {
+        Self::with_reads(FullReads::default())
+    }
+
+    /// A factory whose providers make full reads as `reads` says (tests shorten the look-back).
+    pub fn with_reads(reads: FullReads) -> Self {
         NetboxProviderFactory {
             descriptor: descriptor(),
+            reads,
         }
     }
 }
@@ -115,7 +129,9 @@ impl ProviderFactory for NetboxProviderFactory {
     }
 
     fn connect(&self, config: ProviderConfig) -> Result<Arc<dyn IpamProvider>, IpamError> {
-        Ok(Arc::new(NetboxProvider::new(config)?))
+        let mut provider = NetboxProvider::new(config)?;
+        provider.reads = self.reads;
+        Ok(Arc::new(provider))
     }
 }
 
@@ -128,8 +144,11 @@ pub struct NetboxProvider {
     /// Run As account's user name, for messages (never the secret).
     account: String,
     schema_ready: Mutex<bool>,
-    /// Whether the filters the reads rely on were seen to work on this connection.
-    filters_checked: Mutex<bool>,
+    /// When reads are full again: the safety net for edits below the API, which neither
+    /// `last_updated` nor the change log shows.
+    reads: FullReads,
+    /// What the check of the filters the reads rely on found on this connection.
+    filters: Mutex<Option<Filters>>,
     encryption: tls::Encryption,
 }
 
@@ -214,7 +233,8 @@ impl NetboxProvider {
             manager,
             account,
             schema_ready: Mutex::new(false),
-            filters_checked: Mutex::new(false),
+            reads: FullReads::default(),
+            filters: Mutex::new(None),
         })
     }
 
@@ -244,11 +264,13 @@ impl NetboxProvider {
         }
     }
 
-    /// Lists `path` for each of `ids` in `key` (repeated, in chunks), keeping only objects whose
-    /// `key` object is one of them: NetBox answers with everything when it ignores a filter.
+    /// Lists `path` (with `extra`) for each of `ids` in `filter` (repeated, in chunks), keeping
+    /// only objects whose `key` object is one of them: NetBox answers with everything when it
+    /// ignores a filter.
     async fn list_in(
         &self,
         path: &str,
+        extra: &[(String, String)],
         filter: &str,
         key: &str,
         ids: &[String],
@@ -262,7 +284,7 @@ impl NetboxProvider {
             })
             .collect();
         let wanted: HashSet<&str> = ids.iter().map(String::as_str).collect();
-        let mut out = self.api.list_filtered(path, &[], filters).await?;
+        let mut out = self.api.list_filtered(path, extra, filters).await?;
         let before = out.len();
         out.retain(|o| ref_id(o, key).is_some_and(|id| wanted.contains(id.as_str())));
         if out.len() != before {
@@ -279,91 +301,93 @@ impl NetboxProvider {
 
     /// Checks, once per connection, that NetBox knows the filters the reads rely on: it ignores
     /// a filter it does not know and answers with everything, which would read or delete the
-    /// wrong objects. `vrf_id` with an id no VRF has must be refused (400 naming it); `id` with an
-    /// id no object has must select nothing.
-    async fn check_filters(&self) -> Result<(), IpamError> {
-        let mut checked = self.filters_checked.lock().await;
-        if *checked {
-            return Ok(());
+    /// wrong objects. Each probe asks for something nothing matches (an id no object has, a time
+    /// in the future or the distant past, a type or action that does not exist) and must get
+    /// nothing back, or a 400 naming the filter. The change log is optional: without the right
+    /// to read it, reads are full.
+    async fn check_filters(&self) -> Result<Filters, IpamError> {
+        let mut checked = self.filters.lock().await;
+        if let Some(found) = *checked {
+            return Ok(found);
         }
         // The largest 32-bit id: NetBox's ids never get there.
         const NO_SUCH_ID: &str = "2147483647";
-        let ignored = |filter: &str| {
-            self.protocol(format!(
-                "NetBox ignored the filter {filter} on {PREFIXES} (it answered as if unfiltered);                  this NetBox version is not one the provider supports (tested with 4.7)"
-            ))
-        };
-        let reply = self
-            .api
-            .send(
-                Method::GET,
-                PREFIXES,
-                &[
-                    ("vrf_id".into(), NO_SUCH_ID.into()),
-                    ("limit".into(), "1".into()),
-                ],
-                None,
-            )
-            .await?;
-        let refused =
-            reply.status == reqwest::StatusCode::BAD_REQUEST && reply.body.get("vrf_id").is_some();
-        let empty =
-            reply.status.is_success() && reply.body.get("count").and_then(Value::as_u64) == Some(0);
-        if !(refused || empty) {
-            return Err(if reply.status.is_success() {
-                ignored("vrf_id")
-            } else {
-                status_error(&self.api.server, PRODUCT, reply.status, &reply.body)
-            });
-        }
-        let reply = self
-            .api
-            .get(
-                PREFIXES,
-                &[
-                    ("id".into(), NO_SUCH_ID.into()),
-                    ("limit".into(), "1".into()),
-                ],
-            )
-            .await?;
-        if reply.body.get("count").and_then(Value::as_u64) != Some(0) {
-            return Err(ignored("id"));
-        }
-        *checked = true;
-        Ok(())
-    }
-
-    /// Everything in scope, read whole.
-    async fn full_read(&self, scope: &SnapshotScope) -> Result<IpamSnapshot, IpamError> {
-        self.check_filters().await?;
-        let (vrfs, date) = self.api.list_all(VRFS, &[]).await?;
-        let read_at = date.ok_or_else(|| self.protocol("no Date header in the answer"))?;
-        let mut spaces: Vec<AddressSpace> = Vec::new();
-        for v in vrfs.iter().filter(|v| is_address_space(v)) {
-            spaces.push(space_from_json(&self.api.server, v)?);
-        }
-        let spaces = crate::ipam::nautobot::spaces_in_scope(spaces, scope);
-        let ids: Vec<String> = spaces.iter().map(|s| s.id.to_string()).collect();
-        let (prefixes, ranges) = tokio::try_join!(
-            self.list_in(PREFIXES, "vrf_id", "vrf", &ids),
-            self.list_in(RANGES, "vrf_id", "vrf", &ids),
-        )?;
-        let subnets = prefixes
-            .iter()
-            .map(|p| subnet_from_json(&self.api.server, p))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut out_ranges = Vec::new();
-        for r in &ranges {
-            if let Some(range) = range_from_json(&self.api.server, r, &subnets)? {
-                out_ranges.push(range);
+        const FUTURE: &str = "2999-01-01T00:00:00.000000Z";
+        const PAST: &str = "1971-01-01T00:00:00.000000Z";
+        let objects: &[(&str, &str, &str)] = &[
+            (PREFIXES, "vrf_id", NO_SUCH_ID),
+            (RANGES, "vrf_id", NO_SUCH_ID),
+            (PREFIXES, "id", NO_SUCH_ID),
+            (RANGES, "id", NO_SUCH_ID),
+            (VRFS, "id", NO_SUCH_ID),
+            (PREFIXES, "last_updated__gte", FUTURE),
+            (RANGES, "last_updated__gte", FUTURE),
+        ];
+        for (path, filter, value) in objects {
+            if !self.filter_probe(path, filter, value).await? {
+                return Err(self.ignored(path, filter));
             }
         }
-        Ok(IpamSnapshot {
-            cursor: Some(Cursor(format!("netbox-full:{}", read_at.to_rfc3339()))),
-            spaces,
-            subnets,
-            ranges: out_ranges,
-        })
+        let log: &[(&str, &str)] = &[
+            ("time_after", FUTURE),
+            ("time_before", PAST),
+            ("changed_object_type", "fabricconsole.nothing"),
+            ("action", "fabricconsole-nothing"),
+        ];
+        let mut change_log = true;
+        for (filter, value) in log {
+            match self.filter_probe(OBJECT_CHANGES, filter, value).await {
+                Ok(true) => {}
+                Ok(false) => return Err(self.ignored(OBJECT_CHANGES, filter)),
+                Err(IpamError::Forbidden { .. }) => {
+                    tracing::info!(
+                        server = %self.api.server,
+                        "the token cannot read NetBox's change log (core.view_objectchange); every read is full"
+                    );
+                    change_log = false;
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let found = Filters { change_log };
+        *checked = Some(found);
+        Ok(found)
+    }
+
+    /// Whether `filter=value` on `path` selects nothing (or is refused by name); retried like
+    /// any read when the server or the way to it fails for a moment.
+    async fn filter_probe(&self, path: &str, filter: &str, value: &str) -> Result<bool, IpamError> {
+        let query = [
+            (filter.to_string(), value.to_string()),
+            ("limit".to_string(), "1".to_string()),
+            ("fields".to_string(), "id".to_string()),
+        ];
+        self.api
+            .get_retry
+            .idempotent(|| async {
+                let reply = self.api.send(Method::GET, path, &query, None).await?;
+                if reply.status == reqwest::StatusCode::BAD_REQUEST
+                    && reply.body.get(filter).is_some()
+                {
+                    return Ok(true);
+                }
+                if !reply.status.is_success() {
+                    return Err(
+                        status_error(&self.api.server, PRODUCT, reply.status, &reply.body)
+                            .with_retry_after(reply.retry_after),
+                    );
+                }
+                Ok(reply.body.get("count").and_then(Value::as_u64) == Some(0))
+            })
+            .await
+    }
+
+    fn ignored(&self, path: &str, filter: &str) -> IpamError {
+        self.protocol(format!(
+            "NetBox ignored the filter {filter} on {path} (it answered as if unfiltered); this \
+             NetBox version is not one the provider supports (tested with 4.7)"
+        ))
     }
 
     /// The prefix length and VRF of each subnet a range write needs, read from NetBox.
@@ -603,13 +627,16 @@ impl IpamProvider for NetboxProvider {
             .ok_or_else(|| self.protocol("no Date header in the answer to /api/status/"))
     }
 
-    /// Every read is a full read for now (the change log is not read yet).
     async fn snapshot(
         &self,
         scope: &SnapshotScope,
-        _since: Option<&Cursor>,
+        since: Option<&Cursor>,
     ) -> Result<SnapshotRead, IpamError> {
-        Ok(SnapshotRead::Full(self.full_read(scope).await?))
+        self.check_filters().await?;
+        match since.and_then(|c| CursorState::decode_for(c, CURSOR_TAG, scope)) {
+            Some(previous) => self.incremental_read(scope, previous).await,
+            None => Ok(SnapshotRead::Full(self.full_read(scope).await?)),
+        }
     }
 
     async fn apply(&self, batch: &[IpamOp]) -> Result<Vec<OpOutcome>, IpamError> {
