@@ -454,7 +454,7 @@ async fn objects_made_by_hand_are_read_but_never_deleted() {
 mod end_to_end {
     use super::*;
     use fabric_console::fabric::model::*;
-    use fabric_console::fabric::secrets::{MemorySecretStore, SecretStore};
+    use fabric_console::fabric::secrets::{FileSecretStore, SecretStore};
     use fabric_console::fabric::store::FabricStore;
     use fabric_console::ipam::registry::ProviderRegistry;
     use fabric_console::sync::engine::{Engine, EngineContext, EngineHandle};
@@ -645,7 +645,8 @@ mod end_to_end {
             FabricChange::Put(FabricObject::NetworkService(service.clone())),
         ];
         store.apply(&changes).expect("fixture is valid");
-        let secrets: Arc<dyn SecretStore> = Arc::new(MemorySecretStore::default());
+        // In the data folder, where a `fabric-console sync` process started on it finds it.
+        let secrets: Arc<dyn SecretStore> = Arc::new(FileSecretStore::new(dir.path()));
         secrets.put(run_as, &nb.token).expect("secret stored");
         let mut ctx = EngineContext::new(
             store.clone(),
@@ -693,6 +694,65 @@ mod end_to_end {
             let job = self.sync().await;
             assert_eq!(job.result, JobResult::Succeeded, "{:?}", job.errors);
             assert_eq!(job.counts.total_changes(), 0, "{job:?}");
+        }
+
+        /// `n` more subnets of the Seattle site with a pool each, as changes to apply.
+        fn more_subnets_with_pools(&self, n: usize) -> Vec<FabricChange> {
+            let f = self.store.fabric();
+            let mut site = f.network_sites[&self.ids.site].clone();
+            let mut changes = Vec::new();
+            for k in 0..n {
+                let subnet = net(&format!("10.50.{k}.0/24"));
+                site.subnets.push(SubnetVlan {
+                    subnet,
+                    vlan: 300 + k as u16,
+                    secondary_vlan: None,
+                });
+                changes.push(FabricChange::Put(FabricObject::IpPool(IpPool {
+                    id: Uuid::new_v4(),
+                    name: format!("Pool {k}"),
+                    description: String::new(),
+                    scope: PoolScope::Site {
+                        site: self.ids.site,
+                        subnet,
+                    },
+                    range_start: ip(&format!("10.50.{k}.10")),
+                    range_end: ip(&format!("10.50.{k}.20")),
+                    settings: PoolSettings::default(),
+                })));
+            }
+            changes.insert(0, FabricChange::Put(FabricObject::NetworkSite(site)));
+            changes
+        }
+
+        /// After a clean sync of the fixture with `extra` more subnets and pools: nothing in
+        /// NetBox twice, nothing missing, nothing left to do. Returns the counts and the plan's
+        /// size.
+        async fn assert_whole(&self, extra: usize, what: &str) -> (usize, usize, usize, usize) {
+            let plan = self.engine.preview(self.service).await.expect("a dry run");
+            let s = self.ipam().await;
+            let mut keys = std::collections::BTreeSet::new();
+            let twice = s
+                .subnets
+                .iter()
+                .filter(|x| !keys.insert((x.address_space.clone(), x.network)))
+                .count();
+            let ranges: std::collections::BTreeSet<_> =
+                s.ranges.iter().map(|x| (x.start, x.end)).collect();
+            assert_eq!(twice, 0, "{what}: duplicated prefixes");
+            assert_eq!(ranges.len(), s.ranges.len(), "{what}: duplicated ranges");
+            assert_eq!(
+                (s.spaces.len(), s.subnets.len(), s.ranges.len()),
+                (2, 4 + extra, 1 + extra),
+                "{what}: lost objects"
+            );
+            assert!(plan.is_noop(), "{what}: {:?}", plan.summary);
+            (
+                s.spaces.len(),
+                s.subnets.len(),
+                s.ranges.len(),
+                plan.ipam_ops.len() + plan.console_changes.len(),
+            )
         }
 
         async fn done(self) {
@@ -860,29 +920,7 @@ mod end_to_end {
             let proxy = fault_proxy::FaultProxy::start(upstream, seed, 25).await;
             // Forty more subnets with a pool each, so that writes meet faults too.
             let f = r.store.fabric();
-            let mut site = f.network_sites[&r.ids.site].clone();
-            let mut changes = Vec::new();
-            for k in 0..EXTRA {
-                let subnet = net(&format!("10.50.{k}.0/24"));
-                site.subnets.push(SubnetVlan {
-                    subnet,
-                    vlan: 300 + k as u16,
-                    secondary_vlan: None,
-                });
-                changes.push(FabricChange::Put(FabricObject::IpPool(IpPool {
-                    id: Uuid::new_v4(),
-                    name: format!("Pool {k}"),
-                    description: String::new(),
-                    scope: PoolScope::Site {
-                        site: r.ids.site,
-                        subnet,
-                    },
-                    range_start: ip(&format!("10.50.{k}.10")),
-                    range_end: ip(&format!("10.50.{k}.20")),
-                    settings: PoolSettings::default(),
-                })));
-            }
-            changes.insert(0, FabricChange::Put(FabricObject::NetworkSite(site)));
+            let mut changes = r.more_subnets_with_pools(EXTRA);
             let mut service = f.network_services[&r.service].clone();
             service.connection = ConnectionString::parse(&format!("http://{}", proxy.addr()))
                 .expect("proxy address");
@@ -921,18 +959,10 @@ mod end_to_end {
             proxy.set_enabled(false);
             let clean = r.sync().await;
             assert_ne!(clean.result, JobResult::Failed, "{:?}", clean.errors);
-            let plan = r.engine.preview(r.service).await.expect("a dry run");
-            let s = r.ipam().await;
-            let mut keys = std::collections::BTreeSet::new();
-            let twice = s
-                .subnets
-                .iter()
-                .filter(|x| !keys.insert((x.address_space.clone(), x.network)))
-                .count();
-            let ranges: std::collections::BTreeSet<_> =
-                s.ranges.iter().map(|x| (x.start, x.end)).collect();
+            let (spaces, subnets, ranges, planned) =
+                r.assert_whole(EXTRA, &format!("seed {seed}")).await;
             eprintln!(
-                "netbox seed {seed}: {} requests, faults {:?}; faulty sync {} (+{} ~{} -{}, {} failed); after the clean sync {} spaces, {} subnets, {} ranges, {} planned",
+                "netbox seed {seed}: {} requests, faults {:?}; faulty sync {} (+{} ~{} -{}, {} failed); after the clean sync {spaces} spaces, {subnets} subnets, {ranges} ranges, {planned} planned",
                 proxy.requests(),
                 proxy.injected(),
                 faulty.result.label(),
@@ -940,23 +970,70 @@ mod end_to_end {
                 faulty.counts.ipam_updated,
                 faulty.counts.ipam_deleted,
                 faulty.counts.failed,
-                s.spaces.len(),
-                s.subnets.len(),
-                s.ranges.len(),
-                plan.ipam_ops.len() + plan.console_changes.len()
             );
-            assert_eq!(twice, 0, "seed {seed}: duplicated prefixes");
-            assert_eq!(
-                ranges.len(),
-                s.ranges.len(),
-                "seed {seed}: duplicated ranges"
+            r.done().await;
+        }
+    }
+
+    /// `fabric-console sync`, as a scheduler runs it, on the rig's data folder.
+    fn sync_command(r: &Rig) -> tokio::process::Command {
+        let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_fabric-console"));
+        c.arg("--data-dir")
+            .arg(r._dir.path())
+            .arg("sync")
+            .env("FABRIC_CONSOLE_SECRET_BACKEND", "file")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        c
+    }
+
+    /// Two `sync` processes on one data folder at once, one of them killed (SIGKILL) at a
+    /// different point of its writes each run; then a sync of the console's own engine.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sync_processes_racing_and_killed_mid_write_never_duplicate_or_lose_in_netbox() {
+        let nb = netbox();
+        let _serial = SERIAL.lock().await;
+        const EXTRA: usize = 40;
+        for (run, kill_after_ms) in [400u64, 1200, 2400].into_iter().enumerate() {
+            let r = rig(&nb, false).await;
+            let changes = r.more_subnets_with_pools(EXTRA);
+            r.store.apply(&changes).expect("valid additions");
+            let started = std::time::Instant::now();
+            let mut doomed = sync_command(&r).spawn().expect("sync starts");
+            let other = async {
+                let out = sync_command(&r).output().await;
+                (out, started.elapsed())
+            };
+            let kill = async {
+                tokio::time::sleep(std::time::Duration::from_millis(kill_after_ms)).await;
+                let finished = doomed.try_wait().ok().flatten().is_some();
+                doomed.kill().await.ok();
+                finished
+            };
+            let ((other, other_took), finished) = tokio::join!(other, kill);
+            let other = other.expect("the other sync ran");
+            // The survivor either synced or waited for the lease the killed one held; never
+            // sent anything twice.
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&other.stdout),
+                String::from_utf8_lossy(&other.stderr)
             );
-            assert_eq!(
-                (s.spaces.len(), s.subnets.len(), s.ranges.len()),
-                (2, 4 + EXTRA, 1 + EXTRA),
-                "seed {seed}: lost objects"
+            assert!(
+                !text.contains("already exists") && !text.contains("Duplicate"),
+                "run {run}: something was sent again: {text}"
             );
-            assert!(plan.is_noop(), "seed {seed}: {:?}", plan.summary);
+            let clean = r.sync().await;
+            assert_ne!(clean.result, JobResult::Failed, "{:?}", clean.errors);
+            let (spaces, subnets, ranges, _) = r.assert_whole(EXTRA, &format!("run {run}")).await;
+            eprintln!(
+                "netbox run {run}: one sync killed after {kill_after_ms} ms{}, the other exited {} after {:.1} s; after a clean sync {spaces} spaces, {subnets} subnets, {ranges} ranges, nothing planned",
+                if finished { " (it had finished)" } else { "" },
+                other.status,
+                other_took.as_secs_f64()
+            );
             r.done().await;
         }
     }
