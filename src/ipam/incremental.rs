@@ -8,7 +8,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::ipam::model::{AddressSpace, AddressSpaceKind, Cursor, IpamId, SnapshotScope};
+use crate::ipam::model::{
+    AddressSpace, AddressSpaceKind, Cursor, IpRange, IpamId, IpamSnapshot, IpamSubnet,
+    SnapshotScope,
+};
 
 /// What an incremental read needs from the previous one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,6 +122,30 @@ impl CursorState {
     }
 }
 
+/// A full read's snapshot with the cursor that later reads start from (`tag`: the provider's).
+pub(crate) fn full_snapshot(
+    tag: &str,
+    read_at: DateTime<Utc>,
+    read_local: DateTime<Utc>,
+    scope: &SnapshotScope,
+    spaces: Vec<AddressSpace>,
+    subnets: Vec<IpamSubnet>,
+    ranges: Vec<IpRange>,
+) -> IpamSnapshot {
+    let state = CursorState::after_full_read(
+        read_at,
+        read_local,
+        scope,
+        spaces.iter().map(|s| s.id.clone()),
+    );
+    IpamSnapshot {
+        cursor: Some(state.encode(tag)),
+        spaces,
+        subnets,
+        ranges,
+    }
+}
+
 pub(crate) fn scope_digest(scope: &SnapshotScope) -> String {
     let text = serde_json::to_string(scope).unwrap_or_default();
     hex::encode(&Sha256::digest(text.as_bytes())[..8])
@@ -171,18 +198,7 @@ mod tests {
     use super::*;
 
     fn space(id: &str, kind: AddressSpaceKind, name: &str) -> AddressSpace {
-        AddressSpace {
-            id: id.into(),
-            vmm_id: None,
-            name: name.into(),
-            kind,
-            description: String::new(),
-            vmm_logical_network: None,
-            vm_network: None,
-            provider_space: None,
-            tenant: String::new(),
-            owner: String::new(),
-        }
+        AddressSpace::new(id, name, kind)
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::collections::{BTreeSet, HashSet};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use crate::ipam::incremental::full_snapshot;
 pub(super) use crate::ipam::incremental::{CursorState, spaces_in_scope, watermark};
 use crate::ipam::model::{
     AddressSpace, ChangeSet, IpamId, IpamKind, IpamSnapshot, SnapshotRead, SnapshotScope,
@@ -91,18 +92,9 @@ impl NautobotProvider {
                 out_ranges.push(range_from_json(&self.api.server, r)?);
             }
         }
-        let state = CursorState::after_full_read(
-            read_at,
-            read_local,
-            scope,
-            ns_ids.into_iter().map(IpamId::from),
-        );
-        Ok(IpamSnapshot {
-            cursor: Some(state.encode(CURSOR_TAG)),
-            spaces,
-            subnets,
-            ranges: out_ranges,
-        })
+        Ok(full_snapshot(
+            CURSOR_TAG, read_at, read_local, scope, spaces, subnets, out_ranges,
+        ))
     }
 
     /// Ids deleted since `since` (with their namespace when the change log records it), from

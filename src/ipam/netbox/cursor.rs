@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::ipam::drf::id_text;
-use crate::ipam::incremental::{CursorState, watermark};
+use crate::ipam::incremental::{CursorState, full_snapshot, watermark};
 use crate::ipam::model::{
     AddressSpace, ChangeSet, IpRange, IpamId, IpamKind, IpamSnapshot, IpamSubnet, SnapshotRead,
     SnapshotScope,
@@ -142,18 +142,9 @@ impl NetboxProvider {
         let ids: Vec<String> = spaces.iter().map(|s| s.id.to_string()).collect();
         let (subnets, ranges) = self.read_vrfs(&ids, true).await?;
         let (ranges, _) = map_ranges(&self.api.server, &ranges, &subnets)?;
-        let state = CursorState::after_full_read(
-            read_at,
-            read_local,
-            scope,
-            ids.into_iter().map(IpamId::from),
-        );
-        Ok(IpamSnapshot {
-            cursor: Some(state.encode(CURSOR_TAG)),
-            spaces,
-            subnets,
-            ranges,
-        })
+        Ok(full_snapshot(
+            CURSOR_TAG, read_at, read_local, scope, spaces, subnets, ranges,
+        ))
     }
 
     /// The change log's records of `object_type` between `since` and `until` (only deletions

@@ -648,13 +648,28 @@ impl IpamProvider for NetboxProvider {
 mod tests {
     use super::*;
 
-    /// A server that answers every prefix list with everything, whatever the filters.
-    async fn ignoring_filters() -> (NetboxProvider, tokio::task::JoinHandle<()>) {
-        let app = axum::Router::new().route(
-            "/api/ipam/prefixes/",
-            axum::routing::get(|| async {
-                axum::Json(json!({"count": 2, "results": [{"id": 1}, {"id": 2}]}))
-            }),
+    /// A NetBox that answers every list with nothing, except that it ignores the filter
+    /// `ignored` (answering as if unfiltered) and, when `log_forbidden`, refuses its change log.
+    async fn netbox_that(
+        ignored: &'static str,
+        log_forbidden: bool,
+    ) -> (NetboxProvider, tokio::task::JoinHandle<()>) {
+        let app = axum::Router::new().fallback(
+            move |uri: axum::http::Uri,
+                  axum::extract::Query(q): axum::extract::Query<Vec<(String, String)>>| async move {
+                use axum::response::IntoResponse;
+                if uri.path() == OBJECT_CHANGES && log_forbidden {
+                    return (
+                        axum::http::StatusCode::FORBIDDEN,
+                        axum::Json(json!({"detail": "You do not have permission to perform this action."})),
+                    )
+                        .into_response();
+                }
+                let all = json!({"count": 2, "results": [{"id": 1}, {"id": 2}]});
+                let none = json!({"count": 0, "results": []});
+                let body = if q.iter().any(|(k, _)| k == ignored) { all } else { none };
+                axum::Json(body).into_response()
+            },
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -679,15 +694,55 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_server_that_ignores_the_filters_is_refused_before_anything_is_read_or_written() {
-        let (provider, task) = ignoring_filters().await;
-        let err = provider
-            .snapshot(&SnapshotScope::All, None)
-            .await
-            .expect_err("refused");
+    async fn every_filter_the_reads_rely_on_is_checked_before_reading() {
+        for filter in [
+            "last_updated__gte",
+            "id",
+            "time_after",
+            "changed_object_type",
+        ] {
+            let (provider, task) = netbox_that(filter, false).await;
+            let err = provider
+                .snapshot(&SnapshotScope::All, None)
+                .await
+                .expect_err("refused");
+            assert!(
+                err.to_string()
+                    .contains(&format!("ignored the filter {filter}")),
+                "{filter}: {err}"
+            );
+            task.abort();
+        }
+    }
+
+    #[tokio::test]
+    async fn without_the_change_log_every_read_is_full_and_the_test_says_so() {
+        let (provider, task) = netbox_that("none", true).await;
+        let first = match provider.snapshot(&SnapshotScope::All, None).await {
+            Ok(SnapshotRead::Full(s)) => s,
+            other => panic!("a first read is full: {other:?}"),
+        };
+        let cursor = first.cursor.expect("a cursor");
+        assert!(matches!(
+            provider.snapshot(&SnapshotScope::All, Some(&cursor)).await,
+            Ok(SnapshotRead::Full(_))
+        ));
+        let report = provider.test().await;
+        let discovery = report
+            .tests
+            .iter()
+            .find(|t| t.name == "Capability discovery")
+            .expect("a discovery line");
         assert!(
-            err.to_string().contains("ignored the filter vrf_id"),
-            "{err}"
+            discovery.detail.contains("change log not readable"),
+            "{}",
+            discovery.detail
+        );
+        assert!(
+            report
+                .operations
+                .iter()
+                .any(|(op, yes)| *op == ProviderOperation::ChangeFeed && !yes)
         );
         task.abort();
     }
