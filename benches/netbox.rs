@@ -119,7 +119,7 @@ impl Rest {
             .collect();
         for v in &vrfs {
             let id = v["id"].as_u64().unwrap_or(0);
-            for kind in ["ip-ranges", "prefixes"] {
+            for kind in ["ip-addresses", "ip-ranges", "prefixes"] {
                 let objects: Vec<Value> = self
                     .list(&format!("/api/ipam/{kind}/?vrf_id={id}"))
                     .await

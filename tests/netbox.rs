@@ -136,7 +136,7 @@ impl Operator {
                 continue;
             }
             let id = v["id"].as_u64().unwrap_or(0);
-            for kind in ["ip-ranges", "prefixes"] {
+            for kind in ["ip-addresses", "ip-ranges", "prefixes"] {
                 let (_, list) = self
                     .get(&format!("/api/ipam/{kind}/?vrf_id={id}&limit=1000"))
                     .await;
@@ -973,6 +973,181 @@ mod end_to_end {
             );
             r.done().await;
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn granted_addresses_become_ip_addresses_and_hand_made_ones_are_never_granted() {
+        use fabric_console::fabric::store::{Consumer, GrantError, GrantRequest};
+        let nb = netbox();
+        let _serial = SERIAL.lock().await;
+        let r = rig(&nb, false).await;
+        let job = r.sync().await;
+        assert_eq!(job.result, JobResult::Succeeded, "{:?}", job.errors);
+        let ipam = r.ipam().await;
+        let range = ipam
+            .ranges
+            .iter()
+            .find(|x| x.vmm_id == Some(r.ids.pool))
+            .expect("the pool's range")
+            .clone();
+        let vrf: u64 = ipam
+            .subnets
+            .iter()
+            .find(|s| s.id == range.subnet)
+            .expect("the range's prefix")
+            .address_space
+            .as_str()
+            .parse()
+            .expect("a NetBox id");
+        // An IPAM administrator assigns 10.1.0.13 to a printer by hand.
+        let printer = r
+            .operator
+            .post(
+                "/api/ipam/ip-addresses/",
+                json!({"address": "10.1.0.13/24", "vrf": vrf, "status": "active",
+                       "description": "printer-3"}),
+            )
+            .await;
+        let grant = |address: Option<&str>, holder: &str, consumer| GrantRequest {
+            pool: r.ids.pool,
+            address: address.map(ip),
+            holder: holder.into(),
+            consumer,
+        };
+        let first = r
+            .store
+            .grant(&grant(None, "web-01/eth0", Consumer::VmAdapter))
+            .unwrap();
+        assert_eq!(first.address, ip("10.1.0.10"));
+        r.store
+            .grant(&grant(Some("10.1.0.77"), "db-01", Consumer::Host))
+            .unwrap();
+        r.store
+            .grant(&grant(None, "lb-web", Consumer::Vip))
+            .unwrap();
+        let job = r.sync().await;
+        assert_eq!(job.result, JobResult::Succeeded, "{:?}", job.errors);
+
+        // In NetBox: one IP address per grant in the range's VRF, marked as the console's,
+        // beside the printer.
+        let addresses = async || -> Vec<(String, String, Option<String>)> {
+            let (_, body) = r
+                .operator
+                .get(&format!("/api/ipam/ip-addresses/?vrf_id={vrf}&limit=1000"))
+                .await;
+            let mut out: Vec<(String, String, Option<String>)> = body["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| {
+                    (
+                        a["address"].as_str().unwrap().to_string(),
+                        a["description"].as_str().unwrap_or("").to_string(),
+                        a["custom_fields"]["vmm_consumer"]
+                            .as_str()
+                            .map(str::to_string),
+                    )
+                })
+                .collect();
+            out.sort();
+            out
+        };
+        let s = |a: &str, d: &str, k: Option<&str>| {
+            (a.to_string(), d.to_string(), k.map(str::to_string))
+        };
+        assert_eq!(
+            addresses().await,
+            [
+                s("10.1.0.10/24", "web-01/eth0", Some("vm_adapter")),
+                s("10.1.0.12/24", "lb-web", Some("vip")),
+                s("10.1.0.13/24", "printer-3", None),
+                s("10.1.0.77/24", "db-01", Some("host")),
+            ]
+        );
+        let (_, nb_range) = r
+            .operator
+            .get(&format!("/api/ipam/ip-ranges/{}/", range.id))
+            .await;
+        let counts = &nb_range["custom_fields"]["vmm_usage"];
+        assert_eq!(
+            (
+                counts["granted"].as_u64(),
+                counts["vips_granted"].as_u64(),
+                counts["held"].as_u64(),
+                counts["total"].as_u64(),
+                counts["free"].as_u64()
+            ),
+            (
+                Some(2),
+                Some(1),
+                Some(1),
+                Some(191),
+                Some(191 - 2 - 1 - 1 - 1)
+            ),
+            "{nb_range}"
+        );
+
+        // The console read the printer's address: never granted.
+        let held = r.store.ipam_held(Some(r.ids.pool)).unwrap();
+        assert_eq!(
+            held.iter()
+                .map(|h| (h.address.to_string(), h.holder.clone()))
+                .collect::<Vec<_>>(),
+            [("10.1.0.13".to_string(), "printer-3".to_string())]
+        );
+        let next = r
+            .store
+            .grant(&grant(None, "web-02/eth0", Consumer::VmAdapter))
+            .unwrap();
+        assert_eq!(
+            next.address,
+            ip("10.1.0.14"),
+            "10.1.0.11 reserved, .12 a VIP, .13 the printer's"
+        );
+        let err = r
+            .store
+            .grant(&grant(
+                Some("10.1.0.13"),
+                "web-03/eth0",
+                Consumer::VmAdapter,
+            ))
+            .unwrap_err();
+        assert!(matches!(err, GrantError::HeldOnIpam { .. }), "{err}");
+
+        // A revocation and a new grant reach NetBox; the printer is never touched.
+        r.store.revoke(r.ids.pool, ip("10.1.0.77")).unwrap();
+        let job = r.sync().await;
+        assert_eq!(job.result, JobResult::Succeeded, "{:?}", job.errors);
+        assert_eq!(
+            addresses().await,
+            [
+                s("10.1.0.10/24", "web-01/eth0", Some("vm_adapter")),
+                s("10.1.0.12/24", "lb-web", Some("vip")),
+                s("10.1.0.13/24", "printer-3", None),
+                s("10.1.0.14/24", "web-02/eth0", Some("vm_adapter")),
+            ]
+        );
+        let (status, _) = r
+            .operator
+            .get(&format!("/api/ipam/ip-addresses/{}/", printer["id"]))
+            .await;
+        assert_eq!(status, 200);
+        r.sync_changes_nothing().await;
+
+        // All revoked and the pool deleted: its addresses go with its range.
+        for g in r.store.grants(Some(r.ids.pool)).unwrap() {
+            r.store.revoke(g.pool, g.address).unwrap();
+        }
+        r.store
+            .apply(&[FabricChange::Delete(ObjectKind::IpPool, r.ids.pool)])
+            .unwrap();
+        let job = r.sync().await;
+        assert_eq!(job.result, JobResult::Succeeded, "{:?}", job.errors);
+        assert_eq!(addresses().await, [s("10.1.0.13/24", "printer-3", None)]);
+        r.operator
+            .delete(&format!("/api/ipam/ip-addresses/{}/", printer["id"]))
+            .await;
+        r.done().await;
     }
 
     /// `fabric-console sync`, as a scheduler runs it, on the rig's data folder.

@@ -369,6 +369,12 @@ pub fn drf_message(body: &Value) -> (Option<String>, String) {
     }
     match body {
         Value::Object(map) => {
+            // NetBox's bulk writes: a summary and the errors of the objects that failed.
+            if let Some(items) = indexed_errors(body) {
+                let summary = map.get("detail").map(text).unwrap_or_default();
+                let (field, detail) = drf_message(&Value::Array(items));
+                return (field, format!("{summary} {detail}").trim().to_string());
+            }
             if let Some(detail) = map.get("detail") {
                 return (None, text(detail));
             }
@@ -395,6 +401,24 @@ pub fn drf_message(body: &Value) -> (Option<String>, String) {
         Value::Null => (None, "no details given".into()),
         other => (None, text(other)),
     }
+}
+
+/// The per-object errors of a bulk write answered as `{"errors": [{"index", "errors"}]}`
+/// (NetBox 4.7), laid out by index with nulls for the objects that had none.
+fn indexed_errors(body: &Value) -> Option<Vec<Value>> {
+    let entries = body.get("errors")?.as_array()?;
+    let mut out: Vec<Value> = Vec::new();
+    for e in entries {
+        let index = e.get("index")?.as_u64()? as usize;
+        if index >= 10_000 {
+            return None;
+        }
+        if out.len() <= index {
+            out.resize(index + 1, Value::Null);
+        }
+        out[index] = e.get("errors")?.clone();
+    }
+    Some(out)
 }
 
 pub(crate) fn is_empty_error(v: &Value) -> bool {
@@ -558,7 +582,12 @@ impl Api {
         let error = status_error(&self.server, self.product, reply.status, &reply.body);
         let per_item = match &reply.body {
             Value::Array(errors) if errors.len() == chunk.len() => Some(errors.clone()),
-            _ => None,
+            body => indexed_errors(body)
+                .filter(|errors| errors.len() <= chunk.len())
+                .map(|mut errors| {
+                    errors.resize(chunk.len(), Value::Null);
+                    errors
+                }),
         };
         let splittable = may_split
             && chunk.len() > 1
@@ -825,6 +854,25 @@ mod tests {
         let e = page_offsets("nb", "/api/ipam/prefixes/", 1, usize::MAX).unwrap_err();
         assert!(matches!(e, IpamError::Protocol { .. }), "{e:?}");
         assert!(e.to_string().contains("/api/ipam/prefixes/"), "{e}");
+    }
+
+    #[test]
+    fn netbox_bulk_errors_name_the_object_and_field() {
+        let body = json!({"detail": "1 of 2 objects could not be created.",
+                          "errors": [{"index": 1, "errors": {"vrf": ["Related object not found"]}}]});
+        let (field, message) = drf_message(&body);
+        assert_eq!(field.as_deref(), Some("vrf"));
+        assert!(
+            message.contains("object 2: vrf: Related object not found"),
+            "{message}"
+        );
+        assert_eq!(
+            indexed_errors(&body),
+            Some(vec![
+                Value::Null,
+                json!({"vrf": ["Related object not found"]})
+            ])
+        );
     }
 
     #[test]

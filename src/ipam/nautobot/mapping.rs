@@ -15,13 +15,8 @@ use super::*;
 
 /// Custom field keys.
 pub mod field {
+    pub use crate::ipam::address_usage::field::*;
     pub use crate::ipam::drf::field::*;
-    /// On a range: the console's usage counts (granted, reserved, VIPs, free, total).
-    pub const USAGE: &str = "vmm_usage";
-    /// On an IP address the console granted: the id of its range.
-    pub const RANGE: &str = "vmm_range";
-    /// On an IP address the console granted: `vm_adapter`, `host` or `vip`.
-    pub const CONSUMER: &str = "vmm_consumer";
 }
 
 pub(super) struct CustomFieldDef {
@@ -158,7 +153,7 @@ pub(super) fn is_console_field(key: &str) -> bool {
 }
 
 pub(super) use crate::ipam::drf::{
-    address_of, cf_text, custom_fields, describe, is_console_object, ref_id, str_of,
+    address_of, cf_text, describe, is_console_object, ref_id, str_of,
 };
 
 /// The product name in the messages of the shared readers.

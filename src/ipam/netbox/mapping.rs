@@ -15,12 +15,14 @@ use super::*;
 
 /// Custom field names (the same as Nautobot's, so a team moving between them finds them).
 pub mod field {
+    pub use crate::ipam::address_usage::field::*;
     pub use crate::ipam::drf::field::*;
 }
 
 pub(super) const OT_VRF: &str = "ipam.vrf";
 pub(super) const OT_PREFIX: &str = "ipam.prefix";
 pub(super) const OT_RANGE: &str = "ipam.iprange";
+pub(super) const OT_ADDRESS: &str = "ipam.ipaddress";
 
 pub(super) struct CustomFieldDef {
     pub(super) name: &'static str,
@@ -42,7 +44,7 @@ pub(super) const CUSTOM_FIELD_DEFS: &[CustomFieldDef] = &[
         name: field::VMM_SERVER,
         label: "VMM Server",
         kind: "text",
-        object_types: &[OT_VRF, OT_PREFIX, OT_RANGE],
+        object_types: &[OT_VRF, OT_PREFIX, OT_RANGE, OT_ADDRESS],
         description: "Fabric Console network service that manages this object",
     },
     CustomFieldDef {
@@ -114,6 +116,27 @@ pub(super) const CUSTOM_FIELD_DEFS: &[CustomFieldDef] = &[
         kind: "json",
         object_types: &[OT_RANGE],
         description: "Static IP address pool: name, reserved, VIPs, gateways, DNS, WINS, NetBIOS",
+    },
+    CustomFieldDef {
+        name: field::USAGE,
+        label: "VMM Usage",
+        kind: "json",
+        object_types: &[OT_RANGE],
+        description: "Address usage of the pool as the console counts it: granted, reserved, VIPs, free",
+    },
+    CustomFieldDef {
+        name: field::RANGE,
+        label: "VMM Range",
+        kind: "text",
+        object_types: &[OT_ADDRESS],
+        description: "IP range id of the static IP address pool the console granted this address from",
+    },
+    CustomFieldDef {
+        name: field::CONSUMER,
+        label: "VMM Consumer",
+        kind: "text",
+        object_types: &[OT_ADDRESS],
+        description: "What holds the granted address: vm_adapter, host or vip",
     },
 ];
 

@@ -23,6 +23,7 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
+use crate::ipam::drf::id_text;
 use crate::ipam::incremental::{CursorState, FullReads};
 use crate::ipam::model::{Cursor, IpamId, IpamKind, IpamOp, OpVerb, SnapshotRead, SnapshotScope};
 use crate::ipam::provider::{
@@ -36,6 +37,7 @@ use crate::ipam::tls;
 mod cursor;
 mod mapping;
 mod test;
+mod usage;
 
 pub use mapping::{field, vrf_name};
 
@@ -76,8 +78,8 @@ struct Filters {
 /// What NetBox's messages name.
 pub(crate) const PRODUCT: Product = Product {
     name: "NetBox",
-    permissions: "in NetBox grant the token's user object permissions on ipam.vrf, ipam.prefix \
-                  and ipam.iprange (view to read; add, change and delete to write)",
+    permissions: "in NetBox grant the token's user object permissions on ipam.vrf, ipam.prefix, \
+                  ipam.iprange and ipam.ipaddress (view to read; add, change and delete to write)",
     valid_id: is_netbox_id,
 };
 
@@ -540,6 +542,18 @@ impl NetboxProvider {
                         Some(_) => items.push((*i, json!({ "id": id_json(id) }))),
                     }
                 }
+                if kind == IpamKind::Range {
+                    let ranges: Vec<String> = items
+                        .iter()
+                        .filter_map(|(_, v)| id_text(&v["id"]))
+                        .collect();
+                    if let Err(e) = self.delete_range_addresses(&ranges).await {
+                        for (i, _) in items {
+                            outcomes[i] = Some(outcome_of_error(e.clone()));
+                        }
+                        return;
+                    }
+                }
                 for (i, result) in self.api.bulk(Method::DELETE, path, items, BATCH_SIZE).await {
                     outcomes[i] = Some(match result {
                         Ok(_) => OpOutcome::Applied {
@@ -641,6 +655,27 @@ impl IpamProvider for NetboxProvider {
 
     async fn apply(&self, batch: &[IpamOp]) -> Result<Vec<OpOutcome>, IpamError> {
         self.apply_batch(batch).await
+    }
+
+    fn keeps_usage(&self) -> bool {
+        true
+    }
+
+    async fn range_usages(
+        &self,
+    ) -> Result<HashMap<IpamId, crate::ipam::model::RangeUsage>, IpamError> {
+        Ok(self.read_usage().await?.reported())
+    }
+
+    async fn assignments(&self) -> Result<crate::ipam::model::Assignments, IpamError> {
+        Ok(self.read_usage().await?.foreign)
+    }
+
+    async fn report_usages(
+        &self,
+        reports: &[(IpamId, crate::ipam::model::RangeUsage)],
+    ) -> Result<(), IpamError> {
+        self.write_usage(reports).await
     }
 }
 

@@ -239,7 +239,7 @@ impl NetboxProvider {
 
         // Permissions.
         let fix = "in NetBox grant the token's user an object permission with add, change and \
-                   delete on ipam.vrf, ipam.prefix and ipam.iprange (and view, add, change on \
+                   delete on ipam.vrf, ipam.prefix, ipam.iprange and ipam.ipaddress (and view, add, change on \
                    extras.customfield for the first sync), and use a write-enabled token";
         let result = match self.ensure_schema(true).await {
             Err(e) => TestResult::failed(
