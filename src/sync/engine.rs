@@ -1977,6 +1977,7 @@ impl EngineHandle {
             )
             .await;
         }
+        lap(&mut job.phases.usage_ms);
         if report.canceled {
             return Err(stop(skew));
         }

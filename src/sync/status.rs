@@ -178,14 +178,22 @@ pub struct PhaseTimes {
     pub receive_ms: u32,
     /// Recording what both sides now agree on.
     pub record_ms: u32,
+    /// Reading and reporting address usage.
+    #[serde(default)]
+    pub usage_ms: u32,
 }
 
 impl PhaseTimes {
-    /// "read 12 · plan 3 · send 0 · receive 0 · record 1 ms".
+    /// "read 12 · plan 3 · send 0 · receive 0 · record 1 · usage 4 ms".
     pub fn summary(&self) -> String {
         format!(
-            "read {} · plan {} · send {} · receive {} · record {} ms",
-            self.read_ms, self.plan_ms, self.send_ms, self.receive_ms, self.record_ms
+            "read {} · plan {} · send {} · receive {} · record {} · usage {} ms",
+            self.read_ms,
+            self.plan_ms,
+            self.send_ms,
+            self.receive_ms,
+            self.record_ms,
+            self.usage_ms
         )
     }
 }

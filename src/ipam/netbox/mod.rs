@@ -151,6 +151,8 @@ pub struct NetboxProvider {
     reads: FullReads,
     /// What the check of the filters the reads rely on found on this connection.
     filters: Mutex<Option<Filters>>,
+    /// The last read of the address usage (see `usage`).
+    usage_read: usage::UsageCache,
     encryption: tls::Encryption,
 }
 
@@ -237,6 +239,7 @@ impl NetboxProvider {
             schema_ready: Mutex::new(false),
             reads: FullReads::default(),
             filters: Mutex::new(None),
+            usage_read: Default::default(),
         })
     }
 
@@ -577,6 +580,7 @@ impl NetboxProvider {
         }
         self.ensure_schema(true).await?;
         self.check_filters().await?;
+        self.forget_usage().await;
         let mut outcomes: Vec<Option<OpOutcome>> = vec![None; batch.len()];
         let mut ids: HashMap<IpamId, IpamId> = HashMap::new();
         let mut failed_creates: HashSet<IpamId> = HashSet::new();
@@ -664,11 +668,11 @@ impl IpamProvider for NetboxProvider {
     async fn range_usages(
         &self,
     ) -> Result<HashMap<IpamId, crate::ipam::model::RangeUsage>, IpamError> {
-        Ok(self.read_usage().await?.reported())
+        Ok(self.usage(true).await?.reported())
     }
 
     async fn assignments(&self) -> Result<crate::ipam::model::Assignments, IpamError> {
-        Ok(self.read_usage().await?.foreign)
+        Ok(self.usage(true).await?.foreign.clone())
     }
 
     async fn report_usages(

@@ -23,7 +23,7 @@ impl NetboxProvider {
             .map_err(|e| (permission.to_string(), e))
     }
 
-    /// A harmless create/change/delete of a scratch VRF, prefix and IP range.
+    /// A harmless create/change/delete of a scratch VRF, prefix, IP range and IP address.
     async fn write_probe(&self) -> Result<(), (String, IpamError)> {
         let name = format!(
             "{PROBE_PREFIX}{}",
@@ -75,14 +75,49 @@ impl NetboxProvider {
                     )
                     .await?;
                 let range_id = id_of(&range.body).unwrap_or_default();
-                self.probe(
-                    Method::DELETE,
-                    &format!("{RANGES}{range_id}/"),
-                    None,
-                    "delete ipam.iprange",
-                )
-                .await
-                .map(|_| ())
+                // Granted addresses become IP addresses (address usage).
+                let address = self
+                    .probe(
+                        Method::POST,
+                        super::usage::IP_ADDRESSES,
+                        Some(&json!({
+                            "address": "192.0.2.11/24",
+                            "vrf": vrf_id.parse::<u64>().unwrap_or(0), "status": "active",
+                        })),
+                        "add ipam.ipaddress",
+                    )
+                    .await;
+                let address = match address {
+                    Ok(reply) => {
+                        let id = id_of(&reply.body).unwrap_or_default();
+                        let path = format!("{}{id}/", super::usage::IP_ADDRESSES);
+                        let changed = self
+                            .probe(
+                                Method::PATCH,
+                                &path,
+                                Some(&json!({ "description": "permission check" })),
+                                "change ipam.ipaddress",
+                            )
+                            .await
+                            .map(|_| ());
+                        let deleted = self
+                            .probe(Method::DELETE, &path, None, "delete ipam.ipaddress")
+                            .await
+                            .map(|_| ());
+                        changed.and(deleted)
+                    }
+                    Err(e) => Err(e),
+                };
+                let deleted = self
+                    .probe(
+                        Method::DELETE,
+                        &format!("{RANGES}{range_id}/"),
+                        None,
+                        "delete ipam.iprange",
+                    )
+                    .await
+                    .map(|_| ());
+                address.and(deleted)
             }
             .await;
             let deleted = self
@@ -167,6 +202,7 @@ impl NetboxProvider {
             ("VRFs", VRFS),
             ("prefixes", PREFIXES),
             ("IP ranges", RANGES),
+            ("IP addresses", super::usage::IP_ADDRESSES),
             ("custom fields", CUSTOM_FIELDS),
         ] {
             match self.api.get(path, &[("limit".into(), "1".into())]).await {
@@ -252,7 +288,8 @@ impl NetboxProvider {
             Ok(()) => match self.write_probe().await {
                 Ok(()) => TestResult::passed(
                     "Permissions",
-                    "the token may add, change and delete VRFs, prefixes and IP ranges".into(),
+                    "the token may add, change and delete VRFs, prefixes, IP ranges and IP addresses"
+                        .into(),
                 ),
                 Err((action, e)) => TestResult::failed(
                     "Permissions",

@@ -4,6 +4,8 @@
 //! objects whose `vmm_server` is this service are ever changed.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -15,6 +17,14 @@ use crate::ipam::model::RangeUsage;
 pub(super) const IP_ADDRESSES: &str = "/api/ipam/ip-addresses/";
 const ADDRESS_FIELDS: &str = "id,display,address,vrf,description,dns_name,custom_fields";
 const USAGE_RANGE_FIELDS: &str = "id,start_address,end_address,vrf,custom_fields";
+/// How long one read of the usage serves the steps of a sync that follow it (what the IPAM side
+/// assigned, what it holds of the reports, the first attempt of the report): the service's lease
+/// keeps the console's other syncs out meanwhile, and a write that meets a hand edit made in
+/// between fails and is made again from a fresh read.
+const USAGE_READ_REUSE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The last usage read, and when it was made.
+pub(super) type UsageCache = tokio::sync::Mutex<Option<(Instant, Arc<UsageRead>)>>;
 
 impl NetboxProvider {
     /// `cf_vmm_server=<this service>`, and the check that an object really is this service's.
@@ -26,8 +36,28 @@ impl NetboxProvider {
         (query, check)
     }
 
+    /// The usage as NetBox holds it: the read of a moment ago when `reuse` and there is one,
+    /// else a fresh read.
+    pub(super) async fn usage(&self, reuse: bool) -> Result<Arc<UsageRead>, IpamError> {
+        let mut cache = self.usage_read.lock().await;
+        if reuse
+            && let Some((at, read)) = cache.as_ref()
+            && at.elapsed() < USAGE_READ_REUSE
+        {
+            return Ok(read.clone());
+        }
+        let read = Arc::new(self.read_usage().await?);
+        *cache = Some((Instant::now(), read.clone()));
+        Ok(read)
+    }
+
+    /// Forgets the last usage read: something was written.
+    pub(super) async fn forget_usage(&self) {
+        *self.usage_read.lock().await = None;
+    }
+
     /// The console's ranges and every IP address in their VRFs.
-    pub(super) async fn read_usage(&self) -> Result<UsageRead, IpamError> {
+    async fn read_usage(&self) -> Result<UsageRead, IpamError> {
         self.ensure_schema(true).await?;
         let (query, is_mine) = self.mine();
         let with = |fields: &str| {
@@ -70,14 +100,25 @@ impl NetboxProvider {
         if reports.is_empty() {
             return Ok(());
         }
-        self.api
+        let first = std::sync::atomic::AtomicBool::new(true);
+        let result = self
+            .api
             .get_retry
-            .idempotent(|| self.write_usage_once(reports))
-            .await
+            .idempotent(|| {
+                let reuse = first.swap(false, std::sync::atomic::Ordering::Relaxed);
+                self.write_usage_once(reports, reuse)
+            })
+            .await;
+        self.forget_usage().await;
+        result
     }
 
-    async fn write_usage_once(&self, reports: &[(IpamId, RangeUsage)]) -> Result<(), IpamError> {
-        let now = self.read_usage().await?;
+    async fn write_usage_once(
+        &self,
+        reports: &[(IpamId, RangeUsage)],
+        reuse: bool,
+    ) -> Result<(), IpamError> {
+        let now = self.usage(reuse).await?;
         let writes = now.writes(reports).map_err(|range| {
             self.protocol(format!(
                 "the IP range {range} is not one of this console's; the next sync reads the ranges again"
