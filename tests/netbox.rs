@@ -1483,12 +1483,28 @@ async fn incremental_reads_see_rest_edits_moves_and_deletions_as_a_full_read_doe
         changes.deleted
     );
 
-    // A range edited alone: only it is reported.
+    // A range edited alone: only it is reported, not what changed elsewhere on the server (a
+    // prefix made and deleted in a VRF outside the scope).
     operator
         .patch(
             &format!("/api/ipam/ip-ranges/{pool_id}/"),
             json!({"end_address": "10.31.1.40/24"}),
         )
+        .await;
+    let elsewhere = operator
+        .post(
+            "/api/ipam/vrfs/",
+            json!({ "name": format!("vmm-ln-Elsewhere-{tag}") }),
+        )
+        .await;
+    let stray = operator
+        .post(
+            "/api/ipam/prefixes/",
+            json!({"prefix": "10.34.0.0/24", "vrf": elsewhere["id"], "status": "active"}),
+        )
+        .await;
+    operator
+        .delete(&format!("/api/ipam/prefixes/{}/", stray["id"]))
         .await;
     let (base, changes) = incremental_matches_full(&provider, &scope, base, "range edit").await;
     assert_eq!(changes.ranges.len(), 1, "{:?}", changes.ranges);
@@ -1496,7 +1512,10 @@ async fn incremental_reads_see_rest_edits_moves_and_deletions_as_a_full_read_doe
         changes.ranges[0].end,
         "10.31.1.40".parse::<std::net::IpAddr>().expect("ip")
     );
-    assert!(changes.subnets.is_empty() && changes.deleted.is_empty());
+    assert!(
+        changes.subnets.is_empty() && changes.deleted.is_empty(),
+        "{changes:?}"
+    );
 
     // A narrower prefix made by hand takes the pool.
     let child = operator

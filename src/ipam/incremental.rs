@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::ipam::model::{
-    AddressSpace, AddressSpaceKind, Cursor, IpRange, IpamId, IpamSnapshot, IpamSubnet,
+    AddressSpace, AddressSpaceKind, Cursor, IpRange, IpamId, IpamKind, IpamSnapshot, IpamSubnet,
     SnapshotScope,
 };
 
@@ -144,6 +144,23 @@ pub(crate) fn full_snapshot(
         subnets,
         ranges,
     }
+}
+
+/// Leaves out of `deleted` what the same read found again (an object deleted and made again, or
+/// re-read, within the look-back is reported by its latest state), sorted and once each.
+pub(crate) fn settle_deleted(
+    deleted: &mut Vec<(IpamKind, IpamId)>,
+    subnets: &[IpamSubnet],
+    ranges: &[IpRange],
+) {
+    let upserted: HashSet<(IpamKind, &IpamId)> = subnets
+        .iter()
+        .map(|s| (IpamKind::Subnet, &s.id))
+        .chain(ranges.iter().map(|r| (IpamKind::Range, &r.id)))
+        .collect();
+    deleted.retain(|(kind, id)| !upserted.contains(&(*kind, id)));
+    deleted.sort();
+    deleted.dedup();
 }
 
 pub(crate) fn scope_digest(scope: &SnapshotScope) -> String {

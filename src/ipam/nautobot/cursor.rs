@@ -254,15 +254,7 @@ impl NautobotProvider {
         for (id, _) in deleted_ranges {
             deleted.push((IpamKind::Range, id.into()));
         }
-        let upserted: HashSet<(IpamKind, IpamId)> = subnets
-            .iter()
-            .map(|s| (IpamKind::Subnet, s.id.clone()))
-            .chain(out_ranges.iter().map(|r| (IpamKind::Range, r.id.clone())))
-            .collect();
-        // An object deleted and re-read in the overlap window is reported by its latest state.
-        deleted.retain(|d| !upserted.contains(d));
-        deleted.sort();
-        deleted.dedup();
+        crate::ipam::incremental::settle_deleted(&mut deleted, &subnets, &out_ranges);
         let changed_spaces: Vec<AddressSpace> = spaces
             .into_iter()
             .zip(raw_spaces.iter())

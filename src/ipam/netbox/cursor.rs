@@ -52,12 +52,28 @@ fn vrf_in(data: &Value) -> Option<String> {
     }
 }
 
-/// One record of NetBox's change log.
+/// What NetBox's change log recorded of one object within the read's window.
+#[derive(Default)]
 pub(super) struct Change {
-    pub(super) id: String,
     pub(super) deleted: bool,
-    /// The VRFs the object was in before and after the change.
-    pub(super) vrfs: Vec<String>,
+    /// The VRFs the object was in before and after each change.
+    pub(super) vrfs: BTreeSet<String>,
+    /// Whether the records say which VRF it was in (null for the global table); a record that
+    /// does not is taken as possibly in scope.
+    pub(super) vrf_recorded: bool,
+}
+
+impl Change {
+    /// Whether the object may have been in one of `known` VRFs.
+    fn touches(&self, known: &BTreeSet<IpamId>) -> bool {
+        !self.vrf_recorded || self.vrfs.iter().any(|v| known.contains(v.as_str()))
+    }
+}
+
+/// Whether the object `id` may have been in one of `known` VRFs: an object the log does not
+/// mention (edited below the change log) is taken as possibly so.
+fn may_have_been_in(log: &HashMap<String, Change>, id: &str, known: &BTreeSet<IpamId>) -> bool {
+    log.get(id).is_none_or(|c| c.touches(known))
 }
 
 /// The ranges among `ranges` that map to one of `subnets`, and the ids of those that map to none
@@ -147,42 +163,37 @@ impl NetboxProvider {
         ))
     }
 
-    /// The change log's records of `object_type` between `since` and `until` (only deletions
-    /// when `deletions_only`).
+    /// The change log's records of `object_type` between `since` and `until`, by object id.
     async fn changes(
         &self,
         object_type: &str,
         since: &str,
         until: &str,
-        deletions_only: bool,
-    ) -> Result<Vec<Change>, IpamError> {
-        let mut q = vec![
+    ) -> Result<HashMap<String, Change>, IpamError> {
+        let q = vec![
             ("changed_object_type".to_string(), object_type.to_string()),
             ("time_after".to_string(), since.to_string()),
             ("time_before".to_string(), until.to_string()),
             ("fields".to_string(), CHANGE_FIELDS.to_string()),
         ];
-        if deletions_only {
-            q.push(("action".to_string(), "delete".to_string()));
-        }
         let (records, _) = self.api.list_all(OBJECT_CHANGES, &q).await?;
-        Ok(records
-            .iter()
-            .filter_map(|c| {
-                let id = id_text(c.get("changed_object_id")?)?;
-                let action = str_of(c, "action")
-                    .or_else(|| c.pointer("/action/value").and_then(Value::as_str));
-                let vrfs = ["prechange_data", "postchange_data"]
-                    .iter()
-                    .filter_map(|k| c.get(*k).and_then(vrf_in))
-                    .collect();
-                Some(Change {
-                    id,
-                    deleted: action == Some("delete"),
-                    vrfs,
-                })
-            })
-            .collect())
+        let mut out: HashMap<String, Change> = HashMap::new();
+        for c in &records {
+            let Some(id) = c.get("changed_object_id").and_then(id_text) else {
+                continue;
+            };
+            let action =
+                str_of(c, "action").or_else(|| c.pointer("/action/value").and_then(Value::as_str));
+            let entry = out.entry(id).or_default();
+            entry.deleted |= action == Some("delete");
+            for key in ["prechange_data", "postchange_data"] {
+                if let Some(data) = c.get(key).filter(|d| d.is_object()) {
+                    entry.vrf_recorded |= data.get("vrf").is_some();
+                    entry.vrfs.extend(vrf_in(data));
+                }
+            }
+        }
+        Ok(out)
     }
 
     pub(super) async fn incremental_read(
@@ -202,6 +213,9 @@ impl NetboxProvider {
         let current: BTreeSet<IpamId> = spaces.iter().map(|s| s.id.clone()).collect();
         let in_scope =
             |vrf: &Option<String>| vrf.as_ref().is_some_and(|v| current.contains(v.as_str()));
+        // VRFs in scope now or at the previous read: objects that left them count as deleted;
+        // changes elsewhere on the server are none of this read's business.
+        let known: BTreeSet<IpamId> = current.union(&previous.spaces).cloned().collect();
 
         // What changed anywhere since the watermark: objects that left the scope count too.
         let changed = |path: &'static str, list: &'static str| {
@@ -212,8 +226,8 @@ impl NetboxProvider {
         let (prefixes, ranges, prefix_log, range_log) = tokio::try_join!(
             changed(PREFIXES, PREFIX_FIELDS),
             changed(RANGES, RANGE_FIELDS),
-            self.changes(OT_PREFIX, &since, &until, false),
-            self.changes(OT_RANGE, &since, &until, true),
+            self.changes(OT_PREFIX, &since, &until),
+            self.changes(OT_RANGE, &since, &until),
         )?;
 
         let mut deleted: Vec<(IpamKind, IpamId)> = previous
@@ -231,12 +245,14 @@ impl NetboxProvider {
             let vrf = ref_id(p, "vrf");
             if in_scope(&vrf) {
                 dirty.extend(vrf);
-            } else if let Some(id) = id_of(p) {
+            } else if let Some(id) = id_of(p)
+                && may_have_been_in(&prefix_log, &id, &known)
+            {
                 // Moved out of scope: gone from the console's view.
                 deleted.push((IpamKind::Subnet, id.into()));
             }
         }
-        for change in &prefix_log {
+        for (id, change) in &prefix_log {
             dirty.extend(
                 change
                     .vrfs
@@ -244,8 +260,8 @@ impl NetboxProvider {
                     .filter(|v| current.contains(v.as_str()))
                     .cloned(),
             );
-            if change.deleted {
-                deleted.push((IpamKind::Subnet, change.id.clone().into()));
+            if change.deleted && change.touches(&known) {
+                deleted.push((IpamKind::Subnet, id.clone().into()));
             }
         }
         // Edited ranges in VRFs that are not read whole need their VRF's prefixes to be mapped.
@@ -254,14 +270,20 @@ impl NetboxProvider {
         for r in ranges {
             let vrf = ref_id(&r, "vrf");
             if !in_scope(&vrf) {
-                deleted.extend(id_of(&r).map(|id| (IpamKind::Range, id.into())));
+                deleted.extend(
+                    id_of(&r)
+                        .filter(|id| may_have_been_in(&range_log, id, &known))
+                        .map(|id| (IpamKind::Range, id.into())),
+                );
             } else if !vrf.as_ref().is_some_and(|v| dirty.contains(v)) {
                 mapping_only.extend(vrf);
                 edited_ranges.push(r);
             }
         }
-        for change in range_log.iter().filter(|c| c.deleted) {
-            deleted.push((IpamKind::Range, change.id.clone().into()));
+        for (id, change) in &range_log {
+            if change.deleted && change.touches(&known) {
+                deleted.push((IpamKind::Range, id.clone().into()));
+            }
         }
         // Only VRFs that still exist can filter a list: NetBox refuses a deleted one (HTTP 400).
         let dirty: Vec<String> = dirty.into_iter().filter(|v| existing.contains(v)).collect();
@@ -292,15 +314,7 @@ impl NetboxProvider {
                 .map(|id| (IpamKind::Range, id.into())),
         );
 
-        let upserted: HashSet<(IpamKind, IpamId)> = subnets
-            .iter()
-            .map(|s| (IpamKind::Subnet, s.id.clone()))
-            .chain(out_ranges.iter().map(|r| (IpamKind::Range, r.id.clone())))
-            .collect();
-        // An object deleted and made again in the overlap window is reported by its latest state.
-        deleted.retain(|d| !upserted.contains(d));
-        deleted.sort();
-        deleted.dedup();
+        crate::ipam::incremental::settle_deleted(&mut deleted, &subnets, &out_ranges);
         let raw_by_id: HashMap<String, &Value> = raw_spaces
             .iter()
             .filter_map(|v| id_of(v).map(|id| (id, v)))
@@ -330,6 +344,39 @@ impl NetboxProvider {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn only_changes_in_known_vrfs_or_not_recorded_count() {
+        let known: BTreeSet<IpamId> = [IpamId::from("5")].into();
+        let mut log = HashMap::new();
+        log.insert(
+            "1".to_string(),
+            Change {
+                deleted: true,
+                vrfs: ["5".to_string()].into(),
+                vrf_recorded: true,
+            },
+        );
+        log.insert(
+            "2".to_string(),
+            Change {
+                deleted: true,
+                vrfs: BTreeSet::new(),
+                vrf_recorded: true,
+            },
+        );
+        log.insert(
+            "3".to_string(),
+            Change {
+                deleted: true,
+                ..Change::default()
+            },
+        );
+        assert!(may_have_been_in(&log, "1", &known));
+        assert!(!may_have_been_in(&log, "2", &known), "the global table");
+        assert!(may_have_been_in(&log, "3", &known), "no VRF recorded");
+        assert!(may_have_been_in(&log, "4", &known), "not in the log");
+    }
 
     #[test]
     fn change_log_records_name_the_vrfs_before_and_after() {
