@@ -6,11 +6,14 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use crate::ipam::drf::{address_of, cf_text, custom_fields, id_of, ref_id, str_of};
 use crate::ipam::model::{ASSIGNED_ON_IPAM, Assignments, IpamId, RangeUsage, UsedAddress};
+use crate::ipam::provider::IpamError;
 
 /// Custom field keys of usage.
 pub mod field {
@@ -214,6 +217,41 @@ impl UsageRead {
             }));
         }
         Ok(out)
+    }
+}
+
+/// How long one read of the usage serves the steps of a sync that follow it (what the IPAM side
+/// assigned, what it holds of the reports, the first attempt of the report): the service's lease
+/// keeps the console's other syncs out meanwhile, and a write that meets a hand edit made in
+/// between fails and is made again from a fresh read.
+const REUSE: Duration = Duration::from_secs(5);
+
+/// A connection's last usage read, and when it was made.
+#[derive(Default)]
+pub(crate) struct UsageCache(tokio::sync::Mutex<Option<(Instant, Arc<UsageRead>)>>);
+
+impl UsageCache {
+    /// The read of a moment ago when `reuse` and there is one, else what `read` reads now.
+    pub(crate) async fn get(
+        &self,
+        reuse: bool,
+        read: impl std::future::Future<Output = Result<UsageRead, IpamError>>,
+    ) -> Result<Arc<UsageRead>, IpamError> {
+        let mut cache = self.0.lock().await;
+        if reuse
+            && let Some((at, last)) = cache.as_ref()
+            && at.elapsed() < REUSE
+        {
+            return Ok(last.clone());
+        }
+        let fresh = Arc::new(read.await?);
+        *cache = Some((Instant::now(), fresh.clone()));
+        Ok(fresh)
+    }
+
+    /// Forgets the last read: something was written.
+    pub(crate) async fn forget(&self) {
+        *self.0.lock().await = None;
     }
 }
 

@@ -188,6 +188,7 @@ impl NautobotProvider {
             return Ok(Vec::new());
         }
         let schema = self.ensure_schema(true).await?;
+        self.usage_read.forget().await;
         let mut outcomes: Vec<Option<OpOutcome>> = vec![None; batch.len()];
         let mut ids: HashMap<IpamId, IpamId> = HashMap::new();
         let mut failed_creates: HashSet<IpamId> = HashSet::new();

@@ -198,6 +198,8 @@ pub struct NautobotProvider {
     /// Run As account's user name, for messages (never the secret).
     account: String,
     schema: Mutex<Option<Schema>>,
+    /// The last read of the address usage (see `UsageCache::get`).
+    usage_read: crate::ipam::address_usage::UsageCache,
     /// Whether the connection is encrypted, for the Test page.
     encryption: tls::Encryption,
     /// The Redis Nautobot's event broker publishes to, when the service names one.
@@ -280,6 +282,7 @@ impl NautobotProvider {
             manager,
             account,
             schema: Mutex::new(None),
+            usage_read: Default::default(),
         })
     }
 
@@ -353,11 +356,11 @@ impl IpamProvider for NautobotProvider {
         std::collections::HashMap<crate::ipam::model::IpamId, crate::ipam::model::RangeUsage>,
         IpamError,
     > {
-        Ok(self.read_usage().await?.reported())
+        Ok(self.usage(true).await?.reported())
     }
 
     async fn assignments(&self) -> Result<crate::ipam::model::Assignments, IpamError> {
-        Ok(self.read_usage().await?.foreign)
+        Ok(self.usage(true).await?.foreign.clone())
     }
 
     async fn report_usages(

@@ -2,6 +2,7 @@
 //! Address object in its range's namespace, found through the range's parent prefix.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -11,8 +12,13 @@ use crate::ipam::address_usage::{ConsoleRange, UsageRead, address_fields};
 use crate::ipam::model::{IpamId, RangeUsage};
 
 impl NautobotProvider {
+    /// The usage as Nautobot holds it (see `UsageCache::get`).
+    pub(super) async fn usage(&self, reuse: bool) -> Result<Arc<UsageRead>, IpamError> {
+        self.usage_read.get(reuse, self.read_usage()).await
+    }
+
     /// Reads the console's ranges and every IP address in their prefixes.
-    pub(super) async fn read_usage(&self) -> Result<UsageRead, IpamError> {
+    async fn read_usage(&self) -> Result<UsageRead, IpamError> {
         self.ensure_schema(true).await?;
         let mine = [(format!("cf_{}", field::VMM_SERVER), self.manager.clone())];
         let (listed, _) = self.api.list_all(RANGES, &mine).await?;
@@ -44,7 +50,29 @@ impl NautobotProvider {
             return Ok(());
         }
         let schema = self.ensure_schema(true).await?;
-        let now = self.read_usage().await?;
+        // The first attempt uses the read this sync's earlier steps made a moment ago; an
+        // attempt that met a passing fault (a lost answer, a gateway error) is made again from
+        // a fresh read, so what took effect is found and never sent twice.
+        let first = std::sync::atomic::AtomicBool::new(true);
+        let result = self
+            .api
+            .get_retry
+            .idempotent(|| async {
+                let reuse = first.swap(false, std::sync::atomic::Ordering::Relaxed);
+                let now = self.usage(reuse).await?;
+                self.write_usage_from(&now, reports, &schema).await
+            })
+            .await;
+        self.usage_read.forget().await;
+        result
+    }
+
+    async fn write_usage_from(
+        &self,
+        now: &UsageRead,
+        reports: &[(IpamId, RangeUsage)],
+        schema: &Schema,
+    ) -> Result<(), IpamError> {
         let writes = now.writes(reports).map_err(|range| {
             self.protocol(format!(
                 "the range {range} is not one of this console's IP address ranges; the next sync reads the ranges again"

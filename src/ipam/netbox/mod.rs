@@ -152,7 +152,7 @@ pub struct NetboxProvider {
     /// What the check of the filters the reads rely on found on this connection.
     filters: Mutex<Option<Filters>>,
     /// The last read of the address usage (see `usage`).
-    usage_read: usage::UsageCache,
+    usage_read: crate::ipam::address_usage::UsageCache,
     encryption: tls::Encryption,
 }
 
@@ -580,7 +580,7 @@ impl NetboxProvider {
         }
         self.ensure_schema(true).await?;
         self.check_filters().await?;
-        self.forget_usage().await;
+        self.usage_read.forget().await;
         let mut outcomes: Vec<Option<OpOutcome>> = vec![None; batch.len()];
         let mut ids: HashMap<IpamId, IpamId> = HashMap::new();
         let mut failed_creates: HashSet<IpamId> = HashSet::new();

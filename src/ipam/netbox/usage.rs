@@ -5,7 +5,6 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
-use std::time::Instant;
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -17,15 +16,6 @@ use crate::ipam::model::RangeUsage;
 pub(super) const IP_ADDRESSES: &str = "/api/ipam/ip-addresses/";
 const ADDRESS_FIELDS: &str = "id,display,address,vrf,description,dns_name,custom_fields";
 const USAGE_RANGE_FIELDS: &str = "id,start_address,end_address,vrf,custom_fields";
-/// How long one read of the usage serves the steps of a sync that follow it (what the IPAM side
-/// assigned, what it holds of the reports, the first attempt of the report): the service's lease
-/// keeps the console's other syncs out meanwhile, and a write that meets a hand edit made in
-/// between fails and is made again from a fresh read.
-const USAGE_READ_REUSE: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// The last usage read, and when it was made.
-pub(super) type UsageCache = tokio::sync::Mutex<Option<(Instant, Arc<UsageRead>)>>;
-
 impl NetboxProvider {
     /// `cf_vmm_server=<this service>`, and the check that an object really is this service's.
     fn mine(&self) -> (Vec<(String, String)>, impl Fn(&Value) -> bool + '_) {
@@ -36,24 +26,9 @@ impl NetboxProvider {
         (query, check)
     }
 
-    /// The usage as NetBox holds it: the read of a moment ago when `reuse` and there is one,
-    /// else a fresh read.
+    /// The usage as NetBox holds it (see `UsageCache::get`).
     pub(super) async fn usage(&self, reuse: bool) -> Result<Arc<UsageRead>, IpamError> {
-        let mut cache = self.usage_read.lock().await;
-        if reuse
-            && let Some((at, read)) = cache.as_ref()
-            && at.elapsed() < USAGE_READ_REUSE
-        {
-            return Ok(read.clone());
-        }
-        let read = Arc::new(self.read_usage().await?);
-        *cache = Some((Instant::now(), read.clone()));
-        Ok(read)
-    }
-
-    /// Forgets the last usage read: something was written.
-    pub(super) async fn forget_usage(&self) {
-        *self.usage_read.lock().await = None;
+        self.usage_read.get(reuse, self.read_usage()).await
     }
 
     /// The console's ranges and every IP address in their VRFs.
@@ -109,7 +84,7 @@ impl NetboxProvider {
                 self.write_usage_once(reports, reuse)
             })
             .await;
-        self.forget_usage().await;
+        self.usage_read.forget().await;
         result
     }
 
