@@ -253,6 +253,32 @@ impl UsageCache {
     pub(crate) async fn forget(&self) {
         *self.0.lock().await = None;
     }
+
+    /// Writes a usage report from what `read` reads: the first attempt uses the read a sync's
+    /// earlier steps made a moment ago; an attempt that met a passing fault (a lost answer, a
+    /// gateway error) is made again from a fresh read, so what took effect is found and never
+    /// sent twice. The last read is forgotten afterwards.
+    pub(crate) async fn report<RF, WF>(
+        &self,
+        retry: &crate::ipam::retry::RetryPolicy,
+        read: impl Fn() -> RF,
+        write: impl Fn(Arc<UsageRead>) -> WF,
+    ) -> Result<(), IpamError>
+    where
+        RF: std::future::Future<Output = Result<UsageRead, IpamError>>,
+        WF: std::future::Future<Output = Result<(), IpamError>>,
+    {
+        let first = std::sync::atomic::AtomicBool::new(true);
+        let result = retry
+            .idempotent(|| async {
+                let reuse = first.swap(false, std::sync::atomic::Ordering::Relaxed);
+                let now = self.get(reuse, read()).await?;
+                write(now).await
+            })
+            .await;
+        self.forget().await;
+        result
+    }
 }
 
 /// The writes that bring the server's usage to the reports.

@@ -2,7 +2,7 @@
 //! to the rest of the console), the address spaces a scope selects, and when a read must be
 //! full again.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -114,6 +114,37 @@ impl CursorState {
             || now - self.full_at > policy.after
             // The server's clock went back: its timestamps cannot be compared with ours.
             || now < self.read_at
+    }
+
+    /// The address spaces among `spaces` (read now, their containers' JSON in `raw`) that are
+    /// new since the previous read or were updated at or after `since`; a container whose
+    /// update time cannot be read counts as updated.
+    pub(crate) fn changed_spaces(
+        &self,
+        spaces: Vec<AddressSpace>,
+        raw: &[serde_json::Value],
+        since: DateTime<Utc>,
+    ) -> Vec<AddressSpace> {
+        let updated: HashMap<String, Option<DateTime<Utc>>> = raw
+            .iter()
+            .filter_map(|v| {
+                let at = crate::ipam::drf::str_of(v, "last_updated")
+                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| t.with_timezone(&Utc));
+                crate::ipam::drf::id_of(v).map(|id| (id, at))
+            })
+            .collect();
+        spaces
+            .into_iter()
+            .filter(|s| {
+                !self.spaces.contains(&s.id)
+                    || updated
+                        .get(s.id.as_str())
+                        .copied()
+                        .flatten()
+                        .is_none_or(|t| t >= since)
+            })
+            .collect()
     }
 
     /// Objects changed at or after this time are read again.

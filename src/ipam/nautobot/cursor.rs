@@ -255,17 +255,7 @@ impl NautobotProvider {
             deleted.push((IpamKind::Range, id.into()));
         }
         crate::ipam::incremental::settle_deleted(&mut deleted, &subnets, &out_ranges);
-        let changed_spaces: Vec<AddressSpace> = spaces
-            .into_iter()
-            .zip(raw_spaces.iter())
-            .filter(|(s, raw)| {
-                !previous.spaces.contains(&s.id)
-                    || str_of(raw, "last_updated")
-                        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                        .is_none_or(|t| t.with_timezone(&Utc) >= since_time)
-            })
-            .map(|(s, _)| s)
-            .collect();
+        let changed_spaces = previous.changed_spaces(spaces, &raw_spaces, since_time);
         let state = previous.next(now, read_local, current);
         Ok(SnapshotRead::Changes(ChangeSet {
             cursor: Some(state.encode(CURSOR_TAG)),

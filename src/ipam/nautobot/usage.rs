@@ -40,8 +40,8 @@ impl NautobotProvider {
 
     /// Brings the IP addresses and counts of the reported ranges to the reports: addresses no
     /// longer granted are deleted, changed ones patched, new ones created (never one assigned
-    /// on the IPAM side), then the counts written. Reads first, so a report whose answer was
-    /// lost is finished, never repeated.
+    /// on the IPAM side), then the counts written. Reads first (see `UsageCache::report`), so
+    /// a report whose answer was lost is finished, never repeated.
     pub(super) async fn write_usage(
         &self,
         reports: &[(IpamId, RangeUsage)],
@@ -50,26 +50,18 @@ impl NautobotProvider {
             return Ok(());
         }
         let schema = self.ensure_schema(true).await?;
-        // The first attempt uses the read this sync's earlier steps made a moment ago; an
-        // attempt that met a passing fault (a lost answer, a gateway error) is made again from
-        // a fresh read, so what took effect is found and never sent twice.
-        let first = std::sync::atomic::AtomicBool::new(true);
-        let result = self
-            .api
-            .get_retry
-            .idempotent(|| async {
-                let reuse = first.swap(false, std::sync::atomic::Ordering::Relaxed);
-                let now = self.usage(reuse).await?;
-                self.write_usage_from(&now, reports, &schema).await
-            })
-            .await;
-        self.usage_read.forget().await;
-        result
+        self.usage_read
+            .report(
+                &self.api.get_retry,
+                || self.read_usage(),
+                |now| self.write_usage_from(now, reports, &schema),
+            )
+            .await
     }
 
     async fn write_usage_from(
         &self,
-        now: &UsageRead,
+        now: Arc<UsageRead>,
         reports: &[(IpamId, RangeUsage)],
         schema: &Schema,
     ) -> Result<(), IpamError> {

@@ -35,13 +35,6 @@ fn fields(list: &str) -> Vec<(String, String)> {
     vec![("fields".to_string(), list.to_string())]
 }
 
-/// A time NetBox wrote (`created`, `last_updated`).
-fn time_of(v: &Value, key: &str) -> Option<DateTime<Utc>> {
-    str_of(v, key)
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&Utc))
-}
-
 /// A VRF id in a change log record's data (`{"vrf": 12}`); `None` for the global table.
 fn vrf_in(data: &Value) -> Option<String> {
     match data.get("vrf")? {
@@ -315,20 +308,7 @@ impl NetboxProvider {
         );
 
         crate::ipam::incremental::settle_deleted(&mut deleted, &subnets, &out_ranges);
-        let raw_by_id: HashMap<String, &Value> = raw_spaces
-            .iter()
-            .filter_map(|v| id_of(v).map(|id| (id, v)))
-            .collect();
-        let changed_spaces: Vec<AddressSpace> = spaces
-            .into_iter()
-            .filter(|s| {
-                !previous.spaces.contains(&s.id)
-                    || raw_by_id
-                        .get(s.id.as_str())
-                        .and_then(|v| time_of(v, "last_updated"))
-                        .is_none_or(|t| t >= since_time)
-            })
-            .collect();
+        let changed_spaces = previous.changed_spaces(spaces, &raw_spaces, since_time);
         let state = previous.next(now, read_local, current);
         Ok(SnapshotRead::Changes(ChangeSet {
             cursor: Some(state.encode(CURSOR_TAG)),

@@ -65,9 +65,8 @@ impl NetboxProvider {
         Ok(UsageRead::new(ranges, &ours, &all, "vrf"))
     }
 
-    /// Brings the IP addresses and counts of the reported ranges to the reports. Each attempt
-    /// reads first, so a write whose answer was lost is found and finished, never repeated; an
-    /// attempt that met a passing fault (a lost answer, a gateway error) is made again.
+    /// Brings the IP addresses and counts of the reported ranges to the reports, from a read
+    /// (see `UsageCache::report`), so a write whose answer was lost is found, never repeated.
     pub(super) async fn write_usage(
         &self,
         reports: &[(IpamId, RangeUsage)],
@@ -75,25 +74,20 @@ impl NetboxProvider {
         if reports.is_empty() {
             return Ok(());
         }
-        let first = std::sync::atomic::AtomicBool::new(true);
-        let result = self
-            .api
-            .get_retry
-            .idempotent(|| {
-                let reuse = first.swap(false, std::sync::atomic::Ordering::Relaxed);
-                self.write_usage_once(reports, reuse)
-            })
-            .await;
-        self.usage_read.forget().await;
-        result
+        self.usage_read
+            .report(
+                &self.api.get_retry,
+                || self.read_usage(),
+                |now| self.write_usage_from(now, reports),
+            )
+            .await
     }
 
-    async fn write_usage_once(
+    async fn write_usage_from(
         &self,
+        now: Arc<UsageRead>,
         reports: &[(IpamId, RangeUsage)],
-        reuse: bool,
     ) -> Result<(), IpamError> {
-        let now = self.usage(reuse).await?;
         let writes = now.writes(reports).map_err(|range| {
             self.protocol(format!(
                 "the IP range {range} is not one of this console's; the next sync reads the ranges again"
