@@ -52,6 +52,7 @@
 //!   glue, the context screens borrow, saved window settings, the engine subscription, timings.
 
 pub mod cli;
+pub mod db;
 pub mod fabric;
 pub mod ipam;
 pub mod ipam_server;

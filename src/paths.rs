@@ -33,6 +33,9 @@ pub struct DataPaths {
     /// Log files: the XDG state directory's `logs` where the platform has one, else the data
     /// directory's.
     pub logs_dir: PathBuf,
+    /// A team's PostgreSQL database holding the fabric and the sync state (`--database`);
+    /// `None` keeps both in SQLite files in the data directory.
+    pub database: Option<crate::db::PgTarget>,
 }
 
 impl DataPaths {
@@ -54,6 +57,7 @@ impl DataPaths {
             config_dir: dirs.config_dir().to_path_buf(),
             logs_dir,
             data_dir,
+            database: None,
         })
     }
 
@@ -63,6 +67,7 @@ impl DataPaths {
             data_dir: data_dir.to_path_buf(),
             config_dir: data_dir.join("config"),
             logs_dir: data_dir.join("logs"),
+            database: None,
         }
     }
 
@@ -97,6 +102,20 @@ impl DataPaths {
 
     pub fn settings_file(&self) -> PathBuf {
         self.config_dir.join("settings.json")
+    }
+
+    /// Where the fabric and the sync state live: the team's PostgreSQL database, or this
+    /// directory's SQLite files.
+    pub fn location(&self) -> crate::db::Location {
+        match &self.database {
+            Some(t) => crate::db::Location::Postgres(t.clone()),
+            None => crate::db::Location::Sqlite(self.data_dir.clone()),
+        }
+    }
+
+    /// The fabric database as a person reads it: the file, or `postgres://user@host/db`.
+    pub fn fabric_shown(&self) -> String {
+        self.location().describe(crate::db::Role::Fabric)
     }
 }
 

@@ -107,7 +107,7 @@ pub(super) fn import(paths: &DataPaths, args: ImportArgs) -> ExitCode {
                 "Imported {} objects from {} into {}.",
                 fabric.object_count(),
                 args.file.display(),
-                paths.fabric_db().display()
+                paths.fabric_shown()
             );
             // Exports carry no secrets: name the accounts that have none stored here.
             let missing: Vec<String> = fabric
@@ -181,7 +181,7 @@ pub(super) fn demo(paths: &DataPaths, args: DemoArgs) -> ExitCode {
     if current.object_count() > 1 && !args.replace {
         return fail(format!(
             "The fabric in {} already holds {}. Pass --replace to replace it with the demo, or choose another --data-dir.",
-            paths.fabric_db().display(),
+            paths.fabric_shown(),
             describe_contents(&current)
         ));
     }
@@ -198,7 +198,7 @@ pub(super) fn demo(paths: &DataPaths, args: DemoArgs) -> ExitCode {
             };
             println!(
                 "Filled {} with a demo fabric (size {}, seed {}): {}, {grants} addresses granted.",
-                paths.fabric_db().display(),
+                paths.fabric_shown(),
                 args.size,
                 args.seed,
                 describe_contents(&f)
@@ -222,14 +222,14 @@ pub(super) fn check(paths: &DataPaths) -> ExitCode {
     if problems.is_empty() {
         println!(
             "The fabric in {} is valid: {} objects.",
-            paths.fabric_db().display(),
+            paths.fabric_shown(),
             fabric.object_count()
         );
         return ExitCode::SUCCESS;
     }
     eprintln!(
         "error: the fabric in {} has {} problem(s):",
-        paths.fabric_db().display(),
+        paths.fabric_shown(),
         problems.len()
     );
     for (i, p) in problems.iter().enumerate() {

@@ -4,6 +4,7 @@
 
 pub mod address;
 mod console;
+pub mod db;
 pub mod fabric;
 pub mod run_as;
 pub mod service;
@@ -17,6 +18,9 @@ use clap::{CommandFactory, Parser, Subcommand};
 use crate::fabric::store::FabricStore;
 use crate::logging;
 use crate::paths::{DATA_DIR_ENV, DataPaths};
+
+/// The environment's `--database`.
+pub const DATABASE_ENV: &str = "FABRIC_CONSOLE_DATABASE";
 
 pub use fabric::{DemoArgs, ExportArgs, ImportArgs};
 
@@ -50,6 +54,14 @@ pub struct Cli {
     /// Folder for the fabric database, secrets file (when no keyring answers), logs and settings.
     #[arg(long, global = true, env = DATA_DIR_ENV, value_name = "PATH")]
     pub data_dir: Option<PathBuf>,
+
+    /// A team's PostgreSQL database for the fabric and the sync state, shared by every console
+    /// and `sync --follow` pointed at it: postgres://user@host:port/dbname. The password comes
+    /// from `fabric-console db password` or ~/.pgpass, never from the URL. Without it (or with
+    /// "sqlite"), the data directory's own files; the Settings file's "database" is used when
+    /// neither this nor FABRIC_CONSOLE_DATABASE is given.
+    #[arg(long, global = true, env = DATABASE_ENV, value_name = "URL")]
+    pub database: Option<String>,
 
     /// Open the console on a fresh demo fabric (kept in <data dir>/demo, reset at every start)
     /// with the embedded IPAM server added as a network service and syncing.
@@ -88,6 +100,9 @@ pub enum Command {
     /// Grant, revoke or list addresses of the static IP address pools.
     #[command(subcommand)]
     Address(address::AddressCommand),
+    /// Where the fabric and sync state are kept: status, schema migration, the database password.
+    #[command(subcommand)]
+    Db(db::DbCommand),
     /// Print a shell completion script to standard output.
     Completions {
         /// The shell: bash, zsh, fish, elvish or powershell.
@@ -189,8 +204,12 @@ pub fn main() -> ExitCode {
         Some(Command::Man { dir }) => return man(dir.as_deref()),
         _ => {}
     }
-    let paths = match DataPaths::resolve(cli.data_dir.as_deref()) {
+    let mut paths = match DataPaths::resolve(cli.data_dir.as_deref()) {
         Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    paths.database = match shared_database(cli.database.as_deref(), &paths) {
+        Ok(d) => d,
         Err(e) => return fail(e),
     };
     if let Err(e) = paths.create_dirs() {
@@ -220,6 +239,7 @@ pub fn run(command: Option<Command>, paths: &DataPaths) -> ExitCode {
         Some(Command::RunAs(cmd)) => run_as::run(paths, cmd),
         Some(Command::Sync(args)) => sync::run(paths, args),
         Some(Command::Address(cmd)) => address::run(paths, cmd),
+        Some(Command::Db(cmd)) => db::run(paths, cmd),
         Some(Command::Completions { shell }) => print_bytes(Ok(completions(shell))),
         Some(Command::Man { dir }) => man(dir.as_deref()),
     }
@@ -272,6 +292,41 @@ fn usage_message(e: &clap::Error) -> String {
         message = "error: the command line is not valid".to_string();
     }
     format!("{message} (see fabric-console --help)")
+}
+
+/// `--database`/`FABRIC_CONSOLE_DATABASE`, else the settings file's `database`: the team's
+/// PostgreSQL database (with its password from the secret store when one was kept there), or
+/// `None` for the data directory's SQLite files.
+fn shared_database(
+    given: Option<&str>,
+    paths: &DataPaths,
+) -> Result<Option<crate::db::PgTarget>, String> {
+    let (text, from) = match given {
+        Some(t) => (t.to_string(), "--database"),
+        None => match database_setting(&paths.settings_file()) {
+            Some(t) => (t, "the settings file's \"database\""),
+            None => return Ok(None),
+        },
+    };
+    match crate::db::Location::parse(&text, &paths.data_dir) {
+        Ok(crate::db::Location::Postgres(target)) => {
+            let secrets = crate::fabric::secrets::open_secret_store(&paths.data_dir);
+            let password = secrets.get(target.secret_id()).ok().flatten();
+            Ok(Some(target.with_password(password)))
+        }
+        Ok(_) => Ok(None),
+        Err(e) => Err(format!("{from}: {e}")),
+    }
+}
+
+/// The `database` field of settings.json, when set.
+pub fn database_setting(settings: &Path) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(settings).ok()?).ok()?;
+    v.get("database")
+        .and_then(|d| d.as_str())
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(str::to_string)
 }
 
 /// The fabric store of the data directory; a failure is already reported.

@@ -88,7 +88,7 @@ pub(super) fn run(paths: &DataPaths, cmd: RunAsCommand) -> ExitCode {
     }
 }
 
-fn read_secret(secret_file: Option<PathBuf>) -> Result<String, String> {
+pub(super) fn read_secret(secret_file: Option<PathBuf>) -> Result<String, String> {
     match secret_file {
         Some(p) => {
             std::fs::read_to_string(&p).map_err(|e| format!("--secret-file {}: {e}", p.display()))

@@ -324,7 +324,7 @@ fn certificate(
 }
 
 fn list<'a>(paths: &DataPaths, services: impl Iterator<Item = &'a NetworkService>) {
-    let db = SyncDb::open(&paths.sync_db()).ok();
+    let db = SyncDb::open_at(&paths.location()).ok();
     println!(
         "{:<24} {:<30} {:<32} {:<14} {:<26} SKEW",
         "NAME", "MODEL", "CONNECTION STRING", "STATUS", "LAST SYNC"

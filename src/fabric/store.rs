@@ -1,13 +1,13 @@
-//! The fabric database: an embedded SQLite file (WAL) with one table per object kind.
+//! The fabric database: one table per object kind, in the data directory's SQLite file (WAL) or
+//! a team's PostgreSQL database (see `crate::db`).
 //! Every write validates the whole resulting fabric first and then changes exactly the touched rows
 //! in one transaction, so a refused or failed write changes nothing on disk or in memory.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use crate::db::{Conn, DbError, Location, Role, Tx, params};
 use tokio::sync::watch;
 
 use super::model::{
@@ -21,9 +21,6 @@ pub use grants::{
     Consumer, Grant, GrantCounts, GrantError, GrantRequest, IpamHeld, MAX_HOLDER, PoolGrants,
     Taken, choose as choose_address,
 };
-
-/// How long a writer waits for another process holding the database before giving up.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Schema steps; `PRAGMA user_version` is the number of steps applied. Append only, never edit.
 const MIGRATIONS: &[&str] = &["
@@ -58,12 +55,25 @@ const MIGRATIONS: &[&str] = &["
         holder TEXT NOT NULL,
         PRIMARY KEY (pool, address, service)
     ) WITHOUT ROWID;
+", "
+    ALTER TABLE host_groups ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE run_as_accounts ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE logical_networks ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE network_sites ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE ip_pools ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE vm_networks ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE network_services ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
 "];
+
+/// The fabric schema version this Fabric Console writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// How many revisions of the change log are kept; a sync that agreed longer ago plans in full.
 const CHANGES_KEPT: u64 = 4096;
 /// The change log's mark for a write of the whole fabric (an import).
 const EVERYTHING: &str = "*";
+/// The PostgreSQL notification channel that carries each new fabric revision.
+pub const REVISION_CHANNEL: &str = "fabric_console_revision";
 
 /// The table of a kind stored as rows. Subnets live inside their network site's row.
 fn table_of(kind: ObjectKind) -> Option<&'static str> {
@@ -75,10 +85,7 @@ pub enum StoreError {
     #[error(
         "The fabric database {path} could not be opened: {source}. Check that it is a Fabric Console database and that its folder is writable."
     )]
-    Open {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
+    Open { path: String, source: DbError },
     #[error(
         "The folder {path} for the fabric database could not be created: {source}. Check the path and its permissions."
     )]
@@ -89,7 +96,7 @@ pub enum StoreError {
     #[error(
         "The fabric database could not be read or written: {0}. Try again; if it keeps failing, restore the fabric from an export."
     )]
-    Sqlite(#[from] rusqlite::Error),
+    Database(#[from] DbError),
     #[error(
         "The fabric database has schema version {found}, but this Fabric Console knows versions up to {supported}. Open it with a newer Fabric Console."
     )]
@@ -110,6 +117,50 @@ pub enum StoreError {
     SubnetChange,
     #[error("The fabric database task stopped unexpectedly: {0}. Try again.")]
     Task(String),
+    #[error("{0}")]
+    Conflict(Box<Conflict>),
+}
+
+/// A save refused because someone else saved (or deleted) the object after the editor opened
+/// it: optimistic concurrency, never a silent overwrite.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conflict {
+    pub kind: ObjectKind,
+    pub id: Id,
+    /// The name the editor knew it by.
+    pub name: String,
+    /// The revision the editor opened, and the one stored now (`None`: deleted meanwhile).
+    pub opened: u64,
+    pub stored: Option<u64>,
+    /// The object as stored now (`None`: deleted meanwhile).
+    pub current: Option<FabricObject>,
+}
+
+impl std::fmt::Display for Conflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = self.kind.label().to_lowercase();
+        match &self.current {
+            Some(_) => write!(
+                f,
+                "Someone else saved the {what} \"{}\" after you opened it, so your change was not saved. Reload it to see their change, then make yours again.",
+                self.name
+            ),
+            None => write!(
+                f,
+                "Someone else deleted the {what} \"{}\" after you opened it, so your change was not saved.",
+                self.name
+            ),
+        }
+    }
+}
+
+/// What an editor opened: the object's revision then. A save that names it is refused with
+/// [`StoreError::Conflict`] when the object was saved or deleted since.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Opened {
+    pub kind: ObjectKind,
+    pub id: Id,
+    pub revision: u64,
 }
 
 fn invalid_message(errors: &[ValidationError]) -> String {
@@ -153,13 +204,23 @@ struct StoreInner {
     /// The current fabric; `fabric()` reads it without touching the database.
     current: watch::Sender<Arc<Fabric>>,
     path: Option<PathBuf>,
+    /// On PostgreSQL: counts the commits other connections announced (`REVISION_CHANNEL`),
+    /// with the listener that hears them.
+    announced: Option<(watch::Receiver<u64>, crate::db::postgres::Listener)>,
+    /// What the store is kept in, for messages.
+    shown: String,
 }
 
 struct Connected {
-    conn: Connection,
+    conn: Conn,
     /// The `meta.revision` the cache was loaded at; another process's write bumps it.
     revision: u64,
+    /// Each cached object's revision: the fabric revision that last wrote its row.
+    rows: Revisions,
 }
+
+/// Each object's revision, by kind and id.
+type Revisions = std::collections::HashMap<(ObjectKind, Id), u64>;
 
 impl std::fmt::Debug for FabricStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -190,41 +251,77 @@ impl FabricStore {
                 source,
             })?;
         }
-        let open_error = |source| StoreError::Open {
-            path: path.to_path_buf(),
-            source,
-        };
-        let conn = Connection::open(path).map_err(open_error)?;
-        configure(&conn).map_err(open_error)?;
+        let conn = Conn::sqlite_file(path, Role::Fabric).map_err(|e| StoreError::Open {
+            path: path.display().to_string(),
+            source: e.into(),
+        })?;
         Self::from_connection(conn, Some(path.to_path_buf()), lazily)
+    }
+
+    /// Opens the fabric database at `location` (the data directory's file, or a team's
+    /// PostgreSQL database), creating its schema and root host group when new.
+    pub fn open_at(location: &Location, lazily: bool) -> Result<Self, StoreError> {
+        match location {
+            Location::Sqlite(dir) => {
+                Self::open_file(&dir.join(crate::db::file_name(Role::Fabric)), lazily)
+            }
+            Location::Memory => Self::open_in_memory(),
+            Location::Postgres(_) => {
+                let conn =
+                    Conn::open(location, Role::Fabric).map_err(|source| StoreError::Open {
+                        path: location.describe(Role::Fabric),
+                        source,
+                    })?;
+                Self::from_connection(conn, None, lazily)
+            }
+        }
     }
 
     /// A database that lives only in memory, for tests and previews.
     pub fn open_in_memory() -> Result<Self, StoreError> {
-        let conn = Connection::open_in_memory()?;
-        configure(&conn)?;
+        let conn = Conn::sqlite_memory(Role::Fabric).map_err(DbError::from)?;
         Self::from_connection(conn, None, false)
     }
 
     fn from_connection(
-        mut conn: Connection,
+        mut conn: Conn,
         path: Option<PathBuf>,
         lazily: bool,
     ) -> Result<Self, StoreError> {
-        migrate(&mut conn)?;
+        conn.migrate(MIGRATIONS).map_err(|e| match e {
+            DbError::NewerSchema { found, supported } => {
+                StoreError::NewerSchema { found, supported }
+            }
+            e => StoreError::Database(e),
+        })?;
         ensure_root(&mut conn)?;
-        let (fabric, revision) = if lazily {
-            load_directory(&conn)?
+        let (fabric, revision, rows) = if lazily {
+            let tx = conn.read()?;
+            let loaded = load_directory(&tx)?;
+            tx.commit()?;
+            loaded
         } else {
-            load(&conn)?
+            load_consistent(&mut conn)?
         };
         let (current, _) = watch::channel(Arc::new(fabric));
+        let shown = match (&path, conn.pg_target()) {
+            (_, Some(t)) => t.to_string(),
+            (Some(p), None) => p.display().to_string(),
+            (None, None) => "memory".to_string(),
+        };
+        let announced = conn.pg_target().map(listen_for_commits).transpose()?;
         Ok(FabricStore {
             inner: Arc::new(StoreInner {
-                state: Mutex::new(Connected { conn, revision }),
+                state: Mutex::new(Connected {
+                    conn,
+                    revision,
+                    rows,
+                }),
                 partial: std::sync::atomic::AtomicBool::new(lazily),
                 current,
                 path,
+                announced,
+                shown,
             }),
         })
     }
@@ -247,8 +344,9 @@ impl FabricStore {
         if self.is_partial() {
             let mut state = self.lock();
             if self.is_partial() {
-                let (fabric, revision) = load_consistent(&state.conn)?;
+                let (fabric, revision, rows) = load_consistent(&mut state.conn)?;
                 state.revision = revision;
+                state.rows = rows;
                 self.publish(fabric);
                 self.mark_whole();
             }
@@ -262,9 +360,25 @@ impl FabricStore {
         self.inner.current.borrow().clone()
     }
 
-    /// The database file, or `None` for an in-memory store.
+    /// The database file, or `None` for an in-memory or PostgreSQL store.
     pub fn path(&self) -> Option<&Path> {
         self.inner.path.as_deref()
+    }
+
+    /// Where the fabric is kept, as a person reads it (a file, or `postgres://user@host/db`).
+    pub fn describe(&self) -> &str {
+        &self.inner.shown
+    }
+
+    /// Whether other processes may write to this store (a file, or PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        self.inner.path.is_some() || self.inner.announced.is_some()
+    }
+
+    /// On PostgreSQL, changes with every commit another console (or this one) announces, so
+    /// a watcher calls `refresh` at once instead of at its next look. `None` elsewhere.
+    pub fn commits_announced(&self) -> Option<watch::Receiver<u64>> {
+        self.inner.announced.as_ref().map(|(rx, _)| rx.clone())
     }
 
     /// The current fabric (cached; no database access once read).
@@ -299,8 +413,9 @@ impl FabricStore {
     /// Reads the whole fabric from the database again (e.g. after another process wrote to it).
     pub fn reload(&self) -> Result<Arc<Fabric>, StoreError> {
         let mut state = self.lock();
-        let (fabric, revision) = load_consistent(&state.conn)?;
+        let (fabric, revision, rows) = load_consistent(&mut state.conn)?;
         state.revision = revision;
+        state.rows = rows;
         self.mark_whole();
         Ok(self.publish(fabric))
     }
@@ -309,18 +424,25 @@ impl FabricStore {
     /// small query when nothing changed. True when it reloaded.
     pub fn refresh(&self) -> Result<bool, StoreError> {
         let mut state = self.lock();
-        if read_revision(&state.conn)? == state.revision {
+        let stored = {
+            let tx = state.conn.read()?;
+            let stored = read_revision(&tx)?;
+            tx.commit()?;
+            stored
+        };
+        if stored == state.revision {
             return Ok(false);
         }
-        let (fabric, revision) = if self.is_partial() {
-            let tx = state.conn.unchecked_transaction()?;
+        let (fabric, revision, rows) = if self.is_partial() {
+            let tx = state.conn.read()?;
             let loaded = load_directory(&tx)?;
             tx.commit()?;
             loaded
         } else {
-            load_consistent(&state.conn)?
+            load_consistent(&mut state.conn)?
         };
         state.revision = revision;
+        state.rows = rows;
         self.publish(fabric);
         Ok(true)
     }
@@ -329,6 +451,33 @@ impl FabricStore {
     /// Refuses with `StoreError::Invalid` listing every problem the batch introduces (problems that were
     /// already in the stored fabric before the batch do not block it).
     pub fn apply(&self, changes: &[FabricChange]) -> Result<Arc<Fabric>, StoreError> {
+        self.apply_checked(changes, &[])
+    }
+
+    /// The revision of a cached object (0 for rows written before revisions were kept), for an
+    /// editor to pass back in [`Opened`] when it saves.
+    pub fn object_revision(&self, kind: ObjectKind, id: Id) -> Option<u64> {
+        let kind = if kind == ObjectKind::Subnet {
+            return None;
+        } else {
+            kind
+        };
+        self.lock().rows.get(&(kind, id)).copied()
+    }
+
+    /// What an editor opens now: the object's current revision (see [`Opened`]).
+    pub fn opened(&self, kind: ObjectKind, id: Id) -> Option<Opened> {
+        self.object_revision(kind, id)
+            .map(|revision| Opened { kind, id, revision })
+    }
+
+    /// `apply`, refused with [`StoreError::Conflict`] when an object in `opened` was saved or
+    /// deleted (by any console) since its editor opened it.
+    pub fn apply_checked(
+        &self,
+        changes: &[FabricChange],
+        opened: &[Opened],
+    ) -> Result<Arc<Fabric>, StoreError> {
         if changes
             .iter()
             .any(|c| matches!(c, FabricChange::Delete(ObjectKind::Subnet, _)))
@@ -338,17 +487,38 @@ impl FabricStore {
         // Changes are validated against the whole fabric.
         self.full()?;
         let mut state = self.lock();
-        let Connected { conn, revision } = &mut *state;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let Connected {
+            conn,
+            revision,
+            rows,
+        } = &mut *state;
+        let tx = conn.write()?;
         // Another process may have written since our last read: build on what is on disk.
         let stored_revision = read_revision(&tx)?;
         let base = if stored_revision != *revision {
-            let (fabric, rev) = load(&tx)?;
+            let (fabric, rev, now) = load(&tx)?;
             *revision = rev;
+            *rows = now;
             self.publish(fabric)
         } else {
             self.fabric()
         };
+        for o in opened {
+            let stored = rows.get(&(o.kind, o.id)).copied();
+            if stored != Some(o.revision) {
+                return Err(StoreError::Conflict(Box::new(Conflict {
+                    kind: o.kind,
+                    id: o.id,
+                    name: base
+                        .object(o.kind, o.id)
+                        .map(|x| x.name().to_string())
+                        .unwrap_or_default(),
+                    opened: o.revision,
+                    stored,
+                    current: base.object(o.kind, o.id),
+                })));
+            }
+        }
         let mut next = (*base).clone();
         next.apply_changes(changes);
         let errors = validate_fabric(&next);
@@ -395,6 +565,8 @@ impl FabricStore {
         for &(kind, id) in &touched {
             log_change(&tx, stored_revision + 1, Some((kind, id)))?;
         }
+        let new_revision = stored_revision + 1;
+        let mut written = Vec::new();
         for (kind, id) in touched {
             let Some(table) = table_of(kind) else {
                 continue;
@@ -402,13 +574,15 @@ impl FabricStore {
             match row_of(&next, kind, id)? {
                 Some(row) => {
                     if row_of(&base, kind, id)?.as_ref() != Some(&row) {
-                        write_row(&tx, table, &row)?;
+                        write_row(&tx, table, &row, new_revision)?;
+                        written.push(((kind, id), Some(new_revision)));
                     }
                 }
                 None => {
+                    written.push(((kind, id), None));
                     tx.execute(
                         &format!("DELETE FROM {table} WHERE id = ?1"),
-                        [id.to_string()],
+                        params![id.to_string()],
                     )?;
                     // What a removed service's server held, or what was held in a removed
                     // pool, no longer keeps addresses from being granted.
@@ -420,13 +594,19 @@ impl FabricStore {
                     if let Some(column) = column {
                         tx.execute(
                             &format!("DELETE FROM ipam_held_addresses WHERE {column} = ?1"),
-                            [id.to_string()],
+                            params![id.to_string()],
                         )?;
                     }
                 }
             }
         }
         commit_revision(tx, stored_revision, revision)?;
+        for (key, rev) in written {
+            match rev {
+                Some(r) => rows.insert(key, r),
+                None => rows.remove(&key),
+            };
+        }
         Ok(self.publish(next))
     }
 
@@ -437,18 +617,27 @@ impl FabricStore {
             return Err(StoreError::Invalid(errors));
         }
         let mut state = self.lock();
-        let Connected { conn, revision } = &mut *state;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let Connected {
+            conn,
+            revision,
+            rows,
+        } = &mut *state;
+        let tx = conn.write()?;
         let stored_revision = read_revision(&tx)?;
         crate::for_each_kind!(T => {
-            tx.execute(&format!("DELETE FROM {}", T::COLLECTION), [])?;
+            tx.execute(&format!("DELETE FROM {}", T::COLLECTION), params![])?;
         });
-        for row in all_rows(&fabric)? {
-            write_row(&tx, row.table, &row)?;
+        let all = all_rows(&fabric)?;
+        for row in &all {
+            write_row(&tx, row.table, row, stored_revision + 1)?;
         }
         log_change(&tx, stored_revision + 1, None)?;
         grants::forget_orphans(&tx)?;
         commit_revision(tx, stored_revision, revision)?;
+        *rows = all
+            .iter()
+            .filter_map(|r| Some(((r.kind, r.id.parse().ok()?), stored_revision + 1)))
+            .collect();
         self.mark_whole();
         Ok(self.publish(fabric))
     }
@@ -461,30 +650,26 @@ impl FabricStore {
         &self,
         revision: u64,
     ) -> Result<Option<(u64, Vec<(ObjectKind, Id)>)>, StoreError> {
-        let state = self.lock();
-        let tx = state.conn.unchecked_transaction()?;
+        let mut state = self.lock();
+        let tx = state.conn.read()?;
         let current = read_revision(&tx)?;
         let from: u64 = tx
-            .query_row(
+            .value::<String>(
                 "SELECT value FROM meta WHERE key = 'changes_from'",
-                [],
-                |r| r.get::<_, String>(0),
-            )
-            .optional()?
+                params![],
+            )?
             .and_then(|v| v.parse().ok())
             .unwrap_or(u64::MAX);
         if revision > current || revision.saturating_add(1) < from {
             return Ok(None);
         }
-        let mut stmt = tx.prepare_cached(
+        let rows = tx.query(
             "SELECT kind, id FROM changes WHERE revision > ?1 AND revision <= ?2",
+            params![revision as i64, current as i64],
         )?;
-        let rows = stmt.query_map(params![revision as i64, current as i64], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })?;
         let mut out = Vec::new();
         for row in rows {
-            let (kind, id) = row?;
+            let (kind, id) = (row.get::<String>(0)?, row.get::<String>(1)?);
             if kind == EVERYTHING {
                 return Ok(None);
             }
@@ -534,48 +719,17 @@ async fn spawn_blocking<T: Send + 'static>(
         .map_err(|e| StoreError::Task(e.to_string()))?
 }
 
-fn configure(conn: &Connection) -> rusqlite::Result<()> {
-    conn.busy_timeout(BUSY_TIMEOUT)?;
-    // In-memory databases answer "memory"; files switch to write-ahead logging.
-    let _mode: String =
-        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
-    // A committed edit (an operator's, or a sync's changes, which the sync database then
-    // records as agreed) must survive a power loss, or the next sync would take it as deleted.
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "foreign_keys", true)?;
-    Ok(())
-}
-
-fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let supported = MIGRATIONS.len() as i64;
-    loop {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if version > supported {
-            return Err(StoreError::NewerSchema {
-                found: version,
-                supported,
-            });
-        }
-        if version == supported {
-            return Ok(());
-        }
-        let step = usize::try_from(version).unwrap_or(0);
-        tx.execute_batch(MIGRATIONS[step])?;
-        tx.pragma_update(None, "user_version", version + 1)?;
-        tx.commit()?;
-    }
-}
-
-fn ensure_root(conn: &mut Connection) -> Result<(), StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let groups: i64 = tx.query_row("SELECT COUNT(*) FROM host_groups", [], |r| r.get(0))?;
+fn ensure_root(conn: &mut Conn) -> Result<(), StoreError> {
+    let tx = conn.write()?;
+    let groups: i64 = tx
+        .value("SELECT COUNT(*) FROM host_groups", params![])?
+        .unwrap_or(0);
     if groups == 0 {
         let fabric = Fabric::new();
-        for row in all_rows(&fabric)? {
-            write_row(&tx, row.table, &row)?;
-        }
         let revision = read_revision(&tx)?;
+        for row in all_rows(&fabric)? {
+            write_row(&tx, row.table, &row, revision + 1)?;
+        }
         log_change(&tx, revision + 1, None)?;
         write_revision(&tx, revision + 1)?;
     }
@@ -584,8 +738,26 @@ fn ensure_root(conn: &mut Connection) -> Result<(), StoreError> {
 }
 
 /// `load` inside one read transaction, so a write committed meanwhile is seen whole or not at all.
-fn load_consistent(conn: &Connection) -> Result<(Fabric, u64), StoreError> {
-    let tx = conn.unchecked_transaction()?;
+/// Listens for commits announced on PostgreSQL; the count goes up with each one (and when a
+/// lost listening connection is opened again, as commits may have been missed meanwhile).
+fn listen_for_commits(
+    target: &crate::db::PgTarget,
+) -> Result<(watch::Receiver<u64>, crate::db::postgres::Listener), StoreError> {
+    let (heard, listener) = crate::db::postgres::listen(target, REVISION_CHANNEL)?;
+    let (count, rx) = watch::channel(0u64);
+    std::thread::Builder::new()
+        .name("fabric-console-commits".into())
+        .spawn(move || {
+            while heard.recv().is_ok() {
+                count.send_modify(|n| *n += 1);
+            }
+        })
+        .map_err(|e| StoreError::Task(e.to_string()))?;
+    Ok((rx, listener))
+}
+
+fn load_consistent(conn: &mut Conn) -> Result<(Fabric, u64, Revisions), StoreError> {
+    let tx = conn.read()?;
     let loaded = load(&tx)?;
     tx.commit()?;
     Ok(loaded)
@@ -594,7 +766,7 @@ fn load_consistent(conn: &Connection) -> Result<(Fabric, u64), StoreError> {
 /// Notes in the change log that `object` (or, for `None`, everything) changed in `revision`;
 /// now and then forgets revisions older than `CHANGES_KEPT`.
 fn log_change(
-    conn: &Connection,
+    conn: &Tx<'_>,
     revision: u64,
     object: Option<(ObjectKind, Id)>,
 ) -> Result<(), StoreError> {
@@ -608,43 +780,47 @@ fn log_change(
         ),
         None => (EVERYTHING.to_string(), String::new()),
     };
-    conn.prepare_cached("INSERT INTO changes (revision, kind, id) VALUES (?1, ?2, ?3)")?
-        .execute(params![revision as i64, kind, id])?;
+    conn.execute(
+        "INSERT INTO changes (revision, kind, id) VALUES (?1, ?2, ?3)",
+        params![revision as i64, kind, id],
+    )?;
     if revision.is_multiple_of(64) && revision > CHANGES_KEPT {
         let from = revision - CHANGES_KEPT;
-        conn.execute("DELETE FROM changes WHERE revision < ?1", [from as i64])?;
+        conn.execute(
+            "DELETE FROM changes WHERE revision < ?1",
+            params![from as i64],
+        )?;
         conn.execute(
             "INSERT INTO meta (key, value) VALUES ('changes_from', ?1)
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [from.to_string()],
+            params![from.to_string()],
         )?;
     }
     Ok(())
 }
 
-fn read_revision(conn: &Connection) -> Result<u64, StoreError> {
-    let value: Option<String> = conn
-        .query_row("SELECT value FROM meta WHERE key = 'revision'", [], |r| {
-            r.get(0)
-        })
-        .optional()?;
+fn read_revision(conn: &Tx<'_>) -> Result<u64, StoreError> {
+    let value: Option<String> =
+        conn.value("SELECT value FROM meta WHERE key = 'revision'", params![])?;
     Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
 }
 
 /// Commits `tx` as the revision after `stored`, which becomes this store's revision.
-fn commit_revision(tx: Transaction<'_>, stored: u64, revision: &mut u64) -> Result<(), StoreError> {
+fn commit_revision(tx: Tx<'_>, stored: u64, revision: &mut u64) -> Result<(), StoreError> {
     let new_revision = stored + 1;
     write_revision(&tx, new_revision)?;
+    // Other consoles on the same PostgreSQL database reload on this (see `FabricStore::notified`).
+    tx.notify(REVISION_CHANNEL, &new_revision.to_string())?;
     tx.commit()?;
     *revision = new_revision;
     Ok(())
 }
 
-fn write_revision(conn: &Connection, revision: u64) -> Result<(), StoreError> {
+fn write_revision(conn: &Tx<'_>, revision: u64) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO meta (key, value) VALUES ('revision', ?1)
          ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        [revision.to_string()],
+        params![revision.to_string()],
     )?;
     Ok(())
 }
@@ -653,6 +829,7 @@ fn write_revision(conn: &Connection, revision: u64) -> Result<(), StoreError> {
 #[derive(Debug, PartialEq, Eq)]
 struct Row {
     table: &'static str,
+    kind: ObjectKind,
     id: String,
     name: String,
     body: String,
@@ -666,6 +843,7 @@ fn to_row<T: FabricKind>(object: &T) -> Result<Row, StoreError> {
     })?;
     Ok(Row {
         table: T::COLLECTION,
+        kind: T::KIND,
         id: object.id().to_string(),
         name: object.name().to_string(),
         body,
@@ -686,44 +864,50 @@ fn all_rows(f: &Fabric) -> Result<Vec<Row>, StoreError> {
     Ok(rows)
 }
 
-fn write_row(tx: &Transaction<'_>, table: &str, row: &Row) -> Result<(), StoreError> {
-    let mut stmt = tx.prepare_cached(&format!(
-        "INSERT INTO {table} (id, name, body) VALUES (?1, ?2, ?3)
-         ON CONFLICT(id) DO UPDATE SET name = excluded.name, body = excluded.body"
-    ))?;
-    stmt.execute(params![row.id, row.name, row.body])?;
+fn write_row(tx: &Tx<'_>, table: &str, row: &Row, revision: u64) -> Result<(), StoreError> {
+    tx.execute(
+        &format!(
+            "INSERT INTO {table} (id, name, body, revision) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(id) DO UPDATE SET name = excluded.name, body = excluded.body,
+                 revision = excluded.revision"
+        ),
+        params![&row.id, &row.name, &row.body, revision as i64],
+    )?;
     Ok(())
 }
 
-fn load(conn: &Connection) -> Result<(Fabric, u64), StoreError> {
+fn load(conn: &Tx<'_>) -> Result<(Fabric, u64, Revisions), StoreError> {
     let mut f = Fabric::default();
+    let mut rows = Revisions::new();
     crate::for_each_kind!(T => {
-        load_table::<T>(conn, T::all_mut(&mut f))?;
+        load_table::<T>(conn, T::all_mut(&mut f), &mut rows)?;
     });
     let revision = read_revision(conn)?;
-    Ok((f, revision))
+    Ok((f, revision, rows))
 }
 
 /// The directory of a lazily opened store: host groups, Run As accounts, network services.
-fn load_directory(conn: &Connection) -> Result<(Fabric, u64), StoreError> {
+fn load_directory(conn: &Tx<'_>) -> Result<(Fabric, u64, Revisions), StoreError> {
     let mut f = Fabric::default();
-    load_table::<HostGroup>(conn, &mut f.host_groups)?;
-    load_table::<RunAsAccount>(conn, &mut f.run_as_accounts)?;
-    load_table::<NetworkService>(conn, &mut f.network_services)?;
+    let mut rows = Revisions::new();
+    load_table::<HostGroup>(conn, &mut f.host_groups, &mut rows)?;
+    load_table::<RunAsAccount>(conn, &mut f.run_as_accounts, &mut rows)?;
+    load_table::<NetworkService>(conn, &mut f.network_services, &mut rows)?;
     let revision = read_revision(conn)?;
-    Ok((f, revision))
+    Ok((f, revision, rows))
 }
 
 /// Reads every row of a kind's table into `into`, checking each body belongs to its row.
 fn load_table<T: FabricKind>(
-    conn: &Connection,
+    conn: &Tx<'_>,
     into: &mut BTreeMap<Id, T>,
+    revisions: &mut Revisions,
 ) -> Result<(), StoreError> {
-    let mut stmt = conn.prepare(&format!("SELECT id, body FROM {}", T::COLLECTION))?;
-    let mut rows = stmt.query([])?;
-    while let Some(row) = rows.next()? {
+    let sql = format!("SELECT id, body, revision FROM {}", T::COLLECTION);
+    for row in conn.query(&sql, params![])? {
         let id: String = row.get(0)?;
         let body: String = row.get(1)?;
+        let revision: i64 = row.get(2)?;
         let object: T = serde_json::from_str(&body).map_err(|e| StoreError::Damaged {
             kind: T::KIND,
             id: id.clone(),
@@ -731,6 +915,7 @@ fn load_table<T: FabricKind>(
         })?;
         let object_id = object.id();
         into.insert(object_id, object);
+        revisions.insert((T::KIND, object_id), revision.max(0) as u64);
         if object_id.to_string() != id {
             return Err(StoreError::Damaged {
                 kind: T::KIND,
@@ -758,6 +943,7 @@ mod tests {
         HostGroup, HostGroupScope, NetworkService, RunAsAccount, ServiceCategory,
     };
     use crate::fabric::validate::Rule;
+    use rusqlite::Connection;
 
     /// A demo fabric plus the kinds the demo leaves out (a network service).
     fn every_kind() -> Fabric {
@@ -1063,7 +1249,7 @@ mod tests {
         store.replace_all(f).unwrap();
         // Break a row behind the store's back, as an older version with looser rules might have left it.
         {
-            let state = store.lock();
+            let mut state = store.lock();
             let mut svc = store
                 .fabric()
                 .network_services
@@ -1072,13 +1258,13 @@ mod tests {
                 .unwrap()
                 .clone();
             svc.sync_interval_secs = 5;
-            state
-                .conn
-                .execute(
-                    "UPDATE network_services SET body = ?1 WHERE id = ?2",
-                    params![serde_json::to_string(&svc).unwrap(), svc.id.to_string()],
-                )
-                .unwrap();
+            let tx = state.conn.write().unwrap();
+            tx.execute(
+                "UPDATE network_services SET body = ?1 WHERE id = ?2",
+                params![serde_json::to_string(&svc).unwrap(), svc.id.to_string()],
+            )
+            .unwrap();
+            tx.commit().unwrap();
         }
         let f = store.reload().unwrap();
         assert_eq!(validate_fabric(&f).len(), 1);

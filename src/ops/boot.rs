@@ -52,7 +52,7 @@ pub enum StartError {
     #[error(
         "Cannot open the fabric database {path}: {detail}. Check the data directory's permissions or pass --data-dir."
     )]
-    Store { path: PathBuf, detail: String },
+    Store { path: String, detail: String },
     #[error("Cannot start the embedded IPAM server: {0}")]
     Server(String),
     #[error("Cannot prepare the embedded IPAM server's Run As account: {0}")]
@@ -80,13 +80,13 @@ pub fn demo_paths(paths: &DataPaths) -> DataPaths {
 }
 
 pub fn open_store(paths: &DataPaths) -> Result<FabricStore, StoreError> {
-    FabricStore::open(&paths.fabric_db())
+    FabricStore::open_at(&paths.location(), false)
 }
 
 /// The store for a command that may have nothing to do (`sync`): the rest of the fabric is read
 /// only when a sync needs it.
 pub fn open_store_lazily(paths: &DataPaths) -> Result<FabricStore, StoreError> {
-    FabricStore::open_lazily(&paths.fabric_db())
+    FabricStore::open_at(&paths.location(), true)
 }
 
 /// Who runs an engine: the console (background syncs on) or a command (syncs only when asked).
@@ -109,6 +109,7 @@ pub fn start_engine(
     runner: Runner,
 ) -> Result<EngineHandle, EngineError> {
     let mut ctx = EngineContext::new(store.clone(), secrets, registry, Some(paths.sync_db()));
+    ctx.database = paths.database.clone();
     ctx.periodic = matches!(runner, Runner::Console | Runner::Follow(_));
     ctx.usage_levels = crate::fabric::usage::UsageLevels::from_settings(&paths.settings_file());
     match runner {
@@ -143,7 +144,7 @@ pub async fn start_console(
     demo: bool,
     remembered_port: Option<u16>,
 ) -> Result<Console, StartError> {
-    let fabric_db = paths.fabric_db();
+    let fabric_db = paths.fabric_shown();
     let store_err = |e: &dyn std::fmt::Display| StartError::Store {
         path: fabric_db.clone(),
         detail: e.to_string(),
@@ -371,7 +372,7 @@ async fn add_demo_service(
     put_service(store, service)
         .await
         .map_err(|e| StartError::Store {
-            path: store.path().map(PathBuf::from).unwrap_or_default(),
+            path: store.describe().to_string(),
             detail: e.to_string(),
         })?;
     Ok(id)
@@ -411,7 +412,7 @@ pub async fn start_demo_ipam(
     put_service(store, service.clone())
         .await
         .map_err(|e| StartError::Store {
-            path: paths.fabric_db(),
+            path: paths.fabric_shown(),
             detail: e.to_string(),
         })?;
     let registry = Arc::new(ProviderRegistry::default_registry());

@@ -41,6 +41,9 @@ pub struct EngineContext {
     pub registry: Arc<ProviderRegistry>,
     /// `None` keeps the sync database in memory (tests).
     pub sync_db: Option<PathBuf>,
+    /// A team's PostgreSQL database: the sync state and the leases live there, beside the
+    /// fabric, instead of in `sync_db`.
+    pub database: Option<crate::db::PgTarget>,
     pub skew_threshold_ms: i64,
     pub apply: ApplySettings,
     /// Run the background sync every service's interval.
@@ -75,6 +78,7 @@ impl EngineContext {
             secrets,
             registry,
             sync_db,
+            database: None,
             skew_threshold_ms: DEFAULT_SKEW_THRESHOLD_MS,
             apply: ApplySettings::default(),
             periodic: true,
@@ -187,14 +191,16 @@ impl Engine {
     /// Start the engine and a worker for every network service in the store.
     pub fn start(ctx: EngineContext) -> Result<EngineHandle, EngineError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| EngineError::NoRuntime)?;
-        let db = match &ctx.sync_db {
-            Some(p) => SyncDb::open(p)?,
-            None => SyncDb::open_in_memory()?,
+        let db = match (&ctx.database, &ctx.sync_db) {
+            (Some(t), _) => SyncDb::open_at(&crate::db::Location::Postgres(t.clone()))?,
+            (None, Some(p)) => SyncDb::open(p)?,
+            (None, None) => SyncDb::open_in_memory()?,
         };
-        let leases: Arc<dyn LeaseProvider> = match (&ctx.leases, &ctx.sync_db) {
-            (Some(l), _) => l.clone(),
-            (None, Some(p)) => Arc::new(FileLeases::beside(p)),
-            (None, None) => Arc::new(ProcessLeases::default()),
+        let leases: Arc<dyn LeaseProvider> = match (&ctx.leases, &ctx.database, &ctx.sync_db) {
+            (Some(l), _, _) => l.clone(),
+            (None, Some(t), _) => Arc::new(super::lease::PgLeases::new(t.clone())),
+            (None, None, Some(p)) => Arc::new(FileLeases::beside(p)),
+            (None, None, None) => Arc::new(ProcessLeases::default()),
         };
         let (events, _) = broadcast::channel(4096);
         let jobs = db.jobs(JOBS_KEPT)?;
@@ -221,7 +227,7 @@ impl Engine {
             handle.push_console_changes();
             handle.push_grants();
         }
-        if handle.shared.ctx.store.path().is_some() {
+        if handle.shared.ctx.store.is_shared() {
             handle.watch_fabric();
         }
         Ok(handle)
@@ -387,9 +393,19 @@ impl EngineHandle {
 
     fn watch_fabric(&self) {
         let weak = Arc::downgrade(&self.shared);
+        // On PostgreSQL every commit is announced: look at once rather than at the next poll.
+        let mut announced = self.shared.ctx.store.commits_announced();
         self.shared.runtime.spawn(async move {
             loop {
-                tokio::time::sleep(FABRIC_POLL).await;
+                match announced.as_mut() {
+                    Some(rx) => {
+                        tokio::select! {
+                            changed = rx.changed() => if changed.is_err() { announced = None },
+                            () = tokio::time::sleep(FABRIC_POLL) => {}
+                        }
+                    }
+                    None => tokio::time::sleep(FABRIC_POLL).await,
+                }
                 let Some(shared) = weak.upgrade() else {
                     break;
                 };

@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use crate::db::{Conn, DbError, Location, Role, Tx, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
 use super::normal::BaseState;
@@ -19,7 +19,7 @@ use crate::ipam::model::{Cursor, IpamId, IpamKind, IpamOp, IpamSnapshot};
 #[derive(Debug, thiserror::Error)]
 pub enum SyncDbError {
     #[error("The sync database failed: {0}. Check the data directory is writable.")]
-    Sql(#[from] rusqlite::Error),
+    Sql(#[from] DbError),
     #[error("The sync database holds a damaged record: {0}.")]
     Json(#[from] serde_json::Error),
     #[error("The sync database is unavailable (a worker panicked).")]
@@ -59,7 +59,7 @@ pub struct JournalEntry {
 
 #[derive(Clone)]
 pub struct SyncDb {
-    conn: Arc<Mutex<Connection>>,
+    conn: Arc<Mutex<Conn>>,
 }
 
 const SCHEMA: &[&str] = &[
@@ -107,7 +107,15 @@ CREATE TABLE mirror_object (service TEXT NOT NULL, key TEXT NOT NULL, body TEXT 
     PRIMARY KEY (service, key)) WITHOUT ROWID;
 CREATE TABLE generation (service TEXT PRIMARY KEY, value INTEGER NOT NULL);
 "#,
+    // Who holds each service's lease, for those who find it held (on PostgreSQL, where the
+    // lease itself is an advisory lock; file leases keep this in their lock files).
+    r#"
+CREATE TABLE lease_holders (service TEXT PRIMARY KEY, body TEXT NOT NULL);
+"#,
 ];
+
+/// The sync schema version this Fabric Console writes.
+pub const SCHEMA_VERSION: i64 = SCHEMA.len() as i64;
 
 /// A service's stored base and mirror, and the generation they were read at.
 #[derive(Debug, Clone, Default)]
@@ -156,7 +164,7 @@ impl Default for Retention {
 /// never stops the console: the row is kept for inspection, and the engine goes on without it.
 /// `table`'s row whose `column` is `key` is the one moved.
 fn set_aside(
-    c: &Connection,
+    c: &Tx<'_>,
     table: &str,
     column: &str,
     key: &str,
@@ -181,7 +189,7 @@ fn set_aside(
 }
 
 /// Writes `body` as the service's row of `table` (base, mirror, status, settled).
-fn put_body(c: &Connection, table: &str, service: &str, body: &str) -> Result<(), SyncDbError> {
+fn put_body(c: &Tx<'_>, table: &str, service: &str, body: &str) -> Result<(), SyncDbError> {
     c.execute(
         &format!("INSERT INTO {table}(service, body) VALUES (?1, ?2) ON CONFLICT(service) DO UPDATE SET body = excluded.body"),
         params![service, body],
@@ -189,27 +197,22 @@ fn put_body(c: &Connection, table: &str, service: &str, body: &str) -> Result<()
     Ok(())
 }
 
-fn get_body(c: &Connection, table: &str, service: &str) -> Result<Option<String>, SyncDbError> {
-    Ok(c.query_row(
+fn get_body(c: &Tx<'_>, table: &str, service: &str) -> Result<Option<String>, SyncDbError> {
+    Ok(c.value(
         &format!("SELECT body FROM {table} WHERE service = ?1"),
         params![service],
-        |r| r.get(0),
-    )
-    .optional()?)
+    )?)
 }
 
-fn read_generation(c: &Connection, service: &str) -> Result<u64, SyncDbError> {
-    let v: Option<i64> = c
-        .query_row(
-            "SELECT value FROM generation WHERE service = ?1",
-            params![service],
-            |r| r.get(0),
-        )
-        .optional()?;
+fn read_generation(c: &Tx<'_>, service: &str) -> Result<u64, SyncDbError> {
+    let v: Option<i64> = c.value(
+        "SELECT value FROM generation WHERE service = ?1",
+        params![service],
+    )?;
     Ok(v.unwrap_or(0).max(0) as u64)
 }
 
-fn write_generation(c: &Connection, service: &str, generation: u64) -> Result<(), SyncDbError> {
+fn write_generation(c: &Tx<'_>, service: &str, generation: u64) -> Result<(), SyncDbError> {
     c.execute(
         "INSERT INTO generation(service, value) VALUES (?1, ?2)
          ON CONFLICT(service) DO UPDATE SET value = excluded.value",
@@ -219,44 +222,40 @@ fn write_generation(c: &Connection, service: &str, generation: u64) -> Result<()
 }
 
 /// A service's rows of `table` (base_entry, mirror_object), in key order.
-fn read_rows(
-    c: &Connection,
-    table: &str,
-    service: &str,
-) -> Result<Vec<(String, String)>, SyncDbError> {
-    let mut st = c.prepare_cached(&format!(
-        "SELECT key, body FROM {table} WHERE service = ?1 ORDER BY key"
-    ))?;
-    let rows = st.query_map(params![service], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+fn read_rows(c: &Tx<'_>, table: &str, service: &str) -> Result<Vec<(String, String)>, SyncDbError> {
+    c.query(
+        &format!("SELECT key, body FROM {table} WHERE service = ?1 ORDER BY key"),
+        params![service],
+    )?
+    .iter()
+    .map(|r| Ok((r.get(0)?, r.get(1)?)))
+    .collect()
 }
 
 fn write_rows(
-    c: &Connection,
+    c: &Tx<'_>,
     table: &str,
     service: &str,
     put: &[(String, String)],
     delete: &[String],
 ) -> Result<(), SyncDbError> {
-    let mut del = c.prepare_cached(&format!(
-        "DELETE FROM {table} WHERE service = ?1 AND key = ?2"
-    ))?;
+    let del = format!("DELETE FROM {table} WHERE service = ?1 AND key = ?2");
     for k in delete {
-        del.execute(params![service, k])?;
+        c.execute(&del, params![service, k])?;
     }
-    let mut ins = c.prepare_cached(&format!(
+    let ins = format!(
         "INSERT INTO {table}(service, key, body) VALUES (?1, ?2, ?3)
          ON CONFLICT(service, key) DO UPDATE SET body = excluded.body"
-    ))?;
+    );
     for (k, body) in put {
-        ins.execute(params![service, k, body])?;
+        c.execute(&ins, params![service, k, body])?;
     }
     Ok(())
 }
 
 /// Moves one unreadable row of a service's base or mirror into `set_aside`.
 fn set_aside_row(
-    c: &Connection,
+    c: &Tx<'_>,
     table: &str,
     service: &str,
     row: &rows::BadRow,
@@ -272,20 +271,20 @@ fn set_aside_row(
         params![
             table,
             format!("{service}/{}", row.key),
-            row.body,
-            row.error,
+            &row.body,
+            &row.error,
             Utc::now().to_rfc3339()
         ],
     )?;
     c.execute(
         &format!("DELETE FROM {table} WHERE service = ?1 AND key = ?2"),
-        params![service, row.key],
+        params![service, &row.key],
     )?;
     Ok(())
 }
 
 /// Records the fabric revision at which both sides agree, or (`None`) that they may not.
-fn put_settled(c: &Connection, service: &str, revision: Option<u64>) -> Result<(), SyncDbError> {
+fn put_settled(c: &Tx<'_>, service: &str, revision: Option<u64>) -> Result<(), SyncDbError> {
     match revision {
         Some(r) => put_body(c, "settled", service, &r.to_string()),
         None => {
@@ -296,31 +295,26 @@ fn put_settled(c: &Connection, service: &str, revision: Option<u64>) -> Result<(
 }
 
 impl SyncDb {
+    /// The sync database file (SQLite; write-ahead logged, synchronous: the journal says what
+    /// was sent before it is sent, so it must survive a power loss).
     pub fn open(path: &Path) -> Result<Self, SyncDbError> {
-        let conn = Connection::open(path)?;
-        Self::init(conn)
+        Self::init(Conn::sqlite_file(path, Role::Sync).map_err(DbError::from)?)
+    }
+
+    /// The sync state at `location`: beside the fabric, in the same PostgreSQL database when
+    /// the fabric is there.
+    pub fn open_at(location: &Location) -> Result<Self, SyncDbError> {
+        Self::init(Conn::open(location, Role::Sync)?)
     }
 
     pub fn open_in_memory() -> Result<Self, SyncDbError> {
-        Self::init(Connection::open_in_memory()?)
+        Self::init(Conn::sqlite_memory(Role::Sync).map_err(DbError::from)?)
     }
 
-    fn init(mut conn: Connection) -> Result<Self, SyncDbError> {
-        // Several processes may open the database at once: wait for each other's locks from the
-        // first statement on (switching to WAL takes one too).
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        // The journal says what was sent before it is sent: it must survive a power loss.
-        conn.pragma_update(None, "synchronous", "FULL")?;
+    fn init(mut conn: Conn) -> Result<Self, SyncDbError> {
         // The version is read and the schema created inside one write transaction, so two
         // processes starting together do not both create it.
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        for (i, step) in SCHEMA.iter().enumerate().skip(version.max(0) as usize) {
-            tx.execute_batch(step)?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-        }
-        tx.commit()?;
+        conn.migrate(SCHEMA)?;
         Ok(SyncDb {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -328,10 +322,34 @@ impl SyncDb {
 
     fn with<T>(
         &self,
-        f: impl FnOnce(&mut Connection) -> Result<T, SyncDbError>,
+        f: impl FnOnce(&mut Conn) -> Result<T, SyncDbError>,
     ) -> Result<T, SyncDbError> {
         let mut guard = self.conn.lock().map_err(|_| SyncDbError::Poisoned)?;
         f(&mut guard)
+    }
+
+    /// `f` in one write transaction (one writer at a time across processes), committed when it
+    /// returns Ok.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&Tx<'_>) -> Result<T, SyncDbError>,
+    ) -> Result<T, SyncDbError> {
+        self.with(|c| {
+            let tx = c.write()?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
+    }
+
+    /// `f` on one consistent snapshot.
+    fn read<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, SyncDbError>) -> Result<T, SyncDbError> {
+        self.with(|c| {
+            let tx = c.read()?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
     }
 
     /// Write operations as sent, before they go to the server. Returns their sequence numbers.
@@ -341,52 +359,41 @@ impl SyncDb {
         job: Uuid,
         ops: &[IpamOp],
     ) -> Result<Vec<i64>, SyncDbError> {
-        self.with(|c| {
-            let tx = c.transaction()?;
+        self.write(|tx| {
             let now = Utc::now().to_rfc3339();
             let mut seqs = Vec::with_capacity(ops.len());
-            {
-                let mut st = tx.prepare_cached(
-                    "INSERT INTO journal(service, job, op, state, updated) VALUES (?1, ?2, ?3, 'sent', ?4)",
+            for op in ops {
+                let seq = tx.value::<i64>(
+                    "INSERT INTO journal(service, job, op, state, updated) VALUES (?1, ?2, ?3, 'sent', ?4) RETURNING seq",
+                    params![service.to_string(), job.to_string(), serde_json::to_string(op)?, &now],
                 )?;
-                for op in ops {
-                    st.execute(params![service.to_string(), job.to_string(), serde_json::to_string(op)?, now])?;
-                    seqs.push(tx.last_insert_rowid());
-                }
+                seqs.push(seq.unwrap_or_default());
             }
-            tx.commit()?;
             Ok(seqs)
         })
     }
 
     pub fn mark(&self, updates: &[(i64, OpState, Option<String>)]) -> Result<(), SyncDbError> {
-        self.with(|c| {
-            let tx = c.transaction()?;
+        self.write(|tx| {
             let now = Utc::now().to_rfc3339();
-            {
-                let mut st = tx.prepare_cached(
+            for (seq, state, result) in updates {
+                tx.execute(
                     "UPDATE journal SET state = ?1, result = ?2, updated = ?3 WHERE seq = ?4",
+                    params![state.as_str(), result, &now, seq],
                 )?;
-                for (seq, state, result) in updates {
-                    st.execute(params![state.as_str(), result, now, seq])?;
-                }
             }
-            tx.commit()?;
             Ok(())
         })
     }
 
     /// Operations sent but never confirmed or failed: the console stopped or the call timed out.
     pub fn unconfirmed(&self, service: Id) -> Result<Vec<JournalEntry>, SyncDbError> {
-        self.with(|c| {
-            let mut st = c.prepare("SELECT seq, job, op FROM journal WHERE service = ?1 AND state = 'sent' ORDER BY seq")?;
-            let rows = st.query_map(params![service.to_string()], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
-            })?;
+        self.write(|c| {
+            let rows = c.query("SELECT seq, job, op FROM journal WHERE service = ?1 AND state = 'sent' ORDER BY seq", params![service.to_string()])?;
             let mut out = Vec::new();
             let mut damaged = Vec::new();
-            for row in rows {
-                let (seq, job, op) = row?;
+            for r in rows {
+                let (seq, job, op) = (r.get::<i64>(0)?, r.get::<String>(1)?, r.get::<String>(2)?);
                 match serde_json::from_str(&op) {
                     Ok(op) => out.push(JournalEntry {
                         seq,
@@ -397,7 +404,6 @@ impl SyncDb {
                     Err(e) => damaged.push((seq, op, e)),
                 }
             }
-            drop(st);
             for (seq, op, e) in damaged {
                 set_aside(c, "journal", "seq", &seq.to_string(), &op, &e)?;
             }
@@ -406,10 +412,11 @@ impl SyncDb {
     }
 
     pub fn journal_counts(&self, service: Id) -> Result<Vec<(String, i64)>, SyncDbError> {
-        self.with(|c| {
-            let mut st = c.prepare("SELECT state, COUNT(*) FROM journal WHERE service = ?1 GROUP BY state ORDER BY state")?;
-            let rows = st.query_map(params![service.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        self.read(|c| {
+            c.query("SELECT state, COUNT(*) FROM journal WHERE service = ?1 GROUP BY state ORDER BY state", params![service.to_string()])?
+                .iter()
+                .map(|r| Ok((r.get(0)?, r.get(1)?)))
+                .collect()
         })
     }
 
@@ -418,14 +425,11 @@ impl SyncDb {
         table: &str,
         service: Id,
     ) -> Result<Option<T>, SyncDbError> {
-        self.with(|c| {
-            let body: Option<String> = c
-                .query_row(
-                    &format!("SELECT body FROM {table} WHERE service = ?1"),
-                    params![service.to_string()],
-                    |r| r.get(0),
-                )
-                .optional()?;
+        self.write(|c| {
+            let body: Option<String> = c.value(
+                &format!("SELECT body FROM {table} WHERE service = ?1"),
+                params![service.to_string()],
+            )?;
             let Some(body) = body else {
                 return Ok(None);
             };
@@ -447,7 +451,7 @@ impl SyncDb {
         value: &T,
     ) -> Result<(), SyncDbError> {
         let body = serde_json::to_string(value)?;
-        self.with(|c| put_body(c, table, &service.to_string(), &body))
+        self.write(|c| put_body(c, table, &service.to_string(), &body))
     }
 
     pub fn base(&self, service: Id) -> Result<BaseState, SyncDbError> {
@@ -460,22 +464,21 @@ impl SyncDb {
 
     /// How many times the service's base and mirror were written (0: never as rows).
     pub fn generation(&self, service: Id) -> Result<u64, SyncDbError> {
-        self.with(|c| read_generation(c, &service.to_string()))
+        self.read(|c| read_generation(c, &service.to_string()))
     }
 
     /// The service's base and mirror with their generation, read together.
     pub fn state(&self, service: Id) -> Result<StoredState, SyncDbError> {
         let key = service.to_string();
-        let state = self.with(|c| {
-            let tx = c.transaction()?;
-            let generation = read_generation(&tx, &key)?;
+        let state = self.write(|tx| {
+            let generation = read_generation(tx, &key)?;
             if generation == 0 {
                 return Ok(None);
             }
-            let (base, bad_base) = rows::base_from_rows(read_rows(&tx, "base_entry", &key)?);
+            let (base, bad_base) = rows::base_from_rows(read_rows(tx, "base_entry", &key)?);
             let (mut mirror, bad_mirror) =
-                rows::mirror_from_rows(read_rows(&tx, "mirror_object", &key)?);
-            mirror.cursor = get_body(&tx, "cursor", &key)?
+                rows::mirror_from_rows(read_rows(tx, "mirror_object", &key)?);
+            mirror.cursor = get_body(tx, "cursor", &key)?
                 .and_then(|b| serde_json::from_str(&b).ok())
                 .flatten();
             let damaged = !bad_base.is_empty() || !bad_mirror.is_empty();
@@ -486,20 +489,22 @@ impl SyncDb {
                 Some(mirror)
             } else {
                 // Forgotten with its cursor, so that every later read is a whole one too.
-                tx.execute("DELETE FROM mirror_object WHERE service = ?1", params![key])?;
-                tx.execute("DELETE FROM cursor WHERE service = ?1", params![key])?;
+                tx.execute(
+                    "DELETE FROM mirror_object WHERE service = ?1",
+                    params![&key],
+                )?;
+                tx.execute("DELETE FROM cursor WHERE service = ?1", params![&key])?;
                 None
             };
             for (table, bad) in [("base_entry", bad_base), ("mirror_object", bad_mirror)] {
                 for row in bad {
-                    set_aside_row(&tx, table, &key, &row)?;
+                    set_aside_row(tx, table, &key, &row)?;
                 }
             }
             if damaged {
                 // Whoever kept the state in memory reads it again.
-                write_generation(&tx, &key, generation + 1)?;
+                write_generation(tx, &key, generation + 1)?;
             }
-            tx.commit()?;
             Ok(Some(StoredState {
                 generation: generation + u64::from(damaged),
                 base,
@@ -519,12 +524,12 @@ impl SyncDb {
 
     /// Whether the operator decided conflicts the next sync has to apply.
     pub fn has_resolutions(&self, service: Id) -> Result<bool, SyncDbError> {
-        self.with(|c| {
-            Ok(c.query_row(
+        self.read(|c| {
+            Ok(c.value(
                 "SELECT EXISTS(SELECT 1 FROM resolutions WHERE service = ?1)",
                 params![service.to_string()],
-                |r| r.get(0),
-            )?)
+            )?
+            .unwrap_or(false))
         })
     }
 
@@ -579,13 +584,12 @@ impl SyncDb {
                 rows::mirror_rows(write.mirror)?,
             )),
         };
-        self.with(|c| {
-            let tx = c.transaction()?;
-            let generation = read_generation(&tx, &id)?;
+        self.write(|tx| {
+            let generation = read_generation(tx, &id)?;
             match (&diffs, whole) {
                 (Some((b, m)), _) if generation == current => {
-                    write_rows(&tx, "base_entry", &id, &b.put, &b.delete)?;
-                    write_rows(&tx, "mirror_object", &id, &m.put, &m.delete)?;
+                    write_rows(tx, "base_entry", &id, &b.put, &b.delete)?;
+                    write_rows(tx, "mirror_object", &id, &m.put, &m.delete)?;
                 }
                 (_, whole) => {
                     let (b, m) = match whole {
@@ -598,23 +602,22 @@ impl SyncDb {
                     for table in ["base_entry", "mirror_object", "base", "mirror"] {
                         tx.execute(
                             &format!("DELETE FROM {table} WHERE service = ?1"),
-                            params![id],
+                            params![&id],
                         )?;
                     }
-                    write_rows(&tx, "base_entry", &id, &b, &[])?;
-                    write_rows(&tx, "mirror_object", &id, &m, &[])?;
+                    write_rows(tx, "base_entry", &id, &b, &[])?;
+                    write_rows(tx, "mirror_object", &id, &m, &[])?;
                 }
             }
-            put_body(&tx, "cursor", &id, &cursor)?;
+            put_body(tx, "cursor", &id, &cursor)?;
             for k in consumed {
                 tx.execute(
                     "DELETE FROM resolutions WHERE service = ?1 AND key = ?2",
-                    params![id, k],
+                    params![&id, k],
                 )?;
             }
-            put_settled(&tx, &id, settled)?;
-            write_generation(&tx, &id, generation + 1)?;
-            tx.commit()?;
+            put_settled(tx, &id, settled)?;
+            write_generation(tx, &id, generation + 1)?;
             Ok(generation + 1)
         })
     }
@@ -652,12 +655,12 @@ impl SyncDb {
 
     /// Records that both sides agree at `revision`, or (`None`) that they may not.
     pub fn set_settled(&self, service: Id, revision: Option<u64>) -> Result<(), SyncDbError> {
-        self.with(|c| put_settled(c, &service.to_string(), revision))
+        self.write(|c| put_settled(c, &service.to_string(), revision))
     }
 
     pub fn save_job(&self, job: &JobRecord) -> Result<(), SyncDbError> {
         let body = serde_json::to_string(job)?;
-        self.with(|c| {
+        self.write(|c| {
             c.execute(
                 "INSERT INTO jobs(id, service, started, body) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(id) DO UPDATE SET body = excluded.body",
                 params![job.id.to_string(), job.service.to_string(), job.started.to_rfc3339(), body],
@@ -668,21 +671,20 @@ impl SyncDb {
 
     /// Newest first.
     pub fn jobs(&self, limit: usize) -> Result<Vec<JobRecord>, SyncDbError> {
-        self.with(|c| {
-            let mut st = c.prepare("SELECT id, body FROM jobs ORDER BY started DESC LIMIT ?1")?;
-            let rows = st.query_map(params![limit as i64], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })?;
+        self.write(|c| {
+            let rows = c.query(
+                "SELECT id, body FROM jobs ORDER BY started DESC LIMIT ?1",
+                params![limit as i64],
+            )?;
             let mut out = Vec::new();
             let mut damaged = Vec::new();
             for r in rows {
-                let (id, body) = r?;
+                let (id, body) = (r.get::<String>(0)?, r.get::<String>(1)?);
                 match serde_json::from_str(&body) {
                     Ok(job) => out.push(job),
                     Err(e) => damaged.push((id, body, e)),
                 }
             }
-            drop(st);
             for (id, body, e) in damaged {
                 set_aside(c, "jobs", "id", &id, &body, &e)?;
             }
@@ -694,14 +696,14 @@ impl SyncDb {
         &self,
         service: Id,
     ) -> Result<std::collections::BTreeMap<String, Resolution>, SyncDbError> {
-        self.with(|c| {
-            let mut st = c.prepare("SELECT key, resolution FROM resolutions WHERE service = ?1")?;
-            let rows = st.query_map(params![service.to_string()], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })?;
+        self.read(|c| {
+            let rows = c.query(
+                "SELECT key, resolution FROM resolutions WHERE service = ?1",
+                params![service.to_string()],
+            )?;
             let mut out = std::collections::BTreeMap::new();
             for r in rows {
-                let (k, v) = r?;
+                let (k, v) = (r.get::<String>(0)?, r.get::<String>(1)?);
                 let res = if v == "take_ipam" {
                     Resolution::TakeIpam
                 } else {
@@ -718,7 +720,7 @@ impl SyncDb {
             Resolution::KeepConsole => "keep_console",
             Resolution::TakeIpam => "take_ipam",
         };
-        self.with(|c| {
+        self.write(|c| {
             c.execute(
                 "INSERT INTO resolutions(service, key, resolution) VALUES (?1, ?2, ?3) ON CONFLICT(service, key) DO UPDATE SET resolution = excluded.resolution",
                 params![service.to_string(), key, v],
@@ -731,58 +733,58 @@ impl SyncDb {
     /// service; journal entries still "sent" (outcome unknown) are always kept.
     pub fn prune(&self, service: Id, keep: Retention) -> Result<(usize, usize), SyncDbError> {
         let id = service.to_string();
-        self.with(|c| {
-            let tx = c.transaction()?;
+        self.write(|tx| {
             let jobs = tx.execute(
                 "DELETE FROM jobs WHERE service = ?1 AND id NOT IN
                     (SELECT id FROM jobs WHERE service = ?1 ORDER BY started DESC LIMIT ?2)",
-                params![id, keep.jobs as i64],
+                params![&id, keep.jobs as i64],
             )?;
             // Sequence numbers only grow: while the service's span of them is within the limit
             // there is nothing to prune, found in two index lookups whatever the journal's size.
-            let (first, last): (Option<i64>, Option<i64>) = tx.query_row(
+            let (first, last): (Option<i64>, Option<i64>) = match tx.query_opt(
                 "SELECT MIN(seq), MAX(seq) FROM journal WHERE service = ?1",
-                params![id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?;
+                params![&id],
+            )? {
+                Some(r) => (r.get(0)?, r.get(1)?),
+                None => (None, None),
+            };
             let journal = match (first, last) {
                 (Some(first), Some(last)) if last - first >= keep.journal as i64 => {
-                    let cutoff: Option<i64> = tx
-                        .query_row(
-                            "SELECT seq FROM journal WHERE service = ?1 AND state != 'sent'
-                             ORDER BY seq DESC LIMIT 1 OFFSET ?2",
-                            params![id, keep.journal as i64],
-                            |r| r.get(0),
-                        )
-                        .optional()?;
+                    let cutoff: Option<i64> = tx.value(
+                        "SELECT seq FROM journal WHERE service = ?1 AND state != 'sent'
+                         ORDER BY seq DESC LIMIT 1 OFFSET ?2",
+                        params![&id, keep.journal as i64],
+                    )?;
                     match cutoff {
                         Some(cutoff) => tx.execute(
                             "DELETE FROM journal WHERE service = ?1 AND state != 'sent' AND seq <= ?2",
-                            params![id, cutoff],
+                            params![&id, cutoff],
                         )?,
                         None => 0,
                     }
                 }
                 _ => 0,
             };
-            tx.commit()?;
             Ok((jobs, journal))
         })
     }
 
     /// Rows set aside because they could not be read: (source, key, error).
     pub fn set_aside_rows(&self) -> Result<Vec<(String, String, String)>, SyncDbError> {
-        self.with(|c| {
-            let mut st = c.prepare("SELECT source, key, error FROM set_aside ORDER BY seq")?;
-            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        self.read(|c| {
+            c.query(
+                "SELECT source, key, error FROM set_aside ORDER BY seq",
+                params![],
+            )?
+            .iter()
+            .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .collect()
         })
     }
 
     /// Forget everything about a removed service (jobs are kept as history).
     pub fn forget_service(&self, service: Id) -> Result<(), SyncDbError> {
-        self.with(|c| {
-            let tx = c.transaction()?;
+        self.write(|tx| {
             for table in [
                 "base",
                 "mirror",
@@ -799,7 +801,6 @@ impl SyncDb {
                     params![service.to_string()],
                 )?;
             }
-            tx.commit()?;
             Ok(())
         })
     }
@@ -835,8 +836,8 @@ mod tests {
     }
 
     fn raw(db: &SyncDb, sql: &str) {
-        db.with(|c| {
-            c.execute_batch(sql)?;
+        db.write(|c| {
+            c.batch(sql)?;
             Ok(())
         })
         .unwrap();

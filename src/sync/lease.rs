@@ -88,6 +88,10 @@ impl Lease {
 #[derive(Debug, thiserror::Error)]
 pub enum LeaseError {
     #[error(
+        "The sync lock in {target} could not be taken: {message}. Check that the database server is reachable."
+    )]
+    Database { target: String, message: String },
+    #[error(
         "The sync lock {path} cannot be opened: {source}. Check the data directory is writable."
     )]
     Io {
@@ -158,6 +162,69 @@ impl LeaseProvider for FileLeases {
         }
     }
 }
+
+/// Leases as PostgreSQL session-level advisory locks, for consoles and `sync --follow` daemons
+/// sharing one database: each held lease keeps a connection of its own, and the lock ends with
+/// it — released on drop, and by the server when the holder's process dies (its connection
+/// closes) — so another process takes over at its next try. The holder is written to
+/// `lease_holders` so that others can say who it is.
+#[derive(Debug, Clone)]
+pub struct PgLeases {
+    target: crate::db::PgTarget,
+}
+
+impl PgLeases {
+    pub fn new(target: crate::db::PgTarget) -> Self {
+        PgLeases { target }
+    }
+
+    /// The advisory-lock key of a service's lease.
+    fn key(service: Id) -> i64 {
+        let b = service.as_bytes();
+        i64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+    }
+}
+
+impl LeaseProvider for PgLeases {
+    fn try_acquire(&self, service: Id, holder: &Holder) -> Result<Acquire, LeaseError> {
+        use crate::db::{Conn, Role, params};
+        let db = |e: crate::db::DbError| LeaseError::Database {
+            target: self.target.to_string(),
+            message: e.to_string(),
+        };
+        let mut conn = Conn::postgres(&self.target, Role::Sync).map_err(db)?;
+        let granted = match &mut conn {
+            Conn::Postgres(pg, _) => pg.try_lock(Self::key(service)).map_err(db)?,
+            Conn::Sqlite(..) => false,
+        };
+        let tx = conn.write().map_err(db)?;
+        if granted {
+            let body = serde_json::to_string(holder).unwrap_or_default();
+            tx.execute(
+                "INSERT INTO lease_holders (service, body) VALUES (?1, ?2)
+                 ON CONFLICT (service) DO UPDATE SET body = excluded.body",
+                params![service.to_string(), body],
+            )
+            .map_err(db)?;
+            tx.commit().map_err(db)?;
+            return Ok(Acquire::Granted(Lease::new(HeldConnection(
+                std::sync::Mutex::new(conn),
+            ))));
+        }
+        let body: Option<String> = tx
+            .value(
+                "SELECT body FROM lease_holders WHERE service = ?1",
+                params![service.to_string()],
+            )
+            .map_err(db)?;
+        Ok(Acquire::Held(
+            body.and_then(|b| serde_json::from_str(&b).ok()),
+        ))
+    }
+}
+
+/// The connection that holds an advisory lock; closing it releases the lock.
+struct HeldConnection(#[allow(dead_code)] std::sync::Mutex<crate::db::Conn>);
 
 /// The open lock file; closing it (on drop, or when the process ends) releases the lock.
 struct LockedFile(#[allow(dead_code)] File);

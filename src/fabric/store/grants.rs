@@ -14,8 +14,8 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use crate::db::{Row, Tx, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 
 use super::{FabricStore, StoreError};
@@ -119,9 +119,9 @@ pub enum GrantError {
     Store(#[from] StoreError),
 }
 
-impl From<rusqlite::Error> for GrantError {
-    fn from(e: rusqlite::Error) -> Self {
-        GrantError::Store(StoreError::Sqlite(e))
+impl From<crate::db::DbError> for GrantError {
+    fn from(e: crate::db::DbError) -> Self {
+        GrantError::Store(StoreError::Database(e))
     }
 }
 
@@ -287,14 +287,11 @@ fn check_holder(holder: &str) -> Result<String, GrantError> {
     Ok(holder.to_string())
 }
 
-fn read_pool(conn: &rusqlite::Connection, pool: Id) -> Result<IpPool, GrantError> {
-    let body: Option<String> = conn
-        .query_row(
-            "SELECT body FROM ip_pools WHERE id = ?1",
-            [pool.to_string()],
-            |r| r.get(0),
-        )
-        .optional()?;
+fn read_pool(conn: &Tx<'_>, pool: Id) -> Result<IpPool, GrantError> {
+    let body: Option<String> = conn.value(
+        "SELECT body FROM ip_pools WHERE id = ?1",
+        params![pool.to_string()],
+    )?;
     let body = body.ok_or(GrantError::NoSuchPool(pool))?;
     serde_json::from_str(&body).map_err(|e| {
         GrantError::Store(StoreError::Damaged {
@@ -306,21 +303,19 @@ fn read_pool(conn: &rusqlite::Connection, pool: Id) -> Result<IpPool, GrantError
 }
 
 /// A pool's grants and the addresses IPAM servers hold in it.
-fn taken_in(conn: &rusqlite::Connection, pool: Id) -> Result<Taken, GrantError> {
-    let mut stmt = conn.prepare_cached(
+fn taken_in(conn: &Tx<'_>, pool: Id) -> Result<Taken, GrantError> {
+    let rows = conn.query(
         "SELECT h.address, h.holder, s.name FROM ipam_held_addresses h
          LEFT JOIN network_services s ON s.id = h.service WHERE h.pool = ?1",
+        params![pool.to_string()],
     )?;
-    let rows = stmt.query_map([pool.to_string()], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, Option<String>>(2)?,
-        ))
-    })?;
     let mut held = HashMap::new();
-    for row in rows {
-        let (address, holder, server) = row?;
+    for r in rows {
+        let (address, holder, server) = (
+            r.get::<String>(0)?,
+            r.get::<String>(1)?,
+            r.get::<Option<String>>(2)?,
+        );
         if let Ok(a) = address.parse() {
             let holder = match server {
                 Some(s) => format!("{holder} on {s}"),
@@ -335,18 +330,14 @@ fn taken_in(conn: &rusqlite::Connection, pool: Id) -> Result<Taken, GrantError> 
     })
 }
 
-fn granted_in(
-    conn: &rusqlite::Connection,
-    pool: Id,
-) -> Result<HashMap<IpAddr, String>, GrantError> {
-    let mut stmt =
-        conn.prepare_cached("SELECT address, holder FROM address_grants WHERE pool = ?1")?;
-    let rows = stmt.query_map([pool.to_string()], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-    })?;
+fn granted_in(conn: &Tx<'_>, pool: Id) -> Result<HashMap<IpAddr, String>, GrantError> {
+    let rows = conn.query(
+        "SELECT address, holder FROM address_grants WHERE pool = ?1",
+        params![pool.to_string()],
+    )?;
     let mut out = HashMap::new();
-    for row in rows {
-        let (address, holder) = row?;
+    for r in rows {
+        let (address, holder) = (r.get::<String>(0)?, r.get::<String>(1)?);
         if let Ok(a) = address.parse() {
             out.insert(a, holder);
         }
@@ -354,7 +345,7 @@ fn granted_in(
     Ok(out)
 }
 
-fn grant_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Grant>> {
+fn grant_of(row: &Row) -> Result<Option<Grant>, crate::db::DbError> {
     let pool: String = row.get(0)?;
     let address: String = row.get(1)?;
     let consumer: String = row.get(3)?;
@@ -363,7 +354,7 @@ fn grant_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Grant>> {
         Some(Grant {
             pool: pool.parse().ok()?,
             address: address.parse().ok()?,
-            holder: row.get(2).ok()?,
+            holder: row.get::<String>(2).ok()?,
             consumer: serde_json::from_value(serde_json::Value::String(consumer)).ok()?,
             granted_at: granted_at.parse().ok()?,
         })
@@ -371,12 +362,14 @@ fn grant_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Grant>> {
 }
 
 /// Counts grant changes (meta `grants_revision`), so a sync can tell whether usage changed.
-fn bump(conn: &rusqlite::Connection) -> Result<(), rusqlite::Error> {
+fn bump(conn: &Tx<'_>) -> Result<(), crate::db::DbError> {
     conn.execute(
         "INSERT INTO meta (key, value) VALUES ('grants_revision', '1')
-         ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
-        [],
+         ON CONFLICT(key) DO UPDATE SET value = CAST(CAST(meta.value AS INTEGER) + 1 AS TEXT)",
+        params![],
     )?;
+    // Other consoles on the same PostgreSQL database read usage again.
+    conn.notify(super::REVISION_CHANNEL, "grants")?;
     Ok(())
 }
 
@@ -416,9 +409,7 @@ impl FabricStore {
     pub fn grant(&self, request: &GrantRequest) -> Result<Grant, GrantError> {
         let holder = check_holder(&request.holder)?;
         let mut state = self.lock();
-        let tx = state
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = state.conn.write()?;
         let pool = read_pool(&tx, request.pool)?;
         let taken = taken_in(&tx, request.pool)?;
         let address = choose(&pool, &taken, request)?;
@@ -435,7 +426,7 @@ impl FabricStore {
             params![
                 grant.pool.to_string(),
                 grant.address.to_string(),
-                grant.holder,
+                &grant.holder,
                 consumer_text(grant.consumer),
                 grant.granted_at.to_rfc3339(),
             ],
@@ -449,9 +440,7 @@ impl FabricStore {
     /// granted (the error says which). For bulk work: the demo, an import of grants.
     pub fn grant_batch(&self, requests: &[GrantRequest]) -> Result<Vec<Grant>, GrantError> {
         let mut state = self.lock();
-        let tx = state
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = state.conn.write()?;
         // Per pool: the pool, what is granted, and where the next free address search starts.
         struct Walk {
             pool: IpPool,
@@ -462,10 +451,13 @@ impl FabricStore {
         let now = Utc::now();
         let mut out = Vec::with_capacity(requests.len());
         {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO address_grants (pool, address, holder, consumer, granted_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
+            let insert = |values: &[crate::db::Value]| {
+                tx.execute(
+                    "INSERT INTO address_grants (pool, address, holder, consumer, granted_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    values,
+                )
+            };
             for request in requests {
                 let holder = check_holder(&request.holder)?;
                 let walk = match pools.entry(request.pool) {
@@ -491,10 +483,10 @@ impl FabricStore {
                     consumer: request.consumer,
                     granted_at: now,
                 };
-                insert.execute(params![
+                insert(params![
                     grant.pool.to_string(),
                     grant.address.to_string(),
-                    grant.holder,
+                    &grant.holder,
                     consumer_text(grant.consumer),
                     grant.granted_at.to_rfc3339(),
                 ])?;
@@ -508,41 +500,39 @@ impl FabricStore {
 
     /// Revokes every grant of every pool (a demo starting over).
     pub fn revoke_all(&self) -> Result<usize, StoreError> {
-        let state = self.lock();
-        let n = state.conn.execute("DELETE FROM address_grants", [])?;
-        bump(&state.conn)?;
+        let mut state = self.lock();
+        let tx = state.conn.write()?;
+        let n = tx.execute("DELETE FROM address_grants", params![])?;
+        bump(&tx)?;
+        tx.commit()?;
         Ok(n)
     }
 
     /// How many times grants changed in this database (any process): a sync reports usage
     /// again only when this or the fabric changed.
     pub fn grants_revision(&self) -> Result<u64, StoreError> {
-        let state = self.lock();
-        let v: Option<String> = state
-            .conn
-            .query_row(
-                "SELECT value FROM meta WHERE key = 'grants_revision'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let mut state = self.lock();
+        let tx = state.conn.read()?;
+        let v: Option<String> = tx.value(
+            "SELECT value FROM meta WHERE key = 'grants_revision'",
+            params![],
+        )?;
+        tx.commit()?;
         Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
     }
 
     /// Revokes the grant of `address` from `pool`; says so when there is none.
     pub fn revoke(&self, pool: Id, address: IpAddr) -> Result<Grant, GrantError> {
         let mut state = self.lock();
-        let tx = state
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = state.conn.write()?;
         let found = tx
-            .query_row(
+            .query_opt(
                 "SELECT pool, address, holder, consumer, granted_at FROM address_grants
                  WHERE pool = ?1 AND address = ?2",
                 params![pool.to_string(), address.to_string()],
-                grant_of,
-            )
-            .optional()?
+            )?
+            .map(|r| grant_of(&r))
+            .transpose()?
             .flatten();
         let Some(grant) = found else {
             let name = read_pool(&tx, pool)
@@ -564,15 +554,17 @@ impl FabricStore {
 
     /// The grants of one pool, or of every pool, in address order.
     pub fn grants(&self, pool: Option<Id>) -> Result<Vec<Grant>, StoreError> {
-        let state = self.lock();
-        let mut stmt = state.conn.prepare_cached(
+        let mut state = self.lock();
+        let tx = state.conn.read()?;
+        let rows = tx.query(
             "SELECT pool, address, holder, consumer, granted_at FROM address_grants
              WHERE ?1 IS NULL OR pool = ?1",
+            params![pool.map(|p| p.to_string())],
         )?;
-        let rows = stmt.query_map([pool.map(|p| p.to_string())], grant_of)?;
+        tx.commit()?;
         let mut out = Vec::new();
         for row in rows {
-            if let Some(g) = row? {
+            if let Some(g) = grant_of(&row)? {
                 out.push(g);
             }
         }
@@ -582,20 +574,15 @@ impl FabricStore {
 
     /// How many addresses each pool has granted, VIPs apart.
     pub fn grant_counts(&self) -> Result<GrantCounts, StoreError> {
-        let state = self.lock();
-        let mut stmt = state.conn.prepare_cached(
+        let mut state = self.lock();
+        let tx = state.conn.read()?;
+        let rows = tx.query(
             "SELECT pool, consumer = 'vip', COUNT(*) FROM address_grants GROUP BY pool, consumer = 'vip'",
+            params![],
         )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, bool>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        })?;
         let mut out = GrantCounts::new();
-        for row in rows {
-            let (pool, vip, n) = row?;
+        for r in rows {
+            let (pool, vip, n) = (r.get::<String>(0)?, r.get::<bool>(1)?, r.get::<i64>(2)?);
             if let Ok(id) = pool.parse() {
                 let entry = out.entry(id).or_default();
                 if vip {
@@ -605,15 +592,16 @@ impl FabricStore {
                 }
             }
         }
-        let mut stmt = state.conn.prepare_cached(
+        let rows = tx.query(
             "SELECT h.pool, COUNT(DISTINCT h.address) FROM ipam_held_addresses h
              WHERE NOT EXISTS (SELECT 1 FROM address_grants g
                                WHERE g.pool = h.pool AND g.address = h.address)
              GROUP BY h.pool",
+            params![],
         )?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-        for row in rows {
-            let (pool, n) = row?;
+        tx.commit()?;
+        for r in rows {
+            let (pool, n) = (r.get::<String>(0)?, r.get::<i64>(1)?);
             if let Ok(id) = pool.parse() {
                 out.entry(id).or_default().held = n.max(0) as u64;
             }
@@ -630,9 +618,7 @@ impl FabricStore {
         held: &[(Id, IpAddr, String)],
     ) -> Result<bool, StoreError> {
         let mut state = self.lock();
-        let tx = state
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = state.conn.write()?;
         let sid = service.to_string();
         let mut now: Vec<(String, String, String)> = held
             .iter()
@@ -640,26 +626,28 @@ impl FabricStore {
             .collect();
         now.sort();
         now.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
-        let mut before: Vec<(String, String, String)> = {
-            let mut stmt = tx.prepare_cached(
+        let mut before: Vec<(String, String, String)> = tx
+            .query(
                 "SELECT pool, address, holder FROM ipam_held_addresses WHERE service = ?1",
-            )?;
-            let rows = stmt.query_map([&sid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-            rows.collect::<Result<_, _>>()?
-        };
+                params![&sid],
+            )?
+            .iter()
+            .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .collect::<Result<_, crate::db::DbError>>()?;
         before.sort();
         if before == now {
             return Ok(false);
         }
-        tx.execute("DELETE FROM ipam_held_addresses WHERE service = ?1", [&sid])?;
-        {
-            let mut insert = tx.prepare_cached(
+        tx.execute(
+            "DELETE FROM ipam_held_addresses WHERE service = ?1",
+            params![&sid],
+        )?;
+        for (pool, address, holder) in &now {
+            tx.execute(
                 "INSERT INTO ipam_held_addresses (service, pool, address, holder)
                  VALUES (?1, ?2, ?3, ?4)",
+                params![&sid, pool, address, holder],
             )?;
-            for (pool, address, holder) in &now {
-                insert.execute(params![sid, pool, address, holder])?;
-            }
         }
         bump(&tx)?;
         tx.commit()?;
@@ -668,22 +656,22 @@ impl FabricStore {
 
     /// The addresses IPAM servers hold in use in one pool, or in every pool, in address order.
     pub fn ipam_held(&self, pool: Option<Id>) -> Result<Vec<IpamHeld>, StoreError> {
-        let state = self.lock();
-        let mut stmt = state.conn.prepare_cached(
+        let mut state = self.lock();
+        let tx = state.conn.read()?;
+        let rows = tx.query(
             "SELECT service, pool, address, holder FROM ipam_held_addresses
              WHERE ?1 IS NULL OR pool = ?1",
+            params![pool.map(|p| p.to_string())],
         )?;
-        let rows = stmt.query_map([pool.map(|p| p.to_string())], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-            ))
-        })?;
+        tx.commit()?;
         let mut out = Vec::new();
-        for row in rows {
-            let (service, pool, address, holder) = row?;
+        for r in rows {
+            let (service, pool, address, holder) = (
+                r.get::<String>(0)?,
+                r.get::<String>(1)?,
+                r.get::<String>(2)?,
+                r.get::<String>(3)?,
+            );
             if let (Ok(service), Ok(pool), Ok(address)) =
                 (service.parse(), pool.parse(), address.parse())
             {
@@ -751,10 +739,7 @@ impl FabricStore {
 }
 
 /// A pool's grants as (address, holder), in address order.
-fn sorted_grants(
-    conn: &rusqlite::Connection,
-    pool: &IpPool,
-) -> Result<Vec<(IpAddr, String)>, StoreError> {
+fn sorted_grants(conn: &Tx<'_>, pool: &IpPool) -> Result<Vec<(IpAddr, String)>, StoreError> {
     let granted = granted_in(conn, pool.id).map_err(|e| match e {
         GrantError::Store(s) => s,
         other => StoreError::Task(other.to_string()),
@@ -779,10 +764,7 @@ fn name_some(grants: &[(IpAddr, String)], n: usize) -> String {
 
 /// Grants a pool edit would strand: addresses outside the new range or now reserved, with
 /// their holders. Checked before a pool is saved.
-pub(super) fn stranded(
-    conn: &rusqlite::Connection,
-    pool: &IpPool,
-) -> Result<Vec<(IpAddr, String)>, StoreError> {
+pub(super) fn stranded(conn: &Tx<'_>, pool: &IpPool) -> Result<Vec<(IpAddr, String)>, StoreError> {
     Ok(sorted_grants(conn, pool)?
         .into_iter()
         .filter(|(a, _)| !in_range(pool, a) || pool.settings.reserved.contains(a))
@@ -819,7 +801,7 @@ pub(super) fn stranded_error(
 
 /// The refusal to delete a pool that has granted addresses, naming a few.
 pub(super) fn deletion_refused(
-    conn: &rusqlite::Connection,
+    conn: &Tx<'_>,
     pool: &IpPool,
 ) -> Result<Option<crate::fabric::validate::ValidationError>, StoreError> {
     use crate::fabric::validate::{Field, Rule, ValidationError};
@@ -843,10 +825,10 @@ pub(super) fn deletion_refused(
 }
 
 /// Forgets the grants of pools that no longer exist (after an import).
-pub(super) fn forget_orphans(conn: &rusqlite::Connection) -> Result<(), StoreError> {
+pub(super) fn forget_orphans(conn: &Tx<'_>) -> Result<(), StoreError> {
     conn.execute(
         "DELETE FROM address_grants WHERE pool NOT IN (SELECT id FROM ip_pools)",
-        [],
+        params![],
     )?;
     bump(conn)?;
     Ok(())
