@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test of Fabric Console: unit tests, integration tests in tests/ (including the
+# Runs every test of Fabric Console: unit tests, integration tests in tests/ (the store, sync and
+# trust tests twice: on SQLite, then on PostgreSQL, as tests/team.rs is; including the
 # Nautobot and NetBox tests against a real Nautobot and a real NetBox that scripts/nautobot.sh and
 # scripts/netbox.sh install and start), each
 # benchmark once in test mode, and tests/secret_service.rs against a real Secret Service
@@ -41,7 +42,16 @@ bash scripts/netbox.sh start
 eval "$(bash scripts/netbox.sh env)"
 trap 'bash scripts/nautobot.sh stop >/dev/null 2>&1 || true; bash scripts/netbox.sh stop >/dev/null 2>&1 || true' EXIT
 
+# PostgreSQL for a team's shared fabric (the same server): a role of its own, a database per test.
+bash scripts/postgres.sh start
+eval "$(bash scripts/postgres.sh env)"
+
 cargo test --all-targets "$@"
+
+# The fabric store's, the sync core's and the multi-process tests again, their fabric and sync
+# state on PostgreSQL instead of SQLite files (tests/support/backend.rs).
+FABRIC_CONSOLE_TEST_BACKEND=postgres cargo test --test fabric_store --test sync --test trust "$@"
+bash scripts/postgres.sh clean
 
 # Run As secrets in a real Secret Service: a private D-Bus session whose gnome-keyring-daemon keeps
 # a throwaway login keyring (throwaway password, throwaway folders), unlocked, and only the test

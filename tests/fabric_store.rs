@@ -7,13 +7,14 @@ use std::process::{Command, Output};
 
 use fabric_console::fabric::exchange::import_json;
 use fabric_console::fabric::model::Fabric;
-use fabric_console::fabric::store::FabricStore;
 use serde_json::Value;
+
+#[path = "support/backend.rs"]
+mod backend;
 
 fn console(data_dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_fabric-console"))
-        .arg("--data-dir")
-        .arg(data_dir)
+        .args(backend::cli_args(data_dir))
         .args(args)
         .env_remove("RUST_LOG")
         .env("FABRIC_CONSOLE_SECRET_BACKEND", "file")
@@ -70,9 +71,7 @@ fn demo_export_import_export_round_trip() {
     assert!(a.object_count() >= 1000);
     assert_eq!(a, b);
     // The second data directory's database holds exactly the imported fabric.
-    let stored = FabricStore::open(&second.path().join("fabric.db"))
-        .unwrap()
-        .fabric();
+    let stored = backend::store(second.path()).fabric();
     assert_eq!(*stored, a);
     // Export to standard output is the same document.
     let stdout = ok(&console(second.path(), &["export", "-"]));
@@ -231,7 +230,7 @@ fn completions_and_the_manual_page_print_without_a_data_directory() {
 fn address_grants_from_processes_at_once_never_share_an_address() {
     let dir = tempfile::tempdir().unwrap();
     ok(&console(dir.path(), &["demo", "--size", "20"]));
-    let store = FabricStore::open(&dir.path().join("fabric.db")).unwrap();
+    let store = backend::store(dir.path());
     // The demo granted addresses already: take an IPv4 pool with room for 40 more.
     let counts = store.grant_counts().unwrap();
     let already = store.grants(None).unwrap();

@@ -1,5 +1,7 @@
 //! The sync core against a real built-in IPAM server on a loopback port.
 
+#[path = "support/backend.rs"]
+mod backend;
 #[path = "support/engine.rs"]
 mod engine;
 #[path = "support/tcp_relay.rs"]
@@ -205,7 +207,7 @@ async fn rig(scope: Option<&[ScopePick]>) -> Rig {
     let server = start_server(server_dir.path(), 0).await;
     let token = server.issue_token(Role::AsmAdministrator);
     let (f, ids, run_as) = fabric(false);
-    let store = FabricStore::open(&console_dir.path().join("fabric.db")).unwrap();
+    let store = backend::store(console_dir.path());
     let mut changes: Vec<FabricChange> = Vec::new();
     let existing_root = store.fabric().root_host_group().unwrap().id;
     let root = f.root_host_group().unwrap().id;
@@ -453,25 +455,22 @@ async fn a_no_op_sync_reads_neither_the_mirror_nor_the_base() {
     assert_eq!(r.sync().await.result, JobResult::Succeeded);
     assert_eq!(r.sync().await.result, JobResult::Succeeded);
     let damage = |table: &str| {
-        let c = rusqlite::Connection::open(r.console_dir.path().join("sync.db")).unwrap();
-        c.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
-        let n = c
-            .execute(
-                &format!("UPDATE {table} SET body = 'not json' WHERE service = ?1"),
-                [r.service.to_string()],
-            )
-            .unwrap();
+        let n = backend::sync_sql(
+            r.console_dir.path(),
+            &format!("UPDATE {table} SET body = 'not json' WHERE service = ?1"),
+            &[r.service.to_string().into()],
+        );
         assert!(n > 0, "the {table} rows exist");
     };
     damage("mirror_object");
     damage("base_entry");
     // As another process's write would, so that this engine does not go on with the base and
     // mirror it keeps in memory.
-    let c = rusqlite::Connection::open(r.console_dir.path().join("sync.db")).unwrap();
-    c.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
-    c.execute("UPDATE generation SET value = value + 1", [])
-        .unwrap();
-    drop(c);
+    backend::sync_sql(
+        r.console_dir.path(),
+        "UPDATE generation SET value = value + 1",
+        &[],
+    );
     let db = r.engine.sync_db().clone();
     for _ in 0..2 {
         let job = r.sync().await;

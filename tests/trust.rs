@@ -2,6 +2,8 @@
 //! between the console and the built-in IPAM server, syncing processes killed at random points.
 //! After each run a clean sync must leave no duplicate, lose nothing, and plan nothing more.
 
+#[path = "support/backend.rs"]
+mod backend;
 #[path = "support/engine.rs"]
 mod engine;
 #[path = "support/fault_proxy.rs"]
@@ -18,7 +20,6 @@ use fabric_console::fabric::connection::ConnectionString;
 use fabric_console::fabric::demo::demo_fabric;
 use fabric_console::fabric::model::*;
 use fabric_console::fabric::secrets::{FileSecretStore, SecretStore};
-use fabric_console::fabric::store::FabricStore;
 use fabric_console::ipam::builtin::{self, PROVIDER_ID};
 use fabric_console::ipam::model::{AddressSpaceKind, IpamSnapshot, SnapshotRead, SnapshotScope};
 use fabric_console::ipam::provider::{Credentials, ProviderConfig};
@@ -47,7 +48,7 @@ impl ConsoleDir {
     /// A demo fabric of `size` objects and a network service at `connection` with `token`.
     fn new(size: usize, connection: &str, token: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let store = FabricStore::open(&dir.path().join("fabric.db")).unwrap();
+        let store = backend::store(dir.path());
         let mut f = demo_fabric(size, 11);
         let run_as = *f
             .run_as_accounts
@@ -87,7 +88,7 @@ impl ConsoleDir {
     /// An engine of this process over the directory (its own store connection, like a second
     /// process would have).
     fn engine(&self) -> EngineHandle {
-        let store = FabricStore::open(&self.path().join("fabric.db")).unwrap();
+        let store = backend::store(self.path());
         engine_over(&store, &self.secrets, self.path())
     }
 }
@@ -121,7 +122,7 @@ async fn usage_differing(console: &ConsoleDir, server: &RunningServer, token: &s
         .iter()
         .filter_map(|r| r.vmm_id.map(|p| (p, r.id.clone())))
         .collect();
-    let store = FabricStore::open(&console.path().join("fabric.db")).unwrap();
+    let store = backend::store(console.path());
     let desired = fabric_console::sync::usage::desired(
         &store.full().unwrap(),
         &store.grants(None).unwrap(),
@@ -230,10 +231,7 @@ async fn settle(
     let plan = engine.preview(console.service).await.expect("a dry run");
     let s = ipam(server, token).await;
     let (e, g) = (expected, counts(&s));
-    let console_objects = FabricStore::open(&console.path().join("fabric.db"))
-        .unwrap()
-        .fabric()
-        .object_count();
+    let console_objects = backend::store(console.path()).fabric().object_count();
     Outcome {
         duplicated: duplicates(&s),
         lost: e.0.abs_diff(g.0)
@@ -338,8 +336,7 @@ async fn lost_answers_resets_and_gateway_errors_never_duplicate_or_lose() {
 /// The command-line binary, as a scheduler would run it.
 fn sync_command(dir: &Path) -> tokio::process::Command {
     let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_fabric-console"));
-    c.arg("--data-dir")
-        .arg(dir)
+    c.args(backend::cli_args(dir))
         .arg("sync")
         .env("FABRIC_CONSOLE_SECRET_BACKEND", "file")
         .stdin(Stdio::null())
@@ -490,7 +487,7 @@ async fn the_console_plans_against_what_another_process_wrote() {
     let (_dir, server, token) = start_server().await;
     let console = ConsoleDir::new(300, &server.addr().to_string(), &token);
     // The console: its own store and engine, synced once.
-    let gui_store = FabricStore::open(&console.path().join("fabric.db")).unwrap();
+    let gui_store = backend::store(console.path());
     let gui = engine_over(&gui_store, &console.secrets, console.path());
     let first = gui
         .sync_now(console.service, JobTrigger::Refresh)
@@ -498,7 +495,7 @@ async fn the_console_plans_against_what_another_process_wrote() {
         .unwrap();
     assert_eq!(first.result, JobResult::Succeeded, "{:?}", first.errors);
     // Another process adds a logical network with a site and syncs it.
-    let cli_store = FabricStore::open(&console.path().join("fabric.db")).unwrap();
+    let cli_store = backend::store(console.path());
     let f = cli_store.fabric();
     let group = f.root_host_group().unwrap().id;
     let ln = LogicalNetwork {

@@ -58,6 +58,19 @@ fn console_with_secrets(secrets: Arc<dyn SecretStore>) -> Console {
 }
 
 fn console_on(server_config: ServerConfig, secrets: Arc<dyn SecretStore>) -> Console {
+    console_over(
+        server_config,
+        secrets,
+        FabricStore::open_in_memory().expect("store"),
+    )
+}
+
+/// The console over `store` (a file another store can open too, as a second console would).
+fn console_over(
+    server_config: ServerConfig,
+    secrets: Arc<dyn SecretStore>,
+    store: FabricStore,
+) -> Console {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -68,7 +81,6 @@ fn console_on(server_config: ServerConfig, secrets: Arc<dyn SecretStore>) -> Con
         .expect("built-in IPAM server");
     let token = server.issue_token(server::Role::AsmAdministrator);
 
-    let store = FabricStore::open_in_memory().expect("store");
     let mut fabric = Fabric::new();
     let root = fabric.root_host_group().map(|g| g.id).expect("root");
     let seattle = HostGroup {
@@ -1011,4 +1023,73 @@ fn dragging_a_column_border_resizes_the_column() {
     });
     let still = c.interact(|ui| ui.find("Category").expect("header").bounds());
     assert!((still.x - after.x).abs() < 0.5);
+}
+
+/// Two administrators edit one host group: the second save is refused, says what the first
+/// one changed, and Reload shows their version; nothing is overwritten silently.
+#[test]
+fn a_save_over_another_consoles_save_is_refused_shows_their_change_and_reloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fabric.db");
+    let mut c = console_over(
+        ServerConfig::ephemeral(),
+        Arc::new(MemorySecretStore::new()),
+        FabricStore::open(&path).unwrap(),
+    );
+    c.click("Servers");
+    let row = c.last_text_center("Seattle");
+    c.right_click_at(row);
+    c.click_last("Properties");
+    assert!(c.app.admin().object_dialog().is_some());
+    // Meanwhile the other console renames it.
+    let other = FabricStore::open(&path).unwrap();
+    let mut group = other.fabric().host_groups[&c.seattle].clone();
+    group.name = "Seattle North".into();
+    other
+        .apply(&[FabricChange::Put(FabricObject::HostGroup(group))])
+        .unwrap();
+    // This console's administrator renames it too and saves.
+    c.type_into(
+        fabric_console::ui::dialog::admin::host_group::NAME_INPUT,
+        " West",
+    );
+    c.click("OK");
+    let dialog = c
+        .app
+        .admin()
+        .object_dialog()
+        .expect("the dialog stays open");
+    assert!(
+        dialog
+            .refused
+            .as_deref()
+            .is_some_and(|r| r.contains("Someone else saved the host group")),
+        "{:?}",
+        dialog.refused
+    );
+    assert!(c.shows("Reload"));
+    assert!(
+        c.texts_containing("\"Seattle North\"") >= 1,
+        "their change is shown"
+    );
+    assert_eq!(
+        other.reload().unwrap().host_groups[&c.seattle].name,
+        "Seattle North",
+        "their save was not overwritten"
+    );
+    c.click("Reload");
+    let dialog = c.app.admin().object_dialog().expect("opened again");
+    assert_eq!(dialog.form.name(), "Seattle North");
+    assert!(dialog.refused.is_none());
+    // Saved now, on top of their version.
+    c.type_into(
+        fabric_console::ui::dialog::admin::host_group::NAME_INPUT,
+        " West",
+    );
+    c.click("OK");
+    assert!(c.app.admin().object_dialog().is_none(), "saved");
+    assert_eq!(
+        other.reload().unwrap().host_groups[&c.seattle].name,
+        "Seattle North West"
+    );
 }

@@ -2,7 +2,7 @@
 //! their own, so the stores stay synchronous for their callers (the console's UI thread never
 //! calls them; async code reaches them through `spawn_blocking`, as it does SQLite).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::OnceLock;
@@ -279,7 +279,7 @@ impl PgConn {
 
 fn connect(
     target: &PgTarget,
-    notifications: Option<std::sync::mpsc::Sender<String>>,
+    notifications: Option<std::sync::mpsc::Sender<(String, String)>>,
 ) -> Result<Client, DbError> {
     let config = target.config();
     let shown = target.to_string();
@@ -298,7 +298,9 @@ fn connect(
                 match futures::future::poll_fn(|cx| connection.poll_message(cx)).await {
                     Some(Ok(AsyncMessage::Notification(n))) => {
                         if let Some(tx) = &notifications
-                            && tx.send(n.payload().to_string()).is_err()
+                            && tx
+                                .send((n.channel().to_string(), n.payload().to_string()))
+                                .is_err()
                         {
                             break;
                         }
@@ -317,51 +319,158 @@ fn connect(
 }
 
 /// Listens on `channel`; every notification's payload arrives on the returned receiver until
-/// the returned guard is dropped. A lost connection is opened again (and says so with an empty
-/// payload, so the listener looks again rather than trust it saw everything).
+/// the returned guard is dropped. One connection per database serves every listener of the
+/// process; a lost one is opened again, and then each listener gets an empty payload (it may
+/// have missed something, so it looks again).
 pub fn listen(
     target: &PgTarget,
     channel: &'static str,
 ) -> Result<(std::sync::mpsc::Receiver<String>, Listener), DbError> {
     let (tx, rx) = std::sync::mpsc::channel();
-    let client = connect(target, Some(tx.clone()))?;
-    block_on(client.batch_execute(&format!("LISTEN {channel}")))?;
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let keep = stop.clone();
-    let target = target.clone();
-    // Watches the connection; a closed one is opened again after a pause.
-    std::thread::Builder::new()
-        .name("fabric-console-listen".into())
-        .spawn(move || {
-            let mut client = Some(client);
-            while !keep.load(std::sync::atomic::Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(500));
-                if client.as_ref().is_some_and(|c| !c.is_closed()) {
-                    continue;
-                }
-                client = connect(&target, Some(tx.clone()))
-                    .and_then(|c| {
-                        block_on(c.batch_execute(&format!("LISTEN {channel}")))?;
-                        Ok(c)
-                    })
-                    .ok();
-                if client.is_some() && tx.send(String::new()).is_err() {
-                    break;
-                }
+    let hub = {
+        let mut hubs = hubs().lock().unwrap_or_else(|p| p.into_inner());
+        hubs.retain(|_, h| h.strong_count() > 0);
+        match hubs.get(&target.shown).and_then(std::sync::Weak::upgrade) {
+            Some(h) => h,
+            None => {
+                let h = Hub::start(target)?;
+                hubs.insert(target.shown.clone(), std::sync::Arc::downgrade(&h));
+                h
             }
-        })
-        .map_err(|e| DbError::Connect(format!("the listener thread could not start: {e}")))?;
-    Ok((rx, Listener { stop }))
+        }
+    };
+    let id = hub.subscribe(channel, tx)?;
+    Ok((rx, Listener { hub, id }))
 }
 
-/// Stops a [`listen`]er when dropped.
-pub struct Listener {
+type Subscribers = std::sync::Mutex<Vec<(u64, &'static str, std::sync::mpsc::Sender<String>)>>;
+
+/// The listening connections of this process, one per database.
+fn hubs() -> &'static std::sync::Mutex<HashMap<String, std::sync::Weak<Hub>>> {
+    static HUBS: OnceLock<std::sync::Mutex<HashMap<String, std::sync::Weak<Hub>>>> =
+        OnceLock::new();
+    HUBS.get_or_init(Default::default)
+}
+
+/// One listening connection and whoever listens through it.
+struct Hub {
+    subscribers: std::sync::Arc<Subscribers>,
+    client: std::sync::Arc<std::sync::Mutex<Option<Client>>>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl Hub {
+    fn start(target: &PgTarget) -> Result<std::sync::Arc<Hub>, DbError> {
+        let subscribers: std::sync::Arc<Subscribers> = Default::default();
+        let (tx, rx) = std::sync::mpsc::channel::<(String, String)>();
+        let client = connect(target, Some(tx.clone()))?;
+        let hub = std::sync::Arc::new(Hub {
+            subscribers: subscribers.clone(),
+            client: std::sync::Arc::new(std::sync::Mutex::new(Some(client))),
+            stop: Default::default(),
+            next: Default::default(),
+        });
+        // Hands each notification to the listeners of its channel.
+        let fan = subscribers.clone();
+        std::thread::Builder::new()
+            .name("fabric-console-notify".into())
+            .spawn(move || {
+                while let Ok((channel, payload)) = rx.recv() {
+                    let subs = fan.lock().unwrap_or_else(|p| p.into_inner());
+                    for (_, c, s) in subs.iter() {
+                        if channel.is_empty() || *c == channel {
+                            let _ = s.send(payload.clone());
+                        }
+                    }
+                }
+            })
+            .map_err(|e| DbError::Connect(format!("the listener thread could not start: {e}")))?;
+        // Watches the connection; a closed one is opened again, listening as before.
+        let (keep, held, subs, target) = (
+            hub.stop.clone(),
+            hub.client.clone(),
+            subscribers,
+            target.clone(),
+        );
+        std::thread::Builder::new()
+            .name("fabric-console-listen".into())
+            .spawn(move || {
+                while !keep.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(500));
+                    let open = held
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .as_ref()
+                        .is_some_and(|c| !c.is_closed());
+                    if open {
+                        continue;
+                    }
+                    let Ok(client) = connect(&target, Some(tx.clone())) else {
+                        continue;
+                    };
+                    let channels: BTreeSet<&'static str> = subs
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .iter()
+                        .map(|(_, c, _)| *c)
+                        .collect();
+                    if channels
+                        .iter()
+                        .all(|c| block_on(client.batch_execute(&format!("LISTEN {c}"))).is_ok())
+                    {
+                        *held.lock().unwrap_or_else(|p| p.into_inner()) = Some(client);
+                        // Everyone looks again: something may have been missed meanwhile.
+                        let _ = tx.send((String::new(), String::new()));
+                    }
+                }
+                // Closing the connection ends its task, and with it the fan-out thread.
+                held.lock().unwrap_or_else(|p| p.into_inner()).take();
+            })
+            .map_err(|e| DbError::Connect(format!("the listener thread could not start: {e}")))?;
+        Ok(hub)
+    }
+
+    fn subscribe(
+        &self,
+        channel: &'static str,
+        tx: std::sync::mpsc::Sender<String>,
+    ) -> Result<u64, DbError> {
+        let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+        if !subs.iter().any(|(_, c, _)| *c == channel)
+            && let Some(client) = self
+                .client
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
+        {
+            block_on(client.batch_execute(&format!("LISTEN {channel}")))?;
+        }
+        subs.push((id, channel, tx));
+        Ok(id)
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Stops a [`listen`]er when dropped (and the connection, with its last listener).
+pub struct Listener {
+    hub: std::sync::Arc<Hub>,
+    id: u64,
 }
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.hub
+            .subscribers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(id, _, _)| *id != self.id);
     }
 }
 

@@ -365,6 +365,11 @@ impl FabricStore {
         self.inner.path.as_deref()
     }
 
+    /// The team's PostgreSQL database this store is on, if it is.
+    pub fn pg_target(&self) -> Option<crate::db::PgTarget> {
+        self.lock().conn.pg_target().cloned()
+    }
+
     /// Where the fabric is kept, as a person reads it (a file, or `postgres://user@host/db`).
     pub fn describe(&self) -> &str {
         &self.inner.shown
@@ -688,6 +693,16 @@ impl FabricStore {
     pub async fn apply_async(&self, changes: Vec<FabricChange>) -> Result<Arc<Fabric>, StoreError> {
         let store = self.clone();
         spawn_blocking(move || store.apply(&changes)).await
+    }
+
+    /// `apply_checked` on the blocking thread pool.
+    pub async fn apply_checked_async(
+        &self,
+        changes: Vec<FabricChange>,
+        opened: Vec<Opened>,
+    ) -> Result<Arc<Fabric>, StoreError> {
+        let store = self.clone();
+        spawn_blocking(move || store.apply_checked(&changes, &opened)).await
     }
 
     /// `reload` on the blocking thread pool.

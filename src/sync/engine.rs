@@ -136,6 +136,35 @@ struct Shared {
     /// Per service, the ranges that stand for console pools as of a state generation, so a
     /// no-op sync runs the usage step without reading the stored mirror.
     usage_ranges: Mutex<HashMap<Id, (u64, PoolRanges)>>,
+    /// Services this engine holds the lease of (syncing them now).
+    held: Mutex<std::collections::HashSet<Id>>,
+    /// Who this engine is in announcements to the other consoles (process and engine).
+    speaker: String,
+    /// When each service's progress was last announced (announcements are thinned).
+    announced: Mutex<HashMap<Id, Instant>>,
+    /// Hears the other consoles' announcements on a shared PostgreSQL database.
+    _hearing: Option<crate::db::postgres::Listener>,
+}
+
+/// What an engine tells the others sharing its PostgreSQL database about a sync.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Announcement {
+    from: String,
+    service: Id,
+    #[serde(flatten)]
+    what: Announced,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Announced {
+    Progress {
+        stage: SyncStage,
+        done: u64,
+        total: u64,
+    },
+    Status,
+    Job,
 }
 
 /// How long a usage report's look at the server's copy stands before a sync looks again.
@@ -191,6 +220,12 @@ impl Engine {
     /// Start the engine and a worker for every network service in the store.
     pub fn start(ctx: EngineContext) -> Result<EngineHandle, EngineError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| EngineError::NoRuntime)?;
+        // The sync state lives with the fabric: on a team's PostgreSQL database when the
+        // store is there.
+        let mut ctx = ctx;
+        if ctx.database.is_none() {
+            ctx.database = ctx.store.pg_target();
+        }
         let db = match (&ctx.database, &ctx.sync_db) {
             (Some(t), _) => SyncDb::open_at(&crate::db::Location::Postgres(t.clone()))?,
             (None, Some(p)) => SyncDb::open(p)?,
@@ -204,8 +239,23 @@ impl Engine {
         };
         let (events, _) = broadcast::channel(4096);
         let jobs = db.jobs(JOBS_KEPT)?;
+        let id = NEXT_ENGINE.fetch_add(1, Ordering::Relaxed);
+        let hearing = match &ctx.database {
+            Some(t) => match crate::db::postgres::listen(t, super::journal::SYNC_CHANNEL) {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot hear the other consoles' syncs; their progress shows at their end");
+                    None
+                }
+            },
+            None => None,
+        };
+        let (heard, hearing) = match hearing {
+            Some((rx, listener)) => (Some(rx), Some(listener)),
+            None => (None, None),
+        };
         let shared = Arc::new(Shared {
-            id: NEXT_ENGINE.fetch_add(1, Ordering::Relaxed),
+            id,
             ctx,
             db,
             runtime,
@@ -220,8 +270,15 @@ impl Engine {
             states: Mutex::new(HashMap::new()),
             usage_reported: Mutex::new(HashMap::new()),
             usage_ranges: Mutex::new(HashMap::new()),
+            held: Mutex::new(Default::default()),
+            speaker: format!("{}-{id}", std::process::id()),
+            announced: Mutex::new(HashMap::new()),
+            _hearing: hearing,
         });
         let handle = EngineHandle { shared };
+        if let Some(heard) = heard {
+            handle.hear_others(heard);
+        }
         handle.spawn_missing_workers();
         if handle.shared.ctx.periodic {
             handle.push_console_changes();
@@ -389,6 +446,137 @@ impl EngineHandle {
                     ObjectKind::HostGroup | ObjectKind::NetworkService | ObjectKind::Subnet => true,
                 }
         })
+    }
+
+    /// Shows what the other consoles' engines announce: a service one of them syncs shows its
+    /// progress and, when it ends, its status and job here too.
+    fn hear_others(&self, heard: std::sync::mpsc::Receiver<String>) {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        // The listener's channel blocks: a thread hands its messages to the runtime.
+        let _ = std::thread::Builder::new()
+            .name("fabric-console-hear".into())
+            .spawn(move || {
+                while let Ok(m) = heard.recv() {
+                    if tx.send(m).is_err() {
+                        break;
+                    }
+                }
+            });
+        let weak = Arc::downgrade(&self.shared);
+        self.shared.runtime.spawn(async move {
+            while let Some(text) = rx.recv().await {
+                let Some(shared) = weak.upgrade() else {
+                    break;
+                };
+                let engine = EngineHandle { shared };
+                let Ok(a) = serde_json::from_str::<Announcement>(&text) else {
+                    continue;
+                };
+                if a.from == engine.shared.speaker || engine.holds(a.service) {
+                    continue;
+                }
+                engine.heard(a).await;
+            }
+        });
+    }
+
+    /// On a shared database: why this console leaves the service's syncs to another (it holds
+    /// no Run As secret for it); `None` when it may sync.
+    async fn secret_missing(&self, service: Id) -> Option<String> {
+        self.shared.ctx.database.as_ref()?;
+        let s = self.service(service)?;
+        let account = self
+            .shared
+            .ctx
+            .store
+            .directory()
+            .run_as_accounts
+            .get(&s.run_as)?
+            .name
+            .clone();
+        let secrets = self.shared.ctx.secrets.clone();
+        let run_as = s.run_as;
+        let held = tokio::task::spawn_blocking(move || secrets.get(run_as))
+            .await
+            .ok()?
+            .ok()
+            .flatten()
+            .is_some();
+        (!held).then(|| {
+            format!(
+                "synced by a console or `sync --follow` that holds the password of Run As account \"{account}\"; this console holds none"
+            )
+        })
+    }
+
+    fn holds(&self, service: Id) -> bool {
+        self.shared
+            .held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&service)
+    }
+
+    async fn heard(&self, a: Announcement) {
+        let service = a.service;
+        match a.what {
+            Announced::Progress { stage, done, total } => {
+                self.publish(|snap| {
+                    snap.statuses.get_mut(&service)?.state =
+                        SyncState::Syncing { stage, done, total };
+                    Some(())
+                });
+                self.emit(EngineEvent::Progress {
+                    service,
+                    stage,
+                    done,
+                    total,
+                });
+            }
+            Announced::Status => {
+                let Ok(Some(stored)) = self.with_db(move |db| db.status(service)).await else {
+                    return;
+                };
+                let Some(snapshot) = self.publish(|snap| {
+                    let s = snap.statuses.get_mut(&service)?;
+                    // Their run's outcome; this engine's own schedule stays.
+                    let next_run = s.next_run;
+                    *s = stored;
+                    s.next_run = next_run;
+                    Some(s.clone())
+                }) else {
+                    return;
+                };
+                self.emit(EngineEvent::StatusChanged(Box::new(snapshot)));
+            }
+            Announced::Job => {
+                let Ok(jobs) = self.with_db(|db| db.jobs(JOBS_KEPT)).await else {
+                    return;
+                };
+                let newest = jobs.iter().find(|j| j.service == service).cloned();
+                self.publish(|snap| {
+                    snap.jobs = Arc::new(jobs);
+                    Some(())
+                });
+                if let Some(job) = newest.filter(|j| j.finished.is_some()) {
+                    self.emit(EngineEvent::Finished {
+                        service,
+                        job: Box::new(job),
+                    });
+                }
+            }
+        }
+    }
+
+    /// The announcement of `what` about `service`, when the engine shares a PostgreSQL database.
+    fn announcement(&self, service: Id, what: Announced) -> Option<String> {
+        self.shared.ctx.database.as_ref()?;
+        serde_json::to_string(&Announcement {
+            from: self.shared.speaker.clone(),
+            service,
+            what,
+        })
+        .ok()
     }
 
     fn watch_fabric(&self) {
@@ -699,8 +887,9 @@ impl EngineHandle {
         };
         let db = self.shared.db.clone();
         let persisted = snapshot.clone();
+        let said = self.announcement(service, Announced::Status);
         self.shared.runtime.spawn_blocking(move || {
-            if let Err(e) = db.save_status(&persisted) {
+            if let Err(e) = db.save_status_from(&persisted, said.as_deref()) {
                 tracing::warn!(error = %e, "could not save a service's sync status");
             }
         });
@@ -771,6 +960,27 @@ impl EngineHandle {
                     // Refreshes asked for while this one waits are the same refresh.
                     while let Ok(WorkerCmd::Refresh(_, r)) = rx.try_recv() {
                         replies.push(r);
+                    }
+                    // On a team's database, a console that holds no Run As secret for the
+                    // service leaves the automatic syncs to one that does (a person's Refresh
+                    // still runs, and says what is missing).
+                    let asked =
+                        replies.iter().any(Option::is_some) || trigger == JobTrigger::Refresh;
+                    if !asked && let Some(why) = self.secret_missing(service).await {
+                        // Another console's recent run shows as it is; with none, why not here.
+                        let recent =
+                            self.status(service)
+                                .and_then(|s| s.last_end)
+                                .is_some_and(|end| {
+                                    Utc::now() - end
+                                        < chrono::Duration::seconds(2 * interval as i64)
+                                });
+                        if !recent {
+                            self.update_status(service, |s| s.state = SyncState::Waiting(why));
+                        }
+                        next = tokio::time::Instant::now() + Duration::from_secs(interval);
+                        self.set_next_run(service, next);
+                        continue;
                     }
                     let (job, transient) = self.run_sync(service, trigger, &cancel).await;
                     cancel.store(false, Ordering::Relaxed);
@@ -995,6 +1205,32 @@ impl EngineHandle {
             done,
             total,
         });
+        // The other consoles see it too, a few times a second at most.
+        const EVERY: Duration = Duration::from_millis(250);
+        let due = {
+            let mut last = self
+                .shared
+                .announced
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let due = last.get(&service).is_none_or(|t| t.elapsed() >= EVERY)
+                || (total > 0 && done >= total);
+            if due {
+                last.insert(service, Instant::now());
+            }
+            due
+        };
+        if due
+            && let Some(said) =
+                self.announcement(service, Announced::Progress { stage, done, total })
+        {
+            let db = self.shared.db.clone();
+            self.shared.runtime.spawn_blocking(move || {
+                if let Err(e) = db.announce(&said) {
+                    tracing::debug!(error = %e, "could not announce a sync's progress");
+                }
+            });
+        }
     }
 
     async fn connect(&self, service: &NetworkService) -> Result<Arc<dyn IpamProvider>, String> {
@@ -1549,9 +1785,10 @@ impl EngineHandle {
             Some(())
         });
         let db = self.shared.db.clone();
+        let said = self.announcement(job.service, Announced::Job);
         let job = job.clone();
         self.shared.runtime.spawn_blocking(move || {
-            if let Err(e) = db.save_job(&job) {
+            if let Err(e) = db.save_job_from(&job, said.as_deref()) {
                 tracing::warn!(error = %e, "could not save a job record");
             }
         });
@@ -1617,6 +1854,7 @@ impl EngineHandle {
             .take_lease(service_id, cancel)
             .await
             .map_err(|(reason, transient)| (reason, transient, None))?;
+        let _held = Held::new(&self.shared, service_id);
         self.refresh_fabric()
             .await
             .map_err(|reason| (reason, false, None))?;
@@ -2120,6 +2358,37 @@ pub fn format_skew(ms: i64) -> String {
 /// date arithmetic cannot overflow whatever the stored value.
 fn bounded_interval(secs: u64) -> u64 {
     secs.min(crate::fabric::validate::MAX_SYNC_INTERVAL_SECS)
+}
+
+/// Marks a service as synced by this engine while the lease is held: the other consoles'
+/// announcements about it are not this engine's business meanwhile.
+struct Held {
+    shared: Arc<Shared>,
+    service: Id,
+}
+
+impl Held {
+    fn new(shared: &Arc<Shared>, service: Id) -> Self {
+        shared
+            .held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(service);
+        Held {
+            shared: shared.clone(),
+            service,
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.shared
+            .held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.service);
+    }
 }
 
 #[cfg(test)]

@@ -114,6 +114,10 @@ CREATE TABLE lease_holders (service TEXT PRIMARY KEY, body TEXT NOT NULL);
 "#,
 ];
 
+/// The PostgreSQL notification channel on which engines tell each other of their syncs'
+/// progress, statuses and jobs (see `sync::engine`).
+pub const SYNC_CHANNEL: &str = "fabric_console_sync";
+
 /// The sync schema version this Fabric Console writes.
 pub const SCHEMA_VERSION: i64 = SCHEMA.len() as i64;
 
@@ -644,8 +648,30 @@ impl SyncDb {
         self.get_json("status", service)
     }
 
+    /// Saves a service's status; on PostgreSQL the other consoles hear of it on
+    /// [`SYNC_CHANNEL`] (`payload`, when given, says who wrote it).
     pub fn save_status(&self, status: &ServiceStatus) -> Result<(), SyncDbError> {
-        self.put_json("status", status.service, status)
+        self.save_status_from(status, None)
+    }
+
+    pub fn save_status_from(
+        &self,
+        status: &ServiceStatus,
+        payload: Option<&str>,
+    ) -> Result<(), SyncDbError> {
+        let body = serde_json::to_string(status)?;
+        self.write(|c| {
+            put_body(c, "status", &status.service.to_string(), &body)?;
+            if let Some(p) = payload {
+                c.notify(SYNC_CHANNEL, p)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Tells the other consoles on PostgreSQL something about a sync (nothing elsewhere).
+    pub fn announce(&self, payload: &str) -> Result<(), SyncDbError> {
+        self.read(|c| Ok(c.notify(SYNC_CHANNEL, payload)?))
     }
 
     /// The fabric revision at which the last sync (by any process) left both sides agreeing.
@@ -659,8 +685,16 @@ impl SyncDb {
     }
 
     pub fn save_job(&self, job: &JobRecord) -> Result<(), SyncDbError> {
+        self.save_job_from(job, None)
+    }
+
+    /// `save_job`, announced on [`SYNC_CHANNEL`] with `payload` on PostgreSQL.
+    pub fn save_job_from(&self, job: &JobRecord, payload: Option<&str>) -> Result<(), SyncDbError> {
         let body = serde_json::to_string(job)?;
         self.write(|c| {
+            if let Some(p) = payload {
+                c.notify(SYNC_CHANNEL, p)?;
+            }
             c.execute(
                 "INSERT INTO jobs(id, service, started, body) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(id) DO UPDATE SET body = excluded.body",
                 params![job.id.to_string(), job.service.to_string(), job.started.to_rfc3339(), body],

@@ -352,7 +352,20 @@ impl App {
             }
             Message::Settings(m) => {
                 let (task, event) = self.settings_ws.update(m, &self.fabric);
+                self.settings_ws
+                    .show_database(self.prefs.database.as_deref());
                 let follow = match event {
+                    Some(settings::Event::SaveDatabase(url)) => {
+                        self.prefs.database = url.clone();
+                        let result = match &self.ctx.preferences_file {
+                            Some(path) => self.prefs.save(path).map_err(|e| e.to_string()),
+                            None => {
+                                Err("this console has no settings file (a preview or test)".into())
+                            }
+                        };
+                        self.settings_ws.database_saved(result.map(|()| url));
+                        Task::none()
+                    }
                     Some(settings::Event::SaveRunAs(save)) => {
                         self.save_run_as(save, RunAsOrigin::Settings)
                     }

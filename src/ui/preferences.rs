@@ -76,6 +76,13 @@ pub struct Preferences {
     /// A range this full (percent) shows its use as critical.
     #[serde(deserialize_with = "or_default")]
     pub usage_critical_percent: f32,
+    /// A team's PostgreSQL database (postgres://user@host:port/dbname, no password), used from
+    /// the next start when neither --database nor FABRIC_CONSOLE_DATABASE is given.
+    #[serde(
+        deserialize_with = "or_default",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub database: Option<String>,
 }
 
 impl Default for Preferences {
@@ -88,6 +95,7 @@ impl Default for Preferences {
             embedded_ipam_port: None,
             usage_warning_percent: 80.0,
             usage_critical_percent: 95.0,
+            database: None,
         }
     }
 }
@@ -179,6 +187,7 @@ mod tests {
             embedded_ipam_port: Some(45123),
             usage_warning_percent: 70.0,
             usage_critical_percent: 90.0,
+            database: None,
         };
         assert_eq!(Preferences::from_json(&prefs.to_json()), prefs);
     }

@@ -558,7 +558,7 @@ impl FabricStore {
         let tx = state.conn.read()?;
         let rows = tx.query(
             "SELECT pool, address, holder, consumer, granted_at FROM address_grants
-             WHERE ?1 IS NULL OR pool = ?1",
+             WHERE CAST(?1 AS TEXT) IS NULL OR pool = ?1",
             params![pool.map(|p| p.to_string())],
         )?;
         tx.commit()?;
@@ -660,7 +660,7 @@ impl FabricStore {
         let tx = state.conn.read()?;
         let rows = tx.query(
             "SELECT service, pool, address, holder FROM ipam_held_addresses
-             WHERE ?1 IS NULL OR pool = ?1",
+             WHERE CAST(?1 AS TEXT) IS NULL OR pool = ?1",
             params![pool.map(|p| p.to_string())],
         )?;
         tx.commit()?;

@@ -89,7 +89,10 @@ impl App {
                     return Task::none();
                 }
                 KeyAction::PropertiesSelected => {
-                    return self.admin.edit(kind, id, &self.fabric).map(Message::Admin);
+                    return self
+                        .admin
+                        .edit(kind, id, &self.fabric, &self.ctx.store)
+                        .map(Message::Admin);
                 }
                 _ => {}
             }

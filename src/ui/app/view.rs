@@ -63,6 +63,7 @@ impl App {
                             &self.providers,
                             self.ctx.embedded_ipam.as_ref(),
                             &self.ctx.secrets.location(),
+                            self.ctx.store.describe(),
                         )
                         .map(Message::Settings),
                 )

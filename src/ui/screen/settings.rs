@@ -1,7 +1,7 @@
 //! The Settings workspace: Configuration Providers (as the registry reports them) and Run As
 //! Accounts (create, edit, delete only when no service uses the account; where their secrets are).
 
-use iced::widget::{button, column, container, row, scrollable, space, table, text};
+use iced::widget::{button, column, container, row, scrollable, space, table, text, text_input};
 use iced::{Element, Length, Task};
 
 use crate::fabric::model::{Fabric, Id};
@@ -18,7 +18,11 @@ pub enum Section {
     #[default]
     ConfigurationProviders,
     RunAsAccounts,
+    Database,
 }
+
+/// The text input of the shared database's URL.
+pub const DATABASE_INPUT: &str = "settings-database";
 
 #[derive(Debug, Clone, Default)]
 pub struct SettingsWorkspace {
@@ -28,6 +32,10 @@ pub struct SettingsWorkspace {
     pub confirm_delete: Option<Id>,
     pub error: Option<String>,
     widths: grid::ColumnWidths,
+    /// The Database page: the URL as typed (`None` until the page is first shown), and what
+    /// the last Save said.
+    pub database: Option<String>,
+    pub database_note: Option<(Tone, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -40,12 +48,17 @@ pub enum Message {
     ConfirmDelete(bool),
     Dialog(run_as_dialog::Message),
     Resize(grid::Resize),
+    DatabaseText(String),
+    SaveDatabase,
+    UseLocalFiles,
 }
 
 #[derive(Debug, Clone)]
 pub enum Event {
     SaveRunAs(run_as_dialog::Event),
     DeleteRunAs(Id),
+    /// Keep this database (`None`: the data directory's files) for the next start.
+    SaveDatabase(Option<String>),
 }
 
 impl SettingsWorkspace {
@@ -91,8 +104,54 @@ impl SettingsWorkspace {
             }
             // Answered in `update`, which passes on the dialog's task.
             Message::Dialog(_) => {}
+            Message::DatabaseText(t) => {
+                self.database = Some(t);
+                self.database_note = None;
+            }
+            Message::SaveDatabase => {
+                let typed = self.database.clone().unwrap_or_default();
+                let typed = typed.trim();
+                if typed.is_empty() {
+                    return Some(Event::SaveDatabase(None));
+                }
+                match crate::db::Location::parse(typed, std::path::Path::new(".")) {
+                    Ok(crate::db::Location::Postgres(t)) => {
+                        return Some(Event::SaveDatabase(Some(t.to_string())));
+                    }
+                    Ok(_) => return Some(Event::SaveDatabase(None)),
+                    Err(e) => {
+                        self.database_note = Some((Tone::Error, format!("Database: {e}.")));
+                    }
+                }
+            }
+            Message::UseLocalFiles => {
+                self.database = Some(String::new());
+                return Some(Event::SaveDatabase(None));
+            }
         }
         None
+    }
+
+    /// The Database page opens with what the settings file holds.
+    pub fn show_database(&mut self, saved: Option<&str>) {
+        if self.database.is_none() {
+            self.database = Some(saved.unwrap_or_default().to_string());
+        }
+    }
+
+    /// What the App says once the choice is saved (or not).
+    pub fn database_saved(&mut self, result: Result<Option<String>, String>) {
+        self.database_note = Some(match result {
+            Ok(Some(url)) => (
+                Tone::Info,
+                format!("Saved. From its next start this console keeps the fabric in {url}."),
+            ),
+            Ok(None) => (
+                Tone::Info,
+                "Saved. From its next start this console keeps the fabric in this computer's data directory.".to_string(),
+            ),
+            Err(e) => (Tone::Error, format!("The setting was not saved: {e}")),
+        });
     }
 
     pub fn run_as_saved(&mut self, result: Result<Id, String>) {
@@ -125,6 +184,7 @@ impl SettingsWorkspace {
         column![
             item("Configuration Providers", Section::ConfigurationProviders),
             item("Run As Accounts", Section::RunAsAccounts),
+            item("Database", Section::Database),
         ]
         .spacing(1)
         .padding([6, 4])
@@ -137,11 +197,45 @@ impl SettingsWorkspace {
         providers: &'a [ProviderDescriptor],
         embedded: Option<&'a EmbeddedIpam>,
         secrets: &SecretLocation,
+        kept_in: &'a str,
     ) -> Element<'a, Message> {
         match self.section {
             Section::ConfigurationProviders => providers_view(providers),
             Section::RunAsAccounts => self.accounts_view(fabric, embedded, secrets),
+            Section::Database => self.database_view(kept_in),
         }
+    }
+
+    fn database_view<'a>(&'a self, kept_in: &'a str) -> Element<'a, Message> {
+        let typed = self.database.as_deref().unwrap_or_default();
+        let mut page = column![
+            style::heading("Database"),
+            style::field_line("This console keeps its fabric in", kept_in.to_string()),
+            style::hint(
+                "A team shares one fabric by pointing every console (and any `fabric-console sync --follow`) at one PostgreSQL database. Leave it empty to keep the fabric in this computer's data directory. --database or FABRIC_CONSOLE_DATABASE, when given, win over this setting.",
+            ),
+            text("PostgreSQL database").size(style::TEXT),
+            text_input("postgres://user@host:5432/dbname", typed)
+                .id(DATABASE_INPUT)
+                .on_input(Message::DatabaseText)
+                .on_submit(Message::SaveDatabase)
+                .size(style::TEXT)
+                .padding(5),
+            style::hint(
+                "No password here: keep it with `fabric-console --database URL db password` (the secret store) or in ~/.pgpass. Run As passwords stay in each console's own secret store; only a console (or daemon) that holds one runs the automatic syncs of the services that use it.",
+            ),
+            row![
+                style::default_command("Save", Some(Message::SaveDatabase)),
+                style::command("Use this computer's files", Some(Message::UseLocalFiles)),
+            ]
+            .spacing(8),
+        ]
+        .spacing(8)
+        .max_width(760);
+        if let Some((tone, note)) = &self.database_note {
+            page = page.push(style::notice(*tone, note.clone()));
+        }
+        container(page).padding(12).height(Length::Fill).into()
     }
 
     fn accounts_view<'a>(

@@ -8,8 +8,8 @@ use iced::{Alignment, Element, Length};
 use super::delete::Deletion;
 use super::form::{self, FieldErrors, Shown};
 use super::{DIALOG_ID, Form, FormMessage, Message};
-use crate::fabric::model::{Fabric, FabricChange, ObjectKind};
-use crate::fabric::store::{FabricStore, StoreError};
+use crate::fabric::model::{Fabric, FabricChange, FabricObject, ObjectKind};
+use crate::fabric::store::{Conflict, FabricStore, Opened, StoreError};
 use crate::fabric::validate::ValidationError;
 use crate::ui::widget::style::{self, Tone};
 
@@ -18,6 +18,8 @@ use crate::ui::widget::style::{self, Tone};
 pub struct SaveError {
     pub message: String,
     pub problems: Vec<ValidationError>,
+    /// Someone else saved or deleted the object after the dialog opened it.
+    pub conflict: Option<Box<Conflict>>,
 }
 
 impl From<StoreError> for SaveError {
@@ -25,6 +27,10 @@ impl From<StoreError> for SaveError {
         SaveError {
             problems: e.validation_errors().to_vec(),
             message: e.to_string(),
+            conflict: match e {
+                StoreError::Conflict(c) => Some(c),
+                _ => None,
+            },
         }
     }
 }
@@ -35,6 +41,55 @@ pub async fn apply(
     changes: Vec<FabricChange>,
 ) -> Result<Arc<Fabric>, SaveError> {
     store.apply_async(changes).await.map_err(SaveError::from)
+}
+
+/// Applies one batch off the UI thread, refused when an object in `opened` was saved or
+/// deleted by someone else since its dialog opened it.
+pub async fn apply_checked(
+    store: FabricStore,
+    changes: Vec<FabricChange>,
+    opened: Vec<Opened>,
+) -> Result<Arc<Fabric>, SaveError> {
+    store
+        .apply_checked_async(changes, opened)
+        .await
+        .map_err(SaveError::from)
+}
+
+/// What someone else changed, field by field ("Name: "A" → "B""), between the object as a
+/// dialog opened it and as it is stored now.
+pub fn changed_fields(opened: &FabricObject, now: &FabricObject) -> Vec<String> {
+    let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
+        (serde_json::to_value(opened), serde_json::to_value(now))
+    else {
+        return Vec::new();
+    };
+    let short = |v: Option<&serde_json::Value>| {
+        let text = match v {
+            None | Some(serde_json::Value::Null) => "(none)".to_string(),
+            Some(v) => v.to_string(),
+        };
+        if text.chars().count() > 48 {
+            format!("{}…", text.chars().take(47).collect::<String>())
+        } else {
+            text
+        }
+    };
+    let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|k| {
+            let label = k.replace('_', " ");
+            let mut label_chars = label.chars();
+            let label = match label_chars.next() {
+                Some(c) => c.to_uppercase().collect::<String>() + label_chars.as_str(),
+                None => label,
+            };
+            format!("{label}: {} → {}", short(a.get(k)), short(b.get(k)))
+        })
+        .collect()
 }
 
 /// A create or properties dialog.
@@ -48,6 +103,10 @@ pub struct ObjectDialog {
     /// Why the store refused the last save.
     pub refused: Option<String>,
     pub saving: bool,
+    /// A properties dialog: the object as it opened it, with its revision then.
+    pub opened: Option<Box<(Opened, FabricObject)>>,
+    /// Someone else saved the object since: what they changed (the dialog offers to reload).
+    pub conflict: Option<Vec<String>>,
 }
 
 impl ObjectDialog {
@@ -60,7 +119,15 @@ impl ObjectDialog {
             errors,
             refused: None,
             saving: false,
+            opened: None,
+            conflict: None,
         }
+    }
+
+    /// A properties dialog that tells its save when someone else saved the object since.
+    /// What the save checks: the object's revision when the dialog opened it.
+    pub fn opened_revisions(&self) -> Vec<Opened> {
+        self.opened.iter().map(|b| b.0).collect()
     }
 
     pub fn title(&self) -> String {
@@ -108,6 +175,12 @@ impl ObjectDialog {
     /// The store refused: its reasons go to the fields they name.
     pub fn refused(&mut self, error: SaveError) {
         self.saving = false;
+        if let Some(c) = &error.conflict {
+            self.conflict = Some(match (self.opened.as_deref(), &c.current) {
+                (Some((_, before)), Some(now)) => changed_fields(before, now),
+                _ => Vec::new(),
+            });
+        }
         let mine: Vec<ValidationError> = error
             .problems
             .iter()
@@ -135,6 +208,22 @@ impl ObjectDialog {
         }
         if let Some(r) = &self.refused {
             body = body.push(style::notice(Tone::Error, r.clone()));
+        }
+        if let Some(changed) = &self.conflict {
+            let mut text = String::from("Their change: ");
+            text.push_str(&if changed.is_empty() {
+                "the object is gone.".to_string()
+            } else {
+                changed.join("; ")
+            });
+            body = body.push(
+                row![
+                    container(style::hint(text)).width(Length::Fill),
+                    style::command("Reload", Some(Message::Reload)),
+                ]
+                .spacing(8)
+                .align_y(Alignment::Center),
+            );
         }
         let summary = if errors.is_empty() {
             style::hint(if self.saving {

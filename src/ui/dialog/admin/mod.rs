@@ -209,6 +209,8 @@ pub enum Message {
     ConfirmDelete(bool),
     Saved(Result<Arc<Fabric>, SaveError>),
     Deleted(Result<Arc<Fabric>, SaveError>),
+    /// Someone else saved the object: open it again as it is now.
+    Reload,
 }
 
 /// What the console learns from the administration screen.
@@ -356,7 +358,13 @@ impl Admin {
     }
 
     /// Opens the properties dialog of an object.
-    pub fn edit(&mut self, kind: ObjectKind, id: Id, fabric: &Fabric) -> Task<Message> {
+    pub fn edit(
+        &mut self,
+        kind: ObjectKind,
+        id: Id,
+        fabric: &Fabric,
+        store: &FabricStore,
+    ) -> Task<Message> {
         let form = match kind {
             ObjectKind::HostGroup => fabric
                 .host_groups
@@ -380,10 +388,19 @@ impl Admin {
                 .map(|v| Form::VmNetwork(vm_network::Form::edit(v))),
             _ => None,
         };
-        match form {
-            Some(f) => self.open(f, true, fabric),
-            None => Task::none(),
+        let Some(form) = form else {
+            return Task::none();
+        };
+        let task = self.open(form, true, fabric);
+        // The save is refused if someone else saves the object meanwhile (another console).
+        let opened = store
+            .opened(kind, id)
+            .zip(fabric.object(kind, id))
+            .map(Box::new);
+        if let Some(Dialog::Object(d)) = self.dialog.as_mut() {
+            d.opened = opened;
         }
+        task
     }
 
     /// Asks before deleting, listing what goes with the object.
@@ -455,7 +472,7 @@ impl Admin {
             Message::NearExhaustion(on) => self.near_exhaustion = on,
             Message::Open(id) => {
                 self.selected = Some(id);
-                return (self.edit(self.tab.kind(), id, fabric), None);
+                return (self.edit(self.tab.kind(), id, fabric, store), None);
             }
             Message::Sort(c) => self.sort.click(c),
             Message::Resize(r) => self.widths.update(r),
@@ -463,7 +480,7 @@ impl Admin {
             Message::CreateIn(tab) => return (self.create(tab, fabric), None),
             Message::Properties => {
                 if let Some(id) = self.selected {
-                    return (self.edit(self.tab.kind(), id, fabric), None);
+                    return (self.edit(self.tab.kind(), id, fabric, store), None);
                 }
             }
             Message::Delete => {
@@ -481,14 +498,27 @@ impl Admin {
                 if let Some(d) = self.object_dialog_mut()
                     && let Some(changes) = d.submit(fabric)
                 {
+                    let opened = d.opened_revisions();
                     return (
-                        Task::perform(apply(store.clone(), changes), Message::Saved),
+                        Task::perform(
+                            dialog::apply_checked(store.clone(), changes, opened),
+                            Message::Saved,
+                        ),
                         None,
                     );
                 }
             }
             Message::Cancel => {
                 self.close_object_dialog();
+            }
+            Message::Reload => {
+                if let Some(d) = self.close_object_dialog()
+                    && let Some(o) = d.opened.map(|b| b.0)
+                {
+                    // The store read their save when it refused this one.
+                    let now = store.fabric();
+                    return (self.edit(o.kind, o.id, &now, store), None);
+                }
             }
             Message::Saved(Ok(new)) => {
                 let Some(d) = self.close_object_dialog() else {

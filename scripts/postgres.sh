@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# PostgreSQL for the tests of a team's shared fabric: the server from Debian's packages (the one
+# the Nautobot harness uses, started if it is not), a role that may create databases (each test
+# makes its own), and that role's password in an owner-only password file.
+#   bash scripts/postgres.sh start   install if needed, start, create the role
+#   bash scripts/postgres.sh env     print the exports the tests read
+#   bash scripts/postgres.sh clean   drop the databases tests left behind
+set -euo pipefail
+
+STATE_DIR="${FABRIC_CONSOLE_PG_DIR:-/var/lib/fabric-console-postgres}"
+ROLE="fabric_console_test"
+PASSFILE="$STATE_DIR/pgpass"
+PORT="${FABRIC_CONSOLE_PG_PORT:-5432}"
+
+log() { echo "[postgres-harness $(date +%H:%M:%S)] $*" >&2; }
+fail() {
+    echo "[postgres-harness] error: $*" >&2
+    exit 1
+}
+as_postgres() { runuser -u postgres -- "$@"; }
+
+start() {
+    [ "$(id -u)" = "0" ] || fail "run as root (apt-get and the postgres user need it)"
+    if ! command -v pg_ctlcluster >/dev/null || ! command -v psql >/dev/null; then
+        log "installing postgresql"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-upgrade postgresql >/dev/null || {
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-upgrade postgresql >/dev/null
+        } || fail "apt-get could not install postgresql"
+    fi
+    if ! as_postgres psql -tAc 'SELECT 1' >/dev/null 2>&1; then
+        log "starting PostgreSQL"
+        service postgresql start >/dev/null 2>&1 || {
+            cluster=$(pg_lsclusters -h | awk 'NR==1 {print $1" "$2}')
+            [ -n "$cluster" ] || fail "no PostgreSQL cluster found (pg_lsclusters is empty)"
+            # shellcheck disable=SC2086
+            pg_ctlcluster $cluster start
+        }
+        waited=0
+        until as_postgres psql -tAc 'SELECT 1' >/dev/null 2>&1; do
+            waited=$((waited + 1))
+            [ "$waited" -lt 60 ] || fail "PostgreSQL did not accept connections within 60 s"
+            sleep 1
+        done
+    fi
+    mkdir -p -m 700 "$STATE_DIR"
+    if [ ! -s "$PASSFILE" ]; then
+        umask 077
+        printf '127.0.0.1:%s:*:%s:%s\n' "$PORT" "$ROLE" "$(head -c 18 /dev/urandom | base64 | tr -d '/+=')" >"$PASSFILE"
+    fi
+    chmod 600 "$PASSFILE"
+    password=$(cut -d: -f5 "$PASSFILE")
+    if as_postgres psql -tAc "SELECT 1 FROM pg_roles WHERE rolname='$ROLE'" | grep -q 1; then
+        as_postgres psql -q -c "ALTER ROLE $ROLE LOGIN CREATEDB PASSWORD '$password'"
+    else
+        as_postgres psql -q -c "CREATE ROLE $ROLE LOGIN CREATEDB PASSWORD '$password'"
+    fi
+    clean
+    log "PostgreSQL ready for the tests: role $ROLE on 127.0.0.1:$PORT"
+}
+
+clean() {
+    as_postgres psql -tAc "SELECT datname FROM pg_database WHERE datname LIKE 'fc\_test\_%'" |
+        while read -r db; do
+            [ -n "$db" ] && as_postgres psql -q -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)"
+        done
+    return 0
+}
+
+env_exports() {
+    echo "export PGPASSFILE='$PASSFILE'"
+    echo "export FABRIC_CONSOLE_TEST_POSTGRES='postgres://$ROLE@127.0.0.1:$PORT/postgres'"
+    echo "export FABRIC_CONSOLE_REQUIRE_POSTGRES=1"
+}
+
+case "${1:-}" in
+start) start ;;
+env) env_exports ;;
+clean) clean ;;
+*) fail "usage: $0 start|env|clean" ;;
+esac
