@@ -42,6 +42,24 @@ start() {
             sleep 1
         done
     fi
+    # Each test process holds a few connections (fabric, sync state, listening, leases), and
+    # the trust tests run many at once: more than the default 100. Raised before the Nautobot and
+    # NetBox harnesses start (scripts/test.sh runs this first), as it takes a restart.
+    if [ "$(as_postgres psql -tAc 'SHOW max_connections')" -lt 400 ]; then
+        log "raising max_connections to 400 (restarts PostgreSQL)"
+        as_postgres psql -q -c "ALTER SYSTEM SET max_connections = 400"
+        service postgresql restart >/dev/null 2>&1 || {
+            cluster=$(pg_lsclusters -h | awk 'NR==1 {print $1" "$2}')
+            # shellcheck disable=SC2086
+            pg_ctlcluster $cluster restart
+        }
+        waited=0
+        until as_postgres psql -tAc 'SELECT 1' >/dev/null 2>&1; do
+            waited=$((waited + 1))
+            [ "$waited" -lt 60 ] || fail "PostgreSQL did not come back within 60 s"
+            sleep 1
+        done
+    fi
     mkdir -p -m 700 "$STATE_DIR"
     if [ ! -s "$PASSFILE" ]; then
         umask 077

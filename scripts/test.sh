@@ -35,16 +35,17 @@ for tool in dbus-run-session gnome-keyring-daemon; do
     fi
 done
 
+# PostgreSQL for a team's shared fabric: a role of its own, a database per test. First, as it may
+# restart the server that Nautobot and NetBox then use.
+bash scripts/postgres.sh start
+eval "$(bash scripts/postgres.sh env)"
+
 bash scripts/nautobot.sh start
 eval "$(bash scripts/nautobot.sh env)"
 trap 'bash scripts/nautobot.sh stop >/dev/null 2>&1 || true' EXIT
 bash scripts/netbox.sh start
 eval "$(bash scripts/netbox.sh env)"
 trap 'bash scripts/nautobot.sh stop >/dev/null 2>&1 || true; bash scripts/netbox.sh stop >/dev/null 2>&1 || true' EXIT
-
-# PostgreSQL for a team's shared fabric (the same server): a role of its own, a database per test.
-bash scripts/postgres.sh start
-eval "$(bash scripts/postgres.sh env)"
 
 cargo test --all-targets "$@"
 

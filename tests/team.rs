@@ -385,7 +385,13 @@ fn three_processes_share_one_postgres_fabric(admin: &PgTarget) {
     heard.borrow_and_update();
     let (mut latencies, mut saves) = (Vec::new(), Vec::new());
     for i in 0..10 {
-        let mut g = store.fabric().host_groups.values().nth(1).unwrap().clone();
+        let mut g = store
+            .fabric()
+            .host_groups
+            .values()
+            .find(|g| g.parent.is_some())
+            .unwrap()
+            .clone();
         g.name = format!("Renamed {i}");
         let t = Instant::now();
         store

@@ -267,6 +267,12 @@ impl PgConn {
         Ok(row_of(&row)?.0.into_iter().next().unwrap_or(Value::Null))
     }
 
+    /// Releases a lock taken with `try_lock`.
+    pub fn unlock(&mut self, key: i64) -> Result<(), DbError> {
+        self.query_one_value("SELECT pg_advisory_unlock(?1)", &[Value::Int(key)])?;
+        Ok(())
+    }
+
     /// A session-level advisory lock, held until `unlock` or the connection closes (the
     /// process ends, or the server sees it gone).
     pub fn try_lock(&mut self, key: i64) -> Result<bool, DbError> {

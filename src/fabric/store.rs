@@ -430,8 +430,28 @@ impl FabricStore {
     pub fn refresh(&self) -> Result<bool, StoreError> {
         let mut state = self.lock();
         let stored = {
-            let tx = state.conn.read()?;
+            let Connected {
+                conn,
+                revision,
+                rows,
+            } = &mut *state;
+            let tx = conn.read()?;
             let stored = read_revision(&tx)?;
+            if stored != *revision && !self.is_partial() {
+                // Only the rows the change log names, when it reaches back far enough.
+                if let Some(changed) = changes_in(&tx, *revision, stored)? {
+                    let mut fabric = (*self.inner.current.borrow().clone()).clone();
+                    let mut now = rows.clone();
+                    for (kind, id) in changed {
+                        reload_row(&tx, &mut fabric, &mut now, kind, id)?;
+                    }
+                    tx.commit()?;
+                    *revision = stored;
+                    *rows = now;
+                    self.publish(fabric);
+                    return Ok(true);
+                }
+            }
             tx.commit()?;
             stored
         };
@@ -658,35 +678,9 @@ impl FabricStore {
         let mut state = self.lock();
         let tx = state.conn.read()?;
         let current = read_revision(&tx)?;
-        let from: u64 = tx
-            .value::<String>(
-                "SELECT value FROM meta WHERE key = 'changes_from'",
-                params![],
-            )?
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(u64::MAX);
-        if revision > current || revision.saturating_add(1) < from {
-            return Ok(None);
-        }
-        let rows = tx.query(
-            "SELECT kind, id FROM changes WHERE revision > ?1 AND revision <= ?2",
-            params![revision as i64, current as i64],
-        )?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (kind, id) = (row.get::<String>(0)?, row.get::<String>(1)?);
-            if kind == EVERYTHING {
-                return Ok(None);
-            }
-            let kind: Option<ObjectKind> =
-                serde_json::from_value(serde_json::Value::String(kind)).ok();
-            match (kind, id.parse::<Id>()) {
-                (Some(kind), Ok(id)) => out.push((kind, id)),
-                // A row this version cannot read: plan everything.
-                _ => return Ok(None),
-            }
-        }
-        Ok(Some((current, out)))
+        let changed = changes_in(&tx, revision, current)?;
+        tx.commit()?;
+        Ok(changed.map(|c| (current, c)))
     }
 
     /// `apply` on the blocking thread pool, so async callers never stall the runtime.
@@ -753,6 +747,79 @@ fn ensure_root(conn: &mut Conn) -> Result<(), StoreError> {
 }
 
 /// `load` inside one read transaction, so a write committed meanwhile is seen whole or not at all.
+/// The objects the change log says were written or deleted after `revision` up to `current`;
+/// `None` when it no longer reaches back that far or the whole fabric was written.
+fn changes_in(
+    tx: &Tx<'_>,
+    revision: u64,
+    current: u64,
+) -> Result<Option<Vec<(ObjectKind, Id)>>, StoreError> {
+    let from: u64 = tx
+        .value::<String>(
+            "SELECT value FROM meta WHERE key = 'changes_from'",
+            params![],
+        )?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(u64::MAX);
+    if revision > current || revision.saturating_add(1) < from {
+        return Ok(None);
+    }
+    let rows = tx.query(
+        "SELECT kind, id FROM changes WHERE revision > ?1 AND revision <= ?2",
+        params![revision as i64, current as i64],
+    )?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (kind, id) = (row.get::<String>(0)?, row.get::<String>(1)?);
+        if kind == EVERYTHING {
+            return Ok(None);
+        }
+        let kind: Option<ObjectKind> = serde_json::from_value(serde_json::Value::String(kind)).ok();
+        match (kind, id.parse::<Id>()) {
+            (Some(kind), Ok(id)) => out.push((kind, id)),
+            // A row this version cannot read: read everything.
+            _ => return Ok(None),
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(Some(out))
+}
+
+/// Reads one object's row again into `fabric` (removing it when the row is gone).
+fn reload_row(
+    tx: &Tx<'_>,
+    fabric: &mut Fabric,
+    rows: &mut Revisions,
+    kind: ObjectKind,
+    id: Id,
+) -> Result<(), StoreError> {
+    crate::match_kind!(kind, T => {
+        let found = tx.query_opt(
+            &format!("SELECT body, revision FROM {} WHERE id = ?1", T::COLLECTION),
+            params![id.to_string()],
+        )?;
+        match found {
+            Some(row) => {
+                let body: String = row.get(0)?;
+                let revision: i64 = row.get(1)?;
+                let object: T = serde_json::from_str(&body).map_err(|e| StoreError::Damaged {
+                    kind,
+                    id: id.to_string(),
+                    message: e.to_string(),
+                })?;
+                T::all_mut(fabric).insert(id, object);
+                rows.insert((kind, id), revision.max(0) as u64);
+            }
+            None => {
+                T::all_mut(fabric).remove(&id);
+                rows.remove(&(kind, id));
+            }
+        }
+        Ok(())
+    }, subnet => Ok(()))
+}
+
 /// Listens for commits announced on PostgreSQL; the count goes up with each one (and when a
 /// lost listening connection is opened again, as commits may have been missed meanwhile).
 fn listen_for_commits(
@@ -1327,6 +1394,58 @@ mod tests {
             .unwrap();
         let f = first.reload().unwrap();
         assert!(f.host_groups.contains_key(&a.id) && f.host_groups.contains_key(&b.id));
+    }
+
+    /// A refresh reads only the rows the change log names, and ends where a whole reload
+    /// would: same fabric, same revisions; an import is read whole.
+    #[test]
+    fn a_refresh_reads_what_changed_and_matches_a_whole_reload() {
+        let (_dir, path, first) = file_store();
+        first.replace_all(every_kind()).unwrap();
+        let second = FabricStore::open(&path).unwrap();
+        let f = first.fabric();
+        let mut site = f.network_sites.values().next().unwrap().clone();
+        site.name.push_str(" renamed");
+        let pool = *f.ip_pools.keys().next().unwrap();
+        let vm = *f.vm_networks.keys().next().unwrap();
+        first
+            .apply(&[
+                FabricChange::Put(FabricObject::NetworkSite(site.clone())),
+                FabricChange::Delete(ObjectKind::VmNetwork, vm),
+            ])
+            .unwrap();
+        let mut group = f
+            .host_groups
+            .values()
+            .find(|g| g.parent.is_some())
+            .unwrap()
+            .clone();
+        group.name = "Renamed group".into();
+        first
+            .apply(&[FabricChange::Put(FabricObject::HostGroup(group.clone()))])
+            .unwrap();
+        assert!(second.refresh().unwrap());
+        assert!(!second.refresh().unwrap(), "nothing more to read");
+        let whole = FabricStore::open(&path).unwrap();
+        assert_eq!(*second.fabric(), *whole.fabric());
+        assert_eq!(second.fabric().network_sites[&site.id].name, site.name);
+        assert!(!second.fabric().vm_networks.contains_key(&vm));
+        for (kind, id) in [
+            (ObjectKind::NetworkSite, site.id),
+            (ObjectKind::HostGroup, group.id),
+            (ObjectKind::IpPool, pool),
+        ] {
+            assert_eq!(
+                second.object_revision(kind, id),
+                whole.object_revision(kind, id),
+                "{kind:?}"
+            );
+        }
+        assert_eq!(second.object_revision(ObjectKind::VmNetwork, vm), None);
+        // An import is read whole.
+        first.replace_all(Fabric::new()).unwrap();
+        assert!(second.refresh().unwrap());
+        assert_eq!(*second.fabric(), *first.fabric());
     }
 
     #[test]

@@ -171,11 +171,16 @@ impl LeaseProvider for FileLeases {
 #[derive(Debug, Clone)]
 pub struct PgLeases {
     target: crate::db::PgTarget,
+    /// The sync schema (with `lease_holders`) is there.
+    ready: Arc<std::sync::OnceLock<()>>,
 }
 
 impl PgLeases {
     pub fn new(target: crate::db::PgTarget) -> Self {
-        PgLeases { target }
+        PgLeases {
+            target,
+            ready: Default::default(),
+        }
     }
 
     /// The advisory-lock key of a service's lease.
@@ -192,6 +197,16 @@ impl LeaseProvider for PgLeases {
             target: self.target.to_string(),
             message: e.to_string(),
         };
+        if self.ready.get().is_none() {
+            crate::sync::journal::SyncDb::open_at(&crate::db::Location::Postgres(
+                self.target.clone(),
+            ))
+            .map_err(|e| LeaseError::Database {
+                target: self.target.to_string(),
+                message: e.to_string(),
+            })?;
+            let _ = self.ready.set(());
+        }
         let mut conn = Conn::postgres(&self.target, Role::Sync).map_err(db)?;
         let granted = match &mut conn {
             Conn::Postgres(pg, _) => pg.try_lock(Self::key(service)).map_err(db)?,
@@ -207,9 +222,10 @@ impl LeaseProvider for PgLeases {
             )
             .map_err(db)?;
             tx.commit().map_err(db)?;
-            return Ok(Acquire::Granted(Lease::new(HeldConnection(
-                std::sync::Mutex::new(conn),
-            ))));
+            return Ok(Acquire::Granted(Lease::new(HeldConnection {
+                conn: std::sync::Mutex::new(conn),
+                key: Self::key(service),
+            })));
         }
         let body: Option<String> = tx
             .value(
@@ -223,8 +239,23 @@ impl LeaseProvider for PgLeases {
     }
 }
 
-/// The connection that holds an advisory lock; closing it releases the lock.
-struct HeldConnection(#[allow(dead_code)] std::sync::Mutex<crate::db::Conn>);
+/// The connection that holds an advisory lock. Dropped, it unlocks before it closes, so the
+/// next holder need not wait for the server to notice the connection gone.
+struct HeldConnection {
+    conn: std::sync::Mutex<crate::db::Conn>,
+    key: i64,
+}
+
+impl Drop for HeldConnection {
+    fn drop(&mut self) {
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        if let crate::db::Conn::Postgres(pg, _) = &mut *conn
+            && let Err(e) = pg.unlock(self.key)
+        {
+            tracing::debug!(error = %e, "a lease's unlock failed; closing its connection ends it");
+        }
+    }
+}
 
 /// The open lock file; closing it (on drop, or when the process ends) releases the lock.
 struct LockedFile(#[allow(dead_code)] File);

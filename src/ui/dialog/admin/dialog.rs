@@ -59,21 +59,36 @@ pub async fn apply_checked(
 /// What someone else changed, field by field ("Name: "A" → "B""), between the object as a
 /// dialog opened it and as it is stored now.
 pub fn changed_fields(opened: &FabricObject, now: &FabricObject) -> Vec<String> {
-    let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
-        (serde_json::to_value(opened), serde_json::to_value(now))
-    else {
+    // The object's own fields (a `FabricObject` is `{"kind", "object"}`).
+    let fields = |o: &FabricObject| match serde_json::to_value(o) {
+        Ok(serde_json::Value::Object(mut m)) => match m.remove("object") {
+            Some(serde_json::Value::Object(inner)) => Some(inner),
+            _ => Some(m),
+        },
+        _ => None,
+    };
+    let (Some(a), Some(b)) = (fields(opened), fields(now)) else {
         return Vec::new();
     };
-    let short = |v: Option<&serde_json::Value>| {
-        let text = match v {
-            None | Some(serde_json::Value::Null) => "(none)".to_string(),
-            Some(v) => v.to_string(),
-        };
-        if text.chars().count() > 48 {
-            format!("{}…", text.chars().take(47).collect::<String>())
+    let text = |v: Option<&serde_json::Value>| match v {
+        None | Some(serde_json::Value::Null) => "(none)".to_string(),
+        Some(v) => v.to_string(),
+    };
+    // Long values show from a little before where they start to differ.
+    let short = |this: &str, other: &str| {
+        let same = this
+            .chars()
+            .zip(other.chars())
+            .take_while(|(x, y)| x == y)
+            .count();
+        let from = same.saturating_sub(12);
+        let tail: String = this.chars().skip(from).collect();
+        let tail = if tail.chars().count() > 40 {
+            format!("{}…", tail.chars().take(39).collect::<String>())
         } else {
-            text
-        }
+            tail
+        };
+        if from > 0 { format!("…{tail}") } else { tail }
     };
     let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
     keys.sort();
@@ -87,7 +102,8 @@ pub fn changed_fields(opened: &FabricObject, now: &FabricObject) -> Vec<String> 
                 Some(c) => c.to_uppercase().collect::<String>() + label_chars.as_str(),
                 None => label,
             };
-            format!("{label}: {} → {}", short(a.get(k)), short(b.get(k)))
+            let (x, y) = (text(a.get(k)), text(b.get(k)));
+            format!("{label}: {} → {}", short(&x, &y), short(&y, &x))
         })
         .collect()
 }
@@ -210,15 +226,15 @@ impl ObjectDialog {
             body = body.push(style::notice(Tone::Error, r.clone()));
         }
         if let Some(changed) = &self.conflict {
-            let mut text = String::from("Their change: ");
-            text.push_str(&if changed.is_empty() {
+            let mut said = String::from("Their change: ");
+            said.push_str(&if changed.is_empty() {
                 "the object is gone.".to_string()
             } else {
                 changed.join("; ")
             });
             body = body.push(
                 row![
-                    container(style::hint(text)).width(Length::Fill),
+                    container(style::hint(said)).width(Length::Fill),
                     style::command("Reload", Some(Message::Reload)),
                 ]
                 .spacing(8)
@@ -300,6 +316,31 @@ impl DeleteDialog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn their_change_is_shown_field_by_field_from_where_it_differs() {
+        use crate::fabric::model::{LogicalNetwork, LogicalNetworkIsolation};
+        let ln = LogicalNetwork {
+            id: uuid::Uuid::new_v4(),
+            name: "Backup-005".into(),
+            description: "One connected network for the Backup-005 workloads".into(),
+            isolation: LogicalNetworkIsolation::OneConnected,
+        };
+        let mut theirs = ln.clone();
+        theirs.description.push_str(" (edited by B)");
+        theirs.name = "Backup-005 North".into();
+        let changed = changed_fields(
+            &FabricObject::LogicalNetwork(ln),
+            &FabricObject::LogicalNetwork(theirs),
+        );
+        assert_eq!(
+            changed,
+            vec![
+                "Description: …05 workloads\" → …05 workloads (edited by B)\"".to_string(),
+                "Name: \"Backup-005\" → \"Backup-005 North\"".to_string(),
+            ]
+        );
+    }
     use crate::ui::dialog::admin::logical_network;
 
     #[test]
