@@ -653,9 +653,7 @@ impl FabricStore {
             tx.execute(&format!("DELETE FROM {}", T::COLLECTION), params![])?;
         });
         let all = all_rows(&fabric)?;
-        for row in &all {
-            write_row(&tx, row.table, row, stored_revision + 1)?;
-        }
+        insert_rows(&tx, &all, stored_revision + 1)?;
         log_change(&tx, stored_revision + 1, None)?;
         grants::forget_orphans(&tx)?;
         commit_revision(tx, stored_revision, revision)?;
@@ -955,6 +953,37 @@ fn write_row(tx: &Tx<'_>, table: &str, row: &Row, revision: u64) -> Result<(), S
         ),
         params![&row.id, &row.name, &row.body, revision as i64],
     )?;
+    Ok(())
+}
+
+/// Inserts rows into emptied tables, many to a statement (one round trip per few hundred rows
+/// on PostgreSQL, not one per row).
+fn insert_rows(tx: &Tx<'_>, rows: &[Row], revision: u64) -> Result<(), StoreError> {
+    const PER_STATEMENT: usize = 250;
+    let mut by_table: BTreeMap<&str, Vec<&Row>> = BTreeMap::new();
+    for r in rows {
+        by_table.entry(r.table).or_default().push(r);
+    }
+    for (table, rows) in by_table {
+        for chunk in rows.chunks(PER_STATEMENT) {
+            let mut sql = format!("INSERT INTO {table} (id, name, body, revision) VALUES ");
+            let mut values = Vec::with_capacity(chunk.len() * 4);
+            for (i, r) in chunk.iter().enumerate() {
+                let n = i * 4;
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("(?{}, ?{}, ?{}, ?{})", n + 1, n + 2, n + 3, n + 4));
+                values.extend([
+                    crate::db::Value::from(&r.id),
+                    crate::db::Value::from(&r.name),
+                    crate::db::Value::from(&r.body),
+                    crate::db::Value::Int(revision as i64),
+                ]);
+            }
+            tx.execute(&sql, &values)?;
+        }
+    }
     Ok(())
 }
 

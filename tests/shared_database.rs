@@ -1,0 +1,280 @@
+//! A team's PostgreSQL database as its consoles see it: an export from SQLite imported there and
+//! exported back is the same document; one console sees another's sync as it runs and ends; a
+//! console without the Run As password leaves the automatic syncs to one that has it.
+//!
+//! Needs `FABRIC_CONSOLE_TEST_POSTGRES` (scripts/postgres.sh); without it each test says it did
+//! not run (and fails with `FABRIC_CONSOLE_REQUIRE_POSTGRES=1`, as scripts/test.sh sets).
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fabric_console::db::Location;
+use fabric_console::db::postgres::{self, TestDatabase};
+use fabric_console::fabric::connection::ConnectionString;
+use fabric_console::fabric::demo::demo_fabric;
+use fabric_console::fabric::model::*;
+use fabric_console::fabric::secrets::{MemorySecretStore, SecretStore};
+use fabric_console::fabric::store::FabricStore;
+use fabric_console::ipam::builtin;
+use fabric_console::ipam::registry::ProviderRegistry;
+use fabric_console::ipam_server::{self as server, ServerConfig, auth};
+use fabric_console::ops::service::new_service;
+use fabric_console::sync::engine::{Engine, EngineContext, EngineHandle};
+use fabric_console::sync::status::{EngineEvent, JobResult, JobTrigger, SyncState};
+
+fn console(data_dir: &Path, database: Option<&str>, args: &[&str]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_fabric-console"));
+    c.arg("--data-dir").arg(data_dir);
+    if let Some(url) = database {
+        c.args(["--database", url]);
+    }
+    c.args(args)
+        .env_remove("FABRIC_CONSOLE_DATABASE")
+        .env("FABRIC_CONSOLE_SECRET_BACKEND", "file")
+        .output()
+        .expect("the fabric-console binary runs")
+}
+
+#[track_caller]
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// The export document without its time stamp.
+fn export_body(path: &Path) -> serde_json::Value {
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    v.as_object_mut().unwrap().remove("exported_at");
+    v
+}
+
+#[test]
+fn an_export_from_sqlite_imported_into_postgres_exports_back_the_same() {
+    let Some(admin) = postgres::test_target() else {
+        return;
+    };
+    let db = TestDatabase::create(&admin, "exchange").unwrap();
+    let url = db.url();
+    let (sqlite, pg, files) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let (a, b, c) = (
+        files.path().join("a.json"),
+        files.path().join("b.json"),
+        files.path().join("c.json"),
+    );
+    ok(&console(
+        sqlite.path(),
+        None,
+        &["demo", "--size", "500", "--seed", "4"],
+    ));
+    ok(&console(
+        sqlite.path(),
+        None,
+        &["export", a.to_str().unwrap()],
+    ));
+    let status = ok(&console(pg.path(), Some(&url), &["db", "status"]));
+    assert!(status.contains("schema 0 of"), "{status}");
+    ok(&console(pg.path(), Some(&url), &["db", "migrate"]));
+    let status = ok(&console(pg.path(), Some(&url), &["db", "status"]));
+    assert!(status.contains("up to date"), "{status}");
+    let text = ok(&console(
+        pg.path(),
+        Some(&url),
+        &["import", a.to_str().unwrap()],
+    ));
+    assert!(text.contains(&url), "says where it went: {text}");
+    ok(&console(
+        pg.path(),
+        Some(&url),
+        &["export", b.to_str().unwrap()],
+    ));
+    assert_eq!(export_body(&a), export_body(&b));
+    // And back into SQLite elsewhere.
+    let again = tempfile::tempdir().unwrap();
+    ok(&console(
+        again.path(),
+        None,
+        &["import", b.to_str().unwrap()],
+    ));
+    ok(&console(
+        again.path(),
+        None,
+        &["export", c.to_str().unwrap()],
+    ));
+    assert_eq!(export_body(&a), export_body(&c));
+    // Nothing of it reached the data folder used with --database.
+    assert!(!pg.path().join("fabric.db").exists());
+}
+
+#[test]
+fn a_password_in_the_database_url_is_refused_and_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = console(
+        dir.path(),
+        Some("postgres://fabric:hunter2@db.example/fabric"),
+        &["db", "status"],
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("pgpass") && stderr.contains("--database"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+struct Team {
+    _db: TestDatabase,
+    _server: server::RunningServer,
+    location: Location,
+    service: Id,
+    run_as: Id,
+    token: String,
+}
+
+/// A small fabric on its own PostgreSQL database with one service on a built-in server.
+async fn team(admin: &fabric_console::db::PgTarget) -> Team {
+    let db = TestDatabase::create(admin, "team").unwrap();
+    let server = server::start(ServerConfig::ephemeral()).await.unwrap();
+    let token = server.issue_token(auth::Role::AsmAdministrator);
+    let location = Location::Postgres(db.target().clone());
+    let store = FabricStore::open_at(&location, false).unwrap();
+    let mut f = demo_fabric(300, 9);
+    let run_as = *f.run_as_accounts.keys().next().unwrap();
+    let service = new_service(
+        &builtin::descriptor(),
+        "ipam1".into(),
+        String::new(),
+        ConnectionString::parse(&server.addr().to_string()).unwrap(),
+        run_as,
+        HostGroupScope::All,
+        30,
+    );
+    let id = service.id;
+    f.network_services.insert(id, service);
+    store.replace_all(f).unwrap();
+    Team {
+        _db: db,
+        _server: server,
+        location,
+        service: id,
+        run_as,
+        token,
+    }
+}
+
+/// A console's engine on the team's database, with (or without) the Run As password.
+fn engine(team: &Team, password: bool, periodic: bool) -> (FabricStore, EngineHandle) {
+    let store = FabricStore::open_at(&team.location, false).unwrap();
+    let secrets: Arc<dyn SecretStore> = Arc::new(MemorySecretStore::new());
+    if password {
+        secrets.put(team.run_as, &team.token).unwrap();
+    }
+    let mut ctx = EngineContext::new(
+        store.clone(),
+        secrets,
+        Arc::new(ProviderRegistry::default_registry()),
+        None,
+    );
+    ctx.periodic = periodic;
+    (store, Engine::start(ctx).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_console_sees_a_sync_as_it_runs_and_its_outcome() {
+    let Some(admin) = postgres::test_target() else {
+        return;
+    };
+    let t = team(&admin).await;
+    let (_a_store, a) = engine(&t, true, false);
+    let (_b_store, b) = engine(&t, true, false);
+    let mut heard = b.subscribe();
+    let job = a.sync_now(t.service, JobTrigger::Refresh).await.unwrap();
+    assert_eq!(job.result, JobResult::Succeeded, "{:?}", job.errors);
+    // B ran nothing, yet it heard A's progress, then A's status and job.
+    let (mut progress, mut finished) = (false, None);
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    while finished.is_none() {
+        let e = tokio::time::timeout_at(until, heard.recv())
+            .await
+            .expect("B hears A's sync")
+            .unwrap();
+        match e {
+            EngineEvent::Progress { service, .. } if service == t.service => progress = true,
+            EngineEvent::Finished { job, .. } => finished = Some(job),
+            _ => {}
+        }
+    }
+    assert!(progress, "B saw the sync's progress");
+    assert_eq!(finished.unwrap().id, job.id, "B shows A's job");
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = b.status(t.service).unwrap();
+        if s.state == SyncState::InSync && s.last_result == Some(JobResult::Succeeded) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < until, "B's status: {s:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        b.jobs().iter().any(|j| j.id == job.id),
+        "B's job list has it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_without_the_run_as_password_leaves_the_automatic_syncs_to_one_with_it() {
+    let Some(admin) = postgres::test_target() else {
+        return;
+    };
+    let t = team(&admin).await;
+    // Only B runs as a console does (syncing on saves); it holds no password. A save would
+    // start a sync.
+    let (b_store, b) = engine(&t, false, true);
+    let mut group = b_store
+        .fabric()
+        .host_groups
+        .values()
+        .find(|g| g.parent.is_some())
+        .unwrap()
+        .clone();
+    group.name.push_str(" renamed");
+    b_store
+        .apply(&[FabricChange::Put(FabricObject::HostGroup(group))])
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(b.jobs().is_empty(), "B ran a sync: {:?}", b.jobs());
+    let s = b.status(t.service).unwrap();
+    assert!(
+        matches!(&s.state, SyncState::Waiting(w) if w.contains("holds the password")),
+        "{s:?}"
+    );
+    // A person's Refresh there runs, and says what is missing.
+    let job = b.sync_now(t.service, JobTrigger::Refresh).await.unwrap();
+    assert_eq!(job.result, JobResult::Failed);
+    // A console with the password syncs; B then shows that.
+    let (_a_store, a) = engine(&t, true, false);
+    let job = a.sync_now(t.service, JobTrigger::Refresh).await.unwrap();
+    assert_eq!(job.result, JobResult::Succeeded, "{:?}", job.errors);
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    while b.status(t.service).unwrap().state != SyncState::InSync {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "{:?}",
+            b.status(t.service)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
