@@ -19,6 +19,22 @@ fail() {
 }
 as_postgres() { runuser -u postgres -- "$@"; }
 
+# `server start|restart`: the cluster, through the service or pg_ctlcluster; then waits for it.
+server() {
+    service postgresql "$1" >/dev/null 2>&1 || {
+        cluster=$(pg_lsclusters -h | awk 'NR==1 {print $1" "$2}')
+        [ -n "$cluster" ] || fail "no PostgreSQL cluster found (pg_lsclusters is empty)"
+        # shellcheck disable=SC2086
+        pg_ctlcluster $cluster "$1"
+    }
+    waited=0
+    until as_postgres psql -tAc 'SELECT 1' >/dev/null 2>&1; do
+        waited=$((waited + 1))
+        [ "$waited" -lt 60 ] || fail "PostgreSQL did not accept connections within 60 s"
+        sleep 1
+    done
+}
+
 start() {
     [ "$(id -u)" = "0" ] || fail "run as root (apt-get and the postgres user need it)"
     if ! command -v pg_ctlcluster >/dev/null || ! command -v psql >/dev/null; then
@@ -29,18 +45,7 @@ start() {
     fi
     if ! as_postgres psql -tAc 'SELECT 1' >/dev/null 2>&1; then
         log "starting PostgreSQL"
-        service postgresql start >/dev/null 2>&1 || {
-            cluster=$(pg_lsclusters -h | awk 'NR==1 {print $1" "$2}')
-            [ -n "$cluster" ] || fail "no PostgreSQL cluster found (pg_lsclusters is empty)"
-            # shellcheck disable=SC2086
-            pg_ctlcluster $cluster start
-        }
-        waited=0
-        until as_postgres psql -tAc 'SELECT 1' >/dev/null 2>&1; do
-            waited=$((waited + 1))
-            [ "$waited" -lt 60 ] || fail "PostgreSQL did not accept connections within 60 s"
-            sleep 1
-        done
+        server start
     fi
     # Each test process holds a few connections (fabric, sync state, listening, leases), and
     # the trust tests run many at once: more than the default 100. Raised before the Nautobot and
@@ -48,17 +53,7 @@ start() {
     if [ "$(as_postgres psql -tAc 'SHOW max_connections')" -lt 400 ]; then
         log "raising max_connections to 400 (restarts PostgreSQL)"
         as_postgres psql -q -c "ALTER SYSTEM SET max_connections = 400"
-        service postgresql restart >/dev/null 2>&1 || {
-            cluster=$(pg_lsclusters -h | awk 'NR==1 {print $1" "$2}')
-            # shellcheck disable=SC2086
-            pg_ctlcluster $cluster restart
-        }
-        waited=0
-        until as_postgres psql -tAc 'SELECT 1' >/dev/null 2>&1; do
-            waited=$((waited + 1))
-            [ "$waited" -lt 60 ] || fail "PostgreSQL did not come back within 60 s"
-            sleep 1
-        done
+        server restart
     fi
     mkdir -p -m 700 "$STATE_DIR"
     if [ ! -s "$PASSFILE" ]; then

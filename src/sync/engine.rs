@@ -521,17 +521,7 @@ impl EngineHandle {
         let service = a.service;
         match a.what {
             Announced::Progress { stage, done, total } => {
-                self.publish(|snap| {
-                    snap.statuses.get_mut(&service)?.state =
-                        SyncState::Syncing { stage, done, total };
-                    Some(())
-                });
-                self.emit(EngineEvent::Progress {
-                    service,
-                    stage,
-                    done,
-                    total,
-                });
+                self.show_progress(service, stage, done, total)
             }
             Announced::Status => {
                 let Ok(Some(stored)) = self.with_db(move |db| db.status(service)).await else {
@@ -1193,7 +1183,8 @@ impl EngineHandle {
         self.update_status(service, |s| s.next_run = periodic.then_some(at));
     }
 
-    fn progress(&self, service: Id, stage: SyncStage, done: u64, total: u64) {
+    /// Shows a sync's progress (this engine's or, heard, another console's).
+    fn show_progress(&self, service: Id, stage: SyncStage, done: u64, total: u64) {
         // Published before the event, so whoever hears the event reads a snapshot that has it.
         self.publish(|snap| {
             snap.statuses.get_mut(&service)?.state = SyncState::Syncing { stage, done, total };
@@ -1205,6 +1196,10 @@ impl EngineHandle {
             done,
             total,
         });
+    }
+
+    fn progress(&self, service: Id, stage: SyncStage, done: u64, total: u64) {
+        self.show_progress(service, stage, done, total);
         // The other consoles see it too, a few times a second at most.
         const EVERY: Duration = Duration::from_millis(250);
         let due = {
