@@ -55,10 +55,10 @@ start() {
         as_postgres psql -q -c "ALTER SYSTEM SET max_connections = 400"
         server restart
     fi
-    mkdir -p -m 700 "$STATE_DIR"
-    if [ ! -s "$PASSFILE" ]; then
+    mkdir -p -m 711 "$STATE_DIR"
+    if [ ! -s "$PASSFILE" ] || ! grep -q "^\*:" "$PASSFILE"; then
         umask 077
-        printf '127.0.0.1:%s:*:%s:%s\n' "$PORT" "$ROLE" "$(head -c 18 /dev/urandom | base64 | tr -d '/+=')" >"$PASSFILE"
+        printf '*:%s:*:%s:%s\n' "$PORT" "$ROLE" "$(head -c 18 /dev/urandom | base64 | tr -d '/+=')" >"$PASSFILE"
     fi
     chmod 600 "$PASSFILE"
     password=$(cut -d: -f5 "$PASSFILE")
@@ -67,8 +67,34 @@ start() {
     else
         as_postgres psql -q -c "CREATE ROLE $ROLE LOGIN CREATEDB PASSWORD '$password'"
     fi
+    tls
     clean
     log "PostgreSQL ready for the tests: role $ROLE on 127.0.0.1:$PORT"
+}
+
+# The server's TLS certificate for the tests: a throwaway authority ($STATE_DIR/ca.pem) and a
+# certificate for localhost and 127.0.0.1 signed by it (Debian's snakeoil certificate names no
+# subjectAltName, which TLS clients check). Reloaded without a restart.
+tls() {
+    if [ ! -s "$STATE_DIR/server.pem" ]; then
+        log "making a test certificate authority and a server certificate for localhost"
+        openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=Fabric Console test CA" \
+            -keyout "$STATE_DIR/ca.key" -out "$STATE_DIR/ca.pem" \
+            -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" 2>/dev/null
+        openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+            -keyout "$STATE_DIR/server.key" -out "$STATE_DIR/server.csr" 2>/dev/null
+        printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$STATE_DIR/server.ext"
+        openssl x509 -req -in "$STATE_DIR/server.csr" -CA "$STATE_DIR/ca.pem" -CAkey "$STATE_DIR/ca.key" \
+            -CAcreateserial -days 3650 -extfile "$STATE_DIR/server.ext" -out "$STATE_DIR/server.pem" 2>/dev/null
+    fi
+    chown postgres "$STATE_DIR/server.key" "$STATE_DIR/server.pem"
+    chmod 600 "$STATE_DIR/server.key"
+    chmod 711 "$STATE_DIR"
+    chmod 644 "$STATE_DIR/ca.pem" "$STATE_DIR/server.pem"
+    as_postgres psql -q -c "ALTER SYSTEM SET ssl = on" \
+        -c "ALTER SYSTEM SET ssl_cert_file = '$STATE_DIR/server.pem'" \
+        -c "ALTER SYSTEM SET ssl_key_file = '$STATE_DIR/server.key'" \
+        -c "SELECT pg_reload_conf()" >/dev/null
 }
 
 clean() {
@@ -83,6 +109,7 @@ env_exports() {
     echo "export PGPASSFILE='$PASSFILE'"
     echo "export FABRIC_CONSOLE_TEST_POSTGRES='postgres://$ROLE@127.0.0.1:$PORT/postgres'"
     echo "export FABRIC_CONSOLE_REQUIRE_POSTGRES=1"
+    echo "export FABRIC_CONSOLE_TEST_POSTGRES_CA='$STATE_DIR/ca.pem'"
 }
 
 case "${1:-}" in

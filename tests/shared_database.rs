@@ -278,3 +278,46 @@ async fn a_console_without_the_run_as_password_leaves_the_automatic_syncs_to_one
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A connection to another computer is TLS with the server's certificate checked: here the test
+/// server's certificate for localhost, signed by the test authority `scripts/postgres.sh` made.
+#[test]
+fn tls_to_postgres_checks_the_server_certificate() {
+    use fabric_console::db::postgres::Tls;
+    use fabric_console::db::{Conn, PgTarget, Role, params};
+    let Some(admin) = postgres::test_target() else {
+        return;
+    };
+    let ca = std::env::var("FABRIC_CONSOLE_TEST_POSTGRES_CA").expect(
+        "FABRIC_CONSOLE_TEST_POSTGRES_CA names the test authority (scripts/postgres.sh env)",
+    );
+    let url = |query: &str| {
+        format!(
+            "postgres://{}@localhost:5432/{}?{query}",
+            admin.user(),
+            admin.dbname()
+        )
+    };
+    let checked = PgTarget::parse(&url(&format!("sslrootcert={ca}"))).unwrap();
+    assert!(matches!(checked.tls(), Tls::Verified { .. }));
+    let mut conn = Conn::postgres(&checked, Role::Fabric).expect("a checked TLS connection");
+    let tx = conn.read().unwrap();
+    let encrypted: bool = tx
+        .value(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            params![],
+        )
+        .unwrap()
+        .unwrap();
+    assert!(encrypted, "the connection is encrypted");
+    drop(tx);
+    // Without the authority the certificate is not trusted: refused, and said why.
+    let unknown = PgTarget::parse(&url("sslmode=require")).unwrap();
+    let err = Conn::postgres(&unknown, Role::Fabric)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("certificate") && err.contains("sslrootcert"),
+        "{err}"
+    );
+}

@@ -244,7 +244,7 @@ impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Location::Sqlite(dir) => write!(f, "SQLite in {}", dir.display()),
-            Location::Postgres(t) => write!(f, "PostgreSQL {t}"),
+            Location::Postgres(t) => write!(f, "PostgreSQL {t} ({})", t.security()),
             Location::Memory => f.write_str("memory"),
         }
     }

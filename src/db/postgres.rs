@@ -36,12 +36,25 @@ fn on_runtime<T: Send + 'static>(
         .map_err(|e| DbError::Connect(format!("the PostgreSQL task stopped: {e}")))
 }
 
+/// How a connection to the database is protected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tls {
+    /// Loopback or a local socket, where nothing crosses a network: no TLS.
+    Local,
+    /// TLS, the server's certificate and name checked (against this computer's authorities and
+    /// `sslrootcert`'s): the default for every other host.
+    Verified { ca_file: Option<std::path::PathBuf> },
+    /// `sslmode=disable` to another computer: chosen in the URL, said in `db status`.
+    Cleartext,
+}
+
 /// A PostgreSQL database to connect to: the URL without a password (that comes from
 /// `~/.pgpass`, `PGPASSFILE`, or the secret store).
 #[derive(Clone)]
 pub struct PgTarget {
     config: std::sync::Arc<Config>,
     shown: String,
+    tls: Tls,
     /// From the secret store, when one was put there (`fabric-console db password`).
     password: Option<std::sync::Arc<str>>,
 }
@@ -69,7 +82,8 @@ impl PgTarget {
     /// A `postgres://user@host:port/dbname` URL. A password in it is refused: a URL ends up in
     /// shell history, process lists and settings files.
     pub fn parse(url: &str) -> Result<Self, DbError> {
-        let config = Config::from_str(url).map_err(|e| {
+        let (url, sslmode, ca_file) = tls_options(url)?;
+        let config = Config::from_str(&url).map_err(|e| {
             DbError::Connect(format!(
                 "the database URL could not be read ({e}); write it as postgres://user@host:port/dbname"
             ))
@@ -85,10 +99,29 @@ impl PgTarget {
                     .into(),
             ));
         }
+        let local = config.get_hosts().iter().all(|h| match h {
+            tokio_postgres::config::Host::Tcp(h) => {
+                h == "localhost"
+                    || h.trim_matches(['[', ']'])
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+            }
+            #[cfg(unix)]
+            tokio_postgres::config::Host::Unix(_) => true,
+        });
+        let tls = match sslmode.as_deref() {
+            Some("disable") if local => Tls::Local,
+            Some("disable") => Tls::Cleartext,
+            // Asked for, or another computer: always checked (as libpq's verify-full).
+            Some("require" | "verify-ca" | "verify-full") => Tls::Verified { ca_file },
+            _ if ca_file.is_some() || !local => Tls::Verified { ca_file },
+            _ => Tls::Local,
+        };
         let shown = show(&config);
         Ok(PgTarget {
             config: config.into(),
             shown,
+            tls,
             password: None,
         })
     }
@@ -103,6 +136,22 @@ impl PgTarget {
     pub fn with_password(mut self, password: Option<String>) -> Self {
         self.password = password.map(Into::into);
         self
+    }
+
+    /// How connections are protected.
+    pub fn tls(&self) -> &Tls {
+        &self.tls
+    }
+
+    /// The protection in words, for `db status` and the Settings page.
+    pub fn security(&self) -> &'static str {
+        match self.tls {
+            Tls::Local => "on this computer, no TLS needed",
+            Tls::Verified { .. } => "TLS, server certificate checked",
+            Tls::Cleartext => {
+                "NOT ENCRYPTED (sslmode=disable): passwords and the fabric cross the network in cleartext"
+            }
+        }
     }
 
     pub fn user(&self) -> &str {
@@ -133,6 +182,7 @@ impl PgTarget {
         PgTarget {
             config: config.into(),
             shown,
+            tls: self.tls.clone(),
             password: self.password.clone(),
         }
     }
@@ -146,12 +196,63 @@ impl PgTarget {
         if let Some(password) = password {
             config.password(password);
         }
+        config.ssl_mode(match self.tls {
+            Tls::Verified { .. } => tokio_postgres::config::SslMode::Require,
+            Tls::Local | Tls::Cleartext => tokio_postgres::config::SslMode::Disable,
+        });
         config
             .connect_timeout(Duration::from_secs(10))
             .keepalives_idle(Duration::from_secs(30))
             .application_name("Fabric Console");
         config
     }
+}
+
+/// Takes `sslmode` and `sslrootcert` out of a URL's query (tokio-postgres knows fewer modes
+/// than libpq, and no root certificate), checking them.
+fn tls_options(url: &str) -> Result<(String, Option<String>, Option<std::path::PathBuf>), DbError> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_string(), None, None));
+    };
+    let (mut sslmode, mut ca_file, mut rest) = (None, None, Vec::new());
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("sslmode", v)) => {
+                const MODES: [&str; 6] = [
+                    "disable",
+                    "allow",
+                    "prefer",
+                    "require",
+                    "verify-ca",
+                    "verify-full",
+                ];
+                if !MODES.contains(&v) {
+                    return Err(DbError::Connect(format!(
+                        "the database URL's sslmode \"{v}\" is not one of {}",
+                        MODES.join(", ")
+                    )));
+                }
+                sslmode = Some(v.to_string());
+            }
+            Some(("sslrootcert", v)) => {
+                let path = std::path::PathBuf::from(v.replace("%2F", "/").replace("%2f", "/"));
+                if !path.is_file() {
+                    return Err(DbError::Connect(format!(
+                        "the database URL's sslrootcert {} is not a readable file; give the PEM file of the authority that signed the server's certificate",
+                        path.display()
+                    )));
+                }
+                ca_file = Some(path);
+            }
+            _ => rest.push(pair),
+        }
+    }
+    let url = if rest.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    Ok((url, sslmode, ca_file))
 }
 
 fn show(config: &Config) -> String {
@@ -267,6 +368,14 @@ impl PgConn {
         Ok(row_of(&row)?.0.into_iter().next().unwrap_or(Value::Null))
     }
 
+    /// How soon the server notices this connection's peer gone: first probe after `idle`
+    /// seconds, then every `interval`, given up after `count` (this session only).
+    pub fn set_keepalives(&mut self, idle: u32, interval: u32, count: u32) -> Result<(), DbError> {
+        self.batch(&format!(
+            "SET tcp_keepalives_idle = {idle}; SET tcp_keepalives_interval = {interval}; SET tcp_keepalives_count = {count}"
+        ))
+    }
+
     /// Releases a lock taken with `try_lock`.
     pub fn unlock(&mut self, key: i64) -> Result<(), DbError> {
         self.query_one_value("SELECT pg_advisory_unlock(?1)", &[Value::Int(key)])?;
@@ -289,39 +398,74 @@ fn connect(
 ) -> Result<Client, DbError> {
     let config = target.config();
     let shown = target.to_string();
+    let tls = match target.tls() {
+        Tls::Verified { ca_file } => Some(
+            crate::ipam::tls::database_tls(ca_file.as_deref())
+                .map_err(|e| DbError::Connect(format!("PostgreSQL {shown}: {e}")))?,
+        ),
+        Tls::Local | Tls::Cleartext => None,
+    };
     on_runtime(async move {
-        let (client, mut connection) = config.connect(NoTls).await.map_err(|e| {
+        let refused = |e: tokio_postgres::Error| {
             let why = describe(&e);
             let hint = if why.contains("password") {
                 " Put the password in ~/.pgpass (host:port:dbname:user:password, mode 0600) or store it with `fabric-console db password`."
+            } else if why.contains("certificate") || why.contains("TLS") || why.contains("tls") {
+                " The server's certificate must be signed by an authority this computer trusts, for the host name in the URL; add ?sslrootcert=/path/to/ca.pem for a private authority."
+            } else if why.contains("SSL") || why.contains("ssl") {
+                " The server does not offer TLS: turn on ssl in postgresql.conf, or, on a network you trust, add ?sslmode=disable to the URL."
             } else {
                 " Check that the server runs, that the URL names it, and that pg_hba.conf lets this user in."
             };
-            DbError::Connect(format!("PostgreSQL {shown} refused the connection: {why}.{hint}"))
-        })?;
-        tokio::spawn(async move {
-            loop {
-                match futures::future::poll_fn(|cx| connection.poll_message(cx)).await {
-                    Some(Ok(AsyncMessage::Notification(n))) => {
-                        if let Some(tx) = &notifications
-                            && tx
-                                .send((n.channel().to_string(), n.payload().to_string()))
-                                .is_err()
-                        {
-                            break;
-                        }
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => {
-                        tracing::warn!(error = %describe(&e), "the PostgreSQL connection ended");
+            DbError::Connect(format!(
+                "PostgreSQL {shown} refused the connection: {why}.{hint}"
+            ))
+        };
+        match tls {
+            Some(tls) => {
+                let make = tokio_postgres_rustls::MakeRustlsConnect::new(tls);
+                let (client, connection) = config.connect(make).await.map_err(refused)?;
+                drive(connection, notifications);
+                Ok(client)
+            }
+            None => {
+                let (client, connection) = config.connect(NoTls).await.map_err(refused)?;
+                drive(connection, notifications);
+                Ok(client)
+            }
+        }
+    })?
+}
+
+/// Drives a connection on the PostgreSQL runtime, handing its notifications on.
+fn drive<S, T>(
+    mut connection: tokio_postgres::Connection<S, T>,
+    notifications: Option<std::sync::mpsc::Sender<(String, String)>>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        loop {
+            match futures::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                Some(Ok(AsyncMessage::Notification(n))) => {
+                    if let Some(tx) = &notifications
+                        && tx
+                            .send((n.channel().to_string(), n.payload().to_string()))
+                            .is_err()
+                    {
                         break;
                     }
-                    None => break,
                 }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    tracing::warn!(error = %describe(&e), "the PostgreSQL connection ended");
+                    break;
+                }
+                None => break,
             }
-        });
-        Ok(client)
-    })?
+        }
+    });
 }
 
 /// Listens on `channel`; every notification's payload arrives on the returned receiver until
@@ -686,6 +830,41 @@ impl Drop for TestDatabase {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn another_computer_gets_checked_tls_unless_cleartext_is_chosen() {
+        let tls = |url: &str| PgTarget::parse(url).map(|t| t.tls().clone());
+        assert_eq!(tls("postgres://fc@127.0.0.1/fabric").unwrap(), Tls::Local);
+        assert_eq!(
+            tls("postgres://fc@localhost:5433/fabric").unwrap(),
+            Tls::Local
+        );
+        assert_eq!(
+            tls("postgres://fc@db.example/fabric").unwrap(),
+            Tls::Verified { ca_file: None }
+        );
+        assert_eq!(
+            tls("postgres://fc@db.example/fabric?sslmode=prefer").unwrap(),
+            Tls::Verified { ca_file: None },
+            "never a silent downgrade"
+        );
+        assert_eq!(
+            tls("postgres://fc@127.0.0.1/fabric?sslmode=require").unwrap(),
+            Tls::Verified { ca_file: None }
+        );
+        assert_eq!(
+            tls("postgres://fc@db.example/fabric?sslmode=disable&connect_timeout=5").unwrap(),
+            Tls::Cleartext
+        );
+        let err = tls("postgres://fc@db.example/fabric?sslmode=maybe").unwrap_err();
+        assert!(err.to_string().contains("verify-full"), "{err}");
+        let err =
+            tls("postgres://fc@db.example/fabric?sslrootcert=/nonexistent/ca.pem").unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+        let t = PgTarget::parse("postgres://fc@db.example/fabric?sslmode=disable").unwrap();
+        assert!(t.security().contains("NOT ENCRYPTED"));
+        assert_eq!(t.to_string(), "postgres://fc@db.example:5432/fabric");
+    }
 
     #[test]
     fn placeholders_become_dollars_outside_quotes() {

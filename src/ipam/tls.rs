@@ -199,6 +199,21 @@ fn client_config(
     Ok(config)
 }
 
+/// The TLS of a connection to a team's PostgreSQL database: the server's certificate checked
+/// against this computer's authorities (and `ca_file`'s), and its name against the host's.
+pub fn database_tls(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String> {
+    let provider = crypto_provider();
+    let verifier = web_pki(ca_file, &provider)?;
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup failed: {e}"))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"postgresql".to_vec()];
+    Ok(config)
+}
+
 /// Sets up a client for a connection: its TLS, or plain HTTP when that is allowed.
 pub fn configure(
     builder: reqwest::ClientBuilder,

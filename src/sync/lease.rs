@@ -209,7 +209,12 @@ impl LeaseProvider for PgLeases {
         }
         let mut conn = Conn::postgres(&self.target, Role::Sync).map_err(db)?;
         let granted = match &mut conn {
-            Conn::Postgres(pg, _) => pg.try_lock(Self::key(service)).map_err(db)?,
+            Conn::Postgres(pg, _) => {
+                // A holder whose computer vanishes (power, network) closes nothing: the server
+                // probes the connection and drops it, and the lock, within about 25 s.
+                pg.set_keepalives(10, 5, 3).map_err(db)?;
+                pg.try_lock(Self::key(service)).map_err(db)?
+            }
             Conn::Sqlite(..) => false,
         };
         let tx = conn.write().map_err(db)?;
