@@ -1093,3 +1093,34 @@ fn a_save_over_another_consoles_save_is_refused_shows_their_change_and_reloads()
         "Seattle North West"
     );
 }
+
+/// Deleting what another console saved after the confirmation opened is refused; nothing goes.
+#[test]
+fn a_delete_of_what_another_console_just_saved_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fabric.db");
+    let mut c = console_over(
+        ServerConfig::ephemeral(),
+        Arc::new(MemorySecretStore::new()),
+        FabricStore::open(&path).unwrap(),
+    );
+    c.click("Servers");
+    let row = c.last_text_center("Seattle");
+    c.right_click_at(row);
+    c.click_last("Delete...");
+    let other = FabricStore::open(&path).unwrap();
+    let mut group = other.fabric().host_groups[&c.seattle].clone();
+    group.name = "Seattle North".into();
+    other
+        .apply(&[FabricChange::Put(FabricObject::HostGroup(group))])
+        .unwrap();
+    c.click_last("Delete");
+    assert!(
+        c.texts_containing("Someone else saved the host group") >= 1,
+        "the refusal is shown"
+    );
+    assert!(
+        other.reload().unwrap().host_groups.contains_key(&c.seattle),
+        "nothing was deleted"
+    );
+}

@@ -85,7 +85,8 @@ impl App {
             let kind = self.admin.tab.kind();
             match key {
                 KeyAction::RemoveSelected => {
-                    self.admin.ask_delete(kind, id, &self.fabric);
+                    self.admin
+                        .ask_delete(kind, id, &self.fabric, &self.ctx.store);
                     return Task::none();
                 }
                 KeyAction::PropertiesSelected => {

@@ -222,7 +222,7 @@ impl SettingsWorkspace {
                 .size(style::TEXT)
                 .padding(5),
             style::hint(
-                "No password here: keep it with `fabric-console --database URL db password` (the secret store) or in ~/.pgpass. Run As passwords stay in each console's own secret store; only a console (or daemon) that holds one runs the automatic syncs of the services that use it.",
+                "No password here: keep it with `fabric-console --database URL db password` (the secret store) or in ~/.pgpass. Another computer is reached over TLS with its certificate checked (add ?sslrootcert=/path/ca.pem for a private authority). Run As passwords stay in each console's own secret store; only a console (or daemon) that holds one runs the automatic syncs of the services that use it.",
             ),
             row![
                 style::default_command("Save", Some(Message::SaveDatabase)),

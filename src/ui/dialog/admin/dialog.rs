@@ -280,6 +280,9 @@ pub struct DeleteDialog {
     pub deletion: Deletion,
     pub deleting: bool,
     pub error: Option<String>,
+    /// The object's revision when the confirmation opened: a delete of what someone else has
+    /// saved since is refused.
+    pub opened: Option<Opened>,
 }
 
 impl DeleteDialog {

@@ -404,7 +404,7 @@ impl Admin {
     }
 
     /// Asks before deleting, listing what goes with the object.
-    pub fn ask_delete(&mut self, kind: ObjectKind, id: Id, fabric: &Fabric) {
+    pub fn ask_delete(&mut self, kind: ObjectKind, id: Id, fabric: &Fabric, store: &FabricStore) {
         if self.is_modal() {
             return;
         }
@@ -412,6 +412,7 @@ impl Admin {
             deletion: Deletion::plan(fabric, kind, id),
             deleting: false,
             error: None,
+            opened: store.opened(kind, id),
         }));
     }
 
@@ -485,7 +486,7 @@ impl Admin {
             }
             Message::Delete => {
                 if let Some(id) = self.selected {
-                    self.ask_delete(self.tab.kind(), id, fabric);
+                    self.ask_delete(self.tab.kind(), id, fabric, store);
                 }
             }
             Message::Scrolled(v) => self.list.scrolled(v),
@@ -547,8 +548,12 @@ impl Admin {
                 {
                     d.deleting = true;
                     let changes = d.deletion.changes();
+                    let opened = d.opened.into_iter().collect();
                     return (
-                        Task::perform(apply(store.clone(), changes), Message::Deleted),
+                        Task::perform(
+                            dialog::apply_checked(store.clone(), changes, opened),
+                            Message::Deleted,
+                        ),
                         None,
                     );
                 }
