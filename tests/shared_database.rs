@@ -137,7 +137,7 @@ fn a_password_in_the_database_url_is_refused_and_never_printed() {
 
 struct Team {
     _db: TestDatabase,
-    _server: server::RunningServer,
+    server: server::RunningServer,
     location: Location,
     service: Id,
     run_as: Id,
@@ -146,12 +146,16 @@ struct Team {
 
 /// A small fabric on its own PostgreSQL database with one service on a built-in server.
 async fn team(admin: &fabric_console::db::PgTarget) -> Team {
+    team_of(admin, 300).await
+}
+
+async fn team_of(admin: &fabric_console::db::PgTarget, size: usize) -> Team {
     let db = TestDatabase::create(admin, "team").unwrap();
     let server = server::start(ServerConfig::ephemeral()).await.unwrap();
     let token = server.issue_token(auth::Role::AsmAdministrator);
     let location = Location::Postgres(db.target().clone());
     let store = FabricStore::open_at(&location, false).unwrap();
-    let mut f = demo_fabric(300, 9);
+    let mut f = demo_fabric(size, 9);
     let run_as = *f.run_as_accounts.keys().next().unwrap();
     let service = new_service(
         &builtin::descriptor(),
@@ -167,7 +171,7 @@ async fn team(admin: &fabric_console::db::PgTarget) -> Team {
     store.replace_all(f).unwrap();
     Team {
         _db: db,
-        _server: server,
+        server,
         location,
         service: id,
         run_as,
@@ -320,4 +324,97 @@ fn tls_to_postgres_checks_the_server_certificate() {
         err.contains("certificate") && err.contains("sslrootcert"),
         "{err}"
     );
+}
+
+/// A worker whose connection to the database drops in the middle of sending loses its lease
+/// and stops, as a crash would; another console's sync then finishes the job, creating nothing
+/// twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_that_loses_its_lease_stops_and_another_finishes_it_without_duplicates() {
+    use fabric_console::db::{Conn, Role, params};
+    use fabric_console::ipam::model::{SnapshotRead, SnapshotScope};
+    use fabric_console::sync::status::SyncStage;
+    let Some(admin) = postgres::test_target() else {
+        return;
+    };
+    let t = team_of(&admin, 3000).await;
+    let (_a_store, a) = engine(&t, true, false);
+    let mut events = a.subscribe();
+    let service = t.service;
+    let running = tokio::spawn({
+        let a = a.clone();
+        async move { a.sync_now(service, JobTrigger::Refresh).await }
+    });
+    // Once it sends, the server ends the connection that holds its lease.
+    let until = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match tokio::time::timeout_at(until, events.recv()).await {
+            Ok(Ok(EngineEvent::Progress {
+                stage: SyncStage::ApplyingIpam,
+                done,
+                ..
+            })) if done > 0 => break,
+            Ok(Ok(_)) => {}
+            other => panic!("no sending seen: {other:?}"),
+        }
+    }
+    let key = {
+        let b = service.as_bytes();
+        i64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+    };
+    let Location::Postgres(target) = &t.location else {
+        unreachable!()
+    };
+    let mut conn = Conn::postgres(target, Role::Sync).unwrap();
+    let tx = conn.write().unwrap();
+    let ended: Option<bool> = tx
+        .value(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted
+               AND ((classid::bigint << 32) | objid::bigint) = ?1",
+            params![key],
+        )
+        .unwrap();
+    tx.commit().unwrap();
+    assert_eq!(
+        ended,
+        Some(true),
+        "the lease's connection was found and ended"
+    );
+    let job = running.await.unwrap().unwrap();
+    assert_eq!(job.result, JobResult::Failed, "{job:?}");
+    assert!(job.errors[0].contains("lost its hold"), "{:?}", job.errors);
+    // Another console finishes it; a further sync has nothing to do; nothing was made twice.
+    let (_b_store, b) = engine(&t, true, false);
+    let done = b.sync_now(service, JobTrigger::Refresh).await.unwrap();
+    assert_ne!(done.result, JobResult::Failed, "{:?}", done.errors);
+    let again = b.sync_now(service, JobTrigger::Refresh).await.unwrap();
+    assert_eq!(again.counts.total_changes(), 0, "{:?}", again.counts);
+    let provider = ProviderRegistry::default_registry()
+        .get(builtin::PROVIDER_ID)
+        .unwrap()
+        .connect(fabric_console::ipam::provider::ProviderConfig {
+            connection: ConnectionString::parse(&t.server.addr().to_string()).unwrap(),
+            credentials: fabric_console::ipam::provider::Credentials {
+                user_name: "t".into(),
+                secret: t.token.clone(),
+            },
+            trust: TlsTrust::default(),
+            service_name: "ipam1".into(),
+            event_source: None,
+        })
+        .unwrap();
+    let SnapshotRead::Full(s) = provider.snapshot(&SnapshotScope::All, None).await.unwrap() else {
+        panic!("asked for a full snapshot")
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for sn in &s.subnets {
+        assert!(
+            seen.insert((sn.vmm_id, sn.network)),
+            "a subnet twice: {sn:?}"
+        );
+    }
+    let mut ranges = std::collections::BTreeSet::new();
+    for r in &s.ranges {
+        assert!(ranges.insert(r.vmm_id), "a range twice: {r:?}");
+    }
 }

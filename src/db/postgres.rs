@@ -368,6 +368,11 @@ impl PgConn {
         Ok(row_of(&row)?.0.into_iter().next().unwrap_or(Value::Null))
     }
 
+    /// The connection has closed (the server ended it, or the network did).
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
     /// How soon the server notices this connection's peer gone: first probe after `idle`
     /// seconds, then every `interval`, given up after `count` (this session only).
     pub fn set_keepalives(&mut self, idle: u32, interval: u32, count: u32) -> Result<(), DbError> {

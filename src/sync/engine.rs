@@ -211,6 +211,9 @@ const GONE: &str = "This network service no longer exists.";
 static NEXT_ENGINE: AtomicU64 = AtomicU64::new(1);
 const JOBS_KEPT: usize = 500;
 
+/// Why a sync stopped when its lease went while it ran.
+const LEASE_LOST: &str = "This console lost its hold on the service's sync (its connection to the shared database dropped), so it stopped; another console or daemon may carry on, and the next sync looks up anything that was in flight instead of sending it again.";
+
 /// How often an engine over a database file looks for another process's writes to the fabric.
 const FABRIC_POLL: Duration = Duration::from_secs(2);
 
@@ -1841,14 +1844,22 @@ impl EngineHandle {
         job: &mut JobRecord,
         cancel: &AtomicBool,
     ) -> Result<Option<i64>, (String, bool, Option<i64>)> {
-        let canceled = || cancel.load(Ordering::Relaxed);
-        let stop = |skew| ("The sync was canceled.".to_string(), false, skew);
         // One sync per service across processes; then plan against what they wrote, not against
         // what this process read earlier.
-        let _lease = self
+        let lease = self
             .take_lease(service_id, cancel)
             .await
             .map_err(|(reason, transient)| (reason, transient, None))?;
+        // A lease lost while held (its connection to the shared database dropped) stops the sync
+        // as a crash would: another worker may hold it now, and the journal covers what was sent.
+        let canceled = || cancel.load(Ordering::Relaxed) || lease.is_lost();
+        let stop = |skew| {
+            if lease.is_lost() {
+                (LEASE_LOST.to_string(), true, skew)
+            } else {
+                ("The sync was canceled.".to_string(), false, skew)
+            }
+        };
         let _held = Held::new(&self.shared, service_id);
         self.refresh_fabric()
             .await
@@ -2061,17 +2072,35 @@ impl EngineHandle {
             .provider_calls
             .fetch_add(batches, Ordering::Relaxed);
         let this = self.clone();
-        let report = apply_ipam(
+        // Between batches the sending stops when canceled or when the lease is lost.
+        let halt = AtomicBool::new(false);
+        let watch = async {
+            loop {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                if canceled() {
+                    halt.store(true, Ordering::Relaxed);
+                }
+            }
+        };
+        let progress =
+            move |done, total| this.progress(service_id, SyncStage::ApplyingIpam, done, total);
+        let send = apply_ipam(
             provider.clone(),
             &self.shared.db,
             service_id,
             job.id,
             plan.ipam_ops.clone(),
             self.shared.ctx.apply,
-            cancel,
-            &move |done, total| this.progress(service_id, SyncStage::ApplyingIpam, done, total),
-        )
-        .await;
+            &halt,
+            &progress,
+        );
+        let report = tokio::select! {
+            report = send => report,
+            () = watch => unreachable!("the watch never ends"),
+        };
+        if lease.is_lost() {
+            return Err(stop(skew));
+        }
         apply_to_mirror(&mut mirror, &report.applied);
         if !report.applied.is_empty() {
             mirror.sort_by_id();

@@ -75,13 +75,35 @@ pub enum Acquire {
 /// A held lease; dropping it releases it.
 pub struct Lease {
     _held: Box<dyn Send + Sync>,
+    /// Says whether the lease has gone while held (its connection to a shared database dropped).
+    lost: Option<LostProbe>,
 }
+
+type LostProbe = Box<dyn Fn() -> bool + Send + Sync>;
 
 impl Lease {
     pub fn new(held: impl Send + Sync + 'static) -> Self {
         Lease {
             _held: Box::new(held),
+            lost: None,
         }
+    }
+
+    /// A lease that can be lost while held; `lost` says when it is.
+    pub fn watched(
+        held: impl Send + Sync + 'static,
+        lost: impl Fn() -> bool + Send + Sync + 'static,
+    ) -> Self {
+        Lease {
+            _held: Box::new(held),
+            lost: Some(Box::new(lost)),
+        }
+    }
+
+    /// Whether someone else may hold it now: its holder must stop (file and in-process leases
+    /// are never lost while held).
+    pub fn is_lost(&self) -> bool {
+        self.lost.as_ref().is_some_and(|lost| lost())
     }
 }
 
@@ -227,9 +249,13 @@ impl LeaseProvider for PgLeases {
             )
             .map_err(db)?;
             tx.commit().map_err(db)?;
-            return Ok(Acquire::Granted(Lease::new(HeldConnection {
+            let held = Arc::new(HeldConnection {
                 conn: std::sync::Mutex::new(conn),
                 key: Self::key(service),
+            });
+            let probe = held.clone();
+            return Ok(Acquire::Granted(Lease::watched(held, move || {
+                probe.closed()
             })));
         }
         let body: Option<String> = tx
@@ -249,6 +275,16 @@ impl LeaseProvider for PgLeases {
 struct HeldConnection {
     conn: std::sync::Mutex<crate::db::Conn>,
     key: i64,
+}
+
+impl HeldConnection {
+    /// The connection (and with it the lock) is gone.
+    fn closed(&self) -> bool {
+        match &*self.conn.lock().unwrap_or_else(|p| p.into_inner()) {
+            crate::db::Conn::Postgres(pg, _) => pg.is_closed(),
+            crate::db::Conn::Sqlite(..) => false,
+        }
+    }
 }
 
 impl Drop for HeldConnection {
