@@ -358,10 +358,7 @@ async fn a_sync_that_loses_its_lease_stops_and_another_finishes_it_without_dupli
             other => panic!("no sending seen: {other:?}"),
         }
     }
-    let key = {
-        let b = service.as_bytes();
-        i64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
-    };
+    let key = fabric_console::sync::lease::PgLeases::key(service);
     let Location::Postgres(target) = &t.location else {
         unreachable!()
     };

@@ -238,10 +238,7 @@ fn follow(target: &PgTarget, dir: &Path) -> Child {
 /// Who holds the service's lease now, by process id (from the holders table and the lock).
 fn lease_holder(target: &PgTarget, service: Id) -> Option<u32> {
     let mut conn = Conn::postgres(target, Role::Sync).ok()?;
-    let key = {
-        let b = service.as_bytes();
-        i64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
-    };
+    let key = fabric_console::sync::lease::PgLeases::key(service);
     let tx = conn.read().ok()?;
     let held: bool = tx
         .value(

@@ -482,11 +482,7 @@ impl FabricStore {
     /// The revision of a cached object (0 for rows written before revisions were kept), for an
     /// editor to pass back in [`Opened`] when it saves.
     pub fn object_revision(&self, kind: ObjectKind, id: Id) -> Option<u64> {
-        let kind = if kind == ObjectKind::Subnet {
-            return None;
-        } else {
-            kind
-        };
+        // Subnets live inside their site's row: they have none of their own.
         self.lock().rows.get(&(kind, id)).copied()
     }
 

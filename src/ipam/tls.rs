@@ -179,15 +179,17 @@ pub fn client_tls(
         }),
         None => web_pki(trust.ca_file.as_deref(), &provider).map_err(tls_error)?,
     };
-    client_config(provider, verifier)
+    client_config(provider, verifier, b"http/1.1")
         .map(Some)
         .map_err(tls_error)
 }
 
-/// A client configuration (HTTP/1.1) that checks server certificates with `verifier`.
+/// A client configuration for `protocol` (ALPN) that checks server certificates with
+/// `verifier`.
 fn client_config(
     provider: Arc<CryptoProvider>,
     verifier: Arc<dyn ServerCertVerifier>,
+    protocol: &[u8],
 ) -> Result<rustls::ClientConfig, String> {
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -195,7 +197,7 @@ fn client_config(
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![protocol.to_vec()];
     Ok(config)
 }
 
@@ -204,14 +206,7 @@ fn client_config(
 pub fn database_tls(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String> {
     let provider = crypto_provider();
     let verifier = web_pki(ca_file, &provider)?;
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup failed: {e}"))?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"postgresql".to_vec()];
-    Ok(config)
+    client_config(provider, verifier, b"postgresql")
 }
 
 /// Sets up a client for a connection: its TLS, or plain HTTP when that is allowed.
@@ -615,7 +610,7 @@ async fn handshake(stream: TcpStream, host: &str) -> Result<Vec<CertificateDer<'
         mode: Mode::Record(Mutex::new(Vec::new())),
         provider: provider.clone(),
     });
-    let config = client_config(provider, verifier.clone())?;
+    let config = client_config(provider, verifier.clone(), b"http/1.1")?;
     let name = ServerName::try_from(host.to_string()).map_err(|e| e.to_string())?;
     let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(name, stream)

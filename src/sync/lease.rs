@@ -205,8 +205,8 @@ impl PgLeases {
         }
     }
 
-    /// The advisory-lock key of a service's lease.
-    fn key(service: Id) -> i64 {
+    /// The advisory-lock key of a service's lease (in `pg_locks`, `classid << 32 | objid`).
+    pub fn key(service: Id) -> i64 {
         let b = service.as_bytes();
         i64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
     }
